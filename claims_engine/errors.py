@@ -1,0 +1,39 @@
+"""Operational failures: exceptions under one root.
+
+Problems in claim data are not exceptions (see :mod:`claims_engine.issues`); these are for
+conditions that stop an operation::
+
+    ClaimsEngineError
+    ├── X12FormatError        the bytes are not X12 at all (no usable ISA); nothing to acknowledge
+    ├── ConfigurationError    bad settings, options or reference data
+    └── InputFileError        a file that cannot be opened or read
+"""
+
+from __future__ import annotations
+
+
+class ClaimsEngineError(Exception):
+    """Root of every exception the engine raises on purpose."""
+
+
+class X12FormatError(ClaimsEngineError):
+    """The input cannot be read as X12: there is no interchange header to answer to.
+
+    ``offset`` is the character offset in the file where the reader gave up.
+    """
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+    def __str__(self) -> str:
+        return f"{self.message} (at character {self.offset})"
+
+
+class ConfigurationError(ClaimsEngineError):
+    """A setting, option or reference file is unusable."""
+
+
+class InputFileError(ClaimsEngineError):
+    """An input file cannot be opened or read."""

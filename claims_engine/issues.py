@@ -1,0 +1,86 @@
+"""Problems found in claim data: values with stable codes, never exceptions.
+
+An :class:`Issue` says what is wrong (a stable ``code`` and a message), how bad it is
+(:class:`Severity` and the SNIP ``level`` of the check that found it), where it is
+(:class:`Location`: segment position, loop, element) and how the acknowledgments report it:
+``syntax`` for a 999 IK3/IK4 (segment and element syntax error codes) and ``status`` for a
+277CA STC (claim status category, status code, entity; a second and third status go to STC10
+and STC11 when the first needs company, as 510 "future date" needs 187 "dates of service"),
+and ``ack_code`` for the code of a whole envelope (TA105 for an interchange, AK905 for a group,
+IK502 for a transaction set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Scope(IntEnum):
+    """What an issue condemns when it is an error."""
+
+    INTERCHANGE = 1  # TA1 rejects the interchange
+    GROUP = 2  # 999 AK9 rejects the functional group
+    TRANSACTION = 3  # 999 IK5 rejects the transaction set
+    CLAIM = 4  # 277CA rejects the claim alone
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an issue sits in the input.
+
+    ``position`` counts segments from ST (ST is 1) as the 999 does; ``element`` and
+    ``component`` are 1-based; ``element_ref`` is the data element dictionary number.
+    """
+
+    segment_id: str
+    position: int
+    loop: str = ""
+    element: int = 0
+    component: int = 0
+    element_ref: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimStatus:
+    """A 277CA STC composite: category (A3, A6, A7, A8 ...), status code, entity code."""
+
+    category: str
+    code: str
+    entity: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Syntax:
+    """How a 999 reports the issue: IK304 segment error and IK403 element error codes."""
+
+    segment_error: str
+    element_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    code: str
+    message: str
+    level: int
+    scope: Scope
+    location: Location | None = None
+    status: tuple[ClaimStatus, ...] = ()
+    syntax: Syntax | None = None
+    ack_code: str = ""
+
+    def describe(self) -> str:
+        """One line for a person: code, message and where."""
+        where = ""
+        if self.location is not None:
+            loc = self.location
+            where = f" at segment {loc.position} ({loc.segment_id}"
+            if loc.element:
+                where += f"{loc.element:02d}"
+                if loc.component:
+                    where += f"-{loc.component}"
+            if loc.loop:
+                where += f", loop {loc.loop}"
+            where += ")"
+        return f"{self.code}: {self.message}{where}"

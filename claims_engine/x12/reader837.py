@@ -1,0 +1,1611 @@
+"""The 837 reader: one transaction set's segments into :class:`~claims_engine.model.Claim` objects.
+
+It follows the loop hierarchy of the professional (005010X222A1/A2), institutional
+(005010X223A2/A3) and dental (005010X224A2) guides::
+
+    1000A submitter  1000B receiver
+    2000A billing provider (2010AA, 2010AB pay-to, 2010AC pay-to plan)
+      2000B subscriber (2010BA subscriber, 2010BB payer)
+        2000C patient (2010CA)
+          2300 claim (2310x claim providers, 2320/2330x other payers)
+            2400 service line (2410 drug, 2420x line providers, 2430 line adjudication)
+
+While it reads, it checks the element syntax (SNIP levels 1 and 2) of everything the engine
+uses: required elements, dates, numbers and the code values it interprets. A problem inside a
+claim's loops (or in the billing provider, subscriber or patient above it) is an issue of that
+claim alone; a problem with the transaction's structure is an issue of the transaction set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from claims_engine.issues import ClaimStatus, Issue, Location, Scope, Syntax
+from claims_engine.model import (
+    IMPLEMENTATIONS,
+    Address,
+    Adjustment,
+    Claim,
+    ClaimType,
+    Diagnosis,
+    LineAdjudication,
+    OtherPayer,
+    Party,
+    Person,
+    Procedure,
+    Provider,
+    ServiceLine,
+    Source,
+    Tooth,
+)
+from claims_engine.money import ZERO, parse_x12_decimal
+from claims_engine.x12 import codes
+from claims_engine.x12.envelope import (
+    MAX_REPORTED_ISSUES,
+    ClaimRead,
+    Event,
+    GroupHeader,
+    InterchangeHeader,
+    TransactionEnd,
+    TransactionHeader,
+    transaction_issue,
+)
+
+A6, A7, A8 = codes.CATEGORY_MISSING, codes.CATEGORY_INVALID, codes.CATEGORY_RELATIONAL
+
+# Segment ids that may occur in an 837; anything else is unrecognized.
+KNOWN_SEGMENTS = frozenset(
+    (
+        "ST BHT NM1 PER HL PRV CUR N3 N4 REF DMG SBR PAT CLM DTP CL1 PWK CN1 AMT K3 NTE CR1 "
+        "CR2 CR3 CR4 CR5 CR6 CR7 CRC HI HCP DN1 DN2 QTY MEA OI MIA MOA CAS LX SV1 SV2 SV3 SV5 "
+        "TOO PS1 LIN CTP SVD LQ FRM HSD SE"
+    ).split()
+)
+# Segments that only make sense inside a claim (loop 2300 and below).
+CLAIM_SEGMENTS = frozenset(
+    (
+        "CL1 PWK CN1 AMT K3 NTE CR1 CR2 CR3 CR4 CR5 CR6 CR7 CRC HI HCP DN1 DN2 OI MIA MOA CAS "
+        "LX SV1 SV2 SV3 SV5 TOO PS1 LIN CTP SVD LQ FRM HSD QTY MEA"
+    ).split()
+)
+
+DIAGNOSIS_QUALIFIERS = frozenset({"ABK", "ABF", "ABJ", "APR", "ABN", "BK", "BF", "BJ", "PR", "BN"})
+PRINCIPAL_QUALIFIERS = frozenset({"ABK", "BK"})
+OTHER_HI_QUALIFIERS = frozenset(
+    {"BBR", "BBQ", "BR", "BQ", "BE", "BH", "BI", "BG", "DR", "TC", "CAH", "BP", "BO"}
+)
+PAYER_RESPONSIBILITY = frozenset("ABCDEFGHPSTU")
+SEX_CODES = frozenset({"F", "M", "U"})
+RELATIONSHIP_CODES = frozenset({"01", "18", "19", "20", "21", "39", "40", "53", "G8"})
+ADJUSTMENT_GROUPS = frozenset({"CO", "CR", "OA", "PI", "PR"})
+UNIT_TYPES = {
+    ClaimType.PROFESSIONAL: frozenset({"MJ", "UN"}),
+    ClaimType.INSTITUTIONAL: frozenset({"DA", "UN"}),
+    ClaimType.DENTAL: frozenset({"UN"}),
+}
+PROCEDURE_QUALIFIERS = {
+    "SV1": frozenset({"HC", "ER", "IV", "WK"}),
+    "SV2": frozenset({"HC", "ER", "HP", "IV", "WK"}),
+    "SV3": frozenset({"AD"}),
+}
+
+CLAIM_PROVIDER_LOOPS = {
+    ClaimType.PROFESSIONAL: {
+        "DN": "2310A",
+        "P3": "2310A",
+        "82": "2310B",
+        "77": "2310C",
+        "DQ": "2310D",
+        "PW": "2310E",
+        "45": "2310F",
+    },
+    ClaimType.INSTITUTIONAL: {
+        "71": "2310A",
+        "72": "2310B",
+        "ZZ": "2310C",
+        "82": "2310D",
+        "77": "2310E",
+        "DN": "2310F",
+    },
+    ClaimType.DENTAL: {"DN": "2310A", "P3": "2310A", "82": "2310B", "77": "2310C", "DD": "2310D"},
+}
+LINE_PROVIDER_LOOPS = {
+    ClaimType.PROFESSIONAL: {
+        "82": "2420A",
+        "QB": "2420B",
+        "77": "2420C",
+        "DQ": "2420D",
+        "DK": "2420E",
+        "DN": "2420F",
+        "P3": "2420F",
+        "PW": "2420G",
+        "45": "2420H",
+    },
+    ClaimType.INSTITUTIONAL: {"72": "2420A", "ZZ": "2420B", "82": "2420C", "DN": "2420D"},
+    ClaimType.DENTAL: {"82": "2420A", "DD": "2420B", "DQ": "2420C", "77": "2420D"},
+}
+
+_NO_EVENTS: tuple[Event, ...] = ()
+
+
+def _el(seg: Sequence[str], i: int) -> str:
+    return seg[i] if len(seg) > i else ""
+
+
+def parse_date8(text: str) -> date | None:
+    """CCYYMMDD as a date, or ``None``."""
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+class _Entity:
+    """A party being read: the NM1 and the N3/N4/REF/DMG/PRV segments that follow it."""
+
+    __slots__ = (
+        "address",
+        "birth_date",
+        "entity_type",
+        "extra_refs",
+        "first",
+        "id",
+        "id_qualifier",
+        "issues_status_entity",
+        "last",
+        "loop",
+        "middle",
+        "role",
+        "sex",
+        "taxonomy",
+        "tin",
+        "tin_qualifier",
+    )
+
+    def __init__(self, seg: Sequence[str], loop: str) -> None:
+        self.role = _el(seg, 1)
+        self.entity_type = _el(seg, 2)
+        self.last = _el(seg, 3)
+        self.first = _el(seg, 4)
+        self.middle = _el(seg, 5)
+        self.id_qualifier = _el(seg, 8)
+        self.id = _el(seg, 9)
+        self.loop = loop
+        self.address: Address | None = None
+        self.birth_date: date | None = None
+        self.sex = ""
+        self.taxonomy = ""
+        self.tin = ""
+        self.tin_qualifier = ""
+        self.extra_refs: dict[str, str] = {}
+
+    def provider(self) -> Provider:
+        return Provider(
+            role=self.role,
+            entity_type=self.entity_type,
+            last_name=self.last,
+            first_name=self.first,
+            middle_name=self.middle,
+            npi=self.id if self.id_qualifier == "XX" else "",
+            taxonomy=self.taxonomy,
+            tin=self.tin,
+            tin_qualifier=self.tin_qualifier,
+            address=self.address,
+        )
+
+    def person(self) -> Person:
+        return Person(
+            last_name=self.last,
+            first_name=self.first,
+            middle_name=self.middle,
+            member_id=self.id,
+            birth_date=self.birth_date,
+            sex=self.sex,
+            address=self.address,
+        )
+
+    def party(self) -> Party:
+        return Party(self.last, self.id_qualifier, self.id, self.address)
+
+
+class _OtherPayer:
+    __slots__ = (
+        "adjudicated_on",
+        "adjustments",
+        "claim_number",
+        "filing",
+        "insurance_type",
+        "non_covered",
+        "paid",
+        "payer",
+        "relationship",
+        "remaining",
+        "responsibility",
+        "subscriber",
+    )
+
+    def __init__(self, seg: Sequence[str]) -> None:
+        self.responsibility = _el(seg, 1)
+        self.relationship = _el(seg, 2)
+        self.insurance_type = _el(seg, 5)
+        self.filing = _el(seg, 9)
+        self.adjustments: list[Adjustment] = []
+        self.paid: Decimal | None = None
+        self.remaining: Decimal | None = None
+        self.non_covered: Decimal | None = None
+        self.subscriber: _Entity | None = None
+        self.payer: _Entity | None = None
+        self.adjudicated_on: date | None = None
+        self.claim_number = ""
+
+    def build(self) -> OtherPayer:
+        return OtherPayer(
+            responsibility=self.responsibility,
+            relationship=self.relationship,
+            payer_name=self.payer.last if self.payer else "",
+            payer_id=self.payer.id if self.payer else "",
+            subscriber=self.subscriber.person() if self.subscriber else None,
+            paid_amount=self.paid,
+            remaining_patient_liability=self.remaining,
+            non_covered_amount=self.non_covered,
+            adjustments=tuple(self.adjustments),
+            adjudicated_on=self.adjudicated_on,
+            claim_number=self.claim_number,
+            insurance_type=self.insurance_type,
+            claim_filing_indicator=self.filing,
+        )
+
+
+class _LineAdjudication:
+    __slots__ = (
+        "adjudicated_on",
+        "adjustments",
+        "bundled",
+        "paid",
+        "payer_id",
+        "procedure",
+        "units",
+    )
+
+    def __init__(
+        self,
+        payer_id: str,
+        paid: Decimal,
+        procedure: Procedure | None,
+        units: Decimal,
+        bundled: str,
+    ) -> None:
+        self.payer_id = payer_id
+        self.paid = paid
+        self.procedure = procedure
+        self.units = units
+        self.bundled = bundled
+        self.adjustments: list[Adjustment] = []
+        self.adjudicated_on: date | None = None
+
+    def build(self) -> LineAdjudication:
+        return LineAdjudication(
+            payer_id=self.payer_id,
+            paid_amount=self.paid,
+            procedure=self.procedure,
+            paid_units=self.units,
+            adjustments=tuple(self.adjustments),
+            adjudicated_on=self.adjudicated_on,
+            bundled_line_number=self.bundled,
+        )
+
+
+class _Line:
+    __slots__ = (
+        "adjudications",
+        "charge",
+        "control_number",
+        "emergency",
+        "ndc",
+        "ndc_quantity",
+        "ndc_unit",
+        "number",
+        "oral_cavity",
+        "place_of_service",
+        "pointers",
+        "position",
+        "prior_authorization",
+        "procedure",
+        "rendering",
+        "revenue_code",
+        "service_from",
+        "service_to",
+        "teeth",
+        "unit_type",
+        "units",
+    )
+
+    def __init__(self, number: int, position: int) -> None:
+        self.number = number
+        self.position = position
+        self.charge = ZERO
+        self.units = Decimal(1)
+        self.unit_type = "UN"
+        self.procedure: Procedure | None = None
+        self.revenue_code = ""
+        self.place_of_service = ""
+        self.pointers: tuple[int, ...] = ()
+        self.service_from: date | None = None
+        self.service_to: date | None = None
+        self.ndc = ""
+        self.ndc_quantity: Decimal | None = None
+        self.ndc_unit = ""
+        self.teeth: list[Tooth] = []
+        self.oral_cavity: tuple[str, ...] = ()
+        self.emergency = False
+        self.control_number = ""
+        self.prior_authorization = ""
+        self.rendering: Provider | None = None
+        self.adjudications: list[_LineAdjudication] = []
+
+    def build(self) -> ServiceLine:
+        return ServiceLine(
+            number=self.number,
+            charge=self.charge,
+            units=self.units,
+            unit_type=self.unit_type,
+            procedure=self.procedure,
+            revenue_code=self.revenue_code,
+            place_of_service=self.place_of_service,
+            diagnosis_pointers=self.pointers,
+            service_from=self.service_from,
+            service_to=self.service_to,
+            ndc=self.ndc,
+            ndc_quantity=self.ndc_quantity,
+            ndc_unit=self.ndc_unit,
+            teeth=tuple(self.teeth),
+            oral_cavity=self.oral_cavity,
+            emergency=self.emergency,
+            control_number=self.control_number,
+            prior_authorization=self.prior_authorization,
+            rendering=self.rendering,
+            adjudications=tuple(a.build() for a in self.adjudications),
+            position=self.position,
+        )
+
+
+class _Claim:
+    __slots__ = (
+        "admission_date",
+        "admission_source",
+        "admission_type",
+        "charge",
+        "claim_id",
+        "clearinghouse_trace",
+        "diagnoses",
+        "discharge_date",
+        "discharged",
+        "facility_code",
+        "facility_qualifier",
+        "frequency_code",
+        "issues",
+        "lines",
+        "original_claim_number",
+        "other_payers",
+        "patient_status",
+        "position",
+        "prior_authorization",
+        "providers",
+        "referral_number",
+        "service_date",
+        "statement_from",
+        "statement_to",
+    )
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.claim_id = ""
+        self.charge = ZERO
+        self.facility_code = ""
+        self.facility_qualifier = ""
+        self.frequency_code = ""
+        self.diagnoses: list[Diagnosis] = []
+        self.providers: list[_Entity] = []
+        self.other_payers: list[_OtherPayer] = []
+        self.lines: list[_Line] = []
+        self.original_claim_number = ""
+        self.prior_authorization = ""
+        self.referral_number = ""
+        self.clearinghouse_trace = ""
+        self.statement_from: date | None = None
+        self.statement_to: date | None = None
+        self.admission_date: date | None = None
+        self.discharge_date: date | None = None
+        self.discharged = False
+        self.service_date: tuple[date | None, date | None] = (None, None)
+        self.admission_type = ""
+        self.admission_source = ""
+        self.patient_status = ""
+        self.issues: list[Issue] = []
+
+
+class TransactionReader:
+    """Reads one 837 transaction set, segment by segment (see the module docstring).
+
+    :meth:`feed` takes each segment from ST to SE and returns the events it completes
+    (a :class:`ClaimRead` when a claim ends); :meth:`finish` returns the closing
+    :class:`TransactionEnd`.
+    """
+
+    def __init__(
+        self,
+        header: TransactionHeader,
+        *,
+        interchange: InterchangeHeader,
+        group: GroupHeader,
+        received_on: date | None = None,
+    ) -> None:
+        self.header = header
+        self.interchange = interchange
+        self.group = group
+        self.kind = IMPLEMENTATIONS.get(header.implementation, ClaimType.PROFESSIONAL)
+        self.component = interchange.delimiters.component
+        self.repetition = interchange.delimiters.repetition
+        self.position = 0
+        self.loop = "HEADER"
+        self.issues: list[Issue] = []
+        self.suppressed = 0
+        self.skip = False
+        self.claims = 0
+        self.ended = False
+        # hierarchy
+        self.submitter: _Entity | None = None
+        self.receiver: _Entity | None = None
+        self.hl_levels: dict[str, str] = {}
+        self.billing: _Entity | None = None
+        self.billing_issues: list[Issue] = []
+        self.subscriber: _Entity | None = None
+        self.subscriber_issues: list[Issue] = []
+        self.sbr: Sequence[str] = ()
+        self.payer: _Entity | None = None
+        self.patient: _Entity | None = None
+        self.patient_issues: list[Issue] = []
+        self.patient_relationship = ""
+        self.level = ""  # the level code of the current HL: 20, 22 or 23
+        self.sink = self.billing_issues
+        # claim state
+        self.claim: _Claim | None = None
+        self.line: _Line | None = None
+        self.other: _OtherPayer | None = None
+        self.line_adj: _LineAdjudication | None = None
+        self.entity: _Entity | None = None
+        self.built_subscriber: Person | None = None
+        self.built_patient: Person | None = None
+        self.built_billing: Provider | None = None
+        self.billing_taxonomy = ""
+        self.pending_line_provider: _Entity | None = None
+        self._handlers = {
+            "ST": self._st,
+            "BHT": self._bht,
+            "NM1": self._nm1,
+            "HL": self._hl,
+            "PRV": self._prv,
+            "N3": self._n3,
+            "N4": self._n4,
+            "REF": self._ref,
+            "DMG": self._dmg,
+            "SBR": self._sbr,
+            "PAT": self._pat,
+            "CLM": self._clm,
+            "DTP": self._dtp,
+            "CL1": self._cl1,
+            "HI": self._hi,
+            "AMT": self._amt,
+            "CAS": self._cas,
+            "LX": self._lx,
+            "SV1": self._sv1,
+            "SV2": self._sv2,
+            "SV3": self._sv3,
+            "TOO": self._too,
+            "LIN": self._lin,
+            "CTP": self._ctp,
+            "SVD": self._svd,
+            "SE": self._se,
+        }
+
+    # -- issues -------------------------------------------------------------------------------
+    def _report(self, issue: Issue) -> None:
+        if len(self.issues) < MAX_REPORTED_ISSUES:
+            self.issues.append(issue)
+        else:
+            self.suppressed += 1
+
+    def add_envelope_issue(self, code: str, message: str, skip: bool = False) -> None:
+        """A problem with the whole transaction set found by the envelope (IK5 code)."""
+        self._report(transaction_issue(code, message, "ST", 1 if self.position == 0 else 0))
+        self.skip = self.skip or skip
+
+    def _structure(self, seg: Sequence[str], segment_error: str, message: str) -> None:
+        """A structural problem: the transaction set is rejected on the 999."""
+        self._report(
+            Issue(
+                code=f"X12-SEGMENT-{segment_error}",
+                message=message,
+                level=1,
+                scope=Scope.TRANSACTION,
+                location=Location(seg[0][:3], self.position, self.loop),
+                syntax=Syntax(segment_error),
+            )
+        )
+
+    def _element(
+        self,
+        seg: Sequence[str],
+        element: int,
+        element_error: str,
+        message: str,
+        status: tuple[ClaimStatus, ...],
+        *,
+        component: int = 0,
+        level: int = 2,
+        scope: Scope = Scope.CLAIM,
+    ) -> None:
+        """A problem with one element: reported on the 999 and, for claims, on the 277CA."""
+        value = _el(seg, element)
+        if component and value:
+            parts = value.split(self.component)
+            value = parts[component - 1] if len(parts) >= component else ""
+        issue = Issue(
+            code=f"X12-ELEMENT-{element_error}",
+            message=message,
+            level=level,
+            scope=scope,
+            location=Location(seg[0], self.position, self.loop, element, component, "", value),
+            status=status,
+            syntax=Syntax(codes.SEG_ELEMENT_ERRORS, element_error),
+        )
+        self._report(issue)
+        if scope is Scope.CLAIM:
+            self.sink.append(issue)
+
+    def _require(self, seg: Sequence[str], i: int, what: str, code: str, entity: str = "") -> str:
+        v = _el(seg, i)
+        if not v:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_MISSING,
+                f"{what} ({seg[0]}{i:02d}) is missing",
+                (ClaimStatus(A6, code, entity),),
+            )
+        return v
+
+    def _code(
+        self,
+        seg: Sequence[str],
+        i: int,
+        allowed: frozenset[str],
+        what: str,
+        code: str,
+        entity: str = "",
+        required: bool = True,
+    ) -> str:
+        v = _el(seg, i)
+        if not v:
+            if required:
+                self._require(seg, i, what, code, entity)
+            return v
+        if v not in allowed:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_INVALID_CODE,
+                f"{what} ({seg[0]}{i:02d}) {v!r} is not one of {', '.join(sorted(allowed))}",
+                (ClaimStatus(A7, code, entity),),
+            )
+        return v
+
+    def _amount(
+        self, seg: Sequence[str], i: int, what: str, code: str, required: bool = True
+    ) -> Decimal | None:
+        v = _el(seg, i)
+        if not v:
+            if required:
+                self._require(seg, i, what, code)
+            return None
+        d = parse_x12_decimal(v)
+        if d is None:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_INVALID_CHARACTER,
+                f"{what} ({seg[0]}{i:02d}) {v!r} is not a number",
+                (ClaimStatus(A7, code),),
+            )
+        return d
+
+    def _date(
+        self,
+        seg: Sequence[str],
+        i: int,
+        what: str,
+        code: str,
+        entity: str = "",
+        required: bool = True,
+    ) -> date | None:
+        v = _el(seg, i)
+        if not v:
+            if required:
+                self._require(seg, i, what, code, entity)
+            return None
+        d = parse_date8(v)
+        if d is None:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_INVALID_DATE,
+                f"{what} ({seg[0]}{i:02d}) {v!r} is not a date CCYYMMDD",
+                (ClaimStatus(A7, code, entity),),
+            )
+        return d
+
+    def _period(self, seg: Sequence[str], what: str, code: str) -> tuple[date | None, date | None]:
+        """DTP02 D8 or RD8 and DTP03 as (from, to)."""
+        fmt = _el(seg, 2)
+        v = _el(seg, 3)
+        if fmt == "D8":
+            d = self._date(seg, 3, what, code)
+            return d, d
+        if fmt == "RD8":
+            start, _, end = v.partition("-")
+            d1, d2 = parse_date8(start), parse_date8(end)
+            if d1 is None or d2 is None or d2 < d1:
+                self._element(
+                    seg,
+                    3,
+                    codes.ELEM_INVALID_DATE,
+                    f"{what} ({seg[0]}03) {v!r} is not a date range CCYYMMDD-CCYYMMDD",
+                    (ClaimStatus(A7, code),),
+                )
+            return d1, d2
+        self._element(
+            seg,
+            2,
+            codes.ELEM_INVALID_CODE,
+            f"DTP02 {fmt!r} is not D8 or RD8",
+            (ClaimStatus(A7, code),),
+        )
+        return None, None
+
+    def _procedure(
+        self, seg: Sequence[str], i: int, allowed: frozenset[str], required: bool = True
+    ) -> Procedure | None:
+        v = _el(seg, i)
+        if not v:
+            if required:
+                self._require(seg, i, "procedure", codes.STATUS_PROCEDURE)
+            return None
+        parts = v.split(self.component)
+        qual = parts[0]
+        code = parts[1] if len(parts) > 1 else ""
+        if qual not in allowed:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_INVALID_CODE,
+                f"procedure qualifier ({seg[0]}{i:02d}-1) {qual!r} is not one of "
+                f"{', '.join(sorted(allowed))}",
+                (ClaimStatus(A7, codes.STATUS_PROCEDURE),),
+                component=1,
+            )
+        if not code:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_MISSING,
+                f"procedure code ({seg[0]}{i:02d}-2) is missing",
+                (ClaimStatus(A6, codes.STATUS_PROCEDURE),),
+                component=2,
+            )
+        mods = tuple(m for m in parts[2:6] if m)
+        desc = parts[6] if len(parts) > 6 else ""
+        return Procedure(qual, code, mods, desc)
+
+    # -- feeding ------------------------------------------------------------------------------
+    def feed(self, seg: list[str]) -> Sequence[Event]:
+        self.position += 1
+        if self.skip or self.ended:
+            if seg[0] == "SE":
+                self._se(seg)
+            return _NO_EVENTS
+        sid = seg[0]
+        handler = self._handlers.get(sid)
+        if handler is not None:
+            return handler(seg)
+        if sid not in KNOWN_SEGMENTS:
+            self._structure(seg, codes.SEG_UNRECOGNIZED, f"unrecognized segment {sid[:3]!r}")
+        elif sid in CLAIM_SEGMENTS and self.claim is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, f"{sid} outside a claim (no CLM before it)")
+        return _NO_EVENTS
+
+    def finish(self) -> tuple[Event, ...]:
+        events: list[Event] = []
+        if self.claim is not None:
+            events.append(self._close_claim())
+        events.append(
+            TransactionEnd(
+                self.header, tuple(self.issues), self.position, self.claims, self.suppressed
+            )
+        )
+        return tuple(events)
+
+    # -- envelope and header ------------------------------------------------------------------
+    def _st(self, seg: list[str]) -> Sequence[Event]:
+        return _NO_EVENTS
+
+    def _se(self, seg: list[str]) -> Sequence[Event]:
+        events: Sequence[Event] = _NO_EVENTS
+        if self.claim is not None:
+            events = (self._close_claim(),)
+        self.ended = True
+        count, control = _el(seg, 1), _el(seg, 2)
+        if control != self.header.control:
+            self._report(
+                transaction_issue(
+                    codes.TS_CONTROL_MISMATCH,
+                    f"SE02 {control!r} does not match ST02 {self.header.control!r}",
+                    "SE",
+                    self.position,
+                )
+            )
+        if count != str(self.position):
+            self._report(
+                transaction_issue(
+                    codes.TS_COUNT_MISMATCH,
+                    f"SE01 says {count!r} segments, the transaction set has {self.position}",
+                    "SE",
+                    self.position,
+                )
+            )
+        if not self.skip and self.hl_levels == {}:
+            self._structure(seg, codes.SEG_REQUIRED_MISSING, "no billing provider (HL 20) loop")
+        return events
+
+    def _bht(self, seg: list[str]) -> Sequence[Event]:
+        if self.position != 2:
+            self._structure(seg, codes.SEG_OUT_OF_SEQUENCE, "BHT must follow ST")
+        return _NO_EVENTS
+
+    # -- hierarchy ----------------------------------------------------------------------------
+    def _hl(self, seg: list[str]) -> Sequence[Event]:
+        events: Sequence[Event] = _NO_EVENTS
+        if self.claim is not None:
+            events = (self._close_claim(),)
+        if not self.hl_levels:
+            if self.submitter is None:
+                self._structure(seg, codes.SEG_REQUIRED_MISSING, "submitter (1000A NM1*41) missing")
+            if self.receiver is None:
+                self._structure(seg, codes.SEG_REQUIRED_MISSING, "receiver (1000B NM1*40) missing")
+        hl_id, parent, level = _el(seg, 1), _el(seg, 2), _el(seg, 3)
+        expected_parent = {"20": None, "22": "20", "23": "22"}
+        if level not in expected_parent:
+            self._element(
+                seg,
+                3,
+                codes.ELEM_INVALID_CODE,
+                f"HL03 {level!r} is not 20, 22 or 23",
+                (),
+                scope=Scope.TRANSACTION,
+            )
+            self.skip = True
+            return events
+        if not hl_id or hl_id in self.hl_levels:
+            self._element(
+                seg,
+                1,
+                codes.ELEM_INVALID_CODE,
+                f"HL01 {hl_id!r} is missing or repeated",
+                (),
+                scope=Scope.TRANSACTION,
+            )
+        want = expected_parent[level]
+        if want is None:
+            if parent:
+                self._element(
+                    seg,
+                    2,
+                    codes.ELEM_INVALID_CODE,
+                    "HL02 must be empty for a billing provider",
+                    (),
+                    scope=Scope.TRANSACTION,
+                )
+        elif self.hl_levels.get(parent) != want:
+            self._element(
+                seg,
+                2,
+                codes.ELEM_INVALID_CODE,
+                f"HL02 {parent!r} does not name an HL of level {want}",
+                (),
+                scope=Scope.TRANSACTION,
+            )
+            self.skip = True
+            return events
+        self.hl_levels[hl_id] = level
+        self.level = level
+        self.entity = None
+        if level == "20":
+            self.loop = "2000A"
+            self.billing = None
+            self.built_billing = None
+            self.billing_issues = []
+            self.billing_taxonomy = ""
+            self.sink = self.billing_issues
+            self.subscriber = None
+            self.patient = None
+        elif level == "22":
+            self.loop = "2000B"
+            self.subscriber = None
+            self.built_subscriber = None
+            self.payer = None
+            self.sbr = ()
+            self.subscriber_issues = []
+            self.sink = self.subscriber_issues
+            self.patient = None
+            self.built_patient = None
+            self.patient_relationship = ""
+        else:
+            self.loop = "2000C"
+            self.patient = None
+            self.built_patient = None
+            self.patient_issues = []
+            self.sink = self.patient_issues
+            self.patient_relationship = ""
+        return events
+
+    def _nm1(self, seg: list[str]) -> Sequence[Event]:
+        role = _el(seg, 1)
+        if self.line is not None:
+            loop = LINE_PROVIDER_LOOPS[self.kind].get(role, "2420")
+            self.loop = loop
+            ent = _Entity(seg, loop)
+            self._check_provider(seg, ent, required_npi=False)
+            if role == "82":
+                self.pending_line_provider = ent
+            self.entity = ent
+            return _NO_EVENTS
+        if self.other is not None:
+            loop = {"IL": "2330A", "PR": "2330B"}.get(role, "2330C")
+            self.loop = loop
+            ent = _Entity(seg, loop)
+            if role == "IL":
+                self.other.subscriber = ent
+            elif role == "PR":
+                self.other.payer = ent
+                if not ent.id:
+                    self._require(seg, 9, "other payer id", codes.STATUS_OTHER_PAYER_ID, "PR")
+            self.entity = ent
+            return _NO_EVENTS
+        if self.claim is not None:
+            loop = CLAIM_PROVIDER_LOOPS[self.kind].get(role, "2310")
+            self.loop = loop
+            ent = _Entity(seg, loop)
+            self._check_provider(seg, ent, required_npi=False)
+            self.claim.providers.append(ent)
+            self.entity = ent
+            return _NO_EVENTS
+        ent = _Entity(seg, "")
+        self.entity = ent
+        if role == "41":
+            self.loop = ent.loop = "1000A"
+            self.submitter = ent
+            if not ent.last or not ent.id:
+                self._structure(seg, codes.SEG_ELEMENT_ERRORS, "submitter name or id missing")
+        elif role == "40":
+            self.loop = ent.loop = "1000B"
+            self.receiver = ent
+            if not ent.last or not ent.id:
+                self._structure(seg, codes.SEG_ELEMENT_ERRORS, "receiver name or id missing")
+        elif role == "85" and self.level == "20":
+            self.loop = ent.loop = "2010AA"
+            self.billing = ent
+            ent.taxonomy = self.billing_taxonomy
+            self._check_provider(seg, ent, required_npi=True)
+        elif role in ("87", "PE") and self.level == "20":
+            self.loop = ent.loop = "2010AB" if role == "87" else "2010AC"
+        elif role == "IL" and self.level == "22":
+            self.loop = ent.loop = "2010BA"
+            self.subscriber = ent
+            self._require(seg, 3, "subscriber last name", codes.STATUS_NAME, "IL")
+            self._code(
+                seg,
+                8,
+                frozenset({"MI", "II"}),
+                "subscriber id qualifier",
+                codes.STATUS_MEMBER_ID,
+                "IL",
+            )
+            self._require(seg, 9, "subscriber member id", codes.STATUS_MEMBER_ID, "IL")
+        elif role == "PR" and self.level == "22":
+            self.loop = ent.loop = "2010BB"
+            self.payer = ent
+            self._require(seg, 3, "payer name", codes.STATUS_NAME, "PR")
+            self._code(
+                seg, 8, frozenset({"PI", "XV"}), "payer id qualifier", codes.STATUS_ID_NUMBER, "PR"
+            )
+            self._require(seg, 9, "payer id", codes.STATUS_ID_NUMBER, "PR")
+        elif role == "QC" and self.level == "23":
+            self.loop = ent.loop = "2010CA"
+            self.patient = ent
+            self._require(seg, 3, "patient last name", codes.STATUS_NAME, "QC")
+        elif role in ("PW", "45", "DN", "P3", "82", "77", "71", "72", "ZZ", "DQ", "DK"):
+            self._structure(seg, codes.SEG_UNEXPECTED, f"NM1*{role} outside a claim")
+        else:
+            self._structure(seg, codes.SEG_UNEXPECTED, f"NM1*{role} is not expected here")
+        return _NO_EVENTS
+
+    def _check_provider(self, seg: Sequence[str], ent: _Entity, *, required_npi: bool) -> None:
+        role = ent.role
+        self._code(seg, 2, frozenset({"1", "2"}), "entity type", codes.STATUS_NAME, role)
+        if role not in ("PW", "45"):  # ambulance pick-up and drop-off locations have no name
+            self._require(seg, 3, "provider name", codes.STATUS_NAME, role)
+        if ent.id_qualifier or required_npi:
+            if ent.id_qualifier != "XX" and required_npi:
+                self._code(
+                    seg, 8, frozenset({"XX"}), "provider id qualifier", codes.STATUS_NPI, role
+                )
+            npi = ent.id
+            if not npi and (required_npi or ent.id_qualifier):
+                self._require(seg, 9, "provider NPI", codes.STATUS_NPI, role)
+            elif npi and ent.id_qualifier == "XX" and not (len(npi) == 10 and npi.isdigit()):
+                self._element(
+                    seg,
+                    9,
+                    codes.ELEM_PATTERN,
+                    f"NPI {npi!r} is not ten digits",
+                    (ClaimStatus(A7, codes.STATUS_NPI, role),),
+                )
+
+    def _prv(self, seg: list[str]) -> Sequence[Event]:
+        taxonomy = _el(seg, 3)
+        if self.entity is not None and self.entity.loop not in ("", "1000A", "1000B"):
+            self.entity.taxonomy = taxonomy
+        elif self.level == "20" and self.billing is None:
+            self.billing_taxonomy = taxonomy
+        return _NO_EVENTS
+
+    def _n3(self, seg: list[str]) -> Sequence[Event]:
+        ent = self.entity
+        if ent is not None:
+            line1 = self._require(seg, 1, "address line", codes.STATUS_STREET, ent.role)
+            ent.address = Address(line1, _el(seg, 2))
+        return _NO_EVENTS
+
+    def _n4(self, seg: list[str]) -> Sequence[Event]:
+        ent = self.entity
+        if ent is None:
+            return _NO_EVENTS
+        city = self._require(seg, 1, "city", codes.STATUS_CITY, ent.role)
+        state = _el(seg, 2)
+        postal = _el(seg, 3)
+        country = _el(seg, 4)
+        if ent.loop == "2010AA" and not country:
+            # Billing provider: the guide asks for the nine-digit ZIP code in the US.
+            if not (len(postal) == 9 and postal.isdigit()):
+                self._element(
+                    seg,
+                    3,
+                    codes.ELEM_PATTERN,
+                    f"billing provider ZIP code {postal!r} must be nine digits (ZIP+4)",
+                    (ClaimStatus(A7, codes.STATUS_POSTAL_CODE, "85"),),
+                )
+        elif postal and not country and not (len(postal) in (5, 9) and postal.isdigit()):
+            self._element(
+                seg,
+                3,
+                codes.ELEM_PATTERN,
+                f"ZIP code {postal!r} must be five or nine digits",
+                (ClaimStatus(A7, codes.STATUS_POSTAL_CODE, ent.role),),
+            )
+        base = ent.address or Address("")
+        ent.address = Address(base.line1, base.line2, city, state, postal)
+        return _NO_EVENTS
+
+    def _ref(self, seg: list[str]) -> Sequence[Event]:
+        qual, value = _el(seg, 1), _el(seg, 2)
+        if self.line is not None and self.entity is None and self.line_adj is None:
+            if qual == "6R":
+                self.line.control_number = value
+            elif qual == "G1":
+                self.line.prior_authorization = value
+            return _NO_EVENTS
+        if self.claim is not None and self.entity is None and self.other is None:
+            c = self.claim
+            if qual == "F8":
+                c.original_claim_number = value
+            elif qual == "G1":
+                c.prior_authorization = value
+            elif qual == "9F":
+                c.referral_number = value
+            elif qual == "D9":
+                c.clearinghouse_trace = value
+            return _NO_EVENTS
+        ent = self.entity
+        if self.other is not None and self.entity is not None and self.entity.role == "PR":
+            if qual == "F8":
+                self.other.claim_number = value
+            return _NO_EVENTS
+        if ent is not None:
+            if qual in ("EI", "SY"):
+                ent.tin, ent.tin_qualifier = value, qual
+                if qual == "EI" and not (len(value) == 9 and value.isdigit()):
+                    self._element(
+                        seg,
+                        2,
+                        codes.ELEM_PATTERN,
+                        f"employer id number {value!r} must be nine digits",
+                        (ClaimStatus(A7, codes.STATUS_TAX_ID, ent.role),),
+                    )
+            else:
+                ent.extra_refs[qual] = value
+        return _NO_EVENTS
+
+    def _dmg(self, seg: list[str]) -> Sequence[Event]:
+        ent = self.entity
+        if ent is None or ent.role not in ("IL", "QC"):
+            return _NO_EVENTS
+        if self.other is not None:
+            return _NO_EVENTS
+        if _el(seg, 1) != "D8":
+            self._code(
+                seg,
+                1,
+                frozenset({"D8"}),
+                "date format qualifier",
+                codes.STATUS_BIRTH_DATE,
+                ent.role,
+            )
+        ent.birth_date = self._date(seg, 2, "birth date", codes.STATUS_BIRTH_DATE, ent.role)
+        ent.sex = self._code(seg, 3, SEX_CODES, "sex", codes.STATUS_GENDER, ent.role)
+        return _NO_EVENTS
+
+    def _sbr(self, seg: list[str]) -> Sequence[Event]:
+        if self.claim is not None:
+            # 2320: another payer of this claim.
+            self.line = None
+            self.line_adj = None
+            self.entity = None
+            self.loop = "2320"
+            self.other = _OtherPayer(seg)
+            self.claim.other_payers.append(self.other)
+            self._code(
+                seg,
+                1,
+                PAYER_RESPONSIBILITY,
+                "other payer responsibility",
+                codes.STATUS_INCONSISTENT,
+                "PR",
+            )
+            return _NO_EVENTS
+        if self.level != "22":
+            self._structure(seg, codes.SEG_UNEXPECTED, "SBR outside a subscriber (HL 22) loop")
+            return _NO_EVENTS
+        self.sbr = seg
+        self._code(
+            seg,
+            1,
+            PAYER_RESPONSIBILITY,
+            "payer responsibility sequence",
+            codes.STATUS_INCONSISTENT,
+            "PR",
+        )
+        rel = _el(seg, 2)
+        if rel and rel != "18":
+            self._element(
+                seg,
+                2,
+                codes.ELEM_INVALID_CODE,
+                f"SBR02 {rel!r}: only 18 (self) may be sent for the subscriber",
+                (ClaimStatus(A7, codes.STATUS_RELATIONSHIP),),
+            )
+        return _NO_EVENTS
+
+    def _pat(self, seg: list[str]) -> Sequence[Event]:
+        if self.level == "23":
+            self.patient_relationship = self._code(
+                seg, 1, RELATIONSHIP_CODES, "patient relationship", codes.STATUS_RELATIONSHIP
+            )
+        return _NO_EVENTS
+
+    # -- claim --------------------------------------------------------------------------------
+    def _clm(self, seg: list[str]) -> Sequence[Event]:
+        events: Sequence[Event] = _NO_EVENTS
+        if self.claim is not None:
+            events = (self._close_claim(),)
+        self.loop = "2300"
+        if self.level not in ("22", "23") or self.subscriber is None or self.billing is None:
+            self._structure(
+                seg, codes.SEG_UNEXPECTED, "CLM without a billing provider and subscriber above it"
+            )
+            self.skip = True
+            return events
+        if self.level == "22" and _el(self.sbr, 2) != "18":
+            self._structure(
+                seg,
+                codes.SEG_UNEXPECTED,
+                "CLM under a subscriber who is not the patient (SBR02 is not 18)",
+            )
+        if self.level == "23" and self.patient is None:
+            self._structure(seg, codes.SEG_REQUIRED_MISSING, "patient (2010CA NM1*QC) missing")
+        claim = _Claim(self.position)
+        self.claim = claim
+        self.sink = claim.issues
+        self.line = None
+        self.other = None
+        self.line_adj = None
+        self.entity = None
+        claim.claim_id = self._require(
+            seg, 1, "claim submitter's identifier", codes.STATUS_CLAIM_ID
+        )
+        if len(claim.claim_id) > 38:
+            self._element(
+                seg,
+                1,
+                codes.ELEM_TOO_LONG,
+                "CLM01 is longer than 38 characters",
+                (ClaimStatus(A7, codes.STATUS_CLAIM_ID),),
+            )
+        charge = self._amount(seg, 2, "total claim charge", codes.STATUS_CHARGES)
+        claim.charge = charge if charge is not None else ZERO
+        facility = _el(seg, 5)
+        parts = facility.split(self.component) if facility else []
+        fcode = parts[0] if parts else ""
+        fqual = parts[1] if len(parts) > 1 else ""
+        freq = parts[2] if len(parts) > 2 else ""
+        is_inst = self.kind is ClaimType.INSTITUTIONAL
+        fstatus = codes.STATUS_PLACE_OF_SERVICE
+        if not fcode:
+            self._element(
+                seg,
+                5,
+                codes.ELEM_MISSING,
+                "facility code (CLM05-1) is missing",
+                (ClaimStatus(A6, fstatus),),
+                component=1,
+            )
+        elif not (len(fcode) == 2 and fcode.isalnum()):
+            self._element(
+                seg,
+                5,
+                codes.ELEM_INVALID_CODE,
+                f"facility code (CLM05-1) {fcode!r} is not two characters",
+                (ClaimStatus(A7, fstatus),),
+                component=1,
+            )
+        want_qual = "A" if is_inst else "B"
+        if fqual != want_qual:
+            self._element(
+                seg,
+                5,
+                codes.ELEM_INVALID_CODE,
+                f"facility code qualifier (CLM05-2) {fqual!r} must be {want_qual}",
+                (ClaimStatus(A7, fstatus),),
+                component=2,
+            )
+        if not freq:
+            self._element(
+                seg,
+                5,
+                codes.ELEM_MISSING,
+                "claim frequency code (CLM05-3) is missing",
+                (ClaimStatus(A6, codes.STATUS_FREQUENCY),),
+                component=3,
+            )
+        elif len(freq) != 1 or not freq.isalnum():
+            self._element(
+                seg,
+                5,
+                codes.ELEM_INVALID_CODE,
+                f"claim frequency code (CLM05-3) {freq!r} is not one character",
+                (ClaimStatus(A7, codes.STATUS_FREQUENCY),),
+                component=3,
+            )
+        claim.facility_code, claim.facility_qualifier, claim.frequency_code = fcode, fqual, freq
+        return events
+
+    def _dtp(self, seg: list[str]) -> Sequence[Event]:
+        qual = _el(seg, 1)
+        if self.line_adj is not None and qual == "573":
+            self.line_adj.adjudicated_on = self._date(
+                seg, 3, "adjudication date", codes.STATUS_SERVICE_DATES
+            )
+            return _NO_EVENTS
+        if self.other is not None and self.line is None:
+            if qual == "573":
+                self.other.adjudicated_on = self._date(
+                    seg, 3, "adjudication date", codes.STATUS_SERVICE_DATES
+                )
+            return _NO_EVENTS
+        if self.line is not None:
+            if qual == "472":
+                self.line.service_from, self.line.service_to = self._period(
+                    seg, "line date of service", codes.STATUS_SERVICE_DATES
+                )
+            return _NO_EVENTS
+        c = self.claim
+        if c is None:
+            return _NO_EVENTS
+        if qual == "434":
+            c.statement_from, c.statement_to = self._period(
+                seg, "statement dates", codes.STATUS_STATEMENT_DATES
+            )
+        elif qual == "435":
+            v = _el(seg, 3)
+            if _el(seg, 2) == "DT":
+                v = v[:8]
+            c.admission_date = parse_date8(v)
+            if c.admission_date is None:
+                self._element(
+                    seg,
+                    3,
+                    codes.ELEM_INVALID_DATE,
+                    f"admission date {v!r} is invalid",
+                    (ClaimStatus(A7, codes.STATUS_ADMISSION_DATE),),
+                )
+        elif qual == "096":
+            # Discharge hour; the discharge date is the statement's last day (set at close).
+            c.discharged = True
+        elif qual == "472":
+            c.service_date = self._period(seg, "date of service", codes.STATUS_SERVICE_DATES)
+        return _NO_EVENTS
+
+    def _cl1(self, seg: list[str]) -> Sequence[Event]:
+        if self.claim is not None:
+            self.claim.admission_type = _el(seg, 1)
+            self.claim.admission_source = _el(seg, 2)
+            self.claim.patient_status = _el(seg, 3)
+        return _NO_EVENTS
+
+    def _hi(self, seg: list[str]) -> Sequence[Event]:
+        c = self.claim
+        if c is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, "HI outside a claim (no CLM before it)")
+            return _NO_EVENTS
+        comp = self.component
+        for i in range(1, min(len(seg), 13)):
+            v = seg[i]
+            if not v:
+                continue
+            parts = v.split(comp)
+            qual = parts[0]
+            code = parts[1] if len(parts) > 1 else ""
+            if qual in DIAGNOSIS_QUALIFIERS:
+                status = (
+                    codes.STATUS_PRINCIPAL_DIAGNOSIS
+                    if qual in PRINCIPAL_QUALIFIERS
+                    else codes.STATUS_DIAGNOSIS
+                )
+                if not code:
+                    self._element(
+                        seg,
+                        i,
+                        codes.ELEM_MISSING,
+                        f"diagnosis code (HI{i:02d}-2) missing",
+                        (ClaimStatus(A6, status),),
+                        component=2,
+                    )
+                    continue
+                poa = parts[8] if len(parts) > 8 else ""
+                c.diagnoses.append(Diagnosis(qual, code, poa))
+            elif qual not in OTHER_HI_QUALIFIERS:
+                self._element(
+                    seg,
+                    i,
+                    codes.ELEM_INVALID_CODE,
+                    f"HI{i:02d}-1 {qual!r} is not a code list qualifier",
+                    (ClaimStatus(A7, codes.STATUS_DIAGNOSIS),),
+                    component=1,
+                )
+        return _NO_EVENTS
+
+    def _amt(self, seg: list[str]) -> Sequence[Event]:
+        other = self.other
+        if other is not None and self.line is None:
+            qual = _el(seg, 1)
+            amount = self._amount(seg, 2, f"AMT*{qual}", codes.STATUS_INCONSISTENT)
+            if qual == "D":
+                other.paid = amount
+            elif qual == "EAF":
+                other.remaining = amount
+            elif qual == "A8":
+                other.non_covered = amount
+        return _NO_EVENTS
+
+    def _cas(self, seg: list[str]) -> Sequence[Event]:
+        target: list[Adjustment] | None = None
+        if self.line_adj is not None:
+            target = self.line_adj.adjustments
+        elif self.other is not None and self.line is None:
+            target = self.other.adjustments
+        if target is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, "CAS outside loops 2320 and 2430")
+            return _NO_EVENTS
+        group = self._code(seg, 1, ADJUSTMENT_GROUPS, "adjustment group", codes.STATUS_INCONSISTENT)
+        for i in range(2, min(len(seg), 20), 3):
+            reason = seg[i]
+            if not reason:
+                continue
+            amount = self._amount(seg, i + 1, "adjustment amount", codes.STATUS_INCONSISTENT)
+            qty = self._amount(
+                seg, i + 2, "adjustment quantity", codes.STATUS_INCONSISTENT, required=False
+            )
+            target.append(Adjustment(group, reason, amount if amount is not None else ZERO, qty))
+        return _NO_EVENTS
+
+    # -- service lines ------------------------------------------------------------------------
+    def _lx(self, seg: list[str]) -> Sequence[Event]:
+        c = self.claim
+        if c is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, "LX outside a claim (no CLM before it)")
+            return _NO_EVENTS
+        self._end_line()
+        self.other = None
+        self.entity = None
+        self.loop = "2400"
+        v = _el(seg, 1)
+        expected = len(c.lines) + 1
+        if v != str(expected):
+            self._element(
+                seg,
+                1,
+                codes.ELEM_INVALID_CODE,
+                f"LX01 {v!r} should be {expected}: lines are numbered from 1",
+                (ClaimStatus(A7, codes.STATUS_INCONSISTENT),),
+            )
+        self.line = _Line(expected, self.position)
+        self.pending_line_provider = None
+        c.lines.append(self.line)
+        return _NO_EVENTS
+
+    def _end_line(self) -> None:
+        line = self.line
+        if line is not None:
+            pending = self.pending_line_provider
+            if pending is not None:
+                line.rendering = pending.provider()
+                self.pending_line_provider = None
+        self.line = None
+        self.line_adj = None
+
+    def _service_line(self, seg: list[str]) -> _Line | None:
+        line = self.line
+        if line is None or line.procedure is not None or line.revenue_code:
+            self._structure(seg, codes.SEG_UNEXPECTED, f"{seg[0]} without its LX")
+            return None
+        self.loop = "2400"
+        self.entity = None
+        return line
+
+    def _units(self, seg: list[str], i: int) -> Decimal:
+        units = self._amount(seg, i, "service unit count", codes.STATUS_UNITS)
+        if units is not None and units <= 0:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_INVALID_CODE,
+                f"unit count {units} must be positive",
+                (ClaimStatus(A7, codes.STATUS_UNITS),),
+            )
+        return units if units is not None else Decimal(1)
+
+    def _pointers(self, seg: list[str], i: int) -> tuple[int, ...]:
+        v = _el(seg, i)
+        if not v:
+            return ()
+        result: list[int] = []
+        for p in v.split(self.component):
+            if not p:
+                continue
+            if not p.isdigit() or not 1 <= int(p) <= 12:
+                self._element(
+                    seg,
+                    i,
+                    codes.ELEM_INVALID_CODE,
+                    f"diagnosis pointer {p!r} is not 1 to 12",
+                    (ClaimStatus(A7, codes.STATUS_DIAGNOSIS),),
+                )
+                continue
+            result.append(int(p))
+        return tuple(result)
+
+    def _sv1(self, seg: list[str]) -> Sequence[Event]:
+        line = self._service_line(seg)
+        if line is None:
+            return _NO_EVENTS
+        line.procedure = self._procedure(seg, 1, PROCEDURE_QUALIFIERS["SV1"])
+        charge = self._amount(seg, 2, "line charge", codes.STATUS_LINE_CHARGE)
+        line.charge = charge if charge is not None else ZERO
+        line.unit_type = self._code(seg, 3, UNIT_TYPES[self.kind], "unit type", codes.STATUS_UNITS)
+        line.units = self._units(seg, 4)
+        line.place_of_service = _el(seg, 5)
+        line.pointers = self._pointers(seg, 7)
+        line.emergency = _el(seg, 9) == "Y"
+        return _NO_EVENTS
+
+    def _sv2(self, seg: list[str]) -> Sequence[Event]:
+        line = self._service_line(seg)
+        if line is None:
+            return _NO_EVENTS
+        rev = self._require(seg, 1, "revenue code", codes.STATUS_REVENUE_CODE)
+        line.revenue_code = rev
+        line.procedure = self._procedure(seg, 2, PROCEDURE_QUALIFIERS["SV2"], required=False)
+        charge = self._amount(seg, 3, "line charge", codes.STATUS_LINE_CHARGE)
+        line.charge = charge if charge is not None else ZERO
+        line.unit_type = self._code(seg, 4, UNIT_TYPES[self.kind], "unit type", codes.STATUS_UNITS)
+        line.units = self._units(seg, 5)
+        return _NO_EVENTS
+
+    def _sv3(self, seg: list[str]) -> Sequence[Event]:
+        line = self._service_line(seg)
+        if line is None:
+            return _NO_EVENTS
+        line.procedure = self._procedure(seg, 1, PROCEDURE_QUALIFIERS["SV3"])
+        charge = self._amount(seg, 2, "line charge", codes.STATUS_LINE_CHARGE)
+        line.charge = charge if charge is not None else ZERO
+        line.place_of_service = _el(seg, 3)
+        cavity = _el(seg, 4)
+        line.oral_cavity = tuple(c for c in cavity.split(self.component) if c) if cavity else ()
+        count = _el(seg, 6)
+        line.units = self._units(seg, 6) if count else Decimal(1)
+        line.pointers = self._pointers(seg, 11)
+        return _NO_EVENTS
+
+    def _too(self, seg: list[str]) -> Sequence[Event]:
+        line = self.line
+        if line is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, "TOO outside a service line")
+            return _NO_EVENTS
+        self._code(seg, 1, frozenset({"JP"}), "tooth code qualifier", codes.STATUS_TOOTH)
+        tooth = self._require(seg, 2, "tooth number", codes.STATUS_TOOTH)
+        surfaces = _el(seg, 3)
+        line.teeth.append(
+            Tooth(tooth, tuple(s for s in surfaces.split(self.component) if s) if surfaces else ())
+        )
+        return _NO_EVENTS
+
+    def _lin(self, seg: list[str]) -> Sequence[Event]:
+        line = self.line
+        if line is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, "LIN outside a service line")
+            return _NO_EVENTS
+        self.loop = "2410"
+        self.entity = None
+        if _el(seg, 2) == "N4":
+            ndc = self._require(seg, 3, "national drug code", codes.STATUS_NDC)
+            if ndc and not (len(ndc) == 11 and ndc.isdigit()):
+                self._element(
+                    seg,
+                    3,
+                    codes.ELEM_PATTERN,
+                    f"NDC {ndc!r} must be eleven digits",
+                    (ClaimStatus(A7, codes.STATUS_NDC),),
+                )
+            line.ndc = ndc
+        return _NO_EVENTS
+
+    def _ctp(self, seg: list[str]) -> Sequence[Event]:
+        line = self.line
+        if line is not None and self.loop == "2410":
+            line.ndc_quantity = self._amount(seg, 4, "drug quantity", codes.STATUS_NDC)
+            unit = _el(seg, 5)
+            line.ndc_unit = unit.split(self.component)[0] if unit else ""
+        return _NO_EVENTS
+
+    def _svd(self, seg: list[str]) -> Sequence[Event]:
+        line = self.line
+        if line is None:
+            self._structure(seg, codes.SEG_UNEXPECTED, "SVD outside a service line")
+            return _NO_EVENTS
+        self.loop = "2430"
+        self.entity = None
+        payer = self._require(seg, 1, "other payer id", codes.STATUS_OTHER_PAYER_ID)
+        paid = self._amount(seg, 2, "other payer paid amount", codes.STATUS_INCONSISTENT)
+        proc = self._procedure(
+            seg, 3, frozenset({"HC", "AD", "ER", "IV", "WK", "HP", "NU"}), required=False
+        )
+        units = self._amount(seg, 5, "paid units", codes.STATUS_UNITS)
+        self.line_adj = _LineAdjudication(
+            payer,
+            paid if paid is not None else ZERO,
+            proc,
+            units if units is not None else ZERO,
+            _el(seg, 6),
+        )
+        line.adjudications.append(self.line_adj)
+        return _NO_EVENTS
+
+    # -- building -----------------------------------------------------------------------------
+    def _close_claim(self) -> ClaimRead:
+        self._end_line()
+        c = self.claim
+        assert c is not None
+        self.claim = None
+        self.other = None
+        self.entity = None
+        self.claims += 1
+        if self.built_billing is None:
+            assert self.billing is not None
+            self.built_billing = self.billing.provider()
+        if self.built_subscriber is None:
+            assert self.subscriber is not None
+            self.built_subscriber = self.subscriber.person()
+        subscriber = self.built_subscriber
+        if self.level == "23" and self.patient is not None:
+            if self.built_patient is None:
+                p = self.patient.person()
+                # The patient has no id of their own in 5010: they are known by the subscriber's.
+                self.built_patient = Person(
+                    p.last_name,
+                    p.first_name,
+                    p.middle_name,
+                    subscriber.member_id,
+                    p.birth_date,
+                    p.sex,
+                    p.address,
+                )
+            patient, relationship = self.built_patient, self.patient_relationship
+        else:
+            patient, relationship = subscriber, "18"
+        # Lines without their own date take the claim's (dental, professional) date.
+        if c.service_date[0] is not None:
+            for ln in c.lines:
+                if ln.service_from is None:
+                    ln.service_from, ln.service_to = c.service_date
+        if c.discharged:
+            c.discharge_date = c.statement_to
+        payer = self.payer.party() if self.payer is not None else Party("", "", "")
+        ix = self.interchange
+        claim = Claim(
+            claim_type=self.kind,
+            claim_id=c.claim_id,
+            total_charge=c.charge,
+            facility_code=c.facility_code,
+            facility_qualifier=c.facility_qualifier,
+            frequency_code=c.frequency_code,
+            submitter=self.submitter.party() if self.submitter else Party("", "", ""),
+            receiver=self.receiver.party() if self.receiver else Party("", "", ""),
+            billing_provider=self.built_billing,
+            subscriber=subscriber,
+            patient=patient,
+            patient_relationship=relationship,
+            payer=payer,
+            payer_responsibility=_el(self.sbr, 1),
+            lines=tuple(ln.build() for ln in c.lines),
+            source=Source(
+                interchange_control=ix.control,
+                sender_id=ix.sender_id,
+                group_control=self.group.control,
+                transaction_control=self.header.control,
+                implementation=self.header.implementation,
+                position=c.position,
+            ),
+            diagnoses=tuple(c.diagnoses),
+            providers=tuple(p.provider() for p in c.providers),
+            other_payers=tuple(o.build() for o in c.other_payers),
+            group_number=_el(self.sbr, 3),
+            claim_filing_indicator=_el(self.sbr, 9),
+            original_claim_number=c.original_claim_number,
+            prior_authorization=c.prior_authorization,
+            referral_number=c.referral_number,
+            statement_from=c.statement_from,
+            statement_to=c.statement_to,
+            admission_date=c.admission_date,
+            discharge_date=c.discharge_date,
+            admission_type=c.admission_type,
+            admission_source=c.admission_source,
+            patient_status=c.patient_status,
+            clearinghouse_trace=c.clearinghouse_trace,
+        )
+        inherited = self.billing_issues + self.subscriber_issues
+        if self.level == "23":
+            inherited = inherited + self.patient_issues
+        self.sink = self.patient_issues if self.level == "23" else self.subscriber_issues
+        return ClaimRead(claim, tuple(inherited + c.issues))

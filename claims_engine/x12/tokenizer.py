@@ -1,0 +1,164 @@
+"""Streaming X12 tokenizer: bytes in, segments out, in bounded memory.
+
+The delimiters come from each ISA: the element separator is the character after ``ISA``, the
+repetition separator is ISA11, the component separator is ISA16 and the segment terminator is
+the character right after ISA16. Nothing assumes ``*``, ``~`` or ``:``. Carriage returns and
+line feeds after terminators are tolerated (and a newline may itself be the terminator). A file
+may hold several interchanges, each with its own delimiters.
+
+The reader pulls the stream in chunks (1 MiB by default), so a file of a million claims is never
+held whole. A segment is a ``list[str]`` of its elements with the segment id first; composites
+are left joined, split by the consumer with :attr:`Delimiters.component`.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from claims_engine.errors import X12FormatError
+
+CHUNK_SIZE = 1 << 20
+_ISA_ELEMENTS = 16
+_WHITESPACE = "\r\n\t \x00\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    element: str = "*"
+    repetition: str = "^"
+    component: str = ":"
+    segment: str = "~"
+
+    def check(self) -> str | None:
+        """Why these delimiters cannot work together, or ``None`` when they can."""
+        chars = [self.element, self.component, self.segment]
+        if self.repetition not in ("", "U"):
+            chars.append(self.repetition)
+        if len(set(chars)) != len(chars):
+            return "delimiters are not distinct"
+        for ch in chars:
+            if ch.isalnum():
+                return f"delimiter {ch!r} is a letter or digit"
+        return None
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+def parse_isa_delimiters(text: str) -> tuple[Delimiters, int]:
+    """Delimiters of the ISA at the start of ``text`` and the length of the ISA with terminator.
+
+    Tolerates ISA fields that are not padded to their fixed width: it counts sixteen element
+    separators rather than trusting byte offsets.
+    """
+    if not text.startswith("ISA") or len(text) < 4:
+        raise X12FormatError("expected an ISA segment", 0)
+    sep = text[3]
+    pos = 3
+    for _ in range(_ISA_ELEMENTS - 1):
+        pos = text.find(sep, pos + 1)
+        if pos < 0:
+            raise X12FormatError("the ISA segment is incomplete: fewer than 16 elements", 0)
+    # text[pos] is the separator before ISA16; ISA16 is one character, the terminator follows.
+    if pos + 2 >= len(text):
+        raise X12FormatError("the ISA segment ends before its segment terminator", pos)
+    component = text[pos + 1]
+    terminator = text[pos + 2]
+    fields = text[: pos + 1].split(sep)
+    repetition = fields[11] if len(fields) > 11 and len(fields[11]) == 1 else ""
+    delims = Delimiters(sep, repetition, component, terminator)
+    problem = delims.check()
+    if problem is not None:
+        raise X12FormatError(f"the ISA segment's {problem}", pos)
+    return delims, pos + 3
+
+
+class SegmentReader:
+    """Iterate over the segments of an X12 stream.
+
+    Attributes update as it goes: :attr:`delimiters` of the current interchange,
+    :attr:`segments` read so far and :attr:`chars` consumed (for progress bars).
+    Raises :class:`X12FormatError` where an ISA is expected and cannot be read; every segment
+    before that point has already been yielded.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> None:
+        self._stream = stream
+        self._chunk_size = chunk_size
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._eof = False
+        self.delimiters = DEFAULT_DELIMITERS
+        self.segments = 0
+        self.chars = 0
+        self.bytes_read = 0
+
+    def _fill(self) -> bool:
+        """Read one more chunk into the buffer; ``False`` at end of stream."""
+        if self._eof:
+            return False
+        data = self._stream.read(self._chunk_size)
+        if not data:
+            self._eof = True
+            self._buffer += self._decoder.decode(b"", final=True)
+            return False
+        self.bytes_read += len(data)
+        self._buffer += self._decoder.decode(data)
+        return True
+
+    def _start_interchange(self) -> bool:
+        """Skip whitespace, read the next ISA's delimiters; ``False`` at a clean end of stream."""
+        while True:
+            stripped = self._buffer.lstrip(_WHITESPACE)
+            self.chars += len(self._buffer) - len(stripped)
+            self._buffer = stripped
+            if len(self._buffer) >= 128 or (self._eof and self._buffer):
+                break
+            if not self._fill() and not self._buffer:
+                return False
+        if not self._buffer.startswith("ISA"):
+            snippet = self._buffer[:20].encode("unicode_escape").decode("ascii")
+            raise X12FormatError(f"expected an ISA segment, found {snippet!r}", self.chars)
+        try:
+            self.delimiters, _ = parse_isa_delimiters(self._buffer)
+        except X12FormatError as exc:
+            raise X12FormatError(exc.message, self.chars + exc.offset) from None
+        return True
+
+    def __iter__(self) -> Iterator[list[str]]:
+        while self._start_interchange():
+            yield from self._interchange()
+
+    def _interchange(self) -> Iterator[list[str]]:
+        """Segments up to and including the IEA, or to the end of the stream."""
+        d = self.delimiters
+        term, elem = d.segment, d.element
+        strip = "\r\n"
+        while True:
+            parts = self._buffer.split(term)
+            self._buffer = parts.pop()
+            for i, raw in enumerate(parts):
+                self.chars += len(raw) + 1
+                text = raw.strip(strip)
+                if not text:
+                    continue
+                seg = text.split(elem)
+                self.segments += 1
+                yield seg
+                if seg[0] == "IEA":
+                    rest = parts[i + 1 :]
+                    if rest:
+                        self._buffer = term.join(rest) + term + self._buffer
+                    return
+            if not self._fill():
+                break
+        tail = self._buffer.strip(strip)
+        self.chars += len(self._buffer)
+        self._buffer = ""
+        if tail:
+            # A last segment without its terminator: hand it on; the envelope check decides.
+            self.segments += 1
+            yield tail.split(elem)
