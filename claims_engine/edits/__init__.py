@@ -1,0 +1,536 @@
+"""Front-end claim edits (SNIP levels 3 to 5, and the checks that always apply).
+
+Levels 1 and 2 (segment and element syntax) are checked by the reader while it reads, because
+only the reader knows segment positions. The checks here work on the domain
+:class:`~claims_engine.model.Claim`:
+
+* level 3, balancing: the claim charge equals the sum of its lines; other payers' line
+  adjudications balance against the line charge;
+* level 4, situational requirements the engine relies on: dates of service, statement and
+  admission dates, the billing provider's tax id, a principal diagnosis, diagnosis pointers that
+  point at a diagnosis, an original claim number on replacements and voids, another payer on a
+  secondary claim, birth dates of subscriber and patient;
+* level 5, code sets: NPI check digits, diagnosis code shape against its qualifier (ICD-9 or
+  ICD-10) and the ICD-10 date, HCPCS / CPT / CDT / revenue code / modifier / place of service
+  shape, tooth numbers, surfaces and oral cavity codes;
+* always (level 0): service dates not after receipt and not before birth.
+
+Each check is a ``check_<what>(claim, ctx) -> list[Issue]`` function in the :data:`CHECKS`
+registry with its level. Duplicate claim ids inside one file need memory across claims and
+live in :class:`DuplicateClaimIds`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from claims_engine.issues import ClaimStatus, Issue, Location, Scope
+from claims_engine.model import Claim, ClaimType, Provider
+from claims_engine.x12 import codes
+
+ALL_LEVELS = frozenset({1, 2, 3, 4, 5})
+ALWAYS = 0
+ICD10_START = date(2015, 10, 1)
+
+A3, A6, A7, A8 = (
+    codes.CATEGORY_UNPROCESSABLE,
+    codes.CATEGORY_MISSING,
+    codes.CATEGORY_INVALID,
+    codes.CATEGORY_RELATIONAL,
+)
+
+ICD10_CM = re.compile(r"[A-Z][0-9][0-9A-Z]{1,5}\Z")
+ICD9_CM = re.compile(r"(?:[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4})\Z")
+HCPCS = re.compile(r"(?:[0-9]{4}[0-9FTU]|[A-V][0-9]{4})\Z")
+CDT = re.compile(r"D[0-9]{4}\Z")
+REVENUE = re.compile(r"[0-9]{4}\Z")
+MODIFIER = re.compile(r"[0-9A-Z]{2}\Z")
+PLACE_OF_SERVICE = re.compile(r"[0-9]{2}\Z")
+TOOTH = re.compile(r"(?:[1-9]|[12][0-9]|3[0-2]|[A-T]|5[1-9]|[67][0-9]|8[0-2]|[A-T]S)\Z")
+SURFACES = frozenset("MODBLIF")
+ORAL_CAVITY = frozenset({"00", "01", "02", "09", "10", "20", "30", "40", "L", "R"})
+ICD9_QUALIFIERS = frozenset({"BK", "BF", "BJ", "PR", "BN"})
+INPATIENT_BILL_TYPES = frozenset({"11", "18", "21", "41", "65", "66", "86"})
+
+
+@dataclass(frozen=True, slots=True)
+class EditContext:
+    """What the edits need besides the claim: the receipt date and the SNIP levels to apply."""
+
+    received_on: date
+    levels: frozenset[int] = ALL_LEVELS
+
+
+def _issue(
+    code: str,
+    message: str,
+    level: int,
+    *statuses: ClaimStatus,
+    claim: Claim,
+    position: int = 0,
+) -> Issue:
+    return Issue(
+        code=code,
+        message=message,
+        level=level,
+        scope=Scope.CLAIM,
+        location=Location("CLM" if not position else "LX", position or claim.source.position),
+        status=statuses,
+    )
+
+
+# -- level 3: balancing --------------------------------------------------------------------------
+def check_charges_balance(claim: Claim, ctx: EditContext) -> list[Issue]:
+    total = sum((ln.charge for ln in claim.lines), start=claim.total_charge * 0)
+    if total != claim.total_charge:
+        return [
+            _issue(
+                "CLAIM-CHARGE-MISMATCH",
+                f"claim charge {claim.total_charge} is not the sum of its lines ({total})",
+                3,
+                ClaimStatus(A7, codes.STATUS_OUT_OF_BALANCE),
+                ClaimStatus(A7, codes.STATUS_CHARGES),
+                claim=claim,
+            )
+        ]
+    return []
+
+
+def check_line_adjudications_balance(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    for ln in claim.lines:
+        for adj in ln.adjudications:
+            if adj.bundled_line_number:
+                continue  # a bundled line is paid on another line; it does not balance alone
+            adjusted = adj.paid_amount + sum(
+                (a.amount for a in adj.adjustments), start=ln.charge * 0
+            )
+            if adjusted != ln.charge:
+                issues.append(
+                    _issue(
+                        "LINE-COB-MISMATCH",
+                        f"line {ln.number}: other payer {adj.payer_id} paid {adj.paid_amount} "
+                        f"and adjusted {adjusted - adj.paid_amount}, which is not the line "
+                        f"charge {ln.charge}",
+                        3,
+                        ClaimStatus(A7, codes.STATUS_OUT_OF_BALANCE),
+                        ClaimStatus(A7, codes.STATUS_LINE_CHARGE),
+                        claim=claim,
+                        position=ln.position,
+                    )
+                )
+    return issues
+
+
+# -- level 4: situational requirements -----------------------------------------------------------
+def check_dates_present(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    if claim.claim_type is ClaimType.INSTITUTIONAL:
+        if claim.statement_from is None:
+            issues.append(
+                _issue(
+                    "CLAIM-STATEMENT-DATES-MISSING",
+                    "institutional claim without statement dates (DTP*434)",
+                    4,
+                    ClaimStatus(A6, codes.STATUS_STATEMENT_DATES),
+                    claim=claim,
+                )
+            )
+        if claim.facility_code in INPATIENT_BILL_TYPES and claim.admission_date is None:
+            issues.append(
+                _issue(
+                    "CLAIM-ADMISSION-DATE-MISSING",
+                    f"inpatient claim (type of bill {claim.type_of_bill}) without an admission "
+                    "date (DTP*435)",
+                    4,
+                    ClaimStatus(A6, codes.STATUS_ADMISSION_DATE),
+                    claim=claim,
+                )
+            )
+        return issues
+    for ln in claim.lines:
+        if ln.service_from is None:
+            issues.append(
+                _issue(
+                    "LINE-SERVICE-DATE-MISSING",
+                    f"line {ln.number} has no date of service (DTP*472)",
+                    4,
+                    ClaimStatus(A6, codes.STATUS_SERVICE_DATES),
+                    claim=claim,
+                    position=ln.position,
+                )
+            )
+    return issues
+
+
+def check_billing_tax_id(claim: Claim, ctx: EditContext) -> list[Issue]:
+    if not claim.billing_provider.tin:
+        return [
+            _issue(
+                "BILLING-TAX-ID-MISSING",
+                "billing provider has no tax id (REF*EI or REF*SY in 2010AA)",
+                4,
+                ClaimStatus(A6, codes.STATUS_TAX_ID, codes.ENTITY_BILLING),
+                claim=claim,
+            )
+        ]
+    return []
+
+
+def check_diagnoses(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    needs_principal = claim.claim_type is not ClaimType.DENTAL
+    has_principal = any(d.qualifier in ("ABK", "BK") for d in claim.diagnoses)
+    if needs_principal and not has_principal:
+        issues.append(
+            _issue(
+                "CLAIM-PRINCIPAL-DIAGNOSIS-MISSING",
+                "no principal diagnosis (HI*ABK or HI*BK)",
+                4,
+                ClaimStatus(A6, codes.STATUS_PRINCIPAL_DIAGNOSIS),
+                claim=claim,
+            )
+        )
+    count = len(claim.diagnoses)
+    for ln in claim.lines:
+        bad = [p for p in ln.diagnosis_pointers if p > count]
+        if bad:
+            issues.append(
+                _issue(
+                    "LINE-DIAGNOSIS-POINTER",
+                    f"line {ln.number} points at diagnosis {bad[0]} but the claim has {count}",
+                    4,
+                    ClaimStatus(A8, codes.STATUS_DIAGNOSIS),
+                    claim=claim,
+                    position=ln.position,
+                )
+            )
+    return issues
+
+
+def check_frequency(claim: Claim, ctx: EditContext) -> list[Issue]:
+    if claim.frequency_code in ("7", "8") and not claim.original_claim_number:
+        kind = "replacement" if claim.frequency_code == "7" else "void"
+        return [
+            _issue(
+                "CLAIM-ORIGINAL-NUMBER-MISSING",
+                f"a {kind} (frequency {claim.frequency_code}) must name the original claim "
+                "(REF*F8)",
+                4,
+                ClaimStatus(A8, codes.STATUS_INCONSISTENT),
+                ClaimStatus(A8, codes.STATUS_FREQUENCY),
+                claim=claim,
+            )
+        ]
+    return []
+
+
+def check_other_payer(claim: Claim, ctx: EditContext) -> list[Issue]:
+    if claim.payer_responsibility not in ("", "P") and not claim.other_payers:
+        return [
+            _issue(
+                "CLAIM-OTHER-PAYER-MISSING",
+                f"payer responsibility {claim.payer_responsibility!r} needs the other payer's "
+                "loop 2320",
+                4,
+                ClaimStatus(A6, codes.STATUS_OTHER_PAYER_ID, codes.ENTITY_PAYER),
+                claim=claim,
+            )
+        ]
+    return []
+
+
+def check_birth_dates(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    if claim.patient_relationship == "18":
+        people = [(claim.subscriber, codes.ENTITY_SUBSCRIBER)]
+    else:
+        people = [(claim.patient, codes.ENTITY_PATIENT)]
+    for person, entity in people:
+        if person.birth_date is None:
+            issues.append(
+                _issue(
+                    "PATIENT-BIRTH-DATE-MISSING",
+                    "the patient's birth date (DMG02) is missing",
+                    4,
+                    ClaimStatus(A6, codes.STATUS_BIRTH_DATE, entity),
+                    claim=claim,
+                )
+            )
+    return issues
+
+
+# -- level 5: code sets --------------------------------------------------------------------------
+def npi_is_valid(npi: str) -> bool:
+    """The NPI check digit: Luhn over the 80840 prefix and the first nine digits."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    total = 24  # the Luhn sum of the prefix 80840, as it stands before the NPI's own digits
+    for i, ch in enumerate(reversed(npi[:9])):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return (10 - total % 10) % 10 == int(npi[9])
+
+
+def _providers(claim: Claim) -> Iterable[Provider]:
+    yield claim.billing_provider
+    yield from claim.providers
+    for ln in claim.lines:
+        if ln.rendering is not None:
+            yield ln.rendering
+
+
+def check_npis(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    for p in _providers(claim):
+        if p.npi and len(p.npi) == 10 and p.npi.isdigit() and not npi_is_valid(p.npi):
+            issues.append(
+                _issue(
+                    "NPI-CHECK-DIGIT",
+                    f"NPI {p.npi} of the provider in role {p.role} fails its check digit",
+                    5,
+                    ClaimStatus(A7, codes.STATUS_NPI, p.role),
+                    claim=claim,
+                )
+            )
+    return issues
+
+
+def check_diagnosis_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    first_date = claim.service_from
+    for d in claim.diagnoses:
+        principal = d.qualifier in ("ABK", "BK")
+        status = codes.STATUS_PRINCIPAL_DIAGNOSIS if principal else codes.STATUS_DIAGNOSIS
+        icd9 = d.qualifier in ICD9_QUALIFIERS
+        shape = ICD9_CM if icd9 else ICD10_CM
+        if not shape.match(d.code):
+            issues.append(
+                _issue(
+                    "DIAGNOSIS-CODE-SHAPE",
+                    f"diagnosis {d.code!r} is not an {'ICD-9-CM' if icd9 else 'ICD-10-CM'} code "
+                    f"as its qualifier {d.qualifier} says",
+                    5,
+                    ClaimStatus(A7, status),
+                    claim=claim,
+                )
+            )
+        elif first_date is not None and icd9 and first_date >= ICD10_START:
+            issues.append(
+                _issue(
+                    "DIAGNOSIS-ICD10-REQUIRED",
+                    f"diagnosis {d.code!r} is ICD-9 but services from 2015-10-01 need ICD-10",
+                    5,
+                    ClaimStatus(A7, status),
+                    ClaimStatus(A7, codes.STATUS_ICD10),
+                    claim=claim,
+                )
+            )
+        elif first_date is not None and not icd9 and first_date < ICD10_START:
+            issues.append(
+                _issue(
+                    "DIAGNOSIS-ICD9-REQUIRED",
+                    f"diagnosis {d.code!r} is ICD-10 but services before 2015-10-01 need ICD-9",
+                    5,
+                    ClaimStatus(A7, status),
+                    claim=claim,
+                )
+            )
+    return issues
+
+
+def check_procedure_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+
+    def bad(message: str, status: str, position: int) -> None:
+        issues.append(
+            _issue(
+                "PROCEDURE-CODE-SHAPE",
+                message,
+                5,
+                ClaimStatus(A7, status),
+                claim=claim,
+                position=position,
+            )
+        )
+
+    for ln in claim.lines:
+        proc = ln.procedure
+        if proc is not None and proc.code:
+            pattern = CDT if proc.qualifier == "AD" else HCPCS if proc.qualifier == "HC" else None
+            if pattern is not None and not pattern.match(proc.code):
+                kind = "CDT" if proc.qualifier == "AD" else "HCPCS/CPT"
+                bad(
+                    f"line {ln.number}: {proc.code!r} is not a {kind} code",
+                    codes.STATUS_PROCEDURE,
+                    ln.position,
+                )
+            for m in proc.modifiers:
+                if not MODIFIER.match(m):
+                    bad(
+                        f"line {ln.number}: modifier {m!r} is not two letters or digits",
+                        codes.STATUS_MODIFIER,
+                        ln.position,
+                    )
+        if ln.revenue_code and not REVENUE.match(ln.revenue_code):
+            bad(
+                f"line {ln.number}: revenue code {ln.revenue_code!r} is not four digits",
+                codes.STATUS_REVENUE_CODE,
+                ln.position,
+            )
+        if ln.place_of_service and not PLACE_OF_SERVICE.match(ln.place_of_service):
+            bad(
+                f"line {ln.number}: place of service {ln.place_of_service!r} is not two digits",
+                codes.STATUS_PLACE_OF_SERVICE,
+                ln.position,
+            )
+        for tooth in ln.teeth:
+            if not TOOTH.match(tooth.code):
+                bad(
+                    f"line {ln.number}: {tooth.code!r} is not a tooth number or letter",
+                    codes.STATUS_TOOTH,
+                    ln.position,
+                )
+            wrong = [s for s in tooth.surfaces if s not in SURFACES]
+            if wrong:
+                bad(
+                    f"line {ln.number}: {wrong[0]!r} is not a tooth surface (M O D B L I F)",
+                    codes.STATUS_SURFACE,
+                    ln.position,
+                )
+        wrong_cavity = [c for c in ln.oral_cavity if c not in ORAL_CAVITY]
+        if wrong_cavity:
+            bad(
+                f"line {ln.number}: {wrong_cavity[0]!r} is not an oral cavity designation",
+                codes.STATUS_ORAL_CAVITY,
+                ln.position,
+            )
+    if (
+        claim.claim_type is not ClaimType.INSTITUTIONAL
+        and claim.facility_code
+        and not PLACE_OF_SERVICE.match(claim.facility_code)
+    ):
+        bad(
+            f"place of service {claim.facility_code!r} is not two digits",
+            codes.STATUS_PLACE_OF_SERVICE,
+            0,
+        )
+    return issues
+
+
+# -- always --------------------------------------------------------------------------------------
+def check_service_dates(claim: Claim, ctx: EditContext) -> list[Issue]:
+    issues: list[Issue] = []
+    latest = claim.service_to
+    if claim.statement_to is not None and (latest is None or claim.statement_to > latest):
+        latest = claim.statement_to
+    if latest is not None and latest > ctx.received_on:
+        issues.append(
+            _issue(
+                "SERVICE-DATE-FUTURE",
+                f"date of service {latest.isoformat()} is after the claim was received "
+                f"({ctx.received_on.isoformat()})",
+                ALWAYS,
+                ClaimStatus(A7, codes.STATUS_FUTURE_DATE),
+                ClaimStatus(A7, codes.STATUS_SERVICE_DATES),
+                claim=claim,
+            )
+        )
+    earliest = claim.service_from
+    person = claim.subscriber if claim.patient_relationship == "18" else claim.patient
+    entity = codes.ENTITY_SUBSCRIBER if claim.patient_relationship == "18" else "QC"
+    if earliest is not None and person.birth_date is not None and earliest < person.birth_date:
+        issues.append(
+            _issue(
+                "SERVICE-DATE-BEFORE-BIRTH",
+                f"date of service {earliest.isoformat()} is before the patient's birth date",
+                ALWAYS,
+                ClaimStatus(A8, codes.STATUS_SERVICE_DATES),
+                ClaimStatus(A8, codes.STATUS_BIRTH_DATE, entity),
+                claim=claim,
+            )
+        )
+    return issues
+
+
+Check = Callable[[Claim, EditContext], list[Issue]]
+
+CHECKS: tuple[tuple[int, Check], ...] = (
+    (3, check_charges_balance),
+    (3, check_line_adjudications_balance),
+    (4, check_dates_present),
+    (4, check_billing_tax_id),
+    (4, check_diagnoses),
+    (4, check_frequency),
+    (4, check_other_payer),
+    (4, check_birth_dates),
+    (5, check_npis),
+    (5, check_diagnosis_codes),
+    (5, check_procedure_codes),
+    (ALWAYS, check_service_dates),
+)
+
+
+def edit_claim(claim: Claim, ctx: EditContext) -> list[Issue]:
+    """Every issue the checks at ``ctx.levels`` (and the ones that always apply) find."""
+    issues: list[Issue] = []
+    levels = ctx.levels
+    for level, check in CHECKS:
+        if level == ALWAYS or level in levels:
+            issues.extend(check(claim, ctx))
+    return issues
+
+
+@dataclass(slots=True)
+class DuplicateClaimIds:
+    """Remembers (billing NPI, claim id) pairs of one file to find a claim sent twice.
+
+    Only a 64-bit hash of each pair is kept, so a million claims cost tens of megabytes rather
+    than hundreds; the chance of two different pairs sharing a hash in a million is about one in
+    thirty million.
+    """
+
+    seen: set[int] = field(default_factory=set)
+
+    def check(self, claim: Claim) -> list[Issue]:
+        key = hash((claim.billing_provider.npi, claim.claim_id))
+        if key in self.seen:
+            return [
+                _issue(
+                    "CLAIM-DUPLICATE-IN-FILE",
+                    f"claim id {claim.claim_id!r} from this billing provider appears earlier in "
+                    "the same file",
+                    ALWAYS,
+                    ClaimStatus(A3, codes.STATUS_DUPLICATE),
+                    ClaimStatus(A3, codes.STATUS_CLAIM_ID),
+                    claim=claim,
+                )
+            ]
+        self.seen.add(key)
+        return []
+
+
+def parse_levels(text: str) -> frozenset[int]:
+    """``"1-5"``, ``"1,2,3"`` or ``"1-3,5"`` as a set of SNIP levels; ``ValueError`` if bad."""
+    levels: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"{part!r} is not a SNIP level or range such as 1-5")
+        start, end = int(lo), int(hi) if sep else int(lo)
+        if not 1 <= start <= end <= 7:
+            raise ValueError(f"{part!r}: SNIP levels run from 1 to 7")
+        levels.update(range(start, end + 1))
+    if not levels:
+        raise ValueError("no SNIP levels given")
+    return frozenset(levels)

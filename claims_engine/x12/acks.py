@@ -1,0 +1,462 @@
+"""Writers of the acknowledgments: TA1, 999 (005010X231A1) and 277CA (005010X214).
+
+Each acknowledgment is written with the delimiters of the interchange it answers, so every value
+echoed from the inbound file is free of delimiters by construction. Segments end with the
+terminator and a line feed (unless the terminator is itself a line break) so the files read one
+segment a line. Nothing here reads a clock: the caller passes ``created``.
+
+The 277CA is streamed: claims are added one at a time and their segments go to spools (any
+text stream; ``io.StringIO`` by default, temporary files for big batches) because the totals of
+the information receiver (2200B) and billing provider (2200C) loops come before the claims they
+count.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TextIO
+
+from claims_engine.issues import ClaimStatus, Issue, Scope
+from claims_engine.model import Claim, ClaimType
+from claims_engine.money import ZERO, format_x12_amount
+from claims_engine.x12 import codes
+from claims_engine.x12.envelope import (
+    GroupEnd,
+    GroupHeader,
+    InterchangeHeader,
+    TransactionEnd,
+)
+from claims_engine.x12.tokenizer import Delimiters
+
+SpoolFactory = Callable[[], TextIO]
+MAX_STC_PER_CLAIM = 10
+
+
+class SegmentWriter:
+    """Writes segments with one set of delimiters and counts them."""
+
+    def __init__(self, out: TextIO, delimiters: Delimiters) -> None:
+        self.out = out
+        self.d = delimiters
+        self.count = 0
+        term = delimiters.segment
+        self._end = term if term in "\r\n" else term + "\n"
+
+    def seg(self, *elements: str) -> None:
+        parts = list(elements)
+        while parts and parts[-1] == "":
+            parts.pop()
+        self.out.write(self.d.element.join(parts) + self._end)
+        self.count += 1
+
+    def comp(self, *parts: str) -> str:
+        values = list(parts)
+        while values and values[-1] == "":
+            values.pop()
+        return self.d.component.join(values)
+
+
+def _pad(value: str, width: int) -> str:
+    return value[:width].ljust(width)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who an acknowledgment goes to and when it is made: the inbound interchange reversed."""
+
+    inbound: InterchangeHeader
+    control: int
+    created: datetime
+
+    @property
+    def control_text(self) -> str:
+        return f"{self.control:09d}"
+
+
+def write_isa(w: SegmentWriter, env: Envelope) -> None:
+    ih = env.inbound
+    d = w.d
+    w.seg(
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        ih.receiver_qualifier if len(ih.receiver_qualifier) == 2 else "ZZ",
+        _pad(ih.receiver_id, 15),
+        ih.sender_qualifier if len(ih.sender_qualifier) == 2 else "ZZ",
+        _pad(ih.sender_id, 15),
+        env.created.strftime("%y%m%d"),
+        env.created.strftime("%H%M"),
+        d.repetition or "^",
+        "00501",
+        env.control_text,
+        "0",
+        ih.usage if ih.usage in ("P", "T") else "P",
+        d.component,
+    )
+
+
+def write_ta1(out: TextIO, env: Envelope, issue: Issue | None) -> None:
+    """A TA1 interchange acknowledgment: accepted (note 000) or rejected with the issue's note."""
+    w = SegmentWriter(out, env.inbound.delimiters)
+    write_isa(w, env)
+    ih = env.inbound
+    control = ih.control if len(ih.control) == 9 and ih.control.isdigit() else "000000000"
+    idate = ih.date if len(ih.date) == 6 and ih.date.isdigit() else env.created.strftime("%y%m%d")
+    itime = ih.time if len(ih.time) == 4 and ih.time.isdigit() else env.created.strftime("%H%M")
+    if issue is None:
+        w.seg("TA1", control, idate, itime, "A", codes.TA1_NO_ERROR)
+    else:
+        w.seg("TA1", control, idate, itime, "R", issue.ack_code or codes.TA1_INVALID_CONTENT)
+    w.seg("IEA", "0", env.control_text)
+
+
+def _gs(
+    w: SegmentWriter,
+    env: Envelope,
+    functional_id: str,
+    version: str,
+    inbound_group: GroupHeader | None,
+) -> None:
+    ih = env.inbound
+    sender = inbound_group.receiver if inbound_group and inbound_group.receiver else ih.receiver_id
+    receiver = inbound_group.sender if inbound_group and inbound_group.sender else ih.sender_id
+    w.seg(
+        "GS",
+        functional_id,
+        sender,
+        receiver,
+        env.created.strftime("%Y%m%d"),
+        env.created.strftime("%H%M"),
+        str(env.control),
+        "X",
+        version,
+    )
+
+
+# -- 999 -----------------------------------------------------------------------------------------
+def _ik5(end: TransactionEnd) -> tuple[str, list[str]]:
+    envelope_codes = [i.ack_code for i in end.issues if i.ack_code]
+    if not end.accepted:
+        reasons = envelope_codes or [codes.TS_SEGMENTS_IN_ERROR]
+        if not envelope_codes or any(i.syntax for i in end.issues):
+            reasons = [*envelope_codes, codes.TS_SEGMENTS_IN_ERROR]
+        return "R", list(dict.fromkeys(reasons))[:5]
+    if end.issues:
+        return "E", [codes.TS_SEGMENTS_IN_ERROR]
+    return "A", []
+
+
+def write_999_transaction(
+    w: SegmentWriter, control: str, group: GroupEnd, transactions: Sequence[TransactionEnd]
+) -> None:
+    """One 999 transaction set answering one functional group."""
+    start = w.count
+    w.seg("ST", "999", control, "005010X231A1")
+    gh = group.header
+    functional_id = gh.functional_id if gh.functional_id else "HC"
+    w.seg("AK1", functional_id, gh.control, gh.version)
+    accepted = 0
+    for end in transactions:
+        th = end.header
+        w.seg("AK2", th.set_id or "837", th.control or "0000", th.implementation)
+        for issue in end.issues:
+            loc, syn = issue.location, issue.syntax
+            if loc is None or syn is None:
+                continue
+            w.seg(
+                "IK3",
+                loc.segment_id or "ST",
+                str(max(loc.position, 1)),
+                loc.loop[:4] if loc.loop[:1].isdigit() else "",
+                syn.segment_error,
+            )
+            if syn.element_error:
+                pos = w.comp(str(loc.element), str(loc.component) if loc.component else "")
+                value = loc.value if len(loc.value) <= 99 else ""
+                w.seg("IK4", pos, loc.element_ref, syn.element_error, value)
+        status, reasons = _ik5(end)
+        if status != "R":
+            accepted += 1
+        w.seg("IK5", status, *reasons)
+    received = len(transactions)
+    if group.issues:
+        ak9 = "R"
+        reasons = list(dict.fromkeys(i.ack_code for i in group.issues if i.ack_code))[:5]
+        accepted = 0
+    else:
+        reasons = []
+        any_errors = any(t.issues for t in transactions)
+        if accepted == received:
+            ak9 = "E" if any_errors else "A"
+        elif accepted == 0:
+            ak9 = "R"
+        else:
+            ak9 = "P"
+    w.seg("AK9", ak9, str(group.transaction_count), str(received), str(accepted), *reasons)
+    w.seg("SE", str(w.count - start + 1), control)
+
+
+def write_999(
+    out: TextIO,
+    env: Envelope,
+    groups: Sequence[tuple[GroupEnd, Sequence[TransactionEnd]]],
+) -> None:
+    """A 999 interchange: one 999 transaction set for each functional group received."""
+    w = SegmentWriter(out, env.inbound.delimiters)
+    write_isa(w, env)
+    first = groups[0][0].header if groups else None
+    _gs(w, env, "FA", "005010X231A1", first)
+    for n, (group, transactions) in enumerate(groups, start=1):
+        write_999_transaction(w, f"{n:04d}", group, transactions)
+    w.seg("GE", str(len(groups)), str(env.control))
+    w.seg("IEA", "1", env.control_text)
+
+
+# -- 277CA ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ClaimAck:
+    """One claim's answer on the 277CA."""
+
+    claim: Claim
+    accepted: bool
+    issues: tuple[Issue, ...]
+    payer_claim_number: str = ""
+
+
+def _stc_composite(w: SegmentWriter, status: ClaimStatus) -> str:
+    return w.comp(status.category, status.code, status.entity)
+
+
+def _claim_dates(claim: Claim, fallback: date) -> tuple[date, date]:
+    start = claim.statement_from or claim.service_from
+    end = claim.statement_to or claim.service_to
+    if start is None:
+        return fallback, fallback
+    return start, end or start
+
+
+class ClaimAcknowledgment:
+    """Builds the 277CA transaction set answering one 837 transaction set.
+
+    Call :meth:`add` for every claim in order, then :meth:`finish` to write ``ST`` .. ``SE``.
+    """
+
+    def __init__(
+        self,
+        delimiters: Delimiters,
+        *,
+        created: datetime,
+        received_on: date,
+        payer: tuple[str, str],
+        submitter: tuple[str, str],
+        trace: str,
+        spool: SpoolFactory = io.StringIO,
+    ) -> None:
+        self.d = delimiters
+        self.created = created
+        self.received_on = received_on
+        self.payer = payer
+        self.submitter = submitter
+        self.trace = trace
+        self._spool_factory = spool
+        self._body = SegmentWriter(spool(), delimiters)
+        self._group: SegmentWriter | None = None
+        self._group_key: tuple[str, str] | None = None
+        self._group_head: tuple[str, str, str, str] = ("", "", "", "")
+        self._group_hl = 0
+        self._hl = 2  # 1 is the information source, 2 the information receiver
+        self._counts = [0, 0]
+        self._amounts = [ZERO, ZERO]
+        self._group_counts = [0, 0]
+        self._group_amounts = [ZERO, ZERO]
+        self._providers = 0
+
+    @property
+    def date_text(self) -> str:
+        return self.created.strftime("%Y%m%d")
+
+    def add(self, ack: ClaimAck) -> None:
+        claim = ack.claim
+        bp = claim.billing_provider
+        key = (bp.npi, bp.last_name)
+        if key != self._group_key:
+            self._close_group()
+            self._group_key = key
+            self._hl += 1
+            self._group_hl = self._hl
+            qualifier, ident = ("XX", bp.npi) if bp.npi else ("FI", bp.tin or "UNKNOWN")
+            self._group_head = (
+                bp.entity_type if bp.entity_type in ("1", "2") else "2",
+                bp.last_name or "UNKNOWN",
+                qualifier,
+                ident,
+            )
+            self._group = SegmentWriter(self._spool_factory(), self.d)
+            self._group_counts = [0, 0]
+            self._group_amounts = [ZERO, ZERO]
+        w = self._group
+        assert w is not None
+        self._hl += 1
+        w.seg("HL", str(self._hl), str(self._group_hl), "PT")
+        patient = claim.patient
+        w.seg(
+            "NM1",
+            "QC",
+            "1",
+            patient.last_name or "UNKNOWN",
+            patient.first_name,
+            patient.middle_name,
+            "",
+            "",
+            "MI" if patient.member_id else "",
+            patient.member_id,
+        )
+        w.seg("TRN", "2", claim.claim_id or "UNKNOWN")
+        charge = format_x12_amount(claim.total_charge)
+        if ack.accepted:
+            w.seg(
+                "STC",
+                w.comp(codes.CATEGORY_ACCEPTED, codes.STATUS_ACCEPTED),
+                self.date_text,
+                "WQ",
+                charge,
+            )
+        else:
+            for issue in self._stc_issues(ack.issues):
+                statuses = issue.status
+                first = _stc_composite(w, statuses[0])
+                more = [_stc_composite(w, s) for s in statuses[1:3]]
+                w.seg("STC", first, self.date_text, "U", charge, "", "", "", "", "", *more)
+        if ack.payer_claim_number:
+            w.seg("REF", "1K", ack.payer_claim_number)
+        if claim.clearinghouse_trace:
+            w.seg("REF", "D9", claim.clearinghouse_trace)
+        if claim.claim_type is ClaimType.INSTITUTIONAL and claim.type_of_bill:
+            w.seg("REF", "BLT", claim.type_of_bill)
+        start, end = _claim_dates(claim, self.received_on)
+        if start == end:
+            w.seg("DTP", "472", "D8", start.strftime("%Y%m%d"))
+        else:
+            w.seg("DTP", "472", "RD8", f"{start:%Y%m%d}-{end:%Y%m%d}")
+        idx = 0 if ack.accepted else 1
+        self._group_counts[idx] += 1
+        self._group_amounts[idx] += claim.total_charge
+        self._counts[idx] += 1
+        self._amounts[idx] += claim.total_charge
+
+    @staticmethod
+    def _stc_issues(issues: Iterable[Issue]) -> list[Issue]:
+        chosen: list[Issue] = []
+        seen: set[tuple[ClaimStatus, ...]] = set()
+        for issue in issues:
+            if issue.status and issue.status not in seen:
+                seen.add(issue.status)
+                chosen.append(issue)
+        if not chosen:
+            chosen.append(
+                Issue(
+                    "CLAIM-REJECTED",
+                    "rejected",
+                    0,
+                    Scope.CLAIM,
+                    status=(
+                        ClaimStatus(codes.CATEGORY_UNPROCESSABLE, codes.STATUS_MISSING_OR_INVALID),
+                    ),
+                )
+            )
+        return chosen[:MAX_STC_PER_CLAIM]
+
+    def _close_group(self) -> None:
+        g = self._group
+        if g is None:
+            return
+        b = self._body
+        etype, name, qualifier, ident = self._group_head
+        b.seg("HL", str(self._group_hl), "2", "19", "1")
+        b.seg("NM1", "85", etype, name, "", "", "", "", qualifier, ident)
+        b.seg("TRN", "1", ident)
+        total = self._group_amounts[0] + self._group_amounts[1]
+        action = "WQ" if self._group_counts[0] else "U"
+        b.seg("STC", b.comp("A1", "19", "85"), "", action, format_x12_amount(total))
+        if self._group_counts[0]:
+            b.seg("QTY", "QA", str(self._group_counts[0]))
+        if self._group_counts[1]:
+            b.seg("QTY", "QC", str(self._group_counts[1]))
+        if self._group_counts[0]:
+            b.seg("AMT", "YU", format_x12_amount(self._group_amounts[0]))
+        if self._group_counts[1]:
+            b.seg("AMT", "YY", format_x12_amount(self._group_amounts[1]))
+        g.out.seek(0)
+        for chunk in iter(lambda: g.out.read(1 << 16), ""):
+            b.out.write(chunk)
+        b.count += g.count
+        g.out.close()
+        self._group = None
+        self._providers += 1
+
+    @property
+    def claim_count(self) -> int:
+        return self._counts[0] + self._counts[1]
+
+    def finish(self, out: TextIO, control: str) -> int:
+        """Write the whole transaction set to ``out`` as ``control``; returns its segment count."""
+        self._close_group()
+        w = SegmentWriter(out, self.d)
+        w.seg("ST", "277", control, "005010X214")
+        w.seg("BHT", "0085", "08", self.trace, self.date_text, self.created.strftime("%H%M"), "TH")
+        w.seg("HL", "1", "", "20", "1")
+        w.seg("NM1", "PR", "2", self.payer[0] or "PAYER", "", "", "", "", "46", self.payer[1])
+        w.seg("TRN", "1", self.trace)
+        w.seg("DTP", "050", "D8", self.received_on.strftime("%Y%m%d"))
+        w.seg("DTP", "009", "D8", self.date_text)
+        w.seg("HL", "2", "1", "21", "1")
+        w.seg(
+            "NM1",
+            "41",
+            "2",
+            self.submitter[0] or "SUBMITTER",
+            "",
+            "",
+            "",
+            "",
+            "46",
+            self.submitter[1],
+        )
+        w.seg("TRN", "2", self.trace)
+        total = self._amounts[0] + self._amounts[1]
+        action = "WQ" if self._counts[0] else "U"
+        w.seg("STC", w.comp("A1", "19", "PR"), self.date_text, action, format_x12_amount(total))
+        if self._counts[0]:
+            w.seg("QTY", "90", str(self._counts[0]))
+        if self._counts[1]:
+            w.seg("QTY", "AA", str(self._counts[1]))
+        if self._counts[0]:
+            w.seg("AMT", "YU", format_x12_amount(self._amounts[0]))
+        if self._counts[1]:
+            w.seg("AMT", "YY", format_x12_amount(self._amounts[1]))
+        body = self._body
+        body.out.seek(0)
+        for chunk in iter(lambda: body.out.read(1 << 16), ""):
+            out.write(chunk)
+        body.out.close()
+        total_segments = w.count + body.count + 1
+        w.seg("SE", str(total_segments), control)
+        return total_segments
+
+
+def begin_277ca(out: TextIO, env: Envelope) -> SegmentWriter:
+    """ISA and GS of a 277CA interchange; transaction sets follow, then :func:`end_277ca`."""
+    w = SegmentWriter(out, env.inbound.delimiters)
+    write_isa(w, env)
+    _gs(w, env, "HN", "005010X214", None)
+    return w
+
+
+def end_277ca(w: SegmentWriter, env: Envelope, transactions: int) -> None:
+    w.seg("GE", str(transactions), str(env.control))
+    w.seg("IEA", "1", env.control_text)
