@@ -294,7 +294,7 @@ class Intake:
                 received_on=self.options.received_on,
                 payer=(claim.receiver.name, claim.receiver.id),
                 submitter=(claim.submitter.name, claim.submitter.id),
-                trace=self._txn_header.control,
+                trace=claim.source.batch_reference or self._txn_header.control,
                 spool=self.options.spool,
             )
         return self._ca

@@ -200,7 +200,8 @@ class ServiceLine:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where a claim came from: envelope control numbers and the CLM segment's position."""
+    """Where a claim came from: envelope control numbers, the submitter's batch reference
+    (BHT03) and the CLM segment's position in its transaction set."""
 
     interchange_control: str
     sender_id: str
@@ -208,6 +209,7 @@ class Source:
     transaction_control: str
     implementation: str
     position: int
+    batch_reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)

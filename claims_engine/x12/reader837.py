@@ -454,6 +454,7 @@ class TransactionReader:
         self.loop = "HEADER"
         self.issues: list[Issue] = []
         self.suppressed = 0
+        self.batch_reference = ""
         self.skip = False
         self.claims = 0
         self.ended = False
@@ -771,6 +772,7 @@ class TransactionReader:
         return events
 
     def _bht(self, seg: list[str]) -> Sequence[Event]:
+        self.batch_reference = _el(seg, 3)
         if self.position != 2:
             self._structure(seg, codes.SEG_OUT_OF_SEQUENCE, "BHT must follow ST")
         return _NO_EVENTS
@@ -1586,6 +1588,7 @@ class TransactionReader:
                 transaction_control=self.header.control,
                 implementation=self.header.implementation,
                 position=c.position,
+                batch_reference=self.batch_reference,
             ),
             diagnoses=tuple(c.diagnoses),
             providers=tuple(p.provider() for p in c.providers),

@@ -1,0 +1,412 @@
+"""The ``claims-engine`` command line: the edge where files, the clock and the terminal live.
+
+Subcommands::
+
+    claims-engine ingest FILE... --out DIR [--snip LEVELS] [--partners FILE] [--json]
+    claims-engine fixtures generate --claims N --seed S [--mix P:70,I:20,D:10]
+                                    [--delimiters SPEC] [--as-of DATE] --out FILE
+    claims-engine demo [--out DIR]
+
+Exit codes are the ``EXIT_*`` constants below. Every expected failure (bad arguments, unreadable
+or non-X12 files) is one line on standard error, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from claims_engine import clock
+from claims_engine.edits import parse_levels
+from claims_engine.errors import ClaimsEngineError, ConfigurationError, InputFileError
+from claims_engine.intake import IntakeOptions, IntakeSummary, ingest
+from claims_engine.x12.tokenizer import SegmentReader
+
+EXIT_OK = 0
+EXIT_INPUT = 1  # a file could not be read or is not X12; the others were processed
+EXIT_USAGE = 2  # bad arguments
+EXIT_INTERRUPTED = 130
+
+PROGRESS_MIN_BYTES = 4 << 20
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = PROJECT_ROOT / "fixtures"
+
+
+class UsageError(ClaimsEngineError):
+    """A command-line argument that cannot be used."""
+
+
+class DirectoryAckOutput:
+    """Acknowledgments as files in a directory: written under a temporary name, renamed when
+    final, removed when their interchange is rejected."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._open: dict[tuple[str, str], TextIO] = {}
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.directory / f"{key}.{kind}.x12"
+
+    def open(self, kind: str, key: str) -> TextIO:
+        tmp = self._path(kind, key).with_suffix(".x12.part")
+        fh = tmp.open("w", encoding="utf-8", newline="")
+        self._open[(kind, key)] = fh
+        return fh
+
+    def commit(self, kind: str, key: str) -> str:
+        fh = self._open.pop((kind, key))
+        fh.close()
+        final = self._path(kind, key)
+        os.replace(final.with_suffix(".x12.part"), final)
+        return str(final)
+
+    def discard(self, kind: str, key: str) -> None:
+        fh = self._open.pop((kind, key), None)
+        if fh is not None:
+            fh.close()
+            final = self._path(kind, key)
+            final.with_suffix(".x12.part").unlink(missing_ok=True)
+
+
+def _temp_spool() -> TextIO:
+    return tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+
+
+class Progress:
+    """A one-line progress bar on standard error, for files big enough to wait for."""
+
+    def __init__(self, name: str, total: int, stream: TextIO) -> None:
+        self.name = name
+        self.total = max(total, 1)
+        self.stream = stream
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.enabled = stream.isatty() and total >= PROGRESS_MIN_BYTES
+
+    def update(self, done: int, claims: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        frac = min(done / self.total, 1.0)
+        width = 30
+        bar = "#" * int(frac * width)
+        rate = claims / max(now - self.started, 1e-9)
+        self.stream.write(
+            f"\r{self.name[:30]:30} [{bar:<{width}}] {frac:6.1%} {claims:>10,} claims "
+            f"{rate:>9,.0f}/s"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _ProgressSink:
+    def __init__(self, progress: Progress, reader: SegmentReader) -> None:
+        self.progress = progress
+        self.reader = reader
+        self.claims = 0
+
+    def claim(self, ack: object) -> None:
+        self.claims += 1
+        if self.claims % 2000 == 0:
+            self.progress.update(self.reader.bytes_read, self.claims)
+
+    def transaction_end(self, accepted: bool) -> None:
+        pass
+
+    def interchange_end(self, accepted: bool) -> None:
+        pass
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _parse_levels(text: str) -> frozenset[int]:
+    try:
+        return parse_levels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def load_partners(path: Path) -> dict[str, frozenset[int]]:
+    """Trading partner settings: a JSON object ``{"SENDER ID": {"snip": "1-4"}, ...}``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{path}: expected an object of sender ids")
+    partners: dict[str, frozenset[int]] = {}
+    for sender, settings in raw.items():
+        if not isinstance(settings, dict) or not isinstance(settings.get("snip"), str):
+            raise ConfigurationError(f"{path}: partner {sender!r} needs a \"snip\" string")
+        try:
+            partners[sender] = parse_levels(settings["snip"])
+        except ValueError as exc:
+            raise ConfigurationError(f"{path}: partner {sender!r}: {exc}") from exc
+    return partners
+
+
+def summary_json(path: str, summary: IntakeSummary) -> dict[str, Any]:
+    return {
+        "file": path,
+        "error": summary.file_error,
+        "segments": summary.segments,
+        "claims": {"accepted": summary.claims_accepted, "rejected": summary.claims_rejected},
+        "charges": {
+            "accepted": str(summary.charges_accepted),
+            "rejected": str(summary.charges_rejected),
+        },
+        "interchanges": [asdict(ix) for ix in summary.interchanges],
+        "reasons": dict(sorted(summary.reasons.items())),
+        "envelope_problems": summary.envelope_problems,
+        "rejections": [asdict(r) for r in summary.rejections],
+    }
+
+
+def print_summary(path: str, summary: IntakeSummary, out: TextIO, limit: int = 20) -> None:
+    out.write(f"{path}\n")
+    if summary.file_error:
+        out.write(f"  not X12 past this point: {summary.file_error}\n")
+    out.write(
+        f"  claims accepted {summary.claims_accepted:>8,}   "
+        f"rejected {summary.claims_rejected:>8,}   "
+        f"charges accepted {summary.charges_accepted:>14,}\n"
+    )
+    for ix in summary.interchanges:
+        state = "accepted" if ix.accepted else f"REJECTED ({ix.reason})"
+        out.write(f"  interchange {ix.control} from {ix.sender_id}: {state}\n")
+        for kind, ack in sorted(ix.acknowledgments.items()):
+            out.write(f"    {kind:6} {ack}\n")
+    for problem in summary.envelope_problems[:limit]:
+        out.write(f"  ! {problem}\n")
+    for r in summary.rejections[:limit]:
+        out.write(f"  rejected claim {r.claim_id} (billing NPI {r.billing_npi or '-'}):\n")
+        for reason in r.reasons:
+            out.write(f"    - {reason}\n")
+    more = summary.claims_rejected - min(len(summary.rejections), limit)
+    if more > 0 and summary.rejections:
+        out.write(f"  ... {more:,} more rejected claims (use --json for all listed reasons)\n")
+    if summary.reasons:
+        out.write("  reasons: " + ", ".join(f"{k} x{v}" for k, v in summary.reasons.most_common()))
+        out.write("\n")
+
+
+def ingest_files(
+    paths: Sequence[Path],
+    out_dir: Path,
+    options: IntakeOptions,
+    *,
+    stderr: TextIO,
+) -> tuple[list[tuple[str, IntakeSummary]], list[str]]:
+    """Ingest each file; returns the summaries and one-line errors for unusable files."""
+    results: list[tuple[str, IntakeSummary]] = []
+    errors: list[str] = []
+    output = DirectoryAckOutput(out_dir)
+    control = options.first_control
+    for path in paths:
+        try:
+            fh = path.open("rb")
+            size = path.stat().st_size
+        except OSError as exc:
+            errors.append(f"cannot read {path}: {exc.strerror or exc}")
+            continue
+        with fh:
+            reader = SegmentReader(fh)
+            progress = Progress(path.name, size, stderr)
+            opts = IntakeOptions(
+                received_on=options.received_on,
+                created=options.created,
+                levels=options.levels,
+                partner_levels=options.partner_levels,
+                first_control=control,
+                spool=options.spool,
+            )
+            try:
+                summary = ingest(
+                    fh,
+                    opts,
+                    output,
+                    sink=_ProgressSink(progress, reader),
+                    name=path.stem,
+                    reader=reader,
+                )
+            except OSError as exc:
+                errors.append(f"cannot read {path}: {exc.strerror or exc}")
+                continue
+            finally:
+                progress.close()
+        control += sum(len(ix.acknowledgments) for ix in summary.interchanges)
+        if summary.file_error:
+            errors.append(f"{path}: not X12: {summary.file_error}")
+        results.append((str(path), summary))
+    return results, errors
+
+
+def cmd_ingest(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    out_dir: Path = args.out
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {out_dir}: {exc.strerror}") from exc
+    partners = load_partners(args.partners) if args.partners else {}
+    created = clock.now()
+    options = IntakeOptions(
+        received_on=args.received_on or created.date(),
+        created=created,
+        levels=args.snip,
+        partner_levels=partners,
+        spool=_temp_spool,
+    )
+    results, errors = ingest_files(args.files, out_dir, options, stderr=stderr)
+    if args.json:
+        json.dump(
+            {"files": [summary_json(p, s) for p, s in results], "errors": errors},
+            stdout,
+            indent=2,
+        )
+        stdout.write("\n")
+    else:
+        for path, summary in results:
+            print_summary(path, summary, stdout)
+    for err in errors:
+        stderr.write(f"claims-engine: {err}\n")
+    return EXIT_INPUT if errors else EXIT_OK
+
+
+def _parse_mix(text: str) -> dict[str, int]:
+    mix: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, weight = part.partition(":")
+        kind = kind.strip().upper()
+        if kind not in ("P", "I", "D") or not sep or not weight.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: the mix is KIND:WEIGHT pairs such as P:70,I:20,D:10"
+            )
+        mix[kind] = int(weight)
+    if not any(mix.values()):
+        raise argparse.ArgumentTypeError("the mix needs at least one positive weight")
+    return mix
+
+
+def parse_delimiters(text: str) -> tuple[str, str, str, str]:
+    """``ELEMENT REPETITION COMPONENT TERMINATOR`` as four characters; ``\\n`` is a newline."""
+    spec = text.replace("\\n", "\n").replace("\\r", "\r")
+    if len(spec) != 4:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give four characters: element, repetition, component, terminator "
+            "(for example '*^:~' or '|^>\\n')"
+        )
+    from claims_engine.x12.tokenizer import Delimiters
+
+    problem = Delimiters(*spec).check()
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return spec[0], spec[1], spec[2], spec[3]
+
+
+def cmd_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.fixtures_cli import generate_file
+
+    created = clock.now()
+    as_of: date = args.as_of or created.date()
+    count = generate_file(
+        args.out,
+        claims=args.claims,
+        seed=args.seed,
+        mix=args.mix,
+        delimiters=args.delimiters,
+        as_of=as_of,
+        created=datetime.combine(as_of, created.time()),
+        reference=args.reference,
+    )
+    stdout.write(f"wrote {count:,} claims to {args.out}\n")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.fixtures_cli import run_demo
+
+    return run_demo(args.out, stdout=stdout, stderr=stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claims-engine",
+        description="Payer-side claims engine: X12 837 intake, acknowledgments and more.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("ingest", help="read 837 files, write TA1 / 999 / 277CA acknowledgments")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--snip", type=_parse_levels, default=frozenset({1, 2, 3, 4, 5}),
+                   metavar="LEVELS", help="SNIP levels to apply, e.g. 1-5 (default) or 1-3")  # fmt: skip
+    p.add_argument("--partners", type=Path, metavar="FILE",
+                   help='JSON of per-sender settings: {"SENDERID": {"snip": "1-4"}}')  # fmt: skip
+    p.add_argument("--received-on", type=_parse_date, metavar="DATE",
+                   help="receipt date for the date edits (default: today)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_ingest)
+
+    f = sub.add_parser("fixtures", help="test data")
+    fsub = f.add_subparsers(dest="fixtures_command", metavar="COMMAND")
+    fsub.required = True
+    g = fsub.add_parser("generate", help="write a synthetic 837 batch")
+    g.add_argument("--claims", type=int, required=True, metavar="N")
+    g.add_argument("--seed", type=int, required=True, metavar="S")
+    g.add_argument("--mix", type=_parse_mix, default={"P": 70, "I": 20, "D": 10})
+    g.add_argument("--delimiters", type=parse_delimiters, default=("*", "^", ":", "~"),
+                   metavar="SPEC", help="element, repetition, component, terminator: '*^:~'")  # fmt: skip
+    g.add_argument("--as-of", type=_parse_date, metavar="DATE",
+                   help="dates of service end on this day (default: today)")  # fmt: skip
+    g.add_argument("--reference", type=Path, default=FIXTURES / "reference", metavar="DIR")
+    g.add_argument("--out", type=Path, required=True, metavar="FILE")
+    g.set_defaults(func=cmd_generate)
+
+    d = sub.add_parser("demo", help="the whole flow on embedded defaults with the fixtures")
+    d.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR")
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "claims", 1) is not None and getattr(args, "claims", 1) < 1:
+        parser.error("--claims must be at least 1")
+    try:
+        result: int = args.func(args, sys.stdout, sys.stderr)
+    except (UsageError, ConfigurationError, InputFileError) as exc:
+        sys.stderr.write(f"claims-engine: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("claims-engine: interrupted\n")
+        return EXIT_INTERRUPTED
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
