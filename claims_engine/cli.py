@@ -160,7 +160,7 @@ def load_partners(path: Path) -> dict[str, frozenset[int]]:
     partners: dict[str, frozenset[int]] = {}
     for sender, settings in raw.items():
         if not isinstance(settings, dict) or not isinstance(settings.get("snip"), str):
-            raise ConfigurationError(f"{path}: partner {sender!r} needs a \"snip\" string")
+            raise ConfigurationError(f'{path}: partner {sender!r} needs a "snip" string')
         try:
             partners[sender] = parse_levels(settings["snip"])
         except ValueError as exc:
@@ -362,12 +362,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="read 837 files, write TA1 / 999 / 277CA acknowledgments")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--snip", type=_parse_levels, default=frozenset({1, 2, 3, 4, 5}),
-                   metavar="LEVELS", help="SNIP levels to apply, e.g. 1-5 (default) or 1-3")  # fmt: skip
-    p.add_argument("--partners", type=Path, metavar="FILE",
-                   help='JSON of per-sender settings: {"SENDERID": {"snip": "1-4"}}')  # fmt: skip
-    p.add_argument("--received-on", type=_parse_date, metavar="DATE",
-                   help="receipt date for the date edits (default: today)")  # fmt: skip
+    p.add_argument(
+        "--snip",
+        type=_parse_levels,
+        default=frozenset({1, 2, 3, 4, 5}),
+        metavar="LEVELS",
+        help="SNIP levels to apply, e.g. 1-5 (default) or 1-3",
+    )
+    p.add_argument(
+        "--partners",
+        type=Path,
+        metavar="FILE",
+        help='JSON of per-sender settings: {"SENDERID": {"snip": "1-4"}}',
+    )
+    p.add_argument(
+        "--received-on",
+        type=_parse_date,
+        metavar="DATE",
+        help="receipt date for the date edits (default: today)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_ingest)
 
@@ -378,10 +391,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--claims", type=int, required=True, metavar="N")
     g.add_argument("--seed", type=int, required=True, metavar="S")
     g.add_argument("--mix", type=_parse_mix, default={"P": 70, "I": 20, "D": 10})
-    g.add_argument("--delimiters", type=parse_delimiters, default=("*", "^", ":", "~"),
-                   metavar="SPEC", help="element, repetition, component, terminator: '*^:~'")  # fmt: skip
-    g.add_argument("--as-of", type=_parse_date, metavar="DATE",
-                   help="dates of service end on this day (default: today)")  # fmt: skip
+    g.add_argument(
+        "--delimiters",
+        type=parse_delimiters,
+        default=("*", "^", ":", "~"),
+        metavar="SPEC",
+        help="element, repetition, component, terminator: '*^:~'",
+    )
+    g.add_argument(
+        "--as-of",
+        type=_parse_date,
+        metavar="DATE",
+        help="dates of service end on this day (default: today)",
+    )
     g.add_argument("--reference", type=Path, default=FIXTURES / "reference", metavar="DIR")
     g.add_argument("--out", type=Path, required=True, metavar="FILE")
     g.set_defaults(func=cmd_generate)

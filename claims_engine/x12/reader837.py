@@ -549,6 +549,7 @@ class TransactionReader:
         component: int = 0,
         level: int = 2,
         scope: Scope = Scope.CLAIM,
+        code: str = "",
     ) -> None:
         """A problem with one element: reported on the 999 and, for claims, on the 277CA."""
         value = _el(seg, element)
@@ -556,7 +557,7 @@ class TransactionReader:
             parts = value.split(self.component)
             value = parts[component - 1] if len(parts) >= component else ""
         issue = Issue(
-            code=f"X12-ELEMENT-{element_error}",
+            code=code or f"X12-ELEMENT-{element_error}",
             message=message,
             level=level,
             scope=scope,
@@ -666,6 +667,7 @@ class TransactionReader:
                     codes.ELEM_INVALID_DATE,
                     f"{what} ({seg[0]}03) {v!r} is not a date range CCYYMMDD-CCYYMMDD",
                     (ClaimStatus(A7, code),),
+                    code="DATE-RANGE-INVALID",
                 )
             return d1, d2
         self._element(
@@ -964,6 +966,7 @@ class TransactionReader:
                     codes.ELEM_PATTERN,
                     f"NPI {npi!r} is not ten digits",
                     (ClaimStatus(A7, codes.STATUS_NPI, role),),
+                    code="NPI-NOT-TEN-DIGITS",
                 )
 
     def _prv(self, seg: list[str]) -> Sequence[Event]:
@@ -998,6 +1001,7 @@ class TransactionReader:
                     codes.ELEM_PATTERN,
                     f"billing provider ZIP code {postal!r} must be nine digits (ZIP+4)",
                     (ClaimStatus(A7, codes.STATUS_POSTAL_CODE, "85"),),
+                    code="BILLING-ZIP-NOT-NINE-DIGITS",
                 )
         elif postal and not country and not (len(postal) in (5, 9) and postal.isdigit()):
             self._element(
@@ -1006,6 +1010,7 @@ class TransactionReader:
                 codes.ELEM_PATTERN,
                 f"ZIP code {postal!r} must be five or nine digits",
                 (ClaimStatus(A7, codes.STATUS_POSTAL_CODE, ent.role),),
+                code="ZIP-CODE-SHAPE",
             )
         base = ent.address or Address("")
         ent.address = Address(base.line1, base.line2, city, state, postal)
@@ -1045,6 +1050,7 @@ class TransactionReader:
                         codes.ELEM_PATTERN,
                         f"employer id number {value!r} must be nine digits",
                         (ClaimStatus(A7, codes.STATUS_TAX_ID, ent.role),),
+                        code="EIN-NOT-NINE-DIGITS",
                     )
             else:
                 ent.extra_refs[qual] = value
@@ -1489,6 +1495,7 @@ class TransactionReader:
                     codes.ELEM_PATTERN,
                     f"NDC {ndc!r} must be eleven digits",
                     (ClaimStatus(A7, codes.STATUS_NDC),),
+                    code="NDC-SHAPE",
                 )
             line.ndc = ndc
         return _NO_EVENTS

@@ -1,0 +1,51 @@
+"""Shared test helpers: paths to the fixtures and a one-call intake."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from claims_engine.intake import IntakeOptions, IntakeSummary, MemoryAckOutput, ingest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+X12_FIXTURES = FIXTURES / "x12"
+VALID_837P = X12_FIXTURES / "valid" / "837p-two-claims.edi"
+
+RECEIVED = date(2026, 11, 2)
+CREATED = datetime(2026, 11, 2, 8, 0)
+
+
+@dataclass
+class IntakeRun:
+    summary: IntakeSummary
+    acks: dict[str, str]
+
+    def ack(self, kind: str) -> str:
+        found = [text for k, text in self.acks.items() if k == kind]
+        assert found, f"no {kind} written; have {sorted(self.acks)}"
+        return found[0]
+
+
+def run_intake(
+    data: bytes,
+    *,
+    received_on: date = RECEIVED,
+    levels: frozenset[int] = frozenset({1, 2, 3, 4, 5}),
+) -> IntakeRun:
+    out = MemoryAckOutput()
+    options = IntakeOptions(received_on=received_on, created=CREATED, levels=levels)
+    summary = ingest(io.BytesIO(data), options, out)
+    acks: dict[str, str] = {}
+    for (kind, _key), text in out.files.items():
+        acks.setdefault(kind, text)
+    return IntakeRun(summary, acks)
+
+
+@pytest.fixture
+def valid_837p() -> bytes:
+    return VALID_837P.read_bytes()

@@ -1,0 +1,205 @@
+"""Broken inputs: each mutation of a valid 837P gets the right acknowledgment, never a traceback.
+
+The valid file (fixtures/x12/valid/837p-two-claims.edi) holds two claims from one billing
+provider: 26463774 (four lines, 100.00) and 26463775 (two lines, 125.50).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from tests.conftest import VALID_837P, IntakeRun, run_intake
+from tests.x12_oracle import pyx12_errors
+
+VALID = VALID_837P.read_text()
+
+
+def _segments(text: str) -> list[str]:
+    return [s for s in text.split("~\n") if s]
+
+
+def _join(segments: list[str]) -> str:
+    return "".join(s + "~\n" for s in segments)
+
+
+def _replace(old: str, new: str, text: str = VALID) -> bytes:
+    assert old in text, old
+    return text.replace(old, new, 1).encode()
+
+
+def _assert_valid_acks(run: IntakeRun) -> None:
+    for kind in ("999", "277ca"):
+        if kind in run.acks:
+            assert pyx12_errors(run.acks[kind]) == [], run.acks[kind]
+
+
+def _stc_lines(run: IntakeRun) -> list[str]:
+    """The claim-level statuses (the A1 receipt statuses of the batch and provider excluded)."""
+    return [s for s in run.ack("277ca").splitlines() if s.startswith("STC*A") and "A1:19" not in s]
+
+
+def test_valid_file_is_accepted_whole() -> None:
+    run = run_intake(VALID.encode())
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (2, 0)
+    assert "IK5*A~" in run.ack("999")
+    assert "AK9*A*1*1*1~" in run.ack("999")
+    assert _stc_lines(run) == ["STC*A2:20*20261102*WQ*100~", "STC*A2:20*20261102*WQ*125.5~"]
+    # ISA14 = 1 asks for a TA1
+    assert "TA1*000000101*261101*0930*A*000~" in run.ack("ta1")
+    _assert_valid_acks(run)
+
+
+def test_wrong_se_count_rejects_the_transaction_set() -> None:
+    run = run_intake(_replace("SE*54*0001~", "SE*50*0001~"))
+    assert "IK5*R*4~" in run.ack("999")
+    assert "AK9*R*1*1*0~" in run.ack("999")
+    assert "277ca" not in run.acks
+    assert run.summary.claims_rejected == 2
+    _assert_valid_acks(run)
+
+
+def test_mismatched_se_control_number() -> None:
+    run = run_intake(_replace("SE*54*0001~", "SE*54*0002~"))
+    assert "IK5*R*3~" in run.ack("999")
+    _assert_valid_acks(run)
+
+
+def test_wrong_ge_count_rejects_the_group() -> None:
+    run = run_intake(_replace("GE*1*101~", "GE*2*101~"))
+    assert "AK9*R*1*1*0*5~" in run.ack("999")
+    assert "277ca" not in run.acks
+    assert run.summary.claims_accepted == 0
+    _assert_valid_acks(run)
+
+
+def test_mismatched_ge_control_number() -> None:
+    run = run_intake(_replace("GE*1*101~", "GE*1*102~"))
+    assert "AK9*R*1*1*0*4~" in run.ack("999")
+    _assert_valid_acks(run)
+
+
+def test_wrong_iea_count_gets_a_ta1_rejection() -> None:
+    run = run_intake(_replace("IEA*1*000000101~", "IEA*3*000000101~"))
+    assert "TA1*000000101*261101*0930*R*021~" in run.ack("ta1")
+    assert set(run.acks) == {"ta1"}
+    assert run.summary.claims_accepted == 0
+    assert run.summary.claims_rejected == 2
+
+
+def test_mismatched_iea_control_number_gets_a_ta1_rejection() -> None:
+    run = run_intake(_replace("IEA*1*000000101~", "IEA*1*000000999~"))
+    assert "*R*001~" in run.ack("ta1")
+    assert set(run.acks) == {"ta1"}
+
+
+def test_bad_isa_control_number_gets_a_ta1_rejection() -> None:
+    run = run_intake(_replace("*000000101*1*P*", "*00000010X*1*P*"))
+    assert "*R*018~" in run.ack("ta1")
+
+
+def test_missing_clm_rejects_the_transaction_on_the_999() -> None:
+    segs = _segments(VALID)
+    index = next(i for i, s in enumerate(segs) if s.startswith("CLM*26463775"))
+    del segs[index]
+    segs = [f"SE*{len(segs) - 4}*0001" if s.startswith("SE*") else s for s in segs]
+    run = run_intake(_join(segs).encode())
+    nine = run.ack("999")
+    assert re.search(r"IK3\*HI\*\d+\*\d*\*2~", nine), nine
+    assert "IK5*R*5~" in nine
+    assert run.summary.claims_accepted == 0
+    _assert_valid_acks(run)
+
+
+def test_bad_npi_rejects_only_its_claim() -> None:
+    run = run_intake(_replace("NM1*82*1*KILDARE*BEN****XX*9876543213~",
+                              "NM1*82*1*KILDARE*BEN****XX*9876543210~"))  # fmt: skip
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (1, 1)
+    assert _stc_lines(run) == [
+        "STC*A2:20*20261102*WQ*100~",
+        "STC*A7:562:82*20261102*U*125.5~",
+    ]
+    # level 5 is a 277CA matter: the 999 accepts the transaction set
+    assert "IK5*A~" in run.ack("999")
+    _assert_valid_acks(run)
+
+
+def test_charges_that_do_not_add_up() -> None:
+    run = run_intake(_replace("CLM*26463775*125.5*", "CLM*26463775*130*"))
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (1, 1)
+    assert "STC*A7:400*20261102*U*130******A7:178~" in _stc_lines(run)
+    assert run.summary.reasons["CLAIM-CHARGE-MISMATCH"] == 1
+    _assert_valid_acks(run)
+
+
+def test_element_syntax_error_in_a_claim_is_reported_on_both_acks() -> None:
+    run = run_intake(_replace("DTP*472*D8*20261015~", "DTP*472*D8*20261315~"))
+    nine = run.ack("999")
+    assert re.search(r"IK3\*DTP\*\d+\*2400\*8~\nIK4\*3\*\*8\*20261315~", nine), nine
+    assert "IK5*E*5~" in nine
+    assert "STC*A7:187*20261102*U*125.5~" in _stc_lines(run)
+    assert run.summary.claims_accepted == 1
+    _assert_valid_acks(run)
+
+
+def test_snip_levels_are_configurable() -> None:
+    data = _replace("NM1*82*1*KILDARE*BEN****XX*9876543213~",
+                    "NM1*82*1*KILDARE*BEN****XX*9876543210~")  # fmt: skip
+    assert run_intake(data, levels=frozenset({1, 2, 3, 4})).summary.claims_accepted == 2
+    assert run_intake(data, levels=frozenset({1, 2, 3, 4, 5})).summary.claims_accepted == 1
+
+
+def test_other_delimiters_and_newline_terminator_are_accepted() -> None:
+    text = VALID.replace("*", "|").replace(":", ">").replace("~\n", "\n")
+    # ISA11 stays '^'; the component separator in ISA16 is now '>'
+    assert text.startswith("ISA|00|")
+    run = run_intake(text.encode())
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (2, 0)
+    assert "STC|A2>20|20261102|WQ|100\n" in run.ack("277ca")
+    _assert_valid_acks(run)
+
+
+def test_crlf_after_terminators_is_tolerated() -> None:
+    run = run_intake(VALID.replace("~\n", "~\r\n").encode())
+    assert run.summary.claims_accepted == 2
+
+
+def test_utf8_bom_is_accepted() -> None:
+    run = run_intake(b"\xef\xbb\xbf" + VALID.encode())
+    assert run.summary.claims_accepted == 2
+
+
+def test_truncated_file_gets_ta1_premature_end() -> None:
+    data = VALID.encode()
+    run = run_intake(data[: len(data) // 2])
+    assert "*R*023~" in run.ack("ta1")
+    assert run.summary.claims_accepted == 0
+
+
+def test_empty_file() -> None:
+    run = run_intake(b"")
+    assert run.summary.file_error == ""
+    assert run.summary.interchanges == []
+    assert run.acks == {}
+
+
+def test_random_bytes_are_not_x12() -> None:
+    data = random.Random(7).randbytes(5000)
+    run = run_intake(data)
+    assert "expected an ISA segment" in run.summary.file_error
+    assert run.acks == {}
+
+
+def test_garbage_after_a_good_interchange_keeps_the_good_one() -> None:
+    run = run_intake(VALID.encode() + b"\nthis is not X12 at all")
+    assert run.summary.claims_accepted == 2
+    assert "expected an ISA segment" in run.summary.file_error
+    assert "277ca" in run.acks
+
+
+def test_duplicate_claim_id_in_one_file() -> None:
+    # both claims come from billing NPI 1234567893; the second now repeats the first's CLM01
+    run = run_intake(_replace("CLM*26463775*", "CLM*26463774*"))
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (1, 1)
+    assert "STC*A3:54*20261102*U*125.5******A3:478~" in _stc_lines(run)
+    _assert_valid_acks(run)
