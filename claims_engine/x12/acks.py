@@ -29,7 +29,7 @@ from claims_engine.x12.envelope import (
     InterchangeHeader,
     TransactionEnd,
 )
-from claims_engine.x12.tokenizer import Delimiters
+from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 SpoolFactory = Callable[[], TextIO]
 MAX_STC_PER_CLAIM = 10
@@ -59,6 +59,30 @@ class SegmentWriter:
         return self.d.component.join(values)
 
 
+def _echoable(value: str, d: Delimiters) -> bool:
+    """Whether a value from the input can be copied into an acknowledgment as it is."""
+    if not value or len(value) > 99 or INVALID_CHARACTER.search(value):
+        return False
+    return not any(ch in value for ch in (d.element, d.component, d.segment, d.repetition) if ch)
+
+
+def _clean(value: str, d: Delimiters) -> str:
+    """A value from the input with anything that cannot be echoed taken out."""
+    value = INVALID_CHARACTER.sub("", value)
+    for ch in (d.element, d.component, d.segment, d.repetition):
+        if ch:
+            value = value.replace(ch, "")
+    return value
+
+
+ACKNOWLEDGED_SETS = frozenset({"270", "271", "276", "277", "278", "820", "834", "835", "837"})
+FUNCTIONAL_IDS = frozenset({"BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS"})
+
+
+def _is_segment_id(value: str) -> bool:
+    return 2 <= len(value) <= 3 and value.isascii() and value.isalnum() and value.isupper()
+
+
 def _pad(value: str, width: int) -> str:
     return value[:width].ljust(width)
 
@@ -85,10 +109,10 @@ def write_isa(w: SegmentWriter, env: Envelope) -> None:
         " " * 10,
         "00",
         " " * 10,
-        ih.receiver_qualifier if len(ih.receiver_qualifier) == 2 else "ZZ",
-        _pad(ih.receiver_id, 15),
-        ih.sender_qualifier if len(ih.sender_qualifier) == 2 else "ZZ",
-        _pad(ih.sender_id, 15),
+        _clean(ih.receiver_qualifier, d) if len(ih.receiver_qualifier) == 2 else "ZZ",
+        _pad(_clean(ih.receiver_id, d) or "UNKNOWN", 15),
+        _clean(ih.sender_qualifier, d) if len(ih.sender_qualifier) == 2 else "ZZ",
+        _pad(_clean(ih.sender_id, d) or "UNKNOWN", 15),
         env.created.strftime("%y%m%d"),
         env.created.strftime("%H%M"),
         d.repetition or "^",
@@ -123,13 +147,14 @@ def _gs(
     inbound_group: GroupHeader | None,
 ) -> None:
     ih = env.inbound
-    sender = inbound_group.receiver if inbound_group and inbound_group.receiver else ih.receiver_id
-    receiver = inbound_group.sender if inbound_group and inbound_group.sender else ih.sender_id
+    d = w.d
+    sender = _clean(inbound_group.receiver, d) if inbound_group else ""
+    receiver = _clean(inbound_group.sender, d) if inbound_group else ""
     w.seg(
         "GS",
         functional_id,
-        sender,
-        receiver,
+        sender or _clean(ih.receiver_id, d) or "UNKNOWN",
+        receiver or _clean(ih.sender_id, d) or "UNKNOWN",
         env.created.strftime("%Y%m%d"),
         env.created.strftime("%H%M"),
         str(env.control),
@@ -158,26 +183,36 @@ def write_999_transaction(
     start = w.count
     w.seg("ST", "999", control, "005010X231A1")
     gh = group.header
-    functional_id = gh.functional_id if gh.functional_id else "HC"
-    w.seg("AK1", functional_id, gh.control, gh.version)
+    d = w.d
+    functional_id = gh.functional_id if gh.functional_id in FUNCTIONAL_IDS else "HC"
+    # AK103 is required: when GS08 is missing, name the version alone.
+    version = _clean(gh.version, d) or "005010"
+    w.seg("AK1", functional_id, _clean(gh.control, d) or "0", version)
     accepted = 0
     for end in transactions:
         th = end.header
-        w.seg("AK2", th.set_id or "837", th.control or "0000", th.implementation)
+        set_control = _clean(th.control, d)
+        w.seg(
+            "AK2",
+            th.set_id if th.set_id in ACKNOWLEDGED_SETS else "837",
+            set_control if 4 <= len(set_control) <= 9 else "0000",
+            _clean(th.implementation, d),
+        )
         for issue in end.issues:
             loc, syn = issue.location, issue.syntax
             if loc is None or syn is None:
                 continue
             w.seg(
                 "IK3",
-                loc.segment_id or "ST",
+                # IK301 is two or three letters and digits; an unreadable id is reported as UNK
+                loc.segment_id if _is_segment_id(loc.segment_id) else "UNK",
                 str(max(loc.position, 1)),
                 loc.loop[:4] if loc.loop[:1].isdigit() else "",
                 syn.segment_error,
             )
             if syn.element_error:
                 pos = w.comp(str(loc.element), str(loc.component) if loc.component else "")
-                value = loc.value if len(loc.value) <= 99 else ""
+                value = loc.value if _echoable(loc.value, w.d) else ""
                 w.seg("IK4", pos, loc.element_ref, syn.element_error, value)
         status, reasons = _ik5(end)
         if status != "R":
@@ -313,8 +348,9 @@ class ClaimAcknowledgment:
             patient.middle_name,
             "",
             "",
-            "MI" if patient.member_id else "",
-            patient.member_id,
+            "MI",
+            # NM109 is required here even for a claim rejected for lacking the member id.
+            patient.member_id or "UNKNOWN",
         )
         w.seg("TRN", "2", claim.claim_id or "UNKNOWN")
         charge = format_x12_amount(claim.total_charge)

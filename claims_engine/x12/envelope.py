@@ -22,7 +22,7 @@ from datetime import date, datetime
 from claims_engine.issues import Issue, Location, Scope, Syntax
 from claims_engine.model import IMPLEMENTATIONS, Claim
 from claims_engine.x12 import codes
-from claims_engine.x12.tokenizer import Delimiters, SegmentReader
+from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters, SegmentReader
 
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
@@ -164,6 +164,12 @@ def check_isa(seg: list[str], delimiters: Delimiters) -> tuple[InterchangeHeader
         issues.append(_envelope_issue(Scope.INTERCHANGE, ack, message, "ISA"))
 
     values = [*seg[1:17], *([""] * max(0, 16 - len(seg[1:])))]
+    for i, value in enumerate(values[:15]):
+        if INVALID_CHARACTER.search(value):
+            code = {5: codes.TA1_SENDER_ID, 7: codes.TA1_RECEIVER_ID}.get(
+                i, codes.TA1_INVALID_CONTENT
+            )
+            bad(code, f"ISA{i + 1:02d} holds a character outside the X12 character sets")
     for i, width in enumerate(ISA_WIDTHS):
         if len(values[i]) != width:
             code = {
@@ -304,6 +310,26 @@ def read_events(reader: SegmentReader, *, received_on: date | None = None) -> It
 
     for seg in reader:
         sid = seg[0]
+        if reader.bad_segment:
+            if txn is not None and sid not in ("SE", "GE", "IEA", "ISA", "GS", "ST"):
+                txn.invalid_characters(seg)
+                yield from txn.feed(seg)
+                continue
+            if sid == "GS" and ix is not None and not ix.skip:
+                # Counted and closed as usual, but nothing in it is read.
+                ix.groups += 1
+                gh = _gs_header(seg)
+                group = _Group(gh, skip=True)
+                group.issues.append(
+                    _envelope_issue(
+                        Scope.GROUP,
+                        codes.FG_NOT_SUPPORTED,
+                        "GS holds a character outside the X12 character sets",
+                        "GS",
+                    )
+                )
+                yield GroupStart(gh)
+                continue
         if txn is not None and sid not in ("SE", "GE", "IEA", "ISA", "GS", "ST"):
             yield from txn.feed(seg)
             continue

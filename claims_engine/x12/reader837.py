@@ -52,6 +52,7 @@ from claims_engine.x12.envelope import (
     TransactionHeader,
     transaction_issue,
 )
+from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
 A6, A7, A8 = codes.CATEGORY_MISSING, codes.CATEGORY_INVALID, codes.CATEGORY_RELATIONAL
 
@@ -712,6 +713,33 @@ class TransactionReader:
         mods = tuple(m for m in parts[2:6] if m)
         desc = parts[6] if len(parts) > 6 else ""
         return Procedure(qual, code, mods, desc)
+
+    def invalid_characters(self, seg: list[str]) -> None:
+        """The next segment fed holds characters outside the X12 character sets.
+
+        They are reported (999 IK4 code 6, 277CA 511) and dropped from the segment, so that no
+        acknowledgment echoes them back.
+        """
+        element = next((i for i, v in enumerate(seg) if INVALID_CHARACTER.search(v)), 0)
+        for i, value in enumerate(seg):
+            seg[i] = INVALID_CHARACTER.sub("", value)
+        if not seg[0].isalnum():
+            seg[0] = "UNK"
+        in_claim = self.claim is not None or self.level in ("20", "22", "23")
+        self.position += 1  # report against the segment about to be fed
+        self._element(
+            seg,
+            element,
+            codes.ELEM_INVALID_CHARACTER,
+            f"{seg[0][:3]}{element:02d} holds a character outside the X12 character sets",
+            (
+                ClaimStatus(A7, codes.STATUS_INVALID_CHARACTER),
+                ClaimStatus(A7, codes.STATUS_MISSING_OR_INVALID),
+            ),
+            scope=Scope.CLAIM if in_claim else Scope.TRANSACTION,
+            code="INVALID-CHARACTER",
+        )
+        self.position -= 1
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, seg: list[str]) -> Sequence[Event]:

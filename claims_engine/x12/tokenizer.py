@@ -14,6 +14,7 @@ are left joined, split by the consumer with :attr:`Delimiters.component`.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -21,6 +22,10 @@ from typing import BinaryIO
 from claims_engine.errors import X12FormatError
 
 CHUNK_SIZE = 1 << 20
+# X12 5010's basic and extended character sets together are printable ASCII; line breaks
+# between segments are tolerated and are stripped before anyone looks.
+INVALID_CHARACTER = re.compile(r"[^\x20-\x7e]")
+_SUSPECT_CHUNK = re.compile(r"[^\x20-\x7e\r\n]")
 _ISA_ELEMENTS = 16
 _WHITESPACE = "\r\n\t \x00\ufeff"
 
@@ -83,6 +88,10 @@ class SegmentReader:
     :attr:`segments` read so far and :attr:`chars` consumed (for progress bars).
     Raises :class:`X12FormatError` where an ISA is expected and cannot be read; every segment
     before that point has already been yielded.
+
+    :attr:`bad_segment` is true while the segment just yielded holds a character outside the
+    X12 character sets (a control character, or anything not ASCII); the buffer is searched
+    once per chunk, so clean input pays nothing per segment.
     """
 
     def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> None:
@@ -95,6 +104,7 @@ class SegmentReader:
         self.segments = 0
         self.chars = 0
         self.bytes_read = 0
+        self.bad_segment = False
 
     def _fill(self) -> bool:
         """Read one more chunk into the buffer; ``False`` at end of stream."""
@@ -137,7 +147,9 @@ class SegmentReader:
         d = self.delimiters
         term, elem = d.segment, d.element
         strip = "\r\n"
+        bad = INVALID_CHARACTER.search
         while True:
+            dirty = _SUSPECT_CHUNK.search(self._buffer) is not None
             parts = self._buffer.split(term)
             self._buffer = parts.pop()
             for i, raw in enumerate(parts):
@@ -147,7 +159,10 @@ class SegmentReader:
                     continue
                 seg = text.split(elem)
                 self.segments += 1
+                # A line break inside a segment means a terminator went missing.
+                self.bad_segment = (dirty and bad(text) is not None) or "\n" in text or "\r" in text
                 yield seg
+                self.bad_segment = False
                 if seg[0] == "IEA":
                     rest = parts[i + 1 :]
                     if rest:
@@ -161,4 +176,6 @@ class SegmentReader:
         if tail:
             # A last segment without its terminator: hand it on; the envelope check decides.
             self.segments += 1
+            self.bad_segment = bad(tail) is not None
             yield tail.split(elem)
+            self.bad_segment = False

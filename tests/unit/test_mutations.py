@@ -112,8 +112,9 @@ def test_missing_clm_rejects_the_transaction_on_the_999() -> None:
 
 
 def test_bad_npi_rejects_only_its_claim() -> None:
-    run = run_intake(_replace("NM1*82*1*KILDARE*BEN****XX*9876543213~",
-                              "NM1*82*1*KILDARE*BEN****XX*9876543210~"))  # fmt: skip
+    run = run_intake(
+        _replace("NM1*82*1*KILDARE*BEN****XX*9876543213~", "NM1*82*1*KILDARE*BEN****XX*9876543210~")
+    )
     assert (run.summary.claims_accepted, run.summary.claims_rejected) == (1, 1)
     assert _stc_lines(run) == [
         "STC*A2:20*20261102*WQ*100~",
@@ -143,8 +144,9 @@ def test_element_syntax_error_in_a_claim_is_reported_on_both_acks() -> None:
 
 
 def test_snip_levels_are_configurable() -> None:
-    data = _replace("NM1*82*1*KILDARE*BEN****XX*9876543213~",
-                    "NM1*82*1*KILDARE*BEN****XX*9876543210~")  # fmt: skip
+    data = _replace(
+        "NM1*82*1*KILDARE*BEN****XX*9876543213~", "NM1*82*1*KILDARE*BEN****XX*9876543210~"
+    )
     assert run_intake(data, levels=frozenset({1, 2, 3, 4})).summary.claims_accepted == 2
     assert run_intake(data, levels=frozenset({1, 2, 3, 4, 5})).summary.claims_accepted == 1
 

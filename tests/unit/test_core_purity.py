@@ -1,0 +1,62 @@
+"""The core imports no database, broker, network, environment or clock (see STYLE.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "claims_engine"
+EDGE_MODULES = {"cli.py", "clock.py", "fixtures_cli.py"}
+CORE = sorted(
+    p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).as_posix() not in EDGE_MODULES
+)
+FORBIDDEN_MODULES = {
+    "sqlmodel",
+    "sqlalchemy",
+    "dramatiq",
+    "redis",
+    "socket",
+    "http",
+    "urllib",
+    "requests",
+    "httpx",
+    "os",
+    "subprocess",
+    "claims_engine.clock",
+    "claims_engine.cli",
+    "time",
+}
+FORBIDDEN_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
+
+
+def _problems(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            if name in FORBIDDEN_MODULES or name.split(".")[0] in FORBIDDEN_MODULES:
+                found.append(f"{path.name}:{node.lineno} imports {name}")
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and (node.value.id, node.attr) in FORBIDDEN_CALLS
+        ):
+            found.append(f"{path.name}:{node.lineno} reads the clock ({node.value.id}.{node.attr})")
+    return found
+
+
+def test_core_modules_were_found() -> None:
+    names = {p.name for p in CORE}
+    assert {"model.py", "reader837.py", "intake.py", "acks.py"} <= names
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_core_module_is_pure(path: Path) -> None:
+    assert _problems(path) == []
