@@ -469,5 +469,7 @@ def ingest(
         intake.run(read_events(reader, received_on=options.received_on))
     except X12FormatError as exc:
         intake.summary.file_error = str(exc)
+    if not intake.summary.interchanges and not intake.summary.file_error:
+        intake.summary.file_error = "the file holds no interchange (it is empty)"
     intake.summary.segments = reader.segments
     return intake.summary

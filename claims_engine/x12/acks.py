@@ -187,7 +187,9 @@ def write_999_transaction(
     functional_id = gh.functional_id if gh.functional_id in FUNCTIONAL_IDS else "HC"
     # AK103 is required: when GS08 is missing, name the version alone.
     version = _clean(gh.version, d) or "005010"
-    w.seg("AK1", functional_id, _clean(gh.control, d) or "0", version)
+    # AK102 is numeric: a group control number that is not (itself an AK9 error) shows as 0.
+    group_control = gh.control if gh.control.isdigit() and len(gh.control) <= 9 else "0"
+    w.seg("AK1", functional_id, group_control, version)
     accepted = 0
     for end in transactions:
         th = end.header

@@ -180,7 +180,7 @@ def test_truncated_file_gets_ta1_premature_end() -> None:
 
 def test_empty_file() -> None:
     run = run_intake(b"")
-    assert run.summary.file_error == ""
+    assert run.summary.file_error == "the file holds no interchange (it is empty)"
     assert run.summary.interchanges == []
     assert run.acks == {}
 

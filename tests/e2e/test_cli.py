@@ -1,0 +1,126 @@
+"""The command line end to end: files in, acknowledgment files and a summary out, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from claims_engine.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
+from tests.conftest import VALID_837P, X12_FIXTURES
+from tests.x12_oracle import pyx12_errors
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_writes_acknowledgments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(
+        ["ingest", str(VALID_837P), "--out", str(tmp_path), "--received-on", "2026-11-02"], capsys
+    )
+    assert code == EXIT_OK, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "837p-two-claims.000000101.277ca.x12",
+        "837p-two-claims.000000101.999.x12",
+        "837p-two-claims.000000101.ta1.x12",
+    ]
+    assert "claims accepted        2" in out
+    for name in names[:2]:
+        assert pyx12_errors((tmp_path / name).read_text()) == []
+
+
+def test_ingest_json_lists_every_rejection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(str(p) for p in (X12_FIXTURES / "837p").glob("*.edi"))
+    code, out, _ = _run(["ingest", *files, "--out", str(tmp_path), "--json"], capsys)
+    assert code == EXIT_OK
+    report = json.loads(out)
+    assert len(report["files"]) == len(files)
+    rejected = sum(f["claims"]["rejected"] for f in report["files"])
+    listed = sum(len(f["rejections"]) for f in report["files"])
+    assert rejected == listed == len(files)
+    assert all(r["reasons"] for f in report["files"] for r in f["rejections"])
+
+
+def test_snip_levels_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = X12_FIXTURES / "837p" / "ambulance.edi"  # breaks only the NPI check digit (level 5)
+    code, out, _ = _run(
+        ["ingest", str(path), "--out", str(tmp_path), "--snip", "1-4", "--json"], capsys
+    )
+    assert code == EXIT_OK
+    assert json.loads(out)["files"][0]["claims"] == {"accepted": 1, "rejected": 0}
+
+
+def test_missing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(
+        ["ingest", str(tmp_path / "nope.edi"), str(VALID_837P), "--out", str(tmp_path / "o")],
+        capsys,
+    )
+    assert code == EXIT_INPUT
+    assert err.strip().count("\n") == 0
+    assert "cannot read" in err and "nope.edi" in err
+    assert "claims accepted        2" in out  # the readable file was still processed
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "expected an ISA segment"),
+        (b"ISA*00*", "ISA segment is incomplete"),
+    ],
+)
+def test_not_x12_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    path = tmp_path / "bad.edi"
+    path.write_bytes(content)
+    code, _, err = _run(["ingest", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == EXIT_INPUT
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_directory_as_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["ingest", str(tmp_path), "--out", str(tmp_path / "o")], capsys)
+    assert code == EXIT_INPUT
+    assert "cannot read" in err
+
+
+def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["ingest", str(VALID_837P), "--out", str(tmp_path), "--snip", "9"])
+    assert exc.value.code == EXIT_USAGE
+    assert "SNIP levels run from 1 to 7" in capsys.readouterr().err
+
+
+def test_output_directory_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = _run(["ingest", str(VALID_837P), "--out", str(blocker)], capsys)
+    assert code == EXIT_USAGE
+    assert "cannot create output directory" in err
+
+
+def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.edi"
+    bad.write_bytes(b"garbage")
+    proc = subprocess.run(
+        [sys.executable, "-m", "claims_engine.cli", "ingest", str(bad), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == EXIT_INPUT
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("claims-engine: ")
