@@ -225,7 +225,15 @@ def ingest_files(
     errors: list[str] = []
     output = DirectoryAckOutput(out_dir)
     control = options.first_control
+    used: set[str] = set()
     for path in paths:
+        # Acknowledgments are named after their input; two inputs of one name must not collide.
+        name = path.stem
+        if name in used:
+            name = f"{path.parent.name}-{path.stem}"
+        while name in used:
+            name += "_"
+        used.add(name)
         try:
             fh = path.open("rb")
             size = path.stat().st_size
@@ -249,7 +257,7 @@ def ingest_files(
                     opts,
                     output,
                     sink=_ProgressSink(progress, reader),
-                    name=path.stem,
+                    name=name,
                     reader=reader,
                 )
             except OSError as exc:

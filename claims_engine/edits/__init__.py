@@ -29,6 +29,7 @@ from datetime import date
 
 from claims_engine.issues import ClaimStatus, Issue, Location, Scope
 from claims_engine.model import Claim, ClaimType, Provider
+from claims_engine.npi import npi_is_valid
 from claims_engine.x12 import codes
 
 ALL_LEVELS = frozenset({1, 2, 3, 4, 5})
@@ -264,21 +265,6 @@ def check_birth_dates(claim: Claim, ctx: EditContext) -> list[Issue]:
 
 
 # -- level 5: code sets --------------------------------------------------------------------------
-def npi_is_valid(npi: str) -> bool:
-    """The NPI check digit: Luhn over the 80840 prefix and the first nine digits."""
-    if len(npi) != 10 or not npi.isdigit():
-        return False
-    total = 24  # the Luhn sum of the prefix 80840, as it stands before the NPI's own digits
-    for i, ch in enumerate(reversed(npi[:9])):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return (10 - total % 10) % 10 == int(npi[9])
-
-
 def _providers(claim: Claim) -> Iterable[Provider]:
     yield claim.billing_provider
     yield from claim.providers

@@ -79,6 +79,12 @@ ACKNOWLEDGED_SETS = frozenset({"270", "271", "276", "277", "278", "820", "834", 
 FUNCTIONAL_IDS = frozenset({"BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS"})
 
 
+def _fit(value: str, high: int, *, low: int = 1) -> str:
+    """A required value cut to its maximum length; ``UNKNOWN`` when it is too short to send
+    (the claim was rejected for it, and the acknowledgment must still be well formed)."""
+    return value[:high] if len(value) >= low else "UNKNOWN"
+
+
 def _is_segment_id(value: str) -> bool:
     return 2 <= len(value) <= 3 and value.isascii() and value.isalnum() and value.isupper()
 
@@ -150,6 +156,9 @@ def _gs(
     d = w.d
     sender = _clean(inbound_group.receiver, d) if inbound_group else ""
     receiver = _clean(inbound_group.sender, d) if inbound_group else ""
+    # GS02 and GS03 are 2 to 15 characters; a group that broke that falls back on the ISA ids.
+    sender = sender if 2 <= len(sender) <= 15 else ""
+    receiver = receiver if 2 <= len(receiver) <= 15 else ""
     w.seg(
         "GS",
         functional_id,
@@ -185,8 +194,9 @@ def write_999_transaction(
     gh = group.header
     d = w.d
     functional_id = gh.functional_id if gh.functional_id in FUNCTIONAL_IDS else "HC"
-    # AK103 is required: when GS08 is missing, name the version alone.
-    version = _clean(gh.version, d) or "005010"
+    # AK103 is required: when GS08 is missing or unusable, name the version alone.
+    version = _clean(gh.version, d)
+    version = version if 1 <= len(version) <= 12 else "005010"
     # AK102 is numeric: a group control number that is not (itself an AK9 error) shows as 0.
     group_control = gh.control if gh.control.isdigit() and len(gh.control) <= 9 else "0"
     w.seg("AK1", functional_id, group_control, version)
@@ -198,7 +208,7 @@ def write_999_transaction(
             "AK2",
             th.set_id if th.set_id in ACKNOWLEDGED_SETS else "837",
             set_control if 4 <= len(set_control) <= 9 else "0000",
-            _clean(th.implementation, d),
+            _clean(th.implementation, d)[:35],
         )
         for issue in end.issues:
             loc, syn = issue.location, issue.syntax
@@ -329,9 +339,9 @@ class ClaimAcknowledgment:
             qualifier, ident = ("XX", bp.npi) if bp.npi else ("FI", bp.tin or "UNKNOWN")
             self._group_head = (
                 bp.entity_type if bp.entity_type in ("1", "2") else "2",
-                bp.last_name or "UNKNOWN",
+                _fit(bp.last_name, 60),
                 qualifier,
-                ident,
+                _fit(ident, 80, low=2),
             )
             self._group = SegmentWriter(self._spool_factory(), self.d)
             self._group_counts = [0, 0]
@@ -345,16 +355,16 @@ class ClaimAcknowledgment:
             "NM1",
             "QC",
             "1",
-            patient.last_name or "UNKNOWN",
-            patient.first_name,
-            patient.middle_name,
+            _fit(patient.last_name, 60),
+            patient.first_name[:35],
+            patient.middle_name[:25],
             "",
             "",
             "MI",
             # NM109 is required here even for a claim rejected for lacking the member id.
-            patient.member_id or "UNKNOWN",
+            _fit(patient.member_id, 80, low=2),
         )
-        w.seg("TRN", "2", claim.claim_id or "UNKNOWN")
+        w.seg("TRN", "2", _fit(claim.claim_id, 50))
         charge = format_x12_amount(claim.total_charge)
         if ack.accepted:
             w.seg(
@@ -373,7 +383,7 @@ class ClaimAcknowledgment:
         if ack.payer_claim_number:
             w.seg("REF", "1K", ack.payer_claim_number)
         if claim.clearinghouse_trace:
-            w.seg("REF", "D9", claim.clearinghouse_trace)
+            w.seg("REF", "D9", claim.clearinghouse_trace[:50])
         if claim.claim_type is ClaimType.INSTITUTIONAL and claim.type_of_bill:
             w.seg("REF", "BLT", claim.type_of_bill)
         start, end = _claim_dates(claim, self.received_on)
@@ -446,10 +456,14 @@ class ClaimAcknowledgment:
         self._close_group()
         w = SegmentWriter(out, self.d)
         w.seg("ST", "277", control, "005010X214")
-        w.seg("BHT", "0085", "08", self.trace, self.date_text, self.created.strftime("%H%M"), "TH")
+        trace = _fit(self.trace, 50)
+        w.seg("BHT", "0085", "08", trace, self.date_text, self.created.strftime("%H%M"), "TH")
         w.seg("HL", "1", "", "20", "1")
-        w.seg("NM1", "PR", "2", self.payer[0] or "PAYER", "", "", "", "", "46", self.payer[1])
-        w.seg("TRN", "1", self.trace)
+        payer_name, payer_id = self.payer
+        w.seg(
+            "NM1", "PR", "2", _fit(payer_name, 60), "", "", "", "", "46", _fit(payer_id, 80, low=2)
+        )
+        w.seg("TRN", "1", trace)
         w.seg("DTP", "050", "D8", self.received_on.strftime("%Y%m%d"))
         w.seg("DTP", "009", "D8", self.date_text)
         w.seg("HL", "2", "1", "21", "1")
@@ -457,15 +471,15 @@ class ClaimAcknowledgment:
             "NM1",
             "41",
             "2",
-            self.submitter[0] or "SUBMITTER",
+            _fit(self.submitter[0], 60),
             "",
             "",
             "",
             "",
             "46",
-            self.submitter[1],
+            _fit(self.submitter[1], 80, low=2),
         )
-        w.seg("TRN", "2", self.trace)
+        w.seg("TRN", "2", trace)
         total = self._amounts[0] + self._amounts[1]
         action = "WQ" if self._counts[0] else "U"
         w.seg("STC", w.comp("A1", "19", "PR"), self.date_text, action, format_x12_amount(total))

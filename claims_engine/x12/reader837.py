@@ -1287,8 +1287,10 @@ class TransactionReader:
                     (ClaimStatus(A7, codes.STATUS_ADMISSION_DATE),),
                 )
         elif qual == "096":
-            # Discharge hour; the discharge date is the statement's last day (set at close).
-            c.discharged = True
+            if _el(seg, 2) == "D8":  # professional: the discharge date itself
+                c.discharge_date = self._date(seg, 3, "discharge date", codes.STATUS_SERVICE_DATES)
+            else:  # institutional: the discharge hour; the date is the statement's last day
+                c.discharged = True
         elif qual == "472":
             c.service_date = self._period(seg, "date of service", codes.STATUS_SERVICE_DATES)
         return _NO_EVENTS

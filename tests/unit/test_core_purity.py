@@ -42,7 +42,7 @@ def _problems(path: Path) -> list[str]:
             names = [node.module]
         for name in names:
             if name in FORBIDDEN_MODULES or name.split(".")[0] in FORBIDDEN_MODULES:
-                found.append(f"{path.name}:{node.lineno} imports {name}")
+                found.append(f"{path.name}:{getattr(node, 'lineno', 0)} imports {name}")
         if (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)
