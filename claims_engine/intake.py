@@ -16,10 +16,12 @@ acknowledgments and the first control number come in :class:`IntakeOptions`.
 
 from __future__ import annotations
 
+import gc
 import io
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -222,6 +224,8 @@ class Intake:
         self._header: InterchangeHeader | None = None
         self._key = ""
         self._levels = options.levels
+        self._edit_context = EditContext(options.received_on, options.levels)
+        self._pccn_prefix = ""
         self._groups: list[tuple[GroupEnd, list[TransactionEnd]]] = []
         self._ix_tally = _Tally()
         self._ca_writer: SegmentWriter | None = None
@@ -271,6 +275,10 @@ class Intake:
         self._ix = InterchangeSummary(header.control, header.sender_id)
         self.summary.interchanges.append(self._ix)
         self._levels = self.options.levels_for(header.sender_id)
+        self._edit_context = EditContext(self.options.received_on, self._levels)
+        self._pccn_prefix = payer_claim_number(
+            self.options.received_on, header.sender_id, header.control, 0
+        )[:-7]
         self._groups = []
         self._ix_tally = _Tally()
         self._ca_writer = None
@@ -304,18 +312,13 @@ class Intake:
         claim = event.claim
         levels = self._levels
         issues: list[Issue] = [i for i in event.issues if i.level in levels or i.level <= 1]
-        issues.extend(edit_claim(claim, EditContext(self.options.received_on, levels)))
+        issues.extend(edit_claim(claim, self._edit_context))
         issues.extend(self.duplicates.check(claim))
         accepted = not issues
         pccn = ""
         if accepted:
             self._sequence += 1
-            pccn = payer_claim_number(
-                self.options.received_on,
-                self._header.sender_id,
-                self._header.control,
-                self._sequence,
-            )
+            pccn = f"{self._pccn_prefix}{self._sequence:07d}"
             self._txn_tally.accepted += 1
             self._txn_tally.charge_accepted += claim.total_charge
         else:
@@ -449,6 +452,22 @@ class Intake:
         return self.summary
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while a batch streams through.
+
+    Intake makes millions of short-lived containers and no reference cycles; at the default
+    thresholds the collector's passes cost about a fifth of the run (measured on 100,000
+    claims). Memory stays bounded: objects without cycles are freed by reference counting.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def ingest(
     stream: BinaryIO,
     options: IntakeOptions,
@@ -466,7 +485,8 @@ def ingest(
     reader = reader or SegmentReader(stream)
     intake = Intake(options, output, sink=sink, name=name)
     try:
-        intake.run(read_events(reader, received_on=options.received_on))
+        with _fewer_collections():
+            intake.run(read_events(reader, received_on=options.received_on))
     except X12FormatError as exc:
         intake.summary.file_error = str(exc)
     if not intake.summary.interchanges and not intake.summary.file_error:

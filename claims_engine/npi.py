@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def npi_check_digit(first_nine: str) -> str:
     """The check digit for the first nine digits of an NPI."""
@@ -16,6 +18,7 @@ def npi_check_digit(first_nine: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+@lru_cache(maxsize=65536)  # a payer sees the same providers over and over
 def npi_is_valid(npi: str) -> bool:
     """Ten digits with a correct check digit."""
     return len(npi) == 10 and npi.isdigit() and npi_check_digit(npi[:9]) == npi[9]

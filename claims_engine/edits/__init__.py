@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from claims_engine.issues import ClaimStatus, Issue, Location, Scope
 from claims_engine.model import Claim, ClaimType, Provider
@@ -289,6 +290,12 @@ def check_npis(claim: Claim, ctx: EditContext) -> list[Issue]:
     return issues
 
 
+@lru_cache(maxsize=65536)
+def _shape_ok(pattern: re.Pattern[str], code: str) -> bool:
+    """Whether ``code`` has the shape ``pattern`` asks; codes repeat, so the answer is kept."""
+    return pattern.match(code) is not None
+
+
 def check_diagnosis_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
     issues: list[Issue] = []
     first_date = claim.service_from
@@ -297,7 +304,7 @@ def check_diagnosis_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
         status = codes.STATUS_PRINCIPAL_DIAGNOSIS if principal else codes.STATUS_DIAGNOSIS
         icd9 = d.qualifier in ICD9_QUALIFIERS
         shape = ICD9_CM if icd9 else ICD10_CM
-        if not shape.match(d.code):
+        if not _shape_ok(shape, d.code):
             issues.append(
                 _issue(
                     "DIAGNOSIS-CODE-SHAPE",
@@ -351,7 +358,7 @@ def check_procedure_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
         proc = ln.procedure
         if proc is not None and proc.code:
             pattern = CDT if proc.qualifier == "AD" else HCPCS if proc.qualifier == "HC" else None
-            if pattern is not None and not pattern.match(proc.code):
+            if pattern is not None and not _shape_ok(pattern, proc.code):
                 kind = "CDT" if proc.qualifier == "AD" else "HCPCS/CPT"
                 bad(
                     f"line {ln.number}: {proc.code!r} is not a {kind} code",
@@ -359,13 +366,13 @@ def check_procedure_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
                     ln.position,
                 )
             for m in proc.modifiers:
-                if not MODIFIER.match(m):
+                if not _shape_ok(MODIFIER, m):
                     bad(
                         f"line {ln.number}: modifier {m!r} is not two letters or digits",
                         codes.STATUS_MODIFIER,
                         ln.position,
                     )
-        if ln.revenue_code and not REVENUE.match(ln.revenue_code):
+        if ln.revenue_code and not _shape_ok(REVENUE, ln.revenue_code):
             bad(
                 f"line {ln.number}: revenue code {ln.revenue_code!r} is not four digits",
                 codes.STATUS_REVENUE_CODE,

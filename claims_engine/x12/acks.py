@@ -43,13 +43,13 @@ class SegmentWriter:
         self.d = delimiters
         self.count = 0
         term = delimiters.segment
-        self._end = term if term in "\r\n" else term + "\n"
+        self.end = term if term in "\r\n" else term + "\n"
 
     def seg(self, *elements: str) -> None:
         parts = list(elements)
         while parts and parts[-1] == "":
             parts.pop()
-        self.out.write(self.d.element.join(parts) + self._end)
+        self.out.write(self.d.element.join(parts) + self.end)
         self.count += 1
 
     def comp(self, *parts: str) -> str:
@@ -322,10 +322,17 @@ class ClaimAcknowledgment:
         self._group_counts = [0, 0]
         self._group_amounts = [ZERO, ZERO]
         self._providers = 0
+        self._dates: dict[date, str] = {}
+        self.date_text = created.strftime("%Y%m%d")
+        self._accepted_status = delimiters.component.join(
+            (codes.CATEGORY_ACCEPTED, codes.STATUS_ACCEPTED)
+        )
 
-    @property
-    def date_text(self) -> str:
-        return self.created.strftime("%Y%m%d")
+    def _d8(self, day: date) -> str:
+        text = self._dates.get(day)
+        if text is None:
+            text = self._dates[day] = day.strftime("%Y%m%d")
+        return text
 
     def add(self, ack: ClaimAck) -> None:
         claim = ack.claim
@@ -348,49 +355,50 @@ class ClaimAcknowledgment:
             self._group_amounts = [ZERO, ZERO]
         w = self._group
         assert w is not None
+        # The hot path of a big batch: one string per claim, built directly.
+        e, end_ = self.d.element, w.end
         self._hl += 1
-        w.seg("HL", str(self._hl), str(self._group_hl), "PT")
         patient = claim.patient
-        w.seg(
-            "NM1",
-            "QC",
-            "1",
-            _fit(patient.last_name, 60),
-            patient.first_name[:35],
-            patient.middle_name[:25],
-            "",
-            "",
-            "MI",
-            # NM109 is required here even for a claim rejected for lacking the member id.
-            _fit(patient.member_id, 80, low=2),
-        )
-        w.seg("TRN", "2", _fit(claim.claim_id, 50))
         charge = format_x12_amount(claim.total_charge)
+        text = (
+            f"HL{e}{self._hl}{e}{self._group_hl}{e}PT{end_}"
+            f"NM1{e}QC{e}1{e}{_fit(patient.last_name, 60)}{e}{patient.first_name[:35]}{e}"
+            f"{patient.middle_name[:25]}{e}{e}{e}MI{e}"
+            # NM109 is required here even for a claim rejected for lacking the member id.
+            f"{_fit(patient.member_id, 80, low=2)}{end_}"
+            f"TRN{e}2{e}{_fit(claim.claim_id, 50)}{end_}"
+        )
+        count = 3
         if ack.accepted:
-            w.seg(
-                "STC",
-                w.comp(codes.CATEGORY_ACCEPTED, codes.STATUS_ACCEPTED),
-                self.date_text,
-                "WQ",
-                charge,
-            )
+            text += f"STC{e}{self._accepted_status}{e}{self.date_text}{e}WQ{e}{charge}{end_}"
+            count += 1
         else:
             for issue in self._stc_issues(ack.issues):
                 statuses = issue.status
-                first = _stc_composite(w, statuses[0])
-                more = [_stc_composite(w, s) for s in statuses[1:3]]
-                w.seg("STC", first, self.date_text, "U", charge, "", "", "", "", "", *more)
+                parts = [_stc_composite(w, st) for st in statuses[:3]]
+                extra = e.join(parts[1:])
+                text += (
+                    f"STC{e}{parts[0]}{e}{self.date_text}{e}U{e}{charge}"
+                    + (f"{e * 6}{extra}" if extra else "")
+                    + end_
+                )
+                count += 1
         if ack.payer_claim_number:
-            w.seg("REF", "1K", ack.payer_claim_number)
+            text += f"REF{e}1K{e}{ack.payer_claim_number}{end_}"
+            count += 1
         if claim.clearinghouse_trace:
-            w.seg("REF", "D9", claim.clearinghouse_trace[:50])
+            text += f"REF{e}D9{e}{claim.clearinghouse_trace[:50]}{end_}"
+            count += 1
         if claim.claim_type is ClaimType.INSTITUTIONAL and claim.type_of_bill:
-            w.seg("REF", "BLT", claim.type_of_bill)
+            text += f"REF{e}BLT{e}{claim.type_of_bill}{end_}"
+            count += 1
         start, end = _claim_dates(claim, self.received_on)
         if start == end:
-            w.seg("DTP", "472", "D8", start.strftime("%Y%m%d"))
+            text += f"DTP{e}472{e}D8{e}{self._d8(start)}{end_}"
         else:
-            w.seg("DTP", "472", "RD8", f"{start:%Y%m%d}-{end:%Y%m%d}")
+            text += f"DTP{e}472{e}RD8{e}{self._d8(start)}-{self._d8(end)}{end_}"
+        w.out.write(text)
+        w.count += count + 1
         idx = 0 if ack.accepted else 1
         self._group_counts[idx] += 1
         self._group_amounts[idx] += claim.total_charge

@@ -263,6 +263,21 @@ def _check_gs(seg: list[str], header: GroupHeader) -> list[Issue]:
     return issues
 
 
+ENVELOPE_SEGMENTS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
+
+
+def _segments(reader: SegmentReader) -> Iterator[tuple[list[str], bool]]:
+    """Each segment split into elements, with whether it holds invalid characters."""
+    for texts, bad in reader.batches():
+        elem = reader.delimiters.element
+        if bad is None:
+            for text in texts:
+                yield text.split(elem), False
+        else:
+            for i, text in enumerate(texts):
+                yield text.split(elem), i in bad
+
+
 def read_events(reader: SegmentReader, *, received_on: date | None = None) -> Iterator[Event]:
     """Events for every interchange in the stream (see the module docstring)."""
     from claims_engine.x12.reader837 import TransactionReader
@@ -308,30 +323,29 @@ def read_events(reader: SegmentReader, *, received_on: date | None = None) -> It
         yield InterchangeEnd(ix.header, tuple(ix.issues[:1]))
         ix = None
 
-    for seg in reader:
+    for seg, bad in _segments(reader):
         sid = seg[0]
-        if reader.bad_segment:
-            if txn is not None and sid not in ("SE", "GE", "IEA", "ISA", "GS", "ST"):
+        if txn is not None and sid not in ENVELOPE_SEGMENTS:
+            if bad:
                 txn.invalid_characters(seg)
-                yield from txn.feed(seg)
-                continue
-            if sid == "GS" and ix is not None and not ix.skip:
-                # Counted and closed as usual, but nothing in it is read.
-                ix.groups += 1
-                gh = _gs_header(seg)
-                group = _Group(gh, skip=True)
-                group.issues.append(
-                    _envelope_issue(
-                        Scope.GROUP,
-                        codes.FG_NOT_SUPPORTED,
-                        "GS holds a character outside the X12 character sets",
-                        "GS",
-                    )
+            events = txn.feed(seg)
+            if events:
+                yield from events
+            continue
+        if bad and sid == "GS" and ix is not None and not ix.skip:
+            # Counted and closed as usual, but nothing in it is read.
+            ix.groups += 1
+            gh = _gs_header(seg)
+            group = _Group(gh, skip=True)
+            group.issues.append(
+                _envelope_issue(
+                    Scope.GROUP,
+                    codes.FG_NOT_SUPPORTED,
+                    "GS holds a character outside the X12 character sets",
+                    "GS",
                 )
-                yield GroupStart(gh)
-                continue
-        if txn is not None and sid not in ("SE", "GE", "IEA", "ISA", "GS", "ST"):
-            yield from txn.feed(seg)
+            )
+            yield GroupStart(gh)
             continue
         if sid == "ISA":
             if ix is not None:

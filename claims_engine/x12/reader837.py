@@ -129,10 +129,8 @@ LINE_PROVIDER_LOOPS = {
 }
 
 _NO_EVENTS: tuple[Event, ...] = ()
-
-
-def _el(seg: Sequence[str], i: int) -> str:
-    return seg[i] if len(seg) > i else ""
+_PAD = ("",) * 24
+_NO_PARTY = Party("", "", "")
 
 
 def parse_date8(text: str) -> date | None:
@@ -149,6 +147,7 @@ class _Entity:
     """A party being read: the NM1 and the N3/N4/REF/DMG/PRV segments that follow it."""
 
     __slots__ = (
+        "_party",
         "address",
         "birth_date",
         "entity_type",
@@ -156,7 +155,6 @@ class _Entity:
         "first",
         "id",
         "id_qualifier",
-        "issues_status_entity",
         "last",
         "loop",
         "middle",
@@ -168,13 +166,13 @@ class _Entity:
     )
 
     def __init__(self, seg: Sequence[str], loop: str) -> None:
-        self.role = _el(seg, 1)
-        self.entity_type = _el(seg, 2)
-        self.last = _el(seg, 3)
-        self.first = _el(seg, 4)
-        self.middle = _el(seg, 5)
-        self.id_qualifier = _el(seg, 8)
-        self.id = _el(seg, 9)
+        self.role = seg[1]
+        self.entity_type = seg[2]
+        self.last = seg[3]
+        self.first = seg[4]
+        self.middle = seg[5]
+        self.id_qualifier = seg[8]
+        self.id = seg[9]
         self.loop = loop
         self.address: Address | None = None
         self.birth_date: date | None = None
@@ -183,6 +181,7 @@ class _Entity:
         self.tin = ""
         self.tin_qualifier = ""
         self.extra_refs: dict[str, str] = {}
+        self._party: Party | None = None
 
     def provider(self) -> Provider:
         return Provider(
@@ -210,7 +209,10 @@ class _Entity:
         )
 
     def party(self) -> Party:
-        return Party(self.last, self.id_qualifier, self.id, self.address)
+        """The entity as a Party, built once: every claim under it shares the object."""
+        if self._party is None:
+            self._party = Party(self.last, self.id_qualifier, self.id, self.address)
+        return self._party
 
 
 class _OtherPayer:
@@ -230,10 +232,10 @@ class _OtherPayer:
     )
 
     def __init__(self, seg: Sequence[str]) -> None:
-        self.responsibility = _el(seg, 1)
-        self.relationship = _el(seg, 2)
-        self.insurance_type = _el(seg, 5)
-        self.filing = _el(seg, 9)
+        self.responsibility = seg[1]
+        self.relationship = seg[2]
+        self.insurance_type = seg[5]
+        self.filing = seg[9]
         self.adjustments: list[Adjustment] = []
         self.paid: Decimal | None = None
         self.remaining: Decimal | None = None
@@ -467,7 +469,7 @@ class TransactionReader:
         self.billing_issues: list[Issue] = []
         self.subscriber: _Entity | None = None
         self.subscriber_issues: list[Issue] = []
-        self.sbr: Sequence[str] = ()
+        self.sbr: Sequence[str] = _PAD
         self.payer: _Entity | None = None
         self.patient: _Entity | None = None
         self.patient_issues: list[Issue] = []
@@ -553,7 +555,7 @@ class TransactionReader:
         code: str = "",
     ) -> None:
         """A problem with one element: reported on the 999 and, for claims, on the 277CA."""
-        value = _el(seg, element)
+        value = seg[element]
         if component and value:
             parts = value.split(self.component)
             value = parts[component - 1] if len(parts) >= component else ""
@@ -571,7 +573,7 @@ class TransactionReader:
             self.sink.append(issue)
 
     def _require(self, seg: Sequence[str], i: int, what: str, code: str, entity: str = "") -> str:
-        v = _el(seg, i)
+        v = seg[i]
         if not v:
             self._element(
                 seg,
@@ -592,7 +594,7 @@ class TransactionReader:
         entity: str = "",
         required: bool = True,
     ) -> str:
-        v = _el(seg, i)
+        v = seg[i]
         if not v:
             if required:
                 self._require(seg, i, what, code, entity)
@@ -610,7 +612,7 @@ class TransactionReader:
     def _amount(
         self, seg: Sequence[str], i: int, what: str, code: str, required: bool = True
     ) -> Decimal | None:
-        v = _el(seg, i)
+        v = seg[i]
         if not v:
             if required:
                 self._require(seg, i, what, code)
@@ -635,7 +637,7 @@ class TransactionReader:
         entity: str = "",
         required: bool = True,
     ) -> date | None:
-        v = _el(seg, i)
+        v = seg[i]
         if not v:
             if required:
                 self._require(seg, i, what, code, entity)
@@ -653,8 +655,8 @@ class TransactionReader:
 
     def _period(self, seg: Sequence[str], what: str, code: str) -> tuple[date | None, date | None]:
         """DTP02 D8 or RD8 and DTP03 as (from, to)."""
-        fmt = _el(seg, 2)
-        v = _el(seg, 3)
+        fmt = seg[2]
+        v = seg[3]
         if fmt == "D8":
             d = self._date(seg, 3, what, code)
             return d, d
@@ -683,7 +685,7 @@ class TransactionReader:
     def _procedure(
         self, seg: Sequence[str], i: int, allowed: frozenset[str], required: bool = True
     ) -> Procedure | None:
-        v = _el(seg, i)
+        v = seg[i]
         if not v:
             if required:
                 self._require(seg, i, "procedure", codes.STATUS_PROCEDURE)
@@ -743,6 +745,8 @@ class TransactionReader:
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, seg: list[str]) -> Sequence[Event]:
+        # Padded, every element a handler asks for exists: seg[9] is "" when NM1 stops at 3.
+        seg.extend(_PAD)
         self.position += 1
         if self.skip or self.ended:
             if seg[0] == "SE":
@@ -778,7 +782,7 @@ class TransactionReader:
         if self.claim is not None:
             events = (self._close_claim(),)
         self.ended = True
-        count, control = _el(seg, 1), _el(seg, 2)
+        count, control = seg[1], seg[2]
         if control != self.header.control:
             self._report(
                 transaction_issue(
@@ -802,7 +806,7 @@ class TransactionReader:
         return events
 
     def _bht(self, seg: list[str]) -> Sequence[Event]:
-        self.batch_reference = _el(seg, 3)
+        self.batch_reference = seg[3]
         if self.position != 2:
             self._structure(seg, codes.SEG_OUT_OF_SEQUENCE, "BHT must follow ST")
         return _NO_EVENTS
@@ -817,7 +821,7 @@ class TransactionReader:
                 self._structure(seg, codes.SEG_REQUIRED_MISSING, "submitter (1000A NM1*41) missing")
             if self.receiver is None:
                 self._structure(seg, codes.SEG_REQUIRED_MISSING, "receiver (1000B NM1*40) missing")
-        hl_id, parent, level = _el(seg, 1), _el(seg, 2), _el(seg, 3)
+        hl_id, parent, level = seg[1], seg[2], seg[3]
         expected_parent = {"20": None, "22": "20", "23": "22"}
         if level not in expected_parent:
             self._element(
@@ -878,7 +882,7 @@ class TransactionReader:
             self.subscriber = None
             self.built_subscriber = None
             self.payer = None
-            self.sbr = ()
+            self.sbr = _PAD
             self.subscriber_issues = []
             self.sink = self.subscriber_issues
             self.patient = None
@@ -894,7 +898,7 @@ class TransactionReader:
         return events
 
     def _nm1(self, seg: list[str]) -> Sequence[Event]:
-        role = _el(seg, 1)
+        role = seg[1]
         if self.line is not None:
             loop = LINE_PROVIDER_LOOPS[self.kind].get(role, "2420")
             self.loop = loop
@@ -998,7 +1002,7 @@ class TransactionReader:
                 )
 
     def _prv(self, seg: list[str]) -> Sequence[Event]:
-        taxonomy = _el(seg, 3)
+        taxonomy = seg[3]
         if self.entity is not None and self.entity.loop not in ("", "1000A", "1000B"):
             self.entity.taxonomy = taxonomy
         elif self.level == "20" and self.billing is None:
@@ -1009,7 +1013,7 @@ class TransactionReader:
         ent = self.entity
         if ent is not None:
             line1 = self._require(seg, 1, "address line", codes.STATUS_STREET, ent.role)
-            ent.address = Address(line1, _el(seg, 2))
+            ent.address = Address(line1, seg[2])
         return _NO_EVENTS
 
     def _n4(self, seg: list[str]) -> Sequence[Event]:
@@ -1017,9 +1021,9 @@ class TransactionReader:
         if ent is None:
             return _NO_EVENTS
         city = self._require(seg, 1, "city", codes.STATUS_CITY, ent.role)
-        state = _el(seg, 2)
-        postal = _el(seg, 3)
-        country = _el(seg, 4)
+        state = seg[2]
+        postal = seg[3]
+        country = seg[4]
         if ent.loop == "2010AA" and not country:
             # Billing provider: the guide asks for the nine-digit ZIP code in the US.
             if not (len(postal) == 9 and postal.isdigit()):
@@ -1045,7 +1049,7 @@ class TransactionReader:
         return _NO_EVENTS
 
     def _ref(self, seg: list[str]) -> Sequence[Event]:
-        qual, value = _el(seg, 1), _el(seg, 2)
+        qual, value = seg[1], seg[2]
         if self.line is not None and self.entity is None and self.line_adj is None:
             if qual == "6R":
                 self.line.control_number = value
@@ -1090,7 +1094,7 @@ class TransactionReader:
             return _NO_EVENTS
         if self.other is not None:
             return _NO_EVENTS
-        if _el(seg, 1) != "D8":
+        if seg[1] != "D8":
             self._code(
                 seg,
                 1,
@@ -1133,7 +1137,7 @@ class TransactionReader:
             codes.STATUS_INCONSISTENT,
             "PR",
         )
-        rel = _el(seg, 2)
+        rel = seg[2]
         if rel and rel != "18":
             self._element(
                 seg,
@@ -1163,7 +1167,7 @@ class TransactionReader:
             )
             self.skip = True
             return events
-        if self.level == "22" and _el(self.sbr, 2) != "18":
+        if self.level == "22" and self.sbr[2] != "18":
             self._structure(
                 seg,
                 codes.SEG_UNEXPECTED,
@@ -1191,7 +1195,7 @@ class TransactionReader:
             )
         charge = self._amount(seg, 2, "total claim charge", codes.STATUS_CHARGES)
         claim.charge = charge if charge is not None else ZERO
-        facility = _el(seg, 5)
+        facility = seg[5]
         parts = facility.split(self.component) if facility else []
         fcode = parts[0] if parts else ""
         fqual = parts[1] if len(parts) > 1 else ""
@@ -1248,7 +1252,7 @@ class TransactionReader:
         return events
 
     def _dtp(self, seg: list[str]) -> Sequence[Event]:
-        qual = _el(seg, 1)
+        qual = seg[1]
         if self.line_adj is not None and qual == "573":
             self.line_adj.adjudicated_on = self._date(
                 seg, 3, "adjudication date", codes.STATUS_SERVICE_DATES
@@ -1274,8 +1278,8 @@ class TransactionReader:
                 seg, "statement dates", codes.STATUS_STATEMENT_DATES
             )
         elif qual == "435":
-            v = _el(seg, 3)
-            if _el(seg, 2) == "DT":
+            v = seg[3]
+            if seg[2] == "DT":
                 v = v[:8]
             c.admission_date = parse_date8(v)
             if c.admission_date is None:
@@ -1287,7 +1291,7 @@ class TransactionReader:
                     (ClaimStatus(A7, codes.STATUS_ADMISSION_DATE),),
                 )
         elif qual == "096":
-            if _el(seg, 2) == "D8":  # professional: the discharge date itself
+            if seg[2] == "D8":  # professional: the discharge date itself
                 c.discharge_date = self._date(seg, 3, "discharge date", codes.STATUS_SERVICE_DATES)
             else:  # institutional: the discharge hour; the date is the statement's last day
                 c.discharged = True
@@ -1297,9 +1301,9 @@ class TransactionReader:
 
     def _cl1(self, seg: list[str]) -> Sequence[Event]:
         if self.claim is not None:
-            self.claim.admission_type = _el(seg, 1)
-            self.claim.admission_source = _el(seg, 2)
-            self.claim.patient_status = _el(seg, 3)
+            self.claim.admission_type = seg[1]
+            self.claim.admission_source = seg[2]
+            self.claim.patient_status = seg[3]
         return _NO_EVENTS
 
     def _hi(self, seg: list[str]) -> Sequence[Event]:
@@ -1347,7 +1351,7 @@ class TransactionReader:
     def _amt(self, seg: list[str]) -> Sequence[Event]:
         other = self.other
         if other is not None and self.line is None:
-            qual = _el(seg, 1)
+            qual = seg[1]
             amount = self._amount(seg, 2, f"AMT*{qual}", codes.STATUS_INCONSISTENT)
             if qual == "D":
                 other.paid = amount
@@ -1388,7 +1392,7 @@ class TransactionReader:
         self.other = None
         self.entity = None
         self.loop = "2400"
-        v = _el(seg, 1)
+        v = seg[1]
         expected = len(c.lines) + 1
         if v != str(expected):
             self._element(
@@ -1435,7 +1439,7 @@ class TransactionReader:
         return units if units is not None else Decimal(1)
 
     def _pointers(self, seg: list[str], i: int) -> tuple[int, ...]:
-        v = _el(seg, i)
+        v = seg[i]
         if not v:
             return ()
         result: list[int] = []
@@ -1463,9 +1467,9 @@ class TransactionReader:
         line.charge = charge if charge is not None else ZERO
         line.unit_type = self._code(seg, 3, UNIT_TYPES[self.kind], "unit type", codes.STATUS_UNITS)
         line.units = self._units(seg, 4)
-        line.place_of_service = _el(seg, 5)
+        line.place_of_service = seg[5]
         line.pointers = self._pointers(seg, 7)
-        line.emergency = _el(seg, 9) == "Y"
+        line.emergency = seg[9] == "Y"
         return _NO_EVENTS
 
     def _sv2(self, seg: list[str]) -> Sequence[Event]:
@@ -1488,10 +1492,10 @@ class TransactionReader:
         line.procedure = self._procedure(seg, 1, PROCEDURE_QUALIFIERS["SV3"])
         charge = self._amount(seg, 2, "line charge", codes.STATUS_LINE_CHARGE)
         line.charge = charge if charge is not None else ZERO
-        line.place_of_service = _el(seg, 3)
-        cavity = _el(seg, 4)
+        line.place_of_service = seg[3]
+        cavity = seg[4]
         line.oral_cavity = tuple(c for c in cavity.split(self.component) if c) if cavity else ()
-        count = _el(seg, 6)
+        count = seg[6]
         line.units = self._units(seg, 6) if count else Decimal(1)
         line.pointers = self._pointers(seg, 11)
         return _NO_EVENTS
@@ -1503,7 +1507,7 @@ class TransactionReader:
             return _NO_EVENTS
         self._code(seg, 1, frozenset({"JP"}), "tooth code qualifier", codes.STATUS_TOOTH)
         tooth = self._require(seg, 2, "tooth number", codes.STATUS_TOOTH)
-        surfaces = _el(seg, 3)
+        surfaces = seg[3]
         line.teeth.append(
             Tooth(tooth, tuple(s for s in surfaces.split(self.component) if s) if surfaces else ())
         )
@@ -1516,7 +1520,7 @@ class TransactionReader:
             return _NO_EVENTS
         self.loop = "2410"
         self.entity = None
-        if _el(seg, 2) == "N4":
+        if seg[2] == "N4":
             ndc = self._require(seg, 3, "national drug code", codes.STATUS_NDC)
             if ndc and not (len(ndc) == 11 and ndc.isdigit()):
                 self._element(
@@ -1534,7 +1538,7 @@ class TransactionReader:
         line = self.line
         if line is not None and self.loop == "2410":
             line.ndc_quantity = self._amount(seg, 4, "drug quantity", codes.STATUS_NDC)
-            unit = _el(seg, 5)
+            unit = seg[5]
             line.ndc_unit = unit.split(self.component)[0] if unit else ""
         return _NO_EVENTS
 
@@ -1556,7 +1560,7 @@ class TransactionReader:
             paid if paid is not None else ZERO,
             proc,
             units if units is not None else ZERO,
-            _el(seg, 6),
+            seg[6],
         )
         line.adjudications.append(self.line_adj)
         return _NO_EVENTS
@@ -1600,7 +1604,7 @@ class TransactionReader:
                     ln.service_from, ln.service_to = c.service_date
         if c.discharged:
             c.discharge_date = c.statement_to
-        payer = self.payer.party() if self.payer is not None else Party("", "", "")
+        payer = self.payer.party() if self.payer is not None else _NO_PARTY
         ix = self.interchange
         claim = Claim(
             claim_type=self.kind,
@@ -1609,14 +1613,14 @@ class TransactionReader:
             facility_code=c.facility_code,
             facility_qualifier=c.facility_qualifier,
             frequency_code=c.frequency_code,
-            submitter=self.submitter.party() if self.submitter else Party("", "", ""),
-            receiver=self.receiver.party() if self.receiver else Party("", "", ""),
+            submitter=self.submitter.party() if self.submitter else _NO_PARTY,
+            receiver=self.receiver.party() if self.receiver else _NO_PARTY,
             billing_provider=self.built_billing,
             subscriber=subscriber,
             patient=patient,
             patient_relationship=relationship,
             payer=payer,
-            payer_responsibility=_el(self.sbr, 1),
+            payer_responsibility=self.sbr[1],
             lines=tuple(ln.build() for ln in c.lines),
             source=Source(
                 interchange_control=ix.control,
@@ -1630,8 +1634,8 @@ class TransactionReader:
             diagnoses=tuple(c.diagnoses),
             providers=tuple(p.provider() for p in c.providers),
             other_payers=tuple(o.build() for o in c.other_payers),
-            group_number=_el(self.sbr, 3),
-            claim_filing_indicator=_el(self.sbr, 9),
+            group_number=self.sbr[3],
+            claim_filing_indicator=self.sbr[9],
             original_claim_number=c.original_claim_number,
             prior_authorization=c.prior_authorization,
             referral_number=c.referral_number,

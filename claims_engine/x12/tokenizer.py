@@ -139,43 +139,69 @@ class SegmentReader:
         return True
 
     def __iter__(self) -> Iterator[list[str]]:
+        """Segment by segment; :attr:`bad_segment` describes the one just yielded."""
+        for texts, bad in self.batches():
+            elem = self.delimiters.element
+            for i, text in enumerate(texts):
+                self.bad_segment = bad is not None and i in bad
+                yield text.split(elem)
+                self.bad_segment = False
+
+    def batches(self) -> Iterator[tuple[list[str], frozenset[int] | None]]:
+        """Segment texts (not yet split into elements) a chunk at a time, with the indexes of
+        those holding invalid characters (``None`` when there are none, as in nearly every
+        chunk). :attr:`delimiters` holds for the batch just yielded."""
         while self._start_interchange():
             yield from self._interchange()
 
-    def _interchange(self) -> Iterator[list[str]]:
-        """Segments up to and including the IEA, or to the end of the stream."""
+    def _interchange(self) -> Iterator[tuple[list[str], frozenset[int] | None]]:
+        """Batches up to and including the IEA, or to the end of the stream."""
         d = self.delimiters
-        term, elem = d.segment, d.element
-        strip = "\r\n"
-        bad = INVALID_CHARACTER.search
+        term = d.segment
+        iea = re.compile(re.escape(term) + r"[\r\n]*IEA" + re.escape(d.element))
         while True:
-            dirty = _SUSPECT_CHUNK.search(self._buffer) is not None
-            parts = self._buffer.split(term)
-            self._buffer = parts.pop()
-            for i, raw in enumerate(parts):
-                self.chars += len(raw) + 1
-                text = raw.strip(strip)
-                if not text:
-                    continue
-                seg = text.split(elem)
-                self.segments += 1
-                # A line break inside a segment means a terminator went missing.
-                self.bad_segment = (dirty and bad(text) is not None) or "\n" in text or "\r" in text
-                yield seg
-                self.bad_segment = False
-                if seg[0] == "IEA":
-                    rest = parts[i + 1 :]
-                    if rest:
-                        self._buffer = term.join(rest) + term + self._buffer
-                    return
-            if not self._fill():
+            buffer = self._buffer
+            found = iea.search(buffer)
+            if found is not None:
+                # The next interchange may have other delimiters: hand the rest back unread.
+                cut = buffer.find(term, found.end())
+                if cut < 0:
+                    if self._fill():
+                        continue
+                    cut = len(buffer)
+                self._buffer = buffer[cut + 1 :]
+                buffer = buffer[: cut + 1]
+            parts = buffer.split(term)
+            rest = parts.pop()
+            if found is None:
+                self._buffer = rest
+            elif rest.strip("\r\n"):
+                parts.append(rest)
+            self.chars += len(buffer) - len(rest) if found is None else len(buffer)
+            texts = [t for t in map(_strip_line_breaks, parts) if t]
+            self.segments += len(texts)
+            yield texts, _bad_indexes(buffer, texts)
+            if found is not None or not self._fill():
                 break
-        tail = self._buffer.strip(strip)
+        if found is not None:
+            return
+        tail = self._buffer.strip("\r\n")
         self.chars += len(self._buffer)
         self._buffer = ""
         if tail:
             # A last segment without its terminator: hand it on; the envelope check decides.
             self.segments += 1
-            self.bad_segment = bad(tail) is not None
-            yield tail.split(elem)
-            self.bad_segment = False
+            yield [tail], _bad_indexes(tail, [tail])
+
+
+def _strip_line_breaks(text: str) -> str:
+    return text.strip("\r\n")
+
+
+def _bad_indexes(chunk: str, texts: list[str]) -> frozenset[int] | None:
+    """Which segment texts hold a character outside the X12 sets or a line break inside them
+    (a line break inside a segment means a terminator went missing); ``None`` for none."""
+    joined = "".join(texts)
+    if _SUSPECT_CHUNK.search(chunk) is None and "\n" not in joined and "\r" not in joined:
+        return None
+    return frozenset(i for i, t in enumerate(texts) if INVALID_CHARACTER.search(t))
