@@ -18,7 +18,7 @@ claim alone; a problem with the transaction's structure is an issue of the trans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -487,34 +487,6 @@ class TransactionReader:
         self.built_billing: Provider | None = None
         self.billing_taxonomy = ""
         self.pending_line_provider: _Entity | None = None
-        self._handlers = {
-            "ST": self._st,
-            "BHT": self._bht,
-            "NM1": self._nm1,
-            "HL": self._hl,
-            "PRV": self._prv,
-            "N3": self._n3,
-            "N4": self._n4,
-            "REF": self._ref,
-            "DMG": self._dmg,
-            "SBR": self._sbr,
-            "PAT": self._pat,
-            "CLM": self._clm,
-            "DTP": self._dtp,
-            "CL1": self._cl1,
-            "HI": self._hi,
-            "AMT": self._amt,
-            "CAS": self._cas,
-            "LX": self._lx,
-            "SV1": self._sv1,
-            "SV2": self._sv2,
-            "SV3": self._sv3,
-            "TOO": self._too,
-            "LIN": self._lin,
-            "CTP": self._ctp,
-            "SVD": self._svd,
-            "SE": self._se,
-        }
 
     # -- issues -------------------------------------------------------------------------------
     def _report(self, issue: Issue) -> None:
@@ -753,9 +725,9 @@ class TransactionReader:
                 self._se(seg)
             return _NO_EVENTS
         sid = seg[0]
-        handler = self._handlers.get(sid)
+        handler = _HANDLERS.get(sid)
         if handler is not None:
-            return handler(seg)
+            return handler(self, seg)
         if sid not in KNOWN_SEGMENTS:
             self._structure(seg, codes.SEG_UNRECOGNIZED, f"unrecognized segment {sid[:3]!r}")
         elif sid in CLAIM_SEGMENTS and self.claim is None:
@@ -1653,3 +1625,36 @@ class TransactionReader:
             inherited = inherited + self.patient_issues
         self.sink = self.patient_issues if self.level == "23" else self.subscriber_issues
         return ClaimRead(claim, tuple(inherited + c.issues))
+
+
+# Segment handlers by segment id. A table of plain functions rather than bound methods in each
+# reader: bound methods held by their own instance make a reference cycle, which only the
+# cyclic collector frees, and a long file would pile finished readers up until it ran.
+_HANDLERS: dict[str, Callable[[TransactionReader, list[str]], Sequence[Event]]] = {
+    "ST": TransactionReader._st,
+    "BHT": TransactionReader._bht,
+    "NM1": TransactionReader._nm1,
+    "HL": TransactionReader._hl,
+    "PRV": TransactionReader._prv,
+    "N3": TransactionReader._n3,
+    "N4": TransactionReader._n4,
+    "REF": TransactionReader._ref,
+    "DMG": TransactionReader._dmg,
+    "SBR": TransactionReader._sbr,
+    "PAT": TransactionReader._pat,
+    "CLM": TransactionReader._clm,
+    "DTP": TransactionReader._dtp,
+    "CL1": TransactionReader._cl1,
+    "HI": TransactionReader._hi,
+    "AMT": TransactionReader._amt,
+    "CAS": TransactionReader._cas,
+    "LX": TransactionReader._lx,
+    "SV1": TransactionReader._sv1,
+    "SV2": TransactionReader._sv2,
+    "SV3": TransactionReader._sv3,
+    "TOO": TransactionReader._too,
+    "LIN": TransactionReader._lin,
+    "CTP": TransactionReader._ctp,
+    "SVD": TransactionReader._svd,
+    "SE": TransactionReader._se,
+}

@@ -124,3 +124,71 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_INPUT
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("claims-engine: ")
+
+
+def test_partner_settings_choose_snip_levels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = X12_FIXTURES / "837p" / "ambulance.edi"  # sender 123456789012345, bad NPI check digit
+    partners = tmp_path / "partners.json"
+    partners.write_text(json.dumps({"123456789012345": {"snip": "1-4"}}))
+    code, out, _ = _run(
+        ["ingest", str(path), "--out", str(tmp_path / "o"), "--partners", str(partners), "--json"],
+        capsys,
+    )
+    assert code == EXIT_OK
+    assert json.loads(out)["files"][0]["claims"] == {"accepted": 1, "rejected": 0}
+
+
+def test_bad_partner_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    partners = tmp_path / "partners.json"
+    partners.write_text('{"X": {"snip": "0-9"}}')
+    code, _, err = _run(
+        ["ingest", str(VALID_837P), "--out", str(tmp_path), "--partners", str(partners)], capsys
+    )
+    assert code == EXIT_USAGE
+    assert "partner 'X'" in err
+
+
+def test_generate_then_ingest_with_other_delimiters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = tmp_path / "batch.837"
+    code, out, err = _run(
+        [
+            "fixtures",
+            "generate",
+            "--claims",
+            "300",
+            "--seed",
+            "5",
+            "--delimiters",
+            "|{^\\n",
+            "--as-of",
+            "2026-10-31",
+            "--out",
+            str(batch),
+        ],
+        capsys,
+    )
+    assert code == EXIT_OK, err
+    assert "wrote 300 claims" in out
+    text = batch.read_text()
+    assert text.startswith("ISA|00|") and "~" not in text
+    code, out, _ = _run(
+        [
+            "ingest",
+            str(batch),
+            "--out",
+            str(tmp_path / "o"),
+            "--received-on",
+            "2026-11-01",
+            "--json",
+        ],
+        capsys,
+    )
+    report = json.loads(out)["files"][0]
+    assert report["claims"] == {"accepted": 300, "rejected": 0}
+    for ack in (tmp_path / "o").glob("*.x12"):
+        if ".ta1." not in ack.name:
+            assert pyx12_errors(ack.read_text()) == []

@@ -161,6 +161,15 @@ def test_other_delimiters_and_newline_terminator_are_accepted() -> None:
     _assert_valid_acks(run)
 
 
+def test_pipe_elements_caret_components_and_newline_terminator() -> None:
+    text = VALID.replace("*^*00501*", "*{*00501*")  # ISA11 repetition '{' frees '^'
+    text = text.replace("*", "|").replace(":", "^").replace("~\n", "\n")
+    run = run_intake(text.encode())
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (2, 0)
+    assert "STC|A2^20|20261102|WQ|125.5\n" in run.ack("277ca")
+    _assert_valid_acks(run)
+
+
 def test_crlf_after_terminators_is_tolerated() -> None:
     run = run_intake(VALID.replace("~\n", "~\r\n").encode())
     assert run.summary.claims_accepted == 2

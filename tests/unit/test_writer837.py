@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
-import logging
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from claims_engine.x12.envelope import (
 )
 from claims_engine.x12.tokenizer import Delimiters, SegmentReader
 from claims_engine.x12.writer837 import WriteSummary, write_837
+from tests.x12_oracle import pyx12_errors
 
 REFERENCE = Path(__file__).resolve().parents[2] / "fixtures" / "reference"
 AS_OF = date(2025, 6, 30)
@@ -236,38 +236,10 @@ def test_bad_arguments_are_refused(kw: dict[str, object], message: str) -> None:
         write_837([], io.StringIO(), **args)  # type: ignore[arg-type]
 
 
-def _pyx12_errors(path: Path) -> list[str]:
-    """Every error pyx12 logs for the file, and a note when it calls the file invalid."""
-    document = pytest.importorskip("pyx12.x12n_document")
-    params = pytest.importorskip("pyx12.params")
-    errors: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.ERROR:
-                errors.append(record.getMessage())
-
-    handler = Collect()
-    logger = logging.getLogger("pyx12")
-    logger.addHandler(handler)
-    try:
-        with path.open(encoding="ascii") as src:
-            valid = document.x12n_document(
-                param=params.params(), src_file=src, fd_997=None, fd_html=None, fd_xmldoc=None
-            )
-    finally:
-        logger.removeHandler(handler)
-    if not valid and not errors:
-        errors.append("pyx12 says the document is invalid")
-    return errors
-
-
 @pytest.mark.parametrize("kind", ["P", "I"])
 def test_generated_837_validates_under_pyx12(tmp_path: Path, kind: str) -> None:
     """pyx12 is an independent validator (it has no dental map: 837P and 837I only)."""
-    path = tmp_path / f"{kind}.x12"
-    path.write_text(_write(_claims(11, 200, mix={kind: 1})), encoding="ascii")
-    assert _pyx12_errors(path) == []
+    assert pyx12_errors(_write(_claims(11, 200, mix={kind: 1}))) == []
 
 
 def test_claims_of_one_billing_provider_and_subscriber_share_their_loops() -> None:
