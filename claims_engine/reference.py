@@ -12,11 +12,21 @@ a typo in reference data stops the operation instead of silently changing decisi
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from claims_engine.benefits import (
+    Authorization,
+    FeeSchedule,
+    Plan,
+    RevenueRates,
+    load_authorizations,
+    load_fee_schedule,
+    load_plans,
+    load_revenue_rates,
+)
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Address
 from claims_engine.npi import npi_is_valid
@@ -275,3 +285,65 @@ def load_providers(path: str | Path) -> tuple[ProviderRecord, ...]:
                     "group_npi", f"{p.group_npi!r} is not the NPI of an organisation in this file"
                 )
     return tuple(providers)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceData:
+    """Everything adjudication looks up, loaded once from a reference directory."""
+
+    members: Mapping[str, Member]
+    providers: Mapping[str, ProviderRecord]
+    plans: Mapping[str, Plan]
+    fees: FeeSchedule
+    revenue_rates: RevenueRates
+    authorizations: Mapping[str, tuple[Authorization, ...]]
+    families: Mapping[str, tuple[Member, ...]]
+
+    def find_patient(
+        self, subscriber_id: str, relationship: str, first_name: str, birth_date: date | None
+    ) -> Member | None:
+        """The member a claim is for: the subscriber themselves (relationship 18), or the
+        dependant of that subscriber with the patient's birth date (and first name when two
+        share a birth date, as twins do)."""
+        if relationship == "18":
+            return self.members.get(subscriber_id)
+        candidates = [
+            m
+            for m in self.families.get(subscriber_id, ())
+            if not m.is_subscriber and m.birth_date == birth_date
+        ]
+        if len(candidates) > 1:
+            candidates = [m for m in candidates if m.first_name == first_name.upper()]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def in_network(self, npi: str, plan_id: str) -> bool:
+        provider = self.providers.get(npi)
+        return provider is not None and provider.in_network(plan_id)
+
+
+def load_reference(directory: str | Path) -> ReferenceData:
+    """Load members, providers, plans, fees, facility rates and authorizations from a folder
+    laid out as ``fixtures/reference/`` is; every problem names its file and place."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigurationError(f"{root} is not a directory of reference data")
+    members = load_members(root / "members.csv")
+    providers = load_providers(root / "providers.csv")
+    plans = load_plans(root / "plans.yaml")
+    for m in members:
+        if m.plan_id not in plans:
+            raise ConfigurationError(
+                f"members.csv: member {m.member_id} is enrolled in unknown plan {m.plan_id!r}"
+            )
+    families: dict[str, list[Member]] = {}
+    for m in members:
+        families.setdefault(m.subscriber_id, []).append(m)
+    return ReferenceData(
+        members={m.member_id: m for m in members},
+        providers={p.npi: p for p in providers},
+        plans=plans,
+        fees=load_fee_schedule(root / "fee_schedule.csv"),
+        revenue_rates=load_revenue_rates(root / "revenue_rates.csv"),
+        authorizations=load_authorizations(root / "authorizations.csv"),
+        families={k: tuple(v) for k, v in families.items()},
+    )

@@ -1,0 +1,566 @@
+"""The adjudication pipeline for one claim:
+
+eligibility → duplicates → timely filing → pend threshold → coverage rules → authorization →
+pricing (fee schedule, contractual, multiple-procedure reduction) → cost share (deductible,
+copay, coinsurance, out-of-pocket maximum) → coordination of benefits → decision.
+
+Pure: :func:`adjudicate` takes the claim and an :class:`AdjudicationContext` (reference data,
+the member's earlier services and decisions, the accumulator balances, the rules, the receipt
+date) and returns an :class:`Adjudication`: the decisions (a reversal first when the claim
+replaces or voids an earlier one) and the accumulator changes to apply. Storing them, once, is
+the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+from claims_engine.adjudication.cost_share import Balances, share_cost
+from claims_engine.adjudication.decision import (
+    ClaimDecision,
+    ClaimStatusCode,
+    LineDecision,
+    Outcome,
+)
+from claims_engine.adjudication.pricing import multiple_procedure_reductions, price_line
+from claims_engine.benefits import Plan, PlanVersion
+from claims_engine.model import Adjustment, Claim, ClaimType, ServiceLine
+from claims_engine.money import ZERO, round_money
+from claims_engine.reference import Member, ReferenceData
+
+DEDUCTIBLE, OOP = "deductible", "oop"
+
+
+@dataclass(frozen=True, slots=True)
+class AccumulatorKey:
+    """One running total: of a member or a family, for a plan year, a bucket and a network."""
+
+    holder: str  # "member:<member id>" or "family:<family id>"
+    plan_id: str
+    plan_year: date
+    bucket: str  # deductible / oop
+    network: str  # in / out
+
+
+@dataclass(frozen=True, slots=True)
+class PriorService:
+    """A line of an earlier, still standing decision: for duplicates and rule history."""
+
+    payer_claim_number: str
+    claim_id: str
+    billing_npi: str
+    member_id: str
+    procedure: str
+    service_date: date
+    charge: Decimal
+    units: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """What a coverage rule asks of a line (see :mod:`claims_engine.rules`)."""
+
+    kind: str  # deny / pend / require_authorization / cap_units / set_category
+    rule_id: str
+    group: str = "CO"
+    carc: str = ""
+    rarc: str = ""
+    reason: str = ""
+    units: Decimal | None = None
+    category: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineContext:
+    """What coverage rules see of a line besides the claim and the line themselves."""
+
+    member: Member
+    plan: Plan
+    in_network: bool
+    service_date: date
+    category: str
+    history: tuple[PriorService, ...]
+
+
+RuleHook = Callable[[Claim, ServiceLine, LineContext], Sequence[RuleOutcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class AdjudicationContext:
+    reference: ReferenceData
+    received_on: date
+    accumulators: Mapping[AccumulatorKey, Decimal] = field(default_factory=dict)
+    history: tuple[PriorService, ...] = ()
+    prior_decisions: Mapping[str, ClaimDecision] = field(default_factory=dict)
+    rules: RuleHook | None = None
+    rule_pack_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Adjudication:
+    decisions: tuple[ClaimDecision, ...]
+    accumulator_changes: Mapping[AccumulatorKey, Decimal]
+
+    @property
+    def decision(self) -> ClaimDecision:
+        """The decision on the claim itself (after any reversal)."""
+        return self.decisions[-1]
+
+
+def default_category(claim: Claim, line: ServiceLine) -> str:
+    """The service category for cost sharing when no rule sets one."""
+    code = line.procedure.code if line.procedure else ""
+    if claim.claim_type is ClaimType.DENTAL:
+        if code[:2] in ("D0", "D1"):
+            return "dental_preventive"
+        if code in ("D2740", "D3330") or code[:2] in ("D5", "D6", "D8"):
+            return "dental_major"
+        return "dental_basic"
+    if claim.claim_type is ClaimType.INSTITUTIONAL:
+        rev = line.revenue_code
+        if claim.facility_code.startswith("1") and claim.facility_code[:2] in ("11", "12"):
+            return "inpatient"
+        if rev.startswith("045"):
+            return "emergency"
+        if rev.startswith("036"):
+            return "outpatient_surgery"
+        if rev.startswith("030"):
+            return "lab"
+        if rev.startswith(("032", "035", "040", "061")):
+            return "imaging"
+        return "outpatient"
+    if "99381" <= code <= "99397" or code in ("90471", "90686", "90715"):
+        return "preventive"
+    if "99281" <= code <= "99285":
+        return "emergency"
+    if "99202" <= code <= "99215":
+        return (
+            "telehealth"
+            if (line.place_of_service or claim.facility_code) == "02"
+            else ("office_visit")
+        )
+    if code[:1] == "7":
+        return "imaging"
+    if code[:1] == "8" or code == "36415":
+        return "lab"
+    if "10000" <= code <= "69999":
+        return "surgery"
+    return "medical"
+
+
+def _line_date(claim: Claim, line: ServiceLine) -> date | None:
+    return line.service_from or claim.statement_from or claim.service_from
+
+
+def _denied_line(
+    line: ServiceLine, day: date | None, group: str, carc: str, remarks: tuple[str, ...] = ()
+) -> LineDecision:
+    return LineDecision(
+        line_number=line.number,
+        procedure=line.procedure,
+        revenue_code=line.revenue_code,
+        charge=line.charge,
+        units=line.units,
+        paid_units=ZERO,
+        allowed=ZERO,
+        paid=ZERO,
+        adjustments=(Adjustment(group, carc, line.charge),) if line.charge else (),
+        service_from=day,
+        service_to=line.service_to or day,
+        remarks=remarks,
+        outcome=Outcome.DENIED,
+        control_number=line.control_number,
+    )
+
+
+def _deny_all(
+    claim: Claim,
+    group: str,
+    carc: str,
+    pccn: str,
+    ctx: AdjudicationContext,
+    remarks: tuple[str, ...] = (),
+) -> Adjudication:
+    lines = tuple(
+        _denied_line(ln, _line_date(claim, ln), group, carc, remarks) for ln in claim.lines
+    )
+    decision = ClaimDecision(
+        claim=claim,
+        payer_claim_number=pccn,
+        status=ClaimStatusCode.DENIED,
+        outcome=Outcome.DENIED,
+        lines=lines,
+        decided_on=ctx.received_on,
+        rule_pack_version=ctx.rule_pack_version,
+    )
+    return Adjudication((decision,), {})
+
+
+def _is_duplicate(claim: Claim, member: Member, history: Sequence[PriorService]) -> bool:
+    """An exact duplicate: same provider and member, and every line matches an earlier one."""
+    earlier = {
+        (s.procedure, s.service_date, s.charge, s.units)
+        for s in history
+        if s.billing_npi == claim.billing_provider.npi and s.member_id == member.member_id
+    }
+    if not earlier:
+        return False
+    for ln in claim.lines:
+        day = _line_date(claim, ln)
+        code = ln.procedure.code if ln.procedure else ln.revenue_code
+        if (code, day, ln.charge, ln.units) not in earlier:
+            return False
+    return True
+
+
+def reverse(decision: ClaimDecision, on: date) -> ClaimDecision:
+    """The reversal of a decision: status 22, every amount negated."""
+
+    def neg(adjs: Sequence[Adjustment]) -> tuple[Adjustment, ...]:
+        return tuple(replace(a, amount=-a.amount) for a in adjs)
+
+    lines = tuple(
+        replace(
+            ln,
+            charge=-ln.charge,
+            allowed=-ln.allowed,
+            paid=-ln.paid,
+            paid_units=-ln.paid_units,
+            adjustments=neg(ln.adjustments),
+        )
+        for ln in decision.lines
+    )
+    return replace(
+        decision,
+        status=ClaimStatusCode.REVERSAL,
+        lines=lines,
+        claim_adjustments=neg(decision.claim_adjustments),
+        decided_on=on,
+        reverses=decision.payer_claim_number,
+    )
+
+
+def _keys(member: Member, plan: Plan, day: date, network: str) -> dict[str, AccumulatorKey]:
+    year = plan.plan_year(day)
+    return {
+        f"{who}:{bucket}": AccumulatorKey(f"{who}:{ident}", plan.id, year, bucket, network)
+        for who, ident in (("member", member.member_id), ("family", member.family_id))
+        for bucket in (DEDUCTIBLE, OOP)
+    }
+
+
+class _Running:
+    """Accumulator balances as the claim's lines use them, and the changes to record."""
+
+    def __init__(self, start: Mapping[AccumulatorKey, Decimal]) -> None:
+        self.start = start
+        self.changes: dict[AccumulatorKey, Decimal] = {}
+
+    def value(self, key: AccumulatorKey) -> Decimal:
+        return self.start.get(key, ZERO) + self.changes.get(key, ZERO)
+
+    def balances(self, keys: Mapping[str, AccumulatorKey]) -> Balances:
+        return Balances(
+            individual_deductible=self.value(keys[f"member:{DEDUCTIBLE}"]),
+            family_deductible=self.value(keys[f"family:{DEDUCTIBLE}"]),
+            individual_oop=self.value(keys[f"member:{OOP}"]),
+            family_oop=self.value(keys[f"family:{OOP}"]),
+        )
+
+    def add(self, keys: Mapping[str, AccumulatorKey], deductible: Decimal, oop: Decimal) -> None:
+        for who in ("member", "family"):
+            for bucket, amount in ((DEDUCTIBLE, deductible), (OOP, oop)):
+                if amount:
+                    key = keys[f"{who}:{bucket}"]
+                    self.changes[key] = self.changes.get(key, ZERO) + amount
+
+
+def _other_payer_paid(claim: Claim, line: ServiceLine) -> Decimal:
+    """What earlier payers paid for a line: their line adjudications (2430), or their claim
+    payment (2320 AMT*D) spread over the lines by charge."""
+    paid_lines = sum((a.paid_amount for a in line.adjudications), start=ZERO)
+    if line.adjudications:
+        return paid_lines
+    claim_paid = sum((o.paid_amount or ZERO for o in claim.other_payers), start=ZERO)
+    if not claim_paid or not claim.total_charge:
+        return ZERO
+    return round_money(claim_paid * line.charge / claim.total_charge)
+
+
+def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) -> Adjudication:
+    """Adjudicate one accepted claim (see the module docstring)."""
+    ref = ctx.reference
+    pccn = payer_claim_number
+    reversal: ClaimDecision | None = None
+    reversal_changes: dict[AccumulatorKey, Decimal] = {}
+    if claim.frequency_code in ("7", "8"):
+        original = ctx.prior_decisions.get(claim.original_claim_number)
+        if original is None:
+            # CARC 129: prior processing information appears incorrect.
+            return _deny_all(claim, "CO", "129", pccn, ctx, ("N185",))
+        reversal = reverse(original, ctx.received_on)
+        reversal_changes = _reverse_accumulators(original, ref)
+        if claim.frequency_code == "8":
+            return Adjudication((reversal,), reversal_changes)
+
+    member = ref.find_patient(
+        claim.subscriber.member_id,
+        claim.patient_relationship,
+        claim.patient.first_name,
+        claim.patient.birth_date,
+    )
+    if member is None:
+        return _with_reversal(_deny_all(claim, "CO", "31", pccn, ctx), reversal, reversal_changes)
+    plan = ref.plans[member.plan_id]
+    history = tuple(s for s in ctx.history if s.member_id == member.member_id)
+    if _is_duplicate(claim, member, history):
+        return _with_reversal(_deny_all(claim, "OA", "18", pccn, ctx), reversal, reversal_changes)
+    last_day = claim.service_to or claim.statement_to
+    if last_day is not None and (ctx.received_on - last_day).days > plan.timely_filing_days:
+        return _with_reversal(_deny_all(claim, "CO", "29", pccn, ctx), reversal, reversal_changes)
+
+    in_network = ref.in_network(claim.billing_provider.npi, plan.id)
+    network = "in" if in_network else "out"
+    running = _Running(ctx.accumulators)
+    if reversal_changes:
+        # the replacement is adjudicated as though the original had never been
+        running.changes.update(reversal_changes)
+    pend_reasons: list[str] = []
+    if claim.total_charge > plan.pend_above:
+        pend_reasons.append(f"charge {claim.total_charge} is above {plan.pend_above}")
+
+    # First pass: eligibility, rules, authorization, pricing.
+    priced: list[
+        tuple[
+            ServiceLine, date, PlanVersion, str, Decimal, list[Adjustment], tuple[str, ...], Decimal
+        ]
+    ] = []
+    decided: dict[int, LineDecision] = {}
+    auth_used: dict[str, Decimal] = {}
+    place_default = claim.facility_code
+    for ln in claim.lines:
+        day = _line_date(claim, ln) or ctx.received_on
+        if not member.covered_on(day):
+            carc = "26" if day < member.effective_from else "27"
+            decided[ln.number] = _denied_line(ln, day, "CO", carc)
+            continue
+        version = plan.version_on(day)
+        if version is None:
+            decided[ln.number] = _denied_line(ln, day, "CO", "26")
+            continue
+        category = default_category(claim, ln)
+        units = ln.units
+        remarks: tuple[str, ...] = ()
+        denial: tuple[str, str, str] | None = None
+        if ctx.rules is not None:
+            context = LineContext(member, plan, in_network, day, category, history)
+            for action in ctx.rules(claim, ln, context):
+                if action.kind == "set_category":
+                    category = action.category
+                elif action.kind == "deny" and denial is None:
+                    denial = (action.group or "CO", action.carc, action.rarc)
+                elif action.kind == "pend":
+                    pend_reasons.append(f"line {ln.number}: {action.reason} ({action.rule_id})")
+                elif action.kind == "cap_units" and action.units is not None:
+                    units = min(units, action.units)
+                elif action.kind == "require_authorization" and denial is None:
+                    denial = _authorization(member, ln, day, ref, auth_used, ln.number)
+        if denial is not None:
+            group, carc, rarc = denial
+            decided[ln.number] = _denied_line(ln, day, group, carc, (rarc,) if rarc else ())
+            continue
+        place = ln.place_of_service or place_default
+        line_for_price = ln if units == ln.units else replace(ln, units=units)
+        price = price_line(
+            line_for_price,
+            place=place,
+            day=day,
+            plan=version,
+            in_network=in_network,
+            category=category,
+            fees=ref.fees,
+            rates=ref.revenue_rates,
+        )
+        if not price.covered:
+            # CARC 242: services not provided by network/primary care providers.
+            decided[ln.number] = _denied_line(ln, day, "CO", "242", ("N130",))
+            continue
+        if price.allowed is None:
+            pend_reasons.append(f"line {ln.number}: no price on file for {_code(ln)}")
+            decided[ln.number] = _denied_line(ln, day, "CO", "16", ("M51",))
+            continue
+        adjustments: list[Adjustment] = []
+        if units < ln.units:
+            # CARC 119: benefit maximum for this time period or occurrence has been reached.
+            capped_charge = round_money(ln.charge * units / ln.units)
+            adjustments.append(Adjustment("CO", "119", ln.charge - capped_charge))
+            charge_left = capped_charge
+        else:
+            charge_left = ln.charge
+        allowed = min(price.allowed, charge_left)
+        over = charge_left - allowed
+        if over > ZERO:
+            adjustments.append(Adjustment("CO" if in_network else "PR", "45", over))
+        priced.append((ln, day, version, category, allowed, adjustments, remarks, units))
+
+    reductions = multiple_procedure_reductions([(p[0], p[4], p[1]) for p in priced])
+
+    # Second pass, in line order: reductions, cost share, coordination of benefits.
+    secondary = claim.payer_responsibility not in ("", "P")
+    for ln, day, version, category, allowed, adjustments, remarks, units in priced:
+        cut = reductions.get(ln.number, ZERO)
+        if cut:
+            adjustments.append(Adjustment("CO", "59", cut))
+            allowed -= cut
+        keys = _keys(member, plan, day, network)
+        share = share_cost(
+            allowed,
+            version,
+            category=category,
+            in_network=in_network,
+            balances=running.balances(keys),
+        )
+        parts = [("1", share.deductible), ("3", share.copay), ("2", share.coinsurance)]
+        plan_pays = allowed - share.patient
+        if secondary:
+            other = min(_other_payer_paid(claim, ln), allowed)
+            left = allowed - other
+            pay = min(plan_pays, left)
+            patient_total = left - pay
+            if other:
+                adjustments.append(Adjustment("OA", "23", other))
+            # what the patient still owes, taken from the deductible first
+            capped: list[tuple[str, Decimal]] = []
+            for carc, amount in parts:
+                take = min(amount, patient_total)
+                capped.append((carc, take))
+                patient_total -= take
+            if patient_total > ZERO:  # the primary left more than our cost share
+                capped.append(("2", patient_total))
+            parts = capped
+            plan_pays = pay
+        for carc, amount in parts:
+            if amount:
+                adjustments.append(Adjustment("PR", carc, amount))
+        deductible = sum((a for c, a in parts if c == "1"), start=ZERO)
+        patient = sum((a for _, a in parts), start=ZERO)
+        running.add(keys, deductible, patient)
+        decided[ln.number] = LineDecision(
+            line_number=ln.number,
+            procedure=ln.procedure,
+            revenue_code=ln.revenue_code,
+            charge=ln.charge,
+            units=ln.units,
+            paid_units=units,
+            allowed=allowed,
+            paid=plan_pays,
+            adjustments=tuple(adjustments),
+            service_from=day,
+            service_to=ln.service_to or day,
+            remarks=remarks,
+            outcome=Outcome.PAID,
+            control_number=ln.control_number,
+        )
+
+    lines = tuple(decided[ln.number] for ln in claim.lines)
+    denied = sum(1 for d in lines if d.outcome is Outcome.DENIED)
+    if pend_reasons:
+        outcome = Outcome.PENDED
+    elif denied == len(lines):
+        outcome = Outcome.DENIED
+    elif denied:
+        outcome = Outcome.PARTLY_PAID
+    else:
+        outcome = Outcome.PAID
+    if outcome is Outcome.DENIED:
+        status = ClaimStatusCode.DENIED
+    elif claim.payer_responsibility == "S":
+        status = ClaimStatusCode.SECONDARY
+    elif claim.payer_responsibility == "T":
+        status = ClaimStatusCode.TERTIARY
+    else:
+        status = ClaimStatusCode.PRIMARY
+    decision = ClaimDecision(
+        claim=claim,
+        payer_claim_number=pccn,
+        status=status,
+        outcome=outcome,
+        lines=lines,
+        pend_reason="; ".join(pend_reasons),
+        rule_pack_version=ctx.rule_pack_version,
+        decided_on=ctx.received_on,
+    )
+    changes = {} if outcome is Outcome.PENDED else dict(running.changes)
+    if outcome is Outcome.PENDED and reversal_changes:
+        changes = {}
+        reversal = None  # nothing is reversed until the replacement is decided
+    return Adjudication((*((reversal,) if reversal else ()), decision), changes)
+
+
+def _code(line: ServiceLine) -> str:
+    return line.procedure.code if line.procedure else line.revenue_code
+
+
+def _authorization(
+    member: Member,
+    line: ServiceLine,
+    day: date,
+    ref: ReferenceData,
+    used: dict[str, Decimal],
+    line_number: int,
+) -> tuple[str, str, str] | None:
+    """``None`` when an authorization covers the line; else the denial (CO-197 absent, CO-198
+    exceeded). ``used`` counts units already drawn on each authorization by this claim."""
+    code = _code(line)
+    for auth in ref.authorizations.get(member.member_id, ()):
+        if auth.covers(code, day):
+            taken = used.get(auth.number, ZERO)
+            if taken + line.units > auth.units:
+                return ("CO", "198", "N54")
+            used[auth.number] = taken + line.units
+            return None
+    return ("CO", "197", "N54")
+
+
+def _with_reversal(
+    result: Adjudication, reversal: ClaimDecision | None, changes: Mapping[AccumulatorKey, Decimal]
+) -> Adjudication:
+    if reversal is None:
+        return result
+    merged = dict(changes)
+    for k, v in result.accumulator_changes.items():
+        merged[k] = merged.get(k, ZERO) + v
+    return Adjudication((reversal, *result.decisions), merged)
+
+
+def _reverse_accumulators(
+    original: ClaimDecision, ref: ReferenceData
+) -> dict[AccumulatorKey, Decimal]:
+    """Negative changes that take an earlier decision's cost share back out."""
+    claim = original.claim
+    member = ref.find_patient(
+        claim.subscriber.member_id,
+        claim.patient_relationship,
+        claim.patient.first_name,
+        claim.patient.birth_date,
+    )
+    if member is None:
+        return {}
+    plan = ref.plans[member.plan_id]
+    network = "in" if ref.in_network(claim.billing_provider.npi, plan.id) else "out"
+    running = _Running({})
+    for ln in original.lines:
+        if ln.service_from is None:
+            continue
+        deductible = sum(
+            (a.amount for a in ln.adjustments if a.group == "PR" and a.reason == "1"), start=ZERO
+        )
+        patient = sum(
+            (a.amount for a in ln.adjustments if a.group == "PR" and a.reason in ("1", "2", "3")),
+            start=ZERO,
+        )
+        running.add(_keys(member, plan, ln.service_from, network), -deductible, -patient)
+    return running.changes
