@@ -359,6 +359,29 @@ def cmd_demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_demo(args.out, stdout=stdout, stderr=stderr)
 
 
+def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.reference import load_reference
+
+    ref = load_reference(args.directory)
+    summary = {
+        "members": len(ref.members),
+        "families": len(ref.families),
+        "providers": len(ref.providers),
+        "plans": {pid: len(p.versions) for pid, p in sorted(ref.plans.items())},
+        "fee_schedule_procedures": len(ref.fees.entries),
+        "revenue_codes": len(ref.revenue_rates.rates),
+        "authorizations": sum(len(a) for a in ref.authorizations.values()),
+    }
+    if args.json:
+        json.dump(summary, stdout, indent=2)
+        stdout.write("\n")
+    else:
+        stdout.write(f"reference data in {args.directory} is valid:\n")
+        for key, value in summary.items():
+            stdout.write(f"  {key:24} {value}\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claims-engine",
@@ -415,6 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--reference", type=Path, default=FIXTURES / "reference", metavar="DIR")
     g.add_argument("--out", type=Path, required=True, metavar="FILE")
     g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("reference", help="reference data: plans, members, providers, fees")
+    rsub = r.add_subparsers(dest="reference_command", metavar="COMMAND")
+    rsub.required = True
+    rl = rsub.add_parser("load", help="load and check a reference data directory")
+    rl.add_argument("directory", type=Path, metavar="DIR")
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=cmd_reference_load)
 
     d = sub.add_parser("demo", help="the whole flow on embedded defaults with the fixtures")
     d.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR")
