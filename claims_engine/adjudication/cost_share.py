@@ -9,8 +9,8 @@ one left, so a deductible met inside one claim is met for its next line.
 Order of application, for a line of allowed amount A:
 
 1. categories in ``no_cost_share`` (in network): the plan pays A;
-2. a copay for the category: min(copay, A, out-of-pocket left) is PR-3; categories in
-   ``copay_only`` stop here;
+2. in network, a copay for the category: min(copay, A, out-of-pocket left) is PR-3;
+   categories in ``copay_only`` stop here (out of network, copays do not apply);
 3. deductible: min(rest, individual left, family left, out-of-pocket left) is PR-1;
 4. coinsurance: the plan's percentage of what remains, capped by the out-of-pocket left, PR-2.
 
@@ -77,12 +77,12 @@ def share_cost(
     )
     rest = allowed
     copay = ZERO
-    if category in plan.copays:
+    if in_network and category in plan.copays:  # out of network: deductible and coinsurance
         copay = min(plan.copays[category], rest, oop_left)
         rest -= copay
         oop_left -= copay
     deductible = coinsurance = ZERO
-    if category not in plan.copay_only:
+    if not (in_network and category in plan.copay_only):
         ded_left = min(
             _left(
                 plan.deductible_individual.for_network(in_network), balances.individual_deductible

@@ -15,84 +15,17 @@ Claims are received on 2026-11-02 unless a scenario says otherwise.
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal
 
-from claims_engine.adjudication.adjudicate import (
-    AccumulatorKey,
-    Adjudication,
-    AdjudicationContext,
-    PriorService,
-    adjudicate,
-)
-from claims_engine.adjudication.decision import ClaimStatusCode, Outcome, check_balance
-from claims_engine.model import Claim
-from claims_engine.reference import load_reference
-from claims_engine.x12.envelope import ClaimRead, read_events
-from claims_engine.x12.tokenizer import SegmentReader
-from tests.conftest import FIXTURES
+from claims_engine.adjudication.adjudicate import AccumulatorKey, PriorService
+from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
+from tests.unit.adjudication.support import LIAM_HILL
+from tests.unit.adjudication.support import adjustments as _adjustments
+from tests.unit.adjudication.support import claim_from_837 as _claim
+from tests.unit.adjudication.support import run as _run
 
-REFERENCE = load_reference(FIXTURES / "reference")
-RECEIVED = date(2026, 11, 2)
 D = Decimal
-
-HEADER = (
-    (
-        "ISA*00*          *00*          *ZZ*SUBMITTER01    *ZZ*ACMEHP01       "
-        "*261102*0900*^*00501*000000777*0*P*:~\n"
-    )
-    + """\
-GS*HC*SUBMITTER01*ACMEHP01*20261102*0900*777*X*005010X222A1~
-ST*837*0001*005010X222A1~
-BHT*0019*00*GOLDEN01*20261102*0900*CH~
-NM1*41*2*BUCKEYE CLAIMS EXCHANGE*****46*SUBMITTER01~
-PER*IC*EDI DEPARTMENT*TE*8005550100~
-NM1*40*2*ACME HEALTH PLAN*****46*ACMEHP01~
-HL*1**20*1~
-NM1*85*2*BUCKEYE FAMILY MEDICINE*****XX*2781759230~
-N3*8411 ASH WAY~
-N4*AKRON*OH*443255643~
-REF*EI*206973390~
-"""
-)
-
-LIAM_HILL = """\
-HL*2*1*22*0~
-SBR*P*18*PPO-GOLD******12~
-NM1*IL*1*HILL*LIAM****MI*PG00000100~
-N3*6053 CHESTNUT ST~
-N4*MARION*OH*43321~
-DMG*D8*19871227*M~
-NM1*PR*2*ACME HEALTH PLAN*****PI*ACMEHP01~
-"""
-
-
-def _claim(body: str) -> Claim:
-    """The one claim of an 837P made of the header and ``body`` (trailers counted here)."""
-    segments = (HEADER + body).count("~") - 2  # ST is in, ISA and GS are not
-    text = HEADER + body + f"SE*{segments + 1}*0001~\nGE*1*777~\nIEA*1*000000777~\n"
-    events = list(read_events(SegmentReader(io.BytesIO(text.encode()))))
-    claims = [e for e in events if isinstance(e, ClaimRead)]
-    assert len(claims) == 1
-    assert claims[0].issues == (), [i.describe() for i in claims[0].issues]
-    return claims[0].claim
-
-
-def _run(claim: Claim, **kw: object) -> Adjudication:
-    ctx = AdjudicationContext(reference=REFERENCE, received_on=RECEIVED, **kw)  # type: ignore[arg-type]
-    result = adjudicate(claim, ctx, "PCN0001")
-    for d in result.decisions:
-        assert check_balance(d) == [], check_balance(d)
-    return result
-
-
-def _adjustments(result: Adjudication) -> list[tuple[int, str, str, Decimal]]:
-    return [
-        (ln.line_number, a.group, a.reason, a.amount)
-        for ln in result.decision.lines
-        for a in ln.adjustments
-    ]
 
 
 def _member_key(bucket: str, member: str = "PG00000100") -> AccumulatorKey:
