@@ -492,6 +492,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
         pend_reason="; ".join(pend_reasons),
         rule_pack_version=ctx.rule_pack_version,
         decided_on=ctx.received_on,
+        member_id=member.member_id,
     )
     changes = {} if outcome is Outcome.PENDED else dict(running.changes)
     if outcome is Outcome.PENDED and reversal_changes:

@@ -81,6 +81,7 @@ class ClaimDecision:
     rule_pack_version: str = ""
     decided_on: date | None = None
     reverses: str = ""  # payer claim number of the decision this one reverses
+    member_id: str = ""  # the member the claim was for, as the payer knows them
 
     @property
     def charge(self) -> Decimal:

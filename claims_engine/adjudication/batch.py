@@ -1,0 +1,99 @@
+"""Adjudicating claims in order with the state they build up: accumulators, the history of
+services (duplicates, frequency rules) and the decisions a replacement or void may reverse.
+
+:class:`Ledger` is that state in memory; :func:`adjudicate_in_order` runs claims through
+:func:`~claims_engine.adjudication.adjudicate.adjudicate` one after the other, each seeing what
+the ones before it left. The persistent pipeline keeps the same state in its store instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from claims_engine.adjudication.adjudicate import (
+    AccumulatorKey,
+    Adjudication,
+    AdjudicationContext,
+    PriorService,
+    adjudicate,
+)
+from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
+from claims_engine.model import Claim
+from claims_engine.money import ZERO
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Running state of adjudication: what later claims must see of earlier ones."""
+
+    accumulators: dict[AccumulatorKey, Decimal] = field(default_factory=dict)
+    history: dict[str, list[PriorService]] = field(default_factory=dict)  # by billing NPI
+    decisions: dict[str, ClaimDecision] = field(default_factory=dict)  # by payer claim number
+
+    def record(self, result: Adjudication) -> None:
+        for key, change in result.accumulator_changes.items():
+            self.accumulators[key] = self.accumulators.get(key, ZERO) + change
+        for decision in result.decisions:
+            if decision.status is ClaimStatusCode.REVERSAL:
+                self._forget(decision.reverses)
+                continue
+            if decision.outcome in (Outcome.PENDED, Outcome.DENIED):
+                continue
+            self.decisions[decision.payer_claim_number] = decision
+            self.history.setdefault(decision.claim.billing_provider.npi, []).extend(
+                _services(decision)
+            )
+
+    def _forget(self, payer_claim_number: str) -> None:
+        original = self.decisions.pop(payer_claim_number, None)
+        if original is None:
+            return
+        npi = original.claim.billing_provider.npi
+        self.history[npi] = [
+            s for s in self.history.get(npi, []) if s.payer_claim_number != payer_claim_number
+        ]
+
+
+def _services(decision: ClaimDecision) -> list[PriorService]:
+    claim = decision.claim
+    member = decision.member_id or claim.patient.member_id
+    services = []
+    for ln in decision.lines:
+        if ln.service_from is None or ln.outcome is Outcome.DENIED:
+            continue
+        code = ln.procedure.code if ln.procedure else ln.revenue_code
+        services.append(
+            PriorService(
+                decision.payer_claim_number,
+                claim.claim_id,
+                claim.billing_provider.npi,
+                member,
+                code,
+                ln.service_from,
+                ln.charge,
+                ln.units,
+            )
+        )
+    return services
+
+
+def adjudicate_in_order(
+    claims: Iterable[tuple[Claim, str]],
+    context: AdjudicationContext,
+    ledger: Ledger | None = None,
+) -> Iterator[Adjudication]:
+    """Adjudicate ``(claim, payer claim number)`` pairs in order; ``ledger`` carries the state
+    (a new one when not given) and is updated as each result is yielded."""
+    ledger = ledger if ledger is not None else Ledger()
+    for claim, pccn in claims:
+        ctx = replace(
+            context,
+            accumulators=ledger.accumulators,
+            history=tuple(ledger.history.get(claim.billing_provider.npi, ())),
+            prior_decisions=ledger.decisions,
+        )
+        result = adjudicate(claim, ctx, pccn)
+        ledger.record(result)
+        yield result
