@@ -1,0 +1,1434 @@
+"""Coverage rules: effective-dated, scoped rules from YAML packs, evaluated per service line.
+
+A rule pack is a folder of YAML files (``rules/`` at the top of the repository; its README is
+the authoring guide and documents every name a condition may use). Each rule says when it is in
+force (``effective_from`` / ``effective_through``), which lines it can apply to (``scope``), a
+condition (``when``, a small expression evaluated with :mod:`simpleeval`) and one action
+(``then``): deny with a CARC, pend for an examiner, require an authorization, cap the units,
+or set the line's service category for the cost-sharing stage.
+
+What this module owns:
+
+- :func:`load_pack` reads a pack, checks everything it can at load time (dates, codes, actions,
+  and every condition, parsed once and refused unless it uses only the documented names and
+  functions) and raises :class:`RuleError` naming file, rule and problem.
+- :class:`RulePack` indexes the rules by scope (procedure code, procedure range, category,
+  diagnosis, plan) so a line only meets the rules that could apply to it, and evaluates a line
+  (:class:`LineFacts`) against the member's earlier services (:class:`MemberHistory`).
+- :data:`CARC` / :data:`RARC`: the adjustment reason and remark codes rules may use, with short
+  descriptions that claim status can show.
+
+The module is pure apart from reading the pack's files in :func:`load_pack`: no clock, no
+environment. Conditions run in a sandbox: no attribute access, no comprehensions, no ``**``,
+no keyword or star arguments, bounded literal and expression sizes, string and tuple results
+bounded at run time. An error while evaluating a condition never escapes: it becomes a pend
+naming the rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import operator
+import warnings
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple, TypeAlias
+
+import yaml
+from simpleeval import SimpleEval
+
+from claims_engine.errors import ConfigurationError
+from claims_engine.model import Claim, ClaimType, ServiceLine
+
+# --- code tables -------------------------------------------------------------------------------
+
+GROUP_CODES: Mapping[str, str] = {
+    "CO": "Contractual obligation: the provider's liability, not billable to the patient",
+    "PR": "Patient responsibility",
+    "OA": "Other adjustment",
+    "PI": "Payer initiated reduction",
+}
+
+# Claim adjustment reason codes (X12 external code list 139) that rules and the adjudication
+# stages use. Descriptions are the official wording, shortened where it carries usage notes.
+CARC: Mapping[str, str] = {
+    "1": "Deductible amount.",
+    "2": "Coinsurance amount.",
+    "3": "Co-payment amount.",
+    "4": "The procedure code is inconsistent with the modifier used, or a required modifier is "
+    "missing.",
+    "5": "The procedure code/type of bill is inconsistent with the place of service.",
+    "6": "The procedure/revenue code is inconsistent with the patient's age.",
+    "7": "The procedure/revenue code is inconsistent with the patient's gender.",
+    "8": "The procedure code is inconsistent with the provider type/specialty (taxonomy).",
+    "11": "The diagnosis is inconsistent with the procedure.",
+    "16": "Claim/service lacks information or has submission/billing error(s).",
+    "18": "Exact duplicate claim/service.",
+    "22": "This care may be covered by another payer per coordination of benefits.",
+    "23": "The impact of prior payer(s) adjudication including payments and/or adjustments.",
+    "26": "Expenses incurred prior to coverage.",
+    "27": "Expenses incurred after coverage terminated.",
+    "29": "The time limit for filing has expired.",
+    "31": "Patient cannot be identified as our insured.",
+    "35": "Lifetime benefit maximum has been reached.",
+    "39": "Services denied at the time authorization/pre-certification was requested.",
+    "40": "Charges do not meet qualifications for emergent/urgent care.",
+    "45": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement.",
+    "49": "Non-covered: a routine/preventive exam or a diagnostic/screening procedure done with "
+    "a routine/preventive exam.",
+    "50": "Non-covered: not deemed a 'medical necessity' by the payer.",
+    "55": "Procedure/treatment/drug is deemed experimental/investigational by the payer.",
+    "58": "Treatment was deemed by the payer to have been rendered in an inappropriate or "
+    "invalid place of service.",
+    "59": "Processed based on multiple or concurrent procedure rules.",
+    "96": "Non-covered charge(s).",
+    "97": "The benefit for this service is included in the payment/allowance for another "
+    "service/procedure that has already been adjudicated.",
+    "109": "Claim/service not covered by this payer/contractor; send it to the correct "
+    "payer/contractor.",
+    "119": "Benefit maximum for this time period or occurrence has been reached.",
+    "151": "The payer deems the information submitted does not support this many/frequency of "
+    "services.",
+    "167": "This (these) diagnosis(es) is (are) not covered.",
+    "170": "Payment is denied when performed/billed by this type of provider.",
+    "171": "Payment is denied when performed/billed by this type of provider in this type of "
+    "facility.",
+    "181": "Procedure code was invalid on the date of service.",
+    "182": "Procedure modifier was invalid on the date of service.",
+    "185": "The rendering provider is not eligible to perform the service billed.",
+    "189": "'Not otherwise classified' or 'unlisted' procedure code was billed when there is a "
+    "specific procedure code for this procedure/service.",
+    "197": "Precertification/authorization/notification/pre-treatment absent.",
+    "198": "Precertification/notification/authorization/pre-treatment exceeded.",
+    "199": "Revenue code and procedure code do not match.",
+    "204": "This service/equipment/drug is not covered under the patient's current benefit plan.",
+    "242": "Services not provided by network/primary care providers.",
+    "243": "Services not authorized by network/primary care providers.",
+    "254": "Claim received by the dental plan, but benefits not available under this plan; "
+    "submit these services to the patient's medical plan.",
+    "272": "Coverage/program guidelines were not met.",
+    "273": "Coverage/program guidelines were exceeded.",
+    "288": "Referral absent.",
+}
+
+# Remittance advice remark codes (X12 external code list 411) that rules use.
+RARC: Mapping[str, str] = {
+    "M51": "Missing/incomplete/invalid procedure code(s).",
+    "M62": "Missing/incomplete/invalid treatment authorization code.",
+    "M77": "Missing/incomplete/invalid/inappropriate place of service.",
+    "M80": "Not covered when performed during the same session/date as a previously processed "
+    "service for the patient.",
+    "M86": "Service denied because payment already made for same/similar procedure within set "
+    "time frame.",
+    "M114": "Processed under the rules of the DMEPOS Competitive Bidding Program or a "
+    "demonstration project.",
+    "N20": "Service not payable with other service rendered on the same date.",
+    "N30": "Patient ineligible for this service.",
+    "N37": "Missing/incomplete/invalid tooth number/letter.",
+    "N39": "Procedure code is not compatible with tooth number/letter.",
+    "N54": "Claim information is inconsistent with pre-certified/authorized services.",
+    "N56": "Procedure code billed is not correct/valid for the services billed or the date of "
+    "service billed.",
+    "N95": "This provider type/provider specialty may not bill this service.",
+    "N115": "This decision was based on a Local Coverage Determination (LCD).",
+    "N129": "Not eligible due to the patient's age.",
+    "N130": "Consult plan benefit documents/guidelines for information about restrictions for "
+    "this service.",
+    "N350": "Missing/incomplete/invalid description of service for a Not Otherwise Classified "
+    "(NOC) code or for an Unlisted/By Report procedure.",
+    "N362": "The number of days or units of service exceeds our acceptable maximum.",
+    "N383": "Not covered when deemed cosmetic.",
+    "N425": "Statutorily excluded service(s).",
+    "N428": "Not covered when performed in this place of service.",
+    "N429": "Not covered when considered routine.",
+    "N430": "Procedure code is inconsistent with the units billed.",
+    "N432": "Alert: Adjustment based on a Recovery Audit.",
+    "N435": "Exceeds number/frequency approved/allowed within time period without support "
+    "documentation.",
+    "N519": "Invalid combination of HCPCS modifiers.",
+    "N657": "This should be billed with the appropriate code for these services.",
+    "N776": "This service is not a covered Telehealth service.",
+}
+
+# Service categories a rule may set or scope on. The cost-sharing stage keys copays,
+# coinsurance and no-cost-share lists on them (fixtures/reference/plans.yaml), so a typo here
+# would silently change what a member pays: unknown categories are load errors.
+CATEGORIES: frozenset[str] = frozenset({
+    "preventive", "office_visit", "specialist", "telehealth", "urgent_care", "emergency",
+    "imaging", "lab", "inpatient", "outpatient_surgery", "therapy", "mental_health",
+    "maternity", "dme", "ambulance", "medical",
+    "dental_preventive", "dental_basic", "dental_major", "orthodontics",
+})  # fmt: skip
+
+# The names a condition can read, and the functions it can call: nothing else resolves.
+CONTEXT_NAMES: frozenset[str] = frozenset({
+    "claim_type", "procedure", "modifiers", "revenue_code", "units", "charge",
+    "place_of_service", "diagnoses", "principal_diagnosis", "age", "sex", "network", "plan",
+    "service_date", "tooth", "category",
+})  # fmt: skip
+# name -> (fewest, most) positional arguments; None: no upper bound.
+_ARITY: Mapping[str, tuple[int, int | None]] = {
+    "units_in_year": (1, None),
+    "visits_in_year": (1, None),
+    "days_since_last": (1, None),
+    "has_diagnosis": (1, None),
+    "in_range": (2, 2),
+    "startswith": (2, None),
+    "len": (1, 1),
+    "any_of": (2, None),
+}
+CONTEXT_FUNCTIONS: frozenset[str] = frozenset(_ARITY)
+
+# What days_since_last answers when the member never had the service this plan year.
+NEVER_DAYS = 99999
+
+# Sandbox limits. A condition is a short test, not a program: these bound the work one
+# evaluation can do (size of the tree times the cost of each bounded operation).
+MAX_EXPRESSION_CHARS = 1000
+MAX_EXPRESSION_NODES = 200
+MAX_EXPRESSION_DEPTH = 32
+MAX_LITERAL_CHARS = 100
+MAX_SEQUENCE_LENGTH = 1000  # longest string or tuple an operator may build at run time
+MAX_REASON_CHARS = 200
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class RuleError(ConfigurationError):
+    """A rule pack cannot be loaded. ``file`` and ``rule_id`` (``None`` for a file-level
+    problem) say where; ``problem`` says what."""
+
+    def __init__(self, file: str, rule_id: str | None, problem: str) -> None:
+        where = f"{file}: rule {rule_id}" if rule_id is not None else file
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.rule_id = rule_id
+        self.problem = problem
+
+
+class _Refused(Exception):
+    """A problem in one rule; the loader adds file and rule id."""
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Deny the line with ``group``-``carc`` and the remarks in ``rarcs``."""
+
+    rule_id: str
+    group: str
+    carc: str
+    rarcs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pend:
+    """Hold the claim for an examiner."""
+
+    rule_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequireAuthorization:
+    """The line needs an authorization on file; without one, deny with ``group``-``carc``."""
+
+    rule_id: str
+    group: str = "CO"
+    carc: str = "197"
+    rarcs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CapUnits:
+    """Allow at most ``max_units`` units; the units above it are adjusted ``group``-``carc``.
+    Only returned when the line has more units than that."""
+
+    rule_id: str
+    max_units: int
+    group: str
+    carc: str
+    rarcs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetCategory:
+    """The line's service category (for cost sharing); the last one in pack order wins."""
+
+    rule_id: str
+    category: str
+
+
+RuleAction: TypeAlias = Deny | Pend | RequireAuthorization | CapUnits | SetCategory
+
+
+# --- line facts and history --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineFacts:
+    """What a condition can know about one service line (see :func:`line_facts`).
+
+    Codes are upper case without dots; ``diagnoses`` are the line's diagnoses, its primary one
+    first; ``network`` is ``"in"`` or ``"out"``; ``category`` is the category the line starts
+    with (rules may change it).
+    """
+
+    claim_type: str
+    procedure: str
+    service_date: date
+    plan: str
+    age: int
+    sex: str
+    network: str
+    modifiers: tuple[str, ...] = ()
+    revenue_code: str = ""
+    units: Decimal = Decimal(1)
+    charge: Decimal = Decimal(0)
+    place_of_service: str = ""
+    diagnoses: tuple[str, ...] = ()
+    tooth: tuple[str, ...] = ()
+    category: str = ""
+
+    @property
+    def principal_diagnosis(self) -> str:
+        return self.diagnoses[0] if self.diagnoses else ""
+
+
+class PriorService(NamedTuple):
+    """One service the member already had: date, procedure code, units."""
+
+    service_date: date
+    procedure: str
+    units: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MemberHistory:
+    """The member's services adjudicated before this line, in the plan year of the line.
+
+    The caller leaves the line itself out, and adds each line of a claim once it is allowed
+    (:meth:`with_service`), so that the second of two identical lines on one claim sees the
+    first. Plain ``(date, code, units)`` tuples are accepted as services.
+    """
+
+    plan_year_start: date
+    services: tuple[PriorService | tuple[date, str, Decimal | int], ...] = ()
+
+    def with_service(self, service_date: date, procedure: str, units: Decimal) -> MemberHistory:
+        service = PriorService(service_date, procedure, units)
+        return MemberHistory(self.plan_year_start, (*self.services, service))
+
+    def _in_year(self, codes: _CodeSet) -> Iterable[tuple[date, Decimal | int]]:
+        start = self.plan_year_start
+        end = _one_year_after(start)
+        for day, code, units in self.services:
+            if start <= day < end and codes.contains(code):
+                yield day, units
+
+    def units_in_year(self, *codes: str) -> Decimal:
+        """Units of these codes (or same-length ``"lo-hi"`` ranges) in the plan year: any date
+        in it, since claims arrive out of order and a limit counts what was already paid."""
+        return sum((Decimal(u) for _, u in self._in_year(_CodeSet.of(codes))), Decimal(0))
+
+    def visits_in_year(self, *codes: str) -> int:
+        """Distinct dates of service of these codes (or ranges) in the plan year."""
+        return len({day for day, _ in self._in_year(_CodeSet.of(codes))})
+
+    def days_since_last(self, *codes: str, on: date) -> int:
+        """Days from the member's last service of these codes (or ranges) on or before ``on``
+        to ``on``; :data:`NEVER_DAYS` when there is none."""
+        wanted = _CodeSet.of(codes)
+        days = [
+            (on - day).days for day, code, _ in self.services if day <= on and wanted.contains(code)
+        ]
+        return min(days) if days else NEVER_DAYS
+
+
+def _one_year_after(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February: the plan year ends with February
+        return date(day.year + 1, 3, 1)
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Age in whole years on ``day``."""
+    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - (1 if before_birthday else 0)
+
+
+def line_facts(
+    claim: Claim,
+    line: ServiceLine,
+    *,
+    member_birth_date: date,
+    member_sex: str,
+    plan_id: str,
+    network: str,
+    category: str = "",
+) -> LineFacts:
+    """The facts of ``line`` of ``claim`` for a member of ``plan_id``.
+
+    Raises ``ValueError`` when the line has no date of service (front-end edits reject such
+    claims before adjudication) or ``network`` is not ``"in"`` / ``"out"``.
+    """
+    if network not in ("in", "out"):
+        raise ValueError(f"network must be 'in' or 'out', not {network!r}")
+    day = line.service_from or claim.service_from
+    if day is None:
+        raise ValueError(f"line {line.number} has no date of service")
+    proc = line.procedure
+    codes = [_normalise_diagnosis(d.code) for d in claim.diagnoses]
+    # Professional and dental lines point at their diagnoses (first pointer = the line's
+    # primary one); institutional lines have no pointers and carry the claim's diagnoses.
+    pointed = [codes[p - 1] for p in line.diagnosis_pointers if 0 < p <= len(codes)]
+    place = line.place_of_service
+    if not place and claim.claim_type is not ClaimType.INSTITUTIONAL:
+        place = claim.facility_code
+    sex = member_sex.strip().upper()
+    return LineFacts(
+        claim_type=claim.claim_type.value,
+        procedure=proc.code.strip().upper() if proc else "",
+        modifiers=tuple(m.strip().upper() for m in proc.modifiers) if proc else (),
+        revenue_code=line.revenue_code.strip(),
+        units=line.units,
+        charge=line.charge,
+        place_of_service=place,
+        diagnoses=tuple(pointed or codes),
+        age=age_on(member_birth_date, day),
+        sex=sex if sex in ("F", "M") else "U",
+        network=network,
+        plan=plan_id,
+        service_date=day,
+        tooth=tuple(t.code for t in line.teeth),
+        category=category,
+    )
+
+
+def _normalise_diagnosis(code: str) -> str:
+    return code.strip().upper().replace(".", "")
+
+
+# --- code sets (procedure lists and same-length ranges) ----------------------------------------
+
+
+def _parse_range(text: str) -> tuple[str, str] | None:
+    """``"lo-hi"`` with both ends the same length and lo <= hi, else None."""
+    lo, sep, hi = text.strip().upper().partition("-")
+    if not sep or not lo or len(lo) != len(hi) or lo > hi:
+        return None
+    return lo, hi
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeSet:
+    """Codes and same-length ranges (compared as strings)."""
+
+    codes: frozenset[str]
+    ranges: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, args: Iterable[str]) -> _CodeSet:
+        codes: set[str] = set()
+        ranges: list[tuple[str, str]] = []
+        for arg in args:
+            bounds = _parse_range(arg) if "-" in arg else None
+            if bounds is not None:
+                ranges.append(bounds)
+            else:
+                codes.add(arg.strip().upper())
+        return cls(frozenset(codes), tuple(ranges))
+
+    def contains(self, code: str) -> bool:
+        if code in self.codes:
+            return True
+        return any(len(lo) == len(code) and lo <= code <= hi for lo, hi in self.ranges)
+
+
+def _code_arguments(args: Iterable[object]) -> list[str]:
+    """A condition's code arguments: strings, or tuples of them."""
+    codes = []
+    for arg in _flatten(args):
+        if not isinstance(arg, str):
+            raise TypeError(f"codes must be strings, not {type(arg).__name__}")
+        codes.append(arg)
+    return codes
+
+
+def _flatten(args: Iterable[object]) -> list[object]:
+    """Arguments, with one level of tuples / lists / sets spread out."""
+    out: list[object] = []
+    for arg in args:
+        if isinstance(arg, tuple | list | frozenset | set):
+            out.extend(arg)
+        else:
+            out.append(arg)
+    return out
+
+
+# --- the sandboxed evaluator -------------------------------------------------------------------
+
+
+def _length_of(value: object) -> int | None:
+    return len(value) if isinstance(value, str | tuple | list) else None
+
+
+def _add(a: Any, b: Any) -> Any:
+    la, lb = _length_of(a), _length_of(b)
+    if la is not None and lb is not None and la + lb > MAX_SEQUENCE_LENGTH:
+        raise ValueError(f"result longer than {MAX_SEQUENCE_LENGTH}")
+    return a + b
+
+
+def _mult(a: Any, b: Any) -> Any:
+    for seq, times in ((a, b), (b, a)):
+        length = _length_of(seq)
+        if length is not None and isinstance(times, int) and length * times > MAX_SEQUENCE_LENGTH:
+            raise ValueError(f"result longer than {MAX_SEQUENCE_LENGTH}")
+    return a * b
+
+
+def _div(a: Any, b: Any) -> Any:
+    # Whole numbers divide to a Decimal: money and units never become floats.
+    if isinstance(a, int) and isinstance(b, int):
+        return Decimal(a) / Decimal(b)
+    return a / b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    # "%" on a string is printf formatting, which can build strings of any width.
+    if isinstance(a, str | bytes):
+        raise TypeError("% is for numbers only")
+    return a % b
+
+
+_BINARY_OPERATORS: Mapping[type[ast.AST], Callable[..., Any]] = {
+    ast.Add: _add,
+    ast.Sub: operator.sub,
+    ast.Mult: _mult,
+    ast.Div: _div,
+    ast.Mod: _mod,
+}
+_UNARY_OPERATORS: Mapping[type[ast.AST], Callable[..., Any]] = {
+    ast.Not: operator.not_,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+_COMPARISONS: Mapping[type[ast.AST], Callable[..., Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda x, y: x in y,
+    ast.NotIn: lambda x, y: x not in y,
+}
+# simpleeval looks every operator node up in one table. Ours has no ** (it is refused at load
+# and absent here too), no shifts or bit operators, and bounded + * %: simpleeval's own safe_*
+# operators read its module-wide MAX_* limits, which we leave alone for other users.
+_OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {}
+for _table in (_BINARY_OPERATORS, _UNARY_OPERATORS, _COMPARISONS):
+    _OPERATORS.update(_table)
+
+
+class _Evaluator(SimpleEval):  # type: ignore[misc]  # simpleeval ships no type information
+    """simpleeval with only the nodes the loader lets through: tuple, list and set literals
+    (as immutable values), and no comprehension handler at all."""
+
+    def __init__(self, names: dict[str, object], functions: dict[str, Callable[..., Any]]):
+        super().__init__(operators=_OPERATORS, functions=functions, names=names)
+        self.nodes[ast.Tuple] = self._eval_sequence
+        self.nodes[ast.List] = self._eval_sequence
+        self.nodes[ast.Set] = self._eval_set
+
+    def _eval_sequence(self, node: ast.Tuple | ast.List) -> tuple[object, ...]:
+        return tuple(self._eval(x) for x in node.elts)
+
+    def _eval_set(self, node: ast.Set) -> frozenset[object]:
+        return frozenset(self._eval(x) for x in node.elts)
+
+
+def _in_range(code: object, bounds: object) -> bool:
+    if not isinstance(code, str) or not isinstance(bounds, str):
+        raise TypeError("in_range takes a code and a 'lo-hi' string")
+    parsed = _parse_range(bounds)
+    if parsed is None:
+        raise ValueError(f"{bounds!r} is not a same-length 'lo-hi' range")
+    lo, hi = parsed
+    return len(code) == len(lo) and lo <= code.upper() <= hi
+
+
+def _startswith(text: object, *prefixes: object) -> bool:
+    flat = _flatten(prefixes)
+    if not isinstance(text, str) or not all(isinstance(p, str) for p in flat):
+        raise TypeError("startswith takes strings")
+    return text.startswith(tuple(str(p) for p in flat))
+
+
+def _any_of(seq: object, *items: object) -> bool:
+    values: Iterable[object] = (seq,) if isinstance(seq, str) else _flatten([seq])
+    wanted = set(_flatten(items))
+    return any(v in wanted for v in values)
+
+
+def _length(value: object) -> int:
+    if not isinstance(value, str | tuple | list | frozenset):
+        raise TypeError(f"len of {type(value).__name__}")
+    return len(value)
+
+
+def _context(
+    facts: LineFacts, history: MemberHistory
+) -> tuple[dict[str, object], dict[str, Callable[..., Any]]]:
+    """The names and functions one line's conditions see (CONTEXT_NAMES, CONTEXT_FUNCTIONS)."""
+    names: dict[str, object] = {
+        "claim_type": facts.claim_type,
+        "procedure": facts.procedure,
+        "modifiers": facts.modifiers,
+        "revenue_code": facts.revenue_code,
+        "units": facts.units,
+        "charge": facts.charge,
+        "place_of_service": facts.place_of_service,
+        "diagnoses": facts.diagnoses,
+        "principal_diagnosis": facts.principal_diagnosis,
+        "age": facts.age,
+        "sex": facts.sex,
+        "network": facts.network,
+        "plan": facts.plan,
+        "service_date": facts.service_date.isoformat(),
+        "tooth": facts.tooth,
+        "category": facts.category,
+    }
+    day = facts.service_date
+
+    def units_in_year(*codes: object) -> Decimal:
+        return history.units_in_year(*_code_arguments(codes))
+
+    def visits_in_year(*codes: object) -> int:
+        return history.visits_in_year(*_code_arguments(codes))
+
+    def days_since_last(*codes: object) -> int:
+        return history.days_since_last(*_code_arguments(codes), on=day)
+
+    def has_diagnosis(*prefixes: object) -> bool:
+        wanted = []
+        for p in _flatten(prefixes):
+            if not isinstance(p, str):
+                raise TypeError("has_diagnosis takes strings")
+            wanted.append(_normalise_diagnosis(p).rstrip("*"))
+        found = tuple(w for w in wanted if w)
+        return bool(found) and any(d.startswith(found) for d in facts.diagnoses)
+
+    functions: dict[str, Callable[..., Any]] = {
+        "units_in_year": units_in_year,
+        "visits_in_year": visits_in_year,
+        "days_since_last": days_since_last,
+        "has_diagnosis": has_diagnosis,
+        "in_range": _in_range,
+        "startswith": _startswith,
+        "len": _length,
+        "any_of": _any_of,
+    }
+    return names, functions
+
+
+# --- checking a condition at load --------------------------------------------------------------
+
+_OPERATOR_SYMBOLS: Mapping[type[ast.AST], str] = {
+    ast.Pow: "**",
+    ast.FloorDiv: "//",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.MatMult: "@",
+    ast.Invert: "~",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+}
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def compile_condition(text: str) -> ast.expr:
+    """Parse a ``when`` condition once and check it against the sandbox rules.
+
+    Returns the tree to evaluate later; raises ``ValueError`` saying what is wrong and where
+    (``column`` counts from 1).
+    """
+    try:
+        return _compile(text)
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _compile(text: str) -> ast.expr:
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise _Refused(
+            f"condition is {len(text)} characters long; the limit is {MAX_EXPRESSION_CHARS}"
+        )
+    source = text.strip()
+    if not source:
+        raise _Refused("condition is empty")
+    try:
+        # mode="eval": statements (import, assignment, several expressions) are syntax errors,
+        # not warnings simpleeval would skip over. Warnings (invalid escapes) are errors too.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise _Refused(
+            f"syntax error at line {exc.lineno}, column {exc.offset}: {exc.msg}"
+        ) from None
+    except (ValueError, RecursionError, MemoryError, Warning) as exc:
+        raise _Refused(f"condition cannot be parsed: {exc}") from None
+    nodes = 0
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:  # iterative, so a deep tree is refused rather than exhausting the stack
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_EXPRESSION_NODES:
+            raise _Refused(f"condition has more than {MAX_EXPRESSION_NODES} parts")
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise _Refused(f"condition nests deeper than {MAX_EXPRESSION_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    _check(tree.body)
+    return tree.body
+
+
+def _at(node: ast.AST) -> str:
+    return f" at column {getattr(node, 'col_offset', 0) + 1}"
+
+
+def _check(node: ast.AST) -> None:
+    """Refuse every node the sandbox does not allow; turn float literals into Decimals."""
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _check(value)
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINARY_OPERATORS:
+            symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
+            raise _Refused(f"the {symbol} operator is not allowed{_at(node)}")
+        _check(node.left)
+        _check(node.right)
+    elif isinstance(node, ast.UnaryOp):
+        if type(node.op) not in _UNARY_OPERATORS:
+            symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
+            raise _Refused(f"the {symbol} operator is not allowed{_at(node)}")
+        _check(node.operand)
+    elif isinstance(node, ast.Compare):
+        for op in node.ops:
+            if type(op) not in _COMPARISONS:
+                symbol = _OPERATOR_SYMBOLS.get(type(op), type(op).__name__)
+                raise _Refused(f"the {symbol} comparison is not allowed (use == or !=){_at(node)}")
+        _check(node.left)
+        for comparator in node.comparators:
+            _check(comparator)
+    elif isinstance(node, ast.IfExp):
+        _check(node.test)
+        _check(node.body)
+        _check(node.orelse)
+    elif isinstance(node, ast.Call):
+        _check_call(node)
+    elif isinstance(node, ast.Name):
+        _check_name(node)
+    elif isinstance(node, ast.Constant):
+        _check_constant(node)
+    elif isinstance(node, ast.Tuple | ast.List | ast.Set):
+        for element in node.elts:
+            if isinstance(element, ast.Starred):
+                raise _Refused(f"star expressions (*x) are not allowed{_at(element)}")
+            _check(element)
+    elif isinstance(node, ast.Subscript):
+        _check(node.value)
+        key = node.slice
+        if isinstance(key, ast.Slice):
+            for part in (key.lower, key.upper, key.step):
+                if part is not None:
+                    _check(part)
+        else:
+            if (
+                isinstance(key, ast.Constant)
+                and isinstance(key.value, str)
+                and key.value.startswith("_")
+            ):
+                raise _Refused(f"subscript {key.value!r} is not allowed{_at(node)}")
+            _check(key)
+    elif isinstance(node, ast.Attribute):
+        what = "dunder attribute" if node.attr.startswith("__") else "attribute access"
+        raise _Refused(f"{what} (.{node.attr}) is not allowed{_at(node)}")
+    elif isinstance(node, ast.Lambda):
+        raise _Refused(f"lambda is not allowed{_at(node)}")
+    elif isinstance(node, _COMPREHENSIONS):
+        raise _Refused(f"comprehensions are not allowed{_at(node)}")
+    elif isinstance(node, ast.JoinedStr):
+        raise _Refused(f"f-strings are not allowed{_at(node)}")
+    elif isinstance(node, ast.NamedExpr):
+        raise _Refused(f"assignment (:=) is not allowed{_at(node)}")
+    elif isinstance(node, ast.Starred):
+        raise _Refused(f"star expressions (*x) are not allowed{_at(node)}")
+    else:
+        raise _Refused(f"{type(node).__name__} expressions are not allowed{_at(node)}")
+
+
+def _check_call(node: ast.Call) -> None:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        raise _Refused(f"method calls (.{func.attr}(...)) are not allowed{_at(node)}")
+    if not isinstance(func, ast.Name):
+        raise _Refused(f"only the documented functions can be called{_at(node)}")
+    name = func.id
+    if name not in _ARITY:
+        if name in CONTEXT_NAMES:
+            raise _Refused(f"{name!r} is not a function{_at(node)}")
+        raise _Refused(
+            f"unknown function {name!r}{_at(node)}; "
+            f"functions are {', '.join(sorted(CONTEXT_FUNCTIONS))}"
+        )
+    if node.keywords:
+        raise _Refused(f"keyword arguments are not allowed in {name}(){_at(node)}")
+    fewest, most = _ARITY[name]
+    count = len(node.args)
+    if count < fewest or (most is not None and count > most):
+        wanted = str(fewest) if most == fewest else f"at least {fewest}"
+        raise _Refused(f"{name}() takes {wanted} argument(s), not {count}{_at(node)}")
+    for arg in node.args:
+        if isinstance(arg, ast.Starred):
+            raise _Refused(f"star arguments (*x) are not allowed{_at(arg)}")
+        _check(arg)
+    if name == "in_range":
+        bounds = node.args[1]
+        if (
+            isinstance(bounds, ast.Constant)
+            and isinstance(bounds.value, str)
+            and _parse_range(bounds.value) is None
+        ):
+            raise _Refused(
+                f"in_range: {bounds.value!r} is not a same-length 'lo-hi' range{_at(bounds)}"
+            )
+
+
+def _check_name(node: ast.Name) -> None:
+    name = node.id
+    if name in CONTEXT_NAMES:
+        return
+    if name in _ARITY:
+        raise _Refused(f"function {name!r} must be called{_at(node)}")
+    if name.startswith("_"):
+        raise _Refused(f"names starting with '_' are not allowed ({name}){_at(node)}")
+    raise _Refused(
+        f"unknown name {name!r}{_at(node)}; names are {', '.join(sorted(CONTEXT_NAMES))}"
+    )
+
+
+def _check_constant(node: ast.Constant) -> None:
+    value = node.value
+    if isinstance(value, str):
+        if len(value) > MAX_LITERAL_CHARS:
+            raise _Refused(
+                f"string literal is {len(value)} characters long; the limit is "
+                f"{MAX_LITERAL_CHARS}{_at(node)}"
+            )
+    elif isinstance(value, float):
+        # Written as a decimal, read as a Decimal: charges and units are Decimals, and a float
+        # would not mix with them in arithmetic.
+        node.value = Decimal(repr(value))  # type: ignore[assignment]  # read by simpleeval only
+    elif value is not None and not isinstance(value, bool | int):
+        raise _Refused(f"{type(value).__name__} literals are not allowed{_at(node)}")
+
+
+# --- rules and scope ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which lines a rule can apply to. Every field that is given must match; an empty scope
+    matches every line. ``procedures`` and ``procedure_ranges`` together are one test (the
+    code is listed or in a range); ``diagnoses`` holds codes, or prefixes ending in ``*``."""
+
+    procedures: frozenset[str] = frozenset()
+    procedure_ranges: tuple[tuple[str, str], ...] = ()
+    categories: frozenset[str] = frozenset()
+    diagnoses: tuple[str, ...] = ()
+    plans: frozenset[str] = frozenset()
+
+    def matches(self, facts: LineFacts, category: str) -> bool:
+        if self.plans and facts.plan not in self.plans:
+            return False
+        if self.procedures or self.procedure_ranges:
+            code = facts.procedure
+            if code not in self.procedures and not any(
+                len(lo) == len(code) and lo <= code <= hi for lo, hi in self.procedure_ranges
+            ):
+                return False
+        if self.categories and category not in self.categories:
+            return False
+        return not self.diagnoses or any(
+            _diagnosis_matches(entry, code) for entry in self.diagnoses for code in facts.diagnoses
+        )
+
+
+def _diagnosis_matches(entry: str, code: str) -> bool:
+    if entry.endswith("*"):
+        return code.startswith(entry[:-1])
+    return code == entry
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One coverage rule. ``condition`` is the parsed ``when`` (``None``: always true);
+    ``source`` is the file it came from; ``position`` its place in pack order."""
+
+    id: str
+    description: str
+    effective_from: date
+    effective_through: date | None
+    scope: Scope
+    when: str
+    action: RuleAction
+    source: str = ""
+    position: int = 0
+    condition: ast.expr | None = field(default=None, repr=False, compare=False)
+
+    def in_force(self, day: date) -> bool:
+        if day < self.effective_from:
+            return False
+        return self.effective_through is None or day <= self.effective_through
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The outcome for one line: the actions (pack order), the ids of the rules the index
+    handed to the line (``considered``) and of those that fired, and the final category."""
+
+    actions: tuple[RuleAction, ...]
+    considered: tuple[str, ...]
+    fired: tuple[str, ...]
+    category: str
+
+
+class _RangeIndex:
+    """Which range-scoped rules contain a code, by binary search.
+
+    For each code length, the sorted ends of every range cut the codes into segments; each
+    segment stores the rules covering it. ``(lo, 0)`` opens a range and ``(hi, 1)`` sorts
+    just after ``hi``, so ranges are closed at both ends.
+    """
+
+    def __init__(self, entries: Sequence[tuple[str, str, int]]) -> None:
+        by_length: dict[int, list[tuple[str, str, int]]] = {}
+        for lo, hi, index in entries:
+            by_length.setdefault(len(lo), []).append((lo, hi, index))
+        self._tables: dict[int, tuple[list[tuple[str, int]], list[tuple[int, ...]]]] = {}
+        for length, group in by_length.items():
+            opens: dict[tuple[str, int], list[int]] = {}
+            closes: dict[tuple[str, int], list[int]] = {}
+            for lo, hi, index in group:
+                opens.setdefault((lo, 0), []).append(index)
+                closes.setdefault((hi, 1), []).append(index)
+            bounds = sorted(set(opens) | set(closes))
+            active: set[int] = set()
+            segments: list[tuple[int, ...]] = []
+            for bound in bounds:
+                active.update(opens.get(bound, ()))
+                active.difference_update(closes.get(bound, ()))
+                segments.append(tuple(sorted(active)))
+            self._tables[length] = (bounds, segments)
+
+    def containing(self, code: str) -> tuple[int, ...]:
+        table = self._tables.get(len(code))
+        if table is None:
+            return ()
+        bounds, segments = table
+        k = bisect_right(bounds, (code, 0)) - 1
+        return segments[k] if k >= 0 else ()
+
+
+class _ScopeIndex:
+    """Rules by the most selective part of their scope. Every rule sits under exactly one key:
+    procedure (code or range), else category, else diagnosis (first three characters, the
+    ICD-10 category), else plan, else the list of rules every line meets."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.by_procedure: dict[str, list[int]] = {}
+        self.by_category: dict[str, list[int]] = {}
+        self.by_diagnosis: dict[str, list[int]] = {}
+        self.by_plan: dict[str, list[int]] = {}
+        self.everywhere: list[int] = []
+        ranges: list[tuple[str, str, int]] = []
+        for rule in rules:
+            scope, i = rule.scope, rule.position
+            if scope.procedures or scope.procedure_ranges:
+                for code in scope.procedures:
+                    self.by_procedure.setdefault(code, []).append(i)
+                ranges.extend((lo, hi, i) for lo, hi in scope.procedure_ranges)
+            elif scope.categories:
+                for category in scope.categories:
+                    self.by_category.setdefault(category, []).append(i)
+            elif scope.diagnoses and all(len(d.rstrip("*")) >= 3 for d in scope.diagnoses):
+                for key in {d.rstrip("*")[:3] for d in scope.diagnoses}:
+                    self.by_diagnosis.setdefault(key, []).append(i)
+            elif scope.plans:
+                for plan in scope.plans:
+                    self.by_plan.setdefault(plan, []).append(i)
+            else:
+                self.everywhere.append(i)
+        self.ranges = _RangeIndex(ranges)
+
+    def base(self, facts: LineFacts) -> set[int]:
+        """Candidates that do not depend on the category."""
+        found = set(self.everywhere)
+        found.update(self.by_procedure.get(facts.procedure, ()))
+        found.update(self.ranges.containing(facts.procedure))
+        found.update(self.by_plan.get(facts.plan, ()))
+        for code in facts.diagnoses:
+            found.update(self.by_diagnosis.get(code[:3], ()))
+        return found
+
+    def for_category(self, category: str) -> Sequence[int]:
+        return self.by_category.get(category, ())
+
+
+class RulePack:
+    """Rules in pack order, indexed by scope. ``version`` identifies the content (see
+    :func:`load_pack`) and goes on every decision made with the pack."""
+
+    __slots__ = ("_categorising", "_other", "rules", "version")
+
+    def __init__(self, rules: Sequence[Rule], version: str = "") -> None:
+        ordered = tuple(r if r.position == i else _with_position(r, i) for i, r in enumerate(rules))
+        self.rules: tuple[Rule, ...] = ordered
+        self.version = version
+        # set_category rules run first, so every other rule sees the category they settle on.
+        self._categorising = _ScopeIndex([r for r in ordered if isinstance(r.action, SetCategory)])
+        self._other = _ScopeIndex([r for r in ordered if not isinstance(r.action, SetCategory)])
+
+    def __repr__(self) -> str:
+        return f"RulePack(version={self.version!r}, rules={len(self.rules)})"
+
+    def evaluate(self, facts: LineFacts, history: MemberHistory) -> tuple[RuleAction, ...]:
+        """The actions of every rule in force on the line's date of service whose scope
+        matches and whose condition is true, in pack order."""
+        return self.explain(facts, history).actions
+
+    def explain(self, facts: LineFacts, history: MemberHistory) -> Evaluation:
+        """:meth:`evaluate`, with the rules considered and fired and the final category."""
+        state = _Run(self.rules, facts, history)
+        # Pass 1: the category. When a rule changes it, the rules scoped to the new category
+        # join the queue (those after the rule that changed it, keeping pack order).
+        queue = sorted(
+            self._categorising.base(facts).union(self._categorising.for_category(state.category))
+        )
+        k = 0
+        while k < len(queue):
+            position = queue[k]
+            k += 1
+            before = state.category
+            state.apply(position)
+            if state.category != before:
+                later = {j for j in self._categorising.for_category(state.category) if j > position}
+                queue = sorted(later.union(queue[k:]))
+                k = 0
+        # Pass 2: everything else, against the settled category.
+        rest = self._other.base(facts).union(self._other.for_category(state.category))
+        for position in sorted(rest):
+            state.apply(position)
+        fired = sorted(state.fired, key=lambda item: item[0])
+        return Evaluation(
+            actions=tuple(action for _, action in fired),
+            considered=tuple(state.considered),
+            fired=tuple(self.rules[i].id for i, _ in fired),
+            category=state.category,
+        )
+
+
+def _with_position(rule: Rule, position: int) -> Rule:
+    return replace(rule, position=position)
+
+
+class _Run:
+    """The state of one line's evaluation: its own names and evaluator, so a pack is safe to
+    share between threads."""
+
+    def __init__(self, rules: tuple[Rule, ...], facts: LineFacts, history: MemberHistory):
+        self.rules = rules
+        self.facts = facts
+        self.history = history
+        self.category = facts.category
+        self.considered: list[str] = []
+        self.fired: list[tuple[int, RuleAction]] = []
+        self._evaluator: _Evaluator | None = None
+
+    def apply(self, position: int) -> None:
+        rule = self.rules[position]
+        self.considered.append(rule.id)
+        facts = self.facts
+        if not rule.in_force(facts.service_date) or not rule.scope.matches(facts, self.category):
+            return
+        if rule.condition is not None:
+            outcome = self._condition(rule)
+            if isinstance(outcome, Pend):
+                self.fired.append((position, outcome))
+                return
+            if not outcome:
+                return
+        action = rule.action
+        if isinstance(action, CapUnits) and facts.units <= action.max_units:
+            return
+        if isinstance(action, SetCategory):
+            self.category = action.category
+        self.fired.append((position, action))
+
+    def _condition(self, rule: Rule) -> bool | Pend:
+        evaluator = self._evaluator
+        if evaluator is None:
+            names, functions = _context(self.facts, self.history)
+            evaluator = self._evaluator = _Evaluator(names, functions)
+        evaluator.names["category"] = self.category
+        try:
+            result = evaluator.eval(rule.when, previously_parsed=rule.condition)
+        except Exception as exc:  # any failure is the rule's, and must pend
+            return _error_pend(rule, f"{type(exc).__name__}: {exc}")
+        if not isinstance(result, bool):
+            return _error_pend(rule, f"condition gave {type(result).__name__}, not true/false")
+        return result
+
+
+def _error_pend(rule: Rule, problem: str) -> Pend:
+    reason = f"rule {rule.id} could not be evaluated: {problem}"
+    return Pend(rule.id, reason[:MAX_REASON_CHARS])
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+MANIFEST = "pack.yaml"
+_FILE_KEYS = frozenset({"description", "plans", "rules"})
+_MANIFEST_KEYS = frozenset({"description", "files"})
+_RULE_KEYS = frozenset({"id", "description", "effective_from", "effective_through", "scope",
+                        "when", "then"})  # fmt: skip
+_SCOPE_KEYS = frozenset({"procedures", "procedure_ranges", "categories", "diagnoses", "plans"})
+_ADJUSTMENT_KEYS = frozenset({"group", "carc", "rarc"})
+
+
+def load_pack(path: str | Path, *, known_plans: Collection[str] | None = None) -> RulePack:
+    """Load a rule pack: a folder of YAML files, or one YAML file.
+
+    In a folder, ``pack.yaml`` (when present) lists the files in pack order and every other
+    ``*.yaml`` / ``*.yml`` must be listed; without it the files load in name order. The
+    version is the first 12 hex digits of the SHA-256 over the sorted file names and contents.
+    With ``known_plans``, a plan id in a scope that is not in it is an error.
+    """
+    root = Path(path)
+    files = _pack_files(root)
+    digest = hashlib.sha256()
+    texts: list[tuple[Path, str]] = []
+    for file in sorted(set(files) | _manifest_of(root), key=lambda f: f.name):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise RuleError(str(file), None, f"cannot be read: {exc.strerror}") from exc
+        digest.update(file.name.encode() + b"\0" + data + b"\0")
+        if file in files:
+            try:
+                texts.append((file, data.decode("utf-8")))
+            except UnicodeDecodeError as exc:
+                raise RuleError(str(file), None, f"is not UTF-8 ({exc.reason})") from exc
+    order = {f: i for i, f in enumerate(files)}
+    texts.sort(key=lambda item: order[item[0]])
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for file, text in texts:
+        for rule in _parse_file(str(file), text, known_plans, len(rules)):
+            if rule.id in seen:
+                raise RuleError(str(file), rule.id, f"duplicate rule id (also in {seen[rule.id]})")
+            seen[rule.id] = str(file)
+            rules.append(rule)
+    return RulePack(rules, digest.hexdigest()[:12])
+
+
+def _manifest_of(root: Path) -> set[Path]:
+    manifest = root / MANIFEST
+    return {manifest} if root.is_dir() and manifest.is_file() else set()
+
+
+def _pack_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise RuleError(str(root), None, "no such rule pack (file or folder)")
+    found = sorted(
+        p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != MANIFEST
+    )
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        return found
+    raw = _yaml(str(manifest), manifest.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or not isinstance(raw.get("files"), list):
+        raise RuleError(str(manifest), None, "must be a mapping with a 'files' list")
+    unknown = set(raw) - _MANIFEST_KEYS
+    if unknown:
+        raise RuleError(
+            str(manifest), None, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"
+        )
+    listed: list[Path] = []
+    for name in raw["files"]:
+        if not isinstance(name, str) or "/" in name or "\\" in name:
+            raise RuleError(str(manifest), None, f"files: {name!r} is not a file name")
+        file = root / name
+        if file not in found:
+            raise RuleError(str(manifest), None, f"files: {name} does not exist in {root}")
+        if file in listed:
+            raise RuleError(str(manifest), None, f"files: {name} is listed twice")
+        listed.append(file)
+    missing = [p.name for p in found if p not in listed]
+    if missing:
+        raise RuleError(str(manifest), None, f"files not listed: {', '.join(missing)}")
+    return listed
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, leaving dates as strings: PyYAML turns a bad date (2024-13-01) into
+    a bare ValueError, and as a string it reaches the rule checks, which name the rule."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml(file: str, text: str) -> object:
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise RuleError(file, None, f"YAML error{where}: {problem}") from exc
+
+
+def _parse_file(
+    file: str, text: str, known_plans: Collection[str] | None, first_position: int
+) -> list[Rule]:
+    raw = _yaml(file, text)
+    if not isinstance(raw, dict):
+        raise RuleError(file, None, "must be a mapping with a 'rules' list")
+    unknown = set(raw) - _FILE_KEYS
+    if unknown:
+        raise RuleError(file, None, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    entries = raw.get("rules")
+    if not isinstance(entries, list):
+        raise RuleError(file, None, "'rules' must be a list")
+    try:
+        default_plans = _plans(raw.get("plans"), known_plans)
+    except _Refused as exc:
+        raise RuleError(file, None, str(exc)) from None
+    rules: list[Rule] = []
+    for n, entry in enumerate(entries, start=1):
+        rule_id = entry.get("id") if isinstance(entry, dict) else None
+        label = rule_id if isinstance(rule_id, str) and rule_id else f"#{n} (no id)"
+        try:
+            rule = _parse_rule(entry, default_plans, known_plans)
+        except _Refused as exc:
+            raise RuleError(file, label, str(exc)) from None
+        rules.append(replace(rule, source=file, position=first_position + len(rules)))
+    return rules
+
+
+def _parse_rule(
+    entry: object, default_plans: frozenset[str], known_plans: Collection[str] | None
+) -> Rule:
+    if not isinstance(entry, dict):
+        raise _Refused("a rule must be a mapping")
+    unknown = set(entry) - _RULE_KEYS
+    if unknown:
+        raise _Refused(f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    rule_id = entry.get("id")
+    if not isinstance(rule_id, str) or not rule_id.strip():
+        raise _Refused("'id' must be a non-empty string")
+    if not all(c.isalnum() or c in "-_." for c in rule_id):
+        raise _Refused("'id' may hold letters, digits, '-', '_' and '.' only")
+    description = entry.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise _Refused("'description' must be a non-empty string")
+    start = _date(entry.get("effective_from"), "effective_from")
+    if start is None:
+        raise _Refused("'effective_from' is required (a date, YYYY-MM-DD)")
+    end = _date(entry.get("effective_through"), "effective_through")
+    if end is not None and end < start:
+        raise _Refused(f"bad dates: effective_through {end} is before effective_from {start}")
+    scope = _scope(entry.get("scope"), default_plans, known_plans)
+    when = entry.get("when")
+    condition = None
+    if when is None:
+        when = ""
+    elif isinstance(when, bool):
+        # YAML reads an unquoted true / false as a boolean; keep it as the condition it says.
+        when = str(when)
+        condition = _compile(when)
+    elif isinstance(when, str):
+        condition = _compile(when)
+    else:
+        raise _Refused("'when' must be a string (an expression)")
+    action = _action(rule_id, entry.get("then"))
+    return Rule(
+        id=rule_id,
+        description=description.strip(),
+        effective_from=start,
+        effective_through=end,
+        scope=scope,
+        when=when,
+        action=action,
+        condition=condition,
+    )
+
+
+def _date(value: object, key: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        raise _Refused(f"bad dates: {key} must be a date without a time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise _Refused(f"bad dates: {key} {value!r} is not a date (YYYY-MM-DD)")
+
+
+def _strings(value: object, key: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Refused(f"scope.{key} must be a list")
+    out = []
+    for item in value:
+        # YAML reads 0110 as the octal number 72 and 99381 as a number: codes must be quoted.
+        if not isinstance(item, str) or not item.strip():
+            raise _Refused(f"scope.{key}: {item!r} must be a quoted string")
+        out.append(item.strip().upper())
+    return out
+
+
+def _plans(value: object, known_plans: Collection[str] | None) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        raise _Refused("plans must be a list of plan ids")
+    if known_plans is not None:
+        unknown = [p for p in value if p not in known_plans]
+        if unknown:
+            raise _Refused(f"unknown plan {unknown[0]!r}")
+    return frozenset(value)
+
+
+def _scope(
+    value: object, default_plans: frozenset[str], known_plans: Collection[str] | None
+) -> Scope:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise _Refused("'scope' must be a mapping")
+    unknown = set(value) - _SCOPE_KEYS
+    if unknown:
+        raise _Refused(f"unknown scope keys: {', '.join(sorted(map(str, unknown)))}")
+    ranges = []
+    for text in _strings(value.get("procedure_ranges"), "procedure_ranges"):
+        bounds = _parse_range(text)
+        if bounds is None:
+            raise _Refused(f"scope.procedure_ranges: {text!r} is not a same-length 'lo-hi' range")
+        ranges.append(bounds)
+    categories = _strings(value.get("categories"), "categories")
+    for category in categories:
+        if category.lower() not in CATEGORIES:
+            raise _Refused(f"scope.categories: unknown category {category.lower()!r}")
+    diagnoses = [_normalise_diagnosis(d) for d in _strings(value.get("diagnoses"), "diagnoses")]
+    for d in diagnoses:
+        if "*" in d[:-1] or d == "*":
+            raise _Refused(f"scope.diagnoses: {d!r}: '*' may only end a prefix")
+    plans = _plans(value.get("plans"), known_plans) if "plans" in value else default_plans
+    return Scope(
+        procedures=frozenset(_strings(value.get("procedures"), "procedures")),
+        procedure_ranges=tuple(ranges),
+        categories=frozenset(c.lower() for c in categories),
+        diagnoses=tuple(diagnoses),
+        plans=plans,
+    )
+
+
+def _action(rule_id: str, value: object) -> RuleAction:
+    kinds = "deny, pend, require_authorization, cap_units or set_category"
+    if not isinstance(value, dict) or len(value) != 1:
+        raise _Refused(f"bad action: 'then' must name exactly one action ({kinds})")
+    ((kind, body),) = value.items()
+    if kind == "deny":
+        group, carc, rarcs = _adjustment(body, "deny", required=True)
+        return Deny(rule_id, group, carc, rarcs)
+    if kind == "pend":
+        if not isinstance(body, dict) or set(body) != {"reason"}:
+            raise _Refused('bad action: pend takes {reason: "..."}')
+        reason = body["reason"]
+        if not isinstance(reason, str) or not reason.strip():
+            raise _Refused("bad action: pend reason must be a non-empty string")
+        return Pend(rule_id, reason.strip())
+    if kind == "require_authorization":
+        group, carc, rarcs = _adjustment(body or {}, kind, required=False)
+        return RequireAuthorization(rule_id, group or "CO", carc or "197", rarcs)
+    if kind == "cap_units":
+        if not isinstance(body, dict) or "max" not in body:
+            raise _Refused("bad action: cap_units takes {max: N, group: .., carc: ..}")
+        limit = body["max"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise _Refused(f"bad action: cap_units max must be a whole number >= 1, not {limit!r}")
+        rest = {k: v for k, v in body.items() if k != "max"}
+        group, carc, rarcs = _adjustment(rest, kind, required=True)
+        return CapUnits(rule_id, limit, group, carc, rarcs)
+    if kind == "set_category":
+        if not isinstance(body, str) or body not in CATEGORIES:
+            raise _Refused(
+                f"bad action: set_category {body!r} is not a category "
+                f"({', '.join(sorted(CATEGORIES))})"
+            )
+        return SetCategory(rule_id, body)
+    raise _Refused(f"bad action: unknown action {kind!r} (expected {kinds})")
+
+
+def _adjustment(body: object, kind: str, *, required: bool) -> tuple[str, str, tuple[str, ...]]:
+    if not isinstance(body, dict):
+        raise _Refused(f"bad action: {kind} takes {{group: .., carc: .., rarc: ..}}")
+    unknown = set(body) - _ADJUSTMENT_KEYS
+    if unknown:
+        raise _Refused(
+            f"bad action: {kind} has unknown keys {', '.join(sorted(map(str, unknown)))}"
+        )
+    group = body.get("group")
+    carc = body.get("carc")
+    if required and (group is None or carc is None):
+        raise _Refused(f"bad action: {kind} needs a group and a carc")
+    if group is not None and (not isinstance(group, str) or group not in GROUP_CODES):
+        raise _Refused(f"unknown group code {group!r} (one of {', '.join(GROUP_CODES)})")
+    # CARCs are plain numbers (no leading zeros), so an unquoted one is safe to accept.
+    if isinstance(carc, int) and not isinstance(carc, bool):
+        carc = str(carc)
+    if carc is not None and (not isinstance(carc, str) or carc not in CARC):
+        raise _Refused(f"unknown CARC {carc!r}")
+    raw_rarcs = body.get("rarc")
+    rarcs = [raw_rarcs] if isinstance(raw_rarcs, str) else raw_rarcs or []
+    if not isinstance(rarcs, list):
+        raise _Refused(f"bad action: {kind} rarc must be a code or a list of codes")
+    for rarc in rarcs:
+        if not isinstance(rarc, str) or rarc not in RARC:
+            raise _Refused(f"unknown RARC {rarc!r}")
+    return group or "", carc or "", tuple(rarcs)
