@@ -340,6 +340,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     ] = []
     decided: dict[int, LineDecision] = {}
     auth_used: dict[str, Decimal] = {}
+    claim_services: list[PriorService] = []  # earlier allowed lines of this claim, for rules
     place_default = claim.facility_code
     for ln in claim.lines:
         day = _line_date(claim, ln) or ctx.received_on
@@ -353,10 +354,12 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             continue
         category = default_category(claim, ln)
         units = ln.units
+        cap = ("CO", "119", "")
         remarks: tuple[str, ...] = ()
         denial: tuple[str, str, str] | None = None
         if ctx.rules is not None:
-            context = LineContext(member, plan, in_network, day, category, history)
+            seen = history + tuple(claim_services)
+            context = LineContext(member, plan, in_network, day, category, seen)
             for action in ctx.rules(claim, ln, context):
                 if action.kind == "set_category":
                     category = action.category
@@ -366,8 +369,10 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
                     pend_reasons.append(f"line {ln.number}: {action.reason} ({action.rule_id})")
                 elif action.kind == "cap_units" and action.units is not None:
                     units = min(units, action.units)
+                    cap = (action.group or "CO", action.carc or "119", action.rarc)
                 elif action.kind == "require_authorization" and denial is None:
-                    denial = _authorization(member, ln, day, ref, auth_used, ln.number)
+                    absent = (action.group or "CO", action.carc or "197", action.rarc or "N54")
+                    denial = _authorization(member, ln, day, ref, auth_used, absent)
         if denial is not None:
             group, carc, rarc = denial
             decided[ln.number] = _denied_line(ln, day, group, carc, (rarc,) if rarc else ())
@@ -394,9 +399,11 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             continue
         adjustments: list[Adjustment] = []
         if units < ln.units:
-            # CARC 119: benefit maximum for this time period or occurrence has been reached.
+            # by default CARC 119: benefit maximum for this period or occurrence reached
             capped_charge = round_money(ln.charge * units / ln.units)
-            adjustments.append(Adjustment("CO", "119", ln.charge - capped_charge))
+            adjustments.append(Adjustment(cap[0], cap[1], ln.charge - capped_charge))
+            if cap[2]:
+                remarks = (*remarks, cap[2])
             charge_left = capped_charge
         else:
             charge_left = ln.charge
@@ -405,6 +412,19 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
         if over > ZERO:
             adjustments.append(Adjustment("CO" if in_network else "PR", "45", over))
         priced.append((ln, day, version, category, allowed, adjustments, remarks, units))
+        code = _code(ln)
+        claim_services.append(
+            PriorService(
+                pccn,
+                claim.claim_id,
+                claim.billing_provider.npi,
+                member.member_id,
+                code,
+                day,
+                ln.charge,
+                units,
+            )
+        )
 
     reductions = multiple_procedure_reductions([(p[0], p[4], p[1]) for p in priced])
 
@@ -511,10 +531,11 @@ def _authorization(
     day: date,
     ref: ReferenceData,
     used: dict[str, Decimal],
-    line_number: int,
+    absent: tuple[str, str, str],
 ) -> tuple[str, str, str] | None:
-    """``None`` when an authorization covers the line; else the denial (CO-197 absent, CO-198
-    exceeded). ``used`` counts units already drawn on each authorization by this claim."""
+    """``None`` when an authorization covers the line; else the denial: ``absent`` (by default
+    CO-197) when there is none, CO-198 when its units are used up. ``used`` counts the units
+    this claim has already drawn on each authorization."""
     code = _code(line)
     for auth in ref.authorizations.get(member.member_id, ()):
         if auth.covers(code, day):
@@ -523,7 +544,7 @@ def _authorization(
                 return ("CO", "198", "N54")
             used[auth.number] = taken + line.units
             return None
-    return ("CO", "197", "N54")
+    return absent
 
 
 def _with_reversal(

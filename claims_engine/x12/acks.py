@@ -106,6 +106,37 @@ class Envelope:
         return f"{self.control:09d}"
 
 
+def outbound_envelope(
+    *,
+    sender: tuple[str, str],
+    receiver: tuple[str, str],
+    control: int,
+    created: datetime,
+    delimiters: Delimiters,
+    usage: str = "P",
+) -> Envelope:
+    """An envelope for a document the engine sends unprompted (an 835), not in answer to one.
+
+    ``sender`` and ``receiver`` are (ISA qualifier, id) pairs as the document itself names
+    them. :func:`write_isa` writes an inbound header reversed, so the header made here is the
+    one the receiver would have sent us.
+    """
+    header = InterchangeHeader(
+        control="",
+        sender_qualifier=receiver[0],
+        sender_id=receiver[1],
+        receiver_qualifier=sender[0],
+        receiver_id=sender[1],
+        date="",
+        time="",
+        version="00501",
+        ack_requested=False,
+        usage=usage,
+        delimiters=delimiters,
+    )
+    return Envelope(header, control, created)
+
+
 def write_isa(w: SegmentWriter, env: Envelope) -> None:
     ih = env.inbound
     d = w.d
@@ -170,6 +201,11 @@ def _gs(
         "X",
         version,
     )
+
+
+def write_gs(w: SegmentWriter, env: Envelope, functional_id: str, version: str) -> None:
+    """A GS whose application sender and receiver codes are the ISA ids of ``env``."""
+    _gs(w, env, functional_id, version, None)
 
 
 # -- 999 -----------------------------------------------------------------------------------------
