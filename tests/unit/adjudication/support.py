@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from claims_engine.adjudication.adjudicate import Adjudication, AdjudicationContext, adjudicate
 from claims_engine.adjudication.decision import check_balance
@@ -64,11 +65,9 @@ def claim_from_837(
     return claims[0].claim
 
 
-def run(
-    claim: Claim, received: date = RECEIVED, pccn: str = "PCN0001", **kw: object
-) -> Adjudication:
+def run(claim: Claim, received: date = RECEIVED, pccn: str = "PCN0001", **kw: Any) -> Adjudication:
     """Adjudicate and check that every decision balances."""
-    ctx = AdjudicationContext(reference=REFERENCE, received_on=received, **kw)  # type: ignore[arg-type]
+    ctx = AdjudicationContext(reference=REFERENCE, received_on=received, **kw)
     result = adjudicate(claim, ctx, pccn)
     for d in result.decisions:
         assert check_balance(d) == [], check_balance(d)

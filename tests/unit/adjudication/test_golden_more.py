@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from claims_engine.adjudication.adjudicate import Adjudication, LineContext, RuleOutcome
 from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
@@ -51,7 +52,7 @@ def _claim(implementation: str, billing: str, body: str) -> Claim:
     return claim_from_837(body, billing=billing, implementation=implementation)
 
 
-def _run(claim: Claim, received: date = date(2026, 11, 2), **kw: object) -> Adjudication:
+def _run(claim: Claim, received: date = date(2026, 11, 2), **kw: Any) -> Adjudication:
     return run(claim, received, "PCN0002", **kw)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from claims_engine.adjudication.adjudicate import Adjudication, PriorService
 from claims_engine.adjudication.coverage import rule_hook
@@ -38,7 +39,7 @@ DTP*472*D8*20261015~
     )
 
 
-def _run(claim: Claim, **kw: object) -> Adjudication:
+def _run(claim: Claim, **kw: Any) -> Adjudication:
     return run(claim, rules=HOOK, rule_pack_version=PACK.version, **kw)
 
 
