@@ -28,7 +28,8 @@ from typing import Any, TextIO
 from claims_engine import clock
 from claims_engine.edits import parse_levels
 from claims_engine.errors import ClaimsEngineError, ConfigurationError, InputFileError
-from claims_engine.intake import IntakeOptions, IntakeSummary, ingest
+from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
+from claims_engine.x12.acks import ClaimAck
 from claims_engine.x12.tokenizer import SegmentReader
 
 EXIT_OK = 0
@@ -116,21 +117,32 @@ class Progress:
 
 
 class _ProgressSink:
-    def __init__(self, progress: Progress, reader: SegmentReader) -> None:
+    """Moves the progress bar as claims go by, and passes every event on to ``inner``."""
+
+    def __init__(self, progress: Progress, reader: SegmentReader, inner: ClaimSink | None) -> None:
         self.progress = progress
         self.reader = reader
+        self.inner = inner
         self.claims = 0
 
-    def claim(self, ack: object) -> None:
+    def claim(self, ack: ClaimAck) -> None:
         self.claims += 1
         if self.claims % 2000 == 0:
             self.progress.update(self.reader.bytes_read, self.claims)
+        if self.inner is not None:
+            self.inner.claim(ack)
 
     def transaction_end(self, accepted: bool) -> None:
-        pass
+        if self.inner is not None:
+            self.inner.transaction_end(accepted)
+
+    def group_end(self, accepted: bool) -> None:
+        if self.inner is not None:
+            self.inner.group_end(accepted)
 
     def interchange_end(self, accepted: bool) -> None:
-        pass
+        if self.inner is not None:
+            self.inner.interchange_end(accepted)
 
 
 def _parse_date(text: str) -> date:
@@ -219,6 +231,7 @@ def ingest_files(
     options: IntakeOptions,
     *,
     stderr: TextIO,
+    sink: ClaimSink | None = None,
 ) -> tuple[list[tuple[str, IntakeSummary]], list[str]]:
     """Ingest each file; returns the summaries and one-line errors for unusable files."""
     results: list[tuple[str, IntakeSummary]] = []
@@ -256,7 +269,7 @@ def ingest_files(
                     fh,
                     opts,
                     output,
-                    sink=_ProgressSink(progress, reader),
+                    sink=_ProgressSink(progress, reader, sink),
                     name=name,
                     reader=reader,
                 )

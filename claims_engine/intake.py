@@ -76,6 +76,8 @@ class ClaimSink(Protocol):
 
     def transaction_end(self, accepted: bool) -> None: ...
 
+    def group_end(self, accepted: bool) -> None: ...
+
     def interchange_end(self, accepted: bool) -> None: ...
 
 
@@ -97,6 +99,36 @@ class MemoryAckOutput:
 
     def discard(self, kind: str, key: str) -> None:
         self._open.pop((kind, key), None)
+
+
+@dataclass(slots=True)
+class CollectingSink:
+    """Keeps the accepted claims of a stream in memory, each only once its transaction set
+    and interchange are accepted: for the demo and tests (the pipeline stores them instead)."""
+
+    accepted: list[ClaimAck] = field(default_factory=list)
+    _transaction: list[ClaimAck] = field(default_factory=list)
+    _group: list[ClaimAck] = field(default_factory=list)
+    _interchange: list[ClaimAck] = field(default_factory=list)
+
+    def claim(self, ack: ClaimAck) -> None:
+        if ack.accepted:
+            self._transaction.append(ack)
+
+    def transaction_end(self, accepted: bool) -> None:
+        if accepted:
+            self._group.extend(self._transaction)
+        self._transaction.clear()
+
+    def group_end(self, accepted: bool) -> None:
+        if accepted:
+            self._interchange.extend(self._group)
+        self._group.clear()
+
+    def interchange_end(self, accepted: bool) -> None:
+        if accepted:
+            self.accepted.extend(self._interchange)
+        self._interchange.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +206,9 @@ class _NullSink:
         pass
 
     def transaction_end(self, accepted: bool) -> None:
+        pass
+
+    def group_end(self, accepted: bool) -> None:
         pass
 
     def interchange_end(self, accepted: bool) -> None:
@@ -398,6 +433,7 @@ class Intake:
                 self._note(f"group {end.header.control}: {issue.describe()}")
         self._ix_tally.add(self._group_tally)
         self._group_tally = _Tally()
+        self.sink.group_end(end.accepted)
 
     def _open_277ca(self) -> SegmentWriter:
         if self._ca_writer is None:

@@ -192,3 +192,13 @@ def test_generate_then_ingest_with_other_delimiters(
     for ack in (tmp_path / "o").glob("*.x12"):
         if ".ta1." not in ack.name:
             assert pyx12_errors(ack.read_text()) == []
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["demo", "--out", str(tmp_path)], capsys)
+    assert code == EXIT_OK, err
+    assert "adjudication (" in out and "835 remittances" in out
+    remits = sorted((tmp_path / "835").glob("*.x12"))
+    assert remits
+    for path in [*remits[:3], *sorted((tmp_path / "acks").glob("generated-batch*.x12"))]:
+        assert pyx12_errors(path.read_text()) == [], path
