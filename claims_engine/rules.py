@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import operator
+import threading
 import warnings
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -861,9 +862,12 @@ class Scope:
     categories: frozenset[str] = frozenset()
     diagnoses: tuple[str, ...] = ()
     plans: frozenset[str] = frozenset()
+    claim_types: frozenset[str] = frozenset()
 
     def matches(self, facts: LineFacts, category: str) -> bool:
         if self.plans and facts.plan not in self.plans:
+            return False
+        if self.claim_types and facts.claim_type not in self.claim_types:
             return False
         if self.procedures or self.procedure_ranges:
             code = facts.procedure
@@ -964,6 +968,8 @@ class _ScopeIndex:
         self.by_category: dict[str, list[int]] = {}
         self.by_diagnosis: dict[str, list[int]] = {}
         self.by_plan: dict[str, list[int]] = {}
+        # (plan or "*", claim type): rules scoped to a kind of claim, e.g. facility rules
+        self.by_claim_type: dict[tuple[str, str], list[int]] = {}
         self.everywhere: list[int] = []
         ranges: list[tuple[str, str, int]] = []
         for rule in rules:
@@ -978,6 +984,10 @@ class _ScopeIndex:
             elif scope.diagnoses and all(len(d.rstrip("*")) >= 3 for d in scope.diagnoses):
                 for key in {d.rstrip("*")[:3] for d in scope.diagnoses}:
                     self.by_diagnosis.setdefault(key, []).append(i)
+            elif scope.claim_types:
+                for plan in scope.plans or ("*",):
+                    for kind in scope.claim_types:
+                        self.by_claim_type.setdefault((plan, kind), []).append(i)
             elif scope.plans:
                 for plan in scope.plans:
                     self.by_plan.setdefault(plan, []).append(i)
@@ -991,6 +1001,9 @@ class _ScopeIndex:
         found.update(self.by_procedure.get(facts.procedure, ()))
         found.update(self.ranges.containing(facts.procedure))
         found.update(self.by_plan.get(facts.plan, ()))
+        if self.by_claim_type:
+            found.update(self.by_claim_type.get((facts.plan, facts.claim_type), ()))
+            found.update(self.by_claim_type.get(("*", facts.claim_type), ()))
         for code in facts.diagnoses:
             found.update(self.by_diagnosis.get(code[:3], ()))
         return found
@@ -1093,7 +1106,14 @@ class _Run:
         evaluator = self._evaluator
         if evaluator is None:
             names, functions = _context(self.facts, self.history)
-            evaluator = self._evaluator = _Evaluator(names, functions)
+            # One evaluator per thread, given this line's names: building one per line cost a
+            # tenth of adjudication; a thread of its own keeps a shared pack thread-safe.
+            evaluator = getattr(_EVALUATORS, "evaluator", None)
+            if evaluator is None:
+                evaluator = _EVALUATORS.evaluator = _Evaluator(names, functions)
+            evaluator.names = names
+            evaluator.functions = functions
+            self._evaluator = evaluator
         evaluator.names["category"] = self.category
         try:
             result = evaluator.eval(rule.when, previously_parsed=rule.condition)
@@ -1102,6 +1122,9 @@ class _Run:
         if not isinstance(result, bool):
             return _error_pend(rule, f"condition gave {type(result).__name__}, not true/false")
         return result
+
+
+_EVALUATORS = threading.local()
 
 
 def _error_pend(rule: Rule, problem: str) -> Pend:
@@ -1116,7 +1139,10 @@ _FILE_KEYS = frozenset({"description", "plans", "rules"})
 _MANIFEST_KEYS = frozenset({"description", "files"})
 _RULE_KEYS = frozenset({"id", "description", "effective_from", "effective_through", "scope",
                         "when", "then"})  # fmt: skip
-_SCOPE_KEYS = frozenset({"procedures", "procedure_ranges", "categories", "diagnoses", "plans"})
+_SCOPE_KEYS = frozenset(
+    {"procedures", "procedure_ranges", "categories", "diagnoses", "plans", "claim_types"}
+)
+CLAIM_TYPES = frozenset({"P", "I", "D"})
 _ADJUSTMENT_KEYS = frozenset({"group", "carc", "rarc"})
 
 
@@ -1359,12 +1385,17 @@ def _scope(
         if "*" in d[:-1] or d == "*":
             raise _Refused(f"scope.diagnoses: {d!r}: '*' may only end a prefix")
     plans = _plans(value.get("plans"), known_plans) if "plans" in value else default_plans
+    claim_types = frozenset(t.upper() for t in _strings(value.get("claim_types"), "claim_types"))
+    if claim_types - CLAIM_TYPES:
+        wrong = ", ".join(sorted(claim_types - CLAIM_TYPES))
+        raise _Refused(f"scope.claim_types: {wrong} (claim types are P, I and D)")
     return Scope(
         procedures=frozenset(_strings(value.get("procedures"), "procedures")),
         procedure_ranges=tuple(ranges),
         categories=frozenset(c.lower() for c in categories),
         diagnoses=tuple(diagnoses),
         plans=plans,
+        claim_types=claim_types,
     )
 
 

@@ -29,7 +29,8 @@ class Ledger:
     """Running state of adjudication: what later claims must see of earlier ones."""
 
     accumulators: dict[AccumulatorKey, Decimal] = field(default_factory=dict)
-    history: dict[str, list[PriorService]] = field(default_factory=dict)  # by billing NPI
+    # services by the subscriber's member id: a family's history, small whatever the volume
+    history: dict[str, list[PriorService]] = field(default_factory=dict)
     decisions: dict[str, ClaimDecision] = field(default_factory=dict)  # by payer claim number
 
     def record(self, result: Adjudication) -> None:
@@ -42,7 +43,7 @@ class Ledger:
             if decision.outcome in (Outcome.PENDED, Outcome.DENIED):
                 continue
             self.decisions[decision.payer_claim_number] = decision
-            self.history.setdefault(decision.claim.billing_provider.npi, []).extend(
+            self.history.setdefault(decision.claim.subscriber.member_id, []).extend(
                 _services(decision)
             )
 
@@ -50,9 +51,9 @@ class Ledger:
         original = self.decisions.pop(payer_claim_number, None)
         if original is None:
             return
-        npi = original.claim.billing_provider.npi
-        self.history[npi] = [
-            s for s in self.history.get(npi, []) if s.payer_claim_number != payer_claim_number
+        family = original.claim.subscriber.member_id
+        self.history[family] = [
+            s for s in self.history.get(family, []) if s.payer_claim_number != payer_claim_number
         ]
 
 
@@ -91,7 +92,7 @@ def adjudicate_in_order(
         ctx = replace(
             context,
             accumulators=ledger.accumulators,
-            history=tuple(ledger.history.get(claim.billing_provider.npi, ())),
+            history=tuple(ledger.history.get(claim.subscriber.member_id, ())),
             prior_decisions=ledger.decisions,
         )
         result = adjudicate(claim, ctx, pccn)
