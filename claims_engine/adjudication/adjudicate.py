@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
+from typing import NamedTuple
 
 from claims_engine.adjudication.cost_share import Balances, share_cost
 from claims_engine.adjudication.decision import (
@@ -34,9 +36,11 @@ from claims_engine.reference import Member, ReferenceData
 DEDUCTIBLE, OOP = "deductible", "oop"
 
 
-@dataclass(frozen=True, slots=True)
-class AccumulatorKey:
-    """One running total: of a member or a family, for a plan year, a bucket and a network."""
+class AccumulatorKey(NamedTuple):
+    """One running total: of a member or a family, for a plan year, a bucket and a network.
+
+    A named tuple rather than a dataclass: keys are hashed on every line, and a tuple hashes
+    in C."""
 
     holder: str  # "member:<member id>" or "family:<family id>"
     plan_id: str
@@ -243,13 +247,28 @@ def reverse(decision: ClaimDecision, on: date) -> ClaimDecision:
     )
 
 
-def _keys(member: Member, plan: Plan, day: date, network: str) -> dict[str, AccumulatorKey]:
-    year = plan.plan_year(day)
-    return {
-        f"{who}:{bucket}": AccumulatorKey(f"{who}:{ident}", plan.id, year, bucket, network)
-        for who, ident in (("member", member.member_id), ("family", member.family_id))
-        for bucket in (DEDUCTIBLE, OOP)
-    }
+class _Keys(NamedTuple):
+    """The four running totals one line's cost share reads and moves."""
+
+    member_deductible: AccumulatorKey
+    family_deductible: AccumulatorKey
+    member_oop: AccumulatorKey
+    family_oop: AccumulatorKey
+
+
+def _keys(member: Member, plan: Plan, day: date, network: str) -> _Keys:
+    return _keys_for(member.member_id, member.family_id, plan.id, plan.plan_year(day), network)
+
+
+@lru_cache(maxsize=65536)  # the same members come back: build their keys once
+def _keys_for(member_id: str, family_id: str, plan_id: str, year: date, network: str) -> _Keys:
+    def key(holder: str, bucket: str) -> AccumulatorKey:
+        return AccumulatorKey(holder, plan_id, year, bucket, network)
+
+    member, family = f"member:{member_id}", f"family:{family_id}"
+    return _Keys(
+        key(member, DEDUCTIBLE), key(family, DEDUCTIBLE), key(member, OOP), key(family, OOP)
+    )
 
 
 class _Running:
@@ -262,20 +281,24 @@ class _Running:
     def value(self, key: AccumulatorKey) -> Decimal:
         return self.start.get(key, ZERO) + self.changes.get(key, ZERO)
 
-    def balances(self, keys: Mapping[str, AccumulatorKey]) -> Balances:
+    def balances(self, keys: _Keys) -> Balances:
         return Balances(
-            individual_deductible=self.value(keys[f"member:{DEDUCTIBLE}"]),
-            family_deductible=self.value(keys[f"family:{DEDUCTIBLE}"]),
-            individual_oop=self.value(keys[f"member:{OOP}"]),
-            family_oop=self.value(keys[f"family:{OOP}"]),
+            individual_deductible=self.value(keys.member_deductible),
+            family_deductible=self.value(keys.family_deductible),
+            individual_oop=self.value(keys.member_oop),
+            family_oop=self.value(keys.family_oop),
         )
 
-    def add(self, keys: Mapping[str, AccumulatorKey], deductible: Decimal, oop: Decimal) -> None:
-        for who in ("member", "family"):
-            for bucket, amount in ((DEDUCTIBLE, deductible), (OOP, oop)):
-                if amount:
-                    key = keys[f"{who}:{bucket}"]
-                    self.changes[key] = self.changes.get(key, ZERO) + amount
+    def add(self, keys: _Keys, deductible: Decimal, oop: Decimal) -> None:
+        changes = self.changes
+        for key, amount in (
+            (keys.member_deductible, deductible),
+            (keys.family_deductible, deductible),
+            (keys.member_oop, oop),
+            (keys.family_oop, oop),
+        ):
+            if amount:
+                changes[key] = changes.get(key, ZERO) + amount
 
 
 def _other_payer_paid(claim: Claim, line: ServiceLine) -> Decimal:
