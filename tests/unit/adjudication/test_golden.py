@@ -15,11 +15,15 @@ Claims are received on 2026-11-02 unless a scenario says otherwise.
 
 from __future__ import annotations
 
-from datetime import date
+import io
+from datetime import date, datetime
 from decimal import Decimal
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey, PriorService
 from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
+from claims_engine.remittance import load_payer, payment_cycle
+from claims_engine.x12.writer835 import write_835
+from tests.conftest import FIXTURES
 from tests.unit.adjudication.support import LIAM_HILL
 from tests.unit.adjudication.support import adjustments as _adjustments
 from tests.unit.adjudication.support import claim_from_837 as _claim
@@ -320,3 +324,51 @@ DTP*472*D8*20261015~
     assert _adjustments(result) == [(1, "CO", "45", D("51.80")), (1, "OA", "23", D("60.00"))]
     assert result.decision.paid == D("28.20")
     assert result.decision.status is ClaimStatusCode.SECONDARY
+
+
+def test_void_and_replacement_in_the_835_reversal_first() -> None:
+    # The original (paid 63.20) is replaced by a 99214 (paid 106.20). The 835 carries the
+    # reversal (CLP02 22, every amount negated, the copay too) right before the correction;
+    # the check is 106.20 - 63.20 = 43.00.
+    original = _run(
+        _claim(
+            LIAM_HILL
+            + """\
+CLM*GOLD-R835*140***11:B:1*Y*A*Y*Y~
+HI*ABK:J069~
+LX*1~
+SV1*HC:99213*140*UN*1***1~
+DTP*472*D8*20261015~
+"""
+        )
+    ).decision
+    replacement = _claim(
+        LIAM_HILL
+        + """\
+CLM*GOLD-R835*200***11:B:7*Y*A*Y*Y~
+REF*F8*PCN0001~
+HI*ABK:J069~
+LX*1~
+SV1*HC:99214*200*UN*1***1~
+DTP*472*D8*20261015~
+"""
+    )
+    result = _run(replacement, pccn="PCN0002", prior_decisions={"PCN0001": original})
+    payer = load_payer(FIXTURES / "reference" / "payer.yaml")
+    (remittance,) = payment_cycle(
+        list(result.decisions), payer, paid_on=date(2026, 11, 3), first_trace=7
+    )
+    out = io.StringIO()
+    summary = write_835(
+        out,
+        remittance.decisions,
+        payment=remittance.payment,
+        interchange_control=9,
+        created=datetime(2026, 11, 3, 8, 0),
+    )
+    clps = [s for s in out.getvalue().splitlines() if s.startswith("CLP*")]
+    assert clps == [
+        "CLP*GOLD-R835*22*-140*-63.2*-25*12*PCN0001*11*1~",
+        "CLP*GOLD-R835*1*200*106.2*25*12*PCN0002*11*7~",
+    ]
+    assert summary.total_paid == D("43.00")
