@@ -863,11 +863,17 @@ class Scope:
     diagnoses: tuple[str, ...] = ()
     plans: frozenset[str] = frozenset()
     claim_types: frozenset[str] = frozenset()
+    places_of_service: frozenset[str] = frozenset()
+    modifiers: frozenset[str] = frozenset()  # any of them on the line
 
     def matches(self, facts: LineFacts, category: str) -> bool:
         if self.plans and facts.plan not in self.plans:
             return False
         if self.claim_types and facts.claim_type not in self.claim_types:
+            return False
+        if self.places_of_service and facts.place_of_service not in self.places_of_service:
+            return False
+        if self.modifiers and not self.modifiers.intersection(facts.modifiers):
             return False
         if self.procedures or self.procedure_ranges:
             code = facts.procedure
@@ -970,6 +976,8 @@ class _ScopeIndex:
         self.by_plan: dict[str, list[int]] = {}
         # (plan or "*", claim type): rules scoped to a kind of claim, e.g. facility rules
         self.by_claim_type: dict[tuple[str, str], list[int]] = {}
+        self.by_modifier: dict[str, list[int]] = {}
+        self.by_place: dict[str, list[int]] = {}
         self.everywhere: list[int] = []
         ranges: list[tuple[str, str, int]] = []
         for rule in rules:
@@ -984,6 +992,12 @@ class _ScopeIndex:
             elif scope.diagnoses and all(len(d.rstrip("*")) >= 3 for d in scope.diagnoses):
                 for key in {d.rstrip("*")[:3] for d in scope.diagnoses}:
                     self.by_diagnosis.setdefault(key, []).append(i)
+            elif scope.modifiers:
+                for modifier in scope.modifiers:
+                    self.by_modifier.setdefault(modifier, []).append(i)
+            elif scope.places_of_service:
+                for place in scope.places_of_service:
+                    self.by_place.setdefault(place, []).append(i)
             elif scope.claim_types:
                 for plan in scope.plans or ("*",):
                     for kind in scope.claim_types:
@@ -1004,6 +1018,11 @@ class _ScopeIndex:
         if self.by_claim_type:
             found.update(self.by_claim_type.get((facts.plan, facts.claim_type), ()))
             found.update(self.by_claim_type.get(("*", facts.claim_type), ()))
+        if self.by_modifier:
+            for modifier in facts.modifiers:
+                found.update(self.by_modifier.get(modifier, ()))
+        if self.by_place:
+            found.update(self.by_place.get(facts.place_of_service, ()))
         for code in facts.diagnoses:
             found.update(self.by_diagnosis.get(code[:3], ()))
         return found
@@ -1140,7 +1159,16 @@ _MANIFEST_KEYS = frozenset({"description", "files"})
 _RULE_KEYS = frozenset({"id", "description", "effective_from", "effective_through", "scope",
                         "when", "then"})  # fmt: skip
 _SCOPE_KEYS = frozenset(
-    {"procedures", "procedure_ranges", "categories", "diagnoses", "plans", "claim_types"}
+    {
+        "procedures",
+        "procedure_ranges",
+        "categories",
+        "diagnoses",
+        "plans",
+        "claim_types",
+        "places_of_service",
+        "modifiers",
+    }
 )
 CLAIM_TYPES = frozenset({"P", "I", "D"})
 _ADJUSTMENT_KEYS = frozenset({"group", "carc", "rarc"})
@@ -1396,6 +1424,8 @@ def _scope(
         diagnoses=tuple(diagnoses),
         plans=plans,
         claim_types=claim_types,
+        places_of_service=frozenset(_strings(value.get("places_of_service"), "places_of_service")),
+        modifiers=frozenset(m.upper() for m in _strings(value.get("modifiers"), "modifiers")),
     )
 
 

@@ -844,3 +844,29 @@ def test_line_facts_refuses_a_line_without_a_date_or_a_bad_network() -> None:
             plan_id="PPO-GOLD",
             network="maybe",
         )
+
+
+def test_scope_by_claim_type_place_and_modifier_keeps_other_lines_out() -> None:
+    """A professional office line meets neither the facility, the telehealth nor the
+    left-and-right rules: they are filed under I, places 02/10 and modifier LT."""
+    pack = load_pack(Path(__file__).resolve().parents[2] / "rules")
+    facts = LineFacts(
+        claim_type="P",
+        procedure="99213",
+        service_date=date(2026, 10, 15),
+        plan="PPO-GOLD",
+        age=40,
+        sex="F",
+        network="in",
+        place_of_service="11",
+    )
+    considered = set(
+        pack.explain(facts, MemberHistory(plan_year_start=date(2026, 1, 1))).considered
+    )
+    assert not considered & {"CAT-INPATIENT", "POS-TELEHEALTH", "MOD-LEFT-AND-RIGHT"}
+    telehealth_lab = dataclasses.replace(facts, procedure="80053", place_of_service="02")
+    fired = pack.explain(telehealth_lab, MemberHistory(plan_year_start=date(2026, 1, 1))).fired
+    assert "POS-TELEHEALTH" in fired
+    both_sides = dataclasses.replace(facts, procedure="73562", modifiers=("LT", "RT"))
+    fired = pack.explain(both_sides, MemberHistory(plan_year_start=date(2026, 1, 1))).fired
+    assert "MOD-LEFT-AND-RIGHT" in fired
