@@ -101,8 +101,9 @@ class Member:
 @dataclass(frozen=True, slots=True)
 class ProviderRecord:
     """A provider the payer knows. ``group_npi`` names the organisation an individual bills
-    through (empty when they bill on their own); ``networks`` lists the plans whose network
-    the provider is in (empty: out of network for every plan)."""
+    through (empty when they bill on their own); ``networks`` lists the provider's network
+    participations: a plan id, and the days it starts and ends (``None``: open), so a
+    provider joins or leaves a network on a date (empty: out of network for every plan)."""
 
     npi: str
     entity_type: str
@@ -112,15 +113,21 @@ class ProviderRecord:
     tin: str
     address: Address
     kind: str
-    networks: tuple[str, ...]
+    networks: tuple[tuple[str, date | None, date | None], ...]
     group_npi: str = ""
 
     @property
     def is_person(self) -> bool:
         return self.entity_type == "1"
 
-    def in_network(self, plan_id: str) -> bool:
-        return plan_id in self.networks
+    def in_network(self, plan_id: str, on: date | None = None) -> bool:
+        """Whether the provider is in the plan's network on ``on`` (on any day when ``None``)."""
+        for plan, start, end in self.networks:
+            if plan != plan_id:
+                continue
+            if on is None or ((start is None or start <= on) and (end is None or on <= end)):
+                return True
+        return False
 
 
 class _Rows:
@@ -181,6 +188,27 @@ class _Rows:
             want = " or ".join(str(n) for n in lengths)
             raise self.fail(column, f"{value!r} must be {want} digits")
         return value
+
+
+def _participations(rows: _Rows, text: str) -> tuple[tuple[str, date | None, date | None], ...]:
+    """``PLAN`` or ``PLAN@FROM..THROUGH`` (ISO dates, either end may be empty), ``;``-separated."""
+    result: list[tuple[str, date | None, date | None]] = []
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        plan, _, span = entry.partition("@")
+        start = end = None
+        if span:
+            first, sep, last = span.partition("..")
+            try:
+                start = date.fromisoformat(first) if first else None
+                end = date.fromisoformat(last) if last else None
+            except ValueError:
+                raise rows.fail("networks", f"{entry!r}: dates are YYYY-MM-DD") from None
+            if not sep:
+                raise rows.fail("networks", f"{entry!r}: write PLAN@FROM..THROUGH")
+        result.append((plan.strip(), start, end))
+    return tuple(result)
 
 
 def load_members(path: str | Path) -> tuple[Member, ...]:
@@ -271,7 +299,7 @@ def load_providers(path: str | Path) -> tuple[ProviderRecord, ...]:
                     postal_code=rows.digits(row, "zip9", (9,)),
                 ),
                 kind=rows.one_of(row, "kind", PROVIDER_KINDS),
-                networks=tuple(n.strip() for n in row["networks"].split(";") if n.strip()),
+                networks=_participations(rows, row["networks"]),
                 group_npi=row["group_npi"],
             )
         )
@@ -316,9 +344,9 @@ class ReferenceData:
             candidates = [m for m in candidates if m.first_name == first_name.upper()]
         return candidates[0] if len(candidates) == 1 else None
 
-    def in_network(self, npi: str, plan_id: str) -> bool:
+    def in_network(self, npi: str, plan_id: str, on: date | None = None) -> bool:
         provider = self.providers.get(npi)
-        return provider is not None and provider.in_network(plan_id)
+        return provider is not None and provider.in_network(plan_id, on)
 
 
 def load_reference(directory: str | Path) -> ReferenceData:

@@ -345,7 +345,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     if last_day is not None and (ctx.received_on - last_day).days > plan.timely_filing_days:
         return _with_reversal(_deny_all(claim, "CO", "29", pccn, ctx), reversal, reversal_changes)
 
-    in_network = ref.in_network(claim.billing_provider.npi, plan.id)
+    in_network = ref.in_network(claim.billing_provider.npi, plan.id, claim.service_from)
     network = "in" if in_network else "out"
     running = _Running(ctx.accumulators)
     if reversal_changes:
@@ -595,7 +595,9 @@ def _reverse_accumulators(
     if member is None:
         return {}
     plan = ref.plans[member.plan_id]
-    network = "in" if ref.in_network(claim.billing_provider.npi, plan.id) else "out"
+    network = (
+        "in" if ref.in_network(claim.billing_provider.npi, plan.id, claim.service_from) else "out"
+    )
     running = _Running({})
     for ln in original.lines:
         if ln.service_from is None:

@@ -19,7 +19,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from claims_engine.adjudication.adjudicate import Adjudication, LineContext, RuleOutcome
+from claims_engine.adjudication.adjudicate import (
+    AccumulatorKey,
+    Adjudication,
+    LineContext,
+    RuleOutcome,
+)
 from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
 from claims_engine.model import Claim, ServiceLine
 from tests.unit.adjudication.support import BUCKEYE, LIAM_HILL, claim_from_837, run
@@ -316,3 +321,77 @@ DTP*472*D8*20261015~
     # taken back, this one's added: the out-of-pocket total does not move.
     assert new.paid == D("106.20")
     assert all(v == 0 for v in result.accumulator_changes.values())
+
+
+SCIOTO = """\
+NM1*85*2*SCIOTO VALLEY INTERNAL MEDICINE*****XX*2750062418~
+N3*4173 CEDAR RD~
+N4*LANCASTER*OH*431334296~
+REF*EI*312975124~
+"""
+
+
+def test_coinsurance_after_the_deductible() -> None:
+    # Deductible met. 80053 charged 80.00, allowed 48.75 (CO-45 31.25): coinsurance 20% =
+    # 9.75, the plan pays 39.00.
+    claim = _claim(
+        "005010X222A1",
+        BUCKEYE,
+        LIAM_HILL
+        + """\
+CLM*GOLD-COINS*80***11:B:1*Y*A*Y*Y~
+HI*ABK:E785~
+LX*1~
+SV1*HC:80053*80*UN*1***1~
+DTP*472*D8*20261015~
+""",
+    )
+    met = {
+        AccumulatorKey(f"{who}", "PPO-GOLD", date(2026, 1, 1), "deductible", "in"): D("500")
+        for who in ("member:PG00000100", "family:F00001")
+    }
+    result = _run(claim, accumulators=met)
+    assert _adj(result) == [(1, "CO", "45", D("31.25")), (1, "PR", "2", D("9.75"))]
+    assert result.decision.paid == D("39.00")
+
+
+def test_hmo_pays_nothing_out_of_network() -> None:
+    # ROBERT PATEL (HS00005100) is on the Silver HMO; JACKSON is in no network: CO-242
+    claim = _claim(
+        "005010X222A1",
+        JACKSON,
+        _subscriber("HS00005100", "PATEL", "ROBERT", "19690911", "M", "HMO-SILVER")
+        + """\
+CLM*HMO-OON*140***11:B:1*Y*A*Y*Y~
+HI*ABK:J069~
+LX*1~
+SV1*HC:99213*140*UN*1***1~
+DTP*472*D8*20261015~
+""",
+    )
+    result = _run(claim)
+    assert _adj(result) == [(1, "CO", "242", D("140.00"))]
+    assert result.decision.status is ClaimStatusCode.DENIED
+
+
+def test_provider_that_left_the_network() -> None:
+    # SCIOTO VALLEY was in the Gold PPO network until 2026-06-30. In May: copay 25.00, paid
+    # 63.20. In October it is out of network: PR-45 51.80 and the out-of-network deductible
+    # takes the 88.20 allowed: the plan pays nothing.
+    def visit(day: str) -> Claim:
+        return _claim(
+            "005010X222A1",
+            SCIOTO,
+            LIAM_HILL
+            + f"""\
+CLM*SCIOTO-{day}*140***11:B:1*Y*A*Y*Y~
+HI*ABK:J069~
+LX*1~
+SV1*HC:99213*140*UN*1***1~
+DTP*472*D8*{day}~
+""",
+        )
+
+    assert _run(visit("20260501")).decision.paid == D("63.20")
+    late = _run(visit("20261015"))
+    assert _adj(late) == [(1, "PR", "45", D("51.80")), (1, "PR", "1", D("88.20"))]
