@@ -35,7 +35,6 @@ from claims_engine.x12.acks import (
     ClaimAck,
     ClaimAcknowledgment,
     Envelope,
-    SegmentWriter,
     SpoolFactory,
     begin_277ca,
     end_277ca,
@@ -54,6 +53,7 @@ from claims_engine.x12.envelope import (
     TransactionStart,
     read_events,
 )
+from claims_engine.x12.segments import SegmentWriter
 from claims_engine.x12.tokenizer import SegmentReader
 
 MAX_LISTED_REJECTIONS = 1000

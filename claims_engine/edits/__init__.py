@@ -23,6 +23,7 @@ live in :class:`DuplicateClaimIds`.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -481,33 +482,74 @@ def edit_claim(claim: Claim, ctx: EditContext) -> list[Issue]:
     return issues
 
 
+class HashSet64:
+    """A set of 64-bit hashes in one flat array (open addressing, linear probing).
+
+    Eight bytes a slot at most half full: a million entries take 16 to 32 MB, where a Python
+    ``set`` of ``int`` takes about 80 MB and twice that while it resizes."""
+
+    __slots__ = ("_mask", "_size", "_table")
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self._table = array("Q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._size = 0
+
+    def add(self, value: int) -> bool:
+        """Add ``value``; ``False`` when it was there already."""
+        h = (value & 0xFFFF_FFFF_FFFF_FFFF) or 1  # 0 marks an empty slot
+        table, mask = self._table, self._mask
+        i = h & mask
+        while True:
+            slot = table[i]
+            if slot == 0:
+                table[i] = h
+                self._size += 1
+                if self._size * 2 > mask:
+                    self._grow()
+                return True
+            if slot == h:
+                return False
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = self._table
+        capacity = len(old) * 2
+        self._table = array("Q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._size = 0
+        for h in old:
+            if h:
+                self.add(h)
+
+    def __len__(self) -> int:
+        return self._size
+
+
 @dataclass(slots=True)
 class DuplicateClaimIds:
     """Remembers (billing NPI, claim id) pairs of one file to find a claim sent twice.
 
-    Only a 64-bit hash of each pair is kept, so a million claims cost tens of megabytes rather
-    than hundreds; the chance of two different pairs sharing a hash in a million is about one in
-    thirty million.
+    Only a 64-bit hash of each pair is kept, in a :class:`HashSet64`; the chance of two
+    different pairs sharing a hash in a million is about one in thirty million.
     """
 
-    seen: set[int] = field(default_factory=set)
+    seen: HashSet64 = field(default_factory=HashSet64)
 
     def check(self, claim: Claim) -> list[Issue]:
-        key = hash((claim.billing_provider.npi, claim.claim_id))
-        if key in self.seen:
-            return [
-                _issue(
-                    "CLAIM-DUPLICATE-IN-FILE",
-                    f"claim id {claim.claim_id!r} from this billing provider appears earlier in "
-                    "the same file",
-                    ALWAYS,
-                    ClaimStatus(A3, codes.STATUS_DUPLICATE),
-                    ClaimStatus(A3, codes.STATUS_CLAIM_ID),
-                    claim=claim,
-                )
-            ]
-        self.seen.add(key)
-        return []
+        if self.seen.add(hash((claim.billing_provider.npi, claim.claim_id))):
+            return []
+        return [
+            _issue(
+                "CLAIM-DUPLICATE-IN-FILE",
+                f"claim id {claim.claim_id!r} from this billing provider appears earlier in "
+                "the same file",
+                ALWAYS,
+                ClaimStatus(A3, codes.STATUS_DUPLICATE),
+                ClaimStatus(A3, codes.STATUS_CLAIM_ID),
+                claim=claim,
+            )
+        ]
 
 
 def parse_levels(text: str) -> frozenset[int]:

@@ -29,34 +29,11 @@ from claims_engine.x12.envelope import (
     InterchangeHeader,
     TransactionEnd,
 )
+from claims_engine.x12.segments import SegmentWriter
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 SpoolFactory = Callable[[], TextIO]
 MAX_STC_PER_CLAIM = 10
-
-
-class SegmentWriter:
-    """Writes segments with one set of delimiters and counts them."""
-
-    def __init__(self, out: TextIO, delimiters: Delimiters) -> None:
-        self.out = out
-        self.d = delimiters
-        self.count = 0
-        term = delimiters.segment
-        self.end = term if term in "\r\n" else term + "\n"
-
-    def seg(self, *elements: str) -> None:
-        parts = list(elements)
-        while parts and parts[-1] == "":
-            parts.pop()
-        self.out.write(self.d.element.join(parts) + self.end)
-        self.count += 1
-
-    def comp(self, *parts: str) -> str:
-        values = list(parts)
-        while values and values[-1] == "":
-            values.pop()
-        return self.d.component.join(values)
 
 
 def _echoable(value: str, d: Delimiters) -> bool:
@@ -79,9 +56,15 @@ ACKNOWLEDGED_SETS = frozenset({"270", "271", "276", "277", "278", "820", "834", 
 FUNCTIONAL_IDS = frozenset({"BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS"})
 
 
-def _fit(value: str, high: int, *, low: int = 1) -> str:
-    """A required value cut to its maximum length; ``UNKNOWN`` when it is too short to send
-    (the claim was rejected for it, and the acknowledgment must still be well formed)."""
+def _fit(value: str, high: int, d: Delimiters, *, low: int = 1) -> str:
+    """A value echoed from the claim, cut to its maximum length, without the component or
+    repetition separator (the input may carry one in a simple element; the acknowledgment must
+    not); ``UNKNOWN`` when a required value is too short to send (the claim was rejected for
+    it, and the acknowledgment must still be well formed)."""
+    if d.component in value:
+        value = value.replace(d.component, "")
+    if d.repetition and d.repetition in value:
+        value = value.replace(d.repetition, "")
     return value[:high] if len(value) >= low else "UNKNOWN"
 
 
@@ -312,7 +295,11 @@ class ClaimAck:
 
 
 def _stc_composite(w: SegmentWriter, status: ClaimStatus) -> str:
-    return w.comp(status.category, status.code, status.entity)
+    # The entity comes from the claim's NM101; a broken one is left out rather than echoed.
+    entity = status.entity
+    if not (2 <= len(entity) <= 3 and entity.isascii() and entity.isalnum()):
+        entity = ""
+    return w.comp(status.category, status.code, entity)
 
 
 def _claim_dates(claim: Claim, fallback: date) -> tuple[date, date]:
@@ -382,9 +369,9 @@ class ClaimAcknowledgment:
             qualifier, ident = ("XX", bp.npi) if bp.npi else ("FI", bp.tin or "UNKNOWN")
             self._group_head = (
                 bp.entity_type if bp.entity_type in ("1", "2") else "2",
-                _fit(bp.last_name, 60),
+                _fit(bp.last_name, 60, self.d),
                 qualifier,
-                _fit(ident, 80, low=2),
+                _fit(ident, 80, self.d, low=2),
             )
             self._group = SegmentWriter(self._spool_factory(), self.d)
             self._group_counts = [0, 0]
@@ -398,11 +385,12 @@ class ClaimAcknowledgment:
         charge = format_x12_amount(claim.total_charge)
         text = (
             f"HL{e}{self._hl}{e}{self._group_hl}{e}PT{end_}"
-            f"NM1{e}QC{e}1{e}{_fit(patient.last_name, 60)}{e}{patient.first_name[:35]}{e}"
-            f"{patient.middle_name[:25]}{e}{e}{e}MI{e}"
+            f"NM1{e}QC{e}1{e}{_fit(patient.last_name, 60, self.d)}{e}"
+            f"{_fit(patient.first_name, 35, self.d, low=0)}{e}"
+            f"{_fit(patient.middle_name, 25, self.d, low=0)}{e}{e}{e}MI{e}"
             # NM109 is required here even for a claim rejected for lacking the member id.
-            f"{_fit(patient.member_id, 80, low=2)}{end_}"
-            f"TRN{e}2{e}{_fit(claim.claim_id, 50)}{end_}"
+            f"{_fit(patient.member_id, 80, self.d, low=2)}{end_}"
+            f"TRN{e}2{e}{_fit(claim.claim_id, 50, self.d)}{end_}"
         )
         count = 3
         if ack.accepted:
@@ -423,7 +411,7 @@ class ClaimAcknowledgment:
             text += f"REF{e}1K{e}{ack.payer_claim_number}{end_}"
             count += 1
         if claim.clearinghouse_trace:
-            text += f"REF{e}D9{e}{claim.clearinghouse_trace[:50]}{end_}"
+            text += f"REF{e}D9{e}{_fit(claim.clearinghouse_trace, 50, self.d)}{end_}"
             count += 1
         if claim.claim_type is ClaimType.INSTITUTIONAL and claim.type_of_bill:
             text += f"REF{e}BLT{e}{claim.type_of_bill}{end_}"
@@ -500,12 +488,21 @@ class ClaimAcknowledgment:
         self._close_group()
         w = SegmentWriter(out, self.d)
         w.seg("ST", "277", control, "005010X214")
-        trace = _fit(self.trace, 50)
+        trace = _fit(self.trace, 50, self.d)
         w.seg("BHT", "0085", "08", trace, self.date_text, self.created.strftime("%H%M"), "TH")
         w.seg("HL", "1", "", "20", "1")
         payer_name, payer_id = self.payer
         w.seg(
-            "NM1", "PR", "2", _fit(payer_name, 60), "", "", "", "", "46", _fit(payer_id, 80, low=2)
+            "NM1",
+            "PR",
+            "2",
+            _fit(payer_name, 60, self.d),
+            "",
+            "",
+            "",
+            "",
+            "46",
+            _fit(payer_id, 80, self.d, low=2),
         )
         w.seg("TRN", "1", trace)
         w.seg("DTP", "050", "D8", self.received_on.strftime("%Y%m%d"))
@@ -515,13 +512,13 @@ class ClaimAcknowledgment:
             "NM1",
             "41",
             "2",
-            _fit(self.submitter[0], 60),
+            _fit(self.submitter[0], 60, self.d),
             "",
             "",
             "",
             "",
             "46",
-            _fit(self.submitter[1], 80, low=2),
+            _fit(self.submitter[1], 80, self.d, low=2),
         )
         w.seg("TRN", "2", trace)
         total = self._amounts[0] + self._amounts[1]

@@ -34,7 +34,6 @@ Nothing here reads a clock or the environment: ``created`` and the payment date 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,9 +50,9 @@ from claims_engine.adjudication.decision import (
 )
 from claims_engine.model import Address, Adjustment, ClaimType, Procedure
 from claims_engine.money import ZERO, format_x12_amount, format_x12_number, round_money
-from claims_engine.x12.acks import SegmentWriter, outbound_envelope, write_gs, write_isa
+from claims_engine.x12.acks import outbound_envelope, write_gs, write_isa
+from claims_engine.x12.segments import CheckedSegmentWriter, Composite
 from claims_engine.x12.tokenizer import DEFAULT_DELIMITERS, Delimiters
-from claims_engine.x12.writer837 import Composite
 
 IMPLEMENTATION = "005010X221A1"
 TRANSACTION_CONTROL = "0001"
@@ -201,7 +200,7 @@ def write_835(
         raise ValueError(f"payment {payment.trace_number}: ACH needs the bank accounts")
 
     buffer = io.StringIO()
-    w = _Writer(buffer, delimiters)
+    w = CheckedSegmentWriter(buffer, delimiters)
     env = outbound_envelope(
         sender=sender or ("ZZ", payment.payer_id or "1" + payment.payer_tin),
         receiver=receiver or ("ZZ", payment.payee_npi or payment.payee_tin),
@@ -316,35 +315,6 @@ def _check_decision(decision: ClaimDecision) -> None:
 
 
 # -- segments ------------------------------------------------------------------------------------
-class _Writer(SegmentWriter):
-    """A :class:`SegmentWriter` that refuses values X12 cannot carry (no escape character)."""
-
-    def __init__(self, out: TextIO, delimiters: Delimiters) -> None:
-        super().__init__(out, delimiters)
-        chars = {delimiters.element, delimiters.component, delimiters.segment}
-        if delimiters.repetition:
-            chars.add(delimiters.repetition)
-        self.forbidden = re.compile("[" + re.escape("".join(sorted(chars))) + "]|[^\\x20-\\x7e]")
-        self.context = ""
-
-    def _value(self, value: str) -> str:
-        if self.forbidden.search(value):
-            raise ValueError(
-                f"{self.context}: {value!r} holds an X12 delimiter or a character outside the "
-                "X12 character sets"
-            )
-        return value
-
-    def put(self, *elements: str | Composite) -> None:
-        texts: list[str] = []
-        for el in elements:
-            if isinstance(el, Composite):
-                texts.append(self.comp(*(self._value(p) for p in el)))
-            else:
-                texts.append(self._value(el))
-        self.seg(*texts)
-
-
 def _d8(day: date) -> str:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
@@ -353,7 +323,7 @@ def _amount(value: Decimal) -> str:
     return format_x12_amount(value)
 
 
-def _header(w: _Writer, payment: Payment, total: Decimal, created: datetime) -> None:
+def _header(w: CheckedSegmentWriter, payment: Payment, total: Decimal, created: datetime) -> None:
     w.context = f"payment {payment.trace_number}"
     payer_id = "1" + payment.payer_tin
     if total > 0:
@@ -414,12 +384,12 @@ def _payee_id(payment: Payment) -> tuple[str, str]:
     return "FI", payment.payee_tin
 
 
-def _address(w: _Writer, address: Address) -> None:
+def _address(w: CheckedSegmentWriter, address: Address) -> None:
     w.put("N3", address.line1[:55], address.line2[:55])
     w.put("N4", address.city[:30], address.state, address.postal_code)
 
 
-def _claim(w: _Writer, decision: ClaimDecision, payment: Payment) -> None:
+def _claim(w: CheckedSegmentWriter, decision: ClaimDecision, payment: Payment) -> None:
     claim = decision.claim
     indicator = claim.claim_filing_indicator
     if indicator not in FILING_INDICATORS:
@@ -540,7 +510,7 @@ def _procedure(proc: Procedure) -> Composite:
     return Composite((proc.qualifier, proc.code, *proc.modifiers[:4]))
 
 
-def _line(w: _Writer, line: LineDecision, claim_type: ClaimType) -> None:
+def _line(w: CheckedSegmentWriter, line: LineDecision, claim_type: ClaimType) -> None:
     service, revenue = _service(line, claim_type)
     one = Decimal(1)
     # SVC05 is "assumed one when absent"; SVC07 the billed units when they were not all paid.
@@ -592,7 +562,7 @@ def _merged(adjustments: Iterable[Adjustment]) -> dict[str, dict[str, Adjustment
     return groups
 
 
-def _cas(w: _Writer, adjustments: Iterable[Adjustment]) -> None:
+def _cas(w: CheckedSegmentWriter, adjustments: Iterable[Adjustment]) -> None:
     for group, reasons in _merged(adjustments).items():
         items = list(reasons.values())
         for i in range(0, len(items), CAS_MAX):
@@ -612,7 +582,9 @@ def _provider_adjustments(payment: Payment) -> Iterable[ProviderAdjustment]:
     yield from payment.adjustments
 
 
-def _plb(w: _Writer, payment: Payment, adjustments: Sequence[ProviderAdjustment]) -> None:
+def _plb(
+    w: CheckedSegmentWriter, payment: Payment, adjustments: Sequence[ProviderAdjustment]
+) -> None:
     _, ident = _payee_id(payment)  # PLB01 is the payee id of N104, whatever its qualifier
     fiscal_period = _d8(date(payment.paid_on.year, 12, 31))
     for i in range(0, len(adjustments), PLB_MAX):

@@ -27,7 +27,6 @@ statement period, so ``Claim.discharge_date`` should equal ``statement_to``; the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,6 +51,7 @@ from claims_engine.x12.reader837 import (
     CLAIM_PROVIDER_LOOPS,
     PRINCIPAL_QUALIFIERS,
 )
+from claims_engine.x12.segments import CheckedSegmentWriter, Composite
 from claims_engine.x12.tokenizer import DEFAULT_DELIMITERS, Delimiters
 
 DEFAULT_IMPLEMENTATIONS = {
@@ -66,12 +66,6 @@ HI_MAX = 12
 CAS_MAX = 6
 # PRV01 provider code by the role the provider plays.
 PRV_CODES = {"85": "BI", "82": "PE", "71": "AT", "72": "OP", "DN": "RF", "P3": "PC"}
-
-
-class Composite(tuple[str, ...]):
-    """An element made of components; written joined by the component separator."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,57 +111,10 @@ def _diagnosis(dx: Diagnosis) -> Composite:
     return Composite([dx.qualifier, dx.code])
 
 
-class _Segments:
-    """Writes segments to the sink with the interchange's delimiters and counts them."""
-
-    def __init__(self, out: TextIO, delimiters: Delimiters) -> None:
-        self.out = out
-        self.d = delimiters
-        self.end = delimiters.segment if delimiters.segment == "\n" else delimiters.segment + "\n"
-        chars = {delimiters.element, delimiters.component, delimiters.segment}
-        if delimiters.repetition:
-            chars.add(delimiters.repetition)
-        # A value holding a delimiter cannot be written (X12 has no escape character), nor can
-        # one outside the X12 character sets (printable ASCII): readers reject both.
-        self.forbidden = re.compile("[" + re.escape("".join(sorted(chars))) + "]|[^\\x20-\\x7e]")
-        self.count = 0  # segments since ST, for SE01
-        self.total = 0
-        self.context = ""
-
-    def _value(self, value: str) -> str:
-        if self.forbidden.search(value):
-            raise ValueError(
-                f"{self.context}: {value!r} holds an X12 delimiter or a character outside the "
-                "X12 character sets"
-            )
-        return value
-
-    def seg(self, *elements: str | Composite) -> None:
-        texts: list[str] = []
-        for el in elements:
-            if isinstance(el, Composite):
-                parts = [self._value(p) for p in el]
-                while parts and not parts[-1]:
-                    parts.pop()
-                texts.append(self.d.component.join(parts))
-            else:
-                texts.append(self._value(el))
-        while len(texts) > 1 and not texts[-1]:
-            texts.pop()
-        self.out.write(self.d.element.join(texts) + self.end)
-        self.count += 1
-        self.total += 1
-
-    def raw(self, text: str) -> None:
-        """A segment written as is (the ISA, whose ISA16 is the component separator)."""
-        self.out.write(text + self.end)
-        self.total += 1
-
-
 class _Writer:
     def __init__(
         self,
-        out: _Segments,
+        out: CheckedSegmentWriter,
         *,
         interchange_control: int,
         created: datetime,
@@ -210,7 +157,7 @@ class _Writer:
         self.group_impl = impl
         self.group_transactions = 0
         c = self.created
-        self.s.seg(
+        self.s.put(
             "GS",
             "HC",
             self.sender_id,
@@ -225,7 +172,7 @@ class _Writer:
     def close_group(self) -> None:
         self.close_transaction()
         if self.group_impl:
-            self.s.seg("GE", str(self.group_transactions), str(self.groups))
+            self.s.put("GE", str(self.group_transactions), str(self.groups))
             self.group_impl = ""
 
     def open_transaction(self, claim: Claim) -> None:
@@ -241,8 +188,8 @@ class _Writer:
         self.patient_key = None
         s, c = self.s, self.created
         s.count = 0
-        s.seg("ST", "837", self.transaction_control, self.group_impl)
-        s.seg(
+        s.put("ST", "837", self.transaction_control, self.group_impl)
+        s.put(
             "BHT",
             "0019",
             "00",
@@ -252,14 +199,14 @@ class _Writer:
             "CH",
         )
         sub = claim.submitter
-        s.seg("NM1", "41", "2", sub.name, "", "", "", "", sub.id_qualifier, sub.id)
-        s.seg("PER", "IC", self.contact_name, "TE", self.contact_phone)
+        s.put("NM1", "41", "2", sub.name, "", "", "", "", sub.id_qualifier, sub.id)
+        s.put("PER", "IC", self.contact_name, "TE", self.contact_phone)
         rec = claim.receiver
-        s.seg("NM1", "40", "2", rec.name, "", "", "", "", rec.id_qualifier, rec.id)
+        s.put("NM1", "40", "2", rec.name, "", "", "", "", rec.id_qualifier, rec.id)
 
     def close_transaction(self) -> None:
         if self.in_transaction:
-            self.s.seg("SE", str(self.s.count + 1), self.transaction_control)
+            self.s.put("SE", str(self.s.count + 1), self.transaction_control)
             self.in_transaction = False
 
     # -- claims -------------------------------------------------------------------------------
@@ -289,13 +236,13 @@ class _Writer:
             self.billing_hl = self.hl
             self.billing = claim.billing_provider
             self.subscriber_key = None
-            s.seg("HL", str(self.hl), "", "20", "1")
+            s.put("HL", str(self.hl), "", "20", "1")
             bp = claim.billing_provider
             if bp.taxonomy:
-                s.seg("PRV", "BI", "PXC", bp.taxonomy)
+                s.put("PRV", "BI", "PXC", bp.taxonomy)
             self.provider_name(bp)
             if bp.tin:
-                s.seg("REF", bp.tin_qualifier or "EI", bp.tin)
+                s.put("REF", bp.tin_qualifier or "EI", bp.tin)
         is_self = claim.patient_relationship == "18"
         subscriber_key: tuple[object, ...] = (
             claim.subscriber,
@@ -310,8 +257,8 @@ class _Writer:
             self.subscriber_hl = self.hl
             self.subscriber_key = subscriber_key
             self.patient_key = None
-            s.seg("HL", str(self.hl), str(self.billing_hl), "22", "0" if is_self else "1")
-            s.seg(
+            s.put("HL", str(self.hl), str(self.billing_hl), "22", "0" if is_self else "1")
+            s.put(
                 "SBR",
                 claim.payer_responsibility,
                 "18" if is_self else "",
@@ -325,15 +272,15 @@ class _Writer:
             )
             self.person("IL", claim.subscriber, member_id=True)
             payer = claim.payer
-            s.seg("NM1", "PR", "2", payer.name, "", "", "", "", payer.id_qualifier, payer.id)
+            s.put("NM1", "PR", "2", payer.name, "", "", "", "", payer.id_qualifier, payer.id)
             self.address(payer.address)
         if not is_self:
             patient_key: tuple[object, ...] = (claim.patient, claim.patient_relationship)
             if patient_key != self.patient_key:
                 self.hl += 1
                 self.patient_key = patient_key
-                s.seg("HL", str(self.hl), str(self.subscriber_hl), "23", "0")
-                s.seg("PAT", claim.patient_relationship)
+                s.put("HL", str(self.hl), str(self.subscriber_hl), "23", "0")
+                s.put("PAT", claim.patient_relationship)
                 self.person("QC", claim.patient, member_id=False)
 
     def claim(self, c: Claim) -> None:
@@ -344,24 +291,24 @@ class _Writer:
         amount = format_x12_amount(c.total_charge)
         if inst:
             # CLM06 is not used on the 837I; CLM07-09: assigned, benefits assigned, release.
-            s.seg("CLM", c.claim_id, amount, "", "", location, "", "A", "Y", "Y")
+            s.put("CLM", c.claim_id, amount, "", "", location, "", "A", "Y", "Y")
         else:
-            s.seg("CLM", c.claim_id, amount, "", "", location, "Y", "A", "Y", "Y")
+            s.put("CLM", c.claim_id, amount, "", "", location, "Y", "A", "Y", "Y")
         if inst:
             if c.discharge_date is not None:
-                s.seg("DTP", "096", "TM", DISCHARGE_HOUR)
+                s.put("DTP", "096", "TM", DISCHARGE_HOUR)
             if c.statement_from is not None:
                 end = c.statement_to or c.statement_from
                 # The 837I sends the statement period as a range even when it is one day.
-                s.seg("DTP", "434", "RD8", f"{_d8(c.statement_from)}-{_d8(end)}")
+                s.put("DTP", "434", "RD8", f"{_d8(c.statement_from)}-{_d8(end)}")
             if c.admission_date is not None:
-                s.seg("DTP", "435", "D8", _d8(c.admission_date))
-            s.seg("CL1", c.admission_type, c.admission_source, c.patient_status)
+                s.put("DTP", "435", "D8", _d8(c.admission_date))
+            s.put("CL1", c.admission_type, c.admission_source, c.patient_status)
         elif kind is ClaimType.PROFESSIONAL:
             if c.admission_date is not None:
-                s.seg("DTP", "435", "D8", _d8(c.admission_date))
+                s.put("DTP", "435", "D8", _d8(c.admission_date))
             if c.discharge_date is not None:
-                s.seg("DTP", "096", "D8", _d8(c.discharge_date))
+                s.put("DTP", "096", "D8", _d8(c.discharge_date))
         for qual, value in (
             ("9F", c.referral_number),
             ("G1", c.prior_authorization),
@@ -369,15 +316,15 @@ class _Writer:
             ("D9", c.clearinghouse_trace),
         ):
             if value:
-                s.seg("REF", qual, value)
+                s.put("REF", qual, value)
         self.diagnoses(c.diagnoses, inst)
         loops = CLAIM_PROVIDER_LOOPS[kind]
         for p in sorted(c.providers, key=lambda p: loops.get(p.role, "2310Z")):
             self.provider_name(p)
             if p.taxonomy:
-                s.seg("PRV", PRV_CODES.get(p.role, "PE"), "PXC", p.taxonomy)
+                s.put("PRV", PRV_CODES.get(p.role, "PE"), "PXC", p.taxonomy)
             if p.tin:
-                s.seg("REF", p.tin_qualifier or "EI", p.tin)
+                s.put("REF", p.tin_qualifier or "EI", p.tin)
         for other in c.other_payers:
             self.other_payer(other, kind)
         for i, line in enumerate(c.lines, start=1):
@@ -389,7 +336,7 @@ class _Writer:
         if not institutional:
             for start in range(0, len(diagnoses), HI_MAX):
                 chunk = diagnoses[start : start + HI_MAX]
-                self.s.seg("HI", *(_diagnosis(dx) for dx in chunk))
+                self.s.put("HI", *(_diagnosis(dx) for dx in chunk))
             return
         # The 837I gives each kind of diagnosis (principal, admitting, reason for visit,
         # external cause, other) its own HI segment; the principal one stands alone.
@@ -397,15 +344,15 @@ class _Writer:
         for dx in diagnoses:
             limit = 1 if dx.qualifier in PRINCIPAL_QUALIFIERS else HI_MAX
             if run and (run[0].qualifier != dx.qualifier or len(run) >= limit):
-                self.s.seg("HI", *(_diagnosis(d) for d in run))
+                self.s.put("HI", *(_diagnosis(d) for d in run))
                 run = []
             run.append(dx)
         if run:
-            self.s.seg("HI", *(_diagnosis(d) for d in run))
+            self.s.put("HI", *(_diagnosis(d) for d in run))
 
     def other_payer(self, o: OtherPayer, kind: ClaimType) -> None:
         s = self.s
-        s.seg(
+        s.put(
             "SBR",
             o.responsibility,
             o.relationship,
@@ -424,12 +371,12 @@ class _Writer:
             ("EAF", o.remaining_patient_liability),
         ):
             if value is not None:
-                s.seg("AMT", qual, format_x12_amount(value))
+                s.put("AMT", qual, format_x12_amount(value))
         # OI03 benefits assigned, OI04 (837P only) patient signature on file, OI06 release.
-        s.seg("OI", "", "", "Y", "P" if kind is ClaimType.PROFESSIONAL else "", "", "Y")
+        s.put("OI", "", "", "Y", "P" if kind is ClaimType.PROFESSIONAL else "", "", "Y")
         if o.subscriber is not None:
             sub = o.subscriber
-            s.seg(
+            s.put(
                 "NM1",
                 "IL",
                 "1",
@@ -442,65 +389,65 @@ class _Writer:
                 sub.member_id,
             )
             self.address(sub.address)
-        s.seg("NM1", "PR", "2", o.payer_name, "", "", "", "", "PI", o.payer_id)
+        s.put("NM1", "PR", "2", o.payer_name, "", "", "", "", "PI", o.payer_id)
         if o.adjudicated_on is not None:
-            s.seg("DTP", "573", "D8", _d8(o.adjudicated_on))
+            s.put("DTP", "573", "D8", _d8(o.adjudicated_on))
         if o.claim_number:
-            s.seg("REF", "F8", o.claim_number)
+            s.put("REF", "F8", o.claim_number)
 
     def line(self, number: int, ln: ServiceLine, kind: ClaimType) -> None:
         s = self.s
-        s.seg("LX", str(number))
+        s.put("LX", str(number))
         pointers = Composite([str(p) for p in ln.diagnosis_pointers])
         proc = _procedure(ln.procedure) if ln.procedure is not None else Composite()
         charge = format_x12_amount(ln.charge)
         units = format_x12_number(ln.units)
         if kind is ClaimType.PROFESSIONAL:
             emergency = "Y" if ln.emergency else ""
-            s.seg(
+            s.put(
                 "SV1", proc, charge, ln.unit_type, units, ln.place_of_service, "", pointers, "",
                 emergency,
             )  # fmt: skip
         elif kind is ClaimType.INSTITUTIONAL:
-            s.seg("SV2", ln.revenue_code, proc, charge, ln.unit_type, units)
+            s.put("SV2", ln.revenue_code, proc, charge, ln.unit_type, units)
         else:
             cavity = Composite(ln.oral_cavity)
             # SV306 is sent only when more than one procedure was done (the reader's default).
             count = units if ln.units != 1 else ""
-            s.seg(
+            s.put(
                 "SV3", proc, charge, ln.place_of_service, cavity, "", count, "", "", "", "",
                 pointers,
             )  # fmt: skip
             for tooth in ln.teeth:
-                s.seg("TOO", "JP", tooth.code, Composite(tooth.surfaces))
+                s.put("TOO", "JP", tooth.code, Composite(tooth.surfaces))
         if ln.service_from is not None:
             fmt, value = _period(ln.service_from, ln.service_to)
-            s.seg("DTP", "472", fmt, value)
+            s.put("DTP", "472", fmt, value)
         if ln.prior_authorization:
-            s.seg("REF", "G1", ln.prior_authorization)
+            s.put("REF", "G1", ln.prior_authorization)
         if ln.control_number:
-            s.seg("REF", "6R", ln.control_number)
+            s.put("REF", "6R", ln.control_number)
         if ln.ndc:
-            s.seg("LIN", "", "N4", ln.ndc)
+            s.put("LIN", "", "N4", ln.ndc)
             quantity = format_x12_number(ln.ndc_quantity) if ln.ndc_quantity is not None else ""
-            s.seg("CTP", "", "", "", quantity, Composite([ln.ndc_unit]))
+            s.put("CTP", "", "", "", quantity, Composite([ln.ndc_unit]))
         if ln.rendering is not None:
             r = ln.rendering
             self.provider_name(r)
             if r.taxonomy:
-                s.seg("PRV", PRV_CODES.get(r.role, "PE"), "PXC", r.taxonomy)
+                s.put("PRV", PRV_CODES.get(r.role, "PE"), "PXC", r.taxonomy)
         for adj in ln.adjudications:
             paid_proc = _procedure(adj.procedure) if adj.procedure is not None else Composite()
             paid = format_x12_amount(adj.paid_amount)
             paid_units = format_x12_number(adj.paid_units)
             # The 837I asks for the revenue code in SVD04; the other guides leave it unused.
             revenue = ln.revenue_code if kind is ClaimType.INSTITUTIONAL else ""
-            s.seg(
+            s.put(
                 "SVD", adj.payer_id, paid, paid_proc, revenue, paid_units, adj.bundled_line_number
             )
             self.adjustments(adj.adjustments)
             if adj.adjudicated_on is not None:
-                s.seg("DTP", "573", "D8", _d8(adj.adjudicated_on))
+                s.put("DTP", "573", "D8", _d8(adj.adjudicated_on))
 
     # -- parts --------------------------------------------------------------------------------
     def adjustments(self, adjustments: Sequence[Adjustment]) -> None:
@@ -519,11 +466,11 @@ class _Writer:
         for adj in run:
             quantity = format_x12_number(adj.quantity) if adj.quantity is not None else ""
             elements += [adj.reason, format_x12_amount(adj.amount), quantity]
-        self.s.seg(*elements)
+        self.s.put(*elements)
 
     def provider_name(self, p: Provider) -> None:
         qualifier = "XX" if p.npi else ""
-        self.s.seg(
+        self.s.put(
             "NM1",
             p.role,
             p.entity_type,
@@ -540,18 +487,18 @@ class _Writer:
     def person(self, role: str, p: Person, *, member_id: bool) -> None:
         s = self.s
         qualifier, ident = ("MI", p.member_id) if member_id else ("", "")
-        s.seg("NM1", role, "1", p.last_name, p.first_name, p.middle_name, "", "", qualifier, ident)
+        s.put("NM1", role, "1", p.last_name, p.first_name, p.middle_name, "", "", qualifier, ident)
         self.address(p.address)
         if p.birth_date is not None or p.sex:
             birth = _d8(p.birth_date) if p.birth_date is not None else ""
-            s.seg("DMG", "D8", birth, p.sex)
+            s.put("DMG", "D8", birth, p.sex)
 
     def address(self, a: Address | None) -> None:
         if a is None:
             return
-        self.s.seg("N3", a.line1, a.line2)
+        self.s.put("N3", a.line1, a.line2)
         if a.city or a.state or a.postal_code:
-            self.s.seg("N4", a.city, a.state, a.postal_code)
+            self.s.put("N4", a.city, a.state, a.postal_code)
 
 
 def _isa(
@@ -627,10 +574,10 @@ def write_837(
         raise ValueError(f"usage {usage!r} is not P (production) or T (test)")
     if claims_per_transaction < 1:
         raise ValueError("claims_per_transaction must be at least 1")
-    segments = _Segments(out, delimiters)
+    segments = CheckedSegmentWriter(out, delimiters)
     segments.context = "envelope"
     for value in (sender_id, receiver_id, sender_qualifier, receiver_qualifier):
-        segments._value(value)
+        segments.value(value)
     segments.raw(
         _isa(
             delimiters,
@@ -657,7 +604,7 @@ def write_837(
     for claim in claims:
         writer.write(claim)
     writer.close_group()
-    segments.seg("IEA", str(writer.groups), f"{interchange_control:09d}")
+    segments.put("IEA", str(writer.groups), f"{interchange_control:09d}")
     return WriteSummary(writer.claims, writer.groups, writer.transactions, segments.total)
 
 

@@ -214,3 +214,14 @@ def test_duplicate_claim_id_in_one_file() -> None:
     assert (run.summary.claims_accepted, run.summary.claims_rejected) == (1, 1)
     assert "STC*A3:54*20261102*U*125.5******A3:478~" in _stc_lines(run)
     _assert_valid_acks(run)
+
+
+def test_hash_set_keeps_every_value_through_growth() -> None:
+    from claims_engine.edits import HashSet64
+
+    rng = random.Random(3)
+    values = list({rng.getrandbits(64) - 2**63 for _ in range(20_000)})
+    seen = HashSet64(capacity=16)
+    assert all(seen.add(v) for v in values)
+    assert not any(seen.add(v) for v in values)
+    assert len(seen) == len(values)

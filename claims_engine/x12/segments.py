@@ -1,0 +1,81 @@
+"""Writing segments: one writer for every X12 document the engine produces.
+
+:class:`SegmentWriter` joins elements with the interchange's delimiters, drops trailing empty
+elements, ends each segment with the terminator and a line feed (unless the terminator is a
+line break itself) and counts what it wrote. :class:`CheckedSegmentWriter` adds the check that
+documents built from stored data need: X12 has no escape character, so a value holding a
+delimiter, or a character outside the X12 character sets, cannot be written and is refused with
+a :class:`ValueError` naming where it was (``context``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+from claims_engine.x12.tokenizer import Delimiters
+
+
+class Composite(tuple[str, ...]):
+    """An element made of components; written joined by the component separator."""
+
+    __slots__ = ()
+
+
+class SegmentWriter:
+    """Writes segments with one set of delimiters and counts them."""
+
+    def __init__(self, out: TextIO, delimiters: Delimiters) -> None:
+        self.out = out
+        self.d = delimiters
+        self.count = 0
+        term = delimiters.segment
+        self.end = term if term in "\r\n" else term + "\n"
+
+    def seg(self, *elements: str) -> None:
+        parts = list(elements)
+        while parts and parts[-1] == "":
+            parts.pop()
+        self.out.write(self.d.element.join(parts) + self.end)
+        self.count += 1
+
+    def comp(self, *parts: str) -> str:
+        values = list(parts)
+        while values and values[-1] == "":
+            values.pop()
+        return self.d.component.join(values)
+
+
+class CheckedSegmentWriter(SegmentWriter):
+    """A :class:`SegmentWriter` that refuses values X12 cannot carry; ``total`` counts every
+    segment written, ``count`` those since it was last reset (for SE01)."""
+
+    def __init__(self, out: TextIO, delimiters: Delimiters) -> None:
+        super().__init__(out, delimiters)
+        chars = {delimiters.element, delimiters.component, delimiters.segment}
+        if delimiters.repetition:
+            chars.add(delimiters.repetition)
+        self.forbidden = re.compile("[" + re.escape("".join(sorted(chars))) + "]|[^\\x20-\\x7e]")
+        self.context = ""
+        self.total = 0
+
+    def value(self, value: str) -> str:
+        if self.forbidden.search(value):
+            raise ValueError(
+                f"{self.context}: {value!r} holds an X12 delimiter or a character outside the "
+                "X12 character sets"
+            )
+        return value
+
+    def put(self, *elements: str | Composite) -> None:
+        texts = [
+            self.comp(*(self.value(p) for p in el)) if isinstance(el, Composite) else self.value(el)
+            for el in elements
+        ]
+        self.seg(*texts)
+        self.total += 1
+
+    def raw(self, text: str) -> None:
+        """A segment written as is (the ISA, whose ISA16 is the component separator)."""
+        self.out.write(text + self.end)
+        self.total += 1
