@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -23,6 +24,7 @@ def round_money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+@lru_cache(maxsize=65536)  # charges and units repeat: parse each text once
 def parse_x12_decimal(text: str) -> Decimal | None:
     """An X12 ``R`` element as a Decimal, or ``None`` when it is not valid ``R`` syntax."""
     if not _X12_DECIMAL.match(text):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from claims_engine.issues import ClaimStatus, Issue, Location, Scope, Syntax
 from claims_engine.model import (
@@ -133,6 +134,7 @@ _PAD = ("",) * 24
 _NO_PARTY = Party("", "", "")
 
 
+@lru_cache(maxsize=8192)  # a batch spans few days: parse each once
 def parse_date8(text: str) -> date | None:
     """CCYYMMDD as a date, or ``None``."""
     if len(text) != 8 or not text.isdigit():
@@ -458,6 +460,7 @@ class TransactionReader:
         self.issues: list[Issue] = []
         self.suppressed = 0
         self.batch_reference = ""
+        self._procedures: dict[str, Procedure] = {}
         self.skip = False
         self.claims = 0
         self.ended = False
@@ -662,6 +665,9 @@ class TransactionReader:
             if required:
                 self._require(seg, i, "procedure", codes.STATUS_PROCEDURE)
             return None
+        known = self._procedures.get(v)
+        if known is not None and known.qualifier in allowed:
+            return known  # the same composite was read and found good before
         parts = v.split(self.component)
         qual = parts[0]
         code = parts[1] if len(parts) > 1 else ""
@@ -686,7 +692,10 @@ class TransactionReader:
             )
         mods = tuple(m for m in parts[2:6] if m)
         desc = parts[6] if len(parts) > 6 else ""
-        return Procedure(qual, code, mods, desc)
+        proc = Procedure(qual, code, mods, desc)
+        if qual in allowed and code and len(self._procedures) < 50_000:
+            self._procedures[v] = proc
+        return proc
 
     def invalid_characters(self, seg: list[str]) -> None:
         """The next segment fed holds characters outside the X12 character sets.
