@@ -22,6 +22,7 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
 test: lint
+	tests/services.sh
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -6,6 +6,7 @@ Subcommands::
     claims-engine fixtures generate --claims N --seed S [--mix P:70,I:20,D:10]
                                     [--delimiters SPEC] [--as-of DATE] --out FILE
     claims-engine demo [--out DIR]
+    claims-engine db upgrade [--json]      (database from CLAIMS_DATABASE_URL, else var/claims.db)
 
 Exit codes are the ``EXIT_*`` constants below. Every expected failure (bad arguments, unreadable
 or non-X12 files) is one line on standard error, never a traceback.
@@ -395,6 +396,33 @@ def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
     return EXIT_OK
 
 
+def cmd_db_upgrade(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from claims_engine.store.db import current_version, engine_for, upgrade
+
+    url = os.environ.get("CLAIMS_DATABASE_URL") or None
+    engine = engine_for(url)
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        applied = upgrade(engine)
+        version = current_version(engine)
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigurationError(f"cannot upgrade the database at {where}: {detail}") from exc
+    finally:
+        engine.dispose()
+    if args.json:
+        json.dump({"database": where, "applied": applied, "version": version}, stdout, indent=2)
+        stdout.write("\n")
+    else:
+        for step in applied:
+            stdout.write(f"applied {step}\n")
+        state = "upgraded" if applied else "already up to date"
+        stdout.write(f"{where}: schema version {version} ({state})\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claims-engine",
@@ -459,6 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("directory", type=Path, metavar="DIR")
     rl.add_argument("--json", action="store_true")
     rl.set_defaults(func=cmd_reference_load)
+
+    db = sub.add_parser("db", help="the database: create or migrate the schema")
+    dbsub = db.add_subparsers(dest="db_command", metavar="COMMAND")
+    dbsub.required = True
+    du = dbsub.add_parser(
+        "upgrade", help="apply pending schema migrations (CLAIMS_DATABASE_URL, else var/claims.db)"
+    )
+    du.add_argument("--json", action="store_true", help="print the applied steps as JSON")
+    du.set_defaults(func=cmd_db_upgrade)
 
     d = sub.add_parser("demo", help="the whole flow on embedded defaults with the fixtures")
     d.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR")

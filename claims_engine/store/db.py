@@ -1,0 +1,149 @@
+"""Database engines and schema migrations for the store.
+
+``engine_for(url)`` builds an engine: SQLite in ``var/claims.db`` under the current directory
+when no URL is given, or the URL as given, where a plain ``postgresql://user@host:port/db`` is
+mapped to the psycopg 3 driver. Reading ``CLAIMS_DATABASE_URL`` is the caller's business (the CLI).
+
+``upgrade(engine)`` is the migration runner, doing what Alembic's ``upgrade head`` would with
+less machinery:
+
+* ``MIGRATIONS`` is an ordered list of steps ``(version, name, function)``; versions count up
+  from 1 with no gaps. Step 1 creates the schema of :mod:`claims_engine.store.tables`.
+* Every applied step has a row in ``schema_version``. ``upgrade`` applies the steps that have no
+  row yet, in order, and returns their names: a second run applies nothing and returns ``[]``.
+* Each step and its ``schema_version`` row commit in one transaction, so a failed step leaves
+  the schema at the previous version (DDL is transactional on PostgreSQL, and on SQLite with the
+  explicit ``BEGIN`` that ``engine_for`` sets up). Concurrent upgrades are serialized, by a
+  transaction-scoped advisory lock on PostgreSQL and by ``BEGIN IMMEDIATE`` on SQLite; the
+  later one sees the earlier one's row and skips the step.
+* Adding a step: append ``(n + 1, "what it does", function)`` that takes a ``Connection`` and
+  changes the schema and existing rows with explicit SQL (``ALTER TABLE``, ``UPDATE``), and edit
+  ``tables.py`` to match. Before the first such step, freeze step 1: replace its
+  ``create_all`` with the ``CREATE TABLE`` statements it emits today, so a new database and an
+  upgraded one pass through the same schemas. Steps are never edited once released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlmodel import SQLModel
+
+from claims_engine import clock
+from claims_engine.errors import ConfigurationError
+from claims_engine.store import tables
+
+DEFAULT_SQLITE_PATH = Path("var") / "claims.db"
+_UPGRADE_LOCK_KEY = 0x636C61696D73  # "claims": any constant shared by every upgrader
+
+# Execution option: how a SQLite transaction begins ("IMMEDIATE" for one that will write).
+SQLITE_BEGIN = "claims_sqlite_begin"
+
+Step = tuple[int, str, Callable[[Connection], None]]
+
+
+def _create_schema(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn)
+
+
+MIGRATIONS: list[Step] = [
+    (1, "create the schema", _create_schema),
+]
+
+
+def database_url(url: str | None) -> str:
+    """The SQLAlchemy URL for ``url``: the default SQLite file, or the psycopg 3 driver for a
+    plain PostgreSQL URL."""
+    if not url:
+        return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def engine_for(url: str | None = None) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`); creates the SQLite file's directory."""
+    full = database_url(url)
+    try:
+        parsed = make_url(full)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        _sqlite_transactions(engine)
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except Exception as exc:  # a missing driver, an unknown dialect
+        raise ConfigurationError(f"cannot use database URL {parsed!r}: {exc}") from exc
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    # pysqlite opens transactions lazily and never around DDL; take over so that a migration
+    # step (DDL and its schema_version row) is one transaction, and enforce foreign keys.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # "IMMEDIATE" takes the write lock up front: two writers that both began with a read
+        # would otherwise deadlock on the upgrade to a write lock (SQLITE_BUSY at once).
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _schema_version() -> Table:
+    return SQLModel.metadata.tables[tables.SchemaVersion.__tablename__]
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_KEY})")
+
+
+def applied_versions(conn: Connection) -> set[int]:
+    table = _schema_version()
+    return set(conn.execute(select(table.c.version)).scalars())
+
+
+def current_version(engine: Engine) -> int:
+    """The highest applied step, 0 for an empty database."""
+    with engine.connect() as conn:
+        if not conn.dialect.has_table(conn, tables.SchemaVersion.__tablename__):
+            return 0
+        return max(applied_versions(conn), default=0)
+
+
+def upgrade(engine: Engine, migrations: list[Step] | None = None) -> list[str]:
+    """Apply the steps not applied yet, each in its own transaction; returns their names."""
+    steps = MIGRATIONS if migrations is None else migrations
+    versions = [v for v, _name, _fn in steps]
+    if versions != list(range(1, len(steps) + 1)):
+        raise ConfigurationError(f"migration versions must be 1, 2, 3 ...; got {versions}")
+    table = _schema_version()
+    engine = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+    with engine.begin() as conn:
+        _lock(conn)
+        table.create(conn, checkfirst=True)
+    applied: list[str] = []
+    for version, name, step in steps:
+        with engine.begin() as conn:
+            _lock(conn)
+            if version in applied_versions(conn):
+                continue
+            step(conn)
+            conn.execute(table.insert().values(version=version, name=name, applied_at=clock.now()))
+        applied.append(f"{version}: {name}")
+    return applied

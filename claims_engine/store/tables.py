@@ -1,0 +1,313 @@
+"""The schema: one SQLModel table per thing the pipeline keeps.
+
+Money columns are ``NUMERIC(12,2)`` on PostgreSQL and whole cents (``INTEGER``) on SQLite, which
+has no exact decimal type; either way Python sees an exact ``Decimal``, never a float. States and
+codes are short strings guarded by CHECK constraints rather than native enum types, so a new
+state is a one-line migration.
+
+Uniqueness carries the exactly-once rules: an interchange is stored once (by content hash and by
+sender + ISA13), a payer claim number names one claim, an accumulator key has one row, and a
+claim can be in one remittance only.
+
+Changing a table here means adding a migration step in :mod:`claims_engine.store.db`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, Inexact, localcontext
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+
+class InterchangeState(StrEnum):
+    RECEIVED = "received"
+    INGESTED = "ingested"
+    REJECTED = "rejected"
+
+
+class ClaimState(StrEnum):
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    ACCEPTED = "accepted"
+    PENDED = "pended"
+    ADJUDICATED = "adjudicated"
+    REMITTED = "remitted"
+
+
+class AckKind(StrEnum):
+    TA1 = "ta1"
+    IMPLEMENTATION = "999"
+    CLAIM = "277ca"
+
+
+ADJUSTMENT_GROUPS = ("CO", "PR", "OA", "PI")
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A ``Decimal`` with a fixed scale: ``NUMERIC(p, s)`` where the database has it, else an
+    integer count of the smallest unit (SQLite would store ``NUMERIC`` as a binary float).
+
+    Values with more places than the scale are refused, not rounded: rounding belongs to
+    :mod:`claims_engine.money`, before anything reaches the store.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__()
+        self.precision = precision
+        self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"expected a Decimal, got {type(value).__name__}: {value!r}")
+        with localcontext() as ctx:
+            ctx.traps[Inexact] = True
+            ctx.prec = self.precision + 6
+            try:
+                exact = value.quantize(self._quantum)
+            except Inexact:
+                raise ValueError(f"{value} has more than {self.scale} decimal places") from None
+        if dialect.name == "sqlite":
+            return int(exact.scaleb(self.scale))
+        return exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
+        return Decimal(value).quantize(self._quantum)
+
+
+def _money(*, nullable: bool = False) -> Any:
+    return Field(sa_column=Column(ExactDecimal(12, 2), nullable=nullable))
+
+
+def _id() -> Any:
+    # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the autoincrementing rowid.
+    return Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+
+
+def _ref(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey(target),
+            nullable=nullable,
+            index=index,
+        )
+    )
+
+
+def _state(length: int = 16) -> Any:
+    return Field(sa_column=Column(String(length), nullable=False))
+
+
+def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+class SchemaVersion(SQLModel, table=True):
+    """One row per migration step applied, in order."""
+
+    __tablename__ = "schema_version"
+
+    version: int = Field(
+        sa_column=Column(Integer(), primary_key=True, autoincrement=False, nullable=False)
+    )
+    name: str = Field(max_length=200)
+    applied_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class InterchangeRow(SQLModel, table=True):
+    """An 837 interchange as received: the raw bytes, kept, and what became of it."""
+
+    __tablename__ = "interchanges"
+    __table_args__ = (
+        UniqueConstraint("sender_id", "control_number", name="uq_interchanges_sender_isa13"),
+        _in("state", tuple(InterchangeState), "ck_interchanges_state"),
+    )
+
+    id: int | None = _id()
+    sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    sender_id: str = Field(max_length=15)
+    control_number: str = Field(max_length=9)  # ISA13
+    raw: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    received_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    state: str = _state()
+
+
+class AcknowledgmentRow(SQLModel, table=True):
+    """A TA1, 999 or 277CA written for an interchange."""
+
+    __tablename__ = "acknowledgments"
+    __table_args__ = (_in("kind", tuple(AckKind), "ck_acknowledgments_kind"),)
+
+    id: int | None = _id()
+    interchange_id: int = _ref("interchanges.id")
+    kind: str = _state(8)
+    control_number: str = Field(max_length=9)
+    content: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+class ClaimRow(SQLModel, table=True):
+    """A claim and where it stands; ``claim`` is the parsed claim, enough to adjudicate again."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        _in("state", tuple(ClaimState), "ck_claims_state"),
+        Index("ix_claims_submitter", "submitter_claim_id", "billing_npi"),
+        Index("ix_claims_state", "state"),
+    )
+
+    id: int | None = _id()
+    payer_claim_number: str = Field(sa_column=Column(String(50), nullable=False, unique=True))
+    interchange_id: int = _ref("interchanges.id")
+    submitter_claim_id: str = Field(max_length=38)  # CLM01
+    billing_npi: str = Field(max_length=10)
+    member_id: str = Field(max_length=80, index=True)
+    state: str = _state()
+    total_charge: Decimal = _money()
+    claim: dict[str, Any] = Field(sa_column=Column(_JSON, nullable=False))
+
+
+class ClaimEventRow(SQLModel, table=True):
+    """One state change of a claim: who, when, from, to, why."""
+
+    __tablename__ = "claim_events"
+    __table_args__ = (
+        _in("to_state", tuple(ClaimState), "ck_claim_events_to_state"),
+        CheckConstraint(
+            "from_state IS NULL OR from_state IN (" + ", ".join(f"'{v}'" for v in ClaimState) + ")",
+            name="ck_claim_events_from_state",
+        ),
+    )
+
+    id: int | None = _id()
+    claim_id: int = _ref("claims.id")
+    at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    actor: str = Field(max_length=100)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = _state()
+    reason: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+class AdjudicationRow(SQLModel, table=True):
+    """A decision on a claim, with the rule pack version that made it."""
+
+    __tablename__ = "adjudications"
+
+    id: int | None = _id()
+    claim_id: int = _ref("claims.id")
+    rule_pack_version: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    outcome: str = Field(max_length=16)
+    charge: Decimal = _money()
+    allowed: Decimal = _money()
+    paid: Decimal = _money()
+    patient_responsibility: Decimal = _money()
+    decided_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+class AdjustmentRow(SQLModel, table=True):
+    """One adjustment of an adjudication; ``line_number`` is None for the claim level."""
+
+    __tablename__ = "adjustments"
+    __table_args__ = (_in("group_code", ADJUSTMENT_GROUPS, "ck_adjustments_group"),)
+
+    id: int | None = _id()
+    adjudication_id: int = _ref("adjudications.id")
+    line_number: int | None = Field(default=None)
+    group_code: str = Field(max_length=2)
+    reason_code: str = Field(max_length=5)
+    amount: Decimal = _money()
+    quantity: Decimal | None = Field(
+        default=None, sa_column=Column(ExactDecimal(15, 3), nullable=True)
+    )
+
+
+class AccumulatorRow(SQLModel, table=True):
+    """Running total of one benefit bucket (deductible, out-of-pocket ...) for a member or a
+    family, per plan year and network tier."""
+
+    __tablename__ = "accumulators"
+    __table_args__ = (
+        UniqueConstraint(
+            "holder", "plan_id", "plan_year", "bucket", "network", name="uq_accumulators_key"
+        ),
+    )
+
+    id: int | None = _id()
+    holder: str = Field(max_length=80)
+    plan_id: str = Field(max_length=50)
+    plan_year: int
+    bucket: str = Field(max_length=32)
+    network: str = Field(max_length=16)
+    amount: Decimal = _money()
+
+
+class RemittanceRow(SQLModel, table=True):
+    """An 835 written for one payee."""
+
+    __tablename__ = "remittances"
+
+    id: int | None = _id()
+    payee_npi: str = Field(max_length=10, index=True)
+    trace_number: str = Field(sa_column=Column(String(50), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    content: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+class RemittanceClaimRow(SQLModel, table=True):
+    """A claim paid in a remittance. ``claim_id`` is unique: no claim is in two 835s."""
+
+    __tablename__ = "remittance_claims"
+
+    id: int | None = _id()
+    remittance_id: int = _ref("remittances.id")
+    claim_id: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey("claims.id"),
+            nullable=False,
+            unique=True,
+        )
+    )

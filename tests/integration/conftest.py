@@ -1,0 +1,88 @@
+"""Integration fixtures: a migrated store on SQLite and on a real PostgreSQL.
+
+PostgreSQL is found at ``CLAIMS_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``). Each test gets its own schema, dropped afterwards.
+When PostgreSQL cannot be reached the PostgreSQL tests fail if ``CI`` is set (a missing service
+must never pass silently there) and are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from claims_engine.store.db import engine_for
+
+POSTGRES_URL = os.environ.get(
+    "CLAIMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+_reachable: str | None = None  # None: not tried yet; "": reachable; else the reason it is not
+
+
+def _postgres_problem() -> str:
+    global _reachable  # noqa: PLW0603 - one connection attempt per test session
+    if _reachable is None:
+        engine = engine_for(POSTGRES_URL + "?connect_timeout=3")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            _reachable = ""
+        except OperationalError as exc:
+            _reachable = str(exc.orig or exc).strip().splitlines()[0]
+        finally:
+            engine.dispose()
+    return _reachable
+
+
+def _require_postgres() -> None:
+    problem = _postgres_problem()
+    if not problem:
+        return
+    message = (
+        f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}); "
+        "start it with tests/services.sh or set CLAIMS_TEST_POSTGRES_URL"
+    )
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """An engine whose ``search_path`` is a fresh schema, dropped after the test."""
+    _require_postgres()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = engine_for(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = engine_for(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = engine_for(f"sqlite:///{tmp_path / 'claims.db'}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """An empty database, once on SQLite and once on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "postgres_engine"
+    result: Engine = request.getfixturevalue(name)
+    return result

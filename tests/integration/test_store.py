@@ -1,0 +1,243 @@
+"""The store on SQLite and on PostgreSQL: migrations, the unique keys that carry exactly-once
+effects, and exact money."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from claims_engine.store import tables as t
+from claims_engine.store.db import MIGRATIONS, current_version, upgrade
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 11, 2, 8, 0)
+
+
+def _interchange(
+    raw: bytes = b"ISA*00*...~", sender: str = "SUBMITTER1", isa13: str = "000000001"
+) -> t.InterchangeRow:
+    return t.InterchangeRow(
+        sha256=hashlib.sha256(raw).hexdigest(),
+        sender_id=sender,
+        control_number=isa13,
+        raw=raw,
+        received_at=AT,
+        state=t.InterchangeState.RECEIVED,
+    )
+
+
+def _claim(interchange_id: int, number: str, charge: Decimal = Decimal("100.00")) -> t.ClaimRow:
+    return t.ClaimRow(
+        payer_claim_number=number,
+        interchange_id=interchange_id,
+        submitter_claim_id=f"S-{number}",
+        billing_npi="1234567893",
+        member_id="M1",
+        state=t.ClaimState.ACCEPTED,
+        total_charge=charge,
+        claim={"id": number, "lines": [{"charge": str(charge)}]},
+    )
+
+
+def _add(engine: Engine, *rows: SQLModel) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        session.add_all(rows)
+        session.commit()
+
+
+def _stored_interchange(engine: Engine) -> int:
+    ix = _interchange()
+    with Session(engine) as session:
+        session.add(ix)
+        session.commit()
+        assert ix.id is not None
+        return ix.id
+
+
+def _count(engine: Engine, table: type[SQLModel]) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(table)).one()
+
+
+def test_upgrade_creates_the_schema_then_is_a_no_op(engine: Engine) -> None:
+    assert current_version(engine) == 0
+    first = upgrade(engine)
+    assert first == [f"{v}: {name}" for v, name, _ in MIGRATIONS]
+    assert current_version(engine) == len(MIGRATIONS)
+    names = set(inspect(engine).get_table_names())
+    assert set(SQLModel.metadata.tables) <= names
+
+    ix_id = _stored_interchange(engine)
+    assert upgrade(engine) == []
+    assert current_version(engine) == len(MIGRATIONS)
+    assert _count(engine, t.SchemaVersion) == len(MIGRATIONS)
+    assert _count(engine, t.InterchangeRow) == 1, "a second upgrade must keep the data"
+    assert ix_id
+
+
+def test_concurrent_upgrades_apply_each_step_once(engine: Engine) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: upgrade(engine), range(4)))
+    assert sorted(len(r) for r in results) == [0, 0, 0, len(MIGRATIONS)]
+    assert _count(engine, t.SchemaVersion) == len(MIGRATIONS)
+
+
+def test_a_failing_step_leaves_the_previous_version(engine: Engine) -> None:
+    def broken(conn: Any) -> None:
+        conn.exec_driver_sql("CREATE TABLE half_done (id INTEGER)")
+        raise RuntimeError("step failed")
+
+    upgrade(engine)
+    with pytest.raises(RuntimeError):
+        upgrade(engine, [*MIGRATIONS, (len(MIGRATIONS) + 1, "broken", broken)])
+    assert current_version(engine) == len(MIGRATIONS)
+    assert "half_done" not in inspect(engine).get_table_names(), "the step was not rolled back"
+
+
+def test_an_interchange_is_stored_once_by_content_hash(engine: Engine) -> None:
+    upgrade(engine)
+    _add(engine, _interchange(isa13="000000001"))
+    with pytest.raises(IntegrityError):
+        _add(engine, _interchange(isa13="000000002"))
+
+
+def test_an_interchange_is_stored_once_by_sender_and_isa13(engine: Engine) -> None:
+    upgrade(engine)
+    _add(engine, _interchange(raw=b"first"))
+    _add(engine, _interchange(raw=b"other sender", sender="SUBMITTER2"))
+    with pytest.raises(IntegrityError):
+        _add(engine, _interchange(raw=b"second"))
+
+
+def test_a_claim_is_never_in_two_remittances(engine: Engine) -> None:
+    upgrade(engine)
+    ix_id = _stored_interchange(engine)
+    claim = _claim(ix_id, "PCN1")
+    first = t.RemittanceRow(payee_npi="1234567893", trace_number="T1", created_at=AT, content="")
+    second = t.RemittanceRow(payee_npi="1234567893", trace_number="T2", created_at=AT, content="")
+    with Session(engine, expire_on_commit=False) as session:
+        session.add_all([claim, first, second])
+        session.commit()
+        assert claim.id and first.id and second.id
+        claim_id, first_id, second_id = claim.id, first.id, second.id
+    _add(engine, t.RemittanceClaimRow(remittance_id=first_id, claim_id=claim_id))
+    with pytest.raises(IntegrityError):
+        _add(engine, t.RemittanceClaimRow(remittance_id=second_id, claim_id=claim_id))
+
+
+def test_payer_claim_numbers_and_accumulator_keys_are_unique(engine: Engine) -> None:
+    upgrade(engine)
+    ix_id = _stored_interchange(engine)
+    _add(engine, _claim(ix_id, "PCN1"))
+    with pytest.raises(IntegrityError):
+        _add(engine, _claim(ix_id, "PCN1"))
+
+    def acc(amount: str) -> t.AccumulatorRow:
+        return t.AccumulatorRow(
+            holder="FAM1",
+            plan_id="PPO",
+            plan_year=2026,
+            bucket="deductible",
+            network="in",
+            amount=Decimal(amount),
+        )
+
+    _add(engine, acc("10.00"))
+    with pytest.raises(IntegrityError):
+        _add(engine, acc("20.00"))
+
+
+def test_a_claim_state_outside_the_lifecycle_is_refused(engine: Engine) -> None:
+    upgrade(engine)
+    ix_id = _stored_interchange(engine)
+    claim = _claim(ix_id, "PCN1")
+    claim.state = "lost"
+    with pytest.raises(IntegrityError):
+        _add(engine, claim)
+
+
+@pytest.mark.parametrize(
+    "amount", ["12345.67", "0.01", "-0.10", "9999999999.99", "-9999999999.99", "100"]
+)
+def test_money_round_trips_exactly(engine: Engine, amount: str) -> None:
+    upgrade(engine)
+    ix_id = _stored_interchange(engine)
+    value = Decimal(amount)
+    claim = _claim(ix_id, "PCN1", charge=value)
+    _add(engine, claim)
+    with Session(engine) as session:
+        stored = session.exec(select(t.ClaimRow)).one()
+        total = session.exec(select(func.sum(t.ClaimRow.total_charge))).one()
+    assert isinstance(stored.total_charge, Decimal)
+    assert stored.total_charge == value
+    assert str(stored.total_charge) == str(value.quantize(Decimal("0.01")))
+    assert total == value
+
+
+def test_adjudication_amounts_and_adjustments_round_trip(engine: Engine) -> None:
+    upgrade(engine)
+    ix_id = _stored_interchange(engine)
+    claim = _claim(ix_id, "PCN1", charge=Decimal("12345.67"))
+    _add(engine, claim)
+    assert claim.id is not None
+    adj = t.AdjudicationRow(
+        claim_id=claim.id,
+        rule_pack_version="2026.11",
+        status="paid",
+        outcome="1",
+        charge=Decimal("12345.67"),
+        allowed=Decimal("10000.01"),
+        paid=Decimal("7999.99"),
+        patient_responsibility=Decimal("2000.02"),
+        decided_at=AT,
+    )
+    _add(engine, adj)
+    assert adj.id is not None
+    _add(
+        engine,
+        t.AdjustmentRow(
+            adjudication_id=adj.id,
+            line_number=None,
+            group_code="CO",
+            reason_code="45",
+            amount=Decimal("2345.66"),
+        ),
+        t.AdjustmentRow(
+            adjudication_id=adj.id,
+            line_number=1,
+            group_code="PR",
+            reason_code="1",
+            amount=Decimal("2000.02"),
+            quantity=Decimal("1.5"),
+        ),
+    )
+    with Session(engine) as session:
+        got = session.get(t.AdjudicationRow, adj.id)
+        assert got is not None
+        adjustments = session.exec(select(t.AdjustmentRow).order_by(col(t.AdjustmentRow.id))).all()
+    assert (got.charge, got.allowed, got.paid, got.patient_responsibility) == (
+        Decimal("12345.67"),
+        Decimal("10000.01"),
+        Decimal("7999.99"),
+        Decimal("2000.02"),
+    )
+    # claim charge - all adjustments = paid: 12345.67 - 2345.66 - 2000.02 = 7999.99
+    assert got.charge - sum(a.amount for a in adjustments) == got.paid
+    assert [a.line_number for a in adjustments] == [None, 1]
+    assert adjustments[1].quantity == Decimal("1.500")
+
+
+def test_money_with_more_than_two_places_is_refused(engine: Engine) -> None:
+    upgrade(engine)
+    ix_id = _stored_interchange(engine)
+    with pytest.raises(Exception, match="more than 2 decimal places"):
+        _add(engine, _claim(ix_id, "PCN1", charge=Decimal("1.005")))

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Start the services the integration tests use, PostgreSQL (127.0.0.1:5432) and Redis
+# (127.0.0.1:6379), unless they already answer. Safe to run when they are up. When one cannot be
+# started it says so; that is an error (exit 1) only when CI is set, where the tests need them.
+set -u
+
+problems=0
+
+say() { printf 'services: %s\n' "$*" >&2; }
+
+wait_for() { # wait_for SECONDS COMMAND...: retry COMMAND until it succeeds or time runs out
+    local tries=$(( $1 * 4 )); shift
+    while (( tries-- > 0 )); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
+
+if ! command -v pg_isready >/dev/null 2>&1; then
+    say "PostgreSQL: pg_isready not found; install PostgreSQL or set CLAIMS_TEST_POSTGRES_URL"
+    problems=1
+elif postgres_up; then
+    :
+else
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    if [ -z "$version" ] || ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        say "PostgreSQL is not running on 127.0.0.1:5432 and no cluster under /etc/postgresql to start"
+        problems=1
+    elif ! pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 \
+        || ! wait_for 30 postgres_up; then
+        say "PostgreSQL $version could not be started (pg_ctlcluster $version main start)"
+        problems=1
+    else
+        say "started PostgreSQL $version"
+    fi
+fi
+
+if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-server >/dev/null 2>&1; then
+    redis_up 2>/dev/null || { say "Redis: redis-server / redis-cli not found"; problems=1; }
+elif redis_up; then
+    :
+elif ! redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2 \
+    || ! wait_for 15 redis_up; then
+    say "Redis could not be started on 127.0.0.1:6379"
+    problems=1
+else
+    say "started Redis"
+fi
+
+if (( problems )); then
+    if [ -n "${CI:-}" ]; then
+        say "CI is set: the integration tests need these services"
+        exit 1
+    fi
+    say "integration tests that need a missing service will be skipped"
+fi
+exit 0
