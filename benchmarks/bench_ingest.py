@@ -49,9 +49,22 @@ def child_ingest(path: Path, out_dir: Path) -> dict[str, Any]:
         "accepted": summary.claims_accepted,
         "rejected": summary.claims_rejected,
         "segments": summary.segments,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "file_error": summary.file_error,
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux, VmHWM: ``ru_maxrss`` survives exec, so a
+    child started by a large parent would report the parent's size from before the exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(path: Path, out_dir: Path) -> dict[str, Any]:
