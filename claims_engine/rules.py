@@ -37,6 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, TypeAlias
 
@@ -44,7 +45,7 @@ import yaml
 from simpleeval import SimpleEval
 
 from claims_engine.errors import ConfigurationError
-from claims_engine.model import Claim, ClaimType, ServiceLine
+from claims_engine.model import Claim, ClaimType, Diagnosis, ServiceLine
 
 # --- code tables -------------------------------------------------------------------------------
 
@@ -388,7 +389,7 @@ def line_facts(
     if day is None:
         raise ValueError(f"line {line.number} has no date of service")
     proc = line.procedure
-    codes = [_normalise_diagnosis(d.code) for d in claim.diagnoses]
+    codes = _diagnosis_codes(claim.diagnoses)
     # Professional and dental lines point at their diagnoses (first pointer = the line's
     # primary one); institutional lines have no pointers and carry the claim's diagnoses.
     pointed = [codes[p - 1] for p in line.diagnosis_pointers if 0 < p <= len(codes)]
@@ -413,6 +414,11 @@ def line_facts(
         tooth=tuple(t.code for t in line.teeth),
         category=category,
     )
+
+
+@lru_cache(maxsize=4096)  # every line of a claim, and many claims, share their diagnoses
+def _diagnosis_codes(diagnoses: tuple[Diagnosis, ...]) -> tuple[str, ...]:
+    return tuple(_normalise_diagnosis(d.code) for d in diagnoses)
 
 
 def _normalise_diagnosis(code: str) -> str:

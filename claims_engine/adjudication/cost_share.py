@@ -19,7 +19,7 @@ A deductible or out-of-pocket maximum of zero means the plan has none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from claims_engine.benefits import PlanVersion
@@ -99,8 +99,7 @@ def share_cost(
         )
         coinsurance = min(round_money(rest * percent / HUNDRED), oop_left)
     paid_by_patient = copay + deductible + coinsurance
-    new = replace(
-        balances,
+    new = Balances(
         individual_deductible=balances.individual_deductible + deductible,
         family_deductible=balances.family_deductible + deductible,
         individual_oop=balances.individual_oop + paid_by_patient,
