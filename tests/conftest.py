@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from claims_engine.intake import IntakeOptions, IntakeSummary, MemoryAckOutput, ingest
+
+# CI draws the same examples every run (2,000 where a test does not set its own number), so a
+# red build always reproduces; a developer's run draws new ones each time, which is where new
+# failures are found.
+settings.register_profile(
+    "ci",
+    max_examples=2000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=300, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -1,23 +1,17 @@
 """Hypothesis fuzzing: mutated 837s never raise, and what they produce stays consistent.
 
-CI runs at least 2,000 examples (``CI=true`` selects the ``ci`` profile).
+CI runs 2,000 examples (``CI=true`` selects the ``ci`` profile of tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import VALID_837P, run_intake
 from tests.x12_oracle import pyx12_errors
-
-settings.register_profile(
-    "ci", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("dev", max_examples=300, deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 VALID = VALID_837P.read_bytes()
 SEGMENTS = [s for s in VALID.split(b"~\n") if s]
