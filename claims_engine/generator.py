@@ -309,7 +309,6 @@ class _Generator:
             "institutional": [p for p in providers if p.kind == "institutional"],
             "dental": [p for p in providers if p.kind == "dental" and not p.group_npi],
         }
-        self.hospitals = self.billers["institutional"]
         medical = [m for m in members if m.plan_id not in dental_plans]
         dental = [m for m in members if m.plan_id in dental_plans]
         self.types: list[ClaimType] = []

@@ -190,15 +190,16 @@ class IntakeSummary:
         return self.claims_accepted + self.claims_rejected
 
 
-def payer_claim_number(received_on: date, sender_id: str, control: str, sequence: int) -> str:
-    """The payer claim control number given to an accepted claim.
+def payer_claim_prefix(received_on: date, sender_id: str, control: str) -> str:
+    """The start of the payer claim control numbers of one interchange's accepted claims; each
+    claim appends its place in the interchange (seven digits).
 
-    Date received, a short checksum of the sender, the inbound interchange control number and
-    the claim's place in it: unique for each claim of a day as long as senders do not reuse an
-    interchange control number on one day (which is itself a duplicate, TA1 025).
+    Date received, a short checksum of the sender and the inbound interchange control number:
+    unique for each claim of a day as long as senders do not reuse an interchange control
+    number on one day (which is itself a duplicate, TA1 025).
     """
     sender = zlib.crc32(sender_id.encode()) % 10000
-    return f"{received_on:%y%m%d}{sender:04d}{control[-9:]:0>9}{sequence:07d}"
+    return f"{received_on:%y%m%d}{sender:04d}{control[-9:]:0>9}"
 
 
 class _NullSink:
@@ -311,9 +312,9 @@ class Intake:
         self.summary.interchanges.append(self._ix)
         self._levels = self.options.levels_for(header.sender_id)
         self._edit_context = EditContext(self.options.received_on, self._levels)
-        self._pccn_prefix = payer_claim_number(
-            self.options.received_on, header.sender_id, header.control, 0
-        )[:-7]
+        self._pccn_prefix = payer_claim_prefix(
+            self.options.received_on, header.sender_id, header.control
+        )
         self._groups = []
         self._ix_tally = _Tally()
         self._ca_writer = None

@@ -344,7 +344,6 @@ class ClaimAcknowledgment:
         self._amounts = [ZERO, ZERO]
         self._group_counts = [0, 0]
         self._group_amounts = [ZERO, ZERO]
-        self._providers = 0
         self._dates: dict[date, str] = {}
         self.date_text = created.strftime("%Y%m%d")
         self._accepted_status = delimiters.component.join(
@@ -477,7 +476,6 @@ class ClaimAcknowledgment:
         b.count += g.count
         g.out.close()
         self._group = None
-        self._providers += 1
 
     @property
     def claim_count(self) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from claims_engine.issues import Issue, Location, Scope, Syntax
+from claims_engine.issues import Issue, Location, Scope
 from claims_engine.model import IMPLEMENTATIONS, Claim
 from claims_engine.x12 import codes
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters, SegmentReader
@@ -490,24 +490,4 @@ def transaction_issue(code: str, message: str, segment_id: str, position: int) -
         scope=Scope.TRANSACTION,
         location=Location(segment_id, position),
         ack_code=code,
-    )
-
-
-def segment_issue(
-    code: str,
-    message: str,
-    *,
-    segment_id: str,
-    position: int,
-    loop: str,
-    segment_error: str,
-) -> Issue:
-    """A 999 IK3 problem with a whole segment (missing, unexpected) that rejects the set."""
-    return Issue(
-        code=code,
-        message=message,
-        level=1,
-        scope=Scope.TRANSACTION,
-        location=Location(segment_id, position, loop),
-        syntax=Syntax(segment_error),
     )

@@ -153,7 +153,6 @@ class _Entity:
         "address",
         "birth_date",
         "entity_type",
-        "extra_refs",
         "first",
         "id",
         "id_qualifier",
@@ -182,7 +181,6 @@ class _Entity:
         self.taxonomy = ""
         self.tin = ""
         self.tin_qualifier = ""
-        self.extra_refs: dict[str, str] = {}
         self._party: Party | None = None
 
     def provider(self) -> Provider:
@@ -1053,20 +1051,17 @@ class TransactionReader:
             if qual == "F8":
                 self.other.claim_number = value
             return _NO_EVENTS
-        if ent is not None:
-            if qual in ("EI", "SY"):
-                ent.tin, ent.tin_qualifier = value, qual
-                if qual == "EI" and not (len(value) == 9 and value.isdigit()):
-                    self._element(
-                        seg,
-                        2,
-                        codes.ELEM_PATTERN,
-                        f"employer id number {value!r} must be nine digits",
-                        (ClaimStatus(A7, codes.STATUS_TAX_ID, ent.role),),
-                        code="EIN-NOT-NINE-DIGITS",
-                    )
-            else:
-                ent.extra_refs[qual] = value
+        if ent is not None and qual in ("EI", "SY"):
+            ent.tin, ent.tin_qualifier = value, qual
+            if qual == "EI" and not (len(value) == 9 and value.isdigit()):
+                self._element(
+                    seg,
+                    2,
+                    codes.ELEM_PATTERN,
+                    f"employer id number {value!r} must be nine digits",
+                    (ClaimStatus(A7, codes.STATUS_TAX_ID, ent.role),),
+                    code="EIN-NOT-NINE-DIGITS",
+                )
         return _NO_EVENTS
 
     def _dmg(self, seg: list[str]) -> Sequence[Event]:
