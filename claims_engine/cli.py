@@ -7,6 +7,15 @@ Subcommands::
                                     [--delimiters SPEC] [--as-of DATE] --out FILE
     claims-engine demo [--out DIR]
     claims-engine db upgrade [--json]      (database from CLAIMS_DATABASE_URL, else var/claims.db)
+    claims-engine reference load DIR [--check] [--json]
+    claims-engine submit FILE... [--json]  (queued on CLAIMS_REDIS_URL, else processed in-process)
+    claims-engine worker [--processes N] [--threads M]
+    claims-engine stats [--json]
+    claims-engine remit --out DIR [--json]
+    claims-engine status CLAIM [--npi BILLING_NPI] [--json]
+    claims-engine acks INTERCHANGE... --out DIR
+
+The pipeline's commands live in :mod:`claims_engine.pipeline_cli`.
 
 Exit codes are the ``EXIT_*`` constants below. Every expected failure (bad arguments, unreadable
 or non-X12 files) is one line on standard error, never a traceback.
@@ -26,7 +35,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from claims_engine import clock
+from claims_engine import clock, pipeline_cli
 from claims_engine.edits import parse_levels
 from claims_engine.errors import ClaimsEngineError, ConfigurationError, InputFileError
 from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
@@ -368,32 +377,9 @@ def cmd_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> in
 
 
 def cmd_demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from claims_engine.fixtures_cli import run_demo
+    from claims_engine.demo import run_demo
 
     return run_demo(args.out, stdout=stdout, stderr=stderr)
-
-
-def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from claims_engine.reference import load_reference
-
-    ref = load_reference(args.directory)
-    summary = {
-        "members": len(ref.members),
-        "families": len(ref.families),
-        "providers": len(ref.providers),
-        "plans": {pid: len(p.versions) for pid, p in sorted(ref.plans.items())},
-        "fee_schedule_procedures": len(ref.fees.entries),
-        "revenue_codes": len(ref.revenue_rates.rates),
-        "authorizations": sum(len(a) for a in ref.authorizations.values()),
-    }
-    if args.json:
-        json.dump(summary, stdout, indent=2)
-        stdout.write("\n")
-    else:
-        stdout.write(f"reference data in {args.directory} is valid:\n")
-        for key, value in summary.items():
-            stdout.write(f"  {key:24} {value}\n")
-    return EXIT_OK
 
 
 def cmd_db_upgrade(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -486,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     rl = rsub.add_parser("load", help="load and check a reference data directory")
     rl.add_argument("directory", type=Path, metavar="DIR")
     rl.add_argument("--json", action="store_true")
-    rl.set_defaults(func=cmd_reference_load)
+    rl.add_argument("--check", action="store_true", help="only check the files, store nothing")
+    rl.set_defaults(func=pipeline_cli.cmd_reference_load)
 
     db = sub.add_parser("db", help="the database: create or migrate the schema")
     dbsub = db.add_subparsers(dest="db_command", metavar="COMMAND")
@@ -500,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the whole flow on embedded defaults with the fixtures")
     d.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR")
     d.set_defaults(func=cmd_demo)
+    pipeline_cli.add_commands(sub)
     return parser
 
 

@@ -6,7 +6,8 @@ conditions that stop an operation::
     ClaimsEngineError
     ├── X12FormatError        the bytes are not X12 at all (no usable ISA); nothing to acknowledge
     ├── ConfigurationError    bad settings, options or reference data
-    └── InputFileError        a file that cannot be opened or read
+    ├── InputFileError        a file that cannot be opened or read
+    └── StoredDataError       a stored document that does not decode to what it should be
 """
 
 from __future__ import annotations
@@ -37,3 +38,9 @@ class ConfigurationError(ClaimsEngineError):
 
 class InputFileError(ClaimsEngineError):
     """An input file cannot be opened or read."""
+
+
+class StoredDataError(ClaimsEngineError):
+    """A stored document (a claim or decision as JSON) is corrupt: a required field missing,
+    one of the wrong type, one the class does not have, or a value that does not parse. The
+    message names the class, the field and where in the document it is."""

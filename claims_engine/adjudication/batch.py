@@ -44,7 +44,7 @@ class Ledger:
                 continue
             self.decisions[decision.payer_claim_number] = decision
             self.history.setdefault(decision.claim.subscriber.member_id, []).extend(
-                _services(decision)
+                services_of(decision)
             )
 
     def _forget(self, payer_claim_number: str) -> None:
@@ -56,8 +56,18 @@ class Ledger:
             s for s in self.history.get(family, []) if s.payer_claim_number != payer_claim_number
         ]
 
+    def context_for(self, claim: Claim, context: AdjudicationContext) -> AdjudicationContext:
+        """``context`` with what the ledger knows that ``claim`` must see."""
+        return replace(
+            context,
+            accumulators=self.accumulators,
+            history=tuple(self.history.get(claim.subscriber.member_id, ())),
+            prior_decisions=self.decisions,
+        )
 
-def _services(decision: ClaimDecision) -> list[PriorService]:
+
+def services_of(decision: ClaimDecision) -> list[PriorService]:
+    """The lines of a standing decision as later claims see them (not its denied lines)."""
     claim = decision.claim
     member = decision.member_id or claim.patient.member_id
     services = []
@@ -89,12 +99,6 @@ def adjudicate_in_order(
     (a new one when not given) and is updated as each result is yielded."""
     ledger = ledger if ledger is not None else Ledger()
     for claim, pccn in claims:
-        ctx = replace(
-            context,
-            accumulators=ledger.accumulators,
-            history=tuple(ledger.history.get(claim.subscriber.member_id, ())),
-            prior_decisions=ledger.decisions,
-        )
-        result = adjudicate(claim, ctx, pccn)
+        result = adjudicate(claim, ledger.context_for(claim, context), pccn)
         ledger.record(result)
         yield result

@@ -147,3 +147,30 @@ def upgrade(engine: Engine, migrations: list[Step] | None = None) -> list[str]:
             conn.execute(table.insert().values(version=version, name=name, applied_at=clock.now()))
         applied.append(f"{version}: {name}")
     return applied
+
+
+def begin_write(engine: Engine) -> Any:
+    """A transaction that will write: on SQLite it takes the write lock up front, so two
+    writers queue instead of failing on the upgrade from a read lock."""
+    return engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin()
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def next_numbers(conn: Connection, name: str, count: int, *, wrap: int = 999_999_999) -> int:
+    """Reserve ``count`` numbers of the sequence ``name`` and return the first; numbers run
+    from 1 to ``wrap`` and start again. The row stays locked until the transaction ends."""
+    table = tables.CounterRow.__table__  # type: ignore[attr-defined]
+    query = select(table.c.value).where(table.c.name == name)
+    if is_postgres(conn):
+        query = query.with_for_update()
+    current = conn.execute(query).scalar()
+    if current is None:
+        conn.execute(table.insert().values(name=name, value=0))
+        current = 0
+    first = int(current) % wrap + 1
+    last = (first + count - 1 - 1) % wrap + 1
+    conn.execute(table.update().where(table.c.name == name).values(value=last))
+    return first

@@ -14,7 +14,7 @@ Changing a table here means adding a migration step in :mod:`claims_engine.store
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, Inexact, localcontext
 from enum import StrEnum
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -170,9 +171,11 @@ class InterchangeRow(SQLModel, table=True):
     sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     sender_id: str = Field(max_length=15)
     control_number: str = Field(max_length=9)  # ISA13
+    file_name: str = Field(default="", max_length=255)
     raw: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
     received_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     state: str = _state()
+    reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
 
 
 class AcknowledgmentRow(SQLModel, table=True):
@@ -185,28 +188,88 @@ class AcknowledgmentRow(SQLModel, table=True):
     interchange_id: int = _ref("interchanges.id")
     kind: str = _state(8)
     control_number: str = Field(max_length=9)
+    file_name: str = Field(max_length=255)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     content: str = Field(sa_column=Column(Text(), nullable=False))
 
 
+class ReferenceSetRow(SQLModel, table=True):
+    """A reference data directory as loaded (members, providers, plans, fees, authorizations,
+    payer): the files' text, kept whole so that every worker adjudicates against the same data.
+    The newest row is in force."""
+
+    __tablename__ = "reference_sets"
+
+    id: int | None = _id()
+    sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    loaded_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    files: dict[str, str] = Field(sa_column=Column(_JSON, nullable=False))
+
+
+class CounterRow(SQLModel, table=True):
+    """A named sequence (outbound interchange control numbers, 835 trace numbers), advanced
+    under a row lock in the transaction that uses the numbers."""
+
+    __tablename__ = "counters"
+
+    name: str = Field(sa_column=Column(String(32), primary_key=True))
+    value: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
 class ClaimRow(SQLModel, table=True):
-    """A claim and where it stands; ``claim`` is the parsed claim, enough to adjudicate again."""
+    """A claim and where it stands; ``claim`` is the parsed claim, enough to adjudicate again.
+
+    ``ordinal`` is the claim's place in its interchange: claims of one family are adjudicated
+    in ``(interchange_id, ordinal)`` order whatever worker picks them up. ``family`` is the key
+    their accumulators and history are locked by. Rejected claims are kept too (without a payer
+    claim number) so that their submitters can ask why.
+    """
 
     __tablename__ = "claims"
     __table_args__ = (
         _in("state", tuple(ClaimState), "ck_claims_state"),
+        UniqueConstraint("interchange_id", "ordinal", name="uq_claims_interchange_ordinal"),
         Index("ix_claims_submitter", "submitter_claim_id", "billing_npi"),
-        Index("ix_claims_state", "state"),
+        Index("ix_claims_state", "state", "updated_at"),
+        Index("ix_claims_family", "family", "state"),
     )
 
     id: int | None = _id()
-    payer_claim_number: str = Field(sa_column=Column(String(50), nullable=False, unique=True))
-    interchange_id: int = _ref("interchanges.id")
+    payer_claim_number: str | None = Field(
+        default=None, sa_column=Column(String(50), nullable=True, unique=True)
+    )
+    interchange_id: int = _ref("interchanges.id", index=False)
+    ordinal: int
     submitter_claim_id: str = Field(max_length=38)  # CLM01
     billing_npi: str = Field(max_length=10)
-    member_id: str = Field(max_length=80, index=True)
+    member_id: str = Field(max_length=80)
+    family: str = Field(max_length=90)
+    claim_type: str = Field(max_length=1)
+    frequency: str = Field(max_length=1)
     state: str = _state()
     total_charge: Decimal = _money()
+    received_on: date = Field(sa_column=Column(Date(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     claim: dict[str, Any] = Field(sa_column=Column(_JSON, nullable=False))
+
+
+class ClaimLineRow(SQLModel, table=True):
+    """A service line of a claim as submitted."""
+
+    __tablename__ = "claim_lines"
+    __table_args__ = (UniqueConstraint("claim_id", "line_number", name="uq_claim_lines_number"),)
+
+    id: int | None = _id()
+    claim_id: int = _ref("claims.id", index=False)
+    line_number: int
+    procedure: str = Field(max_length=48)
+    modifiers: str = Field(max_length=16)
+    revenue_code: str = Field(max_length=4)
+    charge: Decimal = _money()
+    units: Decimal = Field(sa_column=Column(ExactDecimal(15, 3), nullable=False))
+    service_from: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    service_to: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
 
 
 class ClaimEventRow(SQLModel, table=True):
@@ -231,12 +294,28 @@ class ClaimEventRow(SQLModel, table=True):
 
 
 class AdjudicationRow(SQLModel, table=True):
-    """A decision on a claim, with the rule pack version that made it."""
+    """A decision on a claim, with the rule pack version that made it.
+
+    A claim has at most one ``decision`` and, when it replaces or voids an earlier claim, one
+    ``reversal`` of that claim's decision (``reverses`` names it): the unique key on
+    ``(claim_id, kind)`` is what keeps a claim from being adjudicated twice. ``reversed_by``
+    marks a decision a later claim reversed. ``decision`` is the whole decision, from which
+    the 835 is written.
+    """
 
     __tablename__ = "adjudications"
+    __table_args__ = (
+        UniqueConstraint("claim_id", "kind", name="uq_adjudications_claim_kind"),
+        _in("kind", ("decision", "reversal"), "ck_adjudications_kind"),
+        Index("ix_adjudications_payer_claim_number", "payer_claim_number"),
+    )
 
     id: int | None = _id()
-    claim_id: int = _ref("claims.id")
+    claim_id: int = _ref("claims.id", index=False)
+    kind: str = Field(max_length=8)
+    payer_claim_number: str = Field(max_length=50)
+    reverses: str | None = Field(default=None, max_length=50)
+    reversed_by: str | None = Field(default=None, max_length=50)
     rule_pack_version: str = Field(max_length=64)
     status: str = Field(max_length=16)
     outcome: str = Field(max_length=16)
@@ -244,7 +323,9 @@ class AdjudicationRow(SQLModel, table=True):
     allowed: Decimal = _money()
     paid: Decimal = _money()
     patient_responsibility: Decimal = _money()
+    pend_reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     decided_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    decision: dict[str, Any] = Field(sa_column=Column(_JSON, nullable=False))
 
 
 class AdjustmentRow(SQLModel, table=True):
@@ -264,21 +345,44 @@ class AdjustmentRow(SQLModel, table=True):
     )
 
 
+class ServiceRow(SQLModel, table=True):
+    """A line of a standing (paid or partly paid, not reversed) decision: what later claims of
+    the family see for duplicates and history rules. Deleted when its claim is reversed."""
+
+    __tablename__ = "services"
+    __table_args__ = (Index("ix_services_family", "family"),)
+
+    id: int | None = _id()
+    family: str = Field(max_length=90)
+    subscriber_id: str = Field(max_length=80)
+    payer_claim_number: str = Field(max_length=50, index=True)
+    submitter_claim_id: str = Field(max_length=38)
+    billing_npi: str = Field(max_length=10)
+    member_id: str = Field(max_length=80)
+    procedure: str = Field(max_length=48)
+    service_date: date = Field(sa_column=Column(Date(), nullable=False))
+    charge: Decimal = _money()
+    units: Decimal = Field(sa_column=Column(ExactDecimal(15, 3), nullable=False))
+
+
 class AccumulatorRow(SQLModel, table=True):
     """Running total of one benefit bucket (deductible, out-of-pocket ...) for a member or a
-    family, per plan year and network tier."""
+    family, per plan year (the day it starts) and network tier; ``family`` is the lock key of
+    the claims that move it."""
 
     __tablename__ = "accumulators"
     __table_args__ = (
         UniqueConstraint(
             "holder", "plan_id", "plan_year", "bucket", "network", name="uq_accumulators_key"
         ),
+        Index("ix_accumulators_family", "family"),
     )
 
     id: int | None = _id()
-    holder: str = Field(max_length=80)
+    family: str = Field(max_length=90)
+    holder: str = Field(max_length=90)
     plan_id: str = Field(max_length=50)
-    plan_year: int
+    plan_year: date = Field(sa_column=Column(Date(), nullable=False))
     bucket: str = Field(max_length=32)
     network: str = Field(max_length=16)
     amount: Decimal = _money()
@@ -292,21 +396,26 @@ class RemittanceRow(SQLModel, table=True):
     id: int | None = _id()
     payee_npi: str = Field(max_length=10, index=True)
     trace_number: str = Field(sa_column=Column(String(50), nullable=False, unique=True))
+    interchange_control: int
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    claims: int
+    total_paid: Decimal = _money()
+    file_name: str = Field(max_length=200)
     content: str = Field(sa_column=Column(Text(), nullable=False))
 
 
 class RemittanceClaimRow(SQLModel, table=True):
-    """A claim paid in a remittance. ``claim_id`` is unique: no claim is in two 835s."""
+    """A decision paid in a remittance. ``adjudication_id`` is unique: no decision is in two
+    835s (a claim's own decision once, and a reversal of it once, with its replacement)."""
 
     __tablename__ = "remittance_claims"
 
     id: int | None = _id()
     remittance_id: int = _ref("remittances.id")
-    claim_id: int = Field(
+    adjudication_id: int = Field(
         sa_column=Column(
             BigInteger().with_variant(Integer(), "sqlite"),
-            ForeignKey("claims.id"),
+            ForeignKey("adjudications.id"),
             nullable=False,
             unique=True,
         )

@@ -197,8 +197,15 @@ def test_generate_then_ingest_with_other_delimiters(
 def test_demo_runs_the_whole_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(["demo", "--out", str(tmp_path)], capsys)
     assert code == EXIT_OK, err
-    assert "adjudication (" in out and "835 remittances" in out
+    assert "decisions:" in out and "835 remittances" in out and "claims by state:" in out
+    assert "duplicate of interchange" in out
     remits = sorted((tmp_path / "835").glob("*.x12"))
     assert remits
-    for path in [*remits[:3], *sorted((tmp_path / "acks").glob("generated-batch*.x12"))]:
+    acks = sorted((tmp_path / "acks").glob("*.x12"))
+    assert any(p.name.endswith(".999.x12") for p in acks)
+    assert any(p.name.endswith(".277ca.x12") for p in acks)
+    assert "*R*025~" in (tmp_path / "acks" / "resubmission.ta1.x12").read_text()
+    for path in [*remits[:3], *(p for p in acks if not p.name.endswith(".ta1.x12"))]:
         assert pyx12_errors(path.read_text()) == [], path
+    for path in remits + acks:
+        assert str(path) in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,15 +35,23 @@ def _interchange(
     )
 
 
-def _claim(interchange_id: int, number: str, charge: Decimal = Decimal("100.00")) -> t.ClaimRow:
+def _claim(
+    interchange_id: int, number: str, charge: Decimal = Decimal("100.00"), ordinal: int = 1
+) -> t.ClaimRow:
     return t.ClaimRow(
         payer_claim_number=number,
         interchange_id=interchange_id,
+        ordinal=ordinal,
         submitter_claim_id=f"S-{number}",
         billing_npi="1234567893",
         member_id="M1",
+        family="family:F1",
+        claim_type="P",
+        frequency="1",
         state=t.ClaimState.ACCEPTED,
         total_charge=charge,
+        received_on=AT.date(),
+        updated_at=AT,
         claim={"id": number, "lines": [{"charge": str(charge)}]},
     )
 
@@ -118,20 +126,55 @@ def test_an_interchange_is_stored_once_by_sender_and_isa13(engine: Engine) -> No
         _add(engine, _interchange(raw=b"second"))
 
 
-def test_a_claim_is_never_in_two_remittances(engine: Engine) -> None:
+def _remittance(trace: str) -> t.RemittanceRow:
+    return t.RemittanceRow(
+        payee_npi="1234567893",
+        trace_number=trace,
+        interchange_control=1,
+        created_at=AT,
+        claims=1,
+        total_paid=Decimal("80.00"),
+        file_name=f"835-{trace}.x12",
+        content="",
+    )
+
+
+def _adjudication(claim_id: int, kind: str = "decision") -> t.AdjudicationRow:
+    return t.AdjudicationRow(
+        claim_id=claim_id,
+        kind=kind,
+        payer_claim_number="PCN1",
+        rule_pack_version="2026.11",
+        status="1",
+        outcome="paid",
+        charge=Decimal("12345.67"),
+        allowed=Decimal("10000.01"),
+        paid=Decimal("7999.99"),
+        patient_responsibility=Decimal("2000.02"),
+        decided_at=AT,
+        decision={"payer_claim_number": "PCN1"},
+    )
+
+
+def test_a_decision_is_never_in_two_remittances_nor_made_twice(engine: Engine) -> None:
     upgrade(engine)
     ix_id = _stored_interchange(engine)
     claim = _claim(ix_id, "PCN1")
-    first = t.RemittanceRow(payee_npi="1234567893", trace_number="T1", created_at=AT, content="")
-    second = t.RemittanceRow(payee_npi="1234567893", trace_number="T2", created_at=AT, content="")
+    _add(engine, claim)
+    assert claim.id is not None
+    decision = _adjudication(claim.id)
+    first, second = _remittance("T1"), _remittance("T2")
     with Session(engine, expire_on_commit=False) as session:
-        session.add_all([claim, first, second])
+        session.add_all([decision, first, second])
         session.commit()
-        assert claim.id and first.id and second.id
-        claim_id, first_id, second_id = claim.id, first.id, second.id
-    _add(engine, t.RemittanceClaimRow(remittance_id=first_id, claim_id=claim_id))
+        assert decision.id and first.id and second.id
+        adjudication_id, first_id, second_id = decision.id, first.id, second.id
+    _add(engine, t.RemittanceClaimRow(remittance_id=first_id, adjudication_id=adjudication_id))
     with pytest.raises(IntegrityError):
-        _add(engine, t.RemittanceClaimRow(remittance_id=second_id, claim_id=claim_id))
+        _add(engine, t.RemittanceClaimRow(remittance_id=second_id, adjudication_id=adjudication_id))
+    with pytest.raises(IntegrityError):
+        _add(engine, _adjudication(claim.id))
+    _add(engine, _adjudication(claim.id, kind="reversal"))  # one reversal beside it is fine
 
 
 def test_payer_claim_numbers_and_accumulator_keys_are_unique(engine: Engine) -> None:
@@ -139,13 +182,16 @@ def test_payer_claim_numbers_and_accumulator_keys_are_unique(engine: Engine) -> 
     ix_id = _stored_interchange(engine)
     _add(engine, _claim(ix_id, "PCN1"))
     with pytest.raises(IntegrityError):
-        _add(engine, _claim(ix_id, "PCN1"))
+        _add(engine, _claim(ix_id, "PCN1", ordinal=2))
+    with pytest.raises(IntegrityError):  # one claim per place in an interchange
+        _add(engine, _claim(ix_id, "PCN2"))
 
     def acc(amount: str) -> t.AccumulatorRow:
         return t.AccumulatorRow(
-            holder="FAM1",
+            family="family:F1",
+            holder="family:F1",
             plan_id="PPO",
-            plan_year=2026,
+            plan_year=date(2026, 1, 1),
             bucket="deductible",
             network="in",
             amount=Decimal(amount),
@@ -189,17 +235,7 @@ def test_adjudication_amounts_and_adjustments_round_trip(engine: Engine) -> None
     claim = _claim(ix_id, "PCN1", charge=Decimal("12345.67"))
     _add(engine, claim)
     assert claim.id is not None
-    adj = t.AdjudicationRow(
-        claim_id=claim.id,
-        rule_pack_version="2026.11",
-        status="paid",
-        outcome="1",
-        charge=Decimal("12345.67"),
-        allowed=Decimal("10000.01"),
-        paid=Decimal("7999.99"),
-        patient_responsibility=Decimal("2000.02"),
-        decided_at=AT,
-    )
+    adj = _adjudication(claim.id)
     _add(engine, adj)
     assert adj.id is not None
     _add(

@@ -1,0 +1,212 @@
+"""``claims-engine demo``: the whole pipeline on embedded defaults with the fixtures.
+
+A fresh SQLite store under the output folder, the fixture reference data, the sample 837s of
+``fixtures/x12`` (P, I and D) and a generated batch, submitted and worked by the actors
+in-process (dramatiq's StubBroker, one worker thread, so the run is deterministic), a payment
+cycle, and a resubmission answered as a duplicate. It ends with a summary table and the paths
+of the 999, 277CA and 835 files.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import Engine, func, select
+
+from claims_engine import clock
+from claims_engine.edits import ALL_LEVELS
+from claims_engine.errors import InputFileError
+from claims_engine.fixtures_cli import DEMO_BATCH_CLAIMS, DEMO_SEED, FIXTURES, generate_file
+from claims_engine.services.intake import submit, write_acknowledgments
+from claims_engine.services.reference import store_reference
+from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.store.db import upgrade
+from claims_engine.store.tables import AdjudicationRow, ClaimRow, InterchangeRow
+from claims_engine.x12.tokenizer import parse_isa_delimiters
+
+EXIT_OK = 0
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_claims = ClaimRow.__table__  # type: ignore[attr-defined]
+_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
+_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
+
+
+def renumber(raw: bytes, control: int) -> bytes:
+    """A one-interchange file with ISA13 and IEA02 set to ``control``.
+
+    The public samples share their interchange control numbers (most are 000010216); a real
+    submitter never reuses one, and the engine answers a reuse as a duplicate (TA1 025).
+    """
+    text = raw.decode("ascii")
+    delimiters, length = parse_isa_delimiters(text)
+    sep, term = delimiters.element, delimiters.segment
+    if len(re.findall(rf"{re.escape(term)}\s*IEA{re.escape(sep)}", text)) != 1:
+        return raw
+    fields = text[: length - 1].split(sep)
+    fields[13] = f"{control:09d}"
+    isa = sep.join(fields) + term
+    body = text[length:]
+    at = body.rindex(f"IEA{sep}")
+    end = body.find(term, at)
+    iea = body[at:end].split(sep)
+    iea[2] = f"{control:09d}"
+    return (isa + body[:at] + sep.join(iea) + body[end:]).encode("ascii")
+
+
+def run_demo(out_dir: Path, *, stdout: TextIO, stderr: TextIO) -> int:
+    from workers.settings import Environment, Settings, use_environment
+
+    created = clock.now()
+    inputs, acks, remits = out_dir / "inputs", out_dir / "acks", out_dir / "835"
+    database = out_dir / "claims.db"
+    try:
+        for folder in (inputs, acks, remits):
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in [*folder.glob("*.x12"), *folder.glob("*.837")]:
+                old.unlink()
+        database.unlink(missing_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"cannot use {out_dir}: {exc.strerror or exc}") from exc
+    env = Environment(
+        Settings(
+            database_url=f"sqlite:///{database.resolve()}",
+            redis_url=None,
+            rules_dir=PROJECT_ROOT / "rules",
+            levels=ALL_LEVELS,
+        )
+    )
+    use_environment(env)
+    from workers import actors
+    from workers.inprocess import drain
+
+    engine = env.engine
+    started = time.perf_counter()
+    upgrade(engine)
+    reference = store_reference(engine, FIXTURES / "reference", created)
+    stdout.write(
+        f"claims-engine demo: store {database}, reference set {reference.id} "
+        f"(sha256 {reference.sha256[:12]})\n"
+    )
+
+    batch = inputs / "generated-batch.837"
+    generate_file(
+        batch,
+        claims=DEMO_BATCH_CLAIMS,
+        seed=DEMO_SEED,
+        mix={"P": 70, "I": 20, "D": 10},
+        delimiters=("*", "^", ":", "~"),
+        as_of=created.date(),
+        created=created,
+        reference=FIXTURES / "reference",
+    )
+    samples = sorted((FIXTURES / "x12").glob("*/*.edi"))
+    submitted: list[tuple[str, int]] = []
+    for n, path in enumerate([*samples, batch], start=1):
+        raw = (
+            renumber(path.read_bytes(), 900_000_000 + n) if path in samples else batch.read_bytes()
+        )
+        name = str(path.relative_to(FIXTURES)) if path in samples else batch.name
+        sub = submit(engine, raw, name, created)
+        actors.ingest_interchange.send(sub.interchange_id)
+        submitted.append((name, sub.interchange_id))
+    drain(actors.broker, threads=1)
+    again = submit(engine, batch.read_bytes(), batch.name, created)
+    files = run_payment_cycle(engine, env.runtime(), created, remits)
+    ack_paths = write_acknowledgments(engine, [i for _, i in submitted], acks)
+    if again.ta1:
+        duplicate = acks / "resubmission.ta1.x12"
+        duplicate.write_text(again.ta1, encoding="ascii", newline="")
+        ack_paths.append(duplicate)
+    seconds = time.perf_counter() - started
+
+    _per_file(engine, submitted, stdout)
+    stdout.write(
+        f"\nresubmitted {batch.name}: duplicate of interchange {again.interchange_id}, "
+        "answered with TA1 025 and not processed\n"
+    )
+    _claims_table(engine, stdout)
+    _decisions_table(engine, stdout)
+    paid = sum((Decimal(f.total_paid) for f in files), start=Decimal(0))
+    stdout.write(f"\n835 remittances: {len(files)} payees, {paid:,.2f} paid, in {remits}\n")
+    stdout.write(f"whole flow in {seconds:.1f}s\n\nfiles written:\n")
+    for p in ack_paths:
+        if p.name.endswith((".999.x12", ".277ca.x12", ".ta1.x12")):
+            stdout.write(f"  {p}\n")
+    for f in files:
+        stdout.write(f"  {f.path}\n")
+    env.dispose()
+    del stderr
+    return EXIT_OK
+
+
+def _per_file(engine: Engine, submitted: list[tuple[str, int]], out: TextIO) -> None:
+    c = _claims.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(c.interchange_id, c.state, func.count()).group_by(c.interchange_id, c.state)
+        ).all()
+        reasons: dict[int, str | None] = dict(
+            conn.execute(select(_interchanges.c.id, _interchanges.c.reason)).all()
+        )
+    by_ix: dict[int, Counter[str]] = {}
+    for ix, state, n in rows:
+        by_ix.setdefault(int(ix), Counter())[str(state)] += int(n)
+    out.write(f"\n{'file':<58} {'claims':>6} {'rejected':>8}\n")
+    for name, ix in submitted:
+        counts = by_ix.get(ix, Counter())
+        total = sum(counts.values())
+        note = f"  {reasons[ix]}" if reasons.get(ix) else ""
+        out.write(f"{name:<58.58} {total:>6} {counts['rejected']:>8}{note}\n")
+
+
+def _claims_table(engine: Engine, out: TextIO) -> None:
+    c = _claims.c
+    with engine.connect() as conn:
+        rows: dict[str, int] = dict(
+            conn.execute(select(c.state, func.count()).group_by(c.state)).all()
+        )
+    out.write("\nclaims by state:\n")
+    for state in ("rejected", "accepted", "pended", "adjudicated", "remitted"):
+        out.write(f"  {state:<12} {int(rows.get(state, 0)):>7,}\n")
+
+
+def _decisions_table(engine: Engine, out: TextIO) -> None:
+    a = _adjudications.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                a.kind,
+                a.outcome,
+                func.count(),
+                func.sum(a.charge),
+                func.sum(a.allowed),
+                func.sum(a.paid),
+                func.sum(a.patient_responsibility),
+            ).group_by(a.kind, a.outcome)
+        ).all()
+    out.write(
+        f"\ndecisions:\n  {'outcome':<12} {'claims':>7} {'charged':>14} {'allowed':>14} "
+        f"{'paid':>14} {'patient':>12}\n"
+    )
+    order = {"paid": 0, "partly paid": 1, "denied": 2, "pended": 3}
+    for kind, outcome, n, charge, allowed, paid, patient in sorted(
+        rows, key=lambda r: (r[0] == "reversal", order.get(r[1], 9))
+    ):
+        label = "reversed" if kind == "reversal" else outcome
+        out.write(
+            f"  {label:<12} {int(n):>7,} {_money(charge):>14} {_money(allowed):>14} "
+            f"{_money(paid):>14} {_money(patient):>12}\n"
+        )
+
+
+def _money(value: object) -> str:
+    # SUM over the cents SQLite stores comes back as a plain integer of cents
+    if isinstance(value, int):
+        return f"{Decimal(value).scaleb(-2):,.2f}"
+    return f"{Decimal(str(value or 0)):,.2f}"

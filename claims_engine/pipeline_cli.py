@@ -1,0 +1,368 @@
+"""The pipeline's commands: ``submit``, ``worker``, ``stats``, ``remit``, ``status``, ``acks``,
+and ``reference load`` into the store.
+
+The store is ``CLAIMS_DATABASE_URL`` (default SQLite ``var/claims.db``), the broker
+``CLAIMS_REDIS_URL``. Without Redis, ``submit`` runs the workers in this process (dramatiq's
+StubBroker with a Worker) until its files are adjudicated; with Redis it stores and enqueues,
+and ``claims-engine worker`` processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from claims_engine import clock
+from claims_engine.errors import ConfigurationError, InputFileError
+from claims_engine.store.db import MIGRATIONS, current_version
+
+EXIT_OK = 0
+EXIT_INPUT = 1
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def _database_errors(engine: Engine) -> Iterator[None]:
+    """Database failures as one line that names the database, never a traceback."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigurationError(f"database {_where(engine)}: {detail}") from None
+
+
+def _redis_errors() -> Any:
+    from redis.exceptions import RedisError
+
+    return RedisError
+
+
+def store_engine(*, check_schema: bool = True) -> Engine:
+    """The store's engine from the environment; refuses a schema older than the engine's."""
+    from workers.settings import environment
+
+    engine = environment().engine
+    if check_schema:
+        with _database_errors(engine):
+            version = current_version(engine)
+        if version < len(MIGRATIONS):
+            raise ConfigurationError(
+                f"the database {_where(engine)} has schema version {version}, the engine needs "
+                f"{len(MIGRATIONS)}: run `claims-engine db upgrade`"
+            )
+    return engine
+
+
+def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.reference import load_reference
+    from claims_engine.services.reference import store_reference
+
+    ref = load_reference(args.directory)
+    summary: dict[str, Any] = {
+        "members": len(ref.members),
+        "families": len(ref.families),
+        "providers": len(ref.providers),
+        "plans": {pid: len(p.versions) for pid, p in sorted(ref.plans.items())},
+        "fee_schedule_procedures": len(ref.fees.entries),
+        "revenue_codes": len(ref.revenue_rates.rates),
+        "authorizations": sum(len(a) for a in ref.authorizations.values()),
+    }
+    if not args.check:
+        engine = store_engine()
+        with _database_errors(engine):
+            stored = store_reference(engine, args.directory, clock.now())
+        summary["reference_set"] = stored.id
+        summary["sha256"] = stored.sha256
+        summary["new"] = stored.created
+    if args.json:
+        json.dump(summary, stdout, indent=2)
+        stdout.write("\n")
+        return EXIT_OK
+    stdout.write(f"reference data in {args.directory} is valid:\n")
+    for key, value in summary.items():
+        if key not in ("reference_set", "sha256", "new"):
+            stdout.write(f"  {key:24} {value}\n")
+    if not args.check:
+        state = "stored" if summary["new"] else "already stored"
+        stdout.write(
+            f"reference set {summary['reference_set']} {state} (sha256 {summary['sha256'][:12]})\n"
+        )
+    return EXIT_OK
+
+
+def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.intake import submit
+    from workers import actors
+    from workers.inprocess import drain
+    from workers.settings import environment
+
+    engine = store_engine()
+    env = environment()
+    if env.settings.redis_url is None:
+        env.runtime()  # no reference data: say so now, before anything is stored
+    results: list[dict[str, Any]] = []
+    failures = 0
+    now = clock.now()
+    for path in args.files:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            stderr.write(f"claims-engine: {path}: cannot read: {exc.strerror or exc}\n")
+            failures += 1
+            continue
+        try:
+            with _database_errors(engine):
+                sub = submit(engine, raw, str(path), now)
+        except InputFileError as exc:
+            stderr.write(f"claims-engine: {exc}\n")
+            failures += 1
+            continue
+        if not sub.duplicate:
+            try:
+                actors.ingest_interchange.send(sub.interchange_id)
+            except _redis_errors() as exc:  # stored: the workers' sweep will find it
+                stderr.write(
+                    f"claims-engine: {path}: stored as interchange {sub.interchange_id}, "
+                    f"but not queued (Redis: {exc}); a worker will pick it up when it starts\n"
+                )
+        results.append(
+            {
+                "file": str(path),
+                "interchange_id": sub.interchange_id,
+                "sender": sub.sender_id,
+                "control_number": sub.control_number,
+                "sha256": sub.sha256,
+                "duplicate": sub.duplicate,
+                "ta1": sub.ta1 or None,
+            }
+        )
+    if env.settings.redis_url is None and results:
+        with _database_errors(engine):
+            drain(actors.broker, threads=args.threads)
+    if args.json:
+        json.dump({"submitted": results}, stdout, indent=2)
+        stdout.write("\n")
+    else:
+        for r in results:
+            if r["duplicate"]:
+                stdout.write(
+                    f"{r['file']}: duplicate of interchange {r['interchange_id']} "
+                    f"(sender {r['sender']}, ISA13 {r['control_number']}): TA1 025, not processed\n"
+                )
+            else:
+                stdout.write(
+                    f"{r['file']}: interchange {r['interchange_id']} "
+                    f"(sender {r['sender']}, ISA13 {r['control_number']})\n"
+                )
+    return EXIT_INPUT if failures else EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from workers.settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise ConfigurationError(
+            "`claims-engine worker` serves a Redis broker: set CLAIMS_REDIS_URL "
+            "(without Redis, `claims-engine submit` runs the workers in its own process)"
+        )
+    store_engine()
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "workers.actors",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+    ]
+    stdout.flush()
+    stderr.flush()
+    os.execv(sys.executable, argv)
+    return EXIT_OK  # not reached
+
+
+def cmd_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.queries import counts
+    from workers.broker import queue_depths
+
+    engine = store_engine()
+    with _database_errors(engine):
+        result: dict[str, Any] = dict(counts(engine))
+    from workers import actors
+
+    try:
+        result["queues"] = queue_depths(actors.broker)
+    except _redis_errors() as exc:
+        raise ConfigurationError(f"Redis: {exc}") from None
+    if args.json:
+        json.dump(result, stdout, indent=2)
+        stdout.write("\n")
+        return EXIT_OK
+    for section in ("interchanges", "claims", "queues"):
+        stdout.write(f"{section}:\n")
+        for name, n in result[section].items():
+            stdout.write(f"  {name:<14} {n:>10,}\n")
+    return EXIT_OK
+
+
+def cmd_remit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.remittance import run_payment_cycle
+    from workers.settings import environment
+
+    engine = store_engine()
+    with _database_errors(engine):
+        files = run_payment_cycle(engine, environment().runtime(), clock.now(), args.out)
+    if args.json:
+        json.dump(
+            {
+                "remittances": [
+                    {
+                        "payee_npi": f.payee_npi,
+                        "trace_number": f.trace_number,
+                        "claims": f.claims,
+                        "total_paid": f.total_paid,
+                        "path": str(f.path),
+                    }
+                    for f in files
+                ]
+            },
+            stdout,
+            indent=2,
+        )
+        stdout.write("\n")
+        return EXIT_OK
+    if not files:
+        stdout.write("nothing to pay: no adjudicated claim is waiting for a remittance\n")
+    for f in files:
+        stdout.write(
+            f"{f.path}: payee {f.payee_npi}, trace {f.trace_number}, "
+            f"{f.claims} claims, paid {f.total_paid}\n"
+        )
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.queries import claim_status, find_claims
+
+    engine = store_engine()
+    with _database_errors(engine):
+        ids = find_claims(engine, args.claim, args.npi)
+        views = [claim_status(engine, i) for i in ids]
+    if not views:
+        what = (
+            f"submitter claim id {args.claim!r} from billing NPI {args.npi}"
+            if args.npi
+            else f"payer claim number {args.claim!r} (to look up by the submitter's claim id, "
+            "add --npi BILLING_NPI)"
+        )
+        stderr.write(f"claims-engine: no claim with {what}\n")
+        return EXIT_INPUT
+    if args.json:
+        json.dump([v.to_json() for v in views], stdout, indent=2)
+        stdout.write("\n")
+        return EXIT_OK
+    for v in views:
+        _print_status(v.to_json(), stdout)
+    return EXIT_OK
+
+
+def _print_status(v: dict[str, Any], out: TextIO) -> None:
+    out.write(
+        f"claim {v['submitter_claim_id']} from {v['billing_npi']}, payer claim number "
+        f"{v['payer_claim_number'] or '-'}\n"
+    )
+    out.write(f"  state     {v['state']}" + (f" ({v['outcome']})" if v["outcome"] else "") + "\n")
+    out.write(f"  received  {v['received_on']}\n")
+    for key in ("charge", "allowed", "paid", "patient_responsibility"):
+        if v[key] is not None:
+            out.write(f"  {key.replace('_', ' '):<9} {v[key]:>12}\n")
+    if v["error"]:
+        out.write(f"  why       {v['error']}\n")
+    if v["reversed_by"]:
+        out.write(f"  reversed by claim {v['reversed_by']}\n")
+    if v["remittance_trace"]:
+        out.write(f"  paid on the 835 with trace number {v['remittance_trace']}\n")
+    if v["adjustments"]:
+        out.write("  adjustments:\n")
+        for a in v["adjustments"]:
+            where = f"line {a['line']}" if a["line"] is not None else "claim"
+            out.write(f"    {where:<8} {a['description']}\n")
+    out.write("  history:\n")
+    for e in v["history"]:
+        out.write(
+            f"    {e['at']}  {e['actor']:<14} {e['from'] or '-'} -> {e['to']}: {e['reason']}\n"
+        )
+
+
+def cmd_acks(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.intake import write_acknowledgments
+
+    engine = store_engine()
+    with _database_errors(engine):
+        paths = write_acknowledgments(engine, args.interchanges, args.out)
+    if not paths:
+        stderr.write("claims-engine: no acknowledgments for these interchanges (yet)\n")
+        return EXIT_INPUT
+    for path in paths:
+        stdout.write(f"{path}\n")
+    return EXIT_OK
+
+
+def add_commands(sub: Any) -> None:
+    """Register the pipeline's subcommands on the main parser."""
+    s = sub.add_parser("submit", help="store 837 files and queue them for the workers")
+    s.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--threads", type=int, default=1, help="in-process worker threads without Redis (1)"
+    )
+    s.set_defaults(func=cmd_submit)
+
+    w = sub.add_parser("worker", help="run workers on the Redis broker (CLAIMS_REDIS_URL)")
+    w.add_argument("--processes", type=_positive, default=2, metavar="N")
+    w.add_argument("--threads", type=_positive, default=2, metavar="M")
+    w.set_defaults(func=cmd_worker)
+
+    st = sub.add_parser("stats", help="interchanges and claims by state, queue depths")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
+
+    r = sub.add_parser("remit", help="payment cycle: 835s for everything adjudicated, unpaid")
+    r.add_argument("--out", type=Path, required=True, metavar="DIR")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_remit)
+
+    c = sub.add_parser("status", help="where a claim stands, with its history")
+    c.add_argument("claim", metavar="CLAIM", help="payer claim number, or CLM01 with --npi")
+    c.add_argument("--npi", metavar="BILLING_NPI", help="look CLAIM up as the submitter's id")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_status)
+
+    a = sub.add_parser("acks", help="write the stored TA1 / 999 / 277CA of interchanges")
+    a.add_argument("interchanges", nargs="+", type=int, metavar="INTERCHANGE")
+    a.add_argument("--out", type=Path, required=True, metavar="DIR")
+    a.set_defaults(func=cmd_acks)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -1,0 +1,496 @@
+"""Adjudication of stored claims, exactly once, family by family.
+
+:func:`adjudicate_claims` takes claim ids (a batch from the intake, a redelivered message, a
+recovery sweep) and, in one transaction:
+
+1. finds which of them are still ``accepted`` and the families they belong to;
+2. locks those families (transaction-scoped advisory locks in key order on PostgreSQL, so two
+   workers never interleave one family and never deadlock; SQLite has one writer at a time);
+3. reloads, under the lock, every claim of those families still waiting from the same or
+   earlier interchanges, in ``(interchange, ordinal)`` order, so a family's claims are decided
+   in submission order whichever worker or message gets there first;
+4. loads the families' accumulators, service history and the decisions their replacements and
+   voids reverse, adjudicates (the pure :func:`~claims_engine.adjudication.adjudicate.adjudicate`
+   through a :class:`~claims_engine.adjudication.batch.Ledger`), and writes decisions,
+   adjustments, accumulators, history, claim states and events with batched statements.
+
+A claim whose adjudication raises ends ``pended`` with the error recorded; its neighbours are
+decided as usual. A second delivery finds the claims no longer ``accepted`` and does nothing;
+the unique key on ``(claim, kind)`` of the adjudications refuses a second decision outright.
+Database errors propagate, so the worker retries the message with backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from claims_engine.adjudication.adjudicate import (
+    AccumulatorKey,
+    Adjudication,
+    PriorService,
+    adjudicate,
+)
+from claims_engine.adjudication.batch import Ledger, services_of
+from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
+from claims_engine.codec import claim_from_json, decision_from_json, decision_to_json
+from claims_engine.money import ZERO
+from claims_engine.services.reference import Runtime
+from claims_engine.store.db import begin_write, is_postgres
+from claims_engine.store.tables import (
+    AccumulatorRow,
+    AdjudicationRow,
+    AdjustmentRow,
+    ClaimEventRow,
+    ClaimRow,
+    ClaimState,
+    ServiceRow,
+)
+
+ACTOR = "adjudication"
+
+_claims = ClaimRow.__table__  # type: ignore[attr-defined]
+_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
+_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
+_adjustments = AdjustmentRow.__table__  # type: ignore[attr-defined]
+_accumulators = AccumulatorRow.__table__  # type: ignore[attr-defined]
+_services = ServiceRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one call decided: counts by the state each claim ended in."""
+
+    adjudicated: int = 0
+    pended: int = 0
+    failed: int = 0  # pended because adjudication raised
+    skipped: int = 0  # asked for but no longer waiting (done before: a redelivery)
+    claim_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.adjudicated += other.adjudicated
+        self.pended += other.pended
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.claim_ids.extend(other.claim_ids)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying the whole message for: the server went away, a lock
+    timed out, a serialization failure or deadlock."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def family_lock_key(family: str) -> int:
+    """A signed 64-bit advisory lock key for a family."""
+    digest = hashlib.blake2b(family.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def adjudicate_claims(
+    engine: Engine, claim_ids: Sequence[int], runtime: Runtime, now: datetime
+) -> BatchResult:
+    """Adjudicate the claims among ``claim_ids`` that still wait (and the earlier waiting
+    claims of their families). A failure that is not transient is retried family by family,
+    and a family whose writes still fail has its claims pended with the error."""
+    try:
+        return _adjudicate(engine, claim_ids, runtime, now)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+    result = BatchResult()
+    with engine.connect() as conn:
+        families = _waiting_families(conn, claim_ids)
+    for family, _last in families:
+        with engine.connect() as conn:
+            ids = list(
+                conn.execute(
+                    select(_claims.c.id).where(
+                        _claims.c.family == family,
+                        _claims.c.id.in_(claim_ids),
+                        _claims.c.state == ClaimState.ACCEPTED,
+                    )
+                ).scalars()
+            )
+        try:
+            result.add(_adjudicate(engine, ids, runtime, now))
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            result.add(_pend_failed(engine, ids, exc, now))
+    return result
+
+
+def _waiting_families(conn: Connection, claim_ids: Sequence[int]) -> list[tuple[str, int]]:
+    c = _claims.c
+    rows = conn.execute(
+        select(c.family, func.max(c.interchange_id))
+        .where(c.id.in_(claim_ids), c.state == ClaimState.ACCEPTED)
+        .group_by(c.family)
+    ).all()
+    return sorted((str(f), int(m)) for f, m in rows)
+
+
+def _lock_families(conn: Connection, families: Iterable[str]) -> None:
+    if not is_postgres(conn):
+        return  # SQLite: the transaction began IMMEDIATE and holds the only write lock
+    for key in sorted({family_lock_key(f) for f in families}):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+@dataclass(slots=True)
+class _Waiting:
+    id: int
+    payer_claim_number: str
+    family: str
+    received_on: date
+    claim: Any
+
+
+def _adjudicate(
+    engine: Engine, claim_ids: Sequence[int], runtime: Runtime, now: datetime
+) -> BatchResult:
+    result = BatchResult()
+    if not claim_ids:
+        return result
+    with begin_write(engine) as conn:
+        families = _waiting_families(conn, claim_ids)
+        if not families:
+            result.skipped = len(set(claim_ids))
+            return result
+        _lock_families(conn, (f for f, _ in families))
+        waiting = _load_waiting(conn, families)
+        if not waiting:  # decided by another worker while we waited for the lock
+            result.skipped = len(set(claim_ids))
+            return result
+        names = sorted({w.family for w in waiting})
+        claims = {w.id: claim_from_json(w.claim) for w in waiting}
+        ledger = Ledger(
+            accumulators=_load_accumulators(conn, names),
+            history=_load_history(conn, names),
+            decisions=_load_reversed(conn, claims.values()),
+        )
+        base = runtime.context()
+        decided: list[tuple[_Waiting, Adjudication]] = []
+        failures: list[tuple[_Waiting, BaseException]] = []
+        changed: dict[AccumulatorKey, str] = {}
+        for w in waiting:
+            claim = claims[w.id]
+            context = replace(base, received_on=w.received_on)
+            try:
+                outcome = adjudicate(
+                    claim, ledger.context_for(claim, context), w.payer_claim_number
+                )
+            except Exception as exc:  # a fault in one claim's adjudication pends that claim
+                failures.append((w, exc))
+                continue
+            ledger.record(outcome)
+            decided.append((w, outcome))
+            for key in outcome.accumulator_changes:
+                changed[key] = w.family
+        _write_decisions(conn, decided, now)
+        _write_accumulators(conn, names, ledger, changed)
+        _write_history(conn, decided)
+        _write_states(conn, decided, failures, now)
+    requested = set(claim_ids)
+    for w, outcome in decided:
+        if outcome.decision.outcome is Outcome.PENDED:
+            result.pended += 1
+        else:
+            result.adjudicated += 1
+        result.claim_ids.append(w.id)
+    result.failed = len(failures)
+    result.claim_ids.extend(w.id for w, _ in failures)
+    result.skipped = len(requested - set(result.claim_ids))
+    return result
+
+
+def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Waiting]:
+    c = _claims.c
+    last = max(m for _, m in families)
+    query = (
+        select(c.id, c.payer_claim_number, c.family, c.received_on, c.claim)
+        .where(
+            c.family.in_([f for f, _ in families]),
+            c.state == ClaimState.ACCEPTED,
+            c.interchange_id <= last,
+        )
+        .order_by(c.interchange_id, c.ordinal)
+    )
+    if is_postgres(conn):
+        query = query.with_for_update()
+    return [
+        _Waiting(int(r.id), str(r.payer_claim_number), str(r.family), r.received_on, r.claim)
+        for r in conn.execute(query)
+    ]
+
+
+def _load_accumulators(conn: Connection, families: list[str]) -> dict[AccumulatorKey, Decimal]:
+    a = _accumulators.c
+    rows = conn.execute(
+        select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
+            a.family.in_(families)
+        )
+    )
+    return {
+        AccumulatorKey(r.holder, r.plan_id, r.plan_year, r.bucket, r.network): r.amount
+        for r in rows
+    }
+
+
+def _load_history(conn: Connection, families: list[str]) -> dict[str, list[PriorService]]:
+    s = _services.c
+    history: dict[str, list[PriorService]] = {}
+    rows = conn.execute(select(_services).where(s.family.in_(families)).order_by(s.id))
+    for r in rows:
+        history.setdefault(r.subscriber_id, []).append(
+            PriorService(
+                r.payer_claim_number,
+                r.submitter_claim_id,
+                r.billing_npi,
+                r.member_id,
+                r.procedure,
+                r.service_date,
+                r.charge,
+                r.units,
+            )
+        )
+    return history
+
+
+def _load_reversed(conn: Connection, claims: Iterable[Any]) -> dict[str, ClaimDecision]:
+    """The standing decisions that replacements and voids among ``claims`` name."""
+    originals = {c.original_claim_number for c in claims if c.original_claim_number}
+    if not originals:
+        return {}
+    a = _adjudications.c
+    rows = conn.execute(
+        select(a.payer_claim_number, a.decision).where(
+            a.payer_claim_number.in_(sorted(originals)),
+            a.kind == "decision",
+            a.reversed_by.is_(None),
+        )
+    )
+    return {str(r.payer_claim_number): decision_from_json(r.decision) for r in rows}
+
+
+def _write_decisions(
+    conn: Connection, decided: list[tuple[_Waiting, Adjudication]], now: datetime
+) -> None:
+    rows: list[dict[str, Any]] = []
+    decisions: list[ClaimDecision] = []
+    for w, outcome in decided:
+        for d in outcome.decisions:
+            reversal = d.status is ClaimStatusCode.REVERSAL
+            rows.append(
+                {
+                    "claim_id": w.id,
+                    "kind": "reversal" if reversal else "decision",
+                    "payer_claim_number": d.payer_claim_number,
+                    "reverses": d.reverses or None,
+                    "reversed_by": None,
+                    "rule_pack_version": d.rule_pack_version[:64],
+                    "status": d.status.value,
+                    "outcome": d.outcome.value,
+                    "charge": d.charge,
+                    "allowed": d.allowed,
+                    "paid": d.paid,
+                    "patient_responsibility": d.patient_responsibility,
+                    "pend_reason": d.pend_reason or None,
+                    "decided_at": now,
+                    "decision": decision_to_json(d),
+                }
+            )
+            decisions.append(d)
+    if not rows:
+        return
+    ids = conn.execute(
+        insert(_adjudications).returning(_adjudications.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    adjustments: list[dict[str, Any]] = []
+    for adjudication_id, d in zip(ids, decisions, strict=True):
+        for adj in d.claim_adjustments:
+            adjustments.append(_adjustment(adjudication_id, None, adj))
+        for ln in d.lines:
+            for adj in ln.adjustments:
+                adjustments.append(_adjustment(adjudication_id, ln.line_number, adj))
+    if adjustments:
+        conn.execute(insert(_adjustments), adjustments)
+    reversed_by = [
+        {"original": d.reverses, "by": d.payer_claim_number}
+        for _, outcome in decided
+        for d in outcome.decisions
+        if d.status is ClaimStatusCode.REVERSAL and d.reverses
+    ]
+    if reversed_by:
+        a = _adjudications.c
+        conn.execute(
+            update(_adjudications)
+            .where(
+                a.payer_claim_number == bindparam("original"),
+                a.kind == "decision",
+                a.reversed_by.is_(None),
+            )
+            .values(reversed_by=bindparam("by")),
+            reversed_by,
+        )
+        conn.execute(
+            delete(_services).where(
+                _services.c.payer_claim_number.in_([r["original"] for r in reversed_by])
+            )
+        )
+
+
+def _adjustment(adjudication_id: int, line: int | None, adj: Any) -> dict[str, Any]:
+    return {
+        "adjudication_id": adjudication_id,
+        "line_number": line,
+        "group_code": adj.group,
+        "reason_code": adj.reason,
+        "amount": adj.amount,
+        "quantity": adj.quantity,
+    }
+
+
+def _write_accumulators(
+    conn: Connection, families: list[str], ledger: Ledger, changed: dict[AccumulatorKey, str]
+) -> None:
+    if not changed:
+        return
+    a = _accumulators.c
+    existing = {
+        AccumulatorKey(r.holder, r.plan_id, r.plan_year, r.bucket, r.network): int(r.id)
+        for r in conn.execute(
+            select(a.id, a.holder, a.plan_id, a.plan_year, a.bucket, a.network).where(
+                a.family.in_(families)
+            )
+        )
+    }
+    updates, inserts = [], []
+    for key, family in changed.items():
+        amount = ledger.accumulators.get(key, ZERO)
+        if key in existing:
+            updates.append({"row_id": existing[key], "new_amount": amount})
+        else:
+            inserts.append({"family": family, **key._asdict(), "amount": amount})
+    if updates:
+        conn.execute(
+            update(_accumulators)
+            .where(a.id == bindparam("row_id"))
+            .values(amount=bindparam("new_amount")),
+            updates,
+        )
+    if inserts:
+        conn.execute(insert(_accumulators), inserts)
+
+
+def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]]) -> None:
+    rows: list[dict[str, Any]] = []
+    for w, outcome in decided:
+        for d in outcome.decisions:
+            if d.status is ClaimStatusCode.REVERSAL or d.outcome in (
+                Outcome.PENDED,
+                Outcome.DENIED,
+            ):
+                continue
+            subscriber = d.claim.subscriber.member_id
+            for s in services_of(d):
+                rows.append(
+                    {
+                        "family": w.family,
+                        "subscriber_id": subscriber[:80],
+                        "payer_claim_number": s.payer_claim_number,
+                        "submitter_claim_id": s.claim_id[:38],
+                        "billing_npi": s.billing_npi[:10],
+                        "member_id": s.member_id[:80],
+                        "procedure": s.procedure[:48],
+                        "service_date": s.service_date,
+                        "charge": s.charge,
+                        "units": s.units,
+                    }
+                )
+    if rows:
+        conn.execute(insert(_services), rows)
+
+
+def _write_states(
+    conn: Connection,
+    decided: list[tuple[_Waiting, Adjudication]],
+    failures: list[tuple[_Waiting, BaseException]],
+    now: datetime,
+) -> None:
+    states: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for w, outcome in decided:
+        d = outcome.decision
+        pended = d.outcome is Outcome.PENDED
+        state = ClaimState.PENDED if pended else ClaimState.ADJUDICATED
+        reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
+        if len(outcome.decisions) > 1:
+            reason += f"; reversed {outcome.decisions[0].reverses}"
+        states.append({"row_id": w.id, "new_state": state, "new_error": None})
+        events.append(_event(w.id, state, reason, now))
+    for w, exc in failures:
+        error = f"adjudication failed: {type(exc).__name__}: {exc}"[:2000]
+        states.append({"row_id": w.id, "new_state": ClaimState.PENDED, "new_error": error})
+        events.append(_event(w.id, ClaimState.PENDED, error, now))
+    if not states:
+        return
+    c = _claims.c
+    conn.execute(
+        update(_claims)
+        .where(c.id == bindparam("row_id"), c.state == ClaimState.ACCEPTED)
+        .values(state=bindparam("new_state"), error=bindparam("new_error"), updated_at=now),
+        states,
+    )
+    conn.execute(insert(_events), events)
+
+
+def _event(claim_id: int, state: str, reason: str, now: datetime) -> dict[str, Any]:
+    return {
+        "claim_id": claim_id,
+        "at": now,
+        "actor": ACTOR,
+        "from_state": ClaimState.ACCEPTED.value,
+        "to_state": str(state),
+        "reason": reason,
+    }
+
+
+def _pend_failed(
+    engine: Engine, ids: Sequence[int], exc: BaseException, now: datetime
+) -> BatchResult:
+    """Pend claims whose adjudication could not be stored, with the error, in a transaction of
+    their own (the failed one rolled back)."""
+    result = BatchResult()
+    if not ids:
+        return result
+    error = f"adjudication failed: {type(exc).__name__}: {exc}"[:2000]
+    with begin_write(engine) as conn:
+        c = _claims.c
+        waiting = list(
+            conn.execute(
+                select(c.id).where(c.id.in_(ids), c.state == ClaimState.ACCEPTED)
+            ).scalars()
+        )
+        if waiting:
+            conn.execute(
+                update(_claims)
+                .where(c.id.in_(waiting), c.state == ClaimState.ACCEPTED)
+                .values(state=ClaimState.PENDED, error=error, updated_at=now)
+            )
+            conn.execute(
+                insert(_events), [_event(i, ClaimState.PENDED, error, now) for i in waiting]
+            )
+    result.failed = len(waiting)
+    result.claim_ids.extend(waiting)
+    return result

@@ -1,0 +1,447 @@
+"""Submissions into the store, and their intake.
+
+:func:`submit` keeps an 837 file's bytes as an interchange row, once: the same content (by
+SHA-256) or the same sender and ISA13 again is a duplicate, answered with a TA1 note 025 and
+never processed. :func:`ingest_interchange` runs the intake (:mod:`claims_engine.intake`) over
+a stored interchange in one transaction: its TA1 / 999 / 277CA, every claim (accepted ones with
+their payer claim numbers, rejected ones with their reasons), their lines and their first event.
+It returns the accepted claims in batches of whole families, for adjudication.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from claims_engine.codec import claim_to_json
+from claims_engine.edits import ALL_LEVELS
+from claims_engine.errors import InputFileError, X12FormatError
+from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
+from claims_engine.issues import Issue, Scope
+from claims_engine.services.reference import Runtime
+from claims_engine.store.db import begin_write, is_postgres, next_numbers
+from claims_engine.store.tables import (
+    AcknowledgmentRow,
+    ClaimEventRow,
+    ClaimLineRow,
+    ClaimRow,
+    ClaimState,
+    InterchangeRow,
+    InterchangeState,
+)
+from claims_engine.x12 import codes
+from claims_engine.x12.acks import ClaimAck, Envelope, write_ta1
+from claims_engine.x12.envelope import InterchangeHeader, check_isa
+from claims_engine.x12.tokenizer import parse_isa_delimiters
+
+CONTROL_COUNTER = "interchange_control"
+BATCH_CLAIMS = 500  # claims per adjudication message (a larger family stays whole)
+_FLUSH_CLAIMS = 2000
+_CENT = Decimal("0.01")
+_MILLI = Decimal("0.001")
+
+_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
+_acks = AcknowledgmentRow.__table__  # type: ignore[attr-defined]
+_claims = ClaimRow.__table__  # type: ignore[attr-defined]
+_lines = ClaimLineRow.__table__  # type: ignore[attr-defined]
+_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What :func:`submit` did with one file."""
+
+    file_name: str
+    interchange_id: int
+    sender_id: str
+    control_number: str
+    sha256: str
+    duplicate: bool = False
+    ta1: str = ""  # the TA1 025 answering a duplicate
+
+
+@dataclass(slots=True)
+class IngestResult:
+    interchange_id: int
+    state: str
+    claims_accepted: int = 0
+    claims_rejected: int = 0
+    already_done: bool = False
+    reason: str = ""
+    batches: list[list[int]] = field(default_factory=list)
+
+
+def read_header(raw: bytes, file_name: str) -> InterchangeHeader:
+    """The first interchange header of ``raw``; a file that is not X12 is refused, naming it."""
+    text = raw[:4096].decode("utf-8", errors="replace").lstrip("\r\n\t \x00\ufeff")
+    if not text:
+        raise InputFileError(f"{file_name}: the file is empty")
+    try:
+        delimiters, length = parse_isa_delimiters(text)
+    except X12FormatError as exc:
+        raise InputFileError(f"{file_name}: not an X12 interchange: {exc}") from None
+    header, _issues = check_isa(text[: length - 1].split(delimiters.element), delimiters)
+    return header
+
+
+def submit(engine: Engine, raw: bytes, file_name: str, now: datetime) -> Submission:
+    """Store ``raw`` as a new interchange, or recognize it as a duplicate of a stored one."""
+    header = read_header(raw, file_name)
+    digest = hashlib.sha256(raw).hexdigest()
+    for _attempt in range(2):
+        try:
+            with begin_write(engine) as conn:
+                found = _find(conn, digest, header)
+                if found is not None:
+                    ta1 = _duplicate_ta1(conn, found, header, now)
+                    return Submission(
+                        file_name,
+                        found,
+                        header.sender_id,
+                        header.control,
+                        digest,
+                        duplicate=True,
+                        ta1=ta1,
+                    )
+                new_id = conn.execute(
+                    insert(_interchanges)
+                    .values(
+                        sha256=digest,
+                        sender_id=header.sender_id[:15],
+                        control_number=header.control[:9],
+                        file_name=file_name[-255:],
+                        raw=raw,
+                        received_at=now,
+                        state=InterchangeState.RECEIVED,
+                    )
+                    .returning(_interchanges.c.id)
+                ).scalar_one()
+                return Submission(file_name, new_id, header.sender_id, header.control, digest)
+        except IntegrityError:
+            continue  # stored by a concurrent submit since we looked: answer as a duplicate
+    raise InputFileError(f"{file_name}: could not be stored (conflicting concurrent submits)")
+
+
+def _find(conn: Connection, digest: str, header: InterchangeHeader) -> int | None:
+    query = select(_interchanges.c.id).where(
+        or_(
+            _interchanges.c.sha256 == digest,
+            (_interchanges.c.sender_id == header.sender_id[:15])
+            & (_interchanges.c.control_number == header.control[:9]),
+        )
+    )
+    found = conn.execute(query.order_by(_interchanges.c.id).limit(1)).scalar()
+    return None if found is None else int(found)
+
+
+def _duplicate_ta1(
+    conn: Connection, original: int, header: InterchangeHeader, now: datetime
+) -> str:
+    control = next_numbers(conn, CONTROL_COUNTER, 1)
+    issue = Issue(
+        "TA1-025",
+        f"duplicate of interchange {original}: the same file, or the same sender and ISA13",
+        1,
+        Scope.INTERCHANGE,
+        ack_code=codes.TA1_DUPLICATE,
+    )
+    out = io.StringIO()
+    write_ta1(out, Envelope(header, control, now), issue)
+    text = out.getvalue()
+    conn.execute(
+        insert(_acks).values(
+            interchange_id=original,
+            kind="ta1",
+            control_number=f"{control:09d}",
+            file_name=f"duplicate.{header.control}.{control:09d}.ta1",
+            created_at=now,
+            content=text,
+        )
+    )
+    return text
+
+
+# -- intake of a stored interchange ---------------------------------------------------------------
+
+
+class _StoreSink:
+    """Writes each claim of the intake as it is decided, in chunks, and marks claims rejected
+    when their transaction set, group or interchange is (all inside the intake's transaction,
+    so nothing is visible before the whole interchange is)."""
+
+    def __init__(
+        self, conn: Connection, interchange_id: int, runtime: Runtime, options: IntakeOptions
+    ) -> None:
+        self.conn = conn
+        self.interchange_id = interchange_id
+        self.runtime = runtime
+        self.received_on = options.received_on
+        self.now = options.created
+        self.ordinal = 0
+        self._pending: list[tuple[int, ClaimAck]] = []
+        self._txn_start = 1
+        self._group_start = 1
+        self._ix_start = 1
+        self.accepted: list[tuple[int, str, int]] = []  # (claim id, family, ordinal)
+        self.rejected = 0
+
+    def claim(self, ack: ClaimAck) -> None:
+        self.ordinal += 1
+        self._pending.append((self.ordinal, ack))
+        if len(self._pending) >= _FLUSH_CLAIMS:
+            self.flush()
+
+    def transaction_end(self, accepted: bool) -> None:
+        if not accepted:
+            self._reject(self._txn_start, "its transaction set was rejected (999)")
+        self._txn_start = self.ordinal + 1
+
+    def group_end(self, accepted: bool) -> None:
+        if not accepted:
+            self._reject(self._group_start, "its functional group was rejected (999)")
+        self._group_start = self._txn_start = self.ordinal + 1
+
+    def interchange_end(self, accepted: bool) -> None:
+        if not accepted:
+            self._reject(self._ix_start, "its interchange was rejected (TA1)")
+        self._ix_start = self._group_start = self._txn_start = self.ordinal + 1
+
+    def _reject(self, first: int, why: str) -> None:
+        if self.ordinal < first:
+            return
+        self.flush()
+        c = _claims.c
+        self.conn.execute(
+            update(_claims)
+            .where(
+                c.interchange_id == self.interchange_id,
+                c.ordinal >= first,
+                c.ordinal <= self.ordinal,
+                c.state == ClaimState.ACCEPTED,
+            )
+            .values(state=ClaimState.REJECTED, payer_claim_number=None, error=why)
+        )
+        gone = {o for _, _, o in self.accepted if first <= o <= self.ordinal}
+        if gone:
+            self.accepted = [a for a in self.accepted if a[2] not in gone]
+            self.rejected += len(gone)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = [self._row(ordinal, ack) for ordinal, ack in self._pending]
+        ids = self.conn.execute(
+            insert(_claims).returning(_claims.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+        lines: list[dict[str, Any]] = []
+        for claim_id, (ordinal, ack), row in zip(ids, self._pending, rows, strict=True):
+            if ack.accepted:
+                self.accepted.append((claim_id, row["family"], ordinal))
+            else:
+                self.rejected += 1
+            lines.extend(_line_rows(claim_id, ack))
+        if lines:
+            self.conn.execute(insert(_lines), lines)
+        self._pending.clear()
+
+    def _row(self, ordinal: int, ack: ClaimAck) -> dict[str, Any]:
+        claim = ack.claim
+        return {
+            "payer_claim_number": ack.payer_claim_number or None,
+            "interchange_id": self.interchange_id,
+            "ordinal": ordinal,
+            "submitter_claim_id": claim.claim_id[:38],
+            "billing_npi": claim.billing_provider.npi[:10],
+            "member_id": (claim.patient.member_id or claim.subscriber.member_id)[:80],
+            "family": self.runtime.family_of(claim)[:90],
+            "claim_type": claim.claim_type.value,
+            "frequency": claim.frequency_code[:1],
+            "state": ClaimState.ACCEPTED if ack.accepted else ClaimState.REJECTED,
+            "total_charge": _cents(claim.total_charge),
+            "received_on": self.received_on,
+            "updated_at": self.now,
+            "error": None if ack.accepted else "; ".join(i.describe() for i in ack.issues),
+            "claim": claim_to_json(claim),
+        }
+
+
+def _cents(value: Decimal) -> Decimal:
+    # The summary columns hold cents; the claim itself (JSON) keeps what was sent.
+    return value.quantize(_CENT, ROUND_HALF_UP)
+
+
+def _line_rows(claim_id: int, ack: ClaimAck) -> Iterator[dict[str, Any]]:
+    for line in ack.claim.lines:
+        proc = line.procedure
+        yield {
+            "claim_id": claim_id,
+            "line_number": line.number,
+            "procedure": (f"{proc.qualifier}:{proc.code}" if proc else "")[:48],
+            "modifiers": (":".join(proc.modifiers) if proc else "")[:16],
+            "revenue_code": line.revenue_code[:4],
+            "charge": _cents(line.charge),
+            "units": line.units.quantize(_MILLI, ROUND_HALF_UP),
+            "service_from": line.service_from,
+            "service_to": line.service_to,
+        }
+
+
+def _ack_control(text: str) -> str:
+    if len(text) > 106 and text.startswith("ISA"):
+        fields = text[:106].split(text[3])
+        if len(fields) > 13:
+            return fields[13][:9]
+    return ""
+
+
+def ingest_interchange(
+    engine: Engine,
+    interchange_id: int,
+    runtime: Runtime,
+    now: datetime,
+    *,
+    levels: frozenset[int] = ALL_LEVELS,
+    partner_levels: dict[str, frozenset[int]] | None = None,
+) -> IngestResult:
+    """Run the intake over a stored interchange, once; a second call finds it done and does
+    nothing (its accepted claims are adjudicated by the batches the first call returned, or
+    found again by :mod:`claims_engine.services.recovery`)."""
+    with engine.connect() as conn:
+        raw = conn.execute(
+            select(_interchanges.c.raw).where(_interchanges.c.id == interchange_id)
+        ).scalar()
+    if raw is None:
+        raise InputFileError(f"interchange {interchange_id} is not in the store")
+    raw = bytes(raw)
+    # Control numbers for the acknowledgments: at most a TA1, a 999 and a 277CA per ISA.
+    # Reserved in a short transaction of their own; a crash only leaves a gap.
+    needed = 3 * max(1, raw.count(b"ISA")) + 3
+    with begin_write(engine) as conn:
+        first_control = next_numbers(conn, CONTROL_COUNTER, needed)
+    with begin_write(engine) as conn:
+        query = select(_interchanges.c.state, _interchanges.c.file_name).where(
+            _interchanges.c.id == interchange_id
+        )
+        if is_postgres(conn):
+            query = query.with_for_update()
+        row = conn.execute(query).one()
+        if row.state != InterchangeState.RECEIVED:
+            # A redelivery: the first run may have stopped before its batches were sent.
+            c = _claims.c
+            waiting = conn.execute(
+                select(c.id, c.family)
+                .where(c.interchange_id == interchange_id, c.state == ClaimState.ACCEPTED)
+                .order_by(c.ordinal)
+            ).all()
+            return IngestResult(
+                interchange_id,
+                row.state,
+                already_done=True,
+                batches=family_batches((int(r.id), str(r.family)) for r in waiting),
+            )
+        options = IntakeOptions(
+            received_on=now.date(),
+            created=now,
+            levels=levels,
+            partner_levels=partner_levels or {},
+            first_control=first_control,
+        )
+        output = MemoryAckOutput()
+        sink = _StoreSink(conn, interchange_id, runtime, options)
+        name = f"ix{interchange_id}"
+        summary = ingest(io.BytesIO(raw), options, output, sink=sink, name=name)
+        sink.flush()
+        ack_rows = [
+            {
+                "interchange_id": interchange_id,
+                "kind": kind,
+                "control_number": _ack_control(text),
+                "file_name": f"{key}.{kind}",
+                "created_at": now,
+                "content": text,
+            }
+            for (kind, key), text in sorted(output.files.items(), key=lambda kv: kv[0][1])
+        ]
+        if ack_rows:
+            conn.execute(insert(_acks), ack_rows)
+        c = _claims.c
+        accepted_reason = literal("accepted (277CA), payer claim number ") + c.payer_claim_number
+        conn.execute(
+            insert(_events).from_select(
+                ["claim_id", "at", "actor", "from_state", "to_state", "reason"],
+                select(
+                    c.id,
+                    literal(now),
+                    literal("intake"),
+                    literal(ClaimState.RECEIVED.value),
+                    c.state,
+                    func.coalesce(c.error, accepted_reason),
+                ).where(c.interchange_id == interchange_id),
+            )
+        )
+        accepted_any = any(ix.accepted for ix in summary.interchanges)
+        reasons = [f"{ix.control}: {ix.reason}" for ix in summary.interchanges if not ix.accepted]
+        if summary.file_error:
+            reasons.append(summary.file_error)
+        state = InterchangeState.INGESTED if accepted_any else InterchangeState.REJECTED
+        conn.execute(
+            update(_interchanges)
+            .where(_interchanges.c.id == interchange_id)
+            .values(state=state, reason="; ".join(reasons) or None)
+        )
+    return IngestResult(
+        interchange_id,
+        state,
+        claims_accepted=len(sink.accepted),
+        claims_rejected=sink.rejected,
+        reason="; ".join(reasons),
+        batches=family_batches((cid, fam) for cid, fam, _ in sink.accepted),
+    )
+
+
+def family_batches(claims: Any, size: int = BATCH_CLAIMS) -> list[list[int]]:
+    """Claim ids in batches of about ``size``, each family's claims in one batch and in order
+    (a family with more claims than ``size`` gets a batch of its own)."""
+    by_family: dict[str, list[int]] = {}
+    for claim_id, family in claims:
+        by_family.setdefault(family, []).append(claim_id)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for family in sorted(by_family):
+        ids = by_family[family]
+        if current and len(current) + len(ids) > size:
+            batches.append(current)
+            current = []
+        current.extend(ids)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def write_acknowledgments(engine: Engine, interchange_ids: list[int], out_dir: Path) -> list[Path]:
+    """Write the stored acknowledgments of these interchanges into ``out_dir``, in the order
+    they were made; returns their paths."""
+    a = _acks.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(a.file_name, a.content)
+            .where(a.interchange_id.in_(interchange_ids))
+            .order_by(a.interchange_id, a.id)
+        ).all()
+    paths: list[Path] = []
+    if rows:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        path = out_dir / f"{row.file_name}.x12"
+        path.write_text(row.content, encoding="ascii", newline="")
+        paths.append(path)
+    return paths

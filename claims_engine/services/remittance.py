@@ -1,0 +1,172 @@
+"""Payment cycles over the store: every decision that can be paid and is in no 835 yet.
+
+:func:`run_payment_cycle` builds the cycle (:func:`claims_engine.remittance.payment_cycle`) and
+writes each payee's 835 in one transaction with the rows that record it: the remittance, one
+``remittance_claims`` row per decision (unique: a decision is in one 835 only), the claims'
+``remitted`` state and events. The files are written into the output folder after the commit;
+the 835 text stays in the store as well.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, exists, insert, or_, select, text, update
+
+from claims_engine.adjudication.decision import ClaimDecision, Outcome
+from claims_engine.codec import decision_from_json
+from claims_engine.remittance import payment_cycle
+from claims_engine.services.intake import CONTROL_COUNTER
+from claims_engine.services.reference import Runtime
+from claims_engine.store.db import begin_write, is_postgres, next_numbers
+from claims_engine.store.tables import (
+    AdjudicationRow,
+    ClaimEventRow,
+    ClaimRow,
+    ClaimState,
+    RemittanceClaimRow,
+    RemittanceRow,
+)
+from claims_engine.x12.writer835 import write_835
+
+TRACE_COUNTER = "trace_number"
+_CYCLE_LOCK_KEY = 0x636C61696D7335  # one payment cycle at a time on PostgreSQL
+
+_claims = ClaimRow.__table__  # type: ignore[attr-defined]
+_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
+_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
+_remittances = RemittanceRow.__table__  # type: ignore[attr-defined]
+_items = RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class RemitFile:
+    remittance_id: int
+    payee_npi: str
+    trace_number: str
+    claims: int
+    total_paid: str
+    path: Path | None
+
+
+def run_payment_cycle(
+    engine: Engine, runtime: Runtime, now: datetime, out_dir: Path | None
+) -> list[RemitFile]:
+    """Pay everything adjudicated and not yet paid; returns the 835s written (none when there
+    is nothing to pay)."""
+    written: list[tuple[int, str, str, int, str, str, str]] = []
+    with begin_write(engine) as conn:
+        if is_postgres(conn):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CYCLE_LOCK_KEY})
+        a, c = _adjudications.c, _claims.c
+        rows = conn.execute(
+            select(a.id, a.claim_id, a.kind, a.decision)
+            .join(_claims, c.id == a.claim_id)
+            .where(
+                a.outcome != Outcome.PENDED.value,
+                or_(
+                    c.state == ClaimState.ADJUDICATED,
+                    and_(a.kind == "reversal", c.state == ClaimState.PENDED),
+                ),
+                ~exists().where(_items.c.adjudication_id == a.id),
+            )
+            .order_by(a.id)
+        ).all()
+        if not rows:
+            return []
+        decisions: list[ClaimDecision] = []
+        row_of: dict[int, tuple[int, int, str]] = {}
+        for r in rows:
+            d = decision_from_json(r.decision)
+            decisions.append(d)
+            row_of[id(d)] = (int(r.id), int(r.claim_id), str(r.kind))
+        payees = len({d.claim.billing_provider.npi for d in decisions})
+        first_trace = next_numbers(conn, TRACE_COUNTER, payees)
+        first_control = next_numbers(conn, CONTROL_COUNTER, payees)
+        cycle = payment_cycle(decisions, runtime.payer, paid_on=now.date(), first_trace=first_trace)
+        remitted_claims: list[int] = []
+        for n, remittance in enumerate(cycle):
+            out = io.StringIO()
+            control = (first_control + n - 1) % 999_999_999 + 1
+            summary = write_835(
+                out,
+                remittance.decisions,
+                payment=remittance.payment,
+                interchange_control=control,
+                created=now,
+            )
+            trace = remittance.payment.trace_number
+            file_name = f"835-{remittance.payee_npi}-{trace}.x12"
+            total = str(summary.total_paid)
+            remittance_id = conn.execute(
+                insert(_remittances)
+                .values(
+                    payee_npi=remittance.payee_npi,
+                    trace_number=trace,
+                    interchange_control=control,
+                    created_at=now,
+                    claims=len(remittance.decisions),
+                    total_paid=summary.total_paid,
+                    file_name=file_name,
+                    content=out.getvalue(),
+                )
+                .returning(_remittances.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(_items),
+                [
+                    {"remittance_id": remittance_id, "adjudication_id": row_of[id(d)][0]}
+                    for d in remittance.decisions
+                ],
+            )
+            remitted_claims.extend(
+                row_of[id(d)][1] for d in remittance.decisions if row_of[id(d)][2] == "decision"
+            )
+            written.append(
+                (
+                    remittance_id,
+                    remittance.payee_npi,
+                    trace,
+                    len(remittance.decisions),
+                    total,
+                    file_name,
+                    out.getvalue(),
+                )
+            )
+        if remitted_claims:
+            conn.execute(
+                update(_claims)
+                .where(c.id.in_(remitted_claims), c.state == ClaimState.ADJUDICATED)
+                .values(state=ClaimState.REMITTED, updated_at=now)
+            )
+            trace_of = {
+                row_of[id(d)][1]: (rem.payment.trace_number, rem.payee_npi)
+                for rem in cycle
+                for d in rem.decisions
+            }
+            conn.execute(
+                insert(_events),
+                [
+                    {
+                        "claim_id": cid,
+                        "at": now,
+                        "actor": "payment cycle",
+                        "from_state": ClaimState.ADJUDICATED.value,
+                        "to_state": ClaimState.REMITTED.value,
+                        "reason": f"835 trace {trace_of[cid][0]} to {trace_of[cid][1]}",
+                    }
+                    for cid in remitted_claims
+                ],
+            )
+    files: list[RemitFile] = []
+    for remittance_id, npi, trace, count, total, file_name, content in written:
+        path = None
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / file_name
+            path.write_text(content, encoding="ascii", newline="")
+        files.append(RemitFile(remittance_id, npi, trace, count, total, path))
+    return files

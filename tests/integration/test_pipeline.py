@@ -1,0 +1,197 @@
+"""The persistent pipeline through its service functions and in-process actors, on SQLite and
+on a real PostgreSQL: exactly-once effects over redelivery, duplicates, failures, concurrency."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from claims_engine.services import adjudication as adjudication_service
+from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.services.intake import family_batches, ingest_interchange, submit
+from claims_engine.services.queries import claim_status, counts, find_claims
+from claims_engine.services.reference import Runtime
+from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.store import tables as t
+from tests.integration.pipeline_support import (
+    NOW,
+    check_835,
+    count,
+    generated_837,
+    prepared_store,
+    sequential_outcome,
+    states,
+    stored_outcome,
+)
+
+pytestmark = pytest.mark.integration
+
+_claims = t.ClaimRow.__table__  # type: ignore[attr-defined]
+_adjudications = t.AdjudicationRow.__table__  # type: ignore[attr-defined]
+_items = t.RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+_acks = t.AcknowledgmentRow.__table__  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def runtime(engine: Engine) -> Runtime:
+    return prepared_store(engine)
+
+
+def _ingest_all(
+    engine: Engine, runtime: Runtime, raw: bytes, name: str = "batch"
+) -> list[list[int]]:
+    sub = submit(engine, raw, name, NOW)
+    assert not sub.duplicate
+    return ingest_interchange(engine, sub.interchange_id, runtime, NOW).batches
+
+
+def test_claims_flow_from_submission_to_835_exactly_once(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    raw = generated_837(tmp_path / "a.837", claims=400, seed=11)
+    batches = _ingest_all(engine, runtime, raw)
+    assert sum(len(b) for b in batches) == count(engine, _claims)
+    for batch in batches:
+        adjudicate_claims(engine, batch, runtime, NOW)
+    # every message delivered again: nothing changes
+    before = stored_outcome(engine)
+    for batch in batches:
+        again = adjudicate_claims(engine, batch, runtime, NOW)
+        assert again.adjudicated == again.pended == again.failed == 0
+        assert again.skipped == len(batch)
+    assert stored_outcome(engine) == before
+    assert count(engine, _adjudications, _adjudications.c.kind == "decision") == 400
+
+    # and the store's decisions equal a sequential run in memory, to the cent
+    assert stored_outcome(engine) == sequential_outcome(engine, runtime)
+
+    files = run_payment_cycle(engine, runtime, NOW, tmp_path / "835")
+    assert files
+    for f in files:
+        assert f.path is not None
+        assert check_835(f.path.read_text()) == []
+    assert run_payment_cycle(engine, runtime, NOW, tmp_path / "835-again") == []
+    in_835 = count(engine, _items)
+    payable = count(engine, _adjudications, _adjudications.c.outcome != "pended")
+    assert in_835 == payable
+    final = states(engine)
+    assert final.get("accepted", 0) == 0
+    assert final["remitted"] + final.get("pended", 0) == 400
+
+
+def test_a_redelivered_intake_message_stores_nothing_twice(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    raw = generated_837(tmp_path / "a.837", claims=60, seed=12)
+    sub = submit(engine, raw, "a.837", NOW)
+    first = ingest_interchange(engine, sub.interchange_id, runtime, NOW)
+    again = ingest_interchange(engine, sub.interchange_id, runtime, NOW)
+    assert again.already_done
+    assert sorted(map(sorted, again.batches)) == sorted(map(sorted, first.batches))
+    assert count(engine, _claims) == 60
+    assert count(engine, _acks) == len({(r.kind) for r in _ack_rows(engine)})
+
+
+def _ack_rows(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(_acks)))
+
+
+def test_resubmission_is_a_duplicate_answered_with_ta1_025(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    raw = generated_837(tmp_path / "a.837", claims=20, seed=13)
+    for batch in _ingest_all(engine, runtime, raw):
+        adjudicate_claims(engine, batch, runtime, NOW)
+    before = counts(engine), stored_outcome(engine)
+    again = submit(engine, raw, "again.837", NOW)
+    assert again.duplicate
+    assert "*R*025~" in again.ta1
+    # same sender and ISA13, different bytes: also a duplicate
+    changed = raw.replace(b"NM1*41*2*", b"NM1*41*2*X", 1)
+    assert submit(engine, changed, "changed.837", NOW).duplicate
+    assert (counts(engine), stored_outcome(engine)) == before
+
+
+def test_a_claim_whose_adjudication_raises_ends_pended_with_the_error(
+    engine: Engine, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = generated_837(tmp_path / "a.837", claims=50, seed=14)
+    batches = _ingest_all(engine, runtime, raw)
+    with engine.connect() as conn:
+        victim = conn.execute(
+            select(_claims.c.payer_claim_number).order_by(_claims.c.id).limit(1).offset(7)
+        ).scalar_one()
+    real = adjudication_service.adjudicate  # type: ignore[attr-defined]
+
+    def flaky(claim: Any, ctx: Any, pccn: str) -> Any:
+        if pccn == victim:
+            raise ZeroDivisionError("a bug in a rule")
+        return real(claim, ctx, pccn)
+
+    monkeypatch.setattr(adjudication_service, "adjudicate", flaky)
+    for batch in batches:
+        adjudicate_claims(engine, batch, runtime, NOW)
+    [row_id] = find_claims(engine, victim)
+    status = claim_status(engine, row_id)
+    assert status.state == "pended"
+    assert status.error == "adjudication failed: ZeroDivisionError: a bug in a rule"
+    assert status.history[-1].to_state == "pended"
+    others = states(engine)
+    assert others.get("accepted", 0) == 0
+    assert others["adjudicated"] + others["pended"] == 50
+
+
+def test_status_by_payer_number_or_by_submitter_id_and_npi(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    raw = generated_837(tmp_path / "a.837", claims=30, seed=15)
+    for batch in _ingest_all(engine, runtime, raw):
+        adjudicate_claims(engine, batch, runtime, NOW)
+    run_payment_cycle(engine, runtime, NOW, None)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(_claims).where(_claims.c.state == "remitted").order_by(_claims.c.id).limit(1)
+        ).one()
+    by_pccn = find_claims(engine, row.payer_claim_number)
+    by_submitter = find_claims(engine, row.submitter_claim_id, row.billing_npi)
+    assert by_pccn == [row.id]
+    assert row.id in by_submitter
+    view = claim_status(engine, row.id).to_json()
+    assert view["state"] == "remitted"
+    assert [e["to"] for e in view["history"]] == ["accepted", "adjudicated", "remitted"]
+    assert view["remittance_trace"]
+    for adj in view["adjustments"]:
+        assert adj["description"] and not adj["description"].startswith("adjustment reason")
+
+
+def test_concurrent_batches_equal_a_sequential_run(postgres_engine: Engine, tmp_path: Path) -> None:
+    """Many small batches of a few families, shuffled, on four threads against PostgreSQL:
+    the family locks make every accumulator and paid amount what one-by-one gives."""
+    engine = postgres_engine
+    runtime = prepared_store(engine)
+    batches: list[list[int]] = []
+    for n, seed in enumerate((21, 22, 23)):
+        raw = generated_837(tmp_path / f"{n}.837", claims=300, seed=seed, control=500 + n)
+        batches += _ingest_all(engine, runtime, raw, f"{n}.837")
+    ids = [i for b in batches for i in b]
+    small = [ids[i : i + 7] for i in range(0, len(ids), 7)]
+    random.Random(5).shuffle(small)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda b: adjudicate_claims(engine, b, runtime, NOW), small))
+    assert states(engine).get("accepted", 0) == 0
+    assert stored_outcome(engine) == sequential_outcome(engine, runtime)
+
+
+def test_family_batches_keep_families_whole() -> None:
+    claims = [(i, f"family:{i % 3}") for i in range(1, 10)]
+    batches = family_batches(claims, size=4)
+    for fam in range(3):
+        holding = [b for b in batches if any(i % 3 == fam for i in b)]
+        assert len(holding) == 1
+    assert sorted(i for b in batches for i in b) == list(range(1, 10))

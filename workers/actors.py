@@ -1,0 +1,110 @@
+"""The actors. Importing this module binds them to the broker of the environment.
+
+Each actor decodes its arguments, calls a service function with the current time, and sends
+the next step's messages. Retries with exponential backoff (0.5 s doubling to 30 s, 12 tries,
+about 5 minutes) ride out a database or Redis that is gone for a while; what is still undone
+after that is found again by the sweep (:mod:`claims_engine.services.recovery`) that every
+worker runs when it starts and every ``SWEEP_SECONDS`` after.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+from dramatiq import Broker, Worker
+from dramatiq.middleware import Middleware
+
+from claims_engine import clock
+from claims_engine.services import adjudication, intake, recovery, remittance
+from workers.broker import make_broker
+from workers.settings import environment
+
+log = logging.getLogger("claims_engine.workers")
+
+SWEEP_SECONDS = 30
+STALE_AFTER = timedelta(minutes=2)  # work older than this in a periodic sweep is re-sent
+_RETRIES: dict[str, Any] = {"max_retries": 12, "min_backoff": 500, "max_backoff": 30_000}
+
+broker: Broker = make_broker(environment().settings.redis_url)
+dramatiq.set_broker(broker)
+
+
+@dramatiq.actor(queue_name="intake", time_limit=3_600_000, **_RETRIES)
+def ingest_interchange(interchange_id: int) -> None:
+    env = environment()
+    result = intake.ingest_interchange(
+        env.engine, interchange_id, env.runtime(), clock.now(), levels=env.settings.levels
+    )
+    for batch in result.batches:
+        adjudicate_batch.send(batch)
+
+
+@dramatiq.actor(queue_name="adjudication", time_limit=600_000, **_RETRIES)
+def adjudicate_batch(claim_ids: list[int]) -> None:
+    env = environment()
+    adjudication.adjudicate_claims(env.engine, claim_ids, env.runtime(), clock.now())
+
+
+@dramatiq.actor(queue_name="payments", time_limit=3_600_000, **_RETRIES)
+def payment_cycle(out_dir: str) -> None:
+    env = environment()
+    remittance.run_payment_cycle(env.engine, env.runtime(), clock.now(), Path(out_dir))
+
+
+def sweep(stale_after: timedelta | None = None) -> recovery.StaleWork:
+    """Send again the work the store says is undone (all of it when ``stale_after`` is None)."""
+    env = environment()
+    now = clock.now()
+    work = recovery.stale_work(env.engine, now - (stale_after or timedelta(0)))
+    for interchange_id in work.interchanges:
+        ingest_interchange.send(interchange_id)
+    for batch in work.claim_batches:
+        adjudicate_batch.send(batch)
+    if work.interchanges or work.claim_batches:
+        log.warning(
+            "sweep: sent again %d interchanges and %d claims",
+            len(work.interchanges),
+            work.claims,
+        )
+    return work
+
+
+class Sweeper(Middleware):
+    """Runs :func:`sweep` in each worker process: everything at boot, then what has waited
+    longer than ``STALE_AFTER`` every ``SWEEP_SECONDS``. On Redis a short lock keeps the
+    processes of a deployment from sweeping at the same moment."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        threading.Thread(target=self._run, name="claims-sweeper", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        stale_after: timedelta | None = None  # at boot: everything undone, in every process
+        while not self._stop.is_set():
+            try:
+                if stale_after is None or self._claim_turn():
+                    sweep(stale_after)
+            except Exception:  # a database or Redis away: try again next round
+                log.exception("sweep failed; retrying in %d s", SWEEP_SECONDS)
+            stale_after = STALE_AFTER
+            self._stop.wait(SWEEP_SECONDS)
+
+    def _claim_turn(self) -> bool:
+        client = getattr(broker, "client", None)
+        if client is None:
+            return True
+        return bool(client.set("claims-engine:sweep", "1", nx=True, px=SWEEP_SECONDS * 500))
+
+
+if environment().settings.redis_url:
+    broker.add_middleware(Sweeper())

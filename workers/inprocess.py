@@ -1,0 +1,33 @@
+"""Running the actors inside the current process, on the StubBroker: the embedded mode of the
+demo, of ``submit`` without Redis, and of tests."""
+
+from __future__ import annotations
+
+import time
+
+from dramatiq import Broker, Worker
+from dramatiq.brokers.stub import StubBroker
+
+from workers.broker import QUEUES, queue_depths
+
+
+def drain(broker: Broker, *, threads: int = 1, timeout: float = 3600.0) -> None:
+    """Work until every queue is empty, messages sent by actors on the way included.
+
+    One thread (the default) processes messages in the order they were sent, so the embedded
+    mode is deterministic: the same files and clock give the same control numbers.
+    """
+    if not isinstance(broker, StubBroker):
+        raise TypeError("drain runs a StubBroker's queues; Redis queues have their own workers")
+    worker = Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while any(queue_depths(broker).values()):
+            for name in QUEUES:
+                left = max(1, int((deadline - time.monotonic()) * 1000))
+                broker.join(name, timeout=left, fail_fast=False)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the in-process workers did not finish in {timeout:.0f} s")
+    finally:
+        worker.stop()

@@ -1,0 +1,84 @@
+"""What a worker process reads from its environment, read once per process.
+
+* ``CLAIMS_DATABASE_URL``: the store (default: SQLite ``var/claims.db``);
+* ``CLAIMS_REDIS_URL``: the broker (default: the in-process StubBroker);
+* ``CLAIMS_RULES_DIR``: the rule pack folder (default: the project's ``rules/``);
+* ``CLAIMS_SNIP_LEVELS``: the SNIP levels the intake applies (default ``1-5``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from claims_engine.edits import ALL_LEVELS, parse_levels
+from claims_engine.services.reference import Runtime, load_runtime
+from claims_engine.store.db import engine_for
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = PROJECT_ROOT / "rules"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None
+    redis_url: str | None
+    rules_dir: Path
+    levels: frozenset[int]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        levels_text = os.environ.get("CLAIMS_SNIP_LEVELS", "")
+        return cls(
+            database_url=os.environ.get("CLAIMS_DATABASE_URL") or None,
+            redis_url=os.environ.get("CLAIMS_REDIS_URL") or None,
+            rules_dir=Path(os.environ.get("CLAIMS_RULES_DIR") or DEFAULT_RULES),
+            levels=parse_levels(levels_text) if levels_text else ALL_LEVELS,
+        )
+
+
+class Environment:
+    """The engine and runtime of one process, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = engine_for(self.settings.database_url)
+            return self._engine
+
+    def runtime(self) -> Runtime:
+        return load_runtime(self.engine, self.settings.rules_dir)
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+
+_current: Environment | None = None
+
+
+def environment() -> Environment:
+    global _current  # noqa: PLW0603 - one environment per process
+    if _current is None:
+        _current = Environment(Settings.from_env())
+    return _current
+
+
+def use_environment(env: Environment) -> None:
+    """Replace the process's environment (the demo and tests point it at their own store)."""
+    global _current  # noqa: PLW0603
+    if _current is not None and _current is not env:
+        _current.dispose()
+    _current = env
