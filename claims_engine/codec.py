@@ -6,8 +6,9 @@ module turns the immutable domain objects into values ``json.dumps`` takes as th
 
     claim_from_json(json.loads(json.dumps(claim_to_json(claim)))) == claim
 
-* a dataclass is an object keyed by its field names; a field equal to its default is left out
-  and comes back as the default, so a typical row carries only what the claim says;
+* a dataclass is an object keyed by its field names; a field equal to its default (``None``,
+  ``""``, ``()``, ``False``, ``0``, an enum member) is left out and comes back as the default,
+  so a row carries little more than what the claim says;
 * ``Decimal`` is its string (``"10.50"`` stays ``Decimal("10.50")``, exponent and all);
 * ``date`` is its ISO string, an enum its value, a tuple a list, ``None`` is ``null``.
 
@@ -401,7 +402,7 @@ def _decoder(cls: type) -> Decoder:
         f"    n = {required}  # fields present",
         "    _f = ''",
         "    try:",
-        *(f"        {line}" for line in body),
+        *(f"        {line}" for line in body or ["pass"]),
         "    except KeyError:",
         f"        raise _missing({name}, _f) from None",
         "    except _Invalid as exc:",

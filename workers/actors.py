@@ -27,6 +27,7 @@ from workers.settings import environment
 log = logging.getLogger("claims_engine.workers")
 
 SWEEP_SECONDS = 30
+DEFER_MS = 500
 STALE_AFTER = timedelta(minutes=2)  # work older than this in a periodic sweep is re-sent
 _RETRIES: dict[str, Any] = {"max_retries": 12, "min_backoff": 500, "max_backoff": 30_000}
 
@@ -47,7 +48,9 @@ def ingest_interchange(interchange_id: int) -> None:
 @dramatiq.actor(queue_name="adjudication", time_limit=600_000, **_RETRIES)
 def adjudicate_batch(claim_ids: list[int]) -> None:
     env = environment()
-    adjudication.adjudicate_claims(env.engine, claim_ids, env.runtime(), clock.now())
+    result = adjudication.adjudicate_claims(env.engine, claim_ids, env.runtime(), clock.now())
+    if result.deferred:  # an earlier interchange is still being read: come back in a moment
+        adjudicate_batch.send_with_options(args=(claim_ids,), delay=DEFER_MS)
 
 
 @dramatiq.actor(queue_name="payments", time_limit=3_600_000, **_RETRIES)

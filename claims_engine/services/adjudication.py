@@ -8,7 +8,9 @@ recovery sweep) and, in one transaction:
    workers never interleave one family and never deadlock; SQLite has one writer at a time);
 3. reloads, under the lock, every claim of those families still waiting from the same or
    earlier interchanges, in ``(interchange, ordinal)`` order, so a family's claims are decided
-   in submission order whichever worker or message gets there first;
+   in submission order whichever worker or message gets there first. Claims of an interchange
+   submitted after one whose intake is still running are ``deferred`` (the caller sends them
+   again a moment later): the earlier one may hold older claims of the same families;
 4. loads the families' accumulators, service history and the decisions their replacements and
    voids reverse, adjudicates (the pure :func:`~claims_engine.adjudication.adjudicate.adjudicate`
    through a :class:`~claims_engine.adjudication.batch.Ledger`), and writes decisions,
@@ -25,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,10 +53,13 @@ from claims_engine.store.tables import (
     ClaimEventRow,
     ClaimRow,
     ClaimState,
+    InterchangeRow,
+    InterchangeState,
     ServiceRow,
 )
 
 ACTOR = "adjudication"
+ORDER_WINDOW = timedelta(minutes=10)
 
 _claims = ClaimRow.__table__  # type: ignore[attr-defined]
 _events = ClaimEventRow.__table__  # type: ignore[attr-defined]
@@ -62,6 +67,7 @@ _adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
 _adjustments = AdjustmentRow.__table__  # type: ignore[attr-defined]
 _accumulators = AccumulatorRow.__table__  # type: ignore[attr-defined]
 _services = ServiceRow.__table__  # type: ignore[attr-defined]
+_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -72,6 +78,7 @@ class BatchResult:
     pended: int = 0
     failed: int = 0  # pended because adjudication raised
     skipped: int = 0  # asked for but no longer waiting (done before: a redelivery)
+    deferred: int = 0  # waiting for an earlier interchange's intake: send them again later
     claim_ids: list[int] = field(default_factory=list)
 
     def add(self, other: BatchResult) -> None:
@@ -79,6 +86,7 @@ class BatchResult:
         self.pended += other.pended
         self.failed += other.failed
         self.skipped += other.skipped
+        self.deferred += other.deferred
         self.claim_ids.extend(other.claim_ids)
 
 
@@ -130,14 +138,30 @@ def adjudicate_claims(
     return result
 
 
-def _waiting_families(conn: Connection, claim_ids: Sequence[int]) -> list[tuple[str, int]]:
+def _waiting_families(
+    conn: Connection, claim_ids: Sequence[int], before_interchange: int | None = None
+) -> list[tuple[str, int]]:
     c = _claims.c
-    rows = conn.execute(
-        select(c.family, func.max(c.interchange_id))
-        .where(c.id.in_(claim_ids), c.state == ClaimState.ACCEPTED)
-        .group_by(c.family)
-    ).all()
+    query = select(c.family, func.max(c.interchange_id)).where(
+        c.id.in_(claim_ids), c.state == ClaimState.ACCEPTED
+    )
+    if before_interchange is not None:
+        query = query.where(c.interchange_id < before_interchange)
+    rows = conn.execute(query.group_by(c.family)).all()
     return sorted((str(f), int(m)) for f, m in rows)
+
+
+def _first_unread(conn: Connection, now: datetime) -> int | None:
+    """The first interchange still waiting for its intake, received within ``ORDER_WINDOW``:
+    claims of it and of later interchanges wait, so that a family's claims are decided in the
+    order they were submitted. One stuck longer than that no longer holds the others back."""
+    i = _interchanges.c
+    found = conn.execute(
+        select(func.min(i.id)).where(
+            i.state == InterchangeState.RECEIVED, i.received_at >= now - ORDER_WINDOW
+        )
+    ).scalar()
+    return None if found is None else int(found)
 
 
 def _lock_families(conn: Connection, families: Iterable[str]) -> None:
@@ -163,9 +187,12 @@ def _adjudicate(
     if not claim_ids:
         return result
     with begin_write(engine) as conn:
-        families = _waiting_families(conn, claim_ids)
+        first_unread = _first_unread(conn, now)
+        families = _waiting_families(conn, claim_ids, first_unread)
+        if first_unread is not None:
+            result.deferred = _count_deferred(conn, claim_ids, first_unread)
         if not families:
-            result.skipped = len(set(claim_ids))
+            result.skipped = len(set(claim_ids)) - result.deferred
             return result
         _lock_families(conn, (f for f, _ in families))
         waiting = _load_waiting(conn, families)
@@ -210,8 +237,21 @@ def _adjudicate(
         result.claim_ids.append(w.id)
     result.failed = len(failures)
     result.claim_ids.extend(w.id for w, _ in failures)
-    result.skipped = len(requested - set(result.claim_ids))
+    result.skipped = len(requested - set(result.claim_ids)) - result.deferred
     return result
+
+
+def _count_deferred(conn: Connection, claim_ids: Sequence[int], first_unread: int) -> int:
+    c = _claims.c
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                c.id.in_(claim_ids),
+                c.state == ClaimState.ACCEPTED,
+                c.interchange_id >= first_unread,
+            )
+        ).scalar_one()
+    )
 
 
 def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Waiting]:

@@ -73,7 +73,7 @@ def run_payment_cycle(
                 ),
                 ~exists().where(_items.c.adjudication_id == a.id),
             )
-            .order_by(a.id)
+            .order_by(c.interchange_id, c.ordinal, a.id)  # submission order, whatever the timing
         ).all()
         if not rows:
             return []

@@ -40,6 +40,11 @@ def _postgres_problem() -> str:
     return _reachable
 
 
+def in_ci() -> bool:
+    """Whether this run is CI, where a missing service is a failure rather than a skip."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
 def _require_postgres() -> None:
     problem = _postgres_problem()
     if not problem:
@@ -48,7 +53,7 @@ def _require_postgres() -> None:
         f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}); "
         "start it with tests/services.sh or set CLAIMS_TEST_POSTGRES_URL"
     )
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+    if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 

@@ -1,0 +1,790 @@
+"""End-to-end pipeline throughput: 837 submitted to 835 written, on PostgreSQL + Redis and SQLite.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--claims 100000] [--workers 1,2,4] [--files 10]
+
+1. generates ``--claims`` claims as ``--files`` 837 interchanges (distinct seeds, so distinct
+   ISA13s: the engine answers a reused one as a duplicate), outside the timed part;
+2. PostgreSQL + Redis, once for each worker count W: a fresh schema and a flushed Redis db,
+   ``claims-engine db upgrade`` and ``reference load``, ``claims-engine worker --processes W
+   --threads 1`` started and ready; then, timed: the files submitted (the ``submit`` command's
+   code in this process: store and enqueue each file), the store polled every 0.2 s until no
+   interchange is ``received`` and no claim ``accepted``, and the payment cycle (``remit``);
+3. embedded SQLite: the same files through ``submit`` without Redis (the actors run in the
+   submitting process on dramatiq's StubBroker, one thread), then ``remit``, in a child process;
+4. reports claims/s end to end (claims accepted at intake / seconds from submit to the last 835),
+   p50 / p99 of the time from submit to adjudication per claim, rows written per second (rows in
+   the store's claim tables at the end / seconds), the ratio to the target of 1,000 claims/s, and
+   where the time went (submit, intake, adjudication, remit).
+
+Latency is the adjudication event's ``at`` minus the interchange's ``received_at``; both come
+from the engine's clock, which has whole seconds, so p50 / p99 are whole seconds too.
+
+Prints two tables and writes JSON to ``benchmarks/results/bench_pipeline.json``. Schemas and the
+Redis db are removed at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import math
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, and_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+REFERENCE = ROOT / "fixtures" / "reference"
+RULES = ROOT / "rules"
+TARGET = 1_000.0  # claims/s end to end on PostgreSQL + Redis
+POLL_SECONDS = 0.2
+READY_TIMEOUT = 90.0  # worker processes booted
+STALL_TIMEOUT = 300.0  # no claim decided, no interchange ingested for this long: give up
+MIX = {"P": 70, "I": 20, "D": 10}  # the mix of `claims-engine fixtures generate`
+ROW_TABLES = (
+    "claims",
+    "claim_lines",
+    "claim_events",
+    "adjudications",
+    "adjustments",
+    "services",
+    "accumulators",
+    "acknowledgments",
+    "remittances",
+    "remittance_claims",
+)
+OWN_REDIS_PREFIXES = (b"dramatiq:", b"claims-engine:")
+
+
+class Failure(Exception):
+    """A failure of the benchmark, reported as one line."""
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def generate_files(out_dir: Path, claims: int, files: int, seed: int) -> list[Path]:
+    """``claims`` claims in ``files`` interchanges of near-equal size, ISA13s checked distinct."""
+    from claims_engine.clock import now
+    from claims_engine.demo import renumber
+    from claims_engine.fixtures_cli import generate_file
+    from claims_engine.services.intake import read_header
+
+    created = now()
+    paths: list[Path] = []
+    controls: set[str] = set()
+    for k in range(files):
+        count = claims // files + (1 if k < claims % files else 0)
+        path = out_dir / f"batch-{k + 1:03d}.837"
+        generate_file(
+            path,
+            claims=count,
+            seed=seed + k,
+            mix=MIX,
+            delimiters=("*", "^", ":", "~"),
+            as_of=created.date(),
+            created=created,
+            reference=REFERENCE,
+        )
+        raw = path.read_bytes()
+        control = read_header(raw, path.name).control
+        if control in controls:  # never with distinct seeds today; renumber if it happens
+            fresh = 900_000_000 + k
+            path.write_bytes(renumber(raw, fresh))
+            control = read_header(path.read_bytes(), path.name).control
+            if control in controls:
+                raise Failure(f"{path.name}: cannot give it an ISA13 of its own")
+        controls.add(control)
+        paths.append(path)
+    return paths
+
+
+# -- services -------------------------------------------------------------------------------------
+
+
+def schema_url(base: str, schema: str) -> str:
+    glue = "&" if "?" in base else "?"
+    return f"{base}{glue}options=-csearch_path%3D{schema}"
+
+
+def first_line(exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    return detail.splitlines()[0] if detail else type(exc).__name__
+
+
+def admin_engine(url: str) -> Engine:
+    from claims_engine.store.db import engine_for
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise Failure(f"PostgreSQL at {url} is not reachable: {first_line(exc)}") from None
+    return engine
+
+
+def redis_client(url: str) -> Any:
+    """A client of the Redis db in ``url``, which must hold nothing but this benchmark's keys."""
+    import redis
+
+    try:
+        client: Any = redis.Redis.from_url(url, socket_connect_timeout=3)
+        client.ping()
+        db = int(client.connection_pool.connection_kwargs.get("db", 0))
+        foreign = [
+            key
+            for key in client.scan_iter(count=1000)
+            if not bytes(key).startswith(OWN_REDIS_PREFIXES)
+        ]
+    except (redis.RedisError, ValueError) as exc:
+        raise Failure(f"Redis at {url} is not reachable: {first_line(exc)}") from None
+    if foreign:
+        raise Failure(
+            f"Redis db {db} at {url} holds keys that are not this benchmark's "
+            f"(e.g. {foreign[0]!r}); pick an empty db with --redis-url redis://HOST:PORT/DB"
+        )
+    return client
+
+
+def cli(args: Sequence[str], env: dict[str, str], what: str) -> str:
+    """Run ``claims-engine ARGS``; its stdout, or a one-line failure naming ``what``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "claims_engine.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise Failure(f"{what} failed (exit {proc.returncode}): {lines[-1] if lines else ''}")
+    return proc.stdout
+
+
+def base_env(database_url: str, redis_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
+    env["CLAIMS_DATABASE_URL"] = database_url
+    env["CLAIMS_RULES_DIR"] = str(RULES)
+    if redis_url:
+        env["CLAIMS_REDIS_URL"] = redis_url
+    return env
+
+
+def prepare_store(env: dict[str, str]) -> None:
+    cli(["db", "upgrade"], env, "claims-engine db upgrade")
+    cli(["reference", "load", str(REFERENCE)], env, "claims-engine reference load")
+
+
+# -- the workers ----------------------------------------------------------------------------------
+
+
+def vm_hwm_mb(pid: int | str = "self") -> float | None:
+    """Peak resident memory of a process (VmHWM), None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (zombies left out), from /proc."""
+    pids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+class WorkerPool:
+    """``claims-engine worker`` in a process group of its own, its output in a log file."""
+
+    def __init__(self, processes: int, env: dict[str, str], log: Path) -> None:
+        self.processes = processes
+        self.log_path = log
+        self._log: IO[bytes] = log.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "claims_engine.cli",
+                "worker",
+                "--processes",
+                str(processes),
+                "--threads",
+                "1",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.children: list[int] = []
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def tail(self, lines: int = 3) -> str:
+        last = [ln.strip() for ln in self.log_text().splitlines() if ln.strip()][-lines:]
+        return " | ".join(last) or "(no output)"
+
+    def check(self) -> None:
+        """Fail when the worker, or one of its processes, has died."""
+        code = self.proc.poll()
+        if code is not None:
+            raise Failure(f"the worker exited (code {code}): {self.tail()}")
+        gone = [pid for pid in self.children if vm_hwm_mb(pid) is None or _zombie(pid)]
+        if gone:
+            raise Failure(f"worker process {gone[0]} died: {self.tail()}")
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while self.log_text().count("is ready for action") < self.processes:
+            self.check()
+            if time.monotonic() > deadline:
+                raise Failure(
+                    f"the worker's {self.processes} processes were not ready in "
+                    f"{READY_TIMEOUT:.0f} s: {self.tail()}"
+                )
+            time.sleep(0.1)
+        self.children = [p for p in group_members(self.proc.pid) if p != self.proc.pid]
+        # Each process sweeps the (empty) store as it boots; let that finish before the clock
+        # starts, or a late sweep would send the first interchanges a second time.
+        time.sleep(1.0)
+
+    def peak_rss_mb(self) -> float:
+        return max((vm_hwm_mb(p) or 0.0 for p in self.children), default=0.0)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2 :].split()[0] == "Z"
+
+
+# -- measuring the store --------------------------------------------------------------------------
+
+
+def waiting(engine: Engine) -> tuple[int, int, int]:
+    """Interchanges still ``received``, claims still ``accepted``, claims decided."""
+    with engine.connect() as conn:
+        received = conn.execute(
+            text("SELECT count(*) FROM interchanges WHERE state = 'received'")
+        ).scalar_one()
+        accepted = conn.execute(
+            text("SELECT count(*) FROM claims WHERE state = 'accepted'")
+        ).scalar_one()
+        decided = conn.execute(
+            text("SELECT count(*) FROM claims WHERE state IN ('adjudicated', 'pended', 'remitted')")
+        ).scalar_one()
+    return int(received), int(accepted), int(decided)
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in ROW_TABLES
+        }
+
+
+def claim_states(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, count(*) FROM claims GROUP BY state")).all()
+    return {str(state): int(n) for state, n in rows}
+
+
+def latencies(engine: Engine) -> list[float]:
+    """Seconds from the interchange's receipt to each claim's adjudication (adjudicated or
+    pended by the adjudication actor)."""
+    from claims_engine.store.tables import ClaimEventRow, ClaimRow, InterchangeRow
+
+    e = ClaimEventRow.__table__.c  # type: ignore[attr-defined]
+    c = ClaimRow.__table__.c  # type: ignore[attr-defined]
+    i = InterchangeRow.__table__.c  # type: ignore[attr-defined]
+    query = (
+        select(e.at, i.received_at)
+        .select_from(
+            ClaimEventRow.__table__.join(  # type: ignore[attr-defined]
+                ClaimRow.__table__,  # type: ignore[attr-defined]
+                c.id == e.claim_id,
+            ).join(InterchangeRow.__table__, i.id == c.interchange_id)  # type: ignore[attr-defined]
+        )
+        .where(and_(e.from_state == "accepted", e.to_state.in_(("adjudicated", "pended"))))
+    )
+    with engine.connect() as conn:
+        rows: list[tuple[datetime, datetime]] = [(r[0], r[1]) for r in conn.execute(query)]
+    return sorted((at - received).total_seconds() for at, received in rows)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return None
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def summarize(
+    engine: Engine, timings: dict[str, float | None], submitted: int, interchanges: int
+) -> dict[str, Any]:
+    total = timings["total_s"]
+    assert total is not None
+    rows = row_counts(engine)
+    states = claim_states(engine)
+    lat = latencies(engine)
+    accepted = sum(n for s, n in states.items() if s not in ("rejected", "received"))
+    if not accepted:
+        raise Failure(f"no claim was accepted at intake (claims by state: {states})")
+    return {
+        **timings,
+        "interchanges": interchanges,
+        "claims": submitted,
+        "claims_accepted": accepted,
+        "claim_states": states,
+        "claims_per_s": accepted / total,
+        "latency_s": {
+            "resolution_s": 1,
+            "decided": len(lat),
+            "p50": percentile(lat, 0.50),
+            "p99": percentile(lat, 0.99),
+            "max": lat[-1] if lat else None,
+        },
+        "rows": rows,
+        "rows_total": sum(rows.values()),
+        "rows_per_s": sum(rows.values()) / total,
+        "vs_target": accepted / total / TARGET,
+    }
+
+
+# -- PostgreSQL + Redis ---------------------------------------------------------------------------
+
+
+def run_postgres(
+    args: argparse.Namespace, files: list[Path], processes: int, work: Path, submitted: int
+) -> dict[str, Any]:
+    from claims_engine.edits import ALL_LEVELS
+    from claims_engine.errors import ClaimsEngineError
+    from claims_engine.pipeline_cli import cmd_remit, cmd_submit
+    from claims_engine.store.db import engine_for
+    from workers.settings import Environment, Settings, use_environment
+
+    admin = admin_engine(args.pg_url)
+    client = redis_client(args.redis_url)
+    client.flushdb()
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = schema_url(args.pg_url, schema)
+    env = base_env(url, args.redis_url)
+    out = work / f"pg-w{processes}"
+    out.mkdir()
+    engine = engine_for(url)
+    pool: WorkerPool | None = None
+    here = Environment(
+        Settings(database_url=url, redis_url=args.redis_url, rules_dir=RULES, levels=ALL_LEVELS)
+    )
+    try:
+        prepare_store(env)
+        pool = WorkerPool(processes, env, out / "worker.log")
+        pool.wait_ready()
+        use_environment(here)  # `submit` and `remit` below run on this schema and Redis db
+        importlib.import_module("workers.actors")  # bound to Redis before the clock starts
+
+        sub_out, sub_err = io.StringIO(), io.StringIO()
+        started = time.perf_counter()
+        try:
+            code = cmd_submit(
+                argparse.Namespace(files=files, json=True, threads=1), sub_out, sub_err
+            )
+        except ClaimsEngineError as exc:
+            raise Failure(f"submit: {exc}") from None
+        submit_done = time.perf_counter()
+        if code != 0 or sub_err.getvalue():
+            raise Failure(f"submit: {(sub_err.getvalue().strip() or 'failed').splitlines()[0]}")
+        results = json.loads(sub_out.getvalue())["submitted"]
+        duplicates = [r["file"] for r in results if r["duplicate"]]
+        if duplicates:
+            raise Failure(f"submit: {duplicates[0]} was answered as a duplicate (TA1 025)")
+
+        intake_done: float | None = None
+        last_progress, last_state = time.perf_counter(), (-1, -1, -1)
+        while True:
+            pool.check()
+            try:
+                state = waiting(engine)
+            except SQLAlchemyError as exc:
+                raise Failure(f"PostgreSQL while polling: {first_line(exc)}") from None
+            now = time.perf_counter()
+            if state[0] == 0 and intake_done is None:
+                intake_done = now
+            if state[0] == 0 and state[1] == 0:
+                break
+            if state != last_state:
+                last_progress, last_state = now, state
+            elif now - last_progress > STALL_TIMEOUT:
+                raise Failure(
+                    f"no progress for {STALL_TIMEOUT:.0f} s ({state[0]} interchanges received, "
+                    f"{state[1]} claims accepted): {pool.tail()}"
+                )
+            time.sleep(POLL_SECONDS)
+        adjudicated = time.perf_counter()
+        remit_out = io.StringIO()
+        try:
+            cmd_remit(argparse.Namespace(out=out / "835", json=True), remit_out, sys.stderr)
+        except ClaimsEngineError as exc:
+            raise Failure(f"remit: {exc}") from None
+        finished = time.perf_counter()
+        remits = json.loads(remit_out.getvalue())["remittances"]
+        pool.check()
+        rss = pool.peak_rss_mb()
+        log = pool.log_text()
+        timings: dict[str, float | None] = {
+            "total_s": finished - started,
+            "submit_s": submit_done - started,
+            "intake_done_s": (intake_done or adjudicated) - started,
+            "adjudicated_s": adjudicated - started,
+            "remit_s": finished - adjudicated,
+        }
+        result = summarize(engine, timings, submitted, len(results))
+        result.update(
+            {
+                "mode": "postgresql+redis",
+                "workers": processes,
+                "schema": schema,
+                "remittance_files": len(remits),
+                "remitted_claims": sum(int(r["claims"]) for r in remits),
+                "worker_peak_rss_mb": rss,
+                "worker_log": {
+                    "sweeps_resent": log.count("sweep: sent again"),
+                    "retries": log.count("Retrying message"),
+                    "failures": log.count("Failed to process message"),
+                },
+            }
+        )
+        return result
+    finally:
+        if pool is not None:
+            pool.stop()
+        here.dispose()
+        engine.dispose()
+        if not args.keep:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            client.flushdb()
+        admin.dispose()
+        client.close()
+
+
+# -- embedded SQLite ------------------------------------------------------------------------------
+
+
+def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
+    """In a fresh interpreter with CLAIMS_DATABASE_URL set and no CLAIMS_REDIS_URL: the
+    ``submit`` command (actors in this process) and the ``remit`` command, timed."""
+    from claims_engine.pipeline_cli import cmd_remit, cmd_submit
+    from workers import actors  # noqa: F401 - the StubBroker, bound before the clock starts
+
+    sub_out, sub_err = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+    code = cmd_submit(argparse.Namespace(files=files, json=True, threads=1), sub_out, sub_err)
+    adjudicated = time.perf_counter()
+    remit_out = io.StringIO()
+    cmd_remit(argparse.Namespace(out=out, json=True), remit_out, sys.stderr)
+    finished = time.perf_counter()
+    return {
+        "code": code,
+        "stderr": sub_err.getvalue(),
+        "submitted": json.loads(sub_out.getvalue())["submitted"],
+        "remittances": json.loads(remit_out.getvalue())["remittances"],
+        "started": started,
+        "adjudicated": adjudicated,
+        "finished": finished,
+        "peak_rss_mb": vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_sqlite(files: list[Path], work: Path, submitted: int) -> dict[str, Any]:
+    from claims_engine.store.db import engine_for
+
+    out = work / "sqlite"
+    out.mkdir()
+    url = f"sqlite:///{out / 'claims.db'}"
+    env = base_env(url, None)
+    prepare_store(env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child-sqlite",
+            str(out / "835"),
+            *[str(f) for f in files],
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise Failure(f"embedded SQLite run failed: {lines[-1] if lines else proc.returncode}")
+    child: dict[str, Any] = json.loads(proc.stdout)
+    if child["code"] != 0 or child["stderr"]:
+        raise Failure(f"embedded submit: {(child['stderr'].strip() or 'failed').splitlines()[0]}")
+    duplicates = [r["file"] for r in child["submitted"] if r["duplicate"]]
+    if duplicates:
+        raise Failure(f"embedded submit: {duplicates[0]} was answered as a duplicate (TA1 025)")
+    timings: dict[str, float | None] = {
+        "total_s": child["finished"] - child["started"],
+        "submit_s": None,  # submit stores and then works its messages: one step
+        "intake_done_s": None,
+        "adjudicated_s": child["adjudicated"] - child["started"],
+        "remit_s": child["finished"] - child["adjudicated"],
+    }
+    engine = engine_for(url)
+    try:
+        result = summarize(engine, timings, submitted, len(child["submitted"]))
+    finally:
+        engine.dispose()
+    result.update(
+        {
+            "mode": "sqlite (embedded)",
+            "workers": "in-process",
+            "remittance_files": len(child["remittances"]),
+            "remitted_claims": sum(int(r["claims"]) for r in child["remittances"]),
+            "peak_rss_mb": child["peak_rss_mb"],
+        }
+    )
+    return result
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _whole(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print(
+            "  ".join(
+                str(v).rjust(w) if i else str(v).ljust(w)
+                for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+
+
+def report(runs: list[dict[str, Any]]) -> None:
+    print_table(
+        ("mode", "W", "claims", "seconds", "claims/s", "p50 s", "p99 s", "rows/s", "vs target"),
+        [
+            (
+                r["mode"],
+                str(r["workers"]),
+                f"{r['claims_accepted']:,}",
+                f"{r['total_s']:,.1f}",
+                f"{r['claims_per_s']:,.0f}",
+                _whole(r["latency_s"]["p50"]),
+                _whole(r["latency_s"]["p99"]),
+                f"{r['rows_per_s']:,.0f}",
+                f"{r['vs_target']:.2f}x",
+            )
+            for r in runs
+        ],
+    )
+    print()
+    print_table(
+        ("where the time went", "W", "submit s", "intake s", "adjudicated s", "remit s", "RSS MB"),
+        [
+            (
+                r["mode"],
+                str(r["workers"]),
+                _seconds(r["submit_s"]),
+                _seconds(r["intake_done_s"]),
+                _seconds(r["adjudicated_s"]),
+                _seconds(r["remit_s"]),
+                _whole(r.get("worker_peak_rss_mb", r.get("peak_rss_mb"))),
+            )
+            for r in runs
+        ],
+    )
+    print(
+        "claims: accepted at intake; seconds: submit to the last 835 written; p50/p99: submit to "
+        "adjudication per claim, whole seconds (the engine's clock); rows/s: rows in the claim "
+        f"tables at the end / seconds; target {TARGET:,.0f} claims/s end to end. Times in the "
+        "second table are from the start of submit; RSS: peak of one worker process."
+    )
+    for r in runs:
+        problems = r.get("worker_log", {})
+        if any(problems.values()):
+            print(f"worker log, W={r['workers']}: {problems}")
+        decided = r["latency_s"]["decided"]
+        if decided != r["claims_accepted"]:
+            print(f"{r['mode']} W={r['workers']}: {decided} decided of {r['claims_accepted']}")
+
+
+def parse_workers(value: str) -> list[int]:
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: worker counts like 1,2,4") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: worker counts of at least 1")
+    return counts
+
+
+@contextmanager
+def work_dir(keep: bool) -> Iterator[Path]:
+    if keep:
+        yield Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        yield Path(tmp)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=100_000)
+    parser.add_argument("--workers", type=parse_workers, default=[1, 2, 4], metavar="W,W,...")
+    parser.add_argument("--files", type=int, default=10, help="interchanges the claims are in")
+    parser.add_argument("--seed", type=int, default=31, help="seed of the first file (+1 each)")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep schemas, Redis db and files")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "CLAIMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="a Redis db for this benchmark alone: it is flushed (default db 14)",
+    )
+    parser.add_argument("--json", type=Path, default=RESULTS / "bench_pipeline.json")
+    parser.add_argument("--child-sqlite", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("files_", nargs="*", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_sqlite:
+        json.dump(child_sqlite(args.child_sqlite, args.files_), sys.stdout)
+        return 0
+    if args.files_:
+        parser.error(f"unrecognized arguments: {' '.join(map(str, args.files_))}")
+    if args.claims < 1 or args.files < 1 or args.files > args.claims:
+        parser.error("--claims and --files must be at least 1, with no more files than claims")
+    if not urlsplit(args.redis_url).path.strip("/"):
+        parser.error("--redis-url needs a db number (redis://HOST:PORT/DB): that db is flushed")
+
+    runs: list[dict[str, Any]] = []
+    try:
+        if not args.skip_postgres:  # fail now, not after generating
+            admin_engine(args.pg_url).dispose()
+            redis_client(args.redis_url).close()
+        with work_dir(args.keep) as work:
+            started = time.perf_counter()
+            files = generate_files(work, args.claims, args.files, args.seed)
+            generated = time.perf_counter() - started
+            print(
+                f"generated {args.claims:,} claims in {len(files)} interchanges "
+                f"({sum(f.stat().st_size for f in files) / 1e6:.1f} MB) in {generated:.1f} s",
+                flush=True,
+            )
+            if not args.skip_postgres:
+                for w in args.workers:
+                    runs.append(run_postgres(args, files, w, work, args.claims))
+                    r = runs[-1]
+                    print(
+                        f"postgresql+redis W={w}: {r['claims_per_s']:,.0f} claims/s "
+                        f"({r['total_s']:.1f} s)",
+                        flush=True,
+                    )
+            if not args.skip_sqlite:
+                runs.append(run_sqlite(files, work, args.claims))
+                print(f"sqlite: {runs[-1]['claims_per_s']:,.0f} claims/s", flush=True)
+            if args.keep:
+                print(f"kept the files in {work}")
+    except Failure as exc:
+        print(f"bench_pipeline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench_pipeline: interrupted", file=sys.stderr)
+        return 130
+    if not runs:
+        print("bench_pipeline: nothing to run (--skip-postgres and --skip-sqlite)", file=sys.stderr)
+        return 1
+    print()
+    report(runs)
+    results = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "claims": args.claims,
+        "files": args.files,
+        "seed": args.seed,
+        "target_claims_per_s": TARGET,
+        "generate_seconds": generated,
+        "runs": runs,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""Worker processes on a real Redis and PostgreSQL: several processes, SIGKILL mid-run, a Redis
+restart. Every accepted claim ends adjudicated exactly once and in exactly one 835.
+
+The workers are ``claims-engine worker`` subprocesses; files go in through
+``claims-engine submit`` and payments out through ``claims-engine remit``, as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine, func, select
+
+from claims_engine.services.reference import load_runtime
+from claims_engine.store import tables as t
+from tests.integration.conftest import in_ci
+from tests.integration.pipeline_support import (
+    RULES,
+    check_835,
+    count,
+    generated_837,
+    prepared_store,
+    sequential_outcome,
+    states,
+    stored_outcome,
+)
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = os.environ.get("CLAIMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+_claims = t.ClaimRow.__table__  # type: ignore[attr-defined]
+_events = t.ClaimEventRow.__table__  # type: ignore[attr-defined]
+_adjudications = t.AdjudicationRow.__table__  # type: ignore[attr-defined]
+_items = t.RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+_interchanges = t.InterchangeRow.__table__  # type: ignore[attr-defined]
+
+
+def _unavailable(message: str) -> None:
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _redis_or_skip(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable(f"Redis at {url} is not reachable ({exc}); start it with tests/services.sh")
+    return client
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    client = _redis_or_skip(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server of the test's own, to stop and start again (it keeps nothing on disk,
+    as the machine's Redis does: a restart loses every queued message)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            _unavailable("redis-server is not installed")
+        self.binary = str(binary)
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
+    server.start()
+    yield server
+    server.kill()
+
+
+def _env(engine: Engine, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CLAIMS_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    env["CLAIMS_REDIS_URL"] = redis_url
+    env["CLAIMS_RULES_DIR"] = str(RULES)
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "claims_engine.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+class Workers:
+    def __init__(self, env: dict[str, str], log: Path, processes: int = 2) -> None:
+        self.log = log
+        with log.open("ab") as fh:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "claims_engine.cli", "worker"]
+                + ["--processes", str(processes), "--threads", "1"],
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-25:])
+
+
+def _wait(engine: Engine, workers: Workers, done: object, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if done():  # type: ignore[operator]
+            return
+        assert workers.alive(), f"the workers exited:\n{workers.tail()}"
+        assert time.monotonic() < deadline, f"timed out; {states(engine)}\n{workers.tail()}"
+        time.sleep(0.2)
+
+
+def _all_decided(engine: Engine) -> bool:
+    waiting = count(engine, _claims, _claims.c.state == "accepted")
+    unread = count(engine, _interchanges, _interchanges.c.state == "received")
+    return waiting == 0 and unread == 0 and count(engine, _claims) > 0
+
+
+def _submit_files(env: dict[str, str], tmp: Path, files: int, claims: int) -> list[Path]:
+    paths = []
+    for n in range(files):
+        path = tmp / f"batch-{n}.837"
+        generated_837(path, claims=claims, seed=100 + n, control=700 + n)
+        paths.append(path)
+    _cli(env, "submit", *map(str, paths))
+    return paths
+
+
+def _check_exactly_once(engine: Engine, tmp: Path, env: dict[str, str]) -> None:
+    accepted = count(engine, _claims, _claims.c.payer_claim_number.is_not(None))
+    assert count(engine, _claims, _claims.c.state == "accepted") == 0
+    # one decision per accepted claim, and one adjudication event per claim
+    assert count(engine, _adjudications, _adjudications.c.kind == "decision") == accepted
+    with engine.connect() as conn:
+        twice = conn.execute(
+            select(_events.c.claim_id)
+            .where(_events.c.actor == "adjudication")
+            .group_by(_events.c.claim_id)
+            .having(func.count() > 1)
+        ).all()
+    assert twice == []
+    runtime = load_runtime(engine, RULES)
+    assert stored_outcome(engine) == sequential_outcome(engine, runtime)
+    out = tmp / "835"
+    _cli(env, "remit", "--out", str(out))
+    _cli(env, "remit", "--out", str(tmp / "835-again"))
+    assert not list((tmp / "835-again").glob("*.x12"))
+    payable = count(engine, _adjudications, _adjudications.c.outcome != "pended")
+    assert count(engine, _items) == payable
+    files = sorted(out.glob("*.x12"))
+    assert files
+    for path in files:
+        assert check_835(path.read_text()) == [], path
+
+
+def test_two_worker_processes_equal_a_sequential_run(
+    postgres_engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
+    engine = postgres_engine
+    prepared_store(engine)
+    env = _env(engine, redis_url)
+    workers = Workers(env, tmp_path / "workers.log", processes=2)
+    try:
+        paths = _submit_files(env, tmp_path, files=3, claims=400)
+        _wait(engine, workers, lambda: _all_decided(engine))
+        # resubmitting a file changes nothing
+        before = states(engine)
+        out = _cli(env, "submit", str(paths[0]))
+        assert "duplicate of interchange" in out
+        time.sleep(1)
+        assert states(engine) == before
+    finally:
+        workers.kill(signal.SIGTERM)
+    _check_exactly_once(engine, tmp_path, env)
+
+
+def test_workers_killed_mid_batch_finish_exactly_once_after_a_restart(
+    postgres_engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
+    engine = postgres_engine
+    prepared_store(engine)
+    env = _env(engine, redis_url)
+    workers = Workers(env, tmp_path / "workers.log", processes=2)
+    try:
+        _submit_files(env, tmp_path, files=4, claims=500)
+        _wait(engine, workers, lambda: count(engine, _adjudications) > 0, timeout=120)
+        workers.kill(signal.SIGKILL)
+        assert count(engine, _claims, _claims.c.state == "accepted") > 0, "killed too late"
+        workers = Workers(env, tmp_path / "workers.log", processes=2)
+        _wait(engine, workers, lambda: _all_decided(engine))
+    finally:
+        workers.kill(signal.SIGTERM)
+    _check_exactly_once(engine, tmp_path, env)
+
+
+def test_a_redis_restart_loses_no_claim(
+    postgres_engine: Engine, own_redis: OwnRedis, tmp_path: Path
+) -> None:
+    engine = postgres_engine
+    prepared_store(engine)
+    env = _env(engine, own_redis.url)
+    workers = Workers(env, tmp_path / "workers.log", processes=2)
+    try:
+        _submit_files(env, tmp_path, files=4, claims=500)
+        _wait(engine, workers, lambda: count(engine, _adjudications) > 0, timeout=120)
+        own_redis.kill()  # every queued message is gone with it
+        workers.kill(signal.SIGKILL)
+        assert (
+            count(engine, _claims, _claims.c.state == "accepted")
+            + count(engine, _interchanges, _interchanges.c.state == "received")
+            > 0
+        ), "Redis restarted too late to lose anything"
+        own_redis.start()
+        workers = Workers(env, tmp_path / "workers.log", processes=2)
+        _wait(engine, workers, lambda: _all_decided(engine))
+    finally:
+        workers.kill(signal.SIGTERM)
+    _check_exactly_once(engine, tmp_path, env)
