@@ -90,8 +90,17 @@ class OwnRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no"],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -147,8 +156,16 @@ class Workers:
         self.log = log
         with log.open("ab") as fh:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "claims_engine.cli", "worker"]
-                + ["--processes", str(processes), "--threads", "1"],
+                [
+                    sys.executable,
+                    "-m",
+                    "claims_engine.cli",
+                    "worker",
+                    "--processes",
+                    str(processes),
+                    "--threads",
+                    "1",
+                ],
                 env=env,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
