@@ -71,6 +71,7 @@ ROW_TABLES = (
     "remittance_claims",
 )
 OWN_REDIS_PREFIXES = (b"dramatiq:", b"claims-engine:")
+ENGINE_CPU = ("workers_s", "submit_remit_poll_s", "process_s")  # keys of a run's "cpu"
 
 
 class Failure(Exception):
@@ -120,8 +121,27 @@ def generate_files(out_dir: Path, claims: int, files: int, seed: int) -> list[Pa
 
 
 def schema_url(base: str, schema: str) -> str:
+    """The database URL on ``schema``; its connections carry the schema's name as their
+    application_name, so their server processes can be found for their CPU time."""
     glue = "&" if "?" in base else "?"
-    return f"{base}{glue}options=-csearch_path%3D{schema}"
+    return f"{base}{glue}options=-csearch_path%3D{schema}&application_name={schema}"
+
+
+def backend_cpu(admin: Engine, schema: str) -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL server processes serving ``schema``'s connections
+    (when the server runs on this machine; none otherwise)."""
+    with admin.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": schema},
+        ).scalars()
+        return {int(pid): process_cpu(int(pid)) for pid in pids}
+
+
+def redis_cpu(client: Any) -> float:
+    """CPU seconds of the Redis server so far (all its clients', not only ours)."""
+    info = client.info("cpu")
+    return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
 
 
 def first_line(exc: BaseException) -> str:
@@ -196,6 +216,48 @@ def prepare_store(env: dict[str, str]) -> None:
 
 
 # -- the workers ----------------------------------------------------------------------------------
+
+
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds of the whole machine so far, (busy, all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:9]]
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(
+    machine: tuple[float, float], wall: float, parts: dict[str, float]
+) -> dict[str, float]:
+    """Where the machine's CPU went during ``wall`` seconds: ``parts`` (CPU seconds of known
+    processes), the rest (PostgreSQL, Redis, anything else running), and the share busy."""
+    busy, total = machine
+    split = dict(parts)
+    split["pipeline_s"] = sum(parts.values())
+    split["rest_s"] = max(0.0, busy - sum(parts.values()))
+    split["busy_s"] = busy
+    split["busy_share"] = busy / total if total else 0.0
+    split["wall_s"] = wall
+    return split
 
 
 def vm_hwm_mb(pid: int | str = "self") -> float | None:
@@ -286,6 +348,9 @@ class WorkerPool:
         # Each process sweeps the (empty) store as it boots; let that finish before the clock
         # starts, or a late sweep would send the first interchanges a second time.
         time.sleep(1.0)
+
+    def cpu_seconds(self) -> float:
+        return sum(process_cpu(p) for p in self.children)
 
     def peak_rss_mb(self) -> float:
         return max((vm_hwm_mb(p) or 0.0 for p in self.children), default=0.0)
@@ -439,6 +504,8 @@ def run_postgres(
         importlib.import_module("workers.actors")  # bound to Redis before the clock starts
 
         sub_out, sub_err = io.StringIO(), io.StringIO()
+        machine0, workers0, own0 = machine_cpu(), pool.cpu_seconds(), own_cpu()
+        postgres0, redis0 = backend_cpu(admin, schema), redis_cpu(client)
         started = time.perf_counter()
         try:
             code = cmd_submit(
@@ -482,6 +549,8 @@ def run_postgres(
         except ClaimsEngineError as exc:
             raise Failure(f"remit: {exc}") from None
         finished = time.perf_counter()
+        machine1, workers1, own1 = machine_cpu(), pool.cpu_seconds(), own_cpu()
+        postgres1, redis1 = backend_cpu(admin, schema), redis_cpu(client)
         remits = json.loads(remit_out.getvalue())["remittances"]
         pool.check()
         rss = pool.peak_rss_mb()
@@ -502,6 +571,18 @@ def run_postgres(
                 "remittance_files": len(remits),
                 "remitted_claims": sum(int(r["claims"]) for r in remits),
                 "worker_peak_rss_mb": rss,
+                "cpu": cpu_split(
+                    (machine1[0] - machine0[0], machine1[1] - machine0[1]),
+                    finished - started,
+                    {
+                        "workers_s": workers1 - workers0,
+                        "submit_remit_poll_s": own1 - own0,
+                        "postgresql_s": sum(
+                            cpu - postgres0.get(pid, 0.0) for pid, cpu in postgres1.items()
+                        ),
+                        "redis_s": redis1 - redis0,
+                    },
+                ),
                 "worker_log": {
                     "sweeps_resent": log.count("sweep: sent again"),
                     "retries": log.count("Retrying message"),
@@ -533,13 +614,20 @@ def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
     from workers import actors  # noqa: F401 - the StubBroker, bound before the clock starts
 
     sub_out, sub_err = io.StringIO(), io.StringIO()
+    machine0, own0 = machine_cpu(), own_cpu()
     started = time.perf_counter()
     code = cmd_submit(argparse.Namespace(files=files, json=True, threads=1), sub_out, sub_err)
     adjudicated = time.perf_counter()
     remit_out = io.StringIO()
     cmd_remit(argparse.Namespace(out=out, json=True), remit_out, sys.stderr)
     finished = time.perf_counter()
+    machine1, own1 = machine_cpu(), own_cpu()
     return {
+        "cpu": cpu_split(
+            (machine1[0] - machine0[0], machine1[1] - machine0[1]),
+            finished - started,
+            {"process_s": own1 - own0},
+        ),
         "code": code,
         "stderr": sub_err.getvalue(),
         "submitted": json.loads(sub_out.getvalue())["submitted"],
@@ -601,6 +689,7 @@ def run_sqlite(files: list[Path], work: Path, submitted: int) -> dict[str, Any]:
             "remittance_files": len(child["remittances"]),
             "remitted_claims": sum(int(r["claims"]) for r in child["remittances"]),
             "peak_rss_mb": child["peak_rss_mb"],
+            "cpu": child["cpu"],
         }
     )
     return result
@@ -647,8 +736,22 @@ def report(runs: list[dict[str, Any]]) -> None:
         ],
     )
     print()
+    header = (
+        "where the time went",
+        "W",
+        "submit s",
+        "intake s",
+        "adjudicated s",
+        "remit s",
+        "CPU busy",
+        "engine CPU s",
+        "PG CPU s",
+        "other CPU s",
+        "claims/CPU s",
+        "RSS MB",
+    )
     print_table(
-        ("where the time went", "W", "submit s", "intake s", "adjudicated s", "remit s", "RSS MB"),
+        header,
         [
             (
                 r["mode"],
@@ -657,6 +760,11 @@ def report(runs: list[dict[str, Any]]) -> None:
                 _seconds(r["intake_done_s"]),
                 _seconds(r["adjudicated_s"]),
                 _seconds(r["remit_s"]),
+                f"{r['cpu']['busy_share']:.0%}",
+                _seconds(sum(v for k, v in r["cpu"].items() if k in ENGINE_CPU)),
+                _seconds(r["cpu"].get("postgresql_s")),
+                _seconds(r["cpu"]["rest_s"]),
+                _whole(r["claims_accepted"] / r["cpu"]["pipeline_s"]),
                 _whole(r.get("worker_peak_rss_mb", r.get("peak_rss_mb"))),
             )
             for r in runs
@@ -665,8 +773,13 @@ def report(runs: list[dict[str, Any]]) -> None:
     print(
         "claims: accepted at intake; seconds: submit to the last 835 written; p50/p99: submit to "
         "adjudication per claim, whole seconds (the engine's clock); rows/s: rows in the claim "
-        f"tables at the end / seconds; target {TARGET:,.0f} claims/s end to end. Times in the "
-        "second table are from the start of submit; RSS: peak of one worker process."
+        f"tables at the end / seconds; target {TARGET:,.0f} claims/s end to end.\n"
+        "Second table: times from the start of submit (intake: no interchange left to ingest); "
+        "CPU busy: the machine's, over the run; engine CPU: worker processes and this one "
+        "(submit, poll, remit); PG CPU: the PostgreSQL server processes of the run's "
+        "connections; other CPU: the rest of the machine (Redis, anything else running); "
+        "claims/CPU s: claims per CPU second of engine, PostgreSQL and Redis (a measure a "
+        "shared machine does not skew much); RSS: peak of one worker process."
     )
     for r in runs:
         problems = r.get("worker_log", {})
@@ -685,6 +798,11 @@ def parse_workers(value: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"{value!r}: worker counts of at least 1")
     return counts
+
+
+def git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 @contextmanager
@@ -770,6 +888,8 @@ def main() -> int:
     print()
     report(runs)
     results = {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),

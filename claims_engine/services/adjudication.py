@@ -45,6 +45,7 @@ from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, 
 from claims_engine.codec import claim_from_json, decision_from_json, decision_to_json
 from claims_engine.money import ZERO
 from claims_engine.services.reference import Runtime
+from claims_engine.store.bulk import insert_rows, update_rows
 from claims_engine.store.db import begin_write, is_postgres
 from claims_engine.store.tables import (
     AccumulatorRow,
@@ -353,9 +354,7 @@ def _write_decisions(
             decisions.append(d)
     if not rows:
         return
-    ids = conn.execute(
-        insert(_adjudications).returning(_adjudications.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
+    ids = insert_rows(conn, _adjudications, rows, return_ids=True)
     adjustments: list[dict[str, Any]] = []
     for adjudication_id, d in zip(ids, decisions, strict=True):
         for adj in d.claim_adjustments:
@@ -363,8 +362,7 @@ def _write_decisions(
         for ln in d.lines:
             for adj in ln.adjustments:
                 adjustments.append(_adjustment(adjudication_id, ln.line_number, adj))
-    if adjustments:
-        conn.execute(insert(_adjustments), adjustments)
+    insert_rows(conn, _adjustments, adjustments)
     reversed_by = [
         {"original": d.reverses, "by": d.payer_claim_number}
         for _, outcome in decided
@@ -419,18 +417,11 @@ def _write_accumulators(
     for key, family in changed.items():
         amount = ledger.accumulators.get(key, ZERO)
         if key in existing:
-            updates.append({"row_id": existing[key], "new_amount": amount})
+            updates.append({"id": existing[key], "amount": amount})
         else:
             inserts.append({"family": family, **key._asdict(), "amount": amount})
-    if updates:
-        conn.execute(
-            update(_accumulators)
-            .where(a.id == bindparam("row_id"))
-            .values(amount=bindparam("new_amount")),
-            updates,
-        )
-    if inserts:
-        conn.execute(insert(_accumulators), inserts)
+    update_rows(conn, _accumulators, updates)
+    insert_rows(conn, _accumulators, inserts)
 
 
 def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]]) -> None:
@@ -458,8 +449,7 @@ def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]
                         "units": s.units,
                     }
                 )
-    if rows:
-        conn.execute(insert(_services), rows)
+    insert_rows(conn, _services, rows)
 
 
 def _write_states(
@@ -477,22 +467,18 @@ def _write_states(
         reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
         if len(outcome.decisions) > 1:
             reason += f"; reversed {outcome.decisions[0].reverses}"
-        states.append({"row_id": w.id, "new_state": state, "new_error": None})
+        states.append({"id": w.id, "state": state.value, "error": None, "updated_at": now})
         events.append(_event(w.id, state, reason, now))
     for w, exc in failures:
         error = f"adjudication failed: {type(exc).__name__}: {exc}"[:2000]
-        states.append({"row_id": w.id, "new_state": ClaimState.PENDED, "new_error": error})
+        states.append(
+            {"id": w.id, "state": ClaimState.PENDED.value, "error": error, "updated_at": now}
+        )
         events.append(_event(w.id, ClaimState.PENDED, error, now))
     if not states:
         return
-    c = _claims.c
-    conn.execute(
-        update(_claims)
-        .where(c.id == bindparam("row_id"), c.state == ClaimState.ACCEPTED)
-        .values(state=bindparam("new_state"), error=bindparam("new_error"), updated_at=now),
-        states,
-    )
-    conn.execute(insert(_events), events)
+    update_rows(conn, _claims, states, where_state=("state", ClaimState.ACCEPTED.value))
+    insert_rows(conn, _events, events)
 
 
 def _event(claim_id: int, state: str, reason: str, now: datetime) -> dict[str, Any]:

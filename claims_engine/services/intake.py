@@ -28,6 +28,7 @@ from claims_engine.errors import InputFileError, X12FormatError
 from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
 from claims_engine.issues import Issue, Scope
 from claims_engine.services.reference import Runtime
+from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (
     AcknowledgmentRow,
@@ -239,9 +240,7 @@ class _StoreSink:
         if not self._pending:
             return
         rows = [self._row(ordinal, ack) for ordinal, ack in self._pending]
-        ids = self.conn.execute(
-            insert(_claims).returning(_claims.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
+        ids = insert_rows(self.conn, _claims, rows, return_ids=True)
         lines: list[dict[str, Any]] = []
         for claim_id, (ordinal, ack), row in zip(ids, self._pending, rows, strict=True):
             if ack.accepted:
@@ -249,8 +248,7 @@ class _StoreSink:
             else:
                 self.rejected += 1
             lines.extend(_line_rows(claim_id, ack))
-        if lines:
-            self.conn.execute(insert(_lines), lines)
+        insert_rows(self.conn, _lines, lines)
         self._pending.clear()
 
     def _row(self, ordinal: int, ack: ClaimAck) -> dict[str, Any]:
@@ -371,8 +369,7 @@ def ingest_interchange(
             }
             for (kind, key), text in sorted(output.files.items(), key=lambda kv: kv[0][1])
         ]
-        if ack_rows:
-            conn.execute(insert(_acks), ack_rows)
+        insert_rows(conn, _acks, ack_rows)
         c = _claims.c
         accepted_reason = literal("accepted (277CA), payer claim number ") + c.payer_claim_number
         conn.execute(

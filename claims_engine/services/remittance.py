@@ -21,6 +21,7 @@ from claims_engine.codec import decision_from_json
 from claims_engine.remittance import payment_cycle
 from claims_engine.services.intake import CONTROL_COUNTER
 from claims_engine.services.reference import Runtime
+from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (
     AdjudicationRow,
@@ -115,8 +116,9 @@ def run_payment_cycle(
                 )
                 .returning(_remittances.c.id)
             ).scalar_one()
-            conn.execute(
-                insert(_items),
+            insert_rows(
+                conn,
+                _items,
                 [
                     {"remittance_id": remittance_id, "adjudication_id": row_of[id(d)][0]}
                     for d in remittance.decisions
@@ -147,8 +149,9 @@ def run_payment_cycle(
                 for rem in cycle
                 for d in rem.decisions
             }
-            conn.execute(
-                insert(_events),
+            insert_rows(
+                conn,
+                _events,
                 [
                     {
                         "claim_id": cid,

@@ -1,0 +1,132 @@
+"""Batched writes: many rows in one statement, not a round trip per row.
+
+On PostgreSQL, :func:`insert_rows` streams rows with ``COPY ... FROM STDIN`` (ids drawn from
+the table's sequence up front when the caller needs them) and :func:`update_rows` sends one
+``UPDATE ... FROM unnest(...)`` per batch. On SQLite, both are ``executemany`` of one
+prepared statement, which runs in C. Rows are dicts with the same keys; values are what the
+columns take (``Decimal`` money rounded to its scale, ``date``, ``dict`` for JSON columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, text, update
+from sqlalchemy.types import JSON
+
+
+def _is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _raw(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _copy_value(value: Any, json_column: bool) -> Any:
+    if json_column and value is not None:
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value)
+    if isinstance(value, Enum):  # psycopg would write an enum's name; the columns hold values
+        return value.value
+    return value
+
+
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, return_ids: bool = False
+) -> list[int]:
+    """Insert ``rows`` into ``table``; their new ids in order when ``return_ids``."""
+    if not rows:
+        return []
+    if not _is_postgres(conn):
+        if return_ids:
+            result = conn.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+            )
+            return [int(i) for i in result.scalars()]
+        conn.execute(insert(table), rows)
+        return []
+    columns = list(rows[0])
+    ids: list[int] = []
+    if return_ids:
+        ids = [
+            int(i)
+            for i in conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+                ),
+                {"t": table.name, "n": len(rows)},
+            ).scalars()
+        ]
+        columns = ["id", *columns]
+    json_columns = [isinstance(table.c[name].type, JSON) for name in columns]
+    cursor = _raw(conn).cursor()
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        if return_ids:
+            for row_id, row in zip(ids, rows, strict=True):
+                copy.write_row(
+                    [row_id]
+                    + [
+                        _copy_value(row[c], j)
+                        for c, j in zip(columns[1:], json_columns[1:], strict=True)
+                    ]
+                )
+        else:
+            for row in rows:
+                copy.write_row(
+                    [_copy_value(row[c], j) for c, j in zip(columns, json_columns, strict=True)]
+                )
+    return ids
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: str = "id",
+    where_state: tuple[str, str] | None = None,
+) -> None:
+    """Set columns of many rows by ``key``: each row holds the key and the new values. With
+    ``where_state=(column, value)``, only rows whose column still has that value change."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    if not _is_postgres(conn):
+        condition = table.c[key] == bindparam(f"_k_{key}")
+        if where_state is not None:
+            condition = condition & (table.c[where_state[0]] == where_state[1])
+        statement = (
+            update(table).where(condition).values({c: bindparam(f"_v_{c}") for c in columns})
+        )
+        conn.execute(
+            statement,
+            [{f"_k_{key}": r[key], **{f"_v_{c}": r[c] for c in columns}} for r in rows],
+        )
+        return
+    arrays = [key, *columns]
+    casts = {name: _pg_array_type(table, name) for name in arrays}
+    selects = ", ".join(f"unnest(CAST(:a_{n} AS {casts[n]})) AS {n}" for n in arrays)
+    sets = ", ".join(f'"{c}" = v.{c}' for c in columns)
+    target = f'"{table.name}"'
+    sql = f"UPDATE {target} SET {sets} FROM (SELECT {selects}) AS v WHERE {target}.{key} = v.{key}"
+    params: dict[str, Any] = {f"a_{n}": [r[n] for r in rows] for n in arrays}
+    if where_state is not None:
+        sql += f' AND "{table.name}"."{where_state[0]}" = :state_value'
+        params["state_value"] = where_state[1]
+    conn.execute(text(sql), params)
+
+
+def _pg_array_type(table: Table, name: str) -> str:
+    compiled = table.c[name].type.compile(dialect=_pg_dialect())
+    return f"{compiled}[]"
+
+
+def _pg_dialect() -> Any:
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect()  # type: ignore[no-untyped-call]
