@@ -46,116 +46,15 @@ from simpleeval import SimpleEval
 
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Claim, ClaimType, Diagnosis, ServiceLine
+from claims_engine.reasons import CARC, RARC
+from claims_engine.reasons import GROUP_CODES as GROUPS
 
 # --- code tables -------------------------------------------------------------------------------
 
-GROUP_CODES: Mapping[str, str] = {
-    "CO": "Contractual obligation: the provider's liability, not billable to the patient",
-    "PR": "Patient responsibility",
-    "OA": "Other adjustment",
-    "PI": "Payer initiated reduction",
-}
-
-# Claim adjustment reason codes (X12 external code list 139) that rules and the adjudication
-# stages use. Descriptions are the official wording, shortened where it carries usage notes.
-CARC: Mapping[str, str] = {
-    "1": "Deductible amount.",
-    "2": "Coinsurance amount.",
-    "3": "Co-payment amount.",
-    "4": "The procedure code is inconsistent with the modifier used, or a required modifier is "
-    "missing.",
-    "5": "The procedure code/type of bill is inconsistent with the place of service.",
-    "6": "The procedure/revenue code is inconsistent with the patient's age.",
-    "7": "The procedure/revenue code is inconsistent with the patient's gender.",
-    "8": "The procedure code is inconsistent with the provider type/specialty (taxonomy).",
-    "11": "The diagnosis is inconsistent with the procedure.",
-    "16": "Claim/service lacks information or has submission/billing error(s).",
-    "18": "Exact duplicate claim/service.",
-    "22": "This care may be covered by another payer per coordination of benefits.",
-    "23": "The impact of prior payer(s) adjudication including payments and/or adjustments.",
-    "26": "Expenses incurred prior to coverage.",
-    "27": "Expenses incurred after coverage terminated.",
-    "29": "The time limit for filing has expired.",
-    "31": "Patient cannot be identified as our insured.",
-    "35": "Lifetime benefit maximum has been reached.",
-    "39": "Services denied at the time authorization/pre-certification was requested.",
-    "40": "Charges do not meet qualifications for emergent/urgent care.",
-    "45": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement.",
-    "49": "Non-covered: a routine/preventive exam or a diagnostic/screening procedure done with "
-    "a routine/preventive exam.",
-    "50": "Non-covered: not deemed a 'medical necessity' by the payer.",
-    "55": "Procedure/treatment/drug is deemed experimental/investigational by the payer.",
-    "58": "Treatment was deemed by the payer to have been rendered in an inappropriate or "
-    "invalid place of service.",
-    "59": "Processed based on multiple or concurrent procedure rules.",
-    "96": "Non-covered charge(s).",
-    "97": "The benefit for this service is included in the payment/allowance for another "
-    "service/procedure that has already been adjudicated.",
-    "109": "Claim/service not covered by this payer/contractor; send it to the correct "
-    "payer/contractor.",
-    "119": "Benefit maximum for this time period or occurrence has been reached.",
-    "151": "The payer deems the information submitted does not support this many/frequency of "
-    "services.",
-    "167": "This (these) diagnosis(es) is (are) not covered.",
-    "170": "Payment is denied when performed/billed by this type of provider.",
-    "171": "Payment is denied when performed/billed by this type of provider in this type of "
-    "facility.",
-    "181": "Procedure code was invalid on the date of service.",
-    "182": "Procedure modifier was invalid on the date of service.",
-    "185": "The rendering provider is not eligible to perform the service billed.",
-    "189": "'Not otherwise classified' or 'unlisted' procedure code was billed when there is a "
-    "specific procedure code for this procedure/service.",
-    "197": "Precertification/authorization/notification/pre-treatment absent.",
-    "198": "Precertification/notification/authorization/pre-treatment exceeded.",
-    "199": "Revenue code and procedure code do not match.",
-    "204": "This service/equipment/drug is not covered under the patient's current benefit plan.",
-    "242": "Services not provided by network/primary care providers.",
-    "243": "Services not authorized by network/primary care providers.",
-    "254": "Claim received by the dental plan, but benefits not available under this plan; "
-    "submit these services to the patient's medical plan.",
-    "272": "Coverage/program guidelines were not met.",
-    "273": "Coverage/program guidelines were exceeded.",
-    "288": "Referral absent.",
-}
-
-# Remittance advice remark codes (X12 external code list 411) that rules use.
-RARC: Mapping[str, str] = {
-    "M51": "Missing/incomplete/invalid procedure code(s).",
-    "M62": "Missing/incomplete/invalid treatment authorization code.",
-    "M77": "Missing/incomplete/invalid/inappropriate place of service.",
-    "M80": "Not covered when performed during the same session/date as a previously processed "
-    "service for the patient.",
-    "M86": "Service denied because payment already made for same/similar procedure within set "
-    "time frame.",
-    "M114": "Processed under the rules of the DMEPOS Competitive Bidding Program or a "
-    "demonstration project.",
-    "N20": "Service not payable with other service rendered on the same date.",
-    "N30": "Patient ineligible for this service.",
-    "N37": "Missing/incomplete/invalid tooth number/letter.",
-    "N39": "Procedure code is not compatible with tooth number/letter.",
-    "N54": "Claim information is inconsistent with pre-certified/authorized services.",
-    "N56": "Procedure code billed is not correct/valid for the services billed or the date of "
-    "service billed.",
-    "N95": "This provider type/provider specialty may not bill this service.",
-    "N115": "This decision was based on a Local Coverage Determination (LCD).",
-    "N129": "Not eligible due to the patient's age.",
-    "N130": "Consult plan benefit documents/guidelines for information about restrictions for "
-    "this service.",
-    "N350": "Missing/incomplete/invalid description of service for a Not Otherwise Classified "
-    "(NOC) code or for an Unlisted/By Report procedure.",
-    "N362": "The number of days or units of service exceeds our acceptable maximum.",
-    "N383": "Not covered when deemed cosmetic.",
-    "N425": "Statutorily excluded service(s).",
-    "N428": "Not covered when performed in this place of service.",
-    "N429": "Not covered when considered routine.",
-    "N430": "Procedure code is inconsistent with the units billed.",
-    "N432": "Alert: Adjustment based on a Recovery Audit.",
-    "N435": "Exceeds number/frequency approved/allowed within time period without support "
-    "documentation.",
-    "N519": "Invalid combination of HCPCS modifiers.",
-    "N657": "This should be billed with the appropriate code for these services.",
-    "N776": "This service is not a covered Telehealth service.",
-}
+# The adjustment groups a rule may use (CR, a 4010 group, is not sent in 5010 835s). CARC and
+# RARC codes must be in the tables of :mod:`claims_engine.reasons`, with the plain-language
+# descriptions that claim status shows.
+GROUP_CODES: Mapping[str, str] = {g: GROUPS[g] for g in ("CO", "PR", "OA", "PI")}
 
 # Service categories a rule may set or scope on. The cost-sharing stage keys copays,
 # coinsurance and no-cost-share lists on them (fixtures/reference/plans.yaml), so a typo here

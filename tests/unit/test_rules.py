@@ -25,12 +25,11 @@ from claims_engine.model import (
     Source,
     Tooth,
 )
+from claims_engine.reasons import CARC, RARC
 from claims_engine.rules import (
-    CARC,
     CONTEXT_FUNCTIONS,
     CONTEXT_NAMES,
     NEVER_DAYS,
-    RARC,
     CapUnits,
     Deny,
     LineFacts,
