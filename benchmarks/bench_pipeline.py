@@ -70,7 +70,7 @@ ROW_TABLES = (
     "remittances",
     "remittance_claims",
 )
-OWN_REDIS_PREFIXES = (b"dramatiq:", b"claims-engine:")
+REDIS_MARKER = "bench-pipeline:owner"  # in the Redis db while a run uses it
 ENGINE_CPU = ("workers_s", "submit_remit_poll_s", "process_s")  # keys of a run's "cpu"
 
 
@@ -163,26 +163,31 @@ def admin_engine(url: str) -> Engine:
 
 
 def redis_client(url: str) -> Any:
-    """A client of the Redis db in ``url``, which must hold nothing but this benchmark's keys."""
+    """A client of the Redis db in ``url``, which must be empty or this benchmark's: holding
+    its marker key. (Other users' dramatiq keys look like ours, so only the marker tells.)"""
     import redis
 
     try:
         client: Any = redis.Redis.from_url(url, socket_connect_timeout=3)
         client.ping()
         db = int(client.connection_pool.connection_kwargs.get("db", 0))
-        foreign = [
-            key
-            for key in client.scan_iter(count=1000)
-            if not bytes(key).startswith(OWN_REDIS_PREFIXES)
-        ]
+        keys = int(client.dbsize())
+        ours = bool(client.exists(REDIS_MARKER))
+        sample = next(iter(client.scan_iter(count=100)), b"") if keys and not ours else b""
     except (redis.RedisError, ValueError) as exc:
         raise Failure(f"Redis at {url} is not reachable: {first_line(exc)}") from None
-    if foreign:
+    if keys and not ours:
         raise Failure(
-            f"Redis db {db} at {url} holds keys that are not this benchmark's "
-            f"(e.g. {foreign[0]!r}); pick an empty db with --redis-url redis://HOST:PORT/DB"
+            f"Redis db {db} at {url} is in use ({keys} keys, e.g. {sample!r}), and not by this "
+            "benchmark: pick an empty db with --redis-url redis://HOST:PORT/DB"
         )
     return client
+
+
+def claim_redis_db(client: Any) -> None:
+    """Empty the (checked) db and mark it as this benchmark's until the cleanup."""
+    client.flushdb()
+    client.set(REDIS_MARKER, "benchmarks/bench_pipeline.py")
 
 
 def cli(args: Sequence[str], env: dict[str, str], what: str) -> str:
@@ -483,7 +488,7 @@ def run_postgres(
 
     admin = admin_engine(args.pg_url)
     client = redis_client(args.redis_url)
-    client.flushdb()
+    claim_redis_db(client)
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
