@@ -215,6 +215,13 @@ def base_env(database_url: str, redis_url: str | None) -> dict[str, str]:
     return env
 
 
+def set_claims_environ(env: dict[str, str]) -> None:
+    """Make this process's CLAIMS_* variables those of ``env``."""
+    for key in [k for k in os.environ if k.startswith("CLAIMS_")]:
+        del os.environ[key]
+    os.environ.update({k: v for k, v in env.items() if k.startswith("CLAIMS_")})
+
+
 def prepare_store(env: dict[str, str]) -> None:
     cli(["db", "upgrade"], env, "claims-engine db upgrade")
     cli(["reference", "load", str(REFERENCE)], env, "claims-engine reference load")
@@ -251,18 +258,37 @@ def process_cpu(pid: int) -> float:
 
 
 def cpu_split(
-    machine: tuple[float, float], wall: float, parts: dict[str, float]
+    machine: Sequence[tuple[float, float]], wall: float, parts: dict[str, float]
 ) -> dict[str, float]:
     """Where the machine's CPU went during ``wall`` seconds: ``parts`` (CPU seconds of known
-    processes), the rest (PostgreSQL, Redis, anything else running), and the share busy."""
-    busy, total = machine
+    processes), the rest (anything else running), and the share busy, over the run and in its
+    two phases; ``machine`` has :func:`machine_cpu` at the start, at the last adjudication and
+    at the end."""
+
+    def share(a: tuple[float, float], b: tuple[float, float]) -> float:
+        total = b[1] - a[1]
+        return (b[0] - a[0]) / total if total else 0.0
+
+    start, adjudicated, end = machine
+    busy = end[0] - start[0]
     split = dict(parts)
     split["pipeline_s"] = sum(parts.values())
     split["rest_s"] = max(0.0, busy - sum(parts.values()))
     split["busy_s"] = busy
-    split["busy_share"] = busy / total if total else 0.0
+    split["busy_share"] = share(start, end)
+    split["busy_share_to_adjudicated"] = share(start, adjudicated)
+    split["busy_share_remit"] = share(adjudicated, end)
     split["wall_s"] = wall
     return split
+
+
+def reset_peak_rss() -> None:
+    """Start this process's VmHWM afresh (Linux: 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 def vm_hwm_mb(pid: int | str = "self") -> float | None:
@@ -480,7 +506,6 @@ def summarize(
 def run_postgres(
     args: argparse.Namespace, files: list[Path], processes: int, work: Path, submitted: int
 ) -> dict[str, Any]:
-    from claims_engine.edits import ALL_LEVELS
     from claims_engine.errors import ClaimsEngineError
     from claims_engine.pipeline_cli import cmd_remit, cmd_submit
     from claims_engine.store.db import engine_for
@@ -498,14 +523,17 @@ def run_postgres(
     out.mkdir()
     engine = engine_for(url)
     pool: WorkerPool | None = None
-    here = Environment(
-        Settings(database_url=url, redis_url=args.redis_url, rules_dir=RULES, levels=ALL_LEVELS)
-    )
+    saved = {k: v for k, v in os.environ.items() if k.startswith("CLAIMS_")}
+    here: Environment | None = None
     try:
         prepare_store(env)
         pool = WorkerPool(processes, env, out / "worker.log")
         pool.wait_ready()
-        use_environment(here)  # `submit` and `remit` below run on this schema and Redis db
+        # `submit` and `remit` below run in this process, on this schema and Redis db: set in
+        # the variables the commands read, and in the process's worker environment.
+        set_claims_environ(env)
+        here = Environment(Settings.from_env())
+        use_environment(here)
         importlib.import_module("workers.actors")  # bound to Redis before the clock starts
 
         sub_out, sub_err = io.StringIO(), io.StringIO()
@@ -548,6 +576,8 @@ def run_postgres(
                 )
             time.sleep(POLL_SECONDS)
         adjudicated = time.perf_counter()
+        machine_adjudicated = machine_cpu()
+        reset_peak_rss()
         remit_out = io.StringIO()
         try:
             cmd_remit(argparse.Namespace(out=out / "835", json=True), remit_out, sys.stderr)
@@ -556,6 +586,7 @@ def run_postgres(
         finished = time.perf_counter()
         machine1, workers1, own1 = machine_cpu(), pool.cpu_seconds(), own_cpu()
         postgres1, redis1 = backend_cpu(admin, schema), redis_cpu(client)
+        remit_rss = vm_hwm_mb()
         remits = json.loads(remit_out.getvalue())["remittances"]
         pool.check()
         rss = pool.peak_rss_mb()
@@ -576,8 +607,9 @@ def run_postgres(
                 "remittance_files": len(remits),
                 "remitted_claims": sum(int(r["claims"]) for r in remits),
                 "worker_peak_rss_mb": rss,
+                "remit_peak_rss_mb": remit_rss,
                 "cpu": cpu_split(
-                    (machine1[0] - machine0[0], machine1[1] - machine0[1]),
+                    (machine0, machine_adjudicated, machine1),
                     finished - started,
                     {
                         "workers_s": workers1 - workers0,
@@ -592,6 +624,7 @@ def run_postgres(
                     "sweeps_resent": log.count("sweep: sent again"),
                     "retries": log.count("Retrying message"),
                     "failures": log.count("Failed to process message"),
+                    "given_up": log.count("Retries exceeded"),
                 },
             }
         )
@@ -599,7 +632,9 @@ def run_postgres(
     finally:
         if pool is not None:
             pool.stop()
-        here.dispose()
+        set_claims_environ(saved)
+        if here is not None:
+            here.dispose()
         engine.dispose()
         if not args.keep:
             with admin.begin() as conn:
@@ -619,17 +654,21 @@ def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
     from workers import actors  # noqa: F401 - the StubBroker, bound before the clock starts
 
     sub_out, sub_err = io.StringIO(), io.StringIO()
+    reset_peak_rss()
     machine0, own0 = machine_cpu(), own_cpu()
     started = time.perf_counter()
     code = cmd_submit(argparse.Namespace(files=files, json=True, threads=1), sub_out, sub_err)
     adjudicated = time.perf_counter()
+    machine_adjudicated = machine_cpu()
+    peak_rss = vm_hwm_mb()
+    reset_peak_rss()
     remit_out = io.StringIO()
     cmd_remit(argparse.Namespace(out=out, json=True), remit_out, sys.stderr)
     finished = time.perf_counter()
     machine1, own1 = machine_cpu(), own_cpu()
     return {
         "cpu": cpu_split(
-            (machine1[0] - machine0[0], machine1[1] - machine0[1]),
+            (machine0, machine_adjudicated, machine1),
             finished - started,
             {"process_s": own1 - own0},
         ),
@@ -640,7 +679,8 @@ def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
         "started": started,
         "adjudicated": adjudicated,
         "finished": finished,
-        "peak_rss_mb": vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss,
+        "remit_peak_rss_mb": vm_hwm_mb(),
     }
 
 
@@ -694,6 +734,7 @@ def run_sqlite(files: list[Path], work: Path, submitted: int) -> dict[str, Any]:
             "remittance_files": len(child["remittances"]),
             "remitted_claims": sum(int(r["claims"]) for r in child["remittances"]),
             "peak_rss_mb": child["peak_rss_mb"],
+            "remit_peak_rss_mb": child["remit_peak_rss_mb"],
             "cpu": child["cpu"],
         }
     )
@@ -720,6 +761,21 @@ def print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
                 for i, (v, w) in enumerate(zip(r, widths, strict=True))
             )
         )
+
+
+LEGEND = """\
+claims: accepted at intake. seconds: from submit to the last 835 written. p50 / p99: from
+  submit to each claim's adjudication, in whole seconds (the engine's clock has no finer).
+rows/s: rows in the claim tables at the end / seconds. vs target: claims/s / {target:,.0f}.
+submit / intake / adjudicated: seconds from the start until submit returned, no interchange
+  was left to ingest, no claim was left to adjudicate; remit: the payment cycle after that.
+CPU busy: the whole machine's share busy, until the last adjudication / during remit.
+engine CPU: the worker processes and the submitting process (submit, polls, remit);
+  PG CPU: the PostgreSQL server processes of the run's connections; other CPU: the rest of
+  the machine (other users' work included). claims/CPU s: claims per CPU second of engine,
+  PostgreSQL and Redis, which other work on the machine does not skew much.
+RSS: peak of one worker process (in-process: the submitting process, until the last
+  adjudication); remit RSS: peak of the process running the payment cycle, during it."""
 
 
 def report(runs: list[dict[str, Any]]) -> None:
@@ -754,6 +810,7 @@ def report(runs: list[dict[str, Any]]) -> None:
         "other CPU s",
         "claims/CPU s",
         "RSS MB",
+        "remit RSS MB",
     )
     print_table(
         header,
@@ -765,27 +822,18 @@ def report(runs: list[dict[str, Any]]) -> None:
                 _seconds(r["intake_done_s"]),
                 _seconds(r["adjudicated_s"]),
                 _seconds(r["remit_s"]),
-                f"{r['cpu']['busy_share']:.0%}",
+                f"{r['cpu']['busy_share_to_adjudicated']:.0%} / {r['cpu']['busy_share_remit']:.0%}",
                 _seconds(sum(v for k, v in r["cpu"].items() if k in ENGINE_CPU)),
                 _seconds(r["cpu"].get("postgresql_s")),
                 _seconds(r["cpu"]["rest_s"]),
                 _whole(r["claims_accepted"] / r["cpu"]["pipeline_s"]),
                 _whole(r.get("worker_peak_rss_mb", r.get("peak_rss_mb"))),
+                _whole(r.get("remit_peak_rss_mb")),
             )
             for r in runs
         ],
     )
-    print(
-        "claims: accepted at intake; seconds: submit to the last 835 written; p50/p99: submit to "
-        "adjudication per claim, whole seconds (the engine's clock); rows/s: rows in the claim "
-        f"tables at the end / seconds; target {TARGET:,.0f} claims/s end to end.\n"
-        "Second table: times from the start of submit (intake: no interchange left to ingest); "
-        "CPU busy: the machine's, over the run; engine CPU: worker processes and this one "
-        "(submit, poll, remit); PG CPU: the PostgreSQL server processes of the run's "
-        "connections; other CPU: the rest of the machine (Redis, anything else running); "
-        "claims/CPU s: claims per CPU second of engine, PostgreSQL and Redis (a measure a "
-        "shared machine does not skew much); RSS: peak of one worker process."
-    )
+    print(LEGEND.format(target=TARGET))
     for r in runs:
         problems = r.get("worker_log", {})
         if any(problems.values()):
@@ -853,6 +901,10 @@ def main() -> int:
     if not urlsplit(args.redis_url).path.strip("/"):
         parser.error("--redis-url needs a db number (redis://HOST:PORT/DB): that db is flushed")
 
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(
+        git("status", "--porcelain", "--untracked-files=no", "--", "claims_engine", "workers")
+    )
     runs: list[dict[str, Any]] = []
     try:
         if not args.skip_postgres:  # fail now, not after generating
@@ -892,9 +944,11 @@ def main() -> int:
         return 1
     print()
     report(runs)
+    if git("rev-parse", "HEAD") != commit:
+        print(f"note: the checkout moved from {commit[:12]} during the run; the runs may differ")
     results = {
-        "commit": git("rev-parse", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "commit": commit,
+        "uncommitted_changes": dirty,  # in claims_engine/ or workers/, at the start
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),

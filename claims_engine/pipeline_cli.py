@@ -49,11 +49,20 @@ def _redis_errors() -> Any:
     return RedisError
 
 
+def _environment() -> Any:
+    """The process's worker environment, rebuilt when the variables changed since it was made
+    (a long-lived process, or tests, running several commands)."""
+    from workers.settings import Environment, Settings, environment, use_environment
+
+    settings = Settings.from_env()
+    if environment().settings != settings:
+        use_environment(Environment(settings))
+    return environment()
+
+
 def store_engine(*, check_schema: bool = True) -> Engine:
     """The store's engine from the environment; refuses a schema older than the engine's."""
-    from workers.settings import environment
-
-    engine = environment().engine
+    engine: Engine = _environment().engine
     if check_schema:
         with _database_errors(engine):
             version = current_version(engine)
@@ -106,10 +115,9 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.intake import submit
     from workers import actors
     from workers.inprocess import drain
-    from workers.settings import environment
 
     engine = store_engine()
-    env = environment()
+    env = _environment()
     if env.settings.redis_url is None:
         env.runtime()  # no reference data: say so now, before anything is stored
     results: list[dict[str, Any]] = []
@@ -221,11 +229,10 @@ def cmd_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def cmd_remit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.remittance import run_payment_cycle
-    from workers.settings import environment
 
     engine = store_engine()
     with _database_errors(engine):
-        files = run_payment_cycle(engine, environment().runtime(), clock.now(), args.out)
+        files = run_payment_cycle(engine, _environment().runtime(), clock.now(), args.out)
     if args.json:
         json.dump(
             {
@@ -285,13 +292,14 @@ def _print_status(v: dict[str, Any], out: TextIO) -> None:
         f"claim {v['submitter_claim_id']} from {v['billing_npi']}, payer claim number "
         f"{v['payer_claim_number'] or '-'}\n"
     )
-    out.write(f"  state     {v['state']}" + (f" ({v['outcome']})" if v["outcome"] else "") + "\n")
-    out.write(f"  received  {v['received_on']}\n")
+    outcome = f" ({v['outcome']})" if v["outcome"] else ""
+    out.write(f"  {'state':<23} {v['state']}{outcome}\n")
+    out.write(f"  {'received':<23} {v['received_on']}\n")
     for key in ("charge", "allowed", "paid", "patient_responsibility"):
         if v[key] is not None:
-            out.write(f"  {key.replace('_', ' '):<9} {v[key]:>12}\n")
+            out.write(f"  {key.replace('_', ' '):<23} {v[key]:>12}\n")
     if v["error"]:
-        out.write(f"  why       {v['error']}\n")
+        out.write(f"  {'why':<23} {v['error']}\n")
     if v["reversed_by"]:
         out.write(f"  reversed by claim {v['reversed_by']}\n")
     if v["remittance_trace"]:

@@ -1,0 +1,132 @@
+"""The pipeline's commands end to end on the embedded defaults (SQLite, in-process workers):
+what an operator types, what they read back, and one-line errors for what goes wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from claims_engine.cli import main
+from tests.x12_oracle import pyx12_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "fixtures" / "reference"
+TWO_CLAIMS = ROOT / "fixtures" / "x12" / "valid" / "837p-two-claims.edi"
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with freeze_time("2026-11-02 09:30:00"):
+        code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CLAIMS_DATABASE_URL", f"sqlite:///{tmp_path / 'claims.db'}")
+    monkeypatch.delenv("CLAIMS_REDIS_URL", raising=False)
+    return tmp_path
+
+
+def _ready(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["db", "upgrade"], capsys)[0] == 0
+    code, out, err = _run(["reference", "load", str(REFERENCE)], capsys)
+    assert code == 0, err
+    assert "reference set 1 stored" in out
+
+
+def test_submit_stats_status_remit(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _ready(capsys)
+    code, out, err = _run(["submit", str(TWO_CLAIMS), "--json"], capsys)
+    assert code == 0, err
+    [submitted] = json.loads(out)["submitted"]
+    assert submitted["duplicate"] is False and submitted["interchange_id"] == 1
+
+    code, out, _ = _run(["stats", "--json"], capsys)
+    stats = json.loads(out)
+    assert set(stats) == {"interchanges", "claims", "queues"}
+    assert set(stats["claims"]) == {
+        "received",
+        "rejected",
+        "accepted",
+        "pended",
+        "adjudicated",
+        "remitted",
+    }
+    assert stats["interchanges"]["ingested"] == 1
+    assert stats["claims"]["adjudicated"] + stats["claims"]["pended"] == 2
+    assert all(n == 0 for n in stats["queues"].values())
+
+    code, out, _ = _run(["remit", "--out", str(store / "835"), "--json"], capsys)
+    assert code == 0
+    remits = json.loads(out)["remittances"]
+    assert remits
+    for r in remits:
+        text = Path(r["path"]).read_text()
+        assert [e for e in pyx12_errors(text) if "FOOTER" not in e] == []
+
+    code, out, _ = _run(["acks", "1", "--out", str(store / "acks")], capsys)
+    assert code == 0 and ".999.x12" in out and ".277ca.x12" in out
+
+    code, out, err = _run(["status", "26463774", "--npi", "1234567893", "--json"], capsys)
+    assert code == 0, err
+    [view] = json.loads(out)
+    assert view["state"] in ("remitted", "pended")
+    pccn = view["payer_claim_number"]
+    code, text, _ = _run(["status", pccn], capsys)
+    assert code == 0
+    assert "history:" in text and "intake" in text
+
+
+def test_resubmission_is_answered_as_a_duplicate(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ready(capsys)
+    assert _run(["submit", str(TWO_CLAIMS)], capsys)[0] == 0
+    code, out, _ = _run(["stats", "--json"], capsys)
+    before = json.loads(out)
+    code, out, _ = _run(["submit", str(TWO_CLAIMS)], capsys)
+    assert code == 0
+    assert "duplicate of interchange 1" in out and "TA1 025" in out
+    assert json.loads(_run(["stats", "--json"], capsys)[1]) == before
+
+
+def test_bad_input_gets_one_line_errors_and_loses_nothing(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(["submit", str(TWO_CLAIMS)], capsys)
+    assert code == 2 and "run `claims-engine db upgrade`" in err and "Traceback" not in err
+    assert _run(["db", "upgrade"], capsys)[0] == 0
+    code, _, err = _run(["submit", str(TWO_CLAIMS)], capsys)
+    assert code == 2 and "claims-engine reference load" in err
+
+    _ready(capsys)
+    junk = store / "junk.txt"
+    junk.write_text("this is not X12\n")
+    missing = store / "missing.837"
+    code, out, err = _run(["submit", str(junk), str(missing), str(TWO_CLAIMS)], capsys)
+    assert code == 1
+    assert f"{junk}: not an X12 interchange" in err
+    assert f"{missing}: cannot read" in err
+    assert "Traceback" not in err
+    assert "interchange 1" in out  # the good file went through
+    code, _, err = _run(["status", "NO-SUCH-CLAIM"], capsys)
+    assert code == 1 and "no claim with payer claim number 'NO-SUCH-CLAIM'" in err
+    code, _, err = _run(["worker"], capsys)
+    assert code == 2 and "CLAIMS_REDIS_URL" in err
+
+
+def test_reference_load_names_the_bad_file(
+    store: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert _run(["db", "upgrade"], capsys)[0] == 0
+    bad = tmp_path / "ref"
+    bad.mkdir()
+    for f in REFERENCE.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "members.csv").write_text("member_id\nM1\n")
+    code, _, err = _run(["reference", "load", str(bad)], capsys)
+    assert code == 2 and "members.csv" in err and "Traceback" not in err
