@@ -4,7 +4,8 @@
 
 1. generates ``--claims`` claims as ``--files`` 837 interchanges (distinct seeds, so distinct
    ISA13s: the engine answers a reused one as a duplicate), outside the timed part;
-2. PostgreSQL + Redis, once for each worker count W: a fresh schema and a flushed Redis db,
+2. PostgreSQL + Redis, once for each worker count W: a fresh schema and an emptied Redis db
+   (``--redis-url``, db 14 by default: refused when another user's keys are in it),
    ``claims-engine db upgrade`` and ``reference load``, ``claims-engine worker --processes W
    --threads 1`` started and ready; then, timed: the files submitted (the ``submit`` command's
    code in this process: store and enqueue each file), the store polled every 0.2 s until no
@@ -40,7 +41,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -215,6 +216,29 @@ def base_env(database_url: str, redis_url: str | None) -> dict[str, str]:
     return env
 
 
+def command(argv: Sequence[str], *, strict: bool = False) -> str:
+    """Run ``claims-engine ARGV`` in this process, through the CLI's own parser (so options
+    added later get their defaults); its stdout. A non-zero exit, or with ``strict`` any line
+    on stderr, is a one-line failure."""
+    from claims_engine.cli import build_parser
+    from claims_engine.errors import ClaimsEngineError
+
+    what = f"claims-engine {argv[0]}"
+    err = io.StringIO()
+    try:
+        args = build_parser().parse_args(argv)
+        out = io.StringIO()
+        code = args.func(args, out, err)
+    except SystemExit:  # the parser refused the arguments
+        raise Failure(f"{what}: the command no longer takes {' '.join(argv)!r}") from None
+    except ClaimsEngineError as exc:
+        raise Failure(f"{what}: {exc}") from None
+    problem = err.getvalue().strip()
+    if code != 0 or (strict and problem):
+        raise Failure(f"{what}: {(problem or f'exit {code}').splitlines()[0]}")
+    return out.getvalue()
+
+
 def set_claims_environ(env: dict[str, str]) -> None:
     """Make this process's CLAIMS_* variables those of ``env``."""
     for key in [k for k in os.environ if k.startswith("CLAIMS_")]:
@@ -243,8 +267,20 @@ def machine_cpu() -> tuple[float, float]:
 
 
 def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and of its children that have been waited for (such as
+    the processes a payment cycle may run payees in)."""
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
+def children_peak_rss_mb() -> float:
+    """The largest peak RSS of any child of this process waited for so far."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def process_cpu(pid: int) -> float:
@@ -387,15 +423,20 @@ class WorkerPool:
         return max((vm_hwm_mb(p) or 0.0 for p in self.children), default=0.0)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        """SIGTERM to the worker's process group (its own: started in a new session), then
+        SIGKILL to whatever of the group is left after 20 s."""
+        pgid = self.proc.pid
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while group_members(pgid) and time.monotonic() < deadline:
+            self.proc.poll()  # reap the worker's main process once it exits
+            time.sleep(0.1)
+        if group_members(pgid):
+            with suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
         self._log.close()
 
 
@@ -506,8 +547,6 @@ def summarize(
 def run_postgres(
     args: argparse.Namespace, files: list[Path], processes: int, work: Path, submitted: int
 ) -> dict[str, Any]:
-    from claims_engine.errors import ClaimsEngineError
-    from claims_engine.pipeline_cli import cmd_remit, cmd_submit
     from claims_engine.store.db import engine_for
     from workers.settings import Environment, Settings, use_environment
 
@@ -536,20 +575,12 @@ def run_postgres(
         use_environment(here)
         importlib.import_module("workers.actors")  # bound to Redis before the clock starts
 
-        sub_out, sub_err = io.StringIO(), io.StringIO()
         machine0, workers0, own0 = machine_cpu(), pool.cpu_seconds(), own_cpu()
         postgres0, redis0 = backend_cpu(admin, schema), redis_cpu(client)
         started = time.perf_counter()
-        try:
-            code = cmd_submit(
-                argparse.Namespace(files=files, json=True, threads=1), sub_out, sub_err
-            )
-        except ClaimsEngineError as exc:
-            raise Failure(f"submit: {exc}") from None
+        submitted_json = command(["submit", "--json", *map(str, files)], strict=True)
         submit_done = time.perf_counter()
-        if code != 0 or sub_err.getvalue():
-            raise Failure(f"submit: {(sub_err.getvalue().strip() or 'failed').splitlines()[0]}")
-        results = json.loads(sub_out.getvalue())["submitted"]
+        results = json.loads(submitted_json)["submitted"]
         duplicates = [r["file"] for r in results if r["duplicate"]]
         if duplicates:
             raise Failure(f"submit: {duplicates[0]} was answered as a duplicate (TA1 025)")
@@ -578,16 +609,12 @@ def run_postgres(
         adjudicated = time.perf_counter()
         machine_adjudicated = machine_cpu()
         reset_peak_rss()
-        remit_out = io.StringIO()
-        try:
-            cmd_remit(argparse.Namespace(out=out / "835", json=True), remit_out, sys.stderr)
-        except ClaimsEngineError as exc:
-            raise Failure(f"remit: {exc}") from None
+        remit_json = command(["remit", "--out", str(out / "835"), "--json"])
         finished = time.perf_counter()
         machine1, workers1, own1 = machine_cpu(), pool.cpu_seconds(), own_cpu()
         postgres1, redis1 = backend_cpu(admin, schema), redis_cpu(client)
-        remit_rss = vm_hwm_mb()
-        remits = json.loads(remit_out.getvalue())["remittances"]
+        remit_rss = max(vm_hwm_mb() or 0.0, children_peak_rss_mb())
+        remits = json.loads(remit_json)["remittances"]
         pool.check()
         rss = pool.peak_rss_mb()
         log = pool.log_text()
@@ -650,20 +677,17 @@ def run_postgres(
 def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
     """In a fresh interpreter with CLAIMS_DATABASE_URL set and no CLAIMS_REDIS_URL: the
     ``submit`` command (actors in this process) and the ``remit`` command, timed."""
-    from claims_engine.pipeline_cli import cmd_remit, cmd_submit
     from workers import actors  # noqa: F401 - the StubBroker, bound before the clock starts
 
-    sub_out, sub_err = io.StringIO(), io.StringIO()
     reset_peak_rss()
     machine0, own0 = machine_cpu(), own_cpu()
     started = time.perf_counter()
-    code = cmd_submit(argparse.Namespace(files=files, json=True, threads=1), sub_out, sub_err)
+    submitted_json = command(["submit", "--json", *map(str, files)], strict=True)
     adjudicated = time.perf_counter()
     machine_adjudicated = machine_cpu()
     peak_rss = vm_hwm_mb()
     reset_peak_rss()
-    remit_out = io.StringIO()
-    cmd_remit(argparse.Namespace(out=out, json=True), remit_out, sys.stderr)
+    remit_json = command(["remit", "--out", str(out), "--json"])
     finished = time.perf_counter()
     machine1, own1 = machine_cpu(), own_cpu()
     return {
@@ -672,15 +696,13 @@ def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
             finished - started,
             {"process_s": own1 - own0},
         ),
-        "code": code,
-        "stderr": sub_err.getvalue(),
-        "submitted": json.loads(sub_out.getvalue())["submitted"],
-        "remittances": json.loads(remit_out.getvalue())["remittances"],
+        "submitted": json.loads(submitted_json)["submitted"],
+        "remittances": json.loads(remit_json)["remittances"],
         "started": started,
         "adjudicated": adjudicated,
         "finished": finished,
         "peak_rss_mb": peak_rss,
-        "remit_peak_rss_mb": vm_hwm_mb(),
+        "remit_peak_rss_mb": max(vm_hwm_mb() or 0.0, children_peak_rss_mb()),
     }
 
 
@@ -710,8 +732,6 @@ def run_sqlite(files: list[Path], work: Path, submitted: int) -> dict[str, Any]:
         lines = proc.stderr.strip().splitlines()
         raise Failure(f"embedded SQLite run failed: {lines[-1] if lines else proc.returncode}")
     child: dict[str, Any] = json.loads(proc.stdout)
-    if child["code"] != 0 or child["stderr"]:
-        raise Failure(f"embedded submit: {(child['stderr'].strip() or 'failed').splitlines()[0]}")
     duplicates = [r["file"] for r in child["submitted"] if r["duplicate"]]
     if duplicates:
         raise Failure(f"embedded submit: {duplicates[0]} was answered as a duplicate (TA1 025)")
@@ -771,11 +791,13 @@ submit / intake / adjudicated: seconds from the start until submit returned, no 
   was left to ingest, no claim was left to adjudicate; remit: the payment cycle after that.
 CPU busy: the whole machine's share busy, until the last adjudication / during remit.
 engine CPU: the worker processes and the submitting process (submit, polls, remit);
-  PG CPU: the PostgreSQL server processes of the run's connections; other CPU: the rest of
+  PG CPU: the PostgreSQL server processes of the run's connections open at the end (those
+  closed before, e.g. of a remit in processes of its own, are missed); other CPU: the rest of
   the machine (other users' work included). claims/CPU s: claims per CPU second of engine,
   PostgreSQL and Redis, which other work on the machine does not skew much.
 RSS: peak of one worker process (in-process: the submitting process, until the last
-  adjudication); remit RSS: peak of the process running the payment cycle, during it."""
+  adjudication); remit RSS: peak of the process running the payment cycle, during it, or
+  of any process it ran (the largest of this benchmark's child processes so far)."""
 
 
 def report(runs: list[dict[str, Any]]) -> None:
@@ -892,7 +914,11 @@ def main() -> int:
     parser.add_argument("files_", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_sqlite:
-        json.dump(child_sqlite(args.child_sqlite, args.files_), sys.stdout)
+        try:
+            json.dump(child_sqlite(args.child_sqlite, args.files_), sys.stdout)
+        except Failure as exc:
+            print(f"bench_pipeline: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.files_:
         parser.error(f"unrecognized arguments: {' '.join(map(str, args.files_))}")

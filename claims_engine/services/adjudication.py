@@ -43,6 +43,7 @@ from claims_engine.adjudication.adjudicate import (
 from claims_engine.adjudication.batch import Ledger, services_of
 from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
 from claims_engine.codec import claim_from_json, decision_from_json, decision_to_json
+from claims_engine.model import Claim
 from claims_engine.money import ZERO
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows, update_rows
@@ -225,7 +226,7 @@ def _adjudicate(
             decided.append((w, outcome))
             for key in outcome.accumulator_changes:
                 changed[key] = w.family
-        _write_decisions(conn, decided, now)
+        _write_decisions(conn, decided, claims, now)
         _write_accumulators(conn, names, ledger, changed)
         _write_history(conn, decided)
         _write_states(conn, decided, failures, now)
@@ -313,19 +314,40 @@ def _load_reversed(conn: Connection, claims: Iterable[Any]) -> dict[str, ClaimDe
     originals = {c.original_claim_number for c in claims if c.original_claim_number}
     if not originals:
         return {}
-    a = _adjudications.c
+    a, c = _adjudications.c, _claims.c
     rows = conn.execute(
-        select(a.payer_claim_number, a.decision).where(
+        select(a.payer_claim_number, a.decision, c.claim)
+        .join(_claims, c.id == a.claim_id)
+        .where(
             a.payer_claim_number.in_(sorted(originals)),
             a.kind == "decision",
             a.reversed_by.is_(None),
         )
     )
-    return {str(r.payer_claim_number): decision_from_json(r.decision) for r in rows}
+    return {str(r.payer_claim_number): read_decision(r.decision, r.claim) for r in rows}
+
+
+def decision_document(decision: ClaimDecision, claim: Claim) -> dict[str, Any]:
+    """The decision as stored: without its claim when that is the claim of its row (kept in
+    ``claims.claim`` already), with it otherwise (a reversal carries the original claim)."""
+    document = decision_to_json(decision)
+    if decision.claim is claim or decision.claim == claim:
+        del document["claim"]
+    return document
+
+
+def read_decision(document: dict[str, Any], claim: dict[str, Any]) -> ClaimDecision:
+    """A stored decision, given the stored claim of its row."""
+    if "claim" not in document:
+        document = {**document, "claim": claim}
+    return decision_from_json(document)
 
 
 def _write_decisions(
-    conn: Connection, decided: list[tuple[_Waiting, Adjudication]], now: datetime
+    conn: Connection,
+    decided: list[tuple[_Waiting, Adjudication]],
+    claims: dict[int, Claim],
+    now: datetime,
 ) -> None:
     rows: list[dict[str, Any]] = []
     decisions: list[ClaimDecision] = []
@@ -348,7 +370,7 @@ def _write_decisions(
                     "patient_responsibility": d.patient_responsibility,
                     "pend_reason": d.pend_reason or None,
                     "decided_at": now,
-                    "decision": decision_to_json(d),
+                    "decision": decision_document(d, claims[w.id]),
                 }
             )
             decisions.append(d)

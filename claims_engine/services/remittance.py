@@ -10,15 +10,17 @@ the 835 text stays in the store as well.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, and_, exists, insert, or_, select, text, update
+from sqlalchemy import Engine, and_, exists, func, insert, or_, select, text, update
 
 from claims_engine.adjudication.decision import ClaimDecision, Outcome
-from claims_engine.codec import decision_from_json
 from claims_engine.remittance import payment_cycle
+from claims_engine.services.adjudication import family_lock_key, read_decision
 from claims_engine.services.intake import CONTROL_COUNTER
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
@@ -34,7 +36,6 @@ from claims_engine.store.tables import (
 from claims_engine.x12.writer835 import write_835
 
 TRACE_COUNTER = "trace_number"
-_CYCLE_LOCK_KEY = 0x636C61696D7335  # one payment cycle at a time on PostgreSQL
 
 _claims = ClaimRow.__table__  # type: ignore[attr-defined]
 _events = ClaimEventRow.__table__  # type: ignore[attr-defined]
@@ -53,27 +54,59 @@ class RemitFile:
     path: Path | None
 
 
+def _payable(a: Any, c: Any) -> list[Any]:
+    return [
+        a.outcome != Outcome.PENDED.value,
+        or_(
+            c.state == ClaimState.ADJUDICATED,
+            and_(a.kind == "reversal", c.state == ClaimState.PENDED),
+        ),
+        ~exists().where(_items.c.adjudication_id == a.id),
+    ]
+
+
+def payable_payees(engine: Engine) -> dict[str, int]:
+    """Billing NPIs with decisions waiting for a remittance, and how many each."""
+    a, c = _adjudications.c, _claims.c
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(c.billing_npi, func.count())
+            .join(_adjudications, c.id == a.claim_id)
+            .where(*_payable(a, c))
+            .group_by(c.billing_npi)
+            .order_by(c.billing_npi)
+        ).all()
+        return {str(npi): int(n) for npi, n in found}
+
+
 def run_payment_cycle(
-    engine: Engine, runtime: Runtime, now: datetime, out_dir: Path | None
+    engine: Engine,
+    runtime: Runtime,
+    now: datetime,
+    out_dir: Path | None,
+    payees: Sequence[str] | None = None,
 ) -> list[RemitFile]:
-    """Pay everything adjudicated and not yet paid; returns the 835s written (none when there
-    is nothing to pay)."""
+    """Pay everything adjudicated and not yet paid (to ``payees`` only, when given); returns
+    the 835s written (none when there is nothing to pay). Cycles for different payees can run
+    at the same time; two for one payee queue on its lock."""
+    payees = sorted(payees) if payees is not None else list(payable_payees(engine))
+    if not payees:
+        return []
+    # Numbers first, in a short transaction of their own (a gap is harmless), so that cycles
+    # running side by side do not queue on the counters.
+    with begin_write(engine) as conn:
+        first_trace = next_numbers(conn, TRACE_COUNTER, len(payees))
+        first_control = next_numbers(conn, CONTROL_COUNTER, len(payees))
     written: list[tuple[int, str, str, int, str, str, str]] = []
     with begin_write(engine) as conn:
         if is_postgres(conn):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CYCLE_LOCK_KEY})
+            for key in sorted(family_lock_key(f"payee:{npi}") for npi in payees):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         a, c = _adjudications.c, _claims.c
         rows = conn.execute(
-            select(a.id, a.claim_id, a.kind, a.decision)
+            select(a.id, a.claim_id, a.kind, a.decision, c.claim)
             .join(_claims, c.id == a.claim_id)
-            .where(
-                a.outcome != Outcome.PENDED.value,
-                or_(
-                    c.state == ClaimState.ADJUDICATED,
-                    and_(a.kind == "reversal", c.state == ClaimState.PENDED),
-                ),
-                ~exists().where(_items.c.adjudication_id == a.id),
-            )
+            .where(*_payable(a, c), c.billing_npi.in_(payees))
             .order_by(c.interchange_id, c.ordinal, a.id)  # submission order, whatever the timing
         ).all()
         if not rows:
@@ -81,12 +114,9 @@ def run_payment_cycle(
         decisions: list[ClaimDecision] = []
         row_of: dict[int, tuple[int, int, str]] = {}
         for r in rows:
-            d = decision_from_json(r.decision)
+            d = read_decision(r.decision, r.claim)
             decisions.append(d)
             row_of[id(d)] = (int(r.id), int(r.claim_id), str(r.kind))
-        payees = len({d.claim.billing_provider.npi for d in decisions})
-        first_trace = next_numbers(conn, TRACE_COUNTER, payees)
-        first_control = next_numbers(conn, CONTROL_COUNTER, payees)
         cycle = payment_cycle(decisions, runtime.payer, paid_on=now.date(), first_trace=first_trace)
         remitted_claims: list[int] = []
         for n, remittance in enumerate(cycle):

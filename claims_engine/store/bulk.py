@@ -27,9 +27,9 @@ def _raw(conn: Connection) -> Any:
 
 def _copy_value(value: Any, json_column: bool) -> Any:
     if json_column and value is not None:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Json
 
-        return Jsonb(value)
+        return Json(value)
     if isinstance(value, Enum):  # psycopg would write an enum's name; the columns hold values
         return value.value
     return value
