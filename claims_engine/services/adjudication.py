@@ -62,6 +62,7 @@ from claims_engine.store.tables import (
 
 ACTOR = "adjudication"
 ORDER_WINDOW = timedelta(minutes=10)
+HISTORY_WINDOW = timedelta(days=366)
 
 _claims = ClaimRow.__table__  # type: ignore[attr-defined]
 _events = ClaimEventRow.__table__  # type: ignore[attr-defined]
@@ -205,7 +206,7 @@ def _adjudicate(
         claims = {w.id: claim_from_json(w.claim) for w in waiting}
         ledger = Ledger(
             accumulators=_load_accumulators(conn, names),
-            history=_load_history(conn, names),
+            history=_load_history(conn, names, _history_start(claims.values())),
             decisions=_load_reversed(conn, claims.values()),
         )
         base = runtime.context()
@@ -289,10 +290,32 @@ def _load_accumulators(conn: Connection, families: list[str]) -> dict[Accumulato
     }
 
 
-def _load_history(conn: Connection, families: list[str]) -> dict[str, list[PriorService]]:
+def _history_start(claims: Iterable[Claim]) -> date | None:
+    """The first day of service history the claims can need: duplicates look at the same day,
+    rules at the plan year of each line, which starts less than a year before it. Loading no
+    more keeps a batch's cost flat however long a family's history grows."""
+    days = [
+        day
+        for claim in claims
+        for day in (
+            claim.service_from,
+            claim.statement_from,
+            *(ln.service_from for ln in claim.lines),
+        )
+        if day is not None
+    ]
+    return min(days) - HISTORY_WINDOW if days else None
+
+
+def _load_history(
+    conn: Connection, families: list[str], start: date | None
+) -> dict[str, list[PriorService]]:
     s = _services.c
     history: dict[str, list[PriorService]] = {}
-    rows = conn.execute(select(_services).where(s.family.in_(families)).order_by(s.id))
+    query = select(_services).where(s.family.in_(families))
+    if start is not None:
+        query = query.where(s.service_date >= start)
+    rows = conn.execute(query.order_by(s.id))
     for r in rows:
         history.setdefault(r.subscriber_id, []).append(
             PriorService(

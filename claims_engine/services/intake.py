@@ -263,7 +263,7 @@ class _StoreSink:
             "family": self.runtime.family_of(claim)[:90],
             "claim_type": claim.claim_type.value,
             "frequency": claim.frequency_code[:1],
-            "state": ClaimState.ACCEPTED if ack.accepted else ClaimState.REJECTED,
+            "state": (ClaimState.ACCEPTED if ack.accepted else ClaimState.REJECTED).value,
             "total_charge": _cents(claim.total_charge),
             "received_on": self.received_on,
             "updated_at": self.now,

@@ -4,15 +4,16 @@ On PostgreSQL, :func:`insert_rows` streams rows with ``COPY ... FROM STDIN`` (id
 the table's sequence up front when the caller needs them) and :func:`update_rows` sends one
 ``UPDATE ... FROM unnest(...)`` per batch. On SQLite, both are ``executemany`` of one
 prepared statement, which runs in C. Rows are dicts with the same keys; values are what the
-columns take (``Decimal`` money rounded to its scale, ``date``, ``dict`` for JSON columns).
+columns take (``Decimal`` money rounded to its scale, ``date``, ``dict`` for JSON columns,
+plain ``str`` for states: psycopg would write an enum member by its name).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, bindparam, insert, text, update
 from sqlalchemy.types import JSON
 
@@ -23,16 +24,6 @@ def _is_postgres(conn: Connection) -> bool:
 
 def _raw(conn: Connection) -> Any:
     return conn.connection.driver_connection
-
-
-def _copy_value(value: Any, json_column: bool) -> Any:
-    if json_column and value is not None:
-        from psycopg.types.json import Json
-
-        return Json(value)
-    if isinstance(value, Enum):  # psycopg would write an enum's name; the columns hold values
-        return value.value
-    return value
 
 
 def insert_rows(
@@ -62,24 +53,20 @@ def insert_rows(
             ).scalars()
         ]
         columns = ["id", *columns]
-    json_columns = [isinstance(table.c[name].type, JSON) for name in columns]
+    json_at = [k for k, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     cursor = _raw(conn).cursor()
     names = ", ".join(f'"{c}"' for c in columns)
+    keys = columns[1:] if return_ids else columns
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        if return_ids:
-            for row_id, row in zip(ids, rows, strict=True):
-                copy.write_row(
-                    [row_id]
-                    + [
-                        _copy_value(row[c], j)
-                        for c, j in zip(columns[1:], json_columns[1:], strict=True)
-                    ]
-                )
-        else:
-            for row in rows:
-                copy.write_row(
-                    [_copy_value(row[c], j) for c, j in zip(columns, json_columns, strict=True)]
-                )
+        write = copy.write_row
+        for n, row in enumerate(rows):
+            values = [row[c] for c in keys]
+            if return_ids:
+                values.insert(0, ids[n])
+            for k in json_at:
+                if values[k] is not None:
+                    values[k] = orjson.dumps(values[k]).decode()
+            write(values)
     return ids
 
 

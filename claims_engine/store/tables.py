@@ -351,7 +351,7 @@ class ServiceRow(SQLModel, table=True):
     the family see for duplicates and history rules. Deleted when its claim is reversed."""
 
     __tablename__ = "services"
-    __table_args__ = (Index("ix_services_family", "family"),)
+    __table_args__ = (Index("ix_services_family", "family", "service_date"),)
 
     id: int | None = _id()
     family: str = Field(max_length=90)
