@@ -26,15 +26,19 @@ from claims_engine.services.intake import submit, write_acknowledgments
 from claims_engine.services.reference import store_reference
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store.db import upgrade
-from claims_engine.store.tables import AdjudicationRow, ClaimRow, InterchangeRow
+from claims_engine.store.tables import (
+    adjudications_table,
+    claims_table,
+    interchanges_table,
+)
 from claims_engine.x12.tokenizer import parse_isa_delimiters
 
 EXIT_OK = 0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_claims = ClaimRow.__table__  # type: ignore[attr-defined]
-_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
-_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
+_claims = claims_table
+_adjudications = adjudications_table
+_interchanges = interchanges_table
 
 
 def renumber(raw: bytes, control: int) -> bytes:

@@ -49,28 +49,28 @@ from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows, update_rows
 from claims_engine.store.db import begin_write, is_postgres
 from claims_engine.store.tables import (
-    AccumulatorRow,
-    AdjudicationRow,
-    AdjustmentRow,
-    ClaimEventRow,
-    ClaimRow,
     ClaimState,
-    InterchangeRow,
     InterchangeState,
-    ServiceRow,
+    accumulators_table,
+    adjudications_table,
+    adjustments_table,
+    claim_events_table,
+    claims_table,
+    interchanges_table,
+    services_table,
 )
 
 ACTOR = "adjudication"
 ORDER_WINDOW = timedelta(minutes=10)
 HISTORY_WINDOW = timedelta(days=366)
 
-_claims = ClaimRow.__table__  # type: ignore[attr-defined]
-_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
-_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
-_adjustments = AdjustmentRow.__table__  # type: ignore[attr-defined]
-_accumulators = AccumulatorRow.__table__  # type: ignore[attr-defined]
-_services = ServiceRow.__table__  # type: ignore[attr-defined]
-_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
+_claims = claims_table
+_events = claim_events_table
+_adjudications = adjudications_table
+_adjustments = adjustments_table
+_accumulators = accumulators_table
+_services = services_table
+_interchanges = interchanges_table
 
 
 @dataclass(slots=True)

@@ -31,13 +31,13 @@ from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (
-    AcknowledgmentRow,
-    ClaimEventRow,
-    ClaimLineRow,
-    ClaimRow,
     ClaimState,
-    InterchangeRow,
     InterchangeState,
+    acknowledgments_table,
+    claim_events_table,
+    claim_lines_table,
+    claims_table,
+    interchanges_table,
 )
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import ClaimAck, Envelope, write_ta1
@@ -50,11 +50,11 @@ _FLUSH_CLAIMS = 2000
 _CENT = Decimal("0.01")
 _MILLI = Decimal("0.001")
 
-_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
-_acks = AcknowledgmentRow.__table__  # type: ignore[attr-defined]
-_claims = ClaimRow.__table__  # type: ignore[attr-defined]
-_lines = ClaimLineRow.__table__  # type: ignore[attr-defined]
-_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
+_interchanges = interchanges_table
+_acks = acknowledgments_table
+_claims = claims_table
+_lines = claim_lines_table
+_events = claim_events_table
 
 
 @dataclass(frozen=True, slots=True)

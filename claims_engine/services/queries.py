@@ -11,24 +11,24 @@ from sqlalchemy import Connection, Engine, func, select
 
 from claims_engine.reasons import describe_adjustment
 from claims_engine.store.tables import (
-    AdjudicationRow,
-    AdjustmentRow,
-    ClaimEventRow,
-    ClaimRow,
     ClaimState,
-    InterchangeRow,
     InterchangeState,
-    RemittanceClaimRow,
-    RemittanceRow,
+    adjudications_table,
+    adjustments_table,
+    claim_events_table,
+    claims_table,
+    interchanges_table,
+    remittance_claims_table,
+    remittances_table,
 )
 
-_claims = ClaimRow.__table__  # type: ignore[attr-defined]
-_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
-_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
-_adjustments = AdjustmentRow.__table__  # type: ignore[attr-defined]
-_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
-_remittances = RemittanceRow.__table__  # type: ignore[attr-defined]
-_items = RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+_claims = claims_table
+_events = claim_events_table
+_adjudications = adjudications_table
+_adjustments = adjustments_table
+_interchanges = interchanges_table
+_remittances = remittances_table
+_items = remittance_claims_table
 
 
 def counts(engine: Engine) -> dict[str, dict[str, int]]:

@@ -15,10 +15,15 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from claims_engine.services.intake import family_batches
-from claims_engine.store.tables import ClaimRow, ClaimState, InterchangeRow, InterchangeState
+from claims_engine.store.tables import (
+    ClaimState,
+    InterchangeState,
+    claims_table,
+    interchanges_table,
+)
 
-_claims = ClaimRow.__table__  # type: ignore[attr-defined]
-_interchanges = InterchangeRow.__table__  # type: ignore[attr-defined]
+_claims = claims_table
+_interchanges = interchanges_table
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from claims_engine.model import Claim
 from claims_engine.reference import ReferenceData, load_reference
 from claims_engine.remittance import Payer, load_payer
 from claims_engine.rules import RulePack, load_pack
-from claims_engine.store.tables import ReferenceSetRow
+from claims_engine.store.tables import reference_sets_table
 
 REFERENCE_FILES = (
     "members.csv",
@@ -37,7 +37,7 @@ REFERENCE_FILES = (
     "payer.yaml",
 )
 
-_sets = ReferenceSetRow.__table__  # type: ignore[attr-defined]
+_sets = reference_sets_table
 
 
 @dataclass(frozen=True, slots=True)

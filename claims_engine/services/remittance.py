@@ -26,22 +26,22 @@ from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (
-    AdjudicationRow,
-    ClaimEventRow,
-    ClaimRow,
     ClaimState,
-    RemittanceClaimRow,
-    RemittanceRow,
+    adjudications_table,
+    claim_events_table,
+    claims_table,
+    remittance_claims_table,
+    remittances_table,
 )
 from claims_engine.x12.writer835 import write_835
 
 TRACE_COUNTER = "trace_number"
 
-_claims = ClaimRow.__table__  # type: ignore[attr-defined]
-_events = ClaimEventRow.__table__  # type: ignore[attr-defined]
-_adjudications = AdjudicationRow.__table__  # type: ignore[attr-defined]
-_remittances = RemittanceRow.__table__  # type: ignore[attr-defined]
-_items = RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+_claims = claims_table
+_events = claim_events_table
+_adjudications = adjudications_table
+_remittances = remittances_table
+_items = remittance_claims_table
 
 
 @dataclass(frozen=True, slots=True)

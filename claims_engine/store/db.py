@@ -177,7 +177,7 @@ def is_postgres(conn: Connection) -> bool:
 def next_numbers(conn: Connection, name: str, count: int, *, wrap: int = 999_999_999) -> int:
     """Reserve ``count`` numbers of the sequence ``name`` and return the first; numbers run
     from 1 to ``wrap`` and start again. The row stays locked until the transaction ends."""
-    table = tables.CounterRow.__table__  # type: ignore[attr-defined]
+    table = tables.counters_table
     query = select(table.c.value).where(table.c.name == name)
     if is_postgres(conn):
         query = query.with_for_update()

@@ -33,6 +33,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -421,3 +422,19 @@ class RemittanceClaimRow(SQLModel, table=True):
             unique=True,
         )
     )
+
+
+# The tables as SQLAlchemy Core sees them, for the batched statements of the services.
+interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
+acknowledgments_table: Table = AcknowledgmentRow.__table__  # type: ignore[attr-defined]
+reference_sets_table: Table = ReferenceSetRow.__table__  # type: ignore[attr-defined]
+counters_table: Table = CounterRow.__table__  # type: ignore[attr-defined]
+claims_table: Table = ClaimRow.__table__  # type: ignore[attr-defined]
+claim_lines_table: Table = ClaimLineRow.__table__  # type: ignore[attr-defined]
+claim_events_table: Table = ClaimEventRow.__table__  # type: ignore[attr-defined]
+adjudications_table: Table = AdjudicationRow.__table__  # type: ignore[attr-defined]
+adjustments_table: Table = AdjustmentRow.__table__  # type: ignore[attr-defined]
+services_table: Table = ServiceRow.__table__  # type: ignore[attr-defined]
+accumulators_table: Table = AccumulatorRow.__table__  # type: ignore[attr-defined]
+remittances_table: Table = RemittanceRow.__table__  # type: ignore[attr-defined]
+remittance_claims_table: Table = RemittanceClaimRow.__table__  # type: ignore[attr-defined]

@@ -57,7 +57,7 @@ def sequential_outcome(
 ) -> tuple[dict[str, Decimal], dict[AccumulatorKey, Decimal]]:
     """Paid amount by payer claim number and the accumulators, had every accepted claim in the
     store been adjudicated one after the other, in submission order, in memory."""
-    c = t.ClaimRow.__table__.c  # type: ignore[attr-defined]
+    c = t.claims_table.c
     with engine.connect() as conn:
         rows = conn.execute(
             select(c.payer_claim_number, c.received_on, c.claim)
@@ -79,7 +79,7 @@ def sequential_outcome(
 
 
 def stored_outcome(engine: Engine) -> tuple[dict[str, Decimal], dict[AccumulatorKey, Decimal]]:
-    a = t.AdjudicationRow.__table__.c  # type: ignore[attr-defined]
+    a = t.adjudications_table.c
     with engine.connect() as conn:
         paid = {
             (r.payer_claim_number if r.kind == "decision" else f"reversal:{r.reverses}"): r.paid
@@ -87,7 +87,7 @@ def stored_outcome(engine: Engine) -> tuple[dict[str, Decimal], dict[Accumulator
         }
         accumulators = {
             AccumulatorKey(r.holder, r.plan_id, r.plan_year, r.bucket, r.network): r.amount
-            for r in conn.execute(select(t.AccumulatorRow.__table__))  # type: ignore[attr-defined]
+            for r in conn.execute(select(t.accumulators_table))
             if r.amount
         }
     return paid, accumulators
@@ -99,7 +99,7 @@ def count(engine: Engine, table: Any, *where: Any) -> int:
 
 
 def states(engine: Engine) -> dict[str, int]:
-    c = t.ClaimRow.__table__.c  # type: ignore[attr-defined]
+    c = t.claims_table.c
     with engine.connect() as conn:
         return {
             str(s): int(n) for s, n in conn.execute(select(c.state, func.count()).group_by(c.state))

@@ -31,10 +31,10 @@ from tests.integration.pipeline_support import (
 
 pytestmark = pytest.mark.integration
 
-_claims = t.ClaimRow.__table__  # type: ignore[attr-defined]
-_adjudications = t.AdjudicationRow.__table__  # type: ignore[attr-defined]
-_items = t.RemittanceClaimRow.__table__  # type: ignore[attr-defined]
-_acks = t.AcknowledgmentRow.__table__  # type: ignore[attr-defined]
+_claims = t.claims_table
+_adjudications = t.adjudications_table
+_items = t.remittance_claims_table
+_acks = t.acknowledgments_table
 
 
 @pytest.fixture

@@ -38,11 +38,11 @@ from tests.integration.pipeline_support import (
 pytestmark = pytest.mark.integration
 
 REDIS_URL = os.environ.get("CLAIMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-_claims = t.ClaimRow.__table__  # type: ignore[attr-defined]
-_events = t.ClaimEventRow.__table__  # type: ignore[attr-defined]
-_adjudications = t.AdjudicationRow.__table__  # type: ignore[attr-defined]
-_items = t.RemittanceClaimRow.__table__  # type: ignore[attr-defined]
-_interchanges = t.InterchangeRow.__table__  # type: ignore[attr-defined]
+_claims = t.claims_table
+_events = t.claim_events_table
+_adjudications = t.adjudications_table
+_items = t.remittance_claims_table
+_interchanges = t.interchanges_table
 
 
 def _unavailable(message: str) -> None:
