@@ -87,8 +87,12 @@ def run_payment_cycle(
     payees: Sequence[str] | None = None,
 ) -> list[RemitFile]:
     """Pay everything adjudicated and not yet paid (to ``payees`` only, when given); returns
-    the 835s written (none when there is nothing to pay). Cycles for different payees can run
-    at the same time; two for one payee queue on its lock."""
+    the 835s written (none when there is nothing to pay).
+
+    Each payee's 835 is one transaction of its own, under that payee's lock: memory holds one
+    payee's decisions at a time, cycles for different payees run side by side, and two for one
+    payee queue (the second finds nothing left to pay).
+    """
     payees = sorted(payees) if payees is not None else list(payable_payees(engine))
     if not payees:
         return []
@@ -97,88 +101,97 @@ def run_payment_cycle(
     with begin_write(engine) as conn:
         first_trace = next_numbers(conn, TRACE_COUNTER, len(payees))
         first_control = next_numbers(conn, CONTROL_COUNTER, len(payees))
-    written: list[tuple[int, str, str, int, str, str, str]] = []
+    files: list[RemitFile] = []
+    for n, npi in enumerate(payees):
+        control = (first_control + n - 1) % 999_999_999 + 1
+        paid = _pay(engine, runtime, now, npi, first_trace + n, control)
+        if paid is None:
+            continue
+        remit, content = paid
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"835-{remit.payee_npi}-{remit.trace_number}.x12"
+            path.write_text(content, encoding="ascii", newline="")
+            remit = RemitFile(
+                remit.remittance_id,
+                remit.payee_npi,
+                remit.trace_number,
+                remit.claims,
+                remit.total_paid,
+                path,
+            )
+        files.append(remit)
+    return files
+
+
+def _pay(
+    engine: Engine, runtime: Runtime, now: datetime, npi: str, trace: int, control: int
+) -> tuple[RemitFile, str] | None:
+    """One payee's 835 and the rows that record it, in one transaction."""
     with begin_write(engine) as conn:
         if is_postgres(conn):
-            for key in sorted(family_lock_key(f"payee:{npi}") for npi in payees):
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            key = family_lock_key(f"payee:{npi}")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         a, c = _adjudications.c, _claims.c
         rows = conn.execute(
             select(a.id, a.claim_id, a.kind, a.decision, c.claim)
             .join(_claims, c.id == a.claim_id)
-            .where(*_payable(a, c), c.billing_npi.in_(payees))
+            .where(*_payable(a, c), c.billing_npi == npi)
             .order_by(c.interchange_id, c.ordinal, a.id)  # submission order, whatever the timing
         ).all()
         if not rows:
-            return []
+            return None
         decisions: list[ClaimDecision] = []
         row_of: dict[int, tuple[int, int, str]] = {}
         for r in rows:
             d = read_decision(r.decision, r.claim)
             decisions.append(d)
             row_of[id(d)] = (int(r.id), int(r.claim_id), str(r.kind))
-        cycle = payment_cycle(decisions, runtime.payer, paid_on=now.date(), first_trace=first_trace)
-        remitted_claims: list[int] = []
-        for n, remittance in enumerate(cycle):
-            out = io.StringIO()
-            control = (first_control + n - 1) % 999_999_999 + 1
-            summary = write_835(
-                out,
-                remittance.decisions,
-                payment=remittance.payment,
+        [remittance] = payment_cycle(
+            decisions, runtime.payer, paid_on=now.date(), first_trace=trace
+        )
+        out = io.StringIO()
+        summary = write_835(
+            out,
+            remittance.decisions,
+            payment=remittance.payment,
+            interchange_control=control,
+            created=now,
+        )
+        trace_number = remittance.payment.trace_number
+        content = out.getvalue()
+        remittance_id = conn.execute(
+            insert(_remittances)
+            .values(
+                payee_npi=npi,
+                trace_number=trace_number,
                 interchange_control=control,
-                created=now,
+                created_at=now,
+                claims=len(remittance.decisions),
+                total_paid=summary.total_paid,
+                file_name=f"835-{npi}-{trace_number}.x12",
+                content=content,
             )
-            trace = remittance.payment.trace_number
-            file_name = f"835-{remittance.payee_npi}-{trace}.x12"
-            total = str(summary.total_paid)
-            remittance_id = conn.execute(
-                insert(_remittances)
-                .values(
-                    payee_npi=remittance.payee_npi,
-                    trace_number=trace,
-                    interchange_control=control,
-                    created_at=now,
-                    claims=len(remittance.decisions),
-                    total_paid=summary.total_paid,
-                    file_name=file_name,
-                    content=out.getvalue(),
-                )
-                .returning(_remittances.c.id)
-            ).scalar_one()
-            insert_rows(
-                conn,
-                _items,
-                [
-                    {"remittance_id": remittance_id, "adjudication_id": row_of[id(d)][0]}
-                    for d in remittance.decisions
-                ],
-            )
-            remitted_claims.extend(
-                row_of[id(d)][1] for d in remittance.decisions if row_of[id(d)][2] == "decision"
-            )
-            written.append(
-                (
-                    remittance_id,
-                    remittance.payee_npi,
-                    trace,
-                    len(remittance.decisions),
-                    total,
-                    file_name,
-                    out.getvalue(),
-                )
-            )
-        if remitted_claims:
+            .returning(_remittances.c.id)
+        ).scalar_one()
+        insert_rows(
+            conn,
+            _items,
+            [
+                {"remittance_id": remittance_id, "adjudication_id": row_of[id(d)][0]}
+                for d in remittance.decisions
+            ],
+        )
+        remitted = [
+            row_of[id(d)][1] for d in remittance.decisions if row_of[id(d)][2] == "decision"
+        ]
+        if remitted:
             conn.execute(
                 update(_claims)
-                .where(c.id.in_(remitted_claims), c.state == ClaimState.ADJUDICATED)
-                .values(state=ClaimState.REMITTED, updated_at=now)
+                .where(c.id.in_(remitted), c.state == ClaimState.ADJUDICATED)
+                .values(state=ClaimState.REMITTED.value, updated_at=now)
             )
-            trace_of = {
-                row_of[id(d)][1]: (rem.payment.trace_number, rem.payee_npi)
-                for rem in cycle
-                for d in rem.decisions
-            }
+            reason = f"835 trace {trace_number} to {npi}"
             insert_rows(
                 conn,
                 _events,
@@ -189,17 +202,17 @@ def run_payment_cycle(
                         "actor": "payment cycle",
                         "from_state": ClaimState.ADJUDICATED.value,
                         "to_state": ClaimState.REMITTED.value,
-                        "reason": f"835 trace {trace_of[cid][0]} to {trace_of[cid][1]}",
+                        "reason": reason,
                     }
-                    for cid in remitted_claims
+                    for cid in remitted
                 ],
             )
-    files: list[RemitFile] = []
-    for remittance_id, npi, trace, count, total, file_name, content in written:
-        path = None
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            path = out_dir / file_name
-            path.write_text(content, encoding="ascii", newline="")
-        files.append(RemitFile(remittance_id, npi, trace, count, total, path))
-    return files
+    remit = RemitFile(
+        remittance_id,
+        npi,
+        trace_number,
+        len(remittance.decisions),
+        str(summary.total_paid),
+        None,
+    )
+    return remit, content
