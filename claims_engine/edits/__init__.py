@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 
 from claims_engine.issues import ClaimStatus, Issue, Location, Scope
@@ -454,6 +455,102 @@ def check_service_dates(claim: Claim, ctx: EditContext) -> list[Issue]:
     return issues
 
 
+# What the engine holds: money to the cent below ten billion (NUMERIC(12,2) in the store),
+# units to the thousandth. A claim beyond that cannot be paid to the cent, so it is rejected
+# on the 277CA rather than rounded.
+MAX_AMOUNT = Decimal("9999999999.99")
+MAX_UNITS = Decimal("999999999999.999")
+_CENT_EXPONENT = -2
+_UNIT_EXPONENT = -3
+
+
+def _amount_problem(value: Decimal) -> str | None:
+    if not value.is_finite():
+        return "AMOUNT-TOO-LARGE"
+    if abs(value) > MAX_AMOUNT:
+        return "AMOUNT-TOO-LARGE"
+    if value.as_tuple().exponent < _CENT_EXPONENT and value != value.quantize(Decimal("0.01")):  # type: ignore[operator]
+        return "AMOUNT-NOT-CENTS"
+    return None
+
+
+def check_amounts(claim: Claim, ctx: EditContext) -> list[Issue]:
+    """Charges the engine can pay to the cent and units it can count."""
+    issues: list[Issue] = []
+    words = {
+        "AMOUNT-TOO-LARGE": f"is larger than the engine's limit of {MAX_AMOUNT}",
+        "AMOUNT-NOT-CENTS": "has more than two decimal places",
+    }
+    problem = _amount_problem(claim.total_charge)
+    if problem:
+        issues.append(
+            _issue(
+                problem,
+                f"claim charge {claim.total_charge} {words[problem]}",
+                ALWAYS,
+                ClaimStatus(A7, codes.STATUS_CHARGES),
+                claim=claim,
+            )
+        )
+    for ln in claim.lines:
+        problem = _amount_problem(ln.charge)
+        if problem:
+            issues.append(
+                _issue(
+                    problem,
+                    f"line {ln.number} charge {ln.charge} {words[problem]}",
+                    ALWAYS,
+                    ClaimStatus(A7, codes.STATUS_LINE_CHARGE),
+                    claim=claim,
+                    position=ln.position,
+                )
+            )
+        units = ln.units
+        if (
+            not units.is_finite()
+            or abs(units) > MAX_UNITS
+            or (
+                units.as_tuple().exponent < _UNIT_EXPONENT  # type: ignore[operator]
+                and units != units.quantize(Decimal("0.001"))
+            )
+        ):
+            issues.append(
+                _issue(
+                    "UNITS-TOO-FINE",
+                    f"line {ln.number} units {units}: more than three decimal places or too many",
+                    ALWAYS,
+                    ClaimStatus(A7, codes.STATUS_UNITS),
+                    claim=claim,
+                    position=ln.position,
+                )
+            )
+    amounts = [
+        a
+        for op in claim.other_payers
+        for a in (op.paid_amount, op.remaining_patient_liability, op.non_covered_amount)
+        if a is not None
+    ]
+    amounts += [adj.amount for op in claim.other_payers for adj in op.adjustments]
+    amounts += [
+        x
+        for ln in claim.lines
+        for adj in ln.adjudications
+        for x in (adj.paid_amount, *(a.amount for a in adj.adjustments))
+    ]
+    bad = [a for a in amounts if _amount_problem(a)]
+    if bad:
+        issues.append(
+            _issue(
+                _amount_problem(bad[0]) or "AMOUNT-NOT-CENTS",
+                f"another payer's amount {bad[0]} is not whole cents below {MAX_AMOUNT}",
+                ALWAYS,
+                ClaimStatus(A7, codes.STATUS_CHARGES),
+                claim=claim,
+            )
+        )
+    return issues
+
+
 Check = Callable[[Claim, EditContext], list[Issue]]
 
 CHECKS: tuple[tuple[int, Check], ...] = (
@@ -469,6 +566,7 @@ CHECKS: tuple[tuple[int, Check], ...] = (
     (5, check_diagnosis_codes),
     (5, check_procedure_codes),
     (ALWAYS, check_service_dates),
+    (ALWAYS, check_amounts),
 )
 
 

@@ -382,6 +382,7 @@ def _write_decisions(
                     "claim_id": w.id,
                     "kind": "reversal" if reversal else "decision",
                     "payer_claim_number": d.payer_claim_number,
+                    "payee_npi": d.claim.billing_provider.npi[:10],
                     "reverses": d.reverses or None,
                     "reversed_by": None,
                     "rule_pack_version": d.rule_pack_version[:64],

@@ -263,6 +263,7 @@ class _StoreSink:
             "family": self.runtime.family_of(claim)[:90],
             "claim_type": claim.claim_type.value,
             "frequency": claim.frequency_code[:1],
+            "original_claim_number": claim.original_claim_number[:50] or None,
             "state": (ClaimState.ACCEPTED if ack.accepted else ClaimState.REJECTED).value,
             "total_charge": _cents(claim.total_charge),
             "received_on": self.received_on,

@@ -70,11 +70,11 @@ def payable_payees(engine: Engine) -> dict[str, int]:
     a, c = _adjudications.c, _claims.c
     with engine.connect() as conn:
         found = conn.execute(
-            select(c.billing_npi, func.count())
-            .join(_adjudications, c.id == a.claim_id)
+            select(a.payee_npi, func.count())
+            .join(_claims, c.id == a.claim_id)
             .where(*_payable(a, c))
-            .group_by(c.billing_npi)
-            .order_by(c.billing_npi)
+            .group_by(a.payee_npi)
+            .order_by(a.payee_npi)
         ).all()
         return {str(npi): int(n) for npi, n in found}
 
@@ -136,7 +136,7 @@ def _pay(
         rows = conn.execute(
             select(a.id, a.claim_id, a.kind, a.decision, c.claim)
             .join(_claims, c.id == a.claim_id)
-            .where(*_payable(a, c), c.billing_npi == npi)
+            .where(*_payable(a, c), a.payee_npi == npi)
             .order_by(c.interchange_id, c.ordinal, a.id)  # submission order, whatever the timing
         ).all()
         if not rows:
@@ -182,15 +182,23 @@ def _pay(
                 for d in remittance.decisions
             ],
         )
-        remitted = [
-            row_of[id(d)][1] for d in remittance.decisions if row_of[id(d)][2] == "decision"
-        ]
-        if remitted:
+        # A claim is remitted once every payable decision of it is in an 835: its decision,
+        # or a void's reversal alone (a replacement's reversal may go to another payee).
+        touched = sorted({row_of[id(d)][1] for d in remittance.decisions})
+        unpaid = (
+            select(a.id)
+            .where(a.claim_id == c.id, a.outcome != Outcome.PENDED.value)
+            .where(~exists().where(_items.c.adjudication_id == a.id))
+        )
+        remitted = list(
             conn.execute(
                 update(_claims)
-                .where(c.id.in_(remitted), c.state == ClaimState.ADJUDICATED)
+                .where(c.id.in_(touched), c.state == ClaimState.ADJUDICATED, ~exists(unpaid))
                 .values(state=ClaimState.REMITTED.value, updated_at=now)
-            )
+                .returning(c.id)
+            ).scalars()
+        )
+        if remitted:
             reason = f"835 trace {trace_number} to {npi}"
             insert_rows(
                 conn,

@@ -248,6 +248,7 @@ class ClaimRow(SQLModel, table=True):
     family: str = Field(max_length=90)
     claim_type: str = Field(max_length=1)
     frequency: str = Field(max_length=1)
+    original_claim_number: str | None = Field(default=None, max_length=50)  # REF*F8
     state: str = _state()
     total_charge: Decimal = _money()
     received_on: date = Field(sa_column=Column(Date(), nullable=False))
@@ -310,12 +311,14 @@ class AdjudicationRow(SQLModel, table=True):
         UniqueConstraint("claim_id", "kind", name="uq_adjudications_claim_kind"),
         _in("kind", ("decision", "reversal"), "ck_adjudications_kind"),
         Index("ix_adjudications_payer_claim_number", "payer_claim_number"),
+        Index("ix_adjudications_payee", "payee_npi"),
     )
 
     id: int | None = _id()
     claim_id: int = _ref("claims.id", index=False)
     kind: str = Field(max_length=8)
     payer_claim_number: str = Field(max_length=50)
+    payee_npi: str = Field(max_length=10)  # who the 835 pays: a reversal, the original's payee
     reverses: str | None = Field(default=None, max_length=50)
     reversed_by: str | None = Field(default=None, max_length=50)
     rule_pack_version: str = Field(max_length=64)

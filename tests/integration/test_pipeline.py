@@ -3,14 +3,18 @@ on a real PostgreSQL: exactly-once effects over redelivery, duplicates, failures
 
 from __future__ import annotations
 
+import io
 import random
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
+from claims_engine.codec import claim_from_json
 from claims_engine.services import adjudication as adjudication_service
 from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.intake import family_batches, ingest_interchange, submit
@@ -18,6 +22,7 @@ from claims_engine.services.queries import claim_status, counts, find_claims
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.x12.writer837 import write_837
 from tests.integration.pipeline_support import (
     NOW,
     check_835,
@@ -195,3 +200,64 @@ def test_family_batches_keep_families_whole() -> None:
         holding = [b for b in batches if any(i % 3 == fam for i in b)]
         assert len(holding) == 1
     assert sorted(i for b in batches for i in b) == list(range(1, 10))
+
+
+def test_voids_and_replacements_are_paid_once_even_across_payees(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    """A void billed under another NPI than its original: the reversal goes to the original's
+    payee, the void itself ends remitted; a replacement's reversal and new decision are paid."""
+    raw = generated_837(tmp_path / "a.837", claims=80, seed=16)
+    for batch in _ingest_all(engine, runtime, raw):
+        adjudicate_claims(engine, batch, runtime, NOW)
+    run_payment_cycle(engine, runtime, NOW, tmp_path / "835-1")
+    with engine.connect() as conn:
+        paid = conn.execute(
+            select(_claims.c.payer_claim_number, _claims.c.claim)
+            .join(_adjudications, _adjudications.c.claim_id == _claims.c.id)
+            .where(_claims.c.state == "remitted", _adjudications.c.paid > Decimal(0))
+            .order_by(_claims.c.id)
+        ).all()
+    (void_of, void_claim), (replace_of, replaced_claim) = paid[0], paid[1]
+    original = claim_from_json(void_claim)
+    others = sorted(
+        npi
+        for npi, p in runtime.reference.providers.items()
+        if npi != original.billing_provider.npi and not p.is_person
+    )
+    void = replace(
+        original,
+        claim_id=original.claim_id + "V",
+        frequency_code="8",
+        original_claim_number=void_of,
+        billing_provider=replace(original.billing_provider, npi=others[0]),
+    )
+    first = claim_from_json(replaced_claim)
+    replacement = replace(
+        first,
+        claim_id=first.claim_id,
+        frequency_code="7",
+        original_claim_number=replace_of,
+    )
+    out = io.StringIO()
+    write_837(
+        [void, replacement],
+        out,
+        interchange_control=901,
+        created=NOW,
+        sender_id="SUBMITTER01",
+        receiver_id="CLAIMSENGINE",
+    )
+    batches = _ingest_all(engine, runtime, out.getvalue().encode(), "corrections.837")
+    assert sum(len(b) for b in batches) == 2, states(engine)
+    for batch in batches:
+        adjudicate_claims(engine, batch, runtime, NOW)
+    files = run_payment_cycle(engine, runtime, NOW, tmp_path / "835-2")
+    for f in files:
+        assert f.path is not None
+        assert check_835(f.path.read_text()) == []
+    assert {f.payee_npi for f in files} >= {original.billing_provider.npi}
+    assert states(engine).get("adjudicated", 0) == 0  # the void is remitted too
+    payable = count(engine, _adjudications, _adjudications.c.outcome != "pended")
+    assert count(engine, _items) == payable
+    assert run_payment_cycle(engine, runtime, NOW, None) == []

@@ -144,6 +144,7 @@ def _adjudication(claim_id: int, kind: str = "decision") -> t.AdjudicationRow:
         claim_id=claim_id,
         kind=kind,
         payer_claim_number="PCN1",
+        payee_npi="1234567893",
         rule_pack_version="2026.11",
         status="1",
         outcome="paid",

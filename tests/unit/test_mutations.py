@@ -225,3 +225,31 @@ def test_hash_set_keeps_every_value_through_growth() -> None:
     assert all(seen.add(v) for v in values)
     assert not any(seen.add(v) for v in values)
     assert len(seen) == len(values)
+
+
+def test_amounts_finer_than_cents_or_too_large_reject_only_their_claim() -> None:
+    # 110.505 + 15 = 125.505: balanced, but not whole cents; the engine pays to the cent
+    fine = run_intake(
+        _replace("CLM*26463775*125.5*", "CLM*26463775*125.505*").replace(
+            b"SV1*HC:99214:25*110.5*", b"SV1*HC:99214:25*110.505*"
+        )
+    )
+    assert (fine.summary.claims_accepted, fine.summary.claims_rejected) == (1, 1)
+    assert fine.summary.reasons["AMOUNT-NOT-CENTS"] == 2  # the claim and its line
+    assert any(s.startswith("STC*A7:178") for s in _stc_lines(fine))
+    _assert_valid_acks(fine)
+
+    huge = run_intake(
+        _replace("CLM*26463774*100*", "CLM*26463774*10000000060*").replace(
+            b"SV1*HC:99213*40*", b"SV1*HC:99213*10000000000*"
+        )
+    )
+    assert (huge.summary.claims_accepted, huge.summary.claims_rejected) == (1, 1)
+    assert huge.summary.reasons["AMOUNT-TOO-LARGE"] == 2
+    _assert_valid_acks(huge)
+
+    units = run_intake(_replace("SV1*HC:83036*15*UN*1***1~", "SV1*HC:83036*15*UN*1.0005***1~"))
+    assert (units.summary.claims_accepted, units.summary.claims_rejected) == (1, 1)
+    assert units.summary.reasons["UNITS-TOO-FINE"] == 1
+    assert any(":476" in s for s in _stc_lines(units))
+    _assert_valid_acks(units)
