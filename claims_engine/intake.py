@@ -20,7 +20,7 @@ import gc
 import io
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,6 +31,7 @@ from claims_engine.edits import ALL_LEVELS, DuplicateClaimIds, EditContext, edit
 from claims_engine.errors import X12FormatError
 from claims_engine.issues import Issue, Scope
 from claims_engine.money import ZERO
+from claims_engine.x12 import codes
 from claims_engine.x12.acks import (
     ClaimAck,
     ClaimAcknowledgment,
@@ -141,6 +142,9 @@ class IntakeOptions:
     partner_levels: Mapping[str, frozenset[int]] = field(default_factory=dict)
     first_control: int = 1
     spool: SpoolFactory = io.StringIO
+    # Asked for each interchange header: why it is a duplicate of one received before (it is
+    # then rejected with a TA1 note 025), or "" when it is new. The store answers it.
+    duplicate_of: Callable[[InterchangeHeader], str] | None = None
 
     def levels_for(self, sender_id: str) -> frozenset[int]:
         return self.partner_levels.get(sender_id, self.levels)
@@ -262,6 +266,7 @@ class Intake:
         self._levels = options.levels
         self._edit_context = EditContext(options.received_on, options.levels)
         self._pccn_prefix = ""
+        self._duplicate: Issue | None = None
         self._groups: list[tuple[GroupEnd, list[TransactionEnd]]] = []
         self._ix_tally = _Tally()
         self._ca_writer: SegmentWriter | None = None
@@ -321,6 +326,19 @@ class Intake:
         self._ca_env = None
         self._ca_count = 0
         self._ca_sequence = 0
+        check = self.options.duplicate_of
+        reason = check(header) if check is not None else ""
+        self._duplicate = (
+            Issue(
+                "TA1-025",
+                f"duplicate interchange: {reason}",
+                1,
+                Scope.INTERCHANGE,
+                ack_code=codes.TA1_DUPLICATE,
+            )
+            if reason
+            else None
+        )
 
     def _transaction_start(self, event: TransactionStart) -> None:
         assert self._header is not None
@@ -448,6 +466,8 @@ class Intake:
         ix = self._ix
         assert ix is not None and self._header is not None
         tally = self._ix_tally
+        if self._duplicate is not None:
+            end = InterchangeEnd(end.header, (self._duplicate, *end.issues))
         if end.accepted:
             if self._ca_writer is not None and self._ca_env is not None:
                 end_277ca(self._ca_writer, self._ca_env, self._ca_count)

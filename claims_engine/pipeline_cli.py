@@ -75,6 +75,17 @@ def store_engine(*, check_schema: bool = True) -> Engine:
     return engine
 
 
+def _writable(folder: Path) -> None:
+    """Refuse, before anything is done, an output folder that cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".claims-engine-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputFileError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+
+
 def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.reference import load_reference
     from claims_engine.services.reference import store_reference
@@ -157,8 +168,10 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 "ta1": sub.ta1 or None,
             }
         )
-    if env.settings.redis_url is None and results:
+    if env.settings.redis_url is None:
         with _database_errors(engine):
+            # in-process, nobody else sweeps: pick up work an interrupted run left too
+            actors.sweep(None)
             drain(actors.broker, threads=args.threads)
     if args.json:
         json.dump({"submitted": results}, stdout, indent=2)
@@ -232,6 +245,7 @@ def cmd_remit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.remittance import payable_payees, run_payment_cycle
 
     engine = store_engine()
+    _writable(args.out)
     now = clock.now()
     processes = args.processes or (1 if engine.dialect.name == "sqlite" else os.cpu_count() or 1)
     with _database_errors(engine):
@@ -353,6 +367,7 @@ def cmd_acks(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.intake import write_acknowledgments
 
     engine = store_engine()
+    _writable(args.out)
     with _database_errors(engine):
         paths = write_acknowledgments(engine, args.interchanges, args.out)
     if not paths:

@@ -31,8 +31,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
 
 from claims_engine.adjudication.adjudicate import (
     AccumulatorKey,
@@ -47,7 +46,7 @@ from claims_engine.model import Claim
 from claims_engine.money import ZERO
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows, update_rows
-from claims_engine.store.db import begin_write, is_postgres
+from claims_engine.store.db import begin_write, error_line, is_postgres, is_transient
 from claims_engine.store.tables import (
     ClaimState,
     InterchangeState,
@@ -91,14 +90,6 @@ class BatchResult:
         self.skipped += other.skipped
         self.deferred += other.deferred
         self.claim_ids.extend(other.claim_ids)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A database error worth retrying the whole message for: the server went away, a lock
-    timed out, a serialization failure or deadlock."""
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def family_lock_key(family: str) -> int:
@@ -197,12 +188,15 @@ def _adjudicate(
         if not families:
             result.skipped = len(set(claim_ids)) - result.deferred
             return result
-        _lock_families(conn, (f for f, _ in families))
+        # A replacement or void can reach into another family (its original's): lock and
+        # load that family too, or its accumulators would change under another worker.
+        reached = _original_families(conn, families)
+        _lock_families(conn, [*(f for f, _ in families), *reached])
         waiting = _load_waiting(conn, families)
         if not waiting:  # decided by another worker while we waited for the lock
-            result.skipped = len(set(claim_ids))
+            result.skipped = len(set(claim_ids)) - result.deferred
             return result
-        names = sorted({w.family for w in waiting})
+        names = sorted({w.family for w in waiting} | set(reached))
         claims = {w.id: claim_from_json(w.claim) for w in waiting}
         ledger = Ledger(
             accumulators=_load_accumulators(conn, names),
@@ -255,6 +249,27 @@ def _count_deferred(conn: Connection, claim_ids: Sequence[int], first_unread: in
             )
         ).scalar_one()
     )
+
+
+def _original_families(conn: Connection, families: list[tuple[str, int]]) -> list[str]:
+    """Families, other than ``families``, of the originals that their waiting claims replace
+    or void (a claim's original and family never change, so reading before the lock is safe)."""
+    c = _claims.c
+    original = claims_table.alias("original")
+    names = [f for f, _ in families]
+    found = conn.execute(
+        select(original.c.family)
+        .distinct()
+        .join(original, original.c.payer_claim_number == c.original_claim_number)
+        .where(
+            c.family.in_(names),
+            c.state == ClaimState.ACCEPTED,
+            c.interchange_id <= max(m for _, m in families),
+            c.original_claim_number.is_not(None),
+            original.c.family.not_in(names),
+        )
+    ).scalars()
+    return sorted(str(f) for f in found)
 
 
 def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Waiting]:
@@ -516,7 +531,7 @@ def _write_states(
         states.append({"id": w.id, "state": state.value, "error": None, "updated_at": now})
         events.append(_event(w.id, state, reason, now))
     for w, exc in failures:
-        error = f"adjudication failed: {type(exc).__name__}: {exc}"[:2000]
+        error = f"adjudication failed: {type(exc).__name__}: {error_line(exc)}"
         states.append(
             {"id": w.id, "state": ClaimState.PENDED.value, "error": error, "updated_at": now}
         )
@@ -546,23 +561,21 @@ def _pend_failed(
     result = BatchResult()
     if not ids:
         return result
-    error = f"adjudication failed: {type(exc).__name__}: {exc}"[:2000]
+    error = f"adjudication failed: {type(exc).__name__}: {error_line(exc)}"
     with begin_write(engine) as conn:
         c = _claims.c
+        # the UPDATE decides which claims were still waiting (another worker may have just
+        # decided some): only those get the event
         waiting = list(
             conn.execute(
-                select(c.id).where(c.id.in_(ids), c.state == ClaimState.ACCEPTED)
+                update(_claims)
+                .where(c.id.in_(ids), c.state == ClaimState.ACCEPTED)
+                .values(state=ClaimState.PENDED.value, error=error, updated_at=now)
+                .returning(c.id)
             ).scalars()
         )
         if waiting:
-            conn.execute(
-                update(_claims)
-                .where(c.id.in_(waiting), c.state == ClaimState.ACCEPTED)
-                .values(state=ClaimState.PENDED, error=error, updated_at=now)
-            )
-            conn.execute(
-                insert(_events), [_event(i, ClaimState.PENDED, error, now) for i in waiting]
-            )
+            insert_rows(conn, _events, [_event(i, ClaimState.PENDED, error, now) for i in waiting])
     result.failed = len(waiting)
     result.claim_ids.extend(waiting)
     return result

@@ -29,7 +29,13 @@ from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
 from claims_engine.issues import Issue, Scope
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
-from claims_engine.store.db import begin_write, is_postgres, next_numbers
+from claims_engine.store.db import (
+    begin_write,
+    error_line,
+    is_postgres,
+    is_transient,
+    next_numbers,
+)
 from claims_engine.store.tables import (
     ClaimState,
     InterchangeState,
@@ -37,6 +43,7 @@ from claims_engine.store.tables import (
     claim_events_table,
     claim_lines_table,
     claims_table,
+    interchange_controls_table,
     interchanges_table,
 )
 from claims_engine.x12 import codes
@@ -51,6 +58,7 @@ _CENT = Decimal("0.01")
 _MILLI = Decimal("0.001")
 
 _interchanges = interchanges_table
+_controls = interchange_controls_table
 _acks = acknowledgments_table
 _claims = claims_table
 _lines = claim_lines_table
@@ -141,7 +149,54 @@ def _find(conn: Connection, digest: str, header: InterchangeHeader) -> int | Non
         )
     )
     found = conn.execute(query.order_by(_interchanges.c.id).limit(1)).scalar()
+    if found is None:  # an interchange that came inside an earlier file
+        found = _control_owner(conn, header)
     return None if found is None else int(found)
+
+
+def _control_owner(conn: Connection, header: InterchangeHeader) -> int | None:
+    k = _controls.c
+    found = conn.execute(
+        select(k.interchange_id).where(
+            k.sender_id == header.sender_id[:15], k.control_number == header.control[:9]
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+class _Controls:
+    """The store's answer to "was this interchange received before?" during an intake: each
+    interchange header of the file is recorded, and one already recorded for another
+    submission (or twice in this one) is a duplicate."""
+
+    def __init__(self, conn: Connection, interchange_id: int) -> None:
+        self.conn = conn
+        self.interchange_id = interchange_id
+        self.seen: set[tuple[str, str]] = set()
+
+    def __call__(self, header: InterchangeHeader) -> str:
+        key = (header.sender_id[:15], header.control[:9])
+        if key in self.seen:
+            return f"ISA13 {header.control} from {header.sender_id} twice in this file"
+        self.seen.add(key)
+        owner = _control_owner(self.conn, header)
+        if owner is None:
+            owner = self.conn.execute(
+                select(_interchanges.c.id).where(
+                    _interchanges.c.sender_id == key[0],
+                    _interchanges.c.control_number == key[1],
+                    _interchanges.c.id != self.interchange_id,
+                )
+            ).scalar()
+        if owner is not None and int(owner) != self.interchange_id:
+            return f"ISA13 {header.control} from {header.sender_id} came in interchange {owner}"
+        if owner is None:
+            self.conn.execute(
+                insert(_controls).values(
+                    sender_id=key[0], control_number=key[1], interchange_id=self.interchange_id
+                )
+            )
+        return ""
 
 
 def _duplicate_ta1(
@@ -326,6 +381,38 @@ def ingest_interchange(
     needed = 3 * max(1, raw.count(b"ISA")) + 3
     with begin_write(engine) as conn:
         first_control = next_numbers(conn, CONTROL_COUNTER, needed)
+    try:
+        return _ingest(
+            engine, interchange_id, raw, runtime, now, first_control, levels, partner_levels
+        )
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the message is retried
+        reason = f"intake failed: {type(exc).__name__}: {error_line(exc)}"
+    # A fault that retrying will not mend: the interchange is rejected with the reason, so it
+    # neither comes back forever nor holds later submissions back.
+    with begin_write(engine) as conn:
+        conn.execute(
+            update(_interchanges)
+            .where(
+                _interchanges.c.id == interchange_id,
+                _interchanges.c.state == InterchangeState.RECEIVED,
+            )
+            .values(state=InterchangeState.REJECTED.value, reason=reason)
+        )
+    return IngestResult(interchange_id, InterchangeState.REJECTED.value, reason=reason)
+
+
+def _ingest(
+    engine: Engine,
+    interchange_id: int,
+    raw: bytes,
+    runtime: Runtime,
+    now: datetime,
+    first_control: int,
+    levels: frozenset[int],
+    partner_levels: dict[str, frozenset[int]] | None,
+) -> IngestResult:
     with begin_write(engine) as conn:
         query = select(_interchanges.c.state, _interchanges.c.file_name).where(
             _interchanges.c.id == interchange_id
@@ -353,6 +440,7 @@ def ingest_interchange(
             levels=levels,
             partner_levels=partner_levels or {},
             first_control=first_control,
+            duplicate_of=_Controls(conn, interchange_id),
         )
         output = MemoryAckOutput()
         sink = _StoreSink(conn, interchange_id, runtime, options)

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Table, bindparam, insert, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.types import JSON
 
 
@@ -24,6 +25,23 @@ def _is_postgres(conn: Connection) -> bool:
 
 def _raw(conn: Connection) -> Any:
     return conn.connection.driver_connection
+
+
+def _as_sqlalchemy(exc: Exception, statement: str) -> Exception:
+    """A driver error of a COPY as SQLAlchemy would have raised it, so that callers tell a
+    lost connection (retried) from bad data the same way for every statement."""
+    import psycopg
+
+    if not isinstance(exc, psycopg.Error):
+        return exc
+    kind: type[DBAPIError] = DBAPIError
+    if isinstance(exc, psycopg.OperationalError):
+        kind = OperationalError
+    elif isinstance(exc, psycopg.IntegrityError):
+        kind = IntegrityError
+    return kind(
+        statement, None, exc, connection_invalidated=bool(exc.__class__ is psycopg.OperationalError)
+    )
 
 
 def insert_rows(
@@ -54,19 +72,23 @@ def insert_rows(
         ]
         columns = ["id", *columns]
     json_at = [k for k, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
-    cursor = _raw(conn).cursor()
     names = ", ".join(f'"{c}"' for c in columns)
     keys = columns[1:] if return_ids else columns
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        write = copy.write_row
-        for n, row in enumerate(rows):
-            values = [row[c] for c in keys]
-            if return_ids:
-                values.insert(0, ids[n])
-            for k in json_at:
-                if values[k] is not None:
-                    values[k] = orjson.dumps(values[k]).decode()
-            write(values)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    try:
+        cursor = _raw(conn).cursor()
+        with cursor.copy(statement) as copy:
+            write = copy.write_row
+            for n, row in enumerate(rows):
+                values = [row[c] for c in keys]
+                if return_ids:
+                    values.insert(0, ids[n])
+                for k in json_at:
+                    if values[k] is not None:
+                        values[k] = orjson.dumps(values[k]).decode()
+                write(values)
+    except Exception as exc:
+        raise _as_sqlalchemy(exc, statement) from exc
     return ids
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Table, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from claims_engine import clock
@@ -189,3 +189,19 @@ def next_numbers(conn: Connection, name: str, count: int, *, wrap: int = 999_999
     last = (first + count - 1 - 1) % wrap + 1
     conn.execute(table.update().where(table.c.name == name).values(value=last))
     return first
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying the whole message for: the server went away, a lock
+    timed out, a serialization failure or deadlock."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def error_line(exc: BaseException, limit: int = 500) -> str:
+    """The first line of an error's message (a database error's, not its SQL and parameters),
+    for a claim's or an interchange's recorded reason."""
+    detail = getattr(exc, "orig", None) or exc
+    lines = str(detail).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:limit]

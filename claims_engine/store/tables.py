@@ -180,6 +180,21 @@ class InterchangeRow(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
 
 
+class InterchangeControlRow(SQLModel, table=True):
+    """Every interchange (ISA) read from a submission, by sender and ISA13: a file may hold
+    several, and any of them sent again is a duplicate (TA1 025)."""
+
+    __tablename__ = "interchange_controls"
+    __table_args__ = (
+        UniqueConstraint("sender_id", "control_number", name="uq_interchange_controls"),
+    )
+
+    id: int | None = _id()
+    sender_id: str = Field(max_length=15)
+    control_number: str = Field(max_length=9)
+    interchange_id: int = _ref("interchanges.id")
+
+
 class AcknowledgmentRow(SQLModel, table=True):
     """A TA1, 999 or 277CA written for an interchange."""
 
@@ -429,6 +444,7 @@ class RemittanceClaimRow(SQLModel, table=True):
 
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
+interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
 acknowledgments_table: Table = AcknowledgmentRow.__table__  # type: ignore[attr-defined]
 reference_sets_table: Table = ReferenceSetRow.__table__  # type: ignore[attr-defined]
 counters_table: Table = CounterRow.__table__  # type: ignore[attr-defined]

@@ -130,3 +130,16 @@ def test_reference_load_names_the_bad_file(
     (bad / "members.csv").write_text("member_id\nM1\n")
     code, _, err = _run(["reference", "load", str(bad)], capsys)
     assert code == 2 and "members.csv" in err and "Traceback" not in err
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_first(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ready(capsys)
+    assert _run(["submit", str(TWO_CLAIMS)], capsys)[0] == 0
+    blocker = store / "a-file"
+    blocker.write_text("")
+    code, _, err = _run(["remit", "--out", str(blocker / "835")], capsys)
+    assert code == 2 and "cannot write into" in err and "Traceback" not in err
+    code, out, _ = _run(["remit", "--out", str(store / "835"), "--json"], capsys)
+    assert code == 0 and json.loads(out)["remittances"]  # nothing was paid by the refused run

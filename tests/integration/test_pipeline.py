@@ -261,3 +261,76 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
     payable = count(engine, _adjudications, _adjudications.c.outcome != "pended")
     assert count(engine, _items) == payable
     assert run_payment_cycle(engine, runtime, NOW, None) == []
+
+
+def test_a_replacement_for_another_family_locks_and_updates_the_original_family(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    raw = generated_837(tmp_path / "a.837", claims=60, seed=17)
+    for batch in _ingest_all(engine, runtime, raw):
+        adjudicate_claims(engine, batch, runtime, NOW)
+    with engine.connect() as conn:
+        pccn, stored = conn.execute(
+            select(_claims.c.payer_claim_number, _claims.c.claim)
+            .join(_adjudications, _adjudications.c.claim_id == _claims.c.id)
+            .where(
+                _claims.c.state == "adjudicated",
+                _adjudications.c.paid > Decimal(0),
+                _adjudications.c.patient_responsibility > Decimal(0),  # accumulators moved
+            )
+            .order_by(_claims.c.id)
+        ).first()  # type: ignore[misc]
+    original = claim_from_json(stored)
+    family = runtime.family_of(original)
+    other = next(
+        m
+        for m in runtime.reference.members.values()
+        if m.is_subscriber
+        and runtime.family_of(
+            replace(original, subscriber=replace(original.subscriber, member_id=m.member_id))
+        )
+        != family
+    )
+    moved = replace(
+        original,
+        frequency_code="7",
+        original_claim_number=pccn,
+        subscriber=replace(original.subscriber, member_id=other.member_id),
+        patient=replace(original.patient, member_id=other.member_id),
+    )
+    out = io.StringIO()
+    write_837(
+        [moved],
+        out,
+        interchange_control=902,
+        created=NOW,
+        sender_id="SUBMITTER01",
+        receiver_id="CLAIMSENGINE",
+    )
+    [batch] = _ingest_all(engine, runtime, out.getvalue().encode(), "moved.837")
+    result = adjudicate_claims(engine, batch, runtime, NOW)
+    assert result.failed == 0, claim_status(engine, batch[0]).error
+    assert stored_outcome(engine) == sequential_outcome(engine, runtime)
+
+
+def test_an_intake_that_fails_for_good_rejects_its_interchange_and_holds_nothing_back(
+    engine: Engine, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claims_engine.services import intake as intake_service
+
+    first = submit(engine, generated_837(tmp_path / "a.837", 20, 18), "a.837", NOW)
+    second = submit(engine, generated_837(tmp_path / "b.837", 20, 19, control=801), "b", NOW)
+
+    def broken(claim: Any) -> Any:
+        raise ValueError("a bug in the codec")
+
+    monkeypatch.setattr(intake_service, "claim_to_json", broken)
+    failed = ingest_interchange(engine, first.interchange_id, runtime, NOW)
+    assert failed.state == "rejected"
+    assert failed.reason == "intake failed: ValueError: a bug in the codec"
+    monkeypatch.undo()
+    assert ingest_interchange(engine, first.interchange_id, runtime, NOW).already_done
+    later = ingest_interchange(engine, second.interchange_id, runtime, NOW)
+    for batch in later.batches:
+        assert adjudicate_claims(engine, batch, runtime, NOW).deferred == 0
+    assert states(engine).get("accepted", 0) == 0

@@ -253,3 +253,33 @@ def test_amounts_finer_than_cents_or_too_large_reject_only_their_claim() -> None
     assert units.summary.reasons["UNITS-TOO-FINE"] == 1
     assert any(":476" in s for s in _stc_lines(units))
     _assert_valid_acks(units)
+
+
+def test_a_duplicate_interchange_in_a_file_gets_ta1_025_and_its_neighbour_stands() -> None:
+    import io
+
+    from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
+    from tests.conftest import CREATED, RECEIVED
+
+    second = (
+        VALID.replace("*000000101*", "*000000102*")
+        .replace("IEA*1*000000101", "IEA*1*000000102")
+        .replace("CLM*264637", "CLM*364637")  # other claims: CLM01 may not repeat in a file
+    )
+    seen: list[str] = []
+
+    def duplicate_of(header: object) -> str:
+        control = getattr(header, "control", "")
+        seen.append(control)
+        return "received before as interchange 7" if control == "000000101" else ""
+
+    out = MemoryAckOutput()
+    options = IntakeOptions(received_on=RECEIVED, created=CREATED, duplicate_of=duplicate_of)
+    summary = ingest(io.BytesIO((VALID + second).encode()), options, out)
+    assert seen == ["000000101", "000000102"]
+    first, other = summary.interchanges
+    assert not first.accepted and "duplicate interchange" in first.reason
+    assert other.accepted and other.claims_accepted == 2
+    ta1 = next(text for (kind, key), text in out.files.items() if kind == "ta1")
+    assert "TA1*000000101*" in ta1 and "*R*025~" in ta1
+    assert summary.claims_accepted == 2 and summary.claims_rejected == 2
