@@ -28,6 +28,7 @@ log = logging.getLogger("claims_engine.workers")
 
 SWEEP_SECONDS = 30
 DEFER_MS = 500
+BOOT_LOCK_MS = 3000
 STALE_AFTER = timedelta(minutes=2)  # work older than this in a periodic sweep is re-sent
 _RETRIES: dict[str, Any] = {"max_retries": 12, "min_backoff": 500, "max_backoff": 30_000}
 
@@ -92,21 +93,23 @@ class Sweeper(Middleware):
         self._stop.set()
 
     def _run(self) -> None:
-        stale_after: timedelta | None = None  # at boot: everything undone, in every process
+        stale_after: timedelta | None = None  # at boot: everything undone
         while not self._stop.is_set():
             try:
-                if stale_after is None or self._claim_turn():
+                # the processes of one start share one sweep: the lock outlives their boots
+                turn = BOOT_LOCK_MS if stale_after is None else SWEEP_SECONDS * 500
+                if self._claim_turn(turn):
                     sweep(stale_after)
             except Exception:  # a database or Redis away: try again next round
                 log.exception("sweep failed; retrying in %d s", SWEEP_SECONDS)
             stale_after = STALE_AFTER
             self._stop.wait(SWEEP_SECONDS)
 
-    def _claim_turn(self) -> bool:
+    def _claim_turn(self, milliseconds: int) -> bool:
         client = getattr(broker, "client", None)
         if client is None:
             return True
-        return bool(client.set("claims-engine:sweep", "1", nx=True, px=SWEEP_SECONDS * 500))
+        return bool(client.set("claims-engine:sweep", "1", nx=True, px=milliseconds))
 
 
 if environment().settings.redis_url:

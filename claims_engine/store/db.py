@@ -78,7 +78,13 @@ def engine_for(url: str | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, json_serializer=_json_text, json_deserializer=orjson.loads)
+        engine = create_engine(
+            parsed,
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
+            # one writer at a time: a long intake makes the others wait, not fail after 5 s
+            connect_args={"timeout": 120},
+        )
         _sqlite_transactions(engine)
         return engine
     _fast_postgres_json()
