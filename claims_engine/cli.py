@@ -14,6 +14,7 @@ Subcommands::
     claims-engine remit --out DIR [--json]
     claims-engine status CLAIM [--npi BILLING_NPI] [--json]
     claims-engine acks INTERCHANGE... --out DIR
+    claims-engine remittances [TRACE...] --out DIR
 
 The pipeline's commands live in :mod:`claims_engine.pipeline_cli`.
 

@@ -1,5 +1,5 @@
 """The pipeline's commands: ``submit``, ``worker``, ``stats``, ``remit``, ``status``, ``acks``,
-and ``reference load`` into the store.
+``remittances`` and ``reference load`` into the store.
 
 The store is ``CLAIMS_DATABASE_URL`` (default SQLite ``var/claims.db``), the broker
 ``CLAIMS_REDIS_URL``. Without Redis, ``submit`` runs the workers in this process (dramatiq's
@@ -378,6 +378,22 @@ def cmd_acks(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_remittances(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.remittance import write_remittances
+
+    engine = store_engine()
+    _writable(args.out)
+    with _database_errors(engine):
+        paths = write_remittances(engine, args.out, args.traces)
+    if not paths:
+        what = "these trace numbers" if args.traces else "the store"
+        stderr.write(f"claims-engine: no 835 in {what}\n")
+        return EXIT_INPUT
+    for path in paths:
+        stdout.write(f"{path}\n")
+    return EXIT_OK
+
+
 def add_commands(sub: Any) -> None:
     """Register the pipeline's subcommands on the main parser."""
     s = sub.add_parser("submit", help="store 837 files and queue them for the workers")
@@ -413,6 +429,11 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--npi", metavar="BILLING_NPI", help="look CLAIM up as the submitter's id")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_status)
+
+    rm = sub.add_parser("remittances", help="write stored 835s again (all, or by trace number)")
+    rm.add_argument("traces", nargs="*", metavar="TRACE")
+    rm.add_argument("--out", type=Path, required=True, metavar="DIR")
+    rm.set_defaults(func=cmd_remittances)
 
     a = sub.add_parser("acks", help="write the stored TA1 / 999 / 277CA of interchanges")
     a.add_argument("interchanges", nargs="+", type=int, metavar="INTERCHANGE")

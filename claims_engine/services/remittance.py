@@ -224,3 +224,20 @@ def _pay(
         None,
     )
     return remit, content
+
+
+def write_remittances(engine: Engine, out_dir: Path, traces: Sequence[str] = ()) -> list[Path]:
+    """Write stored 835s into ``out_dir`` again: those with the given trace numbers, or all.
+    For a file lost after its payment cycle committed (the store keeps every 835's text)."""
+    r = _remittances.c
+    query = select(r.file_name, r.content).order_by(r.id)
+    if traces:
+        query = query.where(r.trace_number.in_(list(traces)))
+    paths: list[Path] = []
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / row.file_name
+            path.write_text(row.content, encoding="ascii", newline="")
+            paths.append(path)
+    return paths

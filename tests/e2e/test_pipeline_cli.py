@@ -68,6 +68,14 @@ def test_submit_stats_status_remit(store: Path, capsys: pytest.CaptureFixture[st
         text = Path(r["path"]).read_text()
         assert [e for e in pyx12_errors(text) if "FOOTER" not in e] == []
 
+    code, out, _ = _run(["remittances", "--out", str(store / "again")], capsys)
+    assert code == 0
+    for r in remits:  # the stored 835s, byte for byte
+        again = store / "again" / Path(r["path"]).name
+        assert again.read_bytes() == Path(r["path"]).read_bytes()
+    code, _, err = _run(["remittances", "9999999999", "--out", str(store / "none")], capsys)
+    assert code == 1 and "no 835" in err
+
     code, out, _ = _run(["acks", "1", "--out", str(store / "acks")], capsys)
     assert code == 0 and ".999.x12" in out and ".277ca.x12" in out
 
