@@ -203,7 +203,7 @@ def _adjudicate(
             history=_load_history(conn, names, _history_start(claims.values())),
             decisions=_load_reversed(conn, claims.values()),
         )
-        base = runtime.context()
+        base = runtime.context(now.date())
         decided: list[tuple[_Waiting, Adjudication]] = []
         failures: list[tuple[_Waiting, BaseException]] = []
         changed: dict[AccumulatorKey, str] = {}

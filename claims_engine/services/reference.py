@@ -13,7 +13,7 @@ import hashlib
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, insert, select
@@ -56,11 +56,12 @@ class Runtime:
     payer: Payer
     rules: RulePack
 
-    def context(self, received_on: datetime | None = None) -> AdjudicationContext:
-        day = (received_on or datetime(1970, 1, 1)).date()
+    def context(self, received_on: date) -> AdjudicationContext:
+        """The adjudication context for claims received on ``received_on`` (each claim's own
+        receipt date decides its timely filing)."""
         return AdjudicationContext(
             reference=self.reference,
-            received_on=day,
+            received_on=received_on,
             rules=rule_hook(self.rules),
             rule_pack_version=self.rules.version,
         )

@@ -66,7 +66,7 @@ def sequential_outcome(
         ).all()
     ledger = Ledger()
     paid: dict[str, Decimal] = {}
-    base = runtime.context()
+    base = runtime.context(NOW.date())
     for r in rows:
         claim = claim_from_json(r.claim)
         ctx = ledger.context_for(claim, replace(base, received_on=r.received_on))
