@@ -155,18 +155,27 @@ def _per_file(engine: Engine, submitted: list[tuple[str, int]], out: TextIO) -> 
         rows = conn.execute(
             select(c.interchange_id, c.state, func.count()).group_by(c.interchange_id, c.state)
         ).all()
+        errors = conn.execute(
+            select(c.interchange_id, c.error).where(c.state == "rejected", c.error.is_not(None))
+        ).all()
         reasons: dict[int, str | None] = dict(
             conn.execute(select(_interchanges.c.id, _interchanges.c.reason)).all()
         )
     by_ix: dict[int, Counter[str]] = {}
     for ix, state, n in rows:
         by_ix.setdefault(int(ix), Counter())[str(state)] += int(n)
-    out.write(f"\n{'file':<58} {'claims':>6} {'rejected':>8}\n")
+    codes: dict[int, set[str]] = {}
+    for ix, error in errors:
+        # a rejection reads "CODE: what, where; CODE: ..."
+        codes.setdefault(int(ix), set()).update(
+            part.split(":", 1)[0].strip() for part in str(error).split("; ")
+        )
+    out.write(f"\n{'file':<52} {'claims':>6} {'rejected':>8}  why\n")
     for name, ix in submitted:
         counts = by_ix.get(ix, Counter())
         total = sum(counts.values())
-        note = f"  {reasons[ix]}" if reasons.get(ix) else ""
-        out.write(f"{name:<58.58} {total:>6} {counts['rejected']:>8}{note}\n")
+        why = ", ".join(sorted(codes.get(ix, ()))) or (reasons.get(ix) or "")
+        out.write(f"{name:<52.52} {total:>6} {counts['rejected']:>8}  {why}".rstrip() + "\n")
 
 
 def _claims_table(engine: Engine, out: TextIO) -> None:
