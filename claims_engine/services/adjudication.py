@@ -197,7 +197,13 @@ def _adjudicate(
             result.skipped = len(set(claim_ids)) - result.deferred
             return result
         names = sorted({w.family for w in waiting} | set(reached))
-        claims = {w.id: claim_from_json(w.claim) for w in waiting}
+        failures: list[tuple[_Waiting, BaseException]] = []
+        claims: dict[int, Claim] = {}
+        for w in waiting:
+            try:
+                claims[w.id] = claim_from_json(w.claim)
+            except Exception as exc:  # a stored claim that cannot be read pends alone
+                failures.append((w, exc))
         ledger = Ledger(
             accumulators=_load_accumulators(conn, names),
             history=_load_history(conn, names, _history_start(claims.values())),
@@ -205,10 +211,11 @@ def _adjudicate(
         )
         base = runtime.context(now.date())
         decided: list[tuple[_Waiting, Adjudication]] = []
-        failures: list[tuple[_Waiting, BaseException]] = []
         changed: dict[AccumulatorKey, str] = {}
         for w in waiting:
-            claim = claims[w.id]
+            claim = claims.get(w.id)
+            if claim is None:
+                continue
             context = replace(base, received_on=w.received_on)
             try:
                 outcome = adjudicate(

@@ -334,3 +334,27 @@ def test_an_intake_that_fails_for_good_rejects_its_interchange_and_holds_nothing
     for batch in later.batches:
         assert adjudicate_claims(engine, batch, runtime, NOW).deferred == 0
     assert states(engine).get("accepted", 0) == 0
+
+
+def test_a_stored_claim_that_cannot_be_read_pends_alone(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    batches = _ingest_all(engine, runtime, generated_837(tmp_path / "a.837", 40, 20))
+    with engine.begin() as conn:
+        row = conn.execute(select(_claims.c.id, _claims.c.family).order_by(_claims.c.id)).first()
+        assert row is not None
+        conn.execute(
+            _claims.update().where(_claims.c.id == row.id).values(claim={"not": "a claim"})
+        )
+    for batch in batches:
+        adjudicate_claims(engine, batch, runtime, NOW)
+    status = claim_status(engine, row.id)
+    assert status.state == "pended"
+    assert status.error is not None and "StoredDataError" in status.error
+    assert states(engine).get("accepted", 0) == 0
+    with engine.connect() as conn:  # its family's other claims were decided as usual
+        errors = conn.execute(
+            select(_claims.c.error).where(_claims.c.family == row.family, _claims.c.id != row.id)
+        ).scalars()
+        assert not any(e and e.startswith("adjudication failed") for e in errors)
+    assert count(engine, _adjudications, _adjudications.c.kind == "decision") == 39
