@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from claims_engine.codec import claim_from_json
 from claims_engine.services import adjudication as adjudication_service
@@ -341,7 +341,17 @@ def test_a_stored_claim_that_cannot_be_read_pends_alone(
 ) -> None:
     batches = _ingest_all(engine, runtime, generated_837(tmp_path / "a.837", 40, 20))
     with engine.begin() as conn:
-        row = conn.execute(select(_claims.c.id, _claims.c.family).order_by(_claims.c.id)).first()
+        biggest = conn.execute(  # a family with several claims, to see it is not all pended
+            select(_claims.c.family)
+            .group_by(_claims.c.family)
+            .order_by(func.count().desc(), _claims.c.family)
+            .limit(1)
+        ).scalar_one()
+        row = conn.execute(
+            select(_claims.c.id, _claims.c.family)
+            .where(_claims.c.family == biggest)
+            .order_by(_claims.c.id)
+        ).first()
         assert row is not None
         conn.execute(
             _claims.update().where(_claims.c.id == row.id).values(claim={"not": "a claim"})
