@@ -86,7 +86,7 @@ class LineContext:
     in_network: bool
     service_date: date
     category: str
-    history: tuple[PriorService, ...]
+    history: tuple[PriorService, ...]  # the member's standing services, this claim's before
 
 
 RuleHook = Callable[[Claim, ServiceLine, LineContext], Sequence[RuleOutcome]]

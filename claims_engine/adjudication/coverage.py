@@ -46,7 +46,7 @@ def rule_hook(pack: RulePack) -> RuleHook:
             services=tuple(
                 (s.service_date, s.procedure, s.units)
                 for s in ctx.history
-                if s.member_id == ctx.member.member_id and s.service_date >= year
+                if s.service_date >= year
             ),
         )
         outcomes: list[RuleOutcome] = []
