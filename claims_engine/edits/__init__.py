@@ -32,6 +32,7 @@ from functools import lru_cache
 
 from claims_engine.issues import ClaimStatus, Issue, Location, Scope
 from claims_engine.model import Claim, ClaimType, Provider
+from claims_engine.money import round_money
 from claims_engine.npi import npi_is_valid
 from claims_engine.x12 import codes
 
@@ -460,7 +461,6 @@ def check_service_dates(claim: Claim, ctx: EditContext) -> list[Issue]:
 # on the 277CA rather than rounded.
 MAX_AMOUNT = Decimal("9999999999.99")
 MAX_UNITS = Decimal("999999999999.999")
-_CENT_EXPONENT = -2
 _UNIT_EXPONENT = -3
 
 
@@ -469,7 +469,7 @@ def _amount_problem(value: Decimal) -> str | None:
         return "AMOUNT-TOO-LARGE"
     if abs(value) > MAX_AMOUNT:
         return "AMOUNT-TOO-LARGE"
-    if value.as_tuple().exponent < _CENT_EXPONENT and value != value.quantize(Decimal("0.01")):  # type: ignore[operator]
+    if round_money(value) != value:
         return "AMOUNT-NOT-CENTS"
     return None
 

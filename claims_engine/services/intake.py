@@ -27,6 +27,7 @@ from claims_engine.edits import ALL_LEVELS
 from claims_engine.errors import InputFileError, X12FormatError
 from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
 from claims_engine.issues import Issue, Scope
+from claims_engine.money import round_money
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import (
@@ -54,7 +55,6 @@ from claims_engine.x12.tokenizer import parse_isa_delimiters
 CONTROL_COUNTER = "interchange_control"
 BATCH_CLAIMS = 500  # claims per adjudication message (a larger family stays whole)
 _FLUSH_CLAIMS = 2000
-_CENT = Decimal("0.01")
 _MILLI = Decimal("0.001")
 
 _interchanges = interchanges_table
@@ -320,17 +320,12 @@ class _StoreSink:
             "frequency": claim.frequency_code[:1],
             "original_claim_number": claim.original_claim_number[:50] or None,
             "state": (ClaimState.ACCEPTED if ack.accepted else ClaimState.REJECTED).value,
-            "total_charge": _cents(claim.total_charge),
+            "total_charge": round_money(claim.total_charge),  # the JSON keeps what was sent
             "received_on": self.received_on,
             "updated_at": self.now,
             "error": None if ack.accepted else "; ".join(i.describe() for i in ack.issues),
             "claim": claim_to_json(claim),
         }
-
-
-def _cents(value: Decimal) -> Decimal:
-    # The summary columns hold cents; the claim itself (JSON) keeps what was sent.
-    return value.quantize(_CENT, ROUND_HALF_UP)
 
 
 def _line_rows(claim_id: int, ack: ClaimAck) -> Iterator[dict[str, Any]]:
@@ -342,7 +337,7 @@ def _line_rows(claim_id: int, ack: ClaimAck) -> Iterator[dict[str, Any]]:
             "procedure": (f"{proc.qualifier}:{proc.code}" if proc else "")[:48],
             "modifiers": (":".join(proc.modifiers) if proc else "")[:16],
             "revenue_code": line.revenue_code[:4],
-            "charge": _cents(line.charge),
+            "charge": round_money(line.charge),
             "units": line.units.quantize(_MILLI, ROUND_HALF_UP),
             "service_from": line.service_from,
             "service_to": line.service_to,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,14 +112,7 @@ def run_payment_cycle(
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"835-{remit.payee_npi}-{remit.trace_number}.x12"
             path.write_text(content, encoding="ascii", newline="")
-            remit = RemitFile(
-                remit.remittance_id,
-                remit.payee_npi,
-                remit.trace_number,
-                remit.claims,
-                remit.total_paid,
-                path,
-            )
+            remit = replace(remit, path=path)
         files.append(remit)
     return files
 

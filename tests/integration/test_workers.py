@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -262,45 +262,43 @@ def test_two_worker_processes_equal_a_sequential_run(
     _check_exactly_once(engine, tmp_path, env)
 
 
-def test_workers_killed_mid_batch_finish_exactly_once_after_a_restart(
-    postgres_engine: Engine, redis_url: str, tmp_path: Path
+def _crash_mid_run(
+    engine: Engine, env: dict[str, str], tmp_path: Path, crash: Callable[[Workers], None]
 ) -> None:
-    engine = postgres_engine
+    """Submit, let adjudication start, ``crash``, start the workers again, and check that
+    every claim ends adjudicated exactly once and in one 835."""
     prepared_store(engine)
-    env = _env(engine, redis_url)
     workers = Workers(env, tmp_path / "workers.log", processes=2)
     try:
         _submit_files(env, tmp_path, files=4, claims=500)
         _wait(engine, workers, lambda: count(engine, _adjudications) > 0, timeout=120)
-        workers.kill(signal.SIGKILL)
-        assert count(engine, _claims, _claims.c.state == "accepted") > 0, "killed too late"
+        crash(workers)
+        assert (
+            count(engine, _claims, _claims.c.state == "accepted")
+            + count(engine, _interchanges, _interchanges.c.state == "received")
+            > 0
+        ), "crashed too late to leave anything undone"
         workers = Workers(env, tmp_path / "workers.log", processes=2)
         _wait(engine, workers, lambda: _all_decided(engine))
     finally:
         workers.kill(signal.SIGTERM)
     _check_exactly_once(engine, tmp_path, env)
+
+
+def test_workers_killed_mid_batch_finish_exactly_once_after_a_restart(
+    postgres_engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
+    env = _env(postgres_engine, redis_url)
+    _crash_mid_run(postgres_engine, env, tmp_path, lambda w: w.kill(signal.SIGKILL))
 
 
 def test_a_redis_restart_loses_no_claim(
     postgres_engine: Engine, own_redis: OwnRedis, tmp_path: Path
 ) -> None:
-    engine = postgres_engine
-    prepared_store(engine)
-    env = _env(engine, own_redis.url)
-    workers = Workers(env, tmp_path / "workers.log", processes=2)
-    try:
-        _submit_files(env, tmp_path, files=4, claims=500)
-        _wait(engine, workers, lambda: count(engine, _adjudications) > 0, timeout=120)
+    def restart_redis(workers: Workers) -> None:
         own_redis.kill()  # every queued message is gone with it
         workers.kill(signal.SIGKILL)
-        assert (
-            count(engine, _claims, _claims.c.state == "accepted")
-            + count(engine, _interchanges, _interchanges.c.state == "received")
-            > 0
-        ), "Redis restarted too late to lose anything"
         own_redis.start()
-        workers = Workers(env, tmp_path / "workers.log", processes=2)
-        _wait(engine, workers, lambda: _all_decided(engine))
-    finally:
-        workers.kill(signal.SIGTERM)
-    _check_exactly_once(engine, tmp_path, env)
+
+    env = _env(postgres_engine, own_redis.url)
+    _crash_mid_run(postgres_engine, env, tmp_path, restart_redis)
