@@ -338,7 +338,13 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     if member is None:
         return _with_reversal(_deny_all(claim, "CO", "31", pccn, ctx), reversal, reversal_changes)
     plan = ref.plans[member.plan_id]
-    history = tuple(s for s in ctx.history if s.member_id == member.member_id)
+    # a replacement stands in its original's place: the original's services are not history
+    replaced = claim.original_claim_number if reversal is not None else None
+    history = tuple(
+        s
+        for s in ctx.history
+        if s.member_id == member.member_id and s.payer_claim_number != replaced
+    )
     if _is_duplicate(claim, member, history):
         return _with_reversal(_deny_all(claim, "OA", "18", pccn, ctx), reversal, reversal_changes)
     last_day = claim.service_to or claim.statement_to

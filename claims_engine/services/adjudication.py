@@ -431,9 +431,11 @@ def _write_decisions(
             for adj in ln.adjustments:
                 adjustments.append(_adjustment(adjudication_id, ln.line_number, adj))
     insert_rows(conn, _adjustments, adjustments)
+    # a reversal carries its original's payer claim number; the claim that reversed it (the
+    # void or the replacement) is the one whose adjudication this is
     reversed_by = [
-        {"original": d.reverses, "by": d.payer_claim_number}
-        for _, outcome in decided
+        {"original": d.reverses, "by": w.payer_claim_number}
+        for w, outcome in decided
         for d in outcome.decisions
         if d.status is ClaimStatusCode.REVERSAL and d.reverses
     ]

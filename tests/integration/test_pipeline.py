@@ -262,6 +262,24 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
     assert count(engine, _items) == payable
     assert run_payment_cycle(engine, runtime, NOW, None) == []
 
+    # each original names the claim that reversed it; the replacement, whose lines are those of
+    # its original, stands in its place and is no duplicate of it
+    with engine.connect() as conn:
+        corrections = dict(
+            conn.execute(
+                select(_claims.c.original_claim_number, _claims.c.payer_claim_number).where(
+                    _claims.c.original_claim_number.is_not(None)
+                )
+            ).all()
+        )
+    for original_number in (void_of, replace_of):
+        (row_id,) = find_claims(engine, original_number)
+        assert claim_status(engine, row_id).reversed_by == corrections[original_number]
+    (new_id,) = find_claims(engine, corrections[replace_of])
+    new_status = claim_status(engine, new_id)
+    assert new_status.outcome != "denied", new_status.adjustments
+    assert all(a.reason != "18" for a in new_status.adjustments)
+
 
 def test_a_replacement_for_another_family_locks_and_updates_the_original_family(
     engine: Engine, runtime: Runtime, tmp_path: Path

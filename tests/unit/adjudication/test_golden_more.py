@@ -22,12 +22,21 @@ from typing import Any
 from claims_engine.adjudication.adjudicate import (
     AccumulatorKey,
     Adjudication,
+    AdjudicationContext,
     LineContext,
     RuleOutcome,
+    adjudicate,
 )
-from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
+from claims_engine.adjudication.batch import Ledger
+from claims_engine.adjudication.decision import ClaimStatusCode, Outcome, check_balance
 from claims_engine.model import Claim, ServiceLine
-from tests.unit.adjudication.support import BUCKEYE, LIAM_HILL, claim_from_837, run
+from tests.unit.adjudication.support import (
+    BUCKEYE,
+    LIAM_HILL,
+    REFERENCE,
+    claim_from_837,
+    run,
+)
 from tests.unit.adjudication.support import adjustments as _adj
 from tests.unit.adjudication.support import subscriber as _subscriber
 
@@ -321,6 +330,48 @@ DTP*472*D8*20261015~
     # taken back, this one's added: the out-of-pocket total does not move.
     assert new.paid == D("106.20")
     assert all(v == 0 for v in result.accumulator_changes.values())
+
+
+def test_a_replacement_with_the_same_lines_is_not_a_duplicate_of_its_original() -> None:
+    # A provider corrects a claim without changing its lines (say, a diagnosis): the original's
+    # services are still in the member's history, but the replacement stands in their place,
+    # so it is adjudicated as though the original had never been: paid 63.20 again, not OA-18.
+    lines = """\
+HI*ABK:J069~
+LX*1~
+SV1*HC:99213*140*UN*1***1~
+DTP*472*D8*20261015~
+"""
+    original = _claim(
+        "005010X222A1", BUCKEYE, LIAM_HILL + "CLM*GOLD-S*140***11:B:1*Y*A*Y*Y~\n" + lines
+    )
+    first = _run(original)
+    ledger = Ledger()
+    ledger.record(first)
+    replacement = _claim(
+        "005010X222A1",
+        BUCKEYE,
+        LIAM_HILL + "CLM*GOLD-S*140***11:B:7*Y*A*Y*Y~\nREF*F8*PCN0002~\n" + lines,
+    )
+    ctx = ledger.context_for(
+        replacement, AdjudicationContext(reference=REFERENCE, received_on=date(2026, 11, 3))
+    )
+    assert ctx.history, "the original's services are in the history the replacement sees"
+    result = adjudicate(replacement, ctx, "PCN0003")
+    assert all(check_balance(d) == [] for d in result.decisions)
+    reversal, new = result.decisions
+    assert reversal.paid == D("-63.20")
+    assert [(a.group, a.reason) for ln in new.lines for a in ln.adjustments] == [
+        ("CO", "45"),
+        ("PR", "3"),
+    ]
+    assert new.paid == D("63.20")
+    # and a second copy of the original, not a replacement, is still a duplicate
+    again = adjudicate(original, ctx, "PCN0004")
+    assert again.decision.outcome is Outcome.DENIED
+    assert {(a.group, a.reason) for ln in again.decision.lines for a in ln.adjustments} == {
+        ("OA", "18")
+    }
 
 
 SCIOTO = """\
