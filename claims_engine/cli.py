@@ -36,7 +36,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from claims_engine import clock, pipeline_cli
+from claims_engine import api_cli, clock, pipeline_cli
 from claims_engine.edits import parse_levels
 from claims_engine.errors import ClaimsEngineError, ConfigurationError, InputFileError
 from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
@@ -489,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR")
     d.set_defaults(func=cmd_demo)
     pipeline_cli.add_commands(sub)
+    api_cli.add_commands(sub)
     return parser
 
 

@@ -35,7 +35,7 @@ def _where(engine: Engine) -> str:
 
 
 @contextmanager
-def _database_errors(engine: Engine) -> Iterator[None]:
+def database_errors(engine: Engine) -> Iterator[None]:
     """Database failures as one line that names the database, never a traceback."""
     try:
         yield
@@ -50,7 +50,7 @@ def _redis_errors() -> Any:
     return RedisError
 
 
-def _environment() -> Any:
+def environment_from_vars() -> Any:
     """The process's worker environment, rebuilt when the variables changed since it was made
     (a long-lived process, or tests, running several commands)."""
     from workers.settings import Environment, Settings, environment, use_environment
@@ -63,9 +63,9 @@ def _environment() -> Any:
 
 def store_engine(*, check_schema: bool = True) -> Engine:
     """The store's engine from the environment; refuses a schema older than the engine's."""
-    engine: Engine = _environment().engine
+    engine: Engine = environment_from_vars().engine
     if check_schema:
-        with _database_errors(engine):
+        with database_errors(engine):
             version = current_version(engine)
         if version < len(MIGRATIONS):
             raise ConfigurationError(
@@ -102,7 +102,7 @@ def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
     }
     if not args.check:
         engine = store_engine()
-        with _database_errors(engine):
+        with database_errors(engine):
             stored = store_reference(engine, args.directory, clock.now())
         summary["reference_set"] = stored.id
         summary["sha256"] = stored.sha256
@@ -129,7 +129,7 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from workers.inprocess import drain
 
     engine = store_engine()
-    env = _environment()
+    env = environment_from_vars()
     if env.settings.redis_url is None:
         env.runtime()  # no reference data: say so now, before anything is stored
     results: list[dict[str, Any]] = []
@@ -143,7 +143,7 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             failures += 1
             continue
         try:
-            with _database_errors(engine):
+            with database_errors(engine):
                 sub = submit(engine, raw, str(path), now)
         except InputFileError as exc:
             stderr.write(f"claims-engine: {exc}\n")
@@ -169,7 +169,7 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             }
         )
     if env.settings.redis_url is None:
-        with _database_errors(engine):
+        with database_errors(engine):
             # in-process, nobody else sweeps: pick up work an interrupted run left too
             actors.sweep(None)
             drain(actors.broker, threads=args.threads)
@@ -222,7 +222,7 @@ def cmd_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from workers.broker import queue_depths
 
     engine = store_engine()
-    with _database_errors(engine):
+    with database_errors(engine):
         result: dict[str, Any] = dict(counts(engine))
     from workers import actors
 
@@ -248,8 +248,8 @@ def cmd_remit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _writable(args.out)
     now = clock.now()
     processes = args.processes or (1 if engine.dialect.name == "sqlite" else os.cpu_count() or 1)
-    with _database_errors(engine):
-        runtime = _environment().runtime()
+    with database_errors(engine):
+        runtime = environment_from_vars().runtime()
         waiting = payable_payees(engine)
         payees = list(waiting)
         groups = [payees[k::processes] for k in range(processes) if payees[k::processes]]
@@ -302,7 +302,7 @@ def _remit_in_processes(groups: list[list[str]], now: Any, out_dir: Path) -> lis
 def _remit_group(payees: list[str], now: Any, out_dir: Path) -> list[Any]:
     from claims_engine.services.remittance import run_payment_cycle
 
-    env = _environment()
+    env = environment_from_vars()
     try:
         return run_payment_cycle(env.engine, env.runtime(), now, out_dir, payees)
     finally:
@@ -313,7 +313,7 @@ def cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.queries import claim_status, find_claims
 
     engine = store_engine()
-    with _database_errors(engine):
+    with database_errors(engine):
         ids = find_claims(engine, args.claim, args.npi)
         views = [claim_status(engine, i) for i in ids]
     if not views:
@@ -368,7 +368,7 @@ def cmd_acks(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     engine = store_engine()
     _writable(args.out)
-    with _database_errors(engine):
+    with database_errors(engine):
         paths = write_acknowledgments(engine, args.interchanges, args.out)
     if not paths:
         stderr.write("claims-engine: no acknowledgments for these interchanges (yet)\n")
@@ -383,7 +383,7 @@ def cmd_remittances(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
 
     engine = store_engine()
     _writable(args.out)
-    with _database_errors(engine):
+    with database_errors(engine):
         paths = write_remittances(engine, args.out, args.traces)
     if not paths:
         what = "these trace numbers" if args.traces else "the store"

@@ -44,9 +44,9 @@ class Settings:
 class Environment:
     """The engine and runtime of one process, built on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine  # given: an engine built elsewhere (tests)
         self._lock = threading.Lock()
 
     @property

@@ -102,8 +102,11 @@ def read_header(raw: bytes, file_name: str) -> InterchangeHeader:
     return header
 
 
-def submit(engine: Engine, raw: bytes, file_name: str, now: datetime) -> Submission:
-    """Store ``raw`` as a new interchange, or recognize it as a duplicate of a stored one."""
+def submit(
+    engine: Engine, raw: bytes, file_name: str, now: datetime, *, submitted_by: str | None = None
+) -> Submission:
+    """Store ``raw`` as a new interchange, or recognize it as a duplicate of a stored one.
+    ``submitted_by`` names the API key that sent it (None from the command line)."""
     header = read_header(raw, file_name)
     digest = hashlib.sha256(raw).hexdigest()
     for _attempt in range(2):
@@ -131,6 +134,7 @@ def submit(engine: Engine, raw: bytes, file_name: str, now: datetime) -> Submiss
                         raw=raw,
                         received_at=now,
                         state=InterchangeState.RECEIVED,
+                        submitted_by=submitted_by,
                     )
                     .returning(_interchanges.c.id)
                 ).scalar_one()
@@ -138,6 +142,46 @@ def submit(engine: Engine, raw: bytes, file_name: str, now: datetime) -> Submiss
         except IntegrityError:
             continue  # stored by a concurrent submit since we looked: answer as a duplicate
     raise InputFileError(f"{file_name}: could not be stored (conflicting concurrent submits)")
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """Whether a body is worth storing: ``usable`` unless it is not X12, its every interchange
+    is refused (TA1) or its every transaction set is rejected (999). ``kind`` names the
+    acknowledgment that says why (``""`` when the body is not X12 at all, so there is none)."""
+
+    usable: bool
+    reason: str = ""
+    kind: str = ""
+    acknowledgment: str = ""
+    claims: int = 0
+
+
+def preflight(
+    raw: bytes,
+    now: datetime,
+    levels: frozenset[int] = ALL_LEVELS,
+    partner_levels: dict[str, frozenset[int]] | None = None,
+) -> Preflight:
+    """Read ``raw`` the way the intake will, storing nothing, to refuse at once a submission
+    that could yield nothing (the HTTP API answers it with 400 or 422 instead of 202). The
+    intake proper still runs on the stored interchange, with duplicate checks and numbering."""
+    output = MemoryAckOutput()
+    options = IntakeOptions(
+        received_on=now.date(), created=now, levels=levels, partner_levels=partner_levels or {}
+    )
+    summary = ingest(io.BytesIO(raw), options, output)
+    if not summary.interchanges:
+        return Preflight(False, summary.file_error or "not an X12 interchange")
+    if not any(ix.accepted for ix in summary.interchanges):
+        first = summary.interchanges[0]
+        ta1 = next((t for (k, _), t in output.files.items() if k == "ta1"), "")
+        return Preflight(False, f"interchange refused: {first.reason}", "ta1", ta1)
+    if not any(ix.transactions_accepted for ix in summary.interchanges):
+        problems = "; ".join(summary.envelope_problems[:3]) or "every transaction set rejected"
+        ack = next((t for (k, _), t in output.files.items() if k == "999"), "")
+        return Preflight(False, f"transaction sets rejected: {problems}", "999", ack)
+    return Preflight(True, claims=summary.claims)
 
 
 def _find(conn: Connection, digest: str, header: InterchangeHeader) -> int | None:
@@ -314,7 +358,7 @@ class _StoreSink:
             "ordinal": ordinal,
             "submitter_claim_id": claim.claim_id[:38],
             "billing_npi": claim.billing_provider.npi[:10],
-            "member_id": (claim.patient.member_id or claim.subscriber.member_id)[:80],
+            "member_id": self.runtime.patient_of(claim)[:80],
             "family": self.runtime.family_of(claim)[:90],
             "claim_type": claim.claim_type.value,
             "frequency": claim.frequency_code[:1],

@@ -1,23 +1,44 @@
-"""Answers from the store: statistics of the pipeline and the status of one claim."""
+"""Answers from the store: statistics of the pipeline, the status of one claim, and the lists
+and documents the adapters show (each narrowed by the caller's visibility condition, see
+:mod:`claims_engine.services.access`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from claims_engine.reasons import describe_adjustment
+from claims_engine.store.db import is_postgres
 from claims_engine.store.tables import (
+    AckKind,
     ClaimState,
     InterchangeState,
+    acknowledgments_table,
     adjudications_table,
     adjustments_table,
     claim_events_table,
     claims_table,
     interchanges_table,
+    phi_reads_table,
     remittance_claims_table,
     remittances_table,
 )
@@ -29,6 +50,13 @@ _adjustments = adjustments_table
 _interchanges = interchanges_table
 _remittances = remittances_table
 _items = remittance_claims_table
+_acks = acknowledgments_table
+_reads = phi_reads_table
+
+
+def utc_text(moment: datetime) -> str:
+    """A stored time (UTC, kept without a zone) as RFC 3339: ``2026-11-02T09:30:00Z``."""
+    return moment.isoformat() + "Z"
 
 
 def counts(engine: Engine) -> dict[str, dict[str, int]]:
@@ -56,6 +84,15 @@ class AdjustmentView:
     amount: Decimal
     description: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "group": self.group,
+            "reason": self.reason,
+            "amount": f"{self.amount:.2f}",
+            "description": self.description,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class EventView:
@@ -70,6 +107,7 @@ class EventView:
 class ClaimStatusView:
     """Where a claim stands, for the submitter or the patient."""
 
+    id: int
     payer_claim_number: str | None
     submitter_claim_id: str
     billing_npi: str
@@ -94,6 +132,7 @@ class ClaimStatusView:
             return None if v is None else f"{v:.2f}"
 
         return {
+            "id": self.id,
             "payer_claim_number": self.payer_claim_number,
             "submitter_claim_id": self.submitter_claim_id,
             "billing_npi": self.billing_npi,
@@ -110,19 +149,10 @@ class ClaimStatusView:
             "rule_pack_version": self.rule_pack_version,
             "reversed_by": self.reversed_by,
             "remittance_trace": self.remittance_trace,
-            "adjustments": [
-                {
-                    "line": a.line,
-                    "group": a.group,
-                    "reason": a.reason,
-                    "amount": money(a.amount),
-                    "description": a.description,
-                }
-                for a in self.adjustments
-            ],
+            "adjustments": [a.to_json() for a in self.adjustments],
             "history": [
                 {
-                    "at": e.at.isoformat(),
+                    "at": utc_text(e.at),
                     "actor": e.actor,
                     "from": e.from_state,
                     "to": e.to_state,
@@ -151,13 +181,55 @@ def find_claims(engine: Engine, key: str, billing_npi: str | None = None) -> lis
 
 def claim_status(engine: Engine, claim_row_id: int) -> ClaimStatusView:
     with engine.connect() as conn:
-        return _status(conn, claim_row_id)
+        view = visible_claim_status(conn, claim_row_id, None)
+    if view is None:
+        raise LookupError(f"no claim {claim_row_id}")
+    return view
 
 
-def _status(conn: Connection, claim_row_id: int) -> ClaimStatusView:
+def _status_columns() -> list[Any]:
     c = _claims.c
-    row = conn.execute(select(_claims).where(c.id == claim_row_id)).one()
+    a = _adjudications.c
+    return [
+        c.id,
+        c.payer_claim_number,
+        c.submitter_claim_id,
+        c.billing_npi,
+        c.member_id,
+        c.claim_type,
+        c.state,
+        c.received_on,
+        c.total_charge,
+        c.error,
+        a.id.label("decision_id"),
+        a.allowed,
+        a.paid,
+        a.patient_responsibility,
+        a.outcome,
+        a.rule_pack_version,
+        a.reversed_by,
+        a.pend_reason,
+        _remittances.c.trace_number,
+    ]
+
+
+def _status_found(claim_row_id: Any, visible: ColumnElement[bool] | None) -> Select[Any]:
+    """The claim with its decision and the 835 that paid it, when the caller may see it."""
+    c = _claims.c
+    a = _adjudications.c
+    query = (
+        select(*_status_columns())
+        .outerjoin(_adjudications, (a.claim_id == c.id) & (a.kind == "decision"))
+        .outerjoin(_items, _items.c.adjudication_id == a.id)
+        .outerjoin(_remittances, _remittances.c.id == _items.c.remittance_id)
+        .where(c.id == claim_row_id)
+    )
+    return query if visible is None else query.where(visible)
+
+
+def _status_view(row: Any) -> ClaimStatusView:
     view = ClaimStatusView(
+        id=row.id,
         payer_claim_number=row.payer_claim_number,
         submitter_claim_id=row.submitter_claim_id,
         billing_npi=row.billing_npi,
@@ -166,41 +238,531 @@ def _status(conn: Connection, claim_row_id: int) -> ClaimStatusView:
         state=row.state,
         received_on=row.received_on,
         charge=row.total_charge,
-        error=row.error,
+        error=row.error or row.pend_reason or None,
     )
-    a = _adjudications.c
-    decision = conn.execute(
-        select(_adjudications).where(a.claim_id == claim_row_id, a.kind == "decision")
-    ).first()
-    if decision is not None:
-        view.allowed = decision.allowed
-        view.paid = decision.paid
-        view.patient_responsibility = decision.patient_responsibility
-        view.outcome = decision.outcome
-        view.rule_pack_version = decision.rule_pack_version
-        view.reversed_by = decision.reversed_by
-        if decision.pend_reason:
-            view.error = view.error or decision.pend_reason
+    if row.decision_id is not None:
+        view.allowed = row.allowed
+        view.paid = row.paid
+        view.patient_responsibility = row.patient_responsibility
+        view.outcome = row.outcome
+        view.rule_pack_version = row.rule_pack_version
+        view.reversed_by = row.reversed_by
+        view.remittance_trace = row.trace_number
+    return view
+
+
+def _adjustment_view(line: int | None, group: str, reason: str, amount: Decimal) -> AdjustmentView:
+    return AdjustmentView(line, group, reason, amount, describe_adjustment(group, reason, amount))
+
+
+def visible_claim_status(
+    conn: Connection,
+    claim_row_id: int,
+    visible: ColumnElement[bool] | None,
+    audit: Mapping[str, Any] | None = None,
+) -> ClaimStatusView | None:
+    """The status of a claim the caller may see (``visible``: a condition on ``claims``, None
+    for every claim); None when there is no such claim or it is not the caller's.
+
+    ``audit`` (the ``phi_reads`` columns ``at``, ``key_id``, ``role``, ``route``) records the
+    read when there is one, in the same transaction: three reads and an insert (see
+    :func:`claim_status_read` for the one-statement form on PostgreSQL). The stored claim and
+    decision documents are not read.
+    """
+    row = conn.execute(_status_found(claim_row_id, visible)).first()
+    if row is None:
+        return None
+    view = _status_view(row)
+    if row.decision_id is not None:
         j = _adjustments.c
         for adj in conn.execute(
-            select(_adjustments).where(j.adjudication_id == decision.id).order_by(j.id)
+            select(j.line_number, j.group_code, j.reason_code, j.amount)
+            .where(j.adjudication_id == row.decision_id)
+            .order_by(j.id)
         ):
-            view.adjustments.append(
-                AdjustmentView(
-                    adj.line_number,
-                    adj.group_code,
-                    adj.reason_code,
-                    adj.amount,
-                    describe_adjustment(adj.group_code, adj.reason_code, adj.amount),
+            view.adjustments.append(_adjustment_view(*adj))
+    e = _events.c
+    for ev in conn.execute(
+        select(e.at, e.actor, e.from_state, e.to_state, e.reason)
+        .where(e.claim_id == claim_row_id)
+        .order_by(e.id)
+    ):
+        view.history.append(EventView(*ev))
+    if audit is not None:
+        conn.execute(insert(_reads).values(**audit, record_type="claim", record_id=str(row.id)))
+    return view
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimScope:
+    """Which claims a caller may see, as data: every claim (``column`` None), or those whose
+    ``column`` (``billing_npi`` or ``member_id``) is one of ``values``."""
+
+    column: str | None = None
+    values: tuple[str, ...] = ()
+
+    def condition(self) -> ColumnElement[bool] | None:
+        if self.column is None:
+            return None
+        return _claims.c[self.column].in_(self.values)
+
+
+_STATUS_STATEMENTS: dict[tuple[str | None, bool], Any] = {}
+
+
+def _status_statement(column: str | None, audited: bool) -> Any:
+    """The one-statement status read of a scope's shape, built once: the claim id, the scope's
+    values and the audit columns are bound parameters."""
+    key = (column, audited)
+    statement = _STATUS_STATEMENTS.get(key)
+    if statement is not None:
+        return statement
+    visible = None if column is None else _claims.c[column].in_(bindparam("scope", expanding=True))
+    found = _status_found(bindparam("claim_id"), visible).cte("found")
+    j = _adjustments.c
+    e = _events.c
+    adjustments = (
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(
+                        j.line_number, j.group_code, j.reason_code, cast(j.amount, Text)
+                    ),
+                    j.id,
                 )
             )
-        trace = conn.execute(
-            select(_remittances.c.trace_number)
-            .join(_items, _items.c.remittance_id == _remittances.c.id)
-            .where(_items.c.adjudication_id == decision.id)
-        ).scalar()
-        view.remittance_trace = trace
-    e = _events.c
-    for ev in conn.execute(select(_events).where(e.claim_id == claim_row_id).order_by(e.id)):
-        view.history.append(EventView(ev.at, ev.actor, ev.from_state, ev.to_state, ev.reason))
+        )
+        .where(j.adjudication_id == found.c.decision_id)
+        .scalar_subquery()
+    )
+    events = (
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(
+                        cast(e.at, Text), e.actor, e.from_state, e.to_state, e.reason
+                    ),
+                    e.id,
+                )
+            )
+        )
+        .where(e.claim_id == found.c.id)
+        .scalar_subquery()
+    )
+    columns: list[Any] = [*found.c, adjustments.label("adjustments"), events.label("events")]
+    if audited:
+        record = insert(_reads).from_select(
+            ["at", "key_id", "role", "route", "record_type", "record_id"],
+            select(
+                bindparam("at", type_=DateTime()),
+                bindparam("key_id", type_=Text()),
+                bindparam("role", type_=Text()),
+                bindparam("route", type_=Text()),
+                literal("claim"),
+                cast(found.c.id, Text),
+            ),
+        )
+        audit_cte = record.returning(_reads.c.id).cte("audited")
+        columns.append(select(func.count()).select_from(audit_cte).scalar_subquery())
+    statement = select(*columns).select_from(found)
+    _STATUS_STATEMENTS[key] = statement
+    return statement
+
+
+def claim_status_read(
+    conn: Connection,
+    claim_row_id: int,
+    scope: ClaimScope,
+    audit: Mapping[str, Any] | None = None,
+) -> ClaimStatusView | None:
+    """:func:`visible_claim_status` for a caller's :class:`ClaimScope`; on PostgreSQL the read
+    and its audit row are one prepared statement (the API's hottest route)."""
+    if not is_postgres(conn):
+        return visible_claim_status(conn, claim_row_id, scope.condition(), audit)
+    params: dict[str, Any] = {"claim_id": claim_row_id}
+    if scope.column is not None:
+        params["scope"] = list(scope.values)
+    if audit is not None:
+        params.update(audit)
+    row = conn.execute(_status_statement(scope.column, audit is not None), params).first()
+    if row is None:
+        return None
+    view = _status_view(row)
+    for line, group, reason, amount in row.adjustments or ():
+        view.adjustments.append(_adjustment_view(line, group, reason, Decimal(amount)))
+    for at, actor, from_state, to_state, reason in row.events or ():
+        view.history.append(
+            EventView(datetime.fromisoformat(at), actor, from_state, to_state, reason)
+        )
     return view
+
+
+# -- lists and documents for the adapters ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFilter:
+    """The filters of a claim search; every one optional. ``received_from`` / ``received_to``
+    bound the receipt date, both ends included."""
+
+    member_id: str | None = None
+    billing_npi: str | None = None
+    state: str | None = None
+    received_from: date | None = None
+    received_to: date | None = None
+
+
+def _conditions(visible: ColumnElement[bool] | None, where: ClaimFilter) -> list[Any]:
+    c = _claims.c
+    found: list[Any] = [] if visible is None else [visible]
+    if where.member_id is not None:
+        found.append(c.member_id == where.member_id)
+    if where.billing_npi is not None:
+        found.append(c.billing_npi == where.billing_npi)
+    if where.state is not None:
+        found.append(c.state == where.state)
+    if where.received_from is not None:
+        found.append(c.received_on >= where.received_from)
+    if where.received_to is not None:
+        found.append(c.received_on <= where.received_to)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSummary:
+    id: int
+    payer_claim_number: str | None
+    submitter_claim_id: str
+    member_id: str
+    billing_npi: str
+    claim_type: str
+    state: str
+    received_on: date
+    charge: Decimal
+    paid: Decimal | None
+
+
+def search_claims(
+    conn: Connection,
+    visible: ColumnElement[bool] | None,
+    where: ClaimFilter,
+    *,
+    after: int = 0,
+    limit: int = 50,
+) -> list[ClaimSummary]:
+    """One page of the claims the caller may see that pass ``where``, by id, after ``after``."""
+    c = _claims.c
+    a = _adjudications.c
+    query = (
+        select(
+            c.id,
+            c.payer_claim_number,
+            c.submitter_claim_id,
+            c.member_id,
+            c.billing_npi,
+            c.claim_type,
+            c.state,
+            c.received_on,
+            c.total_charge,
+            a.paid,
+        )
+        .outerjoin(_adjudications, (a.claim_id == c.id) & (a.kind == "decision"))
+        .where(c.id > after)
+        .order_by(c.id)
+        .limit(limit)
+    )
+    query = query.where(*_conditions(visible, where))
+    return [
+        ClaimSummary(
+            r.id,
+            r.payer_claim_number,
+            r.submitter_claim_id,
+            r.member_id,
+            r.billing_npi,
+            r.claim_type,
+            r.state,
+            r.received_on,
+            r.total_charge,
+            r.paid,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgmentRef:
+    id: int
+    kind: str
+    control_number: str
+    file_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeView:
+    id: int
+    state: str
+    reason: str | None
+    sender_id: str
+    control_number: str
+    file_name: str
+    received_at: datetime
+    claims: dict[str, int]
+    acknowledgments: list[AcknowledgmentRef]
+
+
+def interchange_view(
+    conn: Connection, interchange_id: int, visible: ColumnElement[bool] | None
+) -> InterchangeView | None:
+    """An interchange's state, claim counts and acknowledgments; None when missing or not the
+    caller's."""
+    i = _interchanges.c
+    query = select(
+        i.id, i.state, i.reason, i.sender_id, i.control_number, i.file_name, i.received_at
+    ).where(i.id == interchange_id)
+    if visible is not None:
+        query = query.where(visible)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    c = _claims.c
+    by_state: dict[str, int] = dict(
+        conn.execute(
+            select(c.state, func.count())
+            .where(c.interchange_id == interchange_id)
+            .group_by(c.state)
+        ).all()
+    )
+    k = _acks.c
+    acks = [
+        AcknowledgmentRef(r.id, r.kind, r.control_number, r.file_name, r.created_at)
+        for r in conn.execute(
+            select(k.id, k.kind, k.control_number, k.file_name, k.created_at)
+            .where(k.interchange_id == interchange_id)
+            .order_by(k.id)
+        )
+    ]
+    return InterchangeView(
+        row.id,
+        row.state,
+        row.reason,
+        row.sender_id,
+        row.control_number,
+        row.file_name,
+        row.received_at,
+        {s.value: int(by_state.get(s.value, 0)) for s in ClaimState},
+        acks,
+    )
+
+
+def acknowledgment(
+    conn: Connection, interchange_id: int, ack_id: int, visible: ColumnElement[bool] | None
+) -> tuple[AcknowledgmentRef, str] | None:
+    """One acknowledgment (and its X12 text) of an interchange the caller may see; None when
+    missing or not the caller's."""
+    k = _acks.c
+    query = (
+        select(k.id, k.kind, k.control_number, k.file_name, k.created_at, k.content)
+        .join(_interchanges, _interchanges.c.id == k.interchange_id)
+        .where(k.id == ack_id, k.interchange_id == interchange_id)
+    )
+    if visible is not None:
+        query = query.where(visible)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return AcknowledgmentRef(
+        row.id, row.kind, row.control_number, row.file_name, row.created_at
+    ), row.content
+
+
+@dataclass(frozen=True, slots=True)
+class RemittanceItem:
+    claim_id: int
+    payer_claim_number: str
+    submitter_claim_id: str
+    kind: str
+    status: str
+    outcome: str
+    charge: Decimal
+    allowed: Decimal
+    paid: Decimal
+    patient_responsibility: Decimal
+    adjustments: list[AdjustmentView]
+
+
+@dataclass(frozen=True, slots=True)
+class RemittanceView:
+    id: int
+    payee_npi: str
+    trace_number: str
+    created_at: datetime
+    total_paid: Decimal
+    file_name: str
+    x12: str
+    items: list[RemittanceItem]
+
+
+def remittance_view(
+    conn: Connection, remittance_id: int, visible: ColumnElement[bool] | None
+) -> RemittanceView | None:
+    """An 835 as written, with the decisions it carries; None when missing or not the
+    caller's."""
+    r = _remittances.c
+    query = select(_remittances).where(r.id == remittance_id)
+    if visible is not None:
+        query = query.where(visible)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    a = _adjudications.c
+    c = _claims.c
+    decisions = conn.execute(
+        select(
+            a.id,
+            a.claim_id,
+            a.payer_claim_number,
+            c.submitter_claim_id,
+            a.kind,
+            a.status,
+            a.outcome,
+            a.charge,
+            a.allowed,
+            a.paid,
+            a.patient_responsibility,
+        )
+        .join(_items, _items.c.adjudication_id == a.id)
+        .join(_claims, c.id == a.claim_id)
+        .where(_items.c.remittance_id == remittance_id)
+        .order_by(a.id)
+    ).all()
+    j = _adjustments.c
+    adjustments: dict[int, list[AdjustmentView]] = {}
+    if decisions:
+        for adj in conn.execute(
+            select(_adjustments)
+            .where(j.adjudication_id.in_([d.id for d in decisions]))
+            .order_by(j.id)
+        ):
+            adjustments.setdefault(adj.adjudication_id, []).append(
+                _adjustment_view(adj.line_number, adj.group_code, adj.reason_code, adj.amount)
+            )
+    items = [
+        RemittanceItem(
+            d.claim_id,
+            d.payer_claim_number,
+            d.submitter_claim_id,
+            d.kind,
+            d.status,
+            d.outcome,
+            d.charge,
+            d.allowed,
+            d.paid,
+            d.patient_responsibility,
+            adjustments.get(d.id, []),
+        )
+        for d in decisions
+    ]
+    return RemittanceView(
+        row.id,
+        row.payee_npi,
+        row.trace_number,
+        row.created_at,
+        row.total_paid,
+        row.file_name,
+        row.content,
+        items,
+    )
+
+
+ACK_KINDS = tuple(k.value for k in AckKind)
+
+
+def count_claims(conn: Connection, visible: ColumnElement[bool] | None, where: ClaimFilter) -> int:
+    """How many claims the caller may see pass ``where``."""
+    query = select(func.count()).select_from(_claims)
+    query = query.where(*_conditions(visible, where))
+    return int(conn.execute(query).scalar_one())
+
+
+def claim_is_visible(
+    conn: Connection, claim_row_id: int, visible: ColumnElement[bool] | None
+) -> bool:
+    query = select(_claims.c.id).where(_claims.c.id == claim_row_id)
+    if visible is not None:
+        query = query.where(visible)
+    return conn.execute(query).first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AdjudicationView:
+    """A decision or reversal of a claim, with the 835 it was paid in (``None`` when it is in
+    none yet). ``document`` is the stored decision, for :func:`read_decision`."""
+
+    id: int
+    claim_row_id: int
+    kind: str
+    payer_claim_number: str
+    outcome: str
+    charge: Decimal
+    allowed: Decimal
+    paid: Decimal
+    pend_reason: str | None
+    reverses: str | None
+    reversed_by: str | None
+    decided_at: datetime
+    remittance_trace: str | None
+    remitted_at: datetime | None
+    document: dict[str, Any]
+
+
+def adjudications_of(conn: Connection, claim_row_ids: Sequence[int]) -> list[AdjudicationView]:
+    """Every adjudication row of these claims (their decisions, and the reversals a replacement
+    or void made), each with its remittance's trace number and time, in one query."""
+    if not claim_row_ids:
+        return []
+    a, r = _adjudications.c, _remittances.c
+    rows = conn.execute(
+        select(
+            a.id,
+            a.claim_id,
+            a.kind,
+            a.payer_claim_number,
+            a.outcome,
+            a.charge,
+            a.allowed,
+            a.paid,
+            a.pend_reason,
+            a.reverses,
+            a.reversed_by,
+            a.decided_at,
+            a.decision,
+            r.trace_number,
+            r.created_at,
+        )
+        .select_from(_adjudications)
+        .outerjoin(_items, _items.c.adjudication_id == a.id)
+        .outerjoin(_remittances, r.id == _items.c.remittance_id)
+        .where(a.claim_id.in_(sorted(set(claim_row_ids))))
+        .order_by(a.claim_id, a.id)
+    ).all()
+    return [
+        AdjudicationView(
+            id=int(row.id),
+            claim_row_id=int(row.claim_id),
+            kind=row.kind,
+            payer_claim_number=row.payer_claim_number,
+            outcome=row.outcome,
+            charge=row.charge,
+            allowed=row.allowed,
+            paid=row.paid,
+            pend_reason=row.pend_reason,
+            reverses=row.reverses,
+            reversed_by=row.reversed_by,
+            decided_at=row.decided_at,
+            remittance_trace=row.trace_number,
+            remitted_at=row.created_at,
+            document=row.decision,
+        )
+        for row in rows
+    ]

@@ -73,6 +73,21 @@ class Runtime:
         member = self.reference.members.get(subscriber)
         return f"family:{member.family_id}" if member else f"subscriber:{subscriber}"
 
+    def patient_of(self, claim: Claim) -> str:
+        """The member id of the claim's patient as the payer knows them: a dependant, who has
+        no member id of their own in a 5010 837, is found on the subscriber's policy by birth
+        date (and name); else the id as submitted."""
+        patient = claim.patient
+        found = self.reference.find_patient(
+            claim.subscriber.member_id,
+            claim.patient_relationship,
+            patient.first_name,
+            patient.birth_date,
+        )
+        if found is not None:
+            return found.member_id
+        return patient.member_id or claim.subscriber.member_id
+
 
 def _read_files(directory: Path) -> dict[str, str]:
     if not directory.is_dir():

@@ -178,6 +178,8 @@ class InterchangeRow(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     state: str = _state()
     reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    # the API key that submitted it (None from the command line): who may read its acks
+    submitted_by: str | None = Field(default=None, max_length=32, index=True)
 
 
 class InterchangeControlRow(SQLModel, table=True):
@@ -249,6 +251,8 @@ class ClaimRow(SQLModel, table=True):
         Index("ix_claims_submitter", "submitter_claim_id", "billing_npi"),
         Index("ix_claims_state", "state", "updated_at"),
         Index("ix_claims_family", "family", "state"),
+        Index("ix_claims_billing_npi", "billing_npi", "id"),
+        Index("ix_claims_member", "member_id", "id"),
     )
 
     id: int | None = _id()
@@ -259,7 +263,7 @@ class ClaimRow(SQLModel, table=True):
     ordinal: int
     submitter_claim_id: str = Field(max_length=38)  # CLM01
     billing_npi: str = Field(max_length=10)
-    member_id: str = Field(max_length=80)
+    member_id: str = Field(max_length=80)  # the patient, as the payer knows them
     family: str = Field(max_length=90)
     claim_type: str = Field(max_length=1)
     frequency: str = Field(max_length=1)
@@ -442,6 +446,44 @@ class RemittanceClaimRow(SQLModel, table=True):
     )
 
 
+class ApiKeyRow(SQLModel, table=True):
+    """A key of the HTTP API. Only a hash of the secret is kept: the token is shown once, when
+    the key is made. ``npis`` are the billing NPIs a provider key holds; ``member_id`` is the
+    member a member key speaks for, and ``dependents`` the other members it may see beyond the
+    minors of its own policy."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (_in("role", ("provider", "member", "insurer"), "ck_api_keys_role"),)
+
+    id: int | None = _id()
+    key_id: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    secret_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    role: str = Field(max_length=16)
+    label: str = Field(default="", max_length=200)
+    npis: list[str] = Field(sa_column=Column(_JSON, nullable=False))
+    member_id: str | None = Field(default=None, max_length=80)
+    dependents: list[str] = Field(sa_column=Column(_JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class PhiReadRow(SQLModel, table=True):
+    """One read of protected health information through an adapter: who (the key and its
+    role), which record, when and by which route."""
+
+    __tablename__ = "phi_reads"
+    __table_args__ = (Index("ix_phi_reads_record", "record_type", "record_id"),)
+
+    id: int | None = _id()
+    at: datetime = Field(sa_column=Column(DateTime(), nullable=False, index=True))
+    key_id: str = Field(max_length=32)
+    role: str = Field(max_length=16)
+    route: str = Field(max_length=200)
+    record_type: str = Field(max_length=32)
+    record_id: str = Field(max_length=64)
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -457,3 +499,5 @@ services_table: Table = ServiceRow.__table__  # type: ignore[attr-defined]
 accumulators_table: Table = AccumulatorRow.__table__  # type: ignore[attr-defined]
 remittances_table: Table = RemittanceRow.__table__  # type: ignore[attr-defined]
 remittance_claims_table: Table = RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+api_keys_table: Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
+phi_reads_table: Table = PhiReadRow.__table__  # type: ignore[attr-defined]

@@ -7,27 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from freezegun import freeze_time
 
-from claims_engine.cli import main
+from tests.e2e.cli_support import REFERENCE, TWO_CLAIMS
+from tests.e2e.cli_support import run_cli as _run
 from tests.x12_oracle import pyx12_errors
-
-ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "fixtures" / "reference"
-TWO_CLAIMS = ROOT / "fixtures" / "x12" / "valid" / "837p-two-claims.edi"
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with freeze_time("2026-11-02 09:30:00"):
-        code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CLAIMS_DATABASE_URL", f"sqlite:///{tmp_path / 'claims.db'}")
-    monkeypatch.delenv("CLAIMS_REDIS_URL", raising=False)
+def store(sqlite_store: str, tmp_path: Path) -> Path:
     return tmp_path
 
 

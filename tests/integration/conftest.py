@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,10 @@ def _require_postgres() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def postgres_engine() -> Iterator[Engine]:
-    """An engine whose ``search_path`` is a fresh schema, dropped after the test."""
+@contextmanager
+def fresh_postgres_schema() -> Iterator[Engine]:
+    """An engine whose ``search_path`` is a fresh schema, dropped afterwards (for fixtures of
+    any scope)."""
     _require_postgres()
     schema = f"test_{uuid.uuid4().hex[:16]}"
     admin = engine_for(POSTGRES_URL)
@@ -74,6 +76,13 @@ def postgres_engine() -> Iterator[Engine]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """An engine whose ``search_path`` is a fresh schema, dropped after the test."""
+    with fresh_postgres_schema() as engine:
+        yield engine
 
 
 @pytest.fixture

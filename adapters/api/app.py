@@ -1,0 +1,765 @@
+"""The HTTP API: submission, claim status, remittances, X12 276/277 and FHIR
+ExplanationOfBenefit, behind bearer keys with per-role access.
+
+Every route calls the same service functions as the command line. Reads of health data write
+their audit rows (:func:`claims_engine.services.access.record_reads`) in the transaction of the
+read. A record the caller may not see is answered exactly as a missing one (404).
+
+Without ``CLAIMS_REDIS_URL`` the app runs the workers in-process (dramatiq's StubBroker and a
+Worker thread), the embedded mode of the demo; with it, submissions go to the Redis queues
+that ``claims-engine worker`` processes.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name
+# dependencies local to create_app, and must see them evaluated.
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, NoReturn
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adapters import fhir
+from adapters.api import models as m
+from adapters.api.security import KeyRing
+from claims_engine import clock
+from claims_engine.errors import ClaimsEngineError, ConfigurationError, StoredDataError
+from claims_engine.reference import ReferenceData
+from claims_engine.services import access, queries
+from claims_engine.services.access import Principal, Role
+from claims_engine.services.claim_inquiry import UnusableInquiry, answer_276
+from claims_engine.services.explanation import load_explanations
+from claims_engine.services.intake import preflight, submit
+from claims_engine.store.db import begin_write
+from workers.settings import Environment
+
+log = logging.getLogger("claims_engine.api")
+
+X12_MEDIA = "application/edi-x12"
+FHIR_MEDIA = "application/fhir+json"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+MAX_PAGE = 500
+MAX_ID = 2**63 - 1
+
+
+@dataclass
+class ApiConfig:
+    env: Environment
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    now: Callable[[], datetime] = clock.now
+    inprocess_workers: bool = True  # without Redis: run the actors in this process
+    key_cache_seconds: float = 30.0
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, acknowledgment: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.acknowledgment = acknowledgment
+
+
+def _not_found(what: str) -> NoReturn:
+    raise ApiError(404, "not_found", f"no {what}")
+
+
+def _error_body(status: int, code: str, message: str, ack: str | None = None) -> dict[str, Any]:
+    return {"error": {"status": status, "code": code, "message": message, "acknowledgment": ack}}
+
+
+def _money(v: Decimal | None) -> str | None:
+    return None if v is None else f"{v:.2f}"
+
+
+class FastJSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class FhirJSON(JSONResponse):
+    media_type = FHIR_MEDIA
+
+    def render(self, content: Any) -> bytes:
+        return fhir.dumps(content)  # Decimals exactly, as JSON numbers
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "the request cannot be used (a TA1 or 999 says why for X12 bodies)",
+        401: "no bearer token, or one that is unknown, expired or revoked",
+        403: "the key's role may not use this route",
+        404: "no such record, or not one this key may see",
+        409: "the interchange was received before (TA1 025)",
+        413: "the body is larger than the server accepts",
+        422: "the parameters or body do not pass validation",
+        500: "a stored record cannot be read",
+        503: "the database or the broker is unavailable",
+    }
+    return {c: {"model": m.ErrorBody, "description": described[c]} for c in codes}
+
+
+READ_ERRORS = _errors(401, 404, 422, 503)
+
+
+def create_app(config: ApiConfig) -> FastAPI:
+    """The API over ``config.env``'s store and broker."""
+    env = config.env
+    engine = env.engine
+    state: dict[str, Any] = {}
+
+    def reference() -> ReferenceData | None:
+        try:
+            return env.runtime().reference
+        except ConfigurationError:
+            return None  # no reference data yet: members see their own claims and grants only
+
+    keys = KeyRing(engine, reference, ttl=config.key_cache_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if env.settings.redis_url is None and config.inprocess_workers:
+            await run_in_threadpool(_start_inprocess_workers, state)
+        try:
+            yield
+        finally:
+            worker = state.pop("worker", None)
+            if worker is not None:
+                await run_in_threadpool(worker.stop)
+
+    app = FastAPI(
+        title="claims-engine",
+        version="1",
+        summary="Payer-side claims: submission, status, remittances, X12 276/277 and FHIR EOB",
+        description=(
+            "Every route but the health checks needs `Authorization: Bearer <token>`, a key "
+            "made by `claims-engine keys create`. A provider key sees the claims billed under "
+            "its NPIs, a member key its own claims and its minor dependents', an insurer key "
+            "everything. A record that is not yours is answered exactly as a missing one: 404."
+        ),
+        lifespan=lifespan,
+        default_response_class=FastJSON,
+    )
+    bearer = HTTPBearer(auto_error=False, description="a key from `claims-engine keys create`")
+
+    # -- errors ------------------------------------------------------------------------------
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _error_response(request, exc.status, exc.code, exc.message, exc.acknowledgment)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        return _error_response(request, 422, "invalid_request", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> Response:
+        log.warning("database error on %s: %s", request.url.path, type(exc).__name__)
+        return _error_response(request, 503, "database_unavailable", "the store is unavailable")
+
+    @app.exception_handler(StoredDataError)
+    async def _stored(request: Request, exc: StoredDataError) -> Response:
+        return _error_response(request, 500, "stored_data_unreadable", str(exc).splitlines()[0])
+
+    # -- who is asking -----------------------------------------------------------------------
+
+    async def principal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+        now = config.now()
+        known, found = keys.cached(credentials.credentials, now)
+        if not known:  # the store is asked off the event loop
+            found = await run_in_threadpool(keys.principal, credentials.credentials, now)
+        if found is None:
+            raise ApiError(401, "unauthorized", "the token is unknown, expired or revoked")
+        return found
+
+    Who = Annotated[Principal, Depends(principal)]
+
+    def route_of(request: Request) -> str:
+        route = request.scope.get("route")
+        return str(getattr(route, "path", request.url.path))
+
+    @contextmanager
+    def reading() -> Iterator[Connection]:
+        """A transaction for a read and its audit rows (on SQLite, the write lock up front)."""
+        with begin_write(engine) as conn:
+            yield conn
+
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
+    def one_statement() -> Iterator[Connection]:
+        """For a read that writes its own audit row in the same statement (PostgreSQL): no
+        BEGIN and COMMIT round trips, the statement is its own transaction."""
+        if engine.dialect.name != "postgresql":
+            with begin_write(engine) as conn:
+                yield conn
+            return
+        with autocommit.connect() as conn:
+            yield conn
+
+    # -- submission --------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/interchanges",
+        status_code=202,
+        response_model=m.InterchangeAccepted,
+        responses=_errors(400, 401, 403, 409, 413, 422, 503),
+        summary="Submit an X12 837 interchange",
+        description=(
+            "The raw X12 is the body. A body that is not X12, whose every interchange is "
+            "refused (TA1) or whose every transaction set is rejected (999) is answered at once "
+            "with 400 / 422 carrying that acknowledgment; a usable one is stored and queued, "
+            "and its 999 and 277CA appear under the interchange as the intake writes them."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    X12_MEDIA: {
+                        "schema": {"type": "string"},
+                        "example": "ISA*00*          *00*          *ZZ*SUBMITTER01 ...~",
+                    },
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_interchange(request: Request, who: Who) -> Response:
+        if who.role not in (Role.PROVIDER, Role.INSURER):
+            raise ApiError(403, "forbidden", "only provider and insurer keys submit claims")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
+            raise ApiError(413, "too_large", f"the body is over {config.max_body_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > config.max_body_bytes:
+                raise ApiError(413, "too_large", f"the body is over {config.max_body_bytes} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        return await run_in_threadpool(_accept, raw, who)
+
+    def _accept(raw: bytes, who: Principal) -> Response:
+        now = config.now()
+        check = preflight(raw, now, env.settings.levels)
+        if not check.usable:
+            status = 422 if check.kind == "999" else 400
+            code = {"ta1": "interchange_refused", "999": "transaction_sets_rejected"}.get(
+                check.kind, "not_x12"
+            )
+            raise ApiError(status, code, check.reason, check.acknowledgment or None)
+        try:
+            sub = submit(engine, raw, "api-submission", now, submitted_by=who.key_id)
+        except ClaimsEngineError as exc:
+            raise ApiError(400, "not_x12", str(exc)) from None
+        if sub.duplicate:
+            raise ApiError(
+                409,
+                "duplicate_interchange",
+                f"sender {sub.sender_id} ISA13 {sub.control_number} was received before",
+                sub.ta1 or None,
+            )
+        _enqueue(sub.interchange_id)
+        href = f"/v1/interchanges/{sub.interchange_id}"
+        body = {
+            "id": sub.interchange_id,
+            "state": "received",
+            "claims": check.claims,
+            "links": [{"rel": "self", "href": href}],
+        }
+        return FastJSON(body, status_code=202, headers={"Location": href})
+
+    def _enqueue(interchange_id: int) -> None:
+        from workers import actors
+
+        try:
+            actors.ingest_interchange.send(interchange_id)
+        except Exception as exc:  # stored: the workers' sweep picks it up
+            log.warning("interchange %s stored but not queued: %s", interchange_id, exc)
+
+    @app.get(
+        "/v1/interchanges/{interchange_id}",
+        response_model=m.InterchangeOut,
+        responses=READ_ERRORS,
+        summary="An interchange's state and its acknowledgments",
+    )
+    def get_interchange(
+        interchange_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], who: Who
+    ) -> Response:
+        with engine.connect() as conn:
+            view = queries.interchange_view(
+                conn, interchange_id, access.interchange_visibility(who)
+            )
+        if view is None:
+            _not_found(f"interchange {interchange_id}")
+        base = f"/v1/interchanges/{view.id}/acknowledgments"
+        return FastJSON(
+            {
+                "id": view.id,
+                "state": view.state,
+                "reason": view.reason,
+                "sender_id": view.sender_id,
+                "control_number": view.control_number,
+                "received_at": queries.utc_text(view.received_at),
+                "claims": view.claims,
+                "acknowledgments": [
+                    {
+                        "id": a.id,
+                        "kind": a.kind,
+                        "control_number": a.control_number,
+                        "created_at": queries.utc_text(a.created_at),
+                        "href": f"{base}/{a.id}",
+                    }
+                    for a in view.acknowledgments
+                ],
+            }
+        )
+
+    @app.get(
+        "/v1/interchanges/{interchange_id}/acknowledgments/{ack_id}",
+        response_class=Response,
+        responses={
+            200: {"content": {X12_MEDIA: {"schema": {"type": "string"}}}},
+            **READ_ERRORS,
+        },
+        summary="A TA1, 999 or 277CA of an interchange, as X12",
+    )
+    def get_acknowledgment(
+        interchange_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+        ack_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+        who: Who,
+        request: Request,
+    ) -> Response:
+        with reading() as conn:
+            found = queries.acknowledgment(
+                conn, interchange_id, ack_id, access.interchange_visibility(who)
+            )
+            if found is None:
+                _not_found(f"acknowledgment {ack_id} of interchange {interchange_id}")
+            access.record_reads(
+                conn, who, route_of(request), "acknowledgment", [ack_id], config.now()
+            )
+        return Response(found[1], media_type=X12_MEDIA)
+
+    # -- claims ------------------------------------------------------------------------------
+
+    @app.get(
+        "/v1/claims/{claim_id}",
+        response_model=m.ClaimOut,
+        responses=READ_ERRORS,
+        summary="Where a claim stands: amounts, adjustments in plain language, history",
+    )
+    def get_claim(
+        claim_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], who: Who, request: Request
+    ) -> Response:
+        audit = access.audit_entry(who, route_of(request), config.now())
+        with one_statement() as conn:
+            view = queries.claim_status_read(conn, claim_id, access.claim_scope(who), audit)
+        if view is None:
+            _not_found(f"claim {claim_id}")
+        return FastJSON(view.to_json())
+
+    @app.get(
+        "/v1/claims",
+        response_model=m.ClaimPage,
+        responses=READ_ERRORS,
+        summary="The claims this key may see, filtered, a page at a time",
+    )
+    def list_claims(
+        who: Who,
+        request: Request,
+        member: Annotated[str | None, Query(max_length=80, description="member id")] = None,
+        provider: Annotated[
+            str | None, Query(max_length=10, description="billing provider NPI")
+        ] = None,
+        state: Annotated[m.ClaimStateName | None, Query()] = None,
+        received_from: Annotated[
+            date | None, Query(alias="from", description="received on or after")
+        ] = None,
+        received_to: Annotated[
+            date | None, Query(alias="to", description="received on or before")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last id seen")] = 0,
+    ) -> Response:
+        where = queries.ClaimFilter(member, provider, state, received_from, received_to)
+        with reading() as conn:
+            page = queries.search_claims(
+                conn, access.claim_visibility(who), where, after=after, limit=limit
+            )
+            access.record_reads(
+                conn, who, route_of(request), "claim", [c.id for c in page], config.now()
+            )
+        next_url = None
+        if len(page) == limit:
+            params = {k: v for k, v in request.query_params.items() if k != "after"}
+            params["after"] = str(page[-1].id)
+            next_url = f"/v1/claims?{urlencode(params)}"
+        items = [
+            {
+                "id": c.id,
+                "payer_claim_number": c.payer_claim_number,
+                "submitter_claim_id": c.submitter_claim_id,
+                "member_id": c.member_id,
+                "billing_npi": c.billing_npi,
+                "claim_type": c.claim_type,
+                "state": c.state,
+                "received_on": c.received_on.isoformat(),
+                "charge": _money(c.charge),
+                "paid": _money(c.paid),
+                "href": f"/v1/claims/{c.id}",
+            }
+            for c in page
+        ]
+        return FastJSON({"items": items, "next": next_url})
+
+    # -- remittances -------------------------------------------------------------------------
+
+    @app.get(
+        "/v1/remittances/{remittance_id}",
+        response_model=m.RemittanceOut,
+        responses={
+            200: {
+                "description": "the 835 as X12 (the default), or as JSON when asked",
+                "content": {X12_MEDIA: {"schema": {"type": "string"}}},
+            },
+            **READ_ERRORS,
+        },
+        summary="An 835 remittance: X12 by default, JSON with Accept or ?format=json",
+    )
+    def get_remittance(
+        remittance_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+        who: Who,
+        request: Request,
+        as_format: Annotated[
+            str | None, Query(alias="format", pattern="^(x12|json)$", description="x12 or json")
+        ] = None,
+    ) -> Response:
+        with reading() as conn:
+            view = queries.remittance_view(conn, remittance_id, access.remittance_visibility(who))
+            if view is None:
+                _not_found(f"remittance {remittance_id}")
+            access.record_reads(
+                conn, who, route_of(request), "remittance", [remittance_id], config.now()
+            )
+        wants_json = as_format == "json" or (
+            as_format is None and "application/json" in request.headers.get("accept", "")
+        )
+        if not wants_json:
+            return Response(view.x12, media_type=X12_MEDIA)
+        return FastJSON(
+            {
+                "id": view.id,
+                "payee_npi": view.payee_npi,
+                "trace_number": view.trace_number,
+                "created_at": queries.utc_text(view.created_at),
+                "total_paid": _money(view.total_paid),
+                "claims": [
+                    {
+                        "claim_id": i.claim_id,
+                        "payer_claim_number": i.payer_claim_number,
+                        "submitter_claim_id": i.submitter_claim_id,
+                        "kind": i.kind,
+                        "status": i.status,
+                        "outcome": i.outcome,
+                        "charge": _money(i.charge),
+                        "allowed": _money(i.allowed),
+                        "paid": _money(i.paid),
+                        "patient_responsibility": _money(i.patient_responsibility),
+                        "adjustments": [a.to_json() for a in i.adjustments],
+                    }
+                    for i in view.items
+                ],
+                "x12_href": f"/v1/remittances/{view.id}?format=x12",
+            }
+        )
+
+    # -- X12 276/277 -------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/x12/276",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the 277 answering every inquiry of the 276",
+                "content": {X12_MEDIA: {"schema": {"type": "string"}}},
+            },
+            **_errors(400, 401, 403, 413, 422, 503),
+        },
+        summary="Claim status inquiry: an X12 276 (005010X212) in, the 277 out",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    X12_MEDIA: {"schema": {"type": "string"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_276(request: Request, who: Who) -> Response:
+        if who.role not in (Role.PROVIDER, Role.INSURER):
+            raise ApiError(403, "forbidden", "only provider and insurer keys ask with a 276")
+        body = await request.body()
+        if len(body) > config.max_body_bytes:
+            raise ApiError(413, "too_large", f"the body is over {config.max_body_bytes} bytes")
+        return await run_in_threadpool(_answer_276, body, who, route_of(request))
+
+    def _answer_276(body: bytes, who: Principal, route: str) -> Response:
+        allowed = None if who.sees_everything else who.npis
+        try:
+            answer = answer_276(engine, body, allowed_npis=allowed, now=config.now())
+        except UnusableInquiry as exc:
+            code = "transaction_sets_rejected" if exc.status == 422 else "not_usable"
+            raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
+        with reading() as conn:
+            access.record_reads(conn, who, route, "claim", answer.claim_ids, config.now())
+        return Response(answer.x12, media_type=X12_MEDIA)
+
+    # -- FHIR ExplanationOfBenefit -----------------------------------------------------------
+
+    fhir_errors: dict[int | str, dict[str, Any]] = {
+        c: {
+            "description": d,
+            "content": {FHIR_MEDIA: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
+        }
+        for c, d in (
+            (401, "no valid bearer token"),
+            (404, "no such resource, or not one this key may see"),
+            (422, "bad search parameters"),
+        )
+    }
+
+    @app.get(
+        "/fhir/r4/ExplanationOfBenefit",
+        response_class=FhirJSON,
+        responses={
+            200: {
+                "description": "a searchset Bundle of ExplanationOfBenefit (CARIN Blue Button)",
+                "content": {FHIR_MEDIA: {"schema": {"type": "object"}}},
+            },
+            **fhir_errors,
+        },
+        summary="Search a patient's ExplanationOfBenefit resources",
+    )
+    def search_eob(
+        who: Who,
+        request: Request,
+        patient: Annotated[
+            str, Query(min_length=1, max_length=96, description="member id or Patient/<id>")
+        ],
+        count: Annotated[int, Query(alias="_count", ge=1, le=100)] = 20,
+        cursor: Annotated[int, Query(alias="_cursor", ge=0, le=MAX_ID)] = 0,
+    ) -> Response:
+        member = patient.removeprefix("Patient/")
+        where = queries.ClaimFilter(member_id=member)
+        visible = access.claim_visibility(who)
+        with engine.connect() as conn:
+            total = queries.count_claims(conn, visible, where)
+            page = queries.search_claims(conn, visible, where, after=cursor, limit=count)
+        explanations = load_explanations(engine, [c.id for c in page])
+        with reading() as conn:
+            access.record_reads(
+                conn, who, route_of(request), "claim", [c.id for c in page], config.now()
+            )
+        base = "/fhir/r4/ExplanationOfBenefit"
+        query = {"patient": patient, "_count": str(count)}
+        self_url = f"{base}?{urlencode({**query, '_cursor': str(cursor)})}"
+        next_url = None
+        if len(page) == count:
+            next_url = f"{base}?{urlencode({**query, '_cursor': str(page[-1].id)})}"
+        insurer = _insurer()
+        bundle = fhir.searchset_bundle(
+            [fhir.explanation_of_benefit(e, insurer=insurer) for e in explanations],
+            total=total,
+            self_url=self_url,
+            next_url=next_url,
+        )
+        return FhirJSON(bundle)
+
+    @app.get(
+        "/fhir/r4/ExplanationOfBenefit/{eob_id}",
+        response_class=FhirJSON,
+        responses={
+            200: {
+                "description": "an ExplanationOfBenefit (CARIN Blue Button)",
+                "content": {FHIR_MEDIA: {"schema": {"type": "object"}}},
+            },
+            **fhir_errors,
+        },
+        summary="One ExplanationOfBenefit",
+    )
+    def read_eob(
+        eob_id: Annotated[str, PathParam(max_length=64)], who: Who, request: Request
+    ) -> Response:
+        if not eob_id.isdigit() or not 0 < int(eob_id) <= MAX_ID:
+            _not_found(f"ExplanationOfBenefit {eob_id}")
+        claim_id = int(eob_id)
+        with reading() as conn:
+            if not queries.claim_is_visible(conn, claim_id, access.claim_visibility(who)):
+                _not_found(f"ExplanationOfBenefit {eob_id}")
+            access.record_reads(conn, who, route_of(request), "claim", [claim_id], config.now())
+        found = load_explanations(engine, [claim_id])
+        if not found:
+            _not_found(f"ExplanationOfBenefit {eob_id}")
+        return FhirJSON(fhir.explanation_of_benefit(found[0], insurer=_insurer()))
+
+    def _insurer() -> Any:
+        try:
+            return env.runtime().payer
+        except ConfigurationError:
+            return None
+
+    # -- health ------------------------------------------------------------------------------
+
+    @app.get("/healthz", response_model=m.Health, summary="The process is up")
+    def healthz() -> Response:
+        return FastJSON({"status": "ok", "checks": {"process": "ok"}})
+
+    @app.get(
+        "/readyz",
+        response_model=m.Health,
+        responses={503: {"model": m.Health, "description": "a dependency is unavailable"}},
+        summary="The database and the broker are reachable",
+    )
+    def readyz() -> Response:
+        checks: dict[str, str] = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(select(text("1")))
+            checks["database"] = "ok"
+        except SQLAlchemyError as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        redis_url = env.settings.redis_url
+        if redis_url:
+            checks["broker"] = _ping_redis(redis_url)
+        elif config.inprocess_workers:
+            checks["broker"] = "ok" if "worker" in state else "in-process workers not running"
+        else:
+            checks["broker"] = "none: submissions are stored for a worker's sweep"
+        ok = checks["database"] == "ok" and checks["broker"].startswith(("ok", "none"))
+        return FastJSON(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    _add_fhir_schemas(app)
+    return app
+
+
+def _error_response(
+    request: Request, status: int, code: str, message: str, ack: str | None = None
+) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if request.url.path.startswith("/fhir/"):
+        severity, issue = ("error", "not-found") if status == 404 else ("error", "processing")
+        if status == 401:
+            issue = "login"
+        elif status == 422:
+            issue = "invalid"
+        return FhirJSON(
+            fhir.operation_outcome(severity, issue, message), status_code=status, headers=headers
+        )
+    return FastJSON(_error_body(status, code, message, ack), status_code=status, headers=headers)
+
+
+def _ping_redis(url: str) -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
+
+
+def _start_inprocess_workers(state: dict[str, Any]) -> None:
+    from dramatiq import Worker
+
+    from workers import actors
+
+    actors.sweep(None)  # work an earlier run left undone
+    worker = Worker(actors.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    state["worker"] = worker
+
+
+def _add_fhir_schemas(app: FastAPI) -> None:
+    """Name the FHIR error body in the OpenAPI document (its routes return FHIR JSON, which
+    the FHIR specification defines; the document only points at its shape)."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["OperationOutcome"] = {
+            "type": "object",
+            "required": ["resourceType", "issue"],
+            "properties": {
+                "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+                "issue": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["severity", "code"],
+                        "properties": {
+                            "severity": {"type": "string"},
+                            "code": {"type": "string"},
+                            "diagnostics": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_from_env() -> FastAPI:
+    """The app over the environment's store and broker (``CLAIMS_DATABASE_URL``,
+    ``CLAIMS_REDIS_URL``; ``CLAIMS_API_MAX_BODY`` bytes per body): uvicorn's factory."""
+    import os
+
+    from workers.settings import environment
+
+    limit = os.environ.get("CLAIMS_API_MAX_BODY", "")
+    if limit and not limit.isdigit():
+        raise ConfigurationError(f"CLAIMS_API_MAX_BODY must be a number of bytes, not {limit!r}")
+    return create_app(
+        ApiConfig(environment(), max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY)
+    )

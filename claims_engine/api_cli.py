@@ -1,0 +1,136 @@
+"""The commands of the adapters: ``serve`` (the HTTP API) and ``keys`` (its bearer keys)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import timedelta
+from typing import Any, TextIO
+
+from claims_engine import clock
+from claims_engine.errors import ConfigurationError
+from claims_engine.pipeline_cli import (
+    EXIT_INPUT,
+    EXIT_OK,
+    database_errors,
+    environment_from_vars,
+    store_engine,
+)
+
+
+def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    import uvicorn
+
+    store_engine()  # refuse a missing or old schema before listening
+    stdout.write(f"claims-engine API on http://{args.host}:{args.port} (docs at /docs)\n")
+    stdout.flush()
+    uvicorn.run(
+        "adapters.api.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,  # request lines carry member ids in query strings: PHI stays out
+    )
+    return EXIT_OK
+
+
+def cmd_keys_create(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.access import Role, create_key
+
+    engine = store_engine()
+    env = environment_from_vars()
+    reference = None
+    if args.role == "member":
+        with database_errors(engine):
+            reference = env.runtime().reference
+    if args.days < 1:
+        raise ConfigurationError("--days must be at least 1")
+    with database_errors(engine):
+        key = create_key(
+            engine,
+            Role(args.role),
+            now=clock.now(),
+            npis=args.npi or (),
+            member_id=args.member_id,
+            dependents=args.dependent or (),
+            lifetime=timedelta(days=args.days),
+            label=args.label,
+            reference=reference,
+        )
+    if args.json:
+        json.dump(key.to_json(), stdout, indent=2)
+        stdout.write("\n")
+    else:
+        stdout.write(
+            f"key {key.key_id} ({key.role.value}), expires {key.expires_at.isoformat()}\n"
+            f"token (shown once, keep it secret): {key.token}\n"
+        )
+    return EXIT_OK
+
+
+def cmd_keys_revoke(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.access import revoke_key
+
+    engine = store_engine()
+    with database_errors(engine):
+        done = revoke_key(engine, args.key_id, clock.now())
+    if not done:
+        stderr.write(f"claims-engine: no active key {args.key_id}\n")
+        return EXIT_INPUT
+    stdout.write(f"key {args.key_id} revoked\n")
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.access import list_keys
+
+    engine = store_engine()
+    with database_errors(engine):
+        found = list_keys(engine)
+    if args.json:
+        json.dump({"keys": found}, stdout, indent=2)
+        stdout.write("\n")
+        return EXIT_OK
+    for k in found:
+        who = ",".join(k["npis"]) or k["member_id"] or "all claims"
+        state = f"revoked {k['revoked_at']}" if k["revoked_at"] else f"expires {k['expires_at']}"
+        stdout.write(f"{k['key_id']}  {k['role']:<8}  {who}  {state}  {k['label']}\n")
+    return EXIT_OK
+
+
+def add_commands(sub: Any) -> None:
+    s = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1, help="uvicorn processes (default 1)")
+    s.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    s.set_defaults(func=cmd_serve)
+
+    k = sub.add_parser("keys", help="bearer keys of the HTTP API")
+    ksub = k.add_subparsers(dest="keys_command", metavar="ACTION")
+    ksub.required = True
+    kc = ksub.add_parser("create", help="make a key; its token is shown once")
+    kc.add_argument("--role", required=True, choices=["provider", "member", "insurer"])
+    kc.add_argument("--npi", action="append", metavar="NPI", help="a billing NPI (repeatable)")
+    kc.add_argument("--member-id", metavar="ID", help="the member a member key speaks for")
+    kc.add_argument(
+        "--dependent",
+        action="append",
+        metavar="ID",
+        help="another member this member key may see (repeatable; minors on the member's "
+        "own policy need no grant)",
+    )
+    kc.add_argument("--days", type=int, default=90, help="days until it expires (default 90)")
+    kc.add_argument("--label", default="", help="who it is for")
+    kc.add_argument("--json", action="store_true")
+    kc.set_defaults(func=cmd_keys_create)
+    kr = ksub.add_parser("revoke", help="stop a key working")
+    kr.add_argument("key_id")
+    kr.set_defaults(func=cmd_keys_revoke)
+    kl = ksub.add_parser("list", help="every key, without secrets")
+    kl.add_argument("--json", action="store_true")
+    kl.set_defaults(func=cmd_keys_list)

@@ -1,0 +1,338 @@
+"""Who may read what through the adapters: API keys, the principal a key speaks for, the claims
+it may see, and the audit of every read of health data.
+
+* A key has a role: ``provider`` (sees claims billed under the NPIs it holds, and the
+  interchanges and remittances that are its own), ``member`` (its own claims, those of the minors
+  on its policy when it is the subscriber, and those of members it was granted) or ``insurer``
+  (everything).
+* The token is ``ce_<key id>_<secret>``. Only the SHA-256 of the secret is stored: the secret
+  is 32 random bytes, so a slow password hash would add nothing but latency. A key expires, and
+  can be revoked.
+* A record a principal may not see is answered exactly as a missing one: callers get ``None``
+  from these functions and cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select, update
+
+from claims_engine.errors import ConfigurationError
+from claims_engine.npi import npi_is_valid
+from claims_engine.reference import ReferenceData
+from claims_engine.services.queries import ClaimScope
+from claims_engine.store.tables import (
+    api_keys_table,
+    interchanges_table,
+    phi_reads_table,
+    remittances_table,
+)
+
+_keys = api_keys_table
+_reads = phi_reads_table
+
+TOKEN_PREFIX = "ce_"
+DEFAULT_LIFETIME = timedelta(days=90)
+ADULT_AGE = 18
+
+
+class Role(StrEnum):
+    PROVIDER = "provider"
+    MEMBER = "member"
+    INSURER = "insurer"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The party a request speaks for, as its key says."""
+
+    key_id: str
+    role: Role
+    npis: frozenset[str] = frozenset()
+    member_id: str | None = None
+    members: frozenset[str] = frozenset()  # whose claims a member key sees, itself included
+    expires_at: datetime | None = None
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role is Role.INSURER
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    key_id: str
+    token: str  # shown once, never stored
+    role: Role
+    npis: tuple[str, ...]
+    member_id: str | None
+    dependents: tuple[str, ...]
+    expires_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "token": self.token,
+            "role": self.role.value,
+            "npis": list(self.npis),
+            "member_id": self.member_id,
+            "dependents": list(self.dependents),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_key(
+    engine: Engine,
+    role: Role,
+    *,
+    now: datetime,
+    npis: Sequence[str] = (),
+    member_id: str | None = None,
+    dependents: Sequence[str] = (),
+    lifetime: timedelta = DEFAULT_LIFETIME,
+    label: str = "",
+    reference: ReferenceData | None = None,
+) -> CreatedKey:
+    """A new key; the token in the answer is the only copy of its secret.
+
+    A provider key needs at least one valid NPI and no member; a member key needs a member id
+    (known to ``reference`` when given) and no NPI; an insurer key takes neither.
+    """
+    bad_npis = [n for n in npis if not npi_is_valid(n)]
+    if bad_npis:
+        raise ConfigurationError(f"not a valid NPI (ten digits, Luhn check digit): {bad_npis[0]}")
+    if lifetime <= timedelta(0):
+        raise ConfigurationError("a key's lifetime must be positive")
+    if role is Role.PROVIDER:
+        if not npis or member_id or dependents:
+            raise ConfigurationError("a provider key takes one or more --npi and no member")
+    elif role is Role.MEMBER:
+        if not member_id or npis:
+            raise ConfigurationError("a member key takes --member-id and no --npi")
+        if reference is not None:
+            for m in (member_id, *dependents):
+                if m not in reference.members:
+                    raise ConfigurationError(f"member {m} is not in the reference data")
+    elif npis or member_id or dependents:
+        raise ConfigurationError("an insurer key sees every claim: it takes no --npi or member")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    expires = now + lifetime
+    npi_list = sorted(set(npis))
+    dependent_list = sorted(set(dependents) - {member_id})
+    with engine.begin() as conn:
+        conn.execute(
+            insert(_keys).values(
+                key_id=key_id,
+                secret_sha256=_digest(secret),
+                role=role.value,
+                label=label[:200],
+                npis=npi_list,
+                member_id=member_id,
+                dependents=dependent_list,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+    return CreatedKey(
+        key_id,
+        f"{TOKEN_PREFIX}{key_id}_{secret}",
+        role,
+        tuple(npi_list),
+        member_id,
+        tuple(dependent_list),
+        expires,
+    )
+
+
+def revoke_key(engine: Engine, key_id: str, now: datetime) -> bool:
+    """Revoke a key; False when there is no such key (or it was revoked already)."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(_keys)
+            .where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    return bool(done.rowcount)
+
+
+def list_keys(engine: Engine) -> list[dict[str, Any]]:
+    """Every key without its secret, oldest first."""
+    k = _keys.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                k.key_id,
+                k.role,
+                k.label,
+                k.npis,
+                k.member_id,
+                k.dependents,
+                k.created_at,
+                k.expires_at,
+                k.revoked_at,
+            ).order_by(k.id)
+        ).all()
+    return [
+        {
+            "key_id": r.key_id,
+            "role": r.role,
+            "label": r.label,
+            "npis": list(r.npis),
+            "member_id": r.member_id,
+            "dependents": list(r.dependents),
+            "created_at": r.created_at.isoformat(),
+            "expires_at": r.expires_at.isoformat(),
+            "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+        }
+        for r in rows
+    ]
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed token, else None."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    key_id, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
+    if not sep or not key_id or not secret or len(key_id) > 32:
+        return None
+    return key_id, secret
+
+
+def authenticate(
+    engine: Engine, token: str, now: datetime, reference: ReferenceData | None
+) -> Principal | None:
+    """The principal of a valid, unexpired, unrevoked token; None for anything else."""
+    parts = split_token(token)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    with engine.connect() as conn:
+        row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
+    if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
+        return None
+    if row.revoked_at is not None or row.expires_at <= now:
+        return None
+    role = Role(row.role)
+    members: frozenset[str] = frozenset()
+    if role is Role.MEMBER and row.member_id:
+        members = visible_members(row.member_id, row.dependents, reference, now.date())
+    return Principal(
+        key_id=row.key_id,
+        role=role,
+        npis=frozenset(row.npis),
+        member_id=row.member_id,
+        members=members,
+        expires_at=row.expires_at,
+    )
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def visible_members(
+    member_id: str, granted: Iterable[str], reference: ReferenceData | None, today: date
+) -> frozenset[str]:
+    """The member itself, the members it was granted, and, when it is the subscriber of a
+    policy, the dependents on that policy who are minors today."""
+    seen = {member_id, *granted}
+    me = reference.members.get(member_id) if reference else None
+    if reference is not None and me is not None and me.is_subscriber:
+        for other in reference.members.values():
+            if (
+                other.subscriber_id == member_id
+                and other.member_id != member_id
+                and age_on(other.birth_date, today) < ADULT_AGE
+            ):
+                seen.add(other.member_id)
+    return frozenset(seen)
+
+
+# -- what a principal may see -------------------------------------------------------------------
+
+
+def claim_scope(principal: Principal) -> ClaimScope:
+    """The claims a principal may see: all, those billed under its NPIs, or its members'."""
+    if principal.role is Role.INSURER:
+        return ClaimScope()
+    if principal.role is Role.PROVIDER:
+        return ClaimScope("billing_npi", tuple(sorted(principal.npis)))
+    return ClaimScope("member_id", tuple(sorted(principal.members)))
+
+
+def claim_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """The condition on ``claims`` rows a principal may see (None: every row)."""
+    return claim_scope(principal).condition()
+
+
+def interchange_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """Interchanges: an insurer sees all, a provider those its key submitted, a member none
+    (an interchange's acknowledgments name other patients and providers)."""
+    if principal.role is Role.INSURER:
+        return None
+    if principal.role is Role.PROVIDER:
+        return interchanges_table.c.submitted_by == principal.key_id
+    return interchanges_table.c.id.is_(None)  # nothing
+
+
+def remittance_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """Remittances: an insurer sees all, a provider those paying an NPI it holds."""
+    if principal.role is Role.INSURER:
+        return None
+    if principal.role is Role.PROVIDER:
+        return remittances_table.c.payee_npi.in_(sorted(principal.npis))
+    return remittances_table.c.id.is_(None)
+
+
+# -- the audit of reads ---------------------------------------------------------------------------
+
+
+def audit_entry(principal: Principal, route: str, now: datetime) -> dict[str, Any]:
+    """The who, when and how of a read, for a query that writes its audit row itself."""
+    return {
+        "at": now,
+        "key_id": principal.key_id,
+        "role": principal.role.value,
+        "route": route[:200],
+    }
+
+
+def record_reads(
+    conn: Connection,
+    principal: Principal,
+    route: str,
+    record_type: str,
+    record_ids: Iterable[int | str],
+    now: datetime,
+) -> int:
+    """One audit row per record read; in the caller's transaction, so a read whose audit
+    cannot be written fails with it."""
+    entry = audit_entry(principal, route, now)
+    rows = [{**entry, "record_type": record_type, "record_id": str(r)[:64]} for r in record_ids]
+    if rows:
+        conn.execute(insert(_reads), rows)
+    return len(rows)
+
+
+def reads_of(engine: Engine, record_type: str, record_id: int | str) -> list[dict[str, Any]]:
+    """The audit rows of one record, oldest first."""
+    r = _reads.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(_reads)
+            .where(r.record_type == record_type, r.record_id == str(record_id))
+            .order_by(r.id)
+        ).all()
+    return [dict(row._mapping) for row in rows]

@@ -1,0 +1,435 @@
+"""Claim status inquiries: an X12 276 in, its 277 out, read from the store.
+
+:func:`answer_276` reads the request (:func:`claims_engine.x12.reader276.read_276`), finds the
+claims each inquiry asks about, says where each stands and writes the answer
+(:func:`claims_engine.x12.writer277.write_277`). A request that cannot be answered raises
+:class:`UnusableInquiry` with the TA1 (broken interchange) or 999 (broken functional group or
+transaction set) answering it.
+
+Finding a claim: by its payer claim control number (REF*1K) when the inquiry gives one, else by
+the service provider's NPI and the submitter's claim id (REF*EJ, the 837's CLM01); then
+narrowed by the member id (the subscriber's, 2100D) and, when the inquiry gives them, by the
+service dates and the total charge. A caller limited to some billing NPIs (a provider) sees a
+claim of another NPI exactly as a claim that does not exist: ``A4:35``, the same bytes.
+
+Where a claim stands (STC01, with STC10/STC11 when more is needed):
+
+=====================================  ===========  ==========================================
+state                                  STC          meaning (claim status category: code)
+=====================================  ===========  ==========================================
+received, intake not run               A1:19:PRP    receipt: entity (the payer) acknowledges
+accepted, not adjudicated yet          A2:20        acceptance into adjudication: accepted for
+                                                    processing
+rejected at intake (277CA)             A3:<why>     returned as unprocessable, with the edit's
+                                                    status codes (A3:0 when none can be told)
+pended for review (decision pended)    P2:46        pending/payer review: internal review
+pended by a failure to adjudicate      P5:41        pending/payer administrative or system
+                                                    hold: special handling at payer site
+adjudicated, pays, no 835 yet          F0:3         finalized: adjudicated, awaiting payment
+                                                    cycle
+remitted, paid                         F1:65        finalized/payment: claim has been paid;
+                                                    STC08/STC09 the 835's date and trace
+denied                                 F2:<why>     finalized/denial: 54 duplicate, 88 not
+                                                    eligible on the dates, 33 member not found,
+                                                    84 not authorized, else 104 processed
+                                                    according to plan provisions
+adjudicated, pays nothing, not denied  F4:104       finalized/no payment forthcoming: processed
+                                                    according to plan provisions
+reversed by a replacement or a void    F3:101       finalized/revised: processed as an
+                                                    adjustment to a previous claim (paid 0)
+a void (frequency 8) itself            F3:101       as above, with the 835 of the reversal
+a replacement (frequency 7)            +F3:101      its own status, then STC10 F3:101
+not found, or not the caller's         A4:35        not found: claim/encounter not found
+=====================================  ===========  ==========================================
+
+Amounts and dates: STC04 the claim's charge, STC05 what its standing decision pays, STC06 the
+day it was decided, STC08 the day of the 835 it was paid in and STC09 that 835's trace number.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from claims_engine.adjudication.decision import ClaimDecision, LineDecision, Outcome
+from claims_engine.codec import claim_from_json
+from claims_engine.edits import EditContext, edit_claim
+from claims_engine.errors import ClaimsEngineError, StoredDataError
+from claims_engine.issues import ClaimStatus, Scope
+from claims_engine.model import Adjustment, Claim, ClaimType, ServiceLine
+from claims_engine.money import ZERO, round_money
+from claims_engine.services.adjudication import read_decision
+from claims_engine.services.intake import CONTROL_COUNTER
+from claims_engine.services.queries import AdjudicationView, adjudications_of
+from claims_engine.store.db import begin_write, next_numbers
+from claims_engine.store.tables import ClaimState, claims_table
+from claims_engine.x12.acks import Envelope, write_999, write_ta1
+from claims_engine.x12.reader276 import ClaimInquiry, LineInquiry, Unreadable, read_276
+from claims_engine.x12.writer277 import ClaimReport, InquiryReport, LineReport, write_277
+
+MAX_CLAIMS_PER_INQUIRY = 10  # claims answered for one inquiry (a claim id reused across files)
+_SCAN = 100  # candidate rows read for one inquiry before narrowing
+
+RECEIVED = ClaimStatus("A1", "19", "PRP")
+ACCEPTED = ClaimStatus("A2", "20")
+UNPROCESSABLE = "A3"
+NO_MORE_DETAIL = ClaimStatus("A3", "0")
+IN_REVIEW = ClaimStatus("P2", "46")
+SYSTEM_HOLD = ClaimStatus("P5", "41")
+AWAITING_PAYMENT = ClaimStatus("F0", "3")
+PAID = ClaimStatus("F1", "65")
+DENIED = "F2"
+NO_PAYMENT = ClaimStatus("F4", "104")
+REVISED = ClaimStatus("F3", "101")
+# A denial's status code by its claim adjustment reason code (CARC); else 104.
+DENIAL_CODES: dict[str, tuple[str, bool]] = {  # CARC -> (status code, names the patient)
+    "18": ("54", False),  # duplicate of a previously processed claim/line
+    "26": ("88", True),  # entity not eligible for benefits for submitted dates of service
+    "27": ("88", True),
+    "31": ("33", False),  # subscriber and subscriber id not found
+    "197": ("84", False),  # service not authorized
+}
+DENIAL_DEFAULT = "104"  # processed according to plan provisions
+# Entity codes the guide allows in a claim's STC01-3 that the edits name (PR, the payer, is not
+# among them: a status about another payer goes without its entity).
+STATUS_ENTITIES = frozenset(
+    {"03", "1P", "40", "71", "72", "77", "82", "85", "87", "DK", "DN", "DQ", "FA", "GB", "IL"}
+    | {"P3", "PRP", "PW", "QB", "QC", "QD", "SEP", "TL", "TTP", "TU", "ZZ"}
+)
+
+_claims = claims_table
+
+
+class UnusableInquiry(ClaimsEngineError):
+    """A 276 that cannot be answered with a 277.
+
+    ``status`` is 400 when the input is not X12 or its interchange is broken (answered with a
+    TA1 when there is an ISA to answer), 422 when a functional group or transaction set is
+    (answered with a 999); ``reason`` says what and where in one line; ``acknowledgment`` is
+    the TA1 or 999 text, ``None`` when nothing can be acknowledged.
+    """
+
+    def __init__(self, status: int, reason: str, acknowledgment: str | None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.acknowledgment = acknowledgment
+
+
+@dataclass(frozen=True, slots=True)
+class InquiryAnswer:
+    x12: str  # the 277 text
+    claim_ids: tuple[int, ...]  # claim row ids whose data went into the answer (PHI audit)
+
+
+def answer_276(
+    engine: Engine, data: bytes, *, allowed_npis: frozenset[str] | None, now: datetime
+) -> InquiryAnswer:
+    """The 277 answering the 276 ``data`` (see the module docstring).
+
+    ``allowed_npis`` are the billing NPIs whose claims the caller may see (``None``: all, for
+    the insurer). Raises :class:`UnusableInquiry` when the request cannot be answered.
+    """
+    request = read_276(data)
+    if isinstance(request, Unreadable):
+        raise _unusable(engine, request, now)
+    inquiries = request.inquiries
+    with engine.connect() as conn:
+        found = [_candidates(conn, q, allowed_npis) for q in inquiries]
+        views = adjudications_of(conn, [f.row.id for rows in found for f in rows])
+    by_claim: dict[int, list[AdjudicationView]] = {}
+    for view in views:
+        by_claim.setdefault(view.claim_row_id, []).append(view)
+    reports: list[InquiryReport] = []
+    claim_ids: set[int] = set()
+    for q, rows in zip(inquiries, found, strict=True):
+        claims = tuple(_report(q, f, by_claim.get(f.row.id, [])) for f in rows)
+        claim_ids.update(int(f.row.id) for f in rows)
+        reports.append(InquiryReport(q, claims))
+    out = io.StringIO()
+    write_277(out, request, reports, control=_next_control(engine), created=now)
+    return InquiryAnswer(out.getvalue(), tuple(sorted(claim_ids)))
+
+
+# -- unusable requests ----------------------------------------------------------------------------
+def _next_control(engine: Engine) -> int:
+    """An interchange control number for what the engine sends, from the store's counter."""
+    with begin_write(engine) as conn:
+        return next_numbers(conn, CONTROL_COUNTER, 1)
+
+
+def _unusable(engine: Engine, problem: Unreadable, now: datetime) -> UnusableInquiry:
+    header = problem.interchange
+    if problem.scope is None or header is None:
+        return UnusableInquiry(400, problem.reason, None)
+    out = io.StringIO()
+    env = Envelope(header, _next_control(engine), now)
+    if problem.scope is Scope.INTERCHANGE:
+        write_ta1(out, env, problem.issue)
+        return UnusableInquiry(400, problem.reason, out.getvalue())
+    write_999(out, env, problem.groups)
+    return UnusableInquiry(422, problem.reason, out.getvalue())
+
+
+# -- finding the claims ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Found:
+    row: Any
+    claim: Claim | None  # None when the stored claim does not decode
+
+
+def _candidates(
+    conn: Connection, q: ClaimInquiry, allowed_npis: frozenset[str] | None
+) -> list[_Found]:
+    c = _claims.c
+    query = select(
+        c.id,
+        c.payer_claim_number,
+        c.submitter_claim_id,
+        c.billing_npi,
+        c.member_id,
+        c.frequency,
+        c.state,
+        c.total_charge,
+        c.received_on,
+        c.updated_at,
+        c.error,
+        c.claim,
+    )
+    if q.payer_claim_number:
+        query = query.where(c.payer_claim_number == q.payer_claim_number)
+    elif q.patient_control_number and q.provider.npi:
+        query = query.where(
+            c.submitter_claim_id == q.patient_control_number, c.billing_npi == q.provider.npi
+        )
+    else:
+        return []
+    if allowed_npis is not None:
+        if not allowed_npis:
+            return []
+        # Never loaded, so never told: a claim of another NPI is answered as not found.
+        query = query.where(c.billing_npi.in_(sorted(allowed_npis)))
+    found: list[_Found] = []
+    for row in conn.execute(query.order_by(c.id).limit(_SCAN)):
+        try:
+            claim: Claim | None = claim_from_json(row.claim)
+        except StoredDataError:
+            claim = None
+        if _matches(q, row, claim):
+            found.append(_Found(row, claim))
+    return found[:MAX_CLAIMS_PER_INQUIRY]
+
+
+def _matches(q: ClaimInquiry, row: Any, claim: Claim | None) -> bool:
+    member = q.member_id
+    members = {row.member_id}
+    if claim is not None:
+        members |= {claim.subscriber.member_id, claim.patient.member_id}
+    if member not in members:
+        return False
+    if q.total_charge is not None and round_money(row.total_charge) != q.total_charge:
+        return False
+    if q.service_from is not None and claim is not None:
+        start, end = _claim_dates(claim)
+        asked_end = q.service_to or q.service_from
+        if start is not None and end is not None and (end < q.service_from or start > asked_end):
+            return False
+    return True
+
+
+def _claim_dates(claim: Claim) -> tuple[date | None, date | None]:
+    start = claim.statement_from or claim.service_from
+    end = claim.statement_to or claim.service_to
+    return start, end or start
+
+
+# -- where a claim stands -------------------------------------------------------------------------
+def _report(q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView]) -> ClaimReport:
+    row, claim = found.row, found.claim
+    decision = next((v for v in views if v.kind == "decision"), None)
+    reversal = next((v for v in views if v.kind == "reversal"), None)
+    read = _decision(decision, row) if decision is not None else None
+    statuses: tuple[ClaimStatus, ...]
+    paid = ZERO
+    decided: AdjudicationView | None = None  # whose date is STC06
+    remitted: AdjudicationView | None = None  # whose 835 is STC08 and STC09
+    state = row.state
+    if state == ClaimState.REJECTED:
+        statuses = _rejection(claim, row)
+    elif state == ClaimState.RECEIVED:
+        statuses = (RECEIVED,)
+    elif state == ClaimState.ACCEPTED:
+        statuses = (ACCEPTED,)
+    elif state == ClaimState.PENDED:
+        pended = decision is not None and decision.outcome == Outcome.PENDED
+        statuses = (IN_REVIEW if pended else SYSTEM_HOLD,)
+    elif decision is not None and decision.reversed_by:
+        statuses, decided = (REVISED,), decision
+    elif decision is None and reversal is not None:  # a void: its reversal is all it decided
+        statuses, decided, remitted = (REVISED,), reversal, reversal
+    elif decision is None:
+        statuses = (ACCEPTED,)  # decided states always have a decision; never reached
+    else:
+        decided = decision
+        if decision.remittance_trace:
+            remitted = decision
+        if decision.outcome == Outcome.DENIED:
+            statuses = (_denial(read, claim),)
+        elif decision.paid > 0:
+            paid = decision.paid
+            statuses = (PAID if remitted is not None else AWAITING_PAYMENT,)
+        else:
+            statuses = (NO_PAYMENT,)
+        if row.frequency == "7":
+            statuses = (*statuses, REVISED)
+    start, end = _claim_dates(claim) if claim is not None else (None, None)
+    institutional = claim is not None and claim.claim_type is ClaimType.INSTITUTIONAL
+    report = ClaimReport(
+        statuses=statuses,
+        effective=row.updated_at.date(),
+        charge=row.total_charge,
+        paid=paid,
+        adjudicated_on=decided.decided_at.date() if decided is not None else None,
+        remitted_on=(
+            remitted.remitted_at.date()
+            if remitted is not None and remitted.remitted_at is not None
+            else None
+        ),
+        remittance_trace=(remitted.remittance_trace or "") if remitted is not None else "",
+        payer_claim_number=row.payer_claim_number or "",
+        patient_control_number=row.submitter_claim_id,
+        bill_type=claim.type_of_bill if institutional and claim is not None else "",
+        service_from=start,
+        service_to=end,
+    )
+    if q.lines and claim is not None:
+        standing = read if read is not None and paid else None
+        return _with_lines(report, q.lines, claim, standing)
+    return report
+
+
+def _decision(view: AdjudicationView, row: Any) -> ClaimDecision | None:
+    try:
+        return read_decision(view.document, row.claim)
+    except StoredDataError:
+        return None
+
+
+def _denial(decision: ClaimDecision | None, claim: Claim | None) -> ClaimStatus:
+    adjustments: list[Adjustment] = []
+    if decision is not None:
+        adjustments += decision.claim_adjustments
+        for line in decision.lines:
+            adjustments += line.adjustments
+    return _denial_status(adjustments, claim)
+
+
+def _denial_status(adjustments: Iterable[Adjustment], claim: Claim | None) -> ClaimStatus:
+    reason = next((a.reason for a in adjustments if a.group != "PR"), "")
+    code, names_patient = DENIAL_CODES.get(reason, (DENIAL_DEFAULT, False))
+    entity = ""
+    if names_patient:
+        self_ = claim is None or claim.patient_relationship == "18"
+        entity = "IL" if self_ else "QC"
+    return ClaimStatus(DENIED, code, entity)
+
+
+def _rejection(claim: Claim | None, row: Any) -> tuple[ClaimStatus, ...]:
+    """Why the intake rejected a claim, as status codes under A3: the front-end edits run
+    again on the stored claim give the codes its 277CA carried (a duplicate in its file is
+    told by the stored reason); A3:0 when the reason lay in the X12 itself or its envelope,
+    which the 999 reported."""
+    found: list[ClaimStatus] = []
+    if row.error and "CLAIM-DUPLICATE-IN-FILE" in row.error:
+        found.append(ClaimStatus(UNPROCESSABLE, "54"))
+    if claim is not None:
+        for issue in edit_claim(claim, EditContext(row.received_on)):
+            found.extend(
+                ClaimStatus(UNPROCESSABLE, s.code, s.entity if s.entity in STATUS_ENTITIES else "")
+                for s in issue.status
+            )
+    unique = tuple(dict.fromkeys(found))
+    return unique[:3] or (NO_MORE_DETAIL,)
+
+
+# -- service lines --------------------------------------------------------------------------------
+def _with_lines(
+    report: ClaimReport,
+    asked: Sequence[LineInquiry],
+    claim: Claim,
+    decision: ClaimDecision | None,
+) -> ClaimReport:
+    """The report with the lines asked about that the claim has, each matched once."""
+    decided = {ln.line_number: ln for ln in decision.lines} if decision is not None else {}
+    free = list(claim.lines)
+    lines: list[LineReport] = []
+    for line in asked:
+        match = next((ln for ln in free if _same_line(line, ln)), None)
+        if match is None:
+            continue
+        free.remove(match)
+        outcome = decided.get(match.number)
+        lines.append(_line_report(line, match, outcome, report, claim))
+    if not lines:
+        return report
+    return ClaimReport(
+        statuses=report.statuses,
+        effective=report.effective,
+        charge=report.charge,
+        paid=report.paid,
+        adjudicated_on=report.adjudicated_on,
+        remitted_on=report.remitted_on,
+        remittance_trace=report.remittance_trace,
+        payer_claim_number=report.payer_claim_number,
+        patient_control_number=report.patient_control_number,
+        bill_type=report.bill_type,
+        service_from=report.service_from,
+        service_to=report.service_to,
+        lines=tuple(lines),
+    )
+
+
+def _same_line(asked: LineInquiry, line: ServiceLine) -> bool:
+    proc = asked.procedure
+    if proc.qualifier == "NU":
+        same = line.revenue_code == proc.code
+    else:
+        same = line.procedure is not None and line.procedure.code == proc.code
+    if not same:
+        return False
+    if asked.service_from is not None and line.service_from is not None:
+        end = line.service_to or line.service_from
+        asked_end = asked.service_to or asked.service_from
+        return not (end < asked.service_from or line.service_from > asked_end)
+    return True
+
+
+def _line_report(
+    asked: LineInquiry,
+    line: ServiceLine,
+    outcome: LineDecision | None,
+    report: ClaimReport,
+    claim: Claim,
+) -> LineReport:
+    status = report.statuses[0]
+    paid = ZERO
+    if outcome is not None:
+        paid = outcome.paid
+        if outcome.outcome is Outcome.DENIED and status.category != DENIED:
+            status = _denial_status(outcome.adjustments, claim)
+    return LineReport(
+        line=asked,
+        status=status,
+        charge=line.charge,
+        paid=paid,
+        units=line.units if line.units else Decimal(1),
+        service_from=line.service_from,
+        service_to=line.service_to,
+        revenue_code=line.revenue_code,
+    )

@@ -1,0 +1,213 @@
+"""What an explanation of benefits needs, loaded from the store: the claim as received, where it
+stands, its decision and the 835 that paid it.
+
+:func:`load_explanations` reads any number of claims in a few statements (claims, their
+adjudications with the remittance each is in, the claims that reversed them; chunked for long
+id lists) and returns one :class:`Explanation` per claim found, in the order asked. The FHIR adapter
+(:mod:`adapters.fhir`) maps them to ExplanationOfBenefit resources; nothing here knows FHIR.
+
+A stored claim or decision that does not decode raises
+:class:`~claims_engine.errors.StoredDataError` (from :mod:`claims_engine.codec`); it is left to
+propagate, the caller answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from claims_engine.adjudication.decision import ClaimDecision
+from claims_engine.codec import claim_from_json
+from claims_engine.model import Claim
+from claims_engine.services.adjudication import read_decision
+from claims_engine.store.tables import (
+    ClaimState,
+    adjudications_table,
+    claims_table,
+    remittance_claims_table,
+    remittances_table,
+)
+
+# Ids per statement: well under SQLite's bound-parameter limit, few round trips on PostgreSQL.
+CHUNK = 500
+
+_claims = claims_table
+_adjudications = adjudications_table
+_items = remittance_claims_table
+_remittances = remittances_table
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """One claim as a patient's explanation of benefits sees it.
+
+    ``decision`` is the claim's own decision (None before adjudication, when adjudication
+    failed, and for a void, whose only decision is the reversal of its original). The
+    remittance fields name the 835 that carried the decision (for a void: its reversal).
+    ``error`` is why the claim was rejected at intake or pended. ``updated_at`` is when the
+    claim last changed (naive UTC, as stored), for ``meta.lastUpdated``.
+    """
+
+    claim_row_id: int
+    state: str  # claims.state: received/rejected/accepted/pended/adjudicated/remitted
+    received_on: date
+    claim: Claim
+    decision: ClaimDecision | None
+    decided_at: datetime | None
+    reversed_by: str | None  # payer claim number of the claim that replaced or voided it
+    rule_pack_version: str | None
+    remittance_trace: str | None  # TRN02 of the 835
+    paid_on: date | None  # the 835's date
+    error: str | None
+    payer_claim_number: str | None
+    member_id: str
+    updated_at: datetime | None = None
+
+    @property
+    def is_void(self) -> bool:
+        """A void (frequency 8) that reversed its original: it stands for no claim of its own."""
+        return (
+            self.claim.frequency_code == "8"
+            and self.decision is None
+            and self.decided_at is not None
+            and self.state in (ClaimState.ADJUDICATED, ClaimState.REMITTED)
+        )
+
+
+def load_explanation(engine: Engine, claim_row_id: int) -> Explanation | None:
+    """The explanation of one claim, None when there is no such claim."""
+    found = load_explanations(engine, [claim_row_id])
+    return found[0] if found else None
+
+
+def load_explanations(engine: Engine, claim_row_ids: Sequence[int]) -> list[Explanation]:
+    """The explanations of the claims among ``claim_row_ids`` that exist, in the order asked
+    (an id asked twice comes twice). Three or four statements per :data:`CHUNK` ids."""
+    wanted = list(dict.fromkeys(int(i) for i in claim_row_ids))
+    loaded: dict[int, Explanation] = {}
+    with engine.connect() as conn:
+        for chunk in _chunks(wanted):
+            loaded.update(_load(conn, chunk))
+    return [loaded[int(i)] for i in claim_row_ids if int(i) in loaded]
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+@dataclass(slots=True)
+class _Adjudication:
+    decision: dict[str, Any]
+    decided_at: datetime
+    reversed_by: str | None
+    rule_pack_version: str
+    pend_reason: str | None
+    trace: str | None
+    paid_at: datetime | None
+
+
+def _reversing_claims(conn: Connection, numbers: list[str | None]) -> dict[str, str]:
+    """The payer claim number of the claim (replacement or void) whose reversal reversed each
+    of ``numbers``. Read from the reversal rows and their claims rather than from
+    ``adjudications.reversed_by``, which holds the reversal decision's own payer claim number,
+    the original's (a reversal keeps the number of the decision it negates)."""
+    wanted = sorted({n for n in numbers if n})
+    if not wanted:
+        return {}
+    a, c = _adjudications.c, _claims.c
+    found = conn.execute(
+        select(a.reverses, c.payer_claim_number)
+        .join(_claims, c.id == a.claim_id)
+        .where(a.kind == "reversal", a.reverses.in_(wanted))
+        .order_by(a.id)
+    ).all()
+    result: dict[str, str] = {}
+    for reverses, by in found:
+        if by:
+            result.setdefault(str(reverses), str(by))
+    return result
+
+
+def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
+    c, a = _claims.c, _adjudications.c
+    rows = conn.execute(
+        select(
+            c.id,
+            c.state,
+            c.received_on,
+            c.updated_at,
+            c.error,
+            c.payer_claim_number,
+            c.member_id,
+            c.claim,
+        ).where(c.id.in_(ids))
+    ).all()
+    if not rows:
+        return {}
+    # Each adjudication with the 835 it is in (a decision is in one remittance at most).
+    found = conn.execute(
+        select(
+            a.claim_id,
+            a.kind,
+            a.decision,
+            a.decided_at,
+            a.reversed_by,
+            a.rule_pack_version,
+            a.pend_reason,
+            _remittances.c.trace_number,
+            _remittances.c.created_at,
+        )
+        .select_from(_adjudications)
+        .outerjoin(_items, _items.c.adjudication_id == a.id)
+        .outerjoin(_remittances, _remittances.c.id == _items.c.remittance_id)
+        .where(a.claim_id.in_(ids))
+    ).all()
+    adjudications: dict[tuple[int, str], _Adjudication] = {
+        (int(r.claim_id), str(r.kind)): _Adjudication(
+            r.decision,
+            r.decided_at,
+            r.reversed_by,
+            r.rule_pack_version,
+            r.pend_reason,
+            r.trace_number,
+            r.created_at,
+        )
+        for r in found
+    }
+    reversing = _reversing_claims(conn, [r.payer_claim_number for r in rows])
+    result: dict[int, Explanation] = {}
+    for r in rows:
+        row_id = int(r.id)
+        claim = claim_from_json(r.claim)
+        own = adjudications.get((row_id, "decision"))
+        reversal = adjudications.get((row_id, "reversal"))
+        decision = read_decision(own.decision, r.claim) if own is not None else None
+        # A void has no decision of its own: what happened to it is its reversal.
+        source = own if own is not None else reversal
+        error = r.error
+        if own is not None and own.pend_reason and r.state == ClaimState.PENDED:
+            error = error or own.pend_reason
+        result[row_id] = Explanation(
+            claim_row_id=row_id,
+            state=str(r.state),
+            received_on=r.received_on,
+            claim=claim,
+            decision=decision,
+            decided_at=source.decided_at if source is not None else None,
+            reversed_by=(
+                reversing.get(r.payer_claim_number, own.reversed_by) if own is not None else None
+            ),
+            rule_pack_version=(source.rule_pack_version or None) if source is not None else None,
+            remittance_trace=source.trace if source is not None else None,
+            paid_on=source.paid_at.date() if source is not None and source.paid_at else None,
+            error=error,
+            payer_claim_number=r.payer_claim_number,
+            member_id=str(r.member_id),
+            updated_at=r.updated_at,
+        )
+    return result

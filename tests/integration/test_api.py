@@ -1,0 +1,365 @@
+"""The HTTP API over a real PostgreSQL: the authorization matrix (each role x each route x
+own and others' records), the audit of reads, and keys that expire or are revoked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from adapters.api.app import ApiConfig, create_app
+from claims_engine.services.access import CreatedKey, Role, age_on, create_key, revoke_key
+from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.services.intake import ingest_interchange, submit
+from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.store import tables as t
+from tests.integration.conftest import fresh_postgres_schema
+from tests.integration.pipeline_support import NOW, generated_837, prepared_store
+from workers.settings import Environment, Settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class World:
+    engine: Engine
+    client: TestClient
+    keys: dict[str, CreatedKey]
+    claims: list[dict[str, Any]]  # every stored claim: id, billing_npi, member_id
+    npi_a: str
+    npi_b: str
+    member: str  # a subscriber with a minor dependent who has claims
+    minor: str
+    adult_dependent: str | None
+    interchange_id: int
+    remittance_a: int
+    remittance_b: int
+
+    def get(self, key: str | None, url: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.keys[key].token}"} if key else {}
+        return self.client.get(url, headers=headers, **kw)
+
+
+def _pick_family(engine: Engine, reference: Any) -> tuple[str, str, str | None]:
+    """A subscriber whose minor dependent and adult dependent both have claims in the store."""
+    c = t.claims_table.c
+    with engine.connect() as conn:
+        patients = set(conn.execute(select(c.member_id).distinct()).scalars())
+    today = NOW.date()
+    for m in sorted(reference.members.values(), key=lambda m: m.member_id):
+        if m.is_subscriber or m.member_id not in patients:
+            continue
+        if age_on(m.birth_date, today) >= 18:
+            continue
+        adults = [
+            o.member_id
+            for o in reference.members.values()
+            if o.subscriber_id == m.subscriber_id
+            and not o.is_subscriber
+            and age_on(o.birth_date, today) >= 18
+            and o.member_id in patients
+        ]
+        if adults:
+            return m.subscriber_id, m.member_id, adults[0]
+    raise AssertionError("no family with claims of a minor and an adult dependent: pick a seed")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("api")
+    with fresh_postgres_schema() as engine:
+        runtime = prepared_store(engine)
+        raw = generated_837(tmp / "batch.837", claims=400, seed=23)
+        c = t.claims_table.c
+        keys: dict[str, CreatedKey] = {"insurer": create_key(engine, Role.INSURER, now=NOW)}
+        sub = submit(engine, raw, "batch.837", NOW)
+        result = ingest_interchange(engine, sub.interchange_id, runtime, NOW)
+        for batch in result.batches:
+            adjudicate_claims(engine, batch, runtime, NOW)
+        run_payment_cycle(engine, runtime, NOW, tmp / "835")
+        with engine.connect() as conn:
+            by_npi = conn.execute(
+                select(c.billing_npi, func.count())
+                .group_by(c.billing_npi)
+                .order_by(func.count().desc(), c.billing_npi)
+            ).all()
+            remittances = dict(
+                conn.execute(
+                    select(t.remittances_table.c.payee_npi, t.remittances_table.c.id)
+                ).all()
+            )
+        npi_a, npi_b = by_npi[0][0], by_npi[1][0]
+        member, minor, adult = _pick_family(engine, runtime.reference)
+        keys["provider_a"] = create_key(engine, Role.PROVIDER, now=NOW, npis=[npi_a])
+        keys["provider_b"] = create_key(engine, Role.PROVIDER, now=NOW, npis=[npi_b])
+        keys["member"] = create_key(
+            engine, Role.MEMBER, now=NOW, member_id=member, reference=runtime.reference
+        )
+        assert adult, "the family needs an adult dependent too: pick another seed"
+        # the subscriber granted sight of an adult dependent's claims
+        keys["member_granted"] = create_key(
+            engine,
+            Role.MEMBER,
+            now=NOW,
+            member_id=member,
+            dependents=[adult],
+            reference=runtime.reference,
+        )
+        keys["minor"] = create_key(
+            engine, Role.MEMBER, now=NOW, member_id=minor, reference=runtime.reference
+        )
+        # the file was sent by provider A's key: it sees the interchange, B does not
+        second = generated_837(tmp / "second.837", claims=20, seed=29)
+        sub2 = submit(engine, second, "second.837", NOW, submitted_by=keys["provider_a"].key_id)
+        ingest_interchange(engine, sub2.interchange_id, runtime, NOW)
+        with engine.connect() as conn:
+            rows = conn.execute(select(c.id, c.billing_npi, c.member_id))
+            claims = [dict(r._mapping) for r in rows]
+        settings = Settings(
+            database_url=engine.url.render_as_string(hide_password=False),
+            redis_url=None,
+            rules_dir=ROOT / "rules",
+            levels=frozenset({1, 2, 3, 4, 5}),
+        )
+        env = Environment(settings, engine)  # the engine whose search_path is the test schema
+        app = create_app(
+            ApiConfig(
+                env,
+                now=lambda: NOW + timedelta(hours=1),
+                inprocess_workers=False,
+                key_cache_seconds=0,
+            )
+        )
+        with TestClient(app) as client:
+            yield World(
+                engine,
+                client,
+                keys,
+                claims,
+                npi_a,
+                npi_b,
+                member,
+                minor,
+                adult,
+                sub2.interchange_id,
+                remittances[npi_a],
+                remittances[npi_b],
+            )
+
+
+def _sees(world: World, role: str, claim: dict[str, Any]) -> bool:
+    """The access rule, worked out independently of the engine's code."""
+    npi, member = str(claim["billing_npi"]), str(claim["member_id"])
+    if role == "insurer":
+        return True
+    if role == "provider_a":
+        return npi == world.npi_a
+    if role == "provider_b":
+        return npi == world.npi_b
+    if role == "member":
+        return member in {world.member, world.minor}
+    if role == "member_granted":
+        return member in {world.member, world.minor, world.adult_dependent}
+    if role == "minor":
+        return member == world.minor
+    raise AssertionError(role)
+
+
+ROLES = ("insurer", "provider_a", "provider_b", "member", "member_granted", "minor")
+
+
+def _sample(world: World) -> list[dict[str, Any]]:
+    """Claims of every kind of owner: A's, B's, the member's family's, an adult dependent's,
+    and someone else's."""
+    wanted: list[dict[str, Any]] = []
+
+    def first(pred: Any) -> None:
+        for c in world.claims:
+            if pred(c) and c not in wanted:
+                wanted.append(c)
+                return
+
+    first(lambda c: c["billing_npi"] == world.npi_a)
+    first(lambda c: c["billing_npi"] == world.npi_b)
+    first(lambda c: c["member_id"] == world.minor)
+    first(lambda c: c["member_id"] == world.member)
+    if world.adult_dependent:
+        first(lambda c: c["member_id"] == world.adult_dependent)
+    first(
+        lambda c: (
+            c["billing_npi"] not in (world.npi_a, world.npi_b)
+            and c["member_id"] not in (world.member, world.minor)
+        )
+    )
+    owners = {c["member_id"] for c in wanted}
+    assert {world.minor, world.adult_dependent} <= owners, "pick a seed with these claims"
+    return wanted
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_claim_routes_show_a_claim_to_exactly_whom_it_belongs(world: World, role: str) -> None:
+    for claim in _sample(world):
+        cid = claim["id"]
+        expected = 200 if _sees(world, role, claim) else 404
+        r = world.get(role, f"/v1/claims/{cid}")
+        assert r.status_code == expected, (role, claim, r.text)
+        eob = world.get(role, f"/fhir/r4/ExplanationOfBenefit/{cid}")
+        assert eob.status_code == expected, (role, claim, eob.text)
+        if expected == 200:
+            assert r.json()["id"] == cid
+            assert r.json()["member_id"] == claim["member_id"]
+            assert eob.json()["id"] == str(cid)
+        else:
+            # indistinguishable from a claim that does not exist
+            missing = world.get(role, "/v1/claims/999999999")
+            assert r.json()["error"]["code"] == missing.json()["error"]["code"] == "not_found"
+            assert eob.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_claim_lists_hold_only_the_claims_a_key_may_see(world: World, role: str) -> None:
+    expected = sorted(c["id"] for c in world.claims if _sees(world, role, c))
+    seen: list[int] = []
+    url: str | None = "/v1/claims?limit=97"
+    while url:
+        r = world.get(role, url)
+        assert r.status_code == 200, r.text
+        seen += [item["id"] for item in r.json()["items"]]
+        url = r.json()["next"]
+    assert seen == expected
+    # filters narrow, never widen
+    r = world.get(role, f"/v1/claims?provider={world.npi_b}&limit=500")
+    assert sorted(i["id"] for i in r.json()["items"]) == sorted(
+        c["id"] for c in world.claims if _sees(world, role, c) and c["billing_npi"] == world.npi_b
+    )
+    # a FHIR search by patient: the minor's claims, for those who may see them
+    r = world.get(role, f"/fhir/r4/ExplanationOfBenefit?patient=Patient/{world.minor}&_count=100")
+    assert r.status_code == 200
+    bundle = r.json()
+    got = sorted(int(e["resource"]["id"]) for e in bundle.get("entry", []))
+    assert got == sorted(
+        c["id"] for c in world.claims if c["member_id"] == world.minor and _sees(world, role, c)
+    )
+    assert bundle["total"] == len(got)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_interchanges_and_remittances_by_role(world: World, role: str) -> None:
+    ix = world.get(role, f"/v1/interchanges/{world.interchange_id}")
+    assert ix.status_code == (200 if role in ("insurer", "provider_a") else 404), ix.text
+    if ix.status_code == 200:
+        acks = ix.json()["acknowledgments"]
+        assert {a["kind"] for a in acks} == {"999", "277ca"}
+        for a in acks:
+            body = world.get(role, a["href"])
+            assert body.status_code == 200
+            assert body.text.startswith("ISA")
+    for npi, rid in ((world.npi_a, world.remittance_a), (world.npi_b, world.remittance_b)):
+        mine = (
+            role == "insurer"
+            or (role == "provider_a" and npi == world.npi_a)
+            or (role == "provider_b" and npi == world.npi_b)
+        )
+        x12 = world.get(role, f"/v1/remittances/{rid}")
+        assert x12.status_code == (200 if mine else 404), (role, npi)
+        if mine:
+            assert x12.headers["content-type"].startswith("application/edi-x12")
+            assert "ST*835*" in x12.text
+            js = world.get(role, f"/v1/remittances/{rid}?format=json").json()
+            assert js["payee_npi"] == npi
+            assert js["total_paid"] == f"{sum(_d(c['paid']) for c in js['claims'] if True):.2f}"
+
+
+def _d(text: str) -> Any:
+    from decimal import Decimal
+
+    return Decimal(text)
+
+
+def test_members_and_other_roles_cannot_submit(world: World) -> None:
+    headers = {"Authorization": f"Bearer {world.keys['member'].token}"}
+    r = world.client.post("/v1/interchanges", content=b"ISA*", headers=headers)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "forbidden"
+
+
+def test_without_a_valid_key_nothing_is_answered(world: World) -> None:
+    url = f"/v1/claims/{world.claims[0]['id']}"
+    assert world.client.get(url).status_code == 401
+    r = world.client.get(url, headers={"Authorization": "Bearer ce_nosuch_secret"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    good = world.keys["insurer"].token
+    tampered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    assert world.client.get(url, headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
+    # an expired key, and a revoked one
+    old = create_key(
+        world.engine, Role.INSURER, now=NOW - timedelta(days=2), lifetime=timedelta(days=1)
+    )
+    assert (
+        world.client.get(url, headers={"Authorization": f"Bearer {old.token}"}).status_code == 401
+    )
+    gone = create_key(world.engine, Role.INSURER, now=NOW)
+    headers = {"Authorization": f"Bearer {gone.token}"}
+    assert world.client.get(url, headers=headers).status_code == 200
+    assert revoke_key(world.engine, gone.key_id, NOW)
+    assert world.client.get(url, headers=headers).status_code == 401
+
+
+def test_every_read_of_a_claim_is_audited_and_refusals_are_not(world: World) -> None:
+    mine = next(c for c in world.claims if c["billing_npi"] == world.npi_a)
+    other = next(c for c in world.claims if c["billing_npi"] != world.npi_a)
+    r = t.phi_reads_table.c
+
+    def reads(claim_id: int) -> list[Any]:
+        with world.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(r.key_id, r.role, r.route, r.record_type)
+                    .where(r.record_type == "claim", r.record_id == str(claim_id))
+                    .order_by(r.id)
+                )
+            )
+
+    before_mine, before_other = len(reads(mine["id"])), len(reads(other["id"]))
+    assert world.get("provider_a", f"/v1/claims/{mine['id']}").status_code == 200
+    assert world.get("provider_a", f"/v1/claims/{other['id']}").status_code == 404
+    after = reads(mine["id"])
+    assert len(after) == before_mine + 1
+    assert tuple(after[-1]) == (
+        world.keys["provider_a"].key_id,
+        "provider",
+        "/v1/claims/{claim_id}",
+        "claim",
+    )
+    assert len(reads(other["id"])) == before_other
+
+
+def test_key_rules_are_enforced_when_keys_are_made(world: World) -> None:
+    from claims_engine.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="NPI"):
+        create_key(world.engine, Role.PROVIDER, now=NOW, npis=["1234567890"])
+    with pytest.raises(ConfigurationError, match="member-id"):
+        create_key(world.engine, Role.MEMBER, now=NOW)
+    with pytest.raises(ConfigurationError, match="insurer"):
+        create_key(world.engine, Role.INSURER, now=NOW, member_id="X")
+
+
+def test_health_routes(world: World) -> None:
+    assert world.client.get("/healthz").json() == {"status": "ok", "checks": {"process": "ok"}}
+    ready = world.client.get("/readyz")
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_age_boundary_of_a_minor() -> None:
+    assert age_on(date(2008, 11, 3), date(2026, 11, 2)) == 17
+    assert age_on(date(2008, 11, 2), date(2026, 11, 2)) == 18
