@@ -5,8 +5,8 @@
 
 1. a fresh PostgreSQL schema, the reference data, ``--claims`` generated claims taken through
    intake, adjudication and the payment cycle by the service functions (not timed);
-2. ``claims-engine serve``'s app under uvicorn in ``--server-workers`` processes, with a
-   provider key and an insurer key;
+2. ``claims-engine serve``'s app under uvicorn in ``--server-workers`` processes, configured
+   with PostgreSQL and Redis as deployed, with a provider key and an insurer key;
 3. for ``--seconds`` each, ``--clients`` keep-alive connections (asyncio, a minimal HTTP/1.1
    client, in this process) ask in turn for:
    * ``/healthz``: the same server doing no work, the peer that shows the cost of the route;
@@ -204,9 +204,10 @@ def _audit_rows(url: str) -> int:
     return n
 
 
-def _start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CLAIMS_DATABASE_URL": url}
-    env.pop("CLAIMS_REDIS_URL", None)
+def _start_server(url: str, redis_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    # as deployed: PostgreSQL and Redis (submissions would go to the workers' queues; the
+    # server runs no actors of its own)
+    env = {**os.environ, "CLAIMS_DATABASE_URL": url, "CLAIMS_REDIS_URL": redis_url}
     cmd = [
         sys.executable,
         "-m",
@@ -257,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
             "CLAIMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/13",
+        help="the broker the server is configured with (it only pings it for /readyz)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the schema")
     parser.add_argument("--json", type=Path, default=RESULTS / "bench_api.json")
     args = parser.parse_args(argv)
@@ -270,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"preparing {args.claims} claims in schema {schema} ...", flush=True)
         data = _prepare(args.pg_url, schema, args.claims, Path(tmp))
     port = _free_port()
-    server = _start_server(data["url"], port, args.server_workers)
+    server = _start_server(data["url"], args.redis_url, port, args.server_workers)
     phases: list[Phase] = []
     try:
         audit_before = _audit_rows(data["url"])

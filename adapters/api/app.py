@@ -21,6 +21,8 @@ from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -43,7 +45,7 @@ from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import UnusableInquiry, answer_276
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.intake import preflight, submit
-from claims_engine.store.db import begin_write
+from claims_engine.store.db import begin_write, engine_for
 from workers.settings import Environment
 
 log = logging.getLogger("claims_engine.api")
@@ -53,6 +55,7 @@ FHIR_MEDIA = "application/fhir+json"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MAX_PAGE = 500
 MAX_ID = 2**63 - 1
+API_THREADS = 16  # request threads per process (sync routes), and database connections
 
 
 @dataclass
@@ -62,6 +65,7 @@ class ApiConfig:
     now: Callable[[], datetime] = clock.now
     inprocess_workers: bool = True  # without Redis: run the actors in this process
     key_cache_seconds: float = 30.0
+    threads: int = API_THREADS
 
 
 class ApiError(Exception):
@@ -133,6 +137,7 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
         if env.settings.redis_url is None and config.inprocess_workers:
             await run_in_threadpool(_start_inprocess_workers, state)
         try:
@@ -755,11 +760,14 @@ def app_from_env() -> FastAPI:
     ``CLAIMS_REDIS_URL``; ``CLAIMS_API_MAX_BODY`` bytes per body): uvicorn's factory."""
     import os
 
-    from workers.settings import environment
+    from workers.settings import environment, use_environment
 
     limit = os.environ.get("CLAIMS_API_MAX_BODY", "")
     if limit and not limit.isdigit():
         raise ConfigurationError(f"CLAIMS_API_MAX_BODY must be a number of bytes, not {limit!r}")
-    return create_app(
-        ApiConfig(environment(), max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY)
-    )
+    settings = environment().settings
+    # a connection for each request thread, none opened and closed per request
+    engine = engine_for(settings.database_url, pool_size=API_THREADS, pre_ping=False)
+    env = Environment(settings, engine)
+    use_environment(env)  # the in-process actors, without Redis, work on the same store
+    return create_app(ApiConfig(env, max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY))

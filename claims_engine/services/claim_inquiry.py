@@ -42,8 +42,13 @@ a replacement (frequency 7)            +F3:101      its own status, then STC10 F
 not found, or not the caller's         A4:35        not found: claim/encounter not found
 =====================================  ===========  ==========================================
 
-Amounts and dates: STC04 the claim's charge, STC05 what its standing decision pays, STC06 the
-day it was decided, STC08 the day of the 835 it was paid in and STC09 that 835's trace number.
+Amounts and dates: STC02 the day of the claim's last change of state, STC04 its charge, STC05
+what its standing decision pays (0 until then, and once reversed), STC06 the day it was
+decided, STC08 the day of the 835 it was paid in and STC09 that 835's trace number.
+
+Each inquiry costs one query (the claims are found and narrowed by their stored rows), the
+decisions and remittances of all the claims found one more, and the answer's interchange
+control number a short write on the store's counter, as every document the engine sends.
 """
 
 from __future__ import annotations

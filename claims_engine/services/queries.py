@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Engine,
     Select,
     Text,
+    any_,
     bindparam,
     cast,
     func,
@@ -24,7 +26,7 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from claims_engine.reasons import describe_adjustment
 from claims_engine.store.db import is_postgres
@@ -307,17 +309,22 @@ class ClaimScope:
         return _claims.c[self.column].in_(self.values)
 
 
-_STATUS_STATEMENTS: dict[tuple[str | None, bool], Any] = {}
+_STATUS_STATEMENTS: dict[tuple[str | None, bool], tuple[str, dict[str, Any]]] = {}
 
 
-def _status_statement(column: str | None, audited: bool) -> Any:
-    """The one-statement status read of a scope's shape, built once: the claim id, the scope's
-    values and the audit columns are bound parameters."""
+def _status_statement(
+    conn: Connection, column: str | None, audited: bool
+) -> tuple[str, dict[str, Any]]:
+    """The one-statement status read of a scope's shape as PostgreSQL SQL and its constant
+    parameters, compiled once: the claim id, the scope's values (an array) and the audit
+    columns are the parameters a call adds."""
     key = (column, audited)
-    statement = _STATUS_STATEMENTS.get(key)
-    if statement is not None:
-        return statement
-    visible = None if column is None else _claims.c[column].in_(bindparam("scope", expanding=True))
+    found_sql = _STATUS_STATEMENTS.get(key)
+    if found_sql is not None:
+        return found_sql
+    visible = None
+    if column is not None:
+        visible = _claims.c[column] == any_(bindparam("scope", type_=ARRAY(Text())))
     found = _status_found(bindparam("claim_id"), visible).cte("found")
     j = _adjustments.c
     e = _events.c
@@ -363,10 +370,14 @@ def _status_statement(column: str | None, audited: bool) -> Any:
             ),
         )
         audit_cte = record.returning(_reads.c.id).cte("audited")
-        columns.append(select(func.count()).select_from(audit_cte).scalar_subquery())
+        columns.append(
+            select(func.count()).select_from(audit_cte).scalar_subquery().label("audited")
+        )
     statement = select(*columns).select_from(found)
-    _STATUS_STATEMENTS[key] = statement
-    return statement
+    compiled = statement.compile(dialect=conn.dialect)
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+    _STATUS_STATEMENTS[key] = (str(compiled), constants)
+    return _STATUS_STATEMENTS[key]
 
 
 def claim_status_read(
@@ -376,15 +387,20 @@ def claim_status_read(
     audit: Mapping[str, Any] | None = None,
 ) -> ClaimStatusView | None:
     """:func:`visible_claim_status` for a caller's :class:`ClaimScope`; on PostgreSQL the read
-    and its audit row are one prepared statement (the API's hottest route)."""
+    and its audit row are one statement, compiled once and prepared by the server, run on the
+    driver's connection (the API's hottest route: SQLAlchemy's own work per statement would
+    be a third of its time)."""
     if not is_postgres(conn):
         return visible_claim_status(conn, claim_row_id, scope.condition(), audit)
-    params: dict[str, Any] = {"claim_id": claim_row_id}
+    sql, constants = _status_statement(conn, scope.column, audit is not None)
+    params: dict[str, Any] = {**constants, "claim_id": claim_row_id}
     if scope.column is not None:
         params["scope"] = list(scope.values)
     if audit is not None:
         params.update(audit)
-    row = conn.execute(_status_statement(scope.column, audit is not None), params).first()
+    driver: Any = conn.connection.driver_connection
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        row = cursor.execute(sql, params, prepare=True).fetchone()
     if row is None:
         return None
     view = _status_view(row)

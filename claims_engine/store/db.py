@@ -68,8 +68,14 @@ def database_url(url: str | None) -> str:
     return url
 
 
-def engine_for(url: str | None = None) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`); creates the SQLite file's directory."""
+def engine_for(url: str | None = None, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`); creates the SQLite file's directory.
+
+    On PostgreSQL the pool keeps ``pool_size`` connections (and as many more under a burst);
+    ``pre_ping`` checks each connection as it leaves the pool, a round trip that a server
+    answering thousands of short reads a second does without (a connection found dead fails
+    its one statement, and the pool is emptied and refilled).
+    """
     full = database_url(url)
     try:
         parsed = make_url(full)
@@ -89,7 +95,9 @@ def engine_for(url: str | None = None) -> Engine:
         return engine
     _fast_postgres_json()
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(
+            parsed, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=pool_size
+        )
     except Exception as exc:  # a missing driver, an unknown dialect
         raise ConfigurationError(f"cannot use database URL {parsed!r}: {exc}") from exc
 

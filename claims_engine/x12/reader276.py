@@ -77,6 +77,13 @@ ID_QUALIFIERS = {
     "19": frozenset({"FI", "SV", "XX"}),
     "22": frozenset({"24", "II", "MI"}),
 }
+# NM1 elements echoed in the answer: position, name, longest length.
+NAME_LENGTHS = (
+    (3, "last or organization name", 60),
+    (4, "first name", 35),
+    (5, "middle name", 25),
+    (7, "suffix", 10),
+)
 # REF01 codes of the claim loops (2200D/E) and of the service line loops (2210D/E).
 CLAIM_REFERENCES = frozenset({"1K", "BLT", "EJ", "XZ", "VV", "D9"})
 LINE_REFERENCES = frozenset({"FJ"})
@@ -245,6 +252,13 @@ def _segments(reader: SegmentReader) -> Iterator[tuple[list[str], bool]]:
             yield text.split(elem), bad is not None and i in bad
 
 
+def _without(value: str, *chars: str) -> str:
+    for ch in chars:
+        if ch:
+            value = value.replace(ch, "")
+    return value.rstrip()
+
+
 def _group_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
     return Issue(
         code=f"ENVELOPE-{segment_id}-{ack_code}",
@@ -293,6 +307,7 @@ class _Interchange:
         sid = seg[0]
         if sid == "ISA":
             self.header, self.issues = check_isa(seg, reader.delimiters)
+            self._isa_ids()
             return
         if self.header is None or self.ended or self.issues:
             return  # nothing before an ISA; nothing more once the interchange is condemned
@@ -323,6 +338,19 @@ class _Interchange:
             )
 
     # -- envelope segments ------------------------------------------------------------------------
+    def _isa_ids(self) -> None:
+        """The sender and receiver ids are echoed in the answer's ISA and GS: one holding the
+        repetition or component separator could not be."""
+        header = self.header
+        assert header is not None
+        d = header.delimiters
+        for code, name, value in (
+            (codes.TA1_SENDER_ID, "ISA06 sender id", header.sender_id),
+            (codes.TA1_RECEIVER_ID, "ISA08 receiver id", header.receiver_id),
+        ):
+            if any(ch and ch in value for ch in (d.repetition, d.component)):
+                self._reject(code, f"{name} {value!r} holds a delimiter", "ISA")
+
     def _reject(self, ack_code: str, message: str, segment_id: str) -> None:
         if not self.issues:
             self.issues.append(_interchange_issue(ack_code, message, segment_id, self.count))
@@ -332,7 +360,11 @@ class _Interchange:
         self.group.issues.append(_group_issue(ack_code, message, segment_id, self.count))
 
     def _gs(self, seg: list[str], bad: bool) -> None:
-        v = [*seg[1:9], *_PAD][:8]
+        # The acknowledgments echo these: a separator inside one (an error already) goes, and
+        # so do the spaces it leaves at the end.
+        assert self.header is not None
+        d = self.header.delimiters
+        v = [_without(x, d.repetition, d.component) for x in [*seg[1:9], *_PAD][:8]]
         header = GroupHeader(v[0], v[1], v[2], v[3], v[4], v[5], v[7])
         self.group = group = _Group(header)
         self.groups.append(group)
@@ -614,6 +646,7 @@ class _Transaction:
         if component and value:
             parts = value.split(self.component)
             value = parts[component - 1] if len(parts) >= component else ""
+        value = value.rstrip()  # IK404 copies it, and X12 allows no trailing spaces
         self._report(
             Issue(
                 code=f"X12-ELEMENT-{error}",
@@ -629,6 +662,19 @@ class _Transaction:
         value = seg[i]
         if not value:
             self._element(seg, i, codes.ELEM_MISSING, f"{what} ({seg[0]}{i:02d}) is missing")
+        return value
+
+    def _length(self, seg: Sequence[str], i: int, what: str, high: int, low: int = 1) -> str:
+        """An element the answer echoes, within its length (the X12 dictionary's)."""
+        value = seg[i]
+        if value and len(value) < low:
+            self._element(
+                seg, i, codes.ELEM_TOO_SHORT, f"{what} ({seg[0]}{i:02d}) is shorter than {low}"
+            )
+        elif len(value) > high:
+            self._element(
+                seg, i, codes.ELEM_TOO_LONG, f"{what} ({seg[0]}{i:02d}) is longer than {high}"
+            )
         return value
 
     def _code(self, seg: Sequence[str], i: int, allowed: frozenset[str], what: str) -> str:
@@ -727,6 +773,7 @@ class _Transaction:
         self._code(seg, 1, frozenset({"0010"}), "hierarchical structure code")
         self._code(seg, 2, frozenset({"13"}), "transaction set purpose (13 request)")
         self.reference = self._required(seg, 3, "originator's transaction reference")
+        self._length(seg, 3, "originator's transaction reference", 50)
         when = self._required(seg, 4, "creation date")
         if when and parse_date8(when) is None:
             self._element(seg, 4, codes.ELEM_INVALID_DATE, f"BHT04 {when!r} is not a date")
@@ -754,6 +801,8 @@ class _Transaction:
         self.loop = loop
         if not hl_id or hl_id in self.levels:
             self._element(seg, 1, codes.ELEM_INVALID_CODE, f"HL01 {hl_id!r} is missing or repeated")
+            self.skip = True  # the hierarchy cannot be told apart any more
+            return
         if not want:
             if parent_id:
                 self._element(
@@ -826,6 +875,9 @@ class _Transaction:
             and not (len(seg[9]) == 10 and seg[9].isdigit())
         ):
             self._element(seg, 9, codes.ELEM_INVALID_CODE, f"NPI {seg[9]!r} is not ten digits")
+        for i, what, high in NAME_LENGTHS:
+            self._length(seg, i, what, high)
+        self._length(seg, 9, "identifier", 80, low=2)
         current.entity = Entity(
             entity=seg[1],
             entity_type=seg[2],
@@ -842,7 +894,9 @@ class _Transaction:
     def _chain(self, level: _Level) -> tuple[str, str, str, str, str]:
         ids = {"20": "", "21": "", "19": "", "22": "", "23": ""}
         node: _Level | None = level
-        while node is not None:
+        for _ in LEVELS:  # at most one step per level: no loop on a broken hierarchy
+            if node is None:
+                break
             ids[node.level] = node.hl_id
             node = self.levels.get(node.parent) if node.parent else None
         return ids["20"], ids["21"], ids["19"], ids["22"], ids["23"]
@@ -867,6 +921,7 @@ class _Transaction:
         self.loop = loop
         self._code(seg, 1, frozenset({"1"}), "trace type (1 current transaction trace)")
         trace = self._required(seg, 2, "claim status trace number")
+        self._length(seg, 2, "claim status trace number", 50)
         current.claims += 1
         self.inquiry = _Inquiry(trace, self._chain(current), self.position, loop)
         self.inquiries.append(self.inquiry)
@@ -883,9 +938,11 @@ class _Transaction:
         if self.line is not None:
             self._code(seg, 1, LINE_REFERENCES, "line reference qualifier")
             self.line.control_number = self._required(seg, 2, "line item control number")
+            self._length(seg, 2, "line item control number", 50)
             return
         qualifier = self._code(seg, 1, CLAIM_REFERENCES, "claim reference qualifier")
         value = self._required(seg, 2, "reference")
+        self._length(seg, 2, "reference", 50)
         if qualifier in inquiry.references:
             self._structure(
                 "REF", codes.SEG_OVER_MAX_USE, f"REF*{qualifier} is repeated", loop=inquiry.loop

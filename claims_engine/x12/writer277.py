@@ -152,7 +152,8 @@ class _Transaction:
         self.hl = 0
 
     def v(self, value: str, high: int) -> str:
-        return _clean(value, self.d)[:high]
+        """A value as it can be written: no delimiter, no space at either end, cut to size."""
+        return _clean(value, self.d).strip()[:high].rstrip()
 
     def write(
         self,

@@ -363,3 +363,18 @@ def test_health_routes(world: World) -> None:
 def test_age_boundary_of_a_minor() -> None:
     assert age_on(date(2008, 11, 3), date(2026, 11, 2)) == 17
     assert age_on(date(2008, 11, 2), date(2026, 11, 2)) == 18
+
+
+def test_the_one_statement_status_equals_the_general_one(world: World) -> None:
+    """The API's PostgreSQL read (one prepared statement with its audit row) says exactly what
+    the general query says, for claims in every state and for every scope."""
+    from claims_engine.services import queries
+    from claims_engine.services.queries import ClaimScope
+
+    scopes = [ClaimScope(), ClaimScope("billing_npi", (world.npi_a,))]
+    with world.engine.connect() as conn:
+        for claim in world.claims:
+            for scope in scopes:
+                fast = queries.claim_status_read(conn, claim["id"], scope)
+                general = queries.visible_claim_status(conn, claim["id"], scope.condition())
+                assert (fast and fast.to_json()) == (general and general.to_json())

@@ -13,8 +13,11 @@ import io
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from claims_engine.issues import ClaimStatus, Scope
 from claims_engine.model import Procedure
@@ -193,20 +196,25 @@ def test_other_delimiters_are_read_from_the_isa() -> None:
 
 
 # -- broken requests ------------------------------------------------------------------------------
-def _acknowledged(problem: Unreadable) -> str:
-    """The TA1 or 999 answering ``problem``; pyx12 must accept the 999 (it has no map for an
-    interchange holding a TA1 alone, whose three segments are checked by the callers)."""
+def _acknowledged_text(problem: Unreadable) -> str:
     assert problem.interchange is not None
     out = io.StringIO()
     env = Envelope(problem.interchange, 42, CREATED)
     if problem.scope is Scope.INTERCHANGE:
         write_ta1(out, env, problem.issue)
-        text = out.getvalue()
+    else:
+        write_999(out, env, problem.groups)
+    return out.getvalue()
+
+
+def _acknowledged(problem: Unreadable) -> str:
+    """The TA1 or 999 answering ``problem``; pyx12 must accept the 999 (it has no map for an
+    interchange holding a TA1 alone, whose three segments are checked by the callers)."""
+    text = _acknowledged_text(problem)
+    if problem.scope is Scope.INTERCHANGE:
         assert [s[:3] for s in text.splitlines()] == ["ISA", "TA1", "IEA"]
-        return text
-    write_999(out, env, problem.groups)
-    text = out.getvalue()
-    assert pyx12_errors(text) == [], text
+    else:
+        assert pyx12_errors(text) == [], text
     return text
 
 
@@ -327,6 +335,44 @@ def test_a_second_interchange_is_refused() -> None:
     problem = _unreadable(data + data)
     assert problem.scope is None
     assert "a second interchange starts at segment 41" in problem.reason  # 40 segments each
+
+
+_DAMAGE = b"*:~^>\n ABCXYZ0123456789HLNMTRSVEDP-."  # what a damaged request is likely to hold
+_EDITS = st.lists(
+    st.tuples(
+        st.floats(0, 1, exclude_max=True),  # where
+        st.sampled_from(["replace", "delete", "copy", "byte"]),
+        st.integers(0, 255),
+        st.integers(1, 30),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(REQUESTS), _EDITS)
+def test_any_damage_is_read_or_told_in_one_line(path: Path, edits: list[Any]) -> None:
+    """Whatever the damage, the reader ends with a request or a one-line reason, and whatever
+    it returns can be answered: a 277, a TA1, a 999 or (not X12 at all) the reason alone."""
+    data = bytearray(path.read_bytes())
+    for where, op, byte, size in edits:
+        i = int(where * len(data)) if data else 0
+        if op == "replace" and data:
+            data[i] = _DAMAGE[byte % len(_DAMAGE)]
+        elif op == "delete":
+            del data[i : i + size]
+        elif op == "copy":
+            data[i:i] = data[byte % max(len(data), 1) :][:size]
+        else:
+            data[i:i] = bytes([byte])
+    read = read_276(bytes(data))
+    if isinstance(read, StatusRequest):
+        _written(read, [InquiryReport(q) for q in read.inquiries])
+        return
+    assert read.reason and "\n" not in read.reason
+    if read.scope is not None:
+        _acknowledged_text(read)
 
 
 # -- writing the 277 ------------------------------------------------------------------------------
