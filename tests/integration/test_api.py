@@ -21,6 +21,7 @@ from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
 from tests.integration.conftest import fresh_postgres_schema
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
+from tests.integration.x212_support import Ask, blocks, build_276
 from workers.settings import Environment, Settings
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,7 @@ class World:
     interchange_id: int
     remittance_a: int
     remittance_b: int
+    subscriber_of: dict[str, str]
 
     def get(self, key: str | None, url: str, **kw: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.keys[key].token}"} if key else {}
@@ -121,7 +123,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sub2 = submit(engine, second, "second.837", NOW, submitted_by=keys["provider_a"].key_id)
         ingest_interchange(engine, sub2.interchange_id, runtime, NOW)
         with engine.connect() as conn:
-            rows = conn.execute(select(c.id, c.billing_npi, c.member_id))
+            rows = conn.execute(
+                select(c.id, c.billing_npi, c.member_id, c.payer_claim_number, c.submitter_claim_id)
+            )
             claims = [dict(r._mapping) for r in rows]
         settings = Settings(
             database_url=engine.url.render_as_string(hide_password=False),
@@ -152,6 +156,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 sub2.interchange_id,
                 remittances[npi_a],
                 remittances[npi_b],
+                {m.member_id: m.subscriber_id for m in runtime.reference.members.values()},
             )
 
 
@@ -378,3 +383,38 @@ def test_the_one_statement_status_equals_the_general_one(world: World) -> None:
                 fast = queries.claim_status_read(conn, claim["id"], scope)
                 general = queries.visible_claim_status(conn, claim["id"], scope.condition())
                 assert (fast and fast.to_json()) == (general and general.to_json())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_276_answers_each_role_about_its_own_claims_only(world: World, role: str) -> None:
+    """Providers hear about the claims they bill, insurers about all; another provider's claim
+    is answered as a claim that does not exist (A4:35); members do not send 276s."""
+    sample = _sample(world)
+    asks = [
+        Ask(
+            trace=f"T{claim['id']}",
+            npi=claim["billing_npi"],
+            member_id=world.subscriber_of.get(claim["member_id"], claim["member_id"]),
+            payer_claim_number=claim["payer_claim_number"] or "",
+            submitter_claim_id="" if claim["payer_claim_number"] else claim["submitter_claim_id"],
+        )
+        for claim in sample
+    ]
+    headers = {
+        "Authorization": f"Bearer {world.keys[role].token}",
+        "Content-Type": "application/edi-x12",
+    }
+    r = world.client.post("/v1/x12/276", content=build_276(asks), headers=headers)
+    if role.startswith("member") or role == "minor":
+        assert r.status_code == 403
+        return
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/edi-x12")
+    answered = blocks(r.text)
+    for claim, ask in zip(sample, asks, strict=True):
+        [block] = answered[ask.trace]
+        codes = {seg[1].split(":")[0] + ":" + seg[1].split(":")[1] for seg in block.stc}
+        if _sees(world, role, claim):
+            assert "A4:35" not in codes, (role, claim, block)
+        else:
+            assert codes == {"A4:35"}, (role, claim, block)
