@@ -168,16 +168,17 @@ def _gs(
 ) -> None:
     ih = env.inbound
     d = w.d
-    sender = _clean(inbound_group.receiver, d) if inbound_group else ""
-    receiver = _clean(inbound_group.sender, d) if inbound_group else ""
+    # X12 values carry no leading or trailing spaces, whatever the inbound group sent
+    sender = _clean(inbound_group.receiver, d).strip() if inbound_group else ""
+    receiver = _clean(inbound_group.sender, d).strip() if inbound_group else ""
     # GS02 and GS03 are 2 to 15 characters; a group that broke that falls back on the ISA ids.
     sender = sender if 2 <= len(sender) <= 15 else ""
     receiver = receiver if 2 <= len(receiver) <= 15 else ""
     w.seg(
         "GS",
         functional_id,
-        sender or _clean(ih.receiver_id, d) or "UNKNOWN",
-        receiver or _clean(ih.sender_id, d) or "UNKNOWN",
+        sender or _clean(ih.receiver_id, d).strip() or "UNKNOWN",
+        receiver or _clean(ih.sender_id, d).strip() or "UNKNOWN",
         env.created.strftime("%Y%m%d"),
         env.created.strftime("%H%M"),
         str(env.control),
@@ -243,7 +244,7 @@ def write_999_transaction(
             )
             if syn.element_error:
                 pos = w.comp(str(loc.element), str(loc.component) if loc.component else "")
-                value = loc.value if _echoable(loc.value, w.d) else ""
+                value = loc.value.strip() if _echoable(loc.value.strip(), w.d) else ""
                 w.seg("IK4", pos, loc.element_ref, syn.element_error, value)
         status, reasons = _ik5(end)
         if status != "R":

@@ -283,3 +283,15 @@ def test_a_duplicate_interchange_in_a_file_gets_ta1_025_and_its_neighbour_stands
     ta1 = next(text for (kind, key), text in out.files.items() if kind == "ta1")
     assert "TA1*000000101*" in ta1 and "*R*025~" in ta1
     assert summary.claims_accepted == 2 and summary.claims_rejected == 2
+
+
+def test_values_with_spaces_around_them_are_echoed_without() -> None:
+    # GS02 with trailing spaces: the 999's GS03 names the sender without them
+    gs = "GS*HC*SUBMITTER01*CLAIMSENGINE*20261101*0930*101*X*005010X222A1~"
+    run = run_intake(_replace(gs, gs.replace("*SUBMITTER01*", "*SUBMITTER01  *")))
+    assert "*CLAIMSENGINE*SUBMITTER01*" in run.ack("999")
+    _assert_valid_acks(run)
+    # a bad element value with a trailing space is copied into IK404 without it
+    run = run_intake(_replace("DTP*472*D8*20261015~", "DTP*472*D8*20261315 ~"))
+    assert re.search(r"IK4\*3\*\*8\*20261315~", run.ack("999")), run.ack("999")
+    _assert_valid_acks(run)
