@@ -4,7 +4,8 @@ A fresh SQLite store under the output folder, the fixture reference data, the sa
 ``fixtures/x12`` (P, I and D) and a generated batch, submitted and worked by the actors
 in-process (dramatiq's StubBroker, one worker thread, so the run is deterministic), a payment
 cycle, and a resubmission answered as a duplicate. It ends with a summary table and the paths
-of the 999, 277CA and 835 files.
+of the 999, 277CA and 835 files, then asks the HTTP API about a claim as its provider, another
+provider and its patient (:mod:`claims_engine.demo_api`).
 """
 
 from __future__ import annotations
@@ -138,12 +139,17 @@ def run_demo(out_dir: Path, *, stdout: TextIO, stderr: TextIO) -> int:
     _decisions_table(engine, stdout)
     paid = sum((Decimal(f.total_paid) for f in files), start=Decimal(0))
     stdout.write(f"\n835 remittances: {len(files)} payees, {paid:,.2f} paid, in {remits}\n")
-    stdout.write(f"whole flow in {seconds:.1f}s\n\nfiles written:\n")
+    from claims_engine.demo_api import api_tour
+
+    api_files = api_tour(env, out_dir, created, stdout)
+    stdout.write(f"\nwhole flow in {seconds:.1f}s\n\nfiles written:\n")
     for p in ack_paths:
         if p.name.endswith((".999.x12", ".277ca.x12", ".ta1.x12")):
             stdout.write(f"  {p}\n")
     for f in files:
         stdout.write(f"  {f.path}\n")
+    for p in api_files:
+        stdout.write(f"  {p}\n")
     env.dispose()
     del stderr
     return EXIT_OK

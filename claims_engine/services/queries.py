@@ -10,7 +10,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -392,6 +391,8 @@ def claim_status_read(
     be a third of its time)."""
     if not is_postgres(conn):
         return visible_claim_status(conn, claim_row_id, scope.condition(), audit)
+    from psycopg.rows import namedtuple_row  # the PostgreSQL driver, only where it is used
+
     sql, constants = _status_statement(conn, scope.column, audit is not None)
     params: dict[str, Any] = {**constants, "claim_id": claim_row_id}
     if scope.column is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from claims_engine.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
 from tests.conftest import VALID_837P, X12_FIXTURES
+from tests.x12_maps import x212_map_folder
 from tests.x12_oracle import pyx12_errors
 
 
@@ -209,3 +211,10 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert pyx12_errors(path.read_text()) == [], path
     for path in remits + acks:
         assert str(path) in out
+    # the HTTP API on the demo's store: the claim for its provider and patient, not for another
+    assert "HTTP API (claims-engine serve)" in out
+    assert re.search(r"another provider +GET /v1/claims/\{id\} +404  not_found", out), out
+    assert re.search(r"the patient +GET /fhir/r4/ExplanationOfBenefit/\{id\} +200", out), out
+    answer = (tmp_path / "api" / "answer.277.x12").read_text()
+    assert "STC*F1:65*" in answer
+    assert pyx12_errors(answer, str(x212_map_folder(tmp_path / "maps"))) == []
