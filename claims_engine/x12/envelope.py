@@ -491,3 +491,29 @@ def transaction_issue(code: str, message: str, segment_id: str, position: int) -
         location=Location(segment_id, position),
         ack_code=code,
     )
+
+
+def trailer_issues(seg: list[str], control: str, position: int) -> list[Issue]:
+    """What is wrong with an SE that closes the transaction set ``control`` at ``position``
+    (the SE's own place, which is also the set's segment count)."""
+    count, found = [*seg, "", ""][1:3]
+    issues: list[Issue] = []
+    if found != control:
+        issues.append(
+            transaction_issue(
+                codes.TS_CONTROL_MISMATCH,
+                f"SE02 {found!r} does not match ST02 {control!r}",
+                "SE",
+                position,
+            )
+        )
+    if count != str(position):
+        issues.append(
+            transaction_issue(
+                codes.TS_COUNT_MISMATCH,
+                f"SE01 says {count!r} segments, the transaction set has {position}",
+                "SE",
+                position,
+            )
+        )
+    return issues

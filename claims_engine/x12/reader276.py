@@ -46,6 +46,7 @@ from claims_engine.x12.envelope import (
     TransactionEnd,
     TransactionHeader,
     check_isa,
+    trailer_issues,
     transaction_issue,
 )
 from claims_engine.x12.reader837 import parse_date8
@@ -1018,25 +1019,8 @@ class _Transaction:
         if not self.skip:
             self._check_named()
         self.ended = True
-        count, control = seg[1], seg[2]
-        if control != self.header.control:
-            self._report(
-                transaction_issue(
-                    codes.TS_CONTROL_MISMATCH,
-                    f"SE02 {control!r} does not match ST02 {self.header.control!r}",
-                    "SE",
-                    self.position,
-                )
-            )
-        if count != str(self.position):
-            self._report(
-                transaction_issue(
-                    codes.TS_COUNT_MISMATCH,
-                    f"SE01 says {count!r} segments, the transaction set has {self.position}",
-                    "SE",
-                    self.position,
-                )
-            )
+        for issue in trailer_issues(seg, self.header.control, self.position):
+            self._report(issue)
         if not self.skip:
             self._check_hierarchy()
 

@@ -51,6 +51,7 @@ from claims_engine.x12.envelope import (
     InterchangeHeader,
     TransactionEnd,
     TransactionHeader,
+    trailer_issues,
     transaction_issue,
 )
 from claims_engine.x12.tokenizer import INVALID_CHARACTER
@@ -761,25 +762,8 @@ class TransactionReader:
         if self.claim is not None:
             events = (self._close_claim(),)
         self.ended = True
-        count, control = seg[1], seg[2]
-        if control != self.header.control:
-            self._report(
-                transaction_issue(
-                    codes.TS_CONTROL_MISMATCH,
-                    f"SE02 {control!r} does not match ST02 {self.header.control!r}",
-                    "SE",
-                    self.position,
-                )
-            )
-        if count != str(self.position):
-            self._report(
-                transaction_issue(
-                    codes.TS_COUNT_MISMATCH,
-                    f"SE01 says {count!r} segments, the transaction set has {self.position}",
-                    "SE",
-                    self.position,
-                )
-            )
+        for issue in trailer_issues(seg, self.header.control, self.position):
+            self._report(issue)
         if not self.skip and self.hl_levels == {}:
             self._structure(seg, codes.SEG_REQUIRED_MISSING, "no billing provider (HL 20) loop")
         return events

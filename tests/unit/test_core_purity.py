@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "claims_engine"
-EDGE_MODULES = {"cli.py", "clock.py", "demo.py", "fixtures_cli.py", "pipeline_cli.py"}
-EDGE_PACKAGES = {"store", "services"}
-CORE = sorted(
-    p
-    for p in PACKAGE.rglob("*.py")
-    if p.relative_to(PACKAGE).as_posix() not in EDGE_MODULES
-    and p.relative_to(PACKAGE).parts[0] not in EDGE_PACKAGES
-)
+from tests.unit.layers import CORE, PACKAGE
+
 FORBIDDEN_MODULES = {
     "sqlmodel",
     "sqlalchemy",

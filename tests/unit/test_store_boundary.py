@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "claims_engine"
-EDGE_MODULES = {"cli.py", "clock.py", "demo.py", "fixtures_cli.py", "pipeline_cli.py"}
-CORE = sorted(
-    p
-    for p in PACKAGE.rglob("*.py")
-    if p.relative_to(PACKAGE).as_posix() not in EDGE_MODULES
-    and p.relative_to(PACKAGE).parts[0] not in ("store", "services")
-)
+from tests.unit.layers import CORE, PACKAGE
 
 
 def _imports_store(path: Path) -> list[str]:
