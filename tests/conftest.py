@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
+import pkgutil
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -11,7 +13,22 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+import adapters
+import claims_engine
 from claims_engine.intake import IntakeOptions, IntakeSummary, MemoryAckOutput, ingest
+
+
+def _import_everything() -> None:
+    """Import every module of the engine and its adapters now, before any test freezes the
+    clock: a module first imported under freezegun keeps freezegun's FakeDate and FakeDatetime
+    as its ``date`` and ``datetime`` for good, and later tests see fake dates in real objects.
+    (``workers`` is left out: importing its actors binds them to a broker.)"""
+    for package in (claims_engine, adapters):
+        for found in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(found.name)
+
+
+_import_everything()
 
 # CI draws the same examples every run (2,000 where a test does not set its own number), so a
 # red build always reproduces; a developer's run draws new ones each time, which is where new

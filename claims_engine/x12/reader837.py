@@ -136,14 +136,22 @@ _NO_PARTY = Party("", "", "")
 
 
 @lru_cache(maxsize=8192)  # a batch spans few days: parse each once
-def parse_date8(text: str) -> date | None:
-    """CCYYMMDD as a date, or ``None``."""
+def _date8_parts(text: str) -> tuple[int, int, int] | None:
     if len(text) != 8 or not text.isdigit():
         return None
+    parts = int(text[:4]), int(text[4:6]), int(text[6:])
     try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        date(*parts)
     except ValueError:
         return None
+    return parts
+
+
+def parse_date8(text: str) -> date | None:
+    """CCYYMMDD as a date, or ``None``. (The cache keeps numbers, not ``date`` objects: a date
+    made while a test's freezegun replaced the class must not outlive that test.)"""
+    parts = _date8_parts(text)
+    return None if parts is None else date(*parts)
 
 
 class _Entity:

@@ -8,12 +8,10 @@ import freezegun
 import pydantic.v1  # noqa: F401  (FastAPI imports it when it makes its first route)
 import pytest
 
-import adapters.api.app  # noqa: F401
-
 # The demo serves its store over HTTP. pydantic and FastAPI read the types of the API's models
-# and routes, and cannot build them from freezegun's fake datetime: they are imported above,
-# before a test freezes the clock, and freezegun leaves the classes in their modules alone.
-# (The API takes its time as a value, from the command's clock.)
+# and routes, and cannot build them from freezegun's fake datetime: they are imported before a
+# test freezes the clock (here, and the engine's modules in tests/conftest.py), and freezegun
+# leaves the classes in their modules alone. (The API takes its time as a value.)
 freezegun.configure(extend_ignore_list=["adapters", "fastapi", "pydantic", "starlette", "uvicorn"])
 
 
