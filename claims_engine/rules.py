@@ -222,7 +222,9 @@ class MemberHistory:
     """
 
     plan_year_start: date
-    services: tuple[PriorService | tuple[date, str, Decimal | int], ...] = ()
+    # any collection that can be iterated more than once: the adjudication hook passes a lazy
+    # view, so a line whose rules ask nothing of the history costs nothing to give it one
+    services: Iterable[PriorService | tuple[date, str, Decimal | int]] = ()
 
     def with_service(self, service_date: date, procedure: str, units: Decimal) -> MemberHistory:
         service = PriorService(service_date, procedure, units)

@@ -205,10 +205,11 @@ def _deny_all(
 
 def _is_duplicate(claim: Claim, member: Member, history: Sequence[PriorService]) -> bool:
     """An exact duplicate: same provider and member, and every line matches an earlier one."""
+    npi, member_id = claim.billing_provider.npi, member.member_id
     earlier = {
         (s.procedure, s.service_date, s.charge, s.units)
         for s in history
-        if s.billing_npi == claim.billing_provider.npi and s.member_id == member.member_id
+        if s.billing_npi == npi and s.member_id == member_id
     }
     if not earlier:
         return False
@@ -340,10 +341,9 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     plan = ref.plans[member.plan_id]
     # a replacement stands in its original's place: the original's services are not history
     replaced = claim.original_claim_number if reversal is not None else None
+    member_id = member.member_id
     history = tuple(
-        s
-        for s in ctx.history
-        if s.member_id == member.member_id and s.payer_claim_number != replaced
+        [s for s in ctx.history if s.member_id == member_id and s.payer_claim_number != replaced]
     )
     if _is_duplicate(claim, member, history):
         return _with_reversal(_deny_all(claim, "OA", "18", pccn, ctx), reversal, reversal_changes)

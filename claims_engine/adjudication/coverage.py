@@ -7,11 +7,12 @@ plan year, evaluates the pack, and translates the actions into :class:`RuleOutco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
-from claims_engine.adjudication.adjudicate import LineContext, RuleHook, RuleOutcome
+from claims_engine.adjudication.adjudicate import LineContext, PriorService, RuleHook, RuleOutcome
 from claims_engine.model import Claim, ServiceLine
 from claims_engine.rules import (
     CapUnits,
@@ -41,14 +42,7 @@ def rule_hook(pack: RulePack) -> RuleHook:
             category=ctx.category,
         )
         year = ctx.plan.plan_year(ctx.service_date)
-        history = MemberHistory(
-            plan_year_start=year,
-            services=tuple(
-                (s.service_date, s.procedure, s.units)
-                for s in ctx.history
-                if s.service_date >= year
-            ),
-        )
+        history = MemberHistory(plan_year_start=year, services=_FromYear(ctx.history, year))
         outcomes: list[RuleOutcome] = []
         for action in pack.evaluate(facts, history):
             if isinstance(action, SetCategory):
@@ -91,3 +85,21 @@ def rule_hook(pack: RulePack) -> RuleHook:
 
 def _first(rarcs: Sequence[str]) -> str:
     return rarcs[0] if rarcs else ""
+
+
+class _FromYear:
+    """The member's services from the start of a plan year, as (date, code, units), read only
+    when a rule asks: most lines meet no rule that looks at history, and the history of a
+    member with many claims is long."""
+
+    __slots__ = ("history", "start")
+
+    def __init__(self, history: Sequence[PriorService], start: date) -> None:
+        self.history = history
+        self.start = start
+
+    def __iter__(self) -> Iterator[tuple[date, str, Decimal]]:
+        start = self.start
+        for s in self.history:
+            if s.service_date >= start:
+                yield s.service_date, s.procedure, s.units

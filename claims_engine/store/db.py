@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import SQLModel
@@ -197,8 +199,13 @@ def next_numbers(conn: Connection, name: str, count: int, *, wrap: int = 999_999
         query = query.with_for_update()
     current = conn.execute(query).scalar()
     if current is None:
-        conn.execute(table.insert().values(name=name, value=0))
-        current = 0
+        # The first use: transactions starting side by side may all find no row. One creates
+        # it; the others' inserts do nothing and wait on its lock, then read what it left.
+        insert = pg_insert if is_postgres(conn) else sqlite_insert
+        conn.execute(
+            insert(table).values(name=name, value=0).on_conflict_do_nothing(index_elements=["name"])
+        )
+        current = conn.execute(query).scalar_one()
     first = int(current) % wrap + 1
     last = (first + count - 1 - 1) % wrap + 1
     conn.execute(table.update().where(table.c.name == name).values(value=last))

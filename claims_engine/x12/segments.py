@@ -68,11 +68,13 @@ class CheckedSegmentWriter(SegmentWriter):
         return value
 
     def put(self, *elements: str | Composite) -> None:
-        texts = [
-            self.comp(*(self.value(p) for p in el)) if isinstance(el, Composite) else self.value(el)
-            for el in elements
-        ]
-        self.seg(*texts)
+        parts = [p for el in elements for p in (el if isinstance(el, Composite) else (el,))]
+        # one search over all the segment's values (the class is of single characters, so the
+        # joined text holds one exactly when a value does); the value at fault is named after
+        if self.forbidden.search("".join(parts)):
+            for part in parts:
+                self.value(part)
+        self.seg(*(self.comp(*el) if isinstance(el, Composite) else el for el in elements))
         self.total += 1
 
     def raw(self, text: str) -> None:

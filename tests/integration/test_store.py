@@ -4,6 +4,7 @@ effects, and exact money."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
@@ -278,3 +279,27 @@ def test_money_with_more_than_two_places_is_refused(engine: Engine) -> None:
     ix_id = _stored_interchange(engine)
     with pytest.raises(Exception, match="more than 2 decimal places"):
         _add(engine, _claim(ix_id, "PCN1", charge=Decimal("1.005")))
+
+
+def test_the_first_numbers_of_a_counter_taken_side_by_side_are_all_distinct(
+    engine: Engine,
+) -> None:
+    """Two payment cycles starting at once on a fresh store both create the counter row they
+    need: one creates it, the other waits for it, and no number is given twice."""
+    from claims_engine.store.db import begin_write, next_numbers
+
+    upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: BEGIN IMMEDIATE queues the second before it reads")
+    workers = 6
+    start = threading.Barrier(workers)
+
+    def take(_: int) -> list[int]:
+        with engine.begin() as conn:
+            start.wait()  # every transaction open, none has looked at the counter yet
+            first = next_numbers(conn, "race", 3)
+        return [first, first + 1, first + 2]
+
+    with ThreadPoolExecutor(workers) as pool:
+        taken = [n for numbers in pool.map(take, range(workers)) for n in numbers]
+    assert sorted(taken) == list(range(1, len(taken) + 1))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -536,6 +537,20 @@ def test_same_input_gives_byte_identical_output() -> None:
 
 
 # -- refusals -----------------------------------------------------------------------------------
+def test_a_value_holding_a_delimiter_is_refused_by_name() -> None:
+    good = _two_line_claim()
+    for bad_id in ("ACCT:1", "ACCT*1", "ACCT~1", "ACCT^1", "ACCT\u00e91"):
+        claim = replace(good.claim, claim_id=bad_id)
+        with pytest.raises(ValueError, match=re.escape(repr(bad_id))):
+            _write([replace(good, claim=claim)])
+    # in a component of a composite element too (SVC01's procedure code)
+    line = good.lines[0]
+    assert line.procedure is not None
+    bad_line = replace(line, procedure=replace(line.procedure, code="992*13"))
+    with pytest.raises(ValueError, match=re.escape("'992*13'")):
+        _write([replace(good, lines=(bad_line, *good.lines[1:]))])
+
+
 def test_unbalanced_decision_is_refused_and_nothing_is_written() -> None:
     good = _two_line_claim()
     bad_line = dataclasses.replace(good.lines[0], paid=d("41"))  # 100 - 60 is 40, not 41
