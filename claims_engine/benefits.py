@@ -65,6 +65,9 @@ class Plan:
     timely_filing_days: int
     pend_above: Decimal
     versions: tuple[PlanVersion, ...]
+    # which day picks the coverage rule pack in force: the claim's first date of service, or
+    # the day it was received
+    rules_by: str = "service_date"
 
     def version_on(self, day: date) -> PlanVersion | None:
         """The version in force on ``day`` (``None`` before the first)."""
@@ -222,6 +225,9 @@ def _version(raw: Any, where: str) -> PlanVersion:
         raise ConfigurationError(f"{where}: malformed version") from None
 
 
+RULES_BY = ("service_date", "receipt_date")
+
+
 def load_plans(path: str | Path) -> dict[str, Plan]:
     path = Path(path)
     try:
@@ -253,7 +259,10 @@ def load_plans(path: str | Path) -> dict[str, Plan]:
                 timely_filing_days=int(p["timely_filing_days"]),
                 pend_above=money(_decimal(p.get("pend_above", "999999999"), f"{where} pend_above")),
                 versions=versions,
+                rules_by=str(p.get("rules_by", "service_date")),
             )
+            if plan.rules_by not in RULES_BY:
+                raise ValueError(f"rules_by is {plan.rules_by!r}, not one of {', '.join(RULES_BY)}")
         except KeyError as exc:
             raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
         except ValueError as exc:

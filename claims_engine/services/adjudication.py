@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -209,14 +209,13 @@ def _adjudicate(
             history=_load_history(conn, names, _history_start(claims.values())),
             decisions=_load_reversed(conn, claims.values()),
         )
-        base = runtime.context(now.date())
         decided: list[tuple[_Waiting, Adjudication]] = []
         changed: dict[AccumulatorKey, str] = {}
         for w in waiting:
             claim = claims.get(w.id)
             if claim is None:
                 continue
-            context = replace(base, received_on=w.received_on)
+            context = runtime.context(w.received_on, claim)
             try:
                 outcome = adjudicate(
                     claim, ledger.context_for(claim, context), w.payer_claim_number
@@ -535,6 +534,7 @@ def _write_states(
         pended = d.outcome is Outcome.PENDED
         state = ClaimState.PENDED if pended else ClaimState.ADJUDICATED
         reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
+        reason += f" (rule pack {d.rule_pack_version})"
         if len(outcome.decisions) > 1:
             reason += f"; reversed {outcome.decisions[0].reverses}"
         states.append({"id": w.id, "state": state.value, "error": None, "updated_at": now})

@@ -12,19 +12,23 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from claims_engine.adjudication.adjudicate import AdjudicationContext
+from claims_engine.adjudication.adjudicate import AdjudicationContext, RuleHook
 from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Claim
 from claims_engine.reference import ReferenceData, load_reference
 from claims_engine.remittance import Payer, load_payer
-from claims_engine.rules import RulePack, load_pack
+from claims_engine.rulebook import RuleBook, fingerprint, load_rulebook
+from claims_engine.rules import RulePack
 from claims_engine.store.tables import reference_sets_table
 
 REFERENCE_FILES = (
@@ -54,17 +58,44 @@ class Runtime:
     reference_id: int
     reference: ReferenceData
     payer: Payer
-    rules: RulePack
+    book: RuleBook
+    hooks: Mapping[str, RuleHook]  # the adjudication hook of each pack, by its version
 
-    def context(self, received_on: date) -> AdjudicationContext:
-        """The adjudication context for claims received on ``received_on`` (each claim's own
-        receipt date decides its timely filing)."""
+    @property
+    def rules(self) -> RulePack:
+        """The newest rule pack (the one in force today, unless a version starts later)."""
+        return self.book.newest
+
+    def context(self, received_on: date, claim: Claim | None = None) -> AdjudicationContext:
+        """The adjudication context for a claim received on ``received_on`` (each claim's
+        own receipt date decides its timely filing), with the rule pack in force for it: on
+        its first date of service, or on ``received_on`` when its plan picks rules by receipt
+        (see :mod:`claims_engine.rulebook`). Without a claim, the pack in force on
+        ``received_on``."""
+        pack = self.book.pack_on(self._rules_day(received_on, claim))
         return AdjudicationContext(
             reference=self.reference,
             received_on=received_on,
-            rules=rule_hook(self.rules),
-            rule_pack_version=self.rules.version,
+            rules=self.hooks[pack.version],
+            rule_pack_version=pack.version,
         )
+
+    def _rules_day(self, received_on: date, claim: Claim | None) -> date:
+        if claim is None:
+            return received_on
+        member = self.reference.find_patient(
+            claim.subscriber.member_id,
+            claim.patient_relationship,
+            claim.patient.first_name,
+            claim.patient.birth_date,
+        )
+        plan = self.reference.plans.get(member.plan_id) if member else None
+        if plan is not None and plan.rules_by == "receipt_date":
+            return received_on
+        days = [d for d in (ln.service_from for ln in claim.lines) if d is not None]
+        if claim.statement_from is not None:
+            days.append(claim.statement_from)
+        return min(days) if days else received_on
 
     def family_of(self, claim: Claim) -> str:
         """The key a claim's accumulators and history are locked and kept by: the family the
@@ -140,13 +171,34 @@ def latest_reference_id(conn: Connection) -> int | None:
     return conn.execute(select(_sets.c.id).order_by(_sets.c.id.desc()).limit(1)).scalar()
 
 
-_cache: dict[tuple[str, int, str], Runtime] = {}
+_cache: dict[tuple[str, int, str, Any], Runtime] = {}
 _cache_lock = threading.Lock()
+RULES_LOOK_SECONDS = 2.0  # how often a process looks for a changed rules folder
+_looked: dict[str, tuple[float, Any]] = {}
 
 
-def load_runtime(engine: Engine, rules_dir: Path) -> Runtime:
-    """The runtime for the newest reference set and the rule pack in ``rules_dir``; built once
-    per process for each (database, set, rules folder)."""
+def _rules_mark(rules_dir: Path, look_seconds: float) -> Any:
+    """The rules folder's fingerprint, read again when ``look_seconds`` have passed."""
+    key = str(rules_dir)
+    now = time.monotonic()
+    seen = _looked.get(key)
+    if seen is None or now - seen[0] >= look_seconds:
+        seen = (now, fingerprint(rules_dir))
+        _looked[key] = seen
+    return seen[1]
+
+
+def load_runtime(
+    engine: Engine, rules_dir: Path, *, look_seconds: float = RULES_LOOK_SECONDS
+) -> Runtime:
+    """The runtime for the newest reference set and the rule packs in ``rules_dir``; built
+    once per process for each (database, set, rules folder as its files are).
+
+    A worker takes up a changed rules folder without a restart: every ``look_seconds`` it
+    looks at the folder's files, and when they changed it loads every pack again and swaps
+    the whole runtime. A batch keeps the runtime it started with, so it never sees half a
+    pack; a folder that no longer loads is refused, and the last good runtime stays only
+    until the process asks for a new one (the error names the file and rule)."""
     with engine.connect() as conn:
         row = conn.execute(
             select(_sets.c.id, _sets.c.files).order_by(_sets.c.id.desc()).limit(1)
@@ -155,12 +207,16 @@ def load_runtime(engine: Engine, rules_dir: Path) -> Runtime:
         raise ConfigurationError(
             "the store holds no reference data: run `claims-engine reference load DIR` first"
         )
-    key = (engine.url.render_as_string(hide_password=True), int(row.id), str(rules_dir))
     with _cache_lock:
+        mark = _rules_mark(rules_dir, look_seconds)
+        key = (engine.url.render_as_string(hide_password=True), int(row.id), str(rules_dir), mark)
         runtime = _cache.get(key)
         if runtime is None:
             reference, payer = parse_reference(dict(row.files))
-            pack = load_pack(rules_dir, known_plans=reference.plans)
-            runtime = Runtime(int(row.id), reference, payer, pack)
+            book = load_rulebook(rules_dir, known_plans=reference.plans)
+            hooks = {pack.version: rule_hook(pack) for _, pack in book.versions}
+            runtime = Runtime(int(row.id), reference, payer, book, hooks)
+            for old in [k for k in _cache if k[:3] == key[:3]]:
+                del _cache[old]  # the runtime of the folder as it was: batches holding it finish
             _cache[key] = runtime
     return runtime

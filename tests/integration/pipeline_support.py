@@ -3,7 +3,6 @@ sequential run that concurrent runs must equal, and checks of the 835s written."
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -66,10 +65,9 @@ def sequential_outcome(
         ).all()
     ledger = Ledger()
     paid: dict[str, Decimal] = {}
-    base = runtime.context(NOW.date())
     for r in rows:
         claim = claim_from_json(r.claim)
-        ctx = ledger.context_for(claim, replace(base, received_on=r.received_on))
+        ctx = ledger.context_for(claim, runtime.context(r.received_on, claim))
         result = adjudicate(claim, ctx, r.payer_claim_number)
         ledger.record(result)
         for d in result.decisions:

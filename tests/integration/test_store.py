@@ -286,7 +286,7 @@ def test_the_first_numbers_of_a_counter_taken_side_by_side_are_all_distinct(
 ) -> None:
     """Two payment cycles starting at once on a fresh store both create the counter row they
     need: one creates it, the other waits for it, and no number is given twice."""
-    from claims_engine.store.db import begin_write, next_numbers
+    from claims_engine.store.db import next_numbers
 
     upgrade(engine)
     if engine.dialect.name == "sqlite":
