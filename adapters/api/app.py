@@ -281,6 +281,11 @@ def create_app(config: ApiConfig) -> FastAPI:
                 check.kind, "not_x12"
             )
             raise ApiError(status, code, check.reason, check.acknowledgment or None)
+        if who.role is Role.PROVIDER and not check.billing_npis <= who.npis:
+            foreign = ", ".join(sorted(check.billing_npis - who.npis)[:5])
+            raise ApiError(
+                403, "forbidden", f"claims billed under NPIs this key does not hold: {foreign}"
+            )
         try:
             sub = submit(engine, raw, "api-submission", now, submitted_by=who.key_id)
         except ClaimsEngineError as exc:

@@ -155,6 +155,26 @@ class Preflight:
     kind: str = ""
     acknowledgment: str = ""
     claims: int = 0
+    billing_npis: frozenset[str] = frozenset()  # of every claim read, accepted or not
+
+
+class _BillingProviders:
+    """A claim sink that keeps only who bills each claim."""
+
+    def __init__(self) -> None:
+        self.npis: set[str] = set()
+
+    def claim(self, ack: ClaimAck) -> None:
+        self.npis.add(ack.claim.billing_provider.npi)
+
+    def transaction_end(self, accepted: bool) -> None:
+        pass
+
+    def group_end(self, accepted: bool) -> None:
+        pass
+
+    def interchange_end(self, accepted: bool) -> None:
+        pass
 
 
 def preflight(
@@ -170,7 +190,8 @@ def preflight(
     options = IntakeOptions(
         received_on=now.date(), created=now, levels=levels, partner_levels=partner_levels or {}
     )
-    summary = ingest(io.BytesIO(raw), options, output)
+    billing = _BillingProviders()
+    summary = ingest(io.BytesIO(raw), options, output, sink=billing)
     if not summary.interchanges:
         return Preflight(False, summary.file_error or "not an X12 interchange")
     if not any(ix.accepted for ix in summary.interchanges):
@@ -181,7 +202,7 @@ def preflight(
         problems = "; ".join(summary.envelope_problems[:3]) or "every transaction set rejected"
         ack = next((t for (k, _), t in output.files.items() if k == "999"), "")
         return Preflight(False, f"transaction sets rejected: {problems}", "999", ack)
-    return Preflight(True, claims=summary.claims)
+    return Preflight(True, claims=summary.claims, billing_npis=frozenset(billing.npis))
 
 
 def _find(conn: Connection, digest: str, header: InterchangeHeader) -> int | None:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from adapters.api.app import ApiConfig, create_app
 from claims_engine.services.access import Role, create_key
+from claims_engine.services.reference import load_runtime
 from claims_engine.store import tables as t
 from claims_engine.store.db import engine_for
 from tests.conftest import VALID_837P
@@ -37,14 +38,21 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, Engine, dict[str, str]]]:
     env = Environment(settings, engine)
     previous = environment()
     use_environment(env)  # the in-process actors work on this store
-    provider = create_key(engine, Role.PROVIDER, now=NOW, npis=["1234567893"])
+    # a clearinghouse's key: every billing provider of the reference data, and the sample's
+    billing = sorted(load_runtime(engine, ROOT / "rules").reference.providers)
+    provider = create_key(engine, Role.PROVIDER, now=NOW, npis=["1234567893", *billing])
+    one = create_key(engine, Role.PROVIDER, now=NOW, npis=["1234567893"])
     member = create_key(engine, Role.MEMBER, now=NOW, member_id="PG00000100")
     app = create_app(
         ApiConfig(env, now=lambda: NOW + timedelta(minutes=5), max_body_bytes=2_000_000)
     )
     try:
         with TestClient(app) as client:
-            yield client, engine, {"provider": provider.token, "member": member.token}
+            yield (
+                client,
+                engine,
+                {"provider": provider.token, "one": one.token, "member": member.token},
+            )
     finally:
         use_environment(previous)
         engine.dispose()
@@ -144,3 +152,20 @@ def test_unusable_bodies_are_refused_with_their_acknowledgment(
     good = post(VALID.encode())
     assert good.status_code == 202, good.text
     _wait_ingested(client, tokens["provider"], good.json()["id"])
+
+
+def test_a_provider_submits_only_claims_it_bills(
+    api: tuple[TestClient, Engine, dict[str, str]], tmp_path: Path
+) -> None:
+    client, engine, tokens = api
+    raw = generated_837(tmp_path / "b.837", claims=30, seed=43, control=777002)
+    r = client.post("/v1/interchanges", content=raw, headers=_auth(tokens["one"]))
+    assert r.status_code == 403
+    assert "claims billed under NPIs this key does not hold" in r.json()["error"]["message"]
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(func.count()).select_from(t.interchanges_table)).scalar_one() == 0
+        )
+    # its own claims (the sample's billing provider) it may send
+    ok = client.post("/v1/interchanges", content=VALID.encode(), headers=_auth(tokens["one"]))
+    assert ok.status_code == 202, ok.text
