@@ -15,8 +15,11 @@ Subcommands::
     claims-engine status CLAIM [--npi BILLING_NPI] [--json]
     claims-engine acks INTERCHANGE... --out DIR
     claims-engine remittances [TRACE...] --out DIR
+    claims-engine rules lint [PATH] [--json] [--strict]
+    claims-engine rules test [PATH] [--cases DIR] [--json]
 
-The pipeline's commands live in :mod:`claims_engine.pipeline_cli`.
+The pipeline's commands live in :mod:`claims_engine.pipeline_cli`, the rule pack's in
+:mod:`claims_engine.rules_cli`.
 
 Exit codes are the ``EXIT_*`` constants below. Every expected failure (bad arguments, unreadable
 or non-X12 files) is one line on standard error, never a traceback.
@@ -36,7 +39,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from claims_engine import api_cli, clock, pipeline_cli
+from claims_engine import api_cli, clock, pipeline_cli, rules_cli
 from claims_engine.edits import parse_levels
 from claims_engine.errors import ClaimsEngineError, ConfigurationError, InputFileError
 from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
@@ -490,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
     pipeline_cli.add_commands(sub)
     api_cli.add_commands(sub)
+    rules_cli.add_commands(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ EDGE_MODULES = {
     "demo_api.py",
     "fixtures_cli.py",
     "pipeline_cli.py",
+    "rules_cli.py",
 }
 EDGE_PACKAGES = {"store", "services"}
 CORE = sorted(

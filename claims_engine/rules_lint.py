@@ -1,0 +1,719 @@
+"""Lint a coverage rule pack: every problem in every file, each with file, line and rule id.
+
+:func:`claims_engine.rules.load_pack` stops at the first problem; :func:`lint_pack` goes on and
+reports them all as :class:`Finding` values (problems in rule data are values, not exceptions).
+It reuses the loader's own checks for one rule (dates, scope, condition, action), so a pack
+that lints without errors loads, and adds the checks that need the whole pack:
+
+==================== ======== ==============================================================
+code                 severity what
+==================== ======== ==============================================================
+``yaml``             error    the file is not YAML (line of the parser's mark)
+``manifest``         error    ``pack.yaml`` is wrong (the folder's files are linted anyway)
+``invalid``          error    a file or rule key the format does not have, a missing id, ...
+``syntax``           error    a condition that does not parse
+``unknown-name``     error    a name a condition cannot read
+``unknown-function`` error    a function a condition cannot call
+``bad-condition``    error    anything else the sandbox refuses in a condition
+``unknown-carc``     error    a CARC not in :data:`claims_engine.reasons.CARC`
+``unknown-rarc``     error    a RARC not in :data:`claims_engine.reasons.RARC`
+``unknown-group``    error    a group code rules may not use (CO, PR, OA, PI)
+``bad-action``       error    any other problem in ``then``
+``bad-scope``        error    any other problem in ``scope``
+``bad-date``         error    an effective date that is not a date
+``duplicate-id``     error    an id already used (in this or an earlier file)
+``never-fires``      error    through-date before from-date, an empty procedure range, no
+                              known plan in scope, a condition false whatever the line
+                              (constant, or an empty interval of ``age`` / ``units`` /
+                              ``charge``)
+``contradiction``    error    two rules in force on a common date, same scope, same condition,
+                              whose actions conflict (see :func:`_conflict`)
+``date-overlap``     error    two versions of one rule in force on a common date
+``date-gap``         warning  days between the end of a version and the start of the next
+``shadowed``         warning  an earlier rule with the same scope always denies the line on
+                              every day this one is in force, so it never changes the outcome
+``unknown-plan``     warning  a scope plan no file of the pack names (others in it are known)
+``duplicate-rule``   warning  same scope, condition, dates and action as an earlier rule
+==================== ======== ==============================================================
+
+**Versions of one rule**: rules whose ids have the same *stem* and whose scopes are equal. The
+stem is the id without a trailing version suffix: ``-V2`` / ``_v2`` / ``.V2``, a year
+``-2025`` or a date ``-20250101`` / ``-2025-01-01`` (``FREQ-WELLNESS``, ``FREQ-WELLNESS-V2``
+and ``FREQ-WELLNESS-2026`` are versions of ``FREQ-WELLNESS``). Sorted by ``effective_from``,
+each version must end before the next starts (else ``date-overlap``) and should end the day
+before it (else ``date-gap``), as the authoring guide says: end the old one the day before,
+add the new one with a new id.
+
+Pure: reads the pack's files, nothing else (no clock, database or network). Findings come
+sorted by file, line, rule id and code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from claims_engine import rules as R
+from claims_engine.reasons import CARC, RARC
+from claims_engine.rulebook import dated_versions
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem: where (file, 1-based line, rule id or ``None`` for the file), how bad,
+    a stable ``code`` and a message."""
+
+    file: str
+    line: int
+    rule_id: str | None
+    severity: Severity
+    code: str
+    message: str
+
+    def format(self) -> str:
+        """``file:line: rule-id: severity code: message`` (``-`` for no rule)."""
+        rule = self.rule_id if self.rule_id is not None else "-"
+        return f"{self.file}:{self.line}: {rule}: {self.severity} {self.code}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "rule_id": self.rule_id,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+# --- YAML with line numbers --------------------------------------------------------------------
+
+
+class LineDict(dict[Any, Any]):
+    """A YAML mapping that knows its line (``line``) and the line of each key (``lines``)."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+    def line_of(self, key: object) -> int:
+        return self.lines.get(key, self.line)
+
+
+class _LineLoader(R._Loader):
+    """The rule loader's YAML (dates left as strings), with mappings as :class:`LineDict`."""
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[LineDict]:
+    data = LineDict()
+    data.line = node.start_mark.line + 1
+    data.lines = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode):
+            key = loader.construct_object(key_node)
+            if isinstance(key, str | int | bool):
+                data.lines.setdefault(key, key_node.start_mark.line + 1)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+
+
+class YamlSyntaxError(Exception):
+    """A file is not YAML; ``line`` is 1-based (0 when the parser gave no place)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def load_yaml_with_lines(text: str) -> object:
+    """Parse YAML as the rule loader does, mappings as :class:`LineDict`."""
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: safe
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise YamlSyntaxError(line, f"YAML error: {problem}") from None
+
+
+# --- linting -----------------------------------------------------------------------------------
+
+
+def lint_rules(path: str | Path, *, known_plans: Collection[str] | None = None) -> list[Finding]:
+    """:func:`lint_pack` for a rules folder with dated versions (:mod:`claims_engine.rulebook`):
+    the folder's own pack, when it has files or no versions, and every ``YYYY-MM-DD`` version
+    folder, each linted as the pack it is. One pack file or folder without versions is
+    :func:`lint_pack` itself."""
+    root = Path(path)
+    if not root.is_dir():
+        return lint_pack(root, known_plans=known_plans)
+    try:
+        dated = [folder for _, folder in dated_versions(root)]
+    except R.RuleError as exc:
+        return [Finding(exc.file, 1, None, "error", "invalid", exc.problem)]
+    own = any(p.suffix in (".yaml", ".yml") for p in root.iterdir() if p.is_file())
+    packs = ([root] if own or not dated else []) + dated
+    findings = [f for pack in packs for f in lint_pack(pack, known_plans=known_plans)]
+    return sorted(findings, key=_order)
+
+
+def _order(f: Finding) -> tuple[str, int, str, str, str]:
+    return (f.file, f.line, f.rule_id or "", f.code, f.message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    rule: R.Rule
+    file: str
+    line: int
+    lines: LineDict
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self._seen: set[tuple[str, int, str | None, str, str]] = set()
+
+    def add(
+        self,
+        file: str,
+        line: int,
+        rule_id: str | None,
+        code: str,
+        message: str,
+        severity: Severity = "error",
+    ) -> None:
+        key = (file, line, rule_id, code, message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.findings.append(Finding(file, line, rule_id, severity, code, message))
+
+
+def lint_pack(path: str | Path, *, known_plans: Collection[str] | None = None) -> list[Finding]:
+    """Every problem in the pack at ``path`` (a folder or one file), sorted by file and line.
+
+    ``known_plans``: the plan ids a scope may name; by default those the pack's files list
+    in their top-level ``plans``. Raises :class:`claims_engine.rules.RuleError` only when
+    ``path`` is neither a file nor a folder.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise R.RuleError(str(root), None, "no such rule pack (file or folder)")
+    out = _Collector()
+    try:
+        files = R._pack_files(root)
+    except R.RuleError as exc:
+        manifest = root / R.MANIFEST
+        out.add(str(manifest), 1, None, "manifest", exc.problem)
+        files = sorted(
+            p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != R.MANIFEST
+        )
+    documents: list[tuple[str, LineDict]] = []
+    for file in files:
+        name = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            out.add(name, 1, None, "invalid", f"cannot be read: {exc}")
+            continue
+        try:
+            raw = load_yaml_with_lines(text)
+        except YamlSyntaxError as exc:
+            out.add(name, exc.line, None, "yaml", str(exc))
+            continue
+        if not isinstance(raw, LineDict):
+            out.add(name, 1, None, "invalid", "must be a mapping with a 'rules' list")
+            continue
+        documents.append((name, raw))
+
+    file_plans: set[str] = set()
+    for _, raw in documents:
+        plans = raw.get("plans")
+        if isinstance(plans, list):
+            file_plans.update(p for p in plans if isinstance(p, str))
+    known = frozenset(known_plans) if known_plans is not None else frozenset(file_plans)
+
+    parsed: list[_Parsed] = []
+    first_seen: dict[str, tuple[str, int]] = {}
+    for name, raw in documents:
+        for item in _lint_file(name, raw, out):
+            rule_id = item.rule.id
+            if rule_id in first_seen:
+                other_file, other_line = first_seen[rule_id]
+                out.add(
+                    name,
+                    item.line,
+                    rule_id,
+                    "duplicate-id",
+                    f"duplicate rule id (also at {other_file}:{other_line})",
+                )
+                continue
+            first_seen[rule_id] = (name, item.line)
+            parsed.append(item)
+
+    for item in parsed:
+        _check_never_fires(item, known, out)
+    _check_pairs(parsed, out)
+    return sorted(out.findings, key=lambda f: (f.file, f.line, f.rule_id or "", f.code, f.message))
+
+
+def _lint_file(name: str, raw: LineDict, out: _Collector) -> list[_Parsed]:
+    unknown = set(raw) - R._FILE_KEYS
+    for key in sorted(map(str, unknown)):
+        out.add(name, raw.line_of(key), None, "invalid", f"unknown key {key!r}")
+    try:
+        default_plans = R._plans(raw.get("plans"), None)
+    except R._Refused as exc:
+        out.add(name, raw.line_of("plans"), None, "invalid", str(exc))
+        default_plans = frozenset()
+    entries = raw.get("rules")
+    if not isinstance(entries, list):
+        out.add(name, raw.line_of("rules"), None, "invalid", "'rules' must be a list")
+        return []
+    parsed: list[_Parsed] = []
+    rules_line = raw.line_of("rules")
+    for n, entry in enumerate(entries, start=1):
+        if not isinstance(entry, LineDict):
+            out.add(name, rules_line, f"#{n} (no id)", "invalid", "a rule must be a mapping")
+            continue
+        rule = _lint_rule(name, entry, n, default_plans, out)
+        if rule is not None:
+            parsed.append(_Parsed(rule, name, entry.line, entry))
+    return parsed
+
+
+def _lint_rule(
+    name: str, entry: LineDict, n: int, default_plans: frozenset[str], out: _Collector
+) -> R.Rule | None:
+    """Check each part of one rule with the loader's own checks; the rule when all pass."""
+    raw_id = entry.get("id")
+    rule_id = raw_id if isinstance(raw_id, str) and raw_id else f"#{n} (no id)"
+    before = len(out.findings)
+
+    def report(key: str, message: str, code: str | None = None) -> None:
+        out.add(name, entry.line_of(key), rule_id, code or _classify(message), message)
+
+    try:
+        start = R._date(entry.get("effective_from"), "effective_from")
+        end = R._date(entry.get("effective_through"), "effective_through")
+        if start is not None and end is not None and end < start:
+            report(
+                "effective_through",
+                f"effective_through {end} is before effective_from {start}: "
+                "the rule can never fire",
+                "never-fires",
+            )
+        if start is None:
+            report("effective_from", "'effective_from' is required (a date, YYYY-MM-DD)")
+    except R._Refused as exc:
+        report("effective_from", str(exc))
+    try:
+        R._scope(entry.get("scope"), default_plans, None)
+    except R._Refused as exc:
+        report("scope", *_scope_problem(str(exc)))
+    when = entry.get("when")
+    if isinstance(when, str | bool):
+        for message in _condition_problems(str(when)):
+            code = _classify(message)
+            report("when", message, "bad-condition" if code == "invalid" else code)
+    for code, message in _adjustment_problems(entry.get("then")):
+        report("then", message, code)
+    try:
+        R._action(rule_id, entry.get("then"))
+    except R._Refused as exc:
+        if _classify(str(exc)) not in ("unknown-carc", "unknown-rarc", "unknown-group"):
+            report("then", str(exc))
+    if len(out.findings) > before:
+        return None
+    try:  # the loader's whole check: what the parts above do not cover (keys, id, ...)
+        return R._parse_rule(entry, default_plans, None)
+    except R._Refused as exc:
+        message = str(exc)
+        if _classify(message) != "never-fires":
+            out.add(name, entry.line, rule_id, _classify(message), message)
+        return None
+
+
+_CODES_BY_PREFIX = (
+    ("syntax error", "syntax"),
+    ("condition cannot be parsed", "syntax"),
+    ("condition is empty", "syntax"),
+    ("unknown name", "unknown-name"),
+    ("unknown function", "unknown-function"),
+    ("unknown CARC", "unknown-carc"),
+    ("unknown RARC", "unknown-rarc"),
+    ("unknown group code", "unknown-group"),
+    ("unknown plan", "unknown-plan"),
+    ("bad dates: effective_through", "never-fires"),
+    ("bad dates", "bad-date"),
+    ("bad action", "bad-action"),
+    ("scope", "bad-scope"),
+    ("unknown scope keys", "bad-scope"),
+    ("'scope'", "bad-scope"),
+    ("'when'", "bad-condition"),
+)
+
+
+def _classify(message: str) -> str:
+    for prefix, code in _CODES_BY_PREFIX:
+        if message.startswith(prefix):
+            return code
+    return "invalid"
+
+
+def _scope_problem(message: str) -> tuple[str, str | None]:
+    """An inverted same-length range (``"99397-99381"``) matches no code: it never fires."""
+    found = re.match(r"scope\.procedure_ranges: '([^']*)' is not", message)
+    if found:
+        lo, _, hi = found.group(1).strip().upper().partition("-")
+        if lo and len(lo) == len(hi) and lo > hi:
+            return f"procedure range {found.group(1)!r} is empty: the rule can never fire", (
+                "never-fires"
+            )
+    return message, None
+
+
+def _condition_problems(text: str) -> list[str]:
+    """The loader's refusal of a condition, then every other unknown name and function in it
+    (the loader stops at the first)."""
+    try:
+        R._compile(text)
+    except R._Refused as exc:
+        first = str(exc)
+    else:
+        return []
+    problems = [first]
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return problems
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    for node in ast.walk(tree):
+        try:
+            if isinstance(node, ast.Name) and id(node) not in called:
+                R._check_name(node)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id not in R.CONTEXT_FUNCTIONS
+            ):
+                R._check_call(node)
+        except R._Refused as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+    return problems
+
+
+def _adjustment_problems(then: object) -> list[tuple[str, str]]:
+    """Every unknown group, CARC and RARC in an action (the loader stops at the first), in
+    the loader's words."""
+    if not isinstance(then, dict) or len(then) != 1:
+        return []
+    ((_, body),) = then.items()
+    if not isinstance(body, dict):
+        return []
+    problems = []
+    group = body.get("group")
+    if group is not None and (not isinstance(group, str) or group not in R.GROUP_CODES):
+        problems.append(
+            ("unknown-group", f"unknown group code {group!r} (one of {', '.join(R.GROUP_CODES)})")
+        )
+    carc = body.get("carc")
+    if isinstance(carc, int) and not isinstance(carc, bool):
+        carc = str(carc)
+    if carc is not None and (not isinstance(carc, str) or carc not in CARC):
+        problems.append(("unknown-carc", f"unknown CARC {carc!r}"))
+    rarcs = body.get("rarc")
+    for rarc in [rarcs] if isinstance(rarcs, str) else rarcs if isinstance(rarcs, list) else []:
+        if not isinstance(rarc, str) or rarc not in RARC:
+            problems.append(("unknown-rarc", f"unknown RARC {rarc!r}"))
+    return problems
+
+
+# --- rules that can never fire -----------------------------------------------------------------
+
+
+def _check_never_fires(item: _Parsed, known: frozenset[str], out: _Collector) -> None:
+    rule = item.rule
+    plans = rule.scope.plans
+    if known and plans:
+        unknown = sorted(plans - known)
+        plans_line = item.lines.line_of("scope")
+        if len(unknown) == len(plans):
+            out.add(
+                item.file,
+                plans_line,
+                rule.id,
+                "never-fires",
+                f"no plan in scope is known ({', '.join(unknown)}; known: "
+                f"{', '.join(sorted(known))}): the rule can never fire",
+            )
+        elif unknown:
+            out.add(
+                item.file,
+                plans_line,
+                rule.id,
+                "unknown-plan",
+                f"unknown plan(s) in scope: {', '.join(unknown)}",
+                "warning",
+            )
+    if rule.condition is not None:
+        why = _always_false(rule.condition)
+        if why:
+            out.add(
+                item.file,
+                item.lines.line_of("when"),
+                rule.id,
+                "never-fires",
+                f"the condition is always false ({why}): the rule can never fire",
+            )
+
+
+def _always_false(condition: ast.expr) -> str:
+    """Why the condition is false whatever the line, or ``""`` when it may be true."""
+    uses_facts = any(isinstance(n, ast.Name | ast.Call) for n in ast.walk(condition))
+    if not uses_facts:
+        try:
+            value = R._Evaluator({}, {}).eval("", previously_parsed=condition)
+        except Exception:  # a failing constant condition pends at run time: not ours to say
+            return ""
+        return "it is a constant" if value is False else ""
+    conjuncts = (
+        condition.values
+        if isinstance(condition, ast.BoolOp) and isinstance(condition.op, ast.And)
+        else [condition]
+    )
+    bounds: dict[str, list[tuple[Decimal, str]]] = {}
+    for part in conjuncts:
+        for name, op, value in _comparisons(part):
+            bounds.setdefault(name, []).append((value, op))
+    for name, limits in sorted(bounds.items()):
+        if _empty_interval(limits):
+            return f"no {name} satisfies every comparison"
+    return ""
+
+
+_NUMERIC = frozenset({"age", "units", "charge"})
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
+_OPS: dict[type[ast.cmpop], str] = {
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+}
+
+
+def _comparisons(node: ast.expr) -> list[tuple[str, str, Decimal]]:
+    """``name op number`` tests in a (chained) comparison of a numeric fact with literals."""
+    if not isinstance(node, ast.Compare):
+        return []
+    found = []
+    operands = [node.left, *node.comparators]
+    for left, op, right in zip(operands, node.ops, operands[1:], strict=False):
+        symbol = _OPS.get(type(op))
+        if symbol is None:
+            continue
+        if isinstance(left, ast.Name) and left.id in _NUMERIC and _number(right) is not None:
+            found.append((left.id, symbol, _number(right) or Decimal(0)))
+        elif isinstance(right, ast.Name) and right.id in _NUMERIC and _number(left) is not None:
+            found.append((right.id, _FLIP[symbol], _number(left) or Decimal(0)))
+    return found
+
+
+def _number(node: ast.expr) -> Decimal | None:
+    value = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return None
+    return Decimal(value)
+
+
+def _empty_interval(limits: list[tuple[Decimal, str]]) -> bool:
+    low: tuple[Decimal, bool] | None = None  # (bound, strict)
+    high: tuple[Decimal, bool] | None = None
+    for value, op in limits:
+        if op in (">", ">=", "=="):
+            candidate = (value, op == ">")
+            if low is None or candidate[0] > low[0] or (candidate[0] == low[0] and candidate[1]):
+                low = candidate
+        if op in ("<", "<=", "=="):
+            candidate = (value, op == "<")
+            if high is None or candidate[0] < high[0] or (candidate[0] == high[0] and candidate[1]):
+                high = candidate
+    if low is None or high is None:
+        return False
+    return low[0] > high[0] or (low[0] == high[0] and (low[1] or high[1]))
+
+
+# --- checks over pairs of rules ----------------------------------------------------------------
+
+_VERSION_SUFFIX = re.compile(r"[-_.](V\d+|\d{4}(-?\d{2}-?\d{2})?)$", re.IGNORECASE)
+
+
+def version_stem(rule_id: str) -> str:
+    """The id without a trailing version suffix (``-V2``, ``-2025``, ``-20250101``, ...)."""
+    return _VERSION_SUFFIX.sub("", rule_id)
+
+
+def _scope_key(scope: R.Scope) -> tuple[object, ...]:
+    return (
+        scope.procedures,
+        frozenset(scope.procedure_ranges),
+        scope.categories,
+        frozenset(scope.diagnoses),
+        scope.plans,
+        scope.claim_types,
+        scope.places_of_service,
+        scope.modifiers,
+    )
+
+
+def _condition_key(rule: R.Rule) -> str:
+    return ast.dump(rule.condition) if rule.condition is not None else ""
+
+
+def _end(rule: R.Rule) -> date:
+    return rule.effective_through or date.max
+
+
+def _overlap(a: R.Rule, b: R.Rule) -> bool:
+    return a.effective_from <= _end(b) and b.effective_from <= _end(a)
+
+
+def _covers(a: R.Rule, b: R.Rule) -> bool:
+    """``a`` is in force on every day ``b`` is."""
+    return a.effective_from <= b.effective_from and _end(a) >= _end(b)
+
+
+def _describe(action: R.RuleAction) -> str:
+    if isinstance(action, R.Deny):
+        return f"deny {action.group}-{action.carc}"
+    if isinstance(action, R.Pend):
+        return "pend"
+    if isinstance(action, R.RequireAuthorization):
+        return "require_authorization"
+    if isinstance(action, R.CapUnits):
+        return f"cap_units {action.max_units}"
+    return f"set_category {action.category}"
+
+
+def _conflict(a: R.RuleAction, b: R.RuleAction) -> bool:
+    """Two actions that cannot both be meant for one line: two categories, two different
+    denials, two different caps, or a deny beside a cap or an authorization requirement
+    (the deny makes the other moot). A category beside anything, and a pend beside
+    anything, are not conflicts."""
+    if isinstance(a, R.SetCategory) and isinstance(b, R.SetCategory):
+        return a.category != b.category
+    if isinstance(a, R.Deny) and isinstance(b, R.Deny):
+        return (a.group, a.carc, a.rarcs) != (b.group, b.carc, b.rarcs)
+    if isinstance(a, R.CapUnits) and isinstance(b, R.CapUnits):
+        return a.max_units != b.max_units
+    kinds = {type(a), type(b)}
+    return R.Deny in kinds and bool(kinds & {R.CapUnits, R.RequireAuthorization})
+
+
+def _same_action(a: R.RuleAction, b: R.RuleAction) -> bool:
+    return replace(a, rule_id="") == replace(b, rule_id="")
+
+
+def _check_pairs(parsed: list[_Parsed], out: _Collector) -> None:
+    by_scope: dict[tuple[object, ...], list[_Parsed]] = {}
+    for item in parsed:
+        by_scope.setdefault(_scope_key(item.rule.scope), []).append(item)
+    for group in by_scope.values():
+        _check_versions(group, out)
+        for j, later in enumerate(group):
+            for earlier in group[:j]:
+                _check_pair(earlier, later, out)
+
+
+def _check_versions(group: list[_Parsed], out: _Collector) -> None:
+    stems: dict[str, list[_Parsed]] = {}
+    for item in group:
+        stems.setdefault(version_stem(item.rule.id), []).append(item)
+    for versions in stems.values():
+        versions = sorted(versions, key=lambda v: (v.rule.effective_from, _end(v.rule)))
+        for a, b in pairwise(versions):
+            ra, rb = a.rule, b.rule
+            where = f"{ra.id} ({a.file}:{a.line})"
+            if _end(ra) >= rb.effective_from:
+                through = ra.effective_through or "open-ended"
+                out.add(
+                    b.file,
+                    b.line,
+                    rb.id,
+                    "date-overlap",
+                    f"in force from {rb.effective_from} while the earlier version {where} is "
+                    f"in force through {through}; end it on {rb.effective_from - timedelta(1)}",
+                )
+            elif _end(ra) + timedelta(1) < rb.effective_from:
+                out.add(
+                    b.file,
+                    b.line,
+                    rb.id,
+                    "date-gap",
+                    f"starts {rb.effective_from} but the earlier version {where} ends "
+                    f"{ra.effective_through}: no version is in force from "
+                    f"{_end(ra) + timedelta(1)} to {rb.effective_from - timedelta(1)}",
+                    "warning",
+                )
+
+
+def _check_pair(earlier: _Parsed, later: _Parsed, out: _Collector) -> None:
+    a, b = earlier.rule, later.rule
+    if not _overlap(a, b):
+        return
+    if version_stem(a.id) == version_stem(b.id):
+        return  # versions of one rule: date-overlap says it
+    where = f"{a.id} ({earlier.file}:{earlier.line})"
+    if _condition_key(a) == _condition_key(b):
+        if _conflict(a.action, b.action):
+            out.add(
+                later.file,
+                later.line,
+                b.id,
+                "contradiction",
+                f"{_describe(b.action)} contradicts {_describe(a.action)} of {where}: same "
+                "scope and condition, in force on common dates",
+            )
+        elif _same_action(a.action, b.action) and (a.effective_from, a.effective_through) == (
+            b.effective_from,
+            b.effective_through,
+        ):
+            out.add(
+                later.file,
+                later.line,
+                b.id,
+                "duplicate-rule",
+                f"does what {where} does (same scope, condition, dates and action)",
+                "warning",
+            )
+        return
+    if (
+        a.condition is None
+        and isinstance(a.action, R.Deny)
+        and not isinstance(b.action, R.SetCategory)
+        and _covers(a, b)
+    ):
+        out.add(
+            later.file,
+            later.line,
+            b.id,
+            "shadowed",
+            f"{where} denies every line of the same scope first, on every day this rule "
+            "is in force: it never changes the outcome",
+            "warning",
+        )
