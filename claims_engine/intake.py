@@ -206,7 +206,9 @@ def payer_claim_prefix(received_on: date, sender_id: str, control: str) -> str:
     return f"{received_on:%y%m%d}{sender:04d}{control[-9:]:0>9}"
 
 
-class _NullSink:
+class NullSink:
+    """A sink that keeps nothing: the intake of acknowledgments alone."""
+
     def claim(self, ack: ClaimAck) -> None:
         pass
 
@@ -253,7 +255,7 @@ class Intake:
     ) -> None:
         self.options = options
         self.output = output
-        self.sink: ClaimSink = sink or _NullSink()
+        self.sink: ClaimSink = sink or NullSink()
         self.name = name
         self.summary = IntakeSummary()
         self.next_control = options.first_control

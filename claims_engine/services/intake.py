@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from claims_engine.codec import claim_to_json
 from claims_engine.edits import ALL_LEVELS
 from claims_engine.errors import InputFileError, X12FormatError
-from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
+from claims_engine.intake import IntakeOptions, MemoryAckOutput, NullSink, ingest
 from claims_engine.issues import Issue, Scope
 from claims_engine.money import round_money
 from claims_engine.services.reference import Runtime
@@ -158,7 +158,7 @@ class Preflight:
     billing_npis: frozenset[str] = frozenset()  # of every claim read, accepted or not
 
 
-class _BillingProviders:
+class _BillingProviders(NullSink):
     """A claim sink that keeps only who bills each claim."""
 
     def __init__(self) -> None:
@@ -166,15 +166,6 @@ class _BillingProviders:
 
     def claim(self, ack: ClaimAck) -> None:
         self.npis.add(ack.claim.billing_provider.npi)
-
-    def transaction_end(self, accepted: bool) -> None:
-        pass
-
-    def group_end(self, accepted: bool) -> None:
-        pass
-
-    def interchange_end(self, accepted: bool) -> None:
-        pass
 
 
 def preflight(

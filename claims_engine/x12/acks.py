@@ -43,7 +43,7 @@ def _echoable(value: str, d: Delimiters) -> bool:
     return not any(ch in value for ch in (d.element, d.component, d.segment, d.repetition) if ch)
 
 
-def _clean(value: str, d: Delimiters) -> str:
+def clean_value(value: str, d: Delimiters) -> str:
     """A value from the input with anything that cannot be echoed taken out."""
     value = INVALID_CHARACTER.sub("", value)
     for ch in (d.element, d.component, d.segment, d.repetition):
@@ -129,10 +129,10 @@ def write_isa(w: SegmentWriter, env: Envelope) -> None:
         " " * 10,
         "00",
         " " * 10,
-        _clean(ih.receiver_qualifier, d) if len(ih.receiver_qualifier) == 2 else "ZZ",
-        _pad(_clean(ih.receiver_id, d) or "UNKNOWN", 15),
-        _clean(ih.sender_qualifier, d) if len(ih.sender_qualifier) == 2 else "ZZ",
-        _pad(_clean(ih.sender_id, d) or "UNKNOWN", 15),
+        clean_value(ih.receiver_qualifier, d) if len(ih.receiver_qualifier) == 2 else "ZZ",
+        _pad(clean_value(ih.receiver_id, d) or "UNKNOWN", 15),
+        clean_value(ih.sender_qualifier, d) if len(ih.sender_qualifier) == 2 else "ZZ",
+        _pad(clean_value(ih.sender_id, d) or "UNKNOWN", 15),
         env.created.strftime("%y%m%d"),
         env.created.strftime("%H%M"),
         d.repetition or "^",
@@ -169,16 +169,16 @@ def _gs(
     ih = env.inbound
     d = w.d
     # X12 values carry no leading or trailing spaces, whatever the inbound group sent
-    sender = _clean(inbound_group.receiver, d).strip() if inbound_group else ""
-    receiver = _clean(inbound_group.sender, d).strip() if inbound_group else ""
+    sender = clean_value(inbound_group.receiver, d).strip() if inbound_group else ""
+    receiver = clean_value(inbound_group.sender, d).strip() if inbound_group else ""
     # GS02 and GS03 are 2 to 15 characters; a group that broke that falls back on the ISA ids.
     sender = sender if 2 <= len(sender) <= 15 else ""
     receiver = receiver if 2 <= len(receiver) <= 15 else ""
     w.seg(
         "GS",
         functional_id,
-        sender or _clean(ih.receiver_id, d).strip() or "UNKNOWN",
-        receiver or _clean(ih.sender_id, d).strip() or "UNKNOWN",
+        sender or clean_value(ih.receiver_id, d).strip() or "UNKNOWN",
+        receiver or clean_value(ih.sender_id, d).strip() or "UNKNOWN",
         env.created.strftime("%Y%m%d"),
         env.created.strftime("%H%M"),
         str(env.control),
@@ -215,7 +215,7 @@ def write_999_transaction(
     d = w.d
     functional_id = gh.functional_id if gh.functional_id in FUNCTIONAL_IDS else "HC"
     # AK103 is required: when GS08 is missing or unusable, name the version alone.
-    version = _clean(gh.version, d)
+    version = clean_value(gh.version, d)
     version = version if 1 <= len(version) <= 12 else "005010"
     # AK102 is numeric: a group control number that is not (itself an AK9 error) shows as 0.
     group_control = gh.control if gh.control.isdigit() and len(gh.control) <= 9 else "0"
@@ -223,12 +223,12 @@ def write_999_transaction(
     accepted = 0
     for end in transactions:
         th = end.header
-        set_control = _clean(th.control, d)
+        set_control = clean_value(th.control, d)
         w.seg(
             "AK2",
             th.set_id if th.set_id in ACKNOWLEDGED_SETS else "837",
             set_control if 4 <= len(set_control) <= 9 else "0000",
-            _clean(th.implementation, d)[:35],
+            clean_value(th.implementation, d)[:35],
         )
         for issue in end.issues:
             loc, syn = issue.location, issue.syntax

@@ -11,6 +11,7 @@ a :class:`ValueError` naming where it was (``context``).
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import TextIO
 
 from claims_engine.x12.tokenizer import Delimiters
@@ -81,3 +82,15 @@ class CheckedSegmentWriter(SegmentWriter):
         """A segment written as is (the ISA, whose ISA16 is the component separator)."""
         self.out.write(text + self.end)
         self.total += 1
+
+
+def d8(day: date) -> str:
+    """A date as X12 writes it: CCYYMMDD."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+def period(start: date, end: date | None) -> tuple[str, str]:
+    """DTP02 and DTP03 for a period: D8 for one day, RD8 for a range."""
+    if end is None or end == start:
+        return "D8", d8(start)
+    return "RD8", f"{d8(start)}-{d8(end)}"

@@ -37,7 +37,7 @@ from typing import TextIO
 
 from claims_engine.issues import ClaimStatus
 from claims_engine.money import ZERO, format_x12_amount, format_x12_number
-from claims_engine.x12.acks import Envelope, write_gs, write_isa
+from claims_engine.x12.acks import Envelope, clean_value, write_gs, write_isa
 from claims_engine.x12.reader276 import (
     ClaimInquiry,
     Entity,
@@ -45,8 +45,7 @@ from claims_engine.x12.reader276 import (
     LineInquiry,
     StatusRequest,
 )
-from claims_engine.x12.segments import SegmentWriter
-from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
+from claims_engine.x12.segments import SegmentWriter, d8, period
 
 IMPLEMENTATION = "005010X212"
 FUNCTIONAL_ID = "HN"
@@ -123,37 +122,19 @@ def write_277(
     w.seg("IEA", "1", env.control_text)
 
 
-def _clean(value: str, d: Delimiters) -> str:
-    value = INVALID_CHARACTER.sub("", value)
-    for ch in (d.element, d.component, d.segment, d.repetition):
-        if ch:
-            value = value.replace(ch, "")
-    return value
-
-
-def _d8(day: date) -> str:
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
-
-
-def _period(start: date, end: date | None) -> tuple[str, str]:
-    if end is None or end == start:
-        return "D8", _d8(start)
-    return "RD8", f"{_d8(start)}-{_d8(end)}"
-
-
 class _Transaction:
     """One 277 transaction set."""
 
     def __init__(self, w: SegmentWriter, created: datetime) -> None:
         self.w = w
         self.created = created
-        self.today = _d8(created.date())
+        self.today = d8(created.date())
         self.d = w.d
         self.hl = 0
 
     def v(self, value: str, high: int) -> str:
         """A value as it can be written: no delimiter, no space at either end, cut to size."""
-        return _clean(value, self.d).strip()[:high].rstrip()
+        return clean_value(value, self.d).strip()[:high].rstrip()
 
     def write(
         self,
@@ -255,13 +236,13 @@ class _Transaction:
             w.seg(
                 "STC",
                 self._status(statuses[0]),
-                _d8(claim.effective),
+                d8(claim.effective),
                 "",
                 format_x12_amount(claim.charge),
                 format_x12_amount(claim.paid),
-                _d8(claim.adjudicated_on) if claim.adjudicated_on else "",
+                d8(claim.adjudicated_on) if claim.adjudicated_on else "",
                 "",
-                _d8(claim.remitted_on) if claim.remitted_on else "",
+                d8(claim.remitted_on) if claim.remitted_on else "",
                 self.v(claim.remittance_trace, 16),
                 *more,
             )
@@ -278,7 +259,7 @@ class _Transaction:
             if self.v(value, 50):
                 w.seg("REF", qualifier, self.v(value, 50))
         if start is not None:
-            w.seg("DTP", "472", *_period(start, end))
+            w.seg("DTP", "472", *period(start, end))
         if claim is not None:
             for line in claim.lines:
                 self._line(line, claim)
@@ -303,14 +284,14 @@ class _Transaction:
             "",
             format_x12_number(units),
         )
-        w.seg("STC", self._status(line.status), _d8(claim.effective))
+        w.seg("STC", self._status(line.status), d8(claim.effective))
         if self.v(asked.control_number, 50):
             w.seg("REF", "FJ", self.v(asked.control_number, 50))
         start = line.service_from or asked.service_from or claim.service_from or claim.effective
         end = line.service_to or asked.service_to
         if line.service_from is None and asked.service_from is None:
             end = claim.service_to if claim.service_from is not None else None
-        w.seg("DTP", "472", *_period(start, end))
+        w.seg("DTP", "472", *period(start, end))
 
     def _status(self, status: ClaimStatus) -> str:
         return self.w.comp(

@@ -51,7 +51,7 @@ from claims_engine.adjudication.decision import (
 from claims_engine.model import Address, Adjustment, ClaimType, Procedure
 from claims_engine.money import ZERO, format_x12_amount, format_x12_number, round_money
 from claims_engine.x12.acks import outbound_envelope, write_gs, write_isa
-from claims_engine.x12.segments import CheckedSegmentWriter, Composite
+from claims_engine.x12.segments import CheckedSegmentWriter, Composite, d8
 from claims_engine.x12.tokenizer import DEFAULT_DELIMITERS, Delimiters
 
 IMPLEMENTATION = "005010X221A1"
@@ -315,8 +315,6 @@ def _check_decision(decision: ClaimDecision) -> None:
 
 
 # -- segments ------------------------------------------------------------------------------------
-def _d8(day: date) -> str:
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def _amount(value: Decimal) -> str:
@@ -333,7 +331,7 @@ def _header(w: CheckedSegmentWriter, payment: Payment, total: Decimal, created: 
         # Nothing moves: the guide wants H (notification only) with NON for a zero payment.
         method = PaymentMethod.NONE
         handling = "H"
-    paid_on = _d8(payment.paid_on)
+    paid_on = d8(payment.paid_on)
     if method is PaymentMethod.ACH:
         bank = payment.bank
         assert bank is not None  # checked in write_835
@@ -359,7 +357,7 @@ def _header(w: CheckedSegmentWriter, payment: Payment, total: Decimal, created: 
     else:
         w.put("BPR", handling, _amount(total), "C", method.value, *[""] * 11, paid_on)
     w.put("TRN", "1", payment.trace_number, payer_id)
-    w.put("DTM", "405", _d8(created.date()))
+    w.put("DTM", "405", d8(created.date()))
 
     w.put("N1", "PR", payment.payer_name[:60])
     _address(w, payment.payer_address)
@@ -469,9 +467,9 @@ def _claim(w: CheckedSegmentWriter, decision: ClaimDecision, payment: Payment) -
         start = claim.statement_from or claim.service_from
         end = claim.statement_to or claim.service_to
         if start is not None:
-            w.put("DTM", "232", _d8(start))
+            w.put("DTM", "232", d8(start))
             if end is not None:
-                w.put("DTM", "233", _d8(end))
+                w.put("DTM", "233", d8(end))
     if decision.allowed:
         w.put("AMT", "AU", _amount(decision.allowed))  # what the plan covered, when anything
 
@@ -533,10 +531,10 @@ def _line(w: CheckedSegmentWriter, line: LineDecision, claim_type: ClaimType) ->
     )
     if line.service_from is not None:
         if line.service_to is None or line.service_to == line.service_from:
-            w.put("DTM", "472", _d8(line.service_from))
+            w.put("DTM", "472", d8(line.service_from))
         else:
-            w.put("DTM", "150", _d8(line.service_from))
-            w.put("DTM", "151", _d8(line.service_to))
+            w.put("DTM", "150", d8(line.service_from))
+            w.put("DTM", "151", d8(line.service_to))
     _cas(w, line.adjustments)
     if line.control_number:
         w.put("REF", "6R", line.control_number)
@@ -586,7 +584,7 @@ def _plb(
     w: CheckedSegmentWriter, payment: Payment, adjustments: Sequence[ProviderAdjustment]
 ) -> None:
     _, ident = _payee_id(payment)  # PLB01 is the payee id of N104, whatever its qualifier
-    fiscal_period = _d8(date(payment.paid_on.year, 12, 31))
+    fiscal_period = d8(date(payment.paid_on.year, 12, 31))
     for i in range(0, len(adjustments), PLB_MAX):
         pairs: list[str | Composite] = []
         for adj in adjustments[i : i + PLB_MAX]:

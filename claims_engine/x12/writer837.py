@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import TextIO
 
 from claims_engine.model import (
@@ -51,7 +51,7 @@ from claims_engine.x12.reader837 import (
     CLAIM_PROVIDER_LOOPS,
     PRINCIPAL_QUALIFIERS,
 )
-from claims_engine.x12.segments import CheckedSegmentWriter, Composite
+from claims_engine.x12.segments import CheckedSegmentWriter, Composite, d8, period
 from claims_engine.x12.tokenizer import DEFAULT_DELIMITERS, Delimiters
 
 DEFAULT_IMPLEMENTATIONS = {
@@ -84,17 +84,6 @@ def implementation_of(claim: Claim) -> str:
     if IMPLEMENTATIONS.get(impl) is claim.claim_type:
         return impl
     return DEFAULT_IMPLEMENTATIONS[claim.claim_type]
-
-
-def _d8(day: date) -> str:
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
-
-
-def _period(start: date, end: date | None) -> tuple[str, str]:
-    """DTP02 and DTP03 for a period: D8 for one day, RD8 for a range."""
-    if end is None or end == start:
-        return "D8", _d8(start)
-    return "RD8", f"{_d8(start)}-{_d8(end)}"
 
 
 def _procedure(proc: Procedure) -> Composite:
@@ -194,7 +183,7 @@ class _Writer:
             "0019",
             "00",
             f"{self.interchange_control}{self.transaction_control}",
-            _d8(c.date()),
+            d8(c.date()),
             f"{c.hour:02d}{c.minute:02d}",
             "CH",
         )
@@ -300,15 +289,15 @@ class _Writer:
             if c.statement_from is not None:
                 end = c.statement_to or c.statement_from
                 # The 837I sends the statement period as a range even when it is one day.
-                s.put("DTP", "434", "RD8", f"{_d8(c.statement_from)}-{_d8(end)}")
+                s.put("DTP", "434", "RD8", f"{d8(c.statement_from)}-{d8(end)}")
             if c.admission_date is not None:
-                s.put("DTP", "435", "D8", _d8(c.admission_date))
+                s.put("DTP", "435", "D8", d8(c.admission_date))
             s.put("CL1", c.admission_type, c.admission_source, c.patient_status)
         elif kind is ClaimType.PROFESSIONAL:
             if c.admission_date is not None:
-                s.put("DTP", "435", "D8", _d8(c.admission_date))
+                s.put("DTP", "435", "D8", d8(c.admission_date))
             if c.discharge_date is not None:
-                s.put("DTP", "096", "D8", _d8(c.discharge_date))
+                s.put("DTP", "096", "D8", d8(c.discharge_date))
         for qual, value in (
             ("9F", c.referral_number),
             ("G1", c.prior_authorization),
@@ -391,7 +380,7 @@ class _Writer:
             self.address(sub.address)
         s.put("NM1", "PR", "2", o.payer_name, "", "", "", "", "PI", o.payer_id)
         if o.adjudicated_on is not None:
-            s.put("DTP", "573", "D8", _d8(o.adjudicated_on))
+            s.put("DTP", "573", "D8", d8(o.adjudicated_on))
         if o.claim_number:
             s.put("REF", "F8", o.claim_number)
 
@@ -421,7 +410,7 @@ class _Writer:
             for tooth in ln.teeth:
                 s.put("TOO", "JP", tooth.code, Composite(tooth.surfaces))
         if ln.service_from is not None:
-            fmt, value = _period(ln.service_from, ln.service_to)
+            fmt, value = period(ln.service_from, ln.service_to)
             s.put("DTP", "472", fmt, value)
         if ln.prior_authorization:
             s.put("REF", "G1", ln.prior_authorization)
@@ -447,7 +436,7 @@ class _Writer:
             )
             self.adjustments(adj.adjustments)
             if adj.adjudicated_on is not None:
-                s.put("DTP", "573", "D8", _d8(adj.adjudicated_on))
+                s.put("DTP", "573", "D8", d8(adj.adjudicated_on))
 
     # -- parts --------------------------------------------------------------------------------
     def adjustments(self, adjustments: Sequence[Adjustment]) -> None:
@@ -490,7 +479,7 @@ class _Writer:
         s.put("NM1", role, "1", p.last_name, p.first_name, p.middle_name, "", "", qualifier, ident)
         self.address(p.address)
         if p.birth_date is not None or p.sex:
-            birth = _d8(p.birth_date) if p.birth_date is not None else ""
+            birth = d8(p.birth_date) if p.birth_date is not None else ""
             s.put("DMG", "D8", birth, p.sex)
 
     def address(self, a: Address | None) -> None:
