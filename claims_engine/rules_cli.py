@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from claims_engine.rule_tests import run_rule_tests
 from claims_engine.rules_lint import lint_rules
+from claims_engine.simulate_cli import add_simulate_command
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -84,7 +85,9 @@ def cmd_rules_test(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
 
 
 def add_commands(sub: Any) -> None:
-    r = sub.add_parser("rules", help="the coverage rule pack: lint it, run its test cases")
+    r = sub.add_parser(
+        "rules", help="the coverage rule pack: lint it, test it, simulate a candidate"
+    )
     rsub = r.add_subparsers(dest="rules_command", metavar="COMMAND")
     rsub.required = True
     lint = rsub.add_parser("lint", help="report every problem in a rule pack")
@@ -99,3 +102,4 @@ def add_commands(sub: Any) -> None:
     )
     test.add_argument("--json", action="store_true", help="print the results as JSON")
     test.set_defaults(func=cmd_rules_test)
+    add_simulate_command(rsub)

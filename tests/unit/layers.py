@@ -15,6 +15,7 @@ EDGE_MODULES = {
     "fixtures_cli.py",
     "pipeline_cli.py",
     "rules_cli.py",
+    "simulate_cli.py",
 }
 EDGE_PACKAGES = {"store", "services"}
 CORE = sorted(
