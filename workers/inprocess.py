@@ -30,4 +30,15 @@ def drain(broker: Broker, *, threads: int = 1, timeout: float = 3600.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the in-process workers did not finish in {timeout:.0f} s")
     finally:
-        worker.stop()
+        stop_worker(worker)
+
+
+def stop_worker(worker: Worker) -> None:
+    """Stop ``worker`` and take its middleware off its broker. dramatiq leaves it there, and a
+    queue declared later (a delay queue, at the first retry or deferral) then gets a consumer
+    of the stopped worker: it takes that queue's messages and nobody ever processes them."""
+    worker.stop()
+    broker = worker.broker
+    broker.middleware[:] = [
+        m for m in broker.middleware if getattr(m, "worker", None) is not worker
+    ]

@@ -145,7 +145,9 @@ def create_app(config: ApiConfig) -> FastAPI:
         finally:
             worker = state.pop("worker", None)
             if worker is not None:
-                await run_in_threadpool(worker.stop)
+                from workers.inprocess import stop_worker
+
+                await run_in_threadpool(stop_worker, worker)
 
     app = FastAPI(
         title="claims-engine",

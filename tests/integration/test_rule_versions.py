@@ -18,11 +18,14 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
+from claims_engine import clock
 from claims_engine.adjudication.adjudicate import adjudicate
 from claims_engine.adjudication.batch import Ledger
 from claims_engine.cli import main
 from claims_engine.rulebook import load_rulebook
 from claims_engine.rules import RuleError
+from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
 from claims_engine.store.db import engine_for, upgrade
 from tests.integration.pipeline_support import NOW, REFERENCE, RULES
@@ -211,9 +214,10 @@ def test_the_version_used_is_shown_in_status_and_history(
     today: str,
     expected: str,
 ) -> None:
-    """The command line on a frozen clock, a plan picking rules by receipt date: the claim's
-    status names the version in force on the day it was received, and its adjudication event
-    says it too."""
+    """On a frozen clock, a plan picking rules by receipt date: the claim's status (the command
+    line) names the version in force on the day it was received, and its adjudication event
+    says it too. (The in-process workers are not run under freezegun: their queues wait on
+    the clock.)"""
     reference = tmp_path / "reference"
     shutil.copytree(REFERENCE, reference)
     plans = reference / "plans.yaml"
@@ -226,12 +230,17 @@ def test_the_version_used_is_shown_in_status_and_history(
     monkeypatch.delenv("CLAIMS_REDIS_URL", raising=False)
     book = load_rulebook(rules)
     version = {"old": book.versions[0][1].version, "new": book.versions[1][1].version}[expected]
-    claim = tmp_path / "visit.837"
-    claim.write_text(_envelope(_office_visit(date(2026, 10, 1))))
+    raw = _envelope(_office_visit(date(2026, 10, 1))).encode()
     with freeze_time(f"{today} 09:30:00"):
         assert main(["db", "upgrade"]) == 0
         assert main(["reference", "load", str(reference)]) == 0
-        assert main(["submit", str(claim)]) == 0
+        # what the workers do, in this thread: each step reads the frozen clock as they would
+        engine = engine_for(f"sqlite:///{tmp_path / 'claims.db'}")
+        runtime = load_runtime(engine, rules)
+        sub = submit(engine, raw, "visit.837", clock.now())
+        for batch in ingest_interchange(engine, sub.interchange_id, runtime, clock.now()).batches:
+            adjudicate_claims(engine, batch, runtime, clock.now())
+        engine.dispose()
         capsys.readouterr()
         assert main(["status", "VISIT-20261001", "--npi", "2781759230", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
