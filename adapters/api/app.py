@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode
 
@@ -85,10 +84,6 @@ def _not_found(what: str) -> NoReturn:
 
 def _error_body(status: int, code: str, message: str, ack: str | None = None) -> dict[str, Any]:
     return {"error": {"status": status, "code": code, "message": message, "acknowledgment": ack}}
-
-
-def _money(v: Decimal | None) -> str | None:
-    return None if v is None else f"{v:.2f}"
 
 
 class FastJSON(JSONResponse):
@@ -445,8 +440,8 @@ def create_app(config: ApiConfig) -> FastAPI:
                 "claim_type": c.claim_type,
                 "state": c.state,
                 "received_on": c.received_on.isoformat(),
-                "charge": _money(c.charge),
-                "paid": _money(c.paid),
+                "charge": queries.money_text(c.charge),
+                "paid": queries.money_text(c.paid),
                 "href": f"/v1/claims/{c.id}",
             }
             for c in page
@@ -493,7 +488,7 @@ def create_app(config: ApiConfig) -> FastAPI:
                 "payee_npi": view.payee_npi,
                 "trace_number": view.trace_number,
                 "created_at": queries.utc_text(view.created_at),
-                "total_paid": _money(view.total_paid),
+                "total_paid": queries.money_text(view.total_paid),
                 "claims": [
                     {
                         "claim_id": i.claim_id,
@@ -502,10 +497,10 @@ def create_app(config: ApiConfig) -> FastAPI:
                         "kind": i.kind,
                         "status": i.status,
                         "outcome": i.outcome,
-                        "charge": _money(i.charge),
-                        "allowed": _money(i.allowed),
-                        "paid": _money(i.paid),
-                        "patient_responsibility": _money(i.patient_responsibility),
+                        "charge": queries.money_text(i.charge),
+                        "allowed": queries.money_text(i.allowed),
+                        "paid": queries.money_text(i.paid),
+                        "patient_responsibility": queries.money_text(i.patient_responsibility),
                         "adjustments": [a.to_json() for a in i.adjustments],
                     }
                     for i in view.items

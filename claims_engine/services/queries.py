@@ -55,6 +55,11 @@ _acks = acknowledgments_table
 _reads = phi_reads_table
 
 
+def money_text(value: Decimal | None) -> str | None:
+    """An amount as the adapters show it: two places, as a string (``None`` stays)."""
+    return None if value is None else f"{value:.2f}"
+
+
 def utc_text(moment: datetime) -> str:
     """A stored time (UTC, kept without a zone) as RFC 3339: ``2026-11-02T09:30:00Z``."""
     return moment.isoformat() + "Z"
@@ -90,7 +95,7 @@ class AdjustmentView:
             "line": self.line,
             "group": self.group,
             "reason": self.reason,
-            "amount": f"{self.amount:.2f}",
+            "amount": money_text(self.amount),
             "description": self.description,
         }
 
@@ -129,9 +134,6 @@ class ClaimStatusView:
     history: list[EventView] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        def money(v: Decimal | None) -> str | None:
-            return None if v is None else f"{v:.2f}"
-
         return {
             "id": self.id,
             "payer_claim_number": self.payer_claim_number,
@@ -141,10 +143,10 @@ class ClaimStatusView:
             "claim_type": self.claim_type,
             "state": self.state,
             "received_on": self.received_on.isoformat(),
-            "charge": money(self.charge),
-            "allowed": money(self.allowed),
-            "paid": money(self.paid),
-            "patient_responsibility": money(self.patient_responsibility),
+            "charge": money_text(self.charge),
+            "allowed": money_text(self.allowed),
+            "paid": money_text(self.paid),
+            "patient_responsibility": money_text(self.patient_responsibility),
             "outcome": self.outcome,
             "error": self.error,
             "rule_pack_version": self.rule_pack_version,

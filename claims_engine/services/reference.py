@@ -72,7 +72,10 @@ class Runtime:
         its first date of service, or on ``received_on`` when its plan picks rules by receipt
         (see :mod:`claims_engine.rulebook`). Without a claim, the pack in force on
         ``received_on``."""
-        pack = self.book.pack_on(self._rules_day(received_on, claim))
+        if len(self.book.versions) == 1:  # one pack: no day to find, no member to look up
+            pack = self.book.newest
+        else:
+            pack = self.book.pack_on(self._rules_day(received_on, claim))
         return AdjudicationContext(
             reference=self.reference,
             received_on=received_on,
