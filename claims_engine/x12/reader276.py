@@ -531,13 +531,20 @@ class _Interchange:
                     issue = next(i for i in end.issues if i.scope <= Scope.TRANSACTION)
                     return Unreadable(
                         Scope.TRANSACTION,
-                        f"transaction set {end.header.control or '(no ST02)'} rejected (999): "
+                        f"transaction set {_shown(end.header.control) or '(no ST02)'} "
+                        "rejected (999): "
                         f"{issue.describe()}",
                         header,
                         groups=groups,
                     )
         transactions = tuple(t for g in self.groups for t in g.read)
         return StatusRequest(header, transactions)
+
+
+def _shown(value: str) -> str:
+    """A value from the input as a message shows it: control characters escaped, so that a
+    reason stays one line."""
+    return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
 
 
 # -- the transaction set --------------------------------------------------------------------------
