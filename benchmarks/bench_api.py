@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
+from claims_engine.store.vault import fresh_key_variables  # noqa: E402
+
 TARGET_RPS = 1_000.0
 TARGET_P99_MS = 50.0
 
@@ -266,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the schema")
     parser.add_argument("--json", type=Path, default=RESULTS / "bench_api.json")
     args = parser.parse_args(argv)
+    # the store's processes share keys made for this run (unless the environment names some)
+    if "CLAIMS_DATA_KEYS" not in os.environ:
+        os.environ.update(fresh_key_variables("bench"))
 
     schema = f"bench_api_{uuid.uuid4().hex[:8]}"
     from sqlalchemy import text

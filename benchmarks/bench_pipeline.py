@@ -50,6 +50,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, and_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from claims_engine.store.vault import fresh_key_variables
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 REFERENCE = ROOT / "fixtures" / "reference"
@@ -207,10 +209,18 @@ def cli(args: Sequence[str], env: dict[str, str], what: str) -> str:
     return proc.stdout
 
 
-def base_env(database_url: str, redis_url: str | None) -> dict[str, str]:
+# Keys made for this run alone: the runs with encryption on seal PHI as a deployment would.
+_RUN_KEYS = fresh_key_variables("bench")
+
+
+def base_env(database_url: str, redis_url: str | None, encryption: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
     env["CLAIMS_DATABASE_URL"] = database_url
     env["CLAIMS_RULES_DIR"] = str(RULES)
+    if encryption:
+        env.update(_RUN_KEYS)
+    else:
+        env["CLAIMS_ENCRYPTION"] = "off"
     if redis_url:
         env["CLAIMS_REDIS_URL"] = redis_url
     return env
@@ -545,7 +555,12 @@ def summarize(
 
 
 def run_postgres(
-    args: argparse.Namespace, files: list[Path], processes: int, work: Path, submitted: int
+    args: argparse.Namespace,
+    files: list[Path],
+    processes: int,
+    work: Path,
+    submitted: int,
+    encryption: bool = True,
 ) -> dict[str, Any]:
     from claims_engine.store.db import engine_for
     from workers.settings import Environment, Settings, use_environment
@@ -557,8 +572,8 @@ def run_postgres(
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = schema_url(args.pg_url, schema)
-    env = base_env(url, args.redis_url)
-    out = work / f"pg-w{processes}"
+    env = base_env(url, args.redis_url, encryption)
+    out = work / f"pg-w{processes}-{'sealed' if encryption else 'plain'}"
     out.mkdir()
     engine = engine_for(url)
     pool: WorkerPool | None = None
@@ -706,13 +721,15 @@ def child_sqlite(out: Path, files: list[Path]) -> dict[str, Any]:
     }
 
 
-def run_sqlite(files: list[Path], work: Path, submitted: int) -> dict[str, Any]:
+def run_sqlite(
+    files: list[Path], work: Path, submitted: int, encryption: bool = True
+) -> dict[str, Any]:
     from claims_engine.store.db import engine_for
 
-    out = work / "sqlite"
+    out = work / f"sqlite-{'sealed' if encryption else 'plain'}"
     out.mkdir()
     url = f"sqlite:///{out / 'claims.db'}"
-    env = base_env(url, None)
+    env = base_env(url, None, encryption)
     prepare_store(env)
     proc = subprocess.run(
         [
@@ -800,13 +817,56 @@ RSS: peak of one worker process (in-process: the submitting process, until the l
   of any process it ran (the largest of this benchmark's child processes so far)."""
 
 
+def encryption_costs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each mode and W run both ways: throughput with PHI sealed over throughput without."""
+    found = []
+    for on in runs:
+        if on.get("encryption") != "on":
+            continue
+        off = next(
+            (
+                r
+                for r in runs
+                if r.get("encryption") == "off"
+                and r["mode"] == on["mode"]
+                and r["workers"] == on["workers"]
+            ),
+            None,
+        )
+        if off is not None:
+            ratio = on["claims_per_s"] / off["claims_per_s"]
+            found.append(
+                {
+                    "mode": on["mode"],
+                    "workers": on["workers"],
+                    "claims_per_s_on": on["claims_per_s"],
+                    "claims_per_s_off": off["claims_per_s"],
+                    "ratio_on_to_off": ratio,
+                    "cost": 1 - ratio,
+                }
+            )
+    return found
+
+
 def report(runs: list[dict[str, Any]]) -> None:
     print_table(
-        ("mode", "W", "claims", "seconds", "claims/s", "p50 s", "p99 s", "rows/s", "vs target"),
+        (
+            "mode",
+            "W",
+            "PHI sealed",
+            "claims",
+            "seconds",
+            "claims/s",
+            "p50 s",
+            "p99 s",
+            "rows/s",
+            "vs target",
+        ),
         [
             (
                 r["mode"],
                 str(r["workers"]),
+                r.get("encryption", "on"),
                 f"{r['claims_accepted']:,}",
                 f"{r['total_s']:,.1f}",
                 f"{r['claims_per_s']:,.0f}",
@@ -818,6 +878,23 @@ def report(runs: list[dict[str, Any]]) -> None:
             for r in runs
         ],
     )
+    costs = encryption_costs(runs)
+    if costs:
+        print()
+        print_table(
+            ("PHI sealed at rest", "W", "claims/s on", "claims/s off", "on / off", "cost"),
+            [
+                (
+                    c["mode"],
+                    str(c["workers"]),
+                    f"{c['claims_per_s_on']:,.0f}",
+                    f"{c['claims_per_s_off']:,.0f}",
+                    f"{c['ratio_on_to_off']:.3f}",
+                    f"{c['cost']:.1%}",
+                )
+                for c in costs
+            ],
+        )
     print()
     header = (
         "where the time went",
@@ -909,6 +986,12 @@ def main() -> int:
         default="redis://127.0.0.1:6379/14",
         help="a Redis db for this benchmark alone: it is flushed (default db 14)",
     )
+    parser.add_argument(
+        "--encryption",
+        choices=["on", "off", "both"],
+        default="both",
+        help="PHI sealed at rest (on), not (off), or each in turn to measure its cost (both)",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "bench_pipeline.json")
     parser.add_argument("--child-sqlite", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("files_", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -945,18 +1028,27 @@ def main() -> int:
                 f"({sum(f.stat().st_size for f in files) / 1e6:.1f} MB) in {generated:.1f} s",
                 flush=True,
             )
+            modes = {"on": [True], "off": [False], "both": [True, False]}[args.encryption]
             if not args.skip_postgres:
                 for w in args.workers:
-                    runs.append(run_postgres(args, files, w, work, args.claims))
-                    r = runs[-1]
+                    for sealed in modes:
+                        runs.append(run_postgres(args, files, w, work, args.claims, sealed))
+                        r = runs[-1]
+                        r["encryption"] = "on" if sealed else "off"
+                        print(
+                            f"postgresql+redis W={w} encryption {r['encryption']}: "
+                            f"{r['claims_per_s']:,.0f} claims/s ({r['total_s']:.1f} s)",
+                            flush=True,
+                        )
+            if not args.skip_sqlite:
+                for sealed in modes:
+                    runs.append(run_sqlite(files, work, args.claims, sealed))
+                    runs[-1]["encryption"] = "on" if sealed else "off"
                     print(
-                        f"postgresql+redis W={w}: {r['claims_per_s']:,.0f} claims/s "
-                        f"({r['total_s']:.1f} s)",
+                        f"sqlite encryption {runs[-1]['encryption']}: "
+                        f"{runs[-1]['claims_per_s']:,.0f} claims/s",
                         flush=True,
                     )
-            if not args.skip_sqlite:
-                runs.append(run_sqlite(files, work, args.claims))
-                print(f"sqlite: {runs[-1]['claims_per_s']:,.0f} claims/s", flush=True)
             if args.keep:
                 print(f"kept the files in {work}")
     except Failure as exc:
@@ -984,6 +1076,7 @@ def main() -> int:
         "target_claims_per_s": TARGET,
         "generate_seconds": generated,
         "runs": runs,
+        "encryption_cost": encryption_costs(runs),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")

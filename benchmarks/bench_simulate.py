@@ -40,15 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 from claims_engine.adjudication.adjudicate import adjudicate  # noqa: E402
 from claims_engine.adjudication.batch import Ledger  # noqa: E402
-from claims_engine.codec import claim_from_json  # noqa: E402
 from claims_engine.fixtures_cli import generate_file  # noqa: E402
-from claims_engine.services.adjudication import adjudicate_claims  # noqa: E402
+from claims_engine.services.adjudication import adjudicate_claims, read_claim  # noqa: E402
 from claims_engine.services.intake import ingest_interchange, submit  # noqa: E402
 from claims_engine.services.reference import Runtime, load_runtime, store_reference  # noqa: E402
 from claims_engine.services.simulation import SimulationRequest, simulate  # noqa: E402
 from claims_engine.simulation_report import write_reports  # noqa: E402
 from claims_engine.store import tables as t  # noqa: E402
 from claims_engine.store.db import engine_for, upgrade  # noqa: E402
+from claims_engine.store.vault import fresh_key_variables  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 REFERENCE = ROOT / "fixtures" / "reference"
@@ -119,7 +119,7 @@ def peer(engine: Engine, runtime: Runtime) -> tuple[int, float]:
         )
         ledger, n = Ledger(), 0
         for r in rows:
-            claim = claim_from_json(r.claim)
+            claim = read_claim(r.claim)
             ctx = ledger.context_for(claim, runtime.context(r.received_on, claim))
             ledger.record(adjudicate(claim, ctx, r.payer_claim_number))
             n += 1
@@ -188,6 +188,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--pg-url", help="PostgreSQL URL (a schema is made and dropped)")
     args = parser.parse_args()
+    # the store's processes share keys made for this run (unless the environment names some)
+    if "CLAIMS_DATA_KEYS" not in os.environ:
+        os.environ.update(fresh_key_variables("bench"))
     with tempfile.TemporaryDirectory(prefix="bench-simulate-") as tmp:
         row = run(args, Path(tmp))
     row["machine"] = (

@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=None,  # uvicorn's lines through the engine's handler (JSON by default)
         access_log=False,  # request lines carry member ids in query strings: PHI stays out
     )
     return EXIT_OK
@@ -88,7 +89,11 @@ def cmd_keys_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
 
     engine = store_engine()
     with database_errors(engine):
-        found = list_keys(engine)
+        try:  # members are stored as lookups: the reference data names them
+            reference = environment_from_vars().runtime().reference
+        except ConfigurationError:
+            reference = None
+        found = list_keys(engine, reference)
     if args.json:
         json.dump({"keys": found}, stdout, indent=2)
         stdout.write("\n")
@@ -97,6 +102,53 @@ def cmd_keys_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         who = ",".join(k["npis"]) or k["member_id"] or "all claims"
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else f"expires {k['expires_at']}"
         stdout.write(f"{k['key_id']}  {k['role']:<8}  {who}  {state}  {k['label']}\n")
+    return EXIT_OK
+
+
+def cmd_keys_rotate_data(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.data_keys import rotate_data
+
+    engine = store_engine()
+
+    def progress(column: str, done: int) -> None:
+        if not args.json:
+            stderr.write(f"\r{column}: {done} sealed again")
+            stderr.flush()
+
+    with database_errors(engine):
+        result = rotate_data(
+            engine, batch_size=args.batch_size, dry_run=args.dry_run, progress=progress
+        )
+    if args.json:
+        json.dump(
+            {
+                "key_id": result.key_id,
+                "dry_run": result.dry_run,
+                "columns": result.resealed,
+                "total": result.total,
+            },
+            stdout,
+            indent=2,
+        )
+        stdout.write("\n")
+        return EXIT_OK
+    if result.total and not args.dry_run:
+        stderr.write("\n")
+    verb = "to seal again" if args.dry_run else "sealed again"
+    for column, count in result.resealed.items():
+        stdout.write(f"{column:<28} {count:>10} {verb}\n")
+    stdout.write(f"{'total':<28} {result.total:>10} {verb} under data key {result.key_id}\n")
+    return EXIT_OK
+
+
+def cmd_keys_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    import base64
+    import secrets
+
+    from claims_engine.store.vault import KEY_BYTES, DataKey
+
+    key = DataKey(args.id, secrets.token_bytes(KEY_BYTES))  # checks the id
+    stdout.write(f"{key.key_id}:{base64.b64encode(key.secret).decode()}\n")
     return EXIT_OK
 
 
@@ -131,6 +183,19 @@ def add_commands(sub: Any) -> None:
     kr = ksub.add_parser("revoke", help="stop a key working")
     kr.add_argument("key_id")
     kr.set_defaults(func=cmd_keys_revoke)
+    kd = ksub.add_parser(
+        "rotate-data",
+        help="seal every stored PHI value again under the active data key (resumable)",
+    )
+    kd.add_argument("--batch-size", type=int, default=500, help="rows a transaction")
+    kd.add_argument("--dry-run", action="store_true", help="only count what is left to seal")
+    kd.add_argument("--json", action="store_true")
+    kd.set_defaults(func=cmd_keys_rotate_data)
+    kg = ksub.add_parser(
+        "generate-data-key", help="print a new data key as ID:BASE64, for CLAIMS_DATA_KEYS"
+    )
+    kg.add_argument("--id", required=True, help="the key's name, e.g. 2026-11")
+    kg.set_defaults(func=cmd_keys_generate)
     kl = ksub.add_parser("list", help="every key, without secrets")
     kl.add_argument("--json", action="store_true")
     kl.set_defaults(func=cmd_keys_list)

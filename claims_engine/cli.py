@@ -6,6 +6,7 @@ Subcommands::
     claims-engine fixtures generate --claims N --seed S [--mix P:70,I:20,D:10]
                                     [--delimiters SPEC] [--as-of DATE] --out FILE
     claims-engine demo [--out DIR]
+    claims-engine --log-level LEVEL COMMAND ...   (or CLAIMS_LOG_LEVEL; CLAIMS_LOG_FORMAT=json|text)
     claims-engine db upgrade [--json]      (database from CLAIMS_DATABASE_URL, else var/claims.db)
     claims-engine reference load DIR [--check] [--json]
     claims-engine submit FILE... [--json]  (queued on CLAIMS_REDIS_URL, else processed in-process)
@@ -17,6 +18,8 @@ Subcommands::
     claims-engine remittances [TRACE...] --out DIR
     claims-engine rules lint [PATH] [--json] [--strict]
     claims-engine rules test [PATH] [--cases DIR] [--json]
+    claims-engine audit export --since DATE [--until DATE] [--format jsonl|csv] [--out FILE]
+    claims-engine audit verify [FILE] [--json]
 
 The pipeline's commands live in :mod:`claims_engine.pipeline_cli`, the rule pack's in
 :mod:`claims_engine.rules_cli`.
@@ -39,10 +42,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from claims_engine import api_cli, clock, pipeline_cli, rules_cli
+from claims_engine import api_cli, audit_cli, clock, pipeline_cli, rules_cli
 from claims_engine.edits import parse_levels
-from claims_engine.errors import ClaimsEngineError, ConfigurationError, InputFileError
+from claims_engine.errors import (
+    ClaimsEngineError,
+    ConfigurationError,
+    DataKeyError,
+    InputFileError,
+    StoredDataError,
+)
 from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
+from claims_engine.observability.logs import LEVELS as LOG_LEVELS
+from claims_engine.observability.logs import configure_logging
 from claims_engine.x12.acks import ClaimAck
 from claims_engine.x12.tokenizer import SegmentReader
 
@@ -383,6 +394,8 @@ def cmd_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> in
 def cmd_demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.demo import run_demo
 
+    if args.root_log_level is None and not os.environ.get("CLAIMS_LOG_LEVEL"):
+        configure_logging("warning")  # the demo's tables are the story; ask for logs to see them
     return run_demo(args.out, stdout=stdout, stderr=stderr)
 
 
@@ -392,6 +405,7 @@ def cmd_db_upgrade(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
     from claims_engine.store.db import current_version, engine_for, upgrade
 
     url = os.environ.get("CLAIMS_DATABASE_URL") or None
+    pipeline_cli.environment_from_vars()  # the data keys: a new store notes its lookup key
     engine = engine_for(url)
     where = engine.url.render_as_string(hide_password=True)
     try:
@@ -417,6 +431,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claims-engine",
         description="Payer-side claims engine: X12 837 intake, acknowledgments and more.",
+    )
+    parser.add_argument(
+        "--log-level",
+        dest="root_log_level",
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help="the engine's log level: debug, info, warning, error, critical "
+        "(default: CLAIMS_LOG_LEVEL, else info); CLAIMS_LOG_FORMAT=json|text, json by default",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -494,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_cli.add_commands(sub)
     api_cli.add_commands(sub)
     rules_cli.add_commands(sub)
+    audit_cli.add_commands(sub)
     return parser
 
 
@@ -503,10 +526,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "claims", 1) is not None and getattr(args, "claims", 1) < 1:
         parser.error("--claims must be at least 1")
     try:
+        configure_logging(args.root_log_level)
         result: int = args.func(args, sys.stdout, sys.stderr)
     except (UsageError, ConfigurationError, InputFileError) as exc:
         sys.stderr.write(f"claims-engine: error: {exc}\n")
         return EXIT_USAGE
+    except (DataKeyError, StoredDataError) as exc:  # the store, not the command, is wrong
+        sys.stderr.write(f"claims-engine: error: {str(exc).splitlines()[0]}\n")
+        return EXIT_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("claims-engine: interrupted\n")
         return EXIT_INTERRUPTED

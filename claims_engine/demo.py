@@ -23,6 +23,7 @@ from claims_engine import clock
 from claims_engine.edits import ALL_LEVELS
 from claims_engine.errors import InputFileError
 from claims_engine.fixtures_cli import DEMO_BATCH_CLAIMS, DEMO_SEED, FIXTURES, generate_file
+from claims_engine.observability.metrics import record_payment_cycle
 from claims_engine.services.intake import submit, write_acknowledgments
 from claims_engine.services.reference import store_reference
 from claims_engine.services.remittance import run_payment_cycle
@@ -123,6 +124,7 @@ def run_demo(out_dir: Path, *, stdout: TextIO, stderr: TextIO) -> int:
     drain(actors.broker, threads=1)
     again = submit(engine, batch.read_bytes(), batch.name, created)
     files = run_payment_cycle(engine, env.runtime(), created, remits)
+    record_payment_cycle(files)
     ack_paths = write_acknowledgments(engine, [i for _, i in submitted], acks)
     if again.ta1:
         duplicate = acks / "resubmission.ta1.x12"

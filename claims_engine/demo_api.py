@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from claims_engine.npi import npi_is_valid
 from claims_engine.services.access import Role, create_key
+from claims_engine.services.queries import identity_of
 from claims_engine.store.tables import adjudications_table, claims_table
 from workers.settings import Environment
 
@@ -94,28 +95,36 @@ def api_tour(env: Environment, out_dir: Path, created: datetime, stdout: TextIO)
         row = next(
             r
             for r in conn.execute(
-                select(c.id, c.billing_npi, c.member_id, c.payer_claim_number)
+                select(c.id, c.billing_npi, c.identity, c.payer_claim_number)
                 .join(_adjudications, _adjudications.c.claim_id == c.id)
                 .where(c.state == "remitted", _adjudications.c.paid > Decimal(0))
                 .order_by(c.id)
             )
-            if r.member_id in runtime.reference.members and npi_is_valid(r.billing_npi)
+            if identity_of(r).member_id in runtime.reference.members and npi_is_valid(r.billing_npi)
         )
+        member_id = identity_of(row).member_id
         others = conn.execute(
             select(c.billing_npi).distinct().where(c.billing_npi != row.billing_npi)
         ).scalars()
         other_npi = min(n for n in others if npi_is_valid(n))  # the samples' NPIs are made up
-    subscriber = runtime.reference.members[row.member_id].subscriber_id
+    subscriber = runtime.reference.members[member_id].subscriber_id
     provider = create_key(engine, Role.PROVIDER, now=created, npis=[row.billing_npi])
     other = create_key(engine, Role.PROVIDER, now=created, npis=[other_npi])
     patient = create_key(
-        engine, Role.MEMBER, now=created, member_id=row.member_id, reference=runtime.reference
+        engine, Role.MEMBER, now=created, member_id=member_id, reference=runtime.reference
     )
 
     app = create_app(ApiConfig(env, now=lambda: created, inprocess_workers=False))
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+        )
     )
     thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
     thread.start()
@@ -138,6 +147,7 @@ def api_tour(env: Environment, out_dir: Path, created: datetime, stdout: TextIO)
         eob: dict[str, Any] = json.loads(eob_body)
         inquiry = _inquiry(row.billing_npi, subscriber, row.payer_claim_number, created)
         answer_status, _, answer = _call(base, "/v1/x12/276", provider.token, inquiry)
+        _, _, exposition = _call(base, "/metrics", "")
     finally:
         server.should_exit = True
         thread.join(timeout=START_TIMEOUT)
@@ -146,6 +156,7 @@ def api_tour(env: Environment, out_dir: Path, created: datetime, stdout: TextIO)
         (f"eob-{row.id}.json", json.dumps(eob, indent=2) + "\n"),
         ("inquiry.276.x12", inquiry.decode("ascii")),
         ("answer.277.x12", answer.decode("ascii")),
+        ("metrics.txt", exposition.decode("utf-8")),
     ):
         path = folder / name
         path.write_text(content, encoding="utf-8", newline="")

@@ -7,7 +7,8 @@ conditions that stop an operation::
     ├── X12FormatError        the bytes are not X12 at all (no usable ISA); nothing to acknowledge
     ├── ConfigurationError    bad settings, options or reference data
     ├── InputFileError        a file that cannot be opened or read
-    └── StoredDataError       a stored document that does not decode to what it should be
+    ├── StoredDataError       a stored document that does not decode to what it should be
+    └── DataKeyError          a sealed value the configured data keys do not open
 """
 
 from __future__ import annotations
@@ -44,3 +45,9 @@ class StoredDataError(ClaimsEngineError):
     """A stored document (a claim or decision as JSON) is corrupt: a required field missing,
     one of the wrong type, one the class does not have, or a value that does not parse. The
     message names the class, the field and where in the document it is."""
+
+
+class DataKeyError(ClaimsEngineError):
+    """A sealed column value (see :mod:`claims_engine.store.vault`) cannot be opened: the key it
+    was sealed with is not configured, the configured key is the wrong one, or the value was
+    altered. The message names the column and, where known, the row; never the value."""

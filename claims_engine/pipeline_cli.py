@@ -53,12 +53,15 @@ def _redis_errors() -> Any:
 def environment_from_vars() -> Any:
     """The process's worker environment, rebuilt when the variables changed since it was made
     (a long-lived process, or tests, running several commands)."""
+    from claims_engine.store.vault import use_vault
     from workers.settings import Environment, Settings, environment, use_environment
 
     settings = Settings.from_env()
     if environment().settings != settings:
         use_environment(Environment(settings))
-    return environment()
+    current = environment()
+    use_vault(current.vault)  # the keys its store is sealed with, whatever was in use before
+    return current
 
 
 def store_engine(*, check_schema: bool = True) -> Engine:
@@ -192,6 +195,14 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """dramatiq's worker processes on the Redis broker, under this process: it makes the run's
+    metrics directory (``PROMETHEUS_MULTIPROC_DIR``, shared by every worker process, dramatiq's
+    Prometheus middleware and the exposition server on ``--metrics-port``), passes stop
+    signals on, and removes the directory when the workers have exited."""
+    import signal
+    import subprocess
+
+    from claims_engine.observability import logs, metrics
     from workers.settings import Settings
 
     settings = Settings.from_env()
@@ -211,10 +222,25 @@ def cmd_worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         "--threads",
         str(args.threads),
     ]
+    folder = metrics.make_run_dir()
+    level, _fmt = logs.settings_from_env(getattr(args, "root_log_level", None))
+    env = {
+        **os.environ,
+        metrics.MULTIPROC_ENV: str(folder),
+        metrics.DRAMATIQ_DB_ENV: str(folder),
+        metrics.METRICS_PORT_ENV: str(args.metrics_port),
+        logs.LEVEL_ENV: level,
+    }
     stdout.flush()
     stderr.flush()
-    os.execv(sys.executable, argv)
-    return EXIT_OK  # not reached
+    try:
+        child = subprocess.Popen(argv, env=env)
+        forward = lambda signum, _frame: child.send_signal(signum)  # noqa: E731
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, forward)
+        return child.wait()
+    finally:
+        metrics.remove_run_dir(folder)
 
 
 def cmd_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -259,6 +285,9 @@ def cmd_remit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         else:
             files = _remit_in_processes(groups, now, args.out)
     files.sort(key=lambda f: f.trace_number)
+    from claims_engine.observability.metrics import record_payment_cycle
+
+    record_payment_cycle(files)
     if args.json:
         json.dump(
             {
@@ -407,6 +436,14 @@ def add_commands(sub: Any) -> None:
     w = sub.add_parser("worker", help="run workers on the Redis broker (CLAIMS_REDIS_URL)")
     w.add_argument("--processes", type=_positive, default=2, metavar="N")
     w.add_argument("--threads", type=_positive, default=2, metavar="M")
+    w.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=9191,
+        metavar="N",
+        help="Prometheus metrics of every worker process and the queues on this port "
+        "(default 9191; 0: none)",
+    )
     w.set_defaults(func=cmd_worker)
 
     st = sub.add_parser("stats", help="interchanges and claims by state, queue depths")
@@ -439,6 +476,16 @@ def add_commands(sub: Any) -> None:
     a.add_argument("interchanges", nargs="+", type=int, metavar="INTERCHANGE")
     a.add_argument("--out", type=Path, required=True, metavar="DIR")
     a.set_defaults(func=cmd_acks)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 (none) or a port number up to 65535")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -30,6 +30,15 @@ def _import_everything() -> None:
 
 _import_everything()
 
+# Every test, and every process a test starts, seals PHI under these keys (made for the tests,
+# never used elsewhere): workers and the CLI in subprocesses read them from the environment.
+TEST_DATA_KEYS = "test-1:" + "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI="
+TEST_LOOKUP_KEY = "bG9va3VwLWtleS1mb3ItdGhlLXRlc3RzLW9ubHktMDA="
+os.environ["CLAIMS_DATA_KEYS"] = TEST_DATA_KEYS
+os.environ["CLAIMS_LOOKUP_KEY"] = TEST_LOOKUP_KEY
+os.environ.pop("CLAIMS_KEY_FILE", None)
+os.environ.pop("CLAIMS_ENCRYPTION", None)
+
 # CI draws the same examples every run (2,000 where a test does not set its own number), so a
 # red build always reproduces; a developer's run draws new ones each time, which is where new
 # failures are found.

@@ -51,6 +51,18 @@ else
     say "started Redis"
 fi
 
+# promtool checks deploy/prometheus/alerts.yml (tests/unit/test_deploy.py); Debian's prometheus
+# package has it. Without it the test checks the rule file's schema only.
+if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    timeout 120 apt-get update -qq >/dev/null 2>&1
+    if DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq --no-install-recommends \
+        prometheus >/dev/null 2>&1; then
+        say "installed promtool (Debian package prometheus)"
+    else
+        say "promtool could not be installed; alert rules are checked by their schema only"
+    fi
+fi
+
 if (( problems )); then
     if [ -n "${CI:-}" ]; then
         say "CI is set: the integration tests need these services"

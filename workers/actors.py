@@ -10,7 +10,9 @@ worker runs when it starts and every ``SWEEP_SECONDS`` after.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ from typing import Any
 import dramatiq
 from dramatiq import Broker, Worker
 from dramatiq.middleware import Middleware
+from dramatiq.middleware.prometheus import Prometheus
 
 from claims_engine import clock
+from claims_engine.observability import metrics
+from claims_engine.observability.logs import configure_logging, log_context
 from claims_engine.services import adjudication, intake, recovery, remittance
 from workers.broker import make_broker
 from workers.settings import environment
@@ -39,17 +44,50 @@ dramatiq.set_broker(broker)
 @dramatiq.actor(queue_name="intake", time_limit=3_600_000, **_RETRIES)
 def ingest_interchange(interchange_id: int) -> None:
     env = environment()
-    result = intake.ingest_interchange(
-        env.engine, interchange_id, env.runtime(), clock.now(), levels=env.settings.levels
-    )
-    for batch in result.batches:
-        adjudicate_batch.send(batch)
+    with log_context(interchange_id=interchange_id):
+        log.debug("interchange received for intake")
+        result = intake.ingest_interchange(
+            env.engine, interchange_id, env.runtime(), clock.now(), levels=env.settings.levels
+        )
+        metrics.record_ingest(result)
+        if result.already_done:
+            log.info("interchange already read: %d batches sent again", len(result.batches))
+        else:
+            log.info(
+                "interchange %s: %d claims accepted, %d rejected, %d batches",
+                result.state,
+                result.claims_accepted,
+                result.claims_rejected,
+                len(result.batches),
+                extra={"bytes": result.size_bytes, "rejections": _reasons(result.rejections)},
+            )
+        for batch in result.batches:
+            adjudicate_batch.send(batch)
+
+
+def _reasons(rejections: dict[tuple[str, str], int]) -> dict[str, int]:
+    return {f"{stage}:{code}": n for (stage, code), n in sorted(rejections.items())}
 
 
 @dramatiq.actor(queue_name="adjudication", time_limit=600_000, **_RETRIES)
 def adjudicate_batch(claim_ids: list[int]) -> None:
     env = environment()
+    started = time.perf_counter()
     result = adjudication.adjudicate_claims(env.engine, claim_ids, env.runtime(), clock.now())
+    metrics.record_adjudication(result, time.perf_counter() - started)
+    if log.isEnabledFor(logging.DEBUG):
+        for outcome in result.decisions:
+            d = outcome.decision
+            with log_context(payer_claim_number=d.payer_claim_number):
+                log.debug("claim decided: %s", d.outcome.value, extra={"paid": str(d.paid)})
+    log.info(
+        "batch adjudicated: %d decided, %d pended, %d failed, %d skipped, %d deferred",
+        result.adjudicated,
+        result.pended,
+        result.failed,
+        result.skipped,
+        result.deferred,
+    )
     if result.deferred:  # an earlier interchange is still being read: come back in a moment
         adjudicate_batch.send_with_options(args=(claim_ids,), delay=DEFER_MS)
 
@@ -57,7 +95,8 @@ def adjudicate_batch(claim_ids: list[int]) -> None:
 @dramatiq.actor(queue_name="payments", time_limit=3_600_000, **_RETRIES)
 def payment_cycle(out_dir: str) -> None:
     env = environment()
-    remittance.run_payment_cycle(env.engine, env.runtime(), clock.now(), Path(out_dir))
+    files = remittance.run_payment_cycle(env.engine, env.runtime(), clock.now(), Path(out_dir))
+    metrics.record_payment_cycle(files)
 
 
 def sweep(stale_after: timedelta | None = None) -> recovery.StaleWork:
@@ -112,5 +151,23 @@ class Sweeper(Middleware):
         return bool(client.set("claims-engine:sweep", "1", nx=True, px=milliseconds))
 
 
+class WorkerMetrics(Prometheus):
+    """dramatiq's Prometheus middleware with the engine's exposition server as its fork
+    (:func:`claims_engine.observability.metrics.serve_worker_metrics`: the multiprocess
+    directory, dramatiq's metrics and the engine's, plus the queue depths), none when the
+    port is 0; and this process marked dead in the directory when its worker stops."""
+
+    @property
+    def forks(self) -> list[Any]:
+        port = os.environ.get(metrics.METRICS_PORT_ENV, str(metrics.DEFAULT_WORKER_PORT))
+        return [] if port == "0" else [metrics.serve_worker_metrics]
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        metrics.mark_process_dead()
+
+
 if environment().settings.redis_url:
     broker.add_middleware(Sweeper())
+    if metrics.multiprocess_dir() is not None:  # `claims-engine worker` set the run up
+        configure_logging()
+        broker.add_middleware(WorkerMetrics())

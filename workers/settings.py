@@ -3,7 +3,9 @@
 * ``CLAIMS_DATABASE_URL``: the store (default: SQLite ``var/claims.db``);
 * ``CLAIMS_REDIS_URL``: the broker (default: the in-process StubBroker);
 * ``CLAIMS_RULES_DIR``: the rule pack folder (default: the project's ``rules/``);
-* ``CLAIMS_SNIP_LEVELS``: the SNIP levels the intake applies (default ``1-5``).
+* ``CLAIMS_SNIP_LEVELS``: the SNIP levels the intake applies (default ``1-5``);
+* ``CLAIMS_DATA_KEYS``, ``CLAIMS_LOOKUP_KEY``, ``CLAIMS_KEY_FILE``, ``CLAIMS_ENCRYPTION``: the
+  keys PHI is sealed with (see :mod:`claims_engine.store.vault`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sqlalchemy import Engine
 from claims_engine.edits import ALL_LEVELS, parse_levels
 from claims_engine.services.reference import Runtime, load_runtime
 from claims_engine.store.db import engine_for
+from claims_engine.store.vault import Vault, use_vault, vault_from_environment
 
+KEY_VARIABLES = ("CLAIMS_DATA_KEYS", "CLAIMS_LOOKUP_KEY", "CLAIMS_KEY_FILE", "CLAIMS_ENCRYPTION")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = PROJECT_ROOT / "rules"
 
@@ -29,6 +33,12 @@ class Settings:
     redis_url: str | None
     rules_dir: Path
     levels: frozenset[int]
+    keys: tuple[str, ...] = ()  # the key variables as set, so that a change is seen
+
+    @property
+    def embedded(self) -> bool:
+        url = self.database_url or ""
+        return not url or url.startswith("sqlite")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,6 +48,7 @@ class Settings:
             redis_url=os.environ.get("CLAIMS_REDIS_URL") or None,
             rules_dir=Path(os.environ.get("CLAIMS_RULES_DIR") or DEFAULT_RULES),
             levels=parse_levels(levels_text) if levels_text else ALL_LEVELS,
+            keys=tuple(os.environ.get(name, "") for name in KEY_VARIABLES),
         )
 
 
@@ -47,14 +58,28 @@ class Environment:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self._engine: Engine | None = engine  # given: an engine built elsewhere (tests)
+        self._vault: Vault | None = None
         self._lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
+                # the keys before the store: a deployment without them stops here, one line
+                use_vault(self._vault_locked())
                 self._engine = engine_for(self.settings.database_url)
             return self._engine
+
+    @property
+    def vault(self) -> Vault:
+        """The keys of this environment's store, read from the variables on first use."""
+        with self._lock:
+            return self._vault_locked()
+
+    def _vault_locked(self) -> Vault:
+        if self._vault is None:
+            self._vault = vault_from_environment(os.environ, embedded=self.settings.embedded)
+        return self._vault
 
     def runtime(self) -> Runtime:
         return load_runtime(self.engine, self.settings.rules_dir)

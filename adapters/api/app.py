@@ -13,6 +13,7 @@ that ``claims-engine worker`` processes.
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name
 # dependencies local to create_app, and must see them evaluated.
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -37,7 +38,14 @@ from adapters import fhir
 from adapters.api import models as m
 from adapters.api.security import KeyRing
 from claims_engine import clock
-from claims_engine.errors import ClaimsEngineError, ConfigurationError, StoredDataError
+from claims_engine.errors import (
+    ClaimsEngineError,
+    ConfigurationError,
+    DataKeyError,
+    StoredDataError,
+)
+from claims_engine.observability import metrics
+from claims_engine.observability.logs import bind, configure_logging, log_context
 from claims_engine.reference import ReferenceData
 from claims_engine.services import access, queries
 from claims_engine.services.access import Principal, Role
@@ -55,6 +63,7 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MAX_PAGE = 500
 MAX_ID = 2**63 - 1
 API_THREADS = 16  # request threads per process (sync routes), and database connections
+_INTERCHANGE_PATH = re.compile(r"^/v1/interchanges/(\d{1,18})(?:/|$)")
 
 
 @dataclass
@@ -158,6 +167,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         default_response_class=FastJSON,
     )
     bearer = HTTPBearer(auto_error=False, description="a key from `claims-engine keys create`")
+    app.add_middleware(CorrelationMiddleware)
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -185,6 +195,11 @@ def create_app(config: ApiConfig) -> FastAPI:
     @app.exception_handler(StoredDataError)
     async def _stored(request: Request, exc: StoredDataError) -> Response:
         return _error_response(request, 500, "stored_data_unreadable", str(exc).splitlines()[0])
+
+    @app.exception_handler(DataKeyError)
+    async def _sealed(request: Request, exc: DataKeyError) -> Response:
+        log.error("sealed data unreadable on %s: %s", request.url.path, exc)
+        return _error_response(request, 500, "stored_data_sealed", str(exc).splitlines()[0])
 
     # -- who is asking -----------------------------------------------------------------------
 
@@ -294,6 +309,8 @@ def create_app(config: ApiConfig) -> FastAPI:
                 f"sender {sub.sender_id} ISA13 {sub.control_number} was received before",
                 sub.ta1 or None,
             )
+        bind(interchange_id=sub.interchange_id)
+        log.info("interchange submitted: %d claims", check.claims, extra={"bytes": len(raw)})
         _enqueue(sub.interchange_id)
         href = f"/v1/interchanges/{sub.interchange_id}"
         body = {
@@ -678,8 +695,37 @@ def create_app(config: ApiConfig) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
+    @app.get(
+        "/metrics",
+        include_in_schema=False,
+        summary="Prometheus metrics (text exposition); no key: counts and codes only, no PHI",
+    )
+    def metrics_route() -> Response:
+        collectors: list[Any] = []
+        if env.settings.redis_url:
+            collectors.append(metrics.QueueCollector(redis_url=env.settings.redis_url))
+        elif config.inprocess_workers:
+            from workers import actors
+
+            collectors.append(metrics.QueueCollector(broker=actors.broker))
+        body = metrics.exposition(collectors)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
     _add_fhir_schemas(app)
     return app
+
+
+class CorrelationMiddleware:
+    """Binds the interchange id of ``/v1/interchanges/{id}...`` requests for their log lines
+    (a submission binds its new interchange's id itself), in a context of the request's own."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        found = _INTERCHANGE_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        with log_context(interchange_id=int(found.group(1)) if found else None):
+            await self.app(scope, receive, send)
 
 
 def _error_response(
@@ -764,6 +810,7 @@ def app_from_env() -> FastAPI:
 
     from workers.settings import environment, use_environment
 
+    configure_logging()  # uvicorn's processes: CLAIMS_LOG_LEVEL, CLAIMS_LOG_FORMAT
     limit = os.environ.get("CLAIMS_API_MAX_BODY", "")
     if limit and not limit.isdigit():
         raise ConfigurationError(f"CLAIMS_API_MAX_BODY must be a number of bytes, not {limit!r}")

@@ -35,6 +35,7 @@ from claims_engine.store.tables import (
     phi_reads_table,
     remittances_table,
 )
+from claims_engine.store.vault import current_vault
 
 _keys = api_keys_table
 _reads = phi_reads_table
@@ -57,8 +58,8 @@ class Principal:
     key_id: str
     role: Role
     npis: frozenset[str] = frozenset()
-    member_id: str | None = None
-    members: frozenset[str] = frozenset()  # whose claims a member key sees, itself included
+    member_id: str | None = None  # the lookup (keyed hash) of the member a key speaks for
+    members: frozenset[str] = frozenset()  # lookups of whose claims it sees, itself included
     expires_at: datetime | None = None
 
     @property
@@ -131,6 +132,7 @@ def create_key(
     expires = now + lifetime
     npi_list = sorted(set(npis))
     dependent_list = sorted(set(dependents) - {member_id})
+    lookup = current_vault().lookup
     with engine.begin() as conn:
         conn.execute(
             insert(_keys).values(
@@ -139,8 +141,8 @@ def create_key(
                 role=role.value,
                 label=label[:200],
                 npis=npi_list,
-                member_id=member_id,
-                dependents=dependent_list,
+                member_id=lookup(member_id) if member_id else None,
+                dependents=[lookup(m) for m in dependent_list],
                 created_at=now,
                 expires_at=expires,
             )
@@ -167,8 +169,14 @@ def revoke_key(engine: Engine, key_id: str, now: datetime) -> bool:
     return bool(done.rowcount)
 
 
-def list_keys(engine: Engine) -> list[dict[str, Any]]:
-    """Every key without its secret, oldest first."""
+def list_keys(engine: Engine, reference: ReferenceData | None = None) -> list[dict[str, Any]]:
+    """Every key without its secret, oldest first. Members are kept as lookups only: those
+    in ``reference`` are named by their member id, others by ``lookup:`` and the lookup."""
+    names = reference_lookups(reference)
+
+    def name(lookup: str | None) -> str | None:
+        return None if lookup is None else names.get(lookup, f"lookup:{lookup}")
+
     k = _keys.c
     with engine.connect() as conn:
         rows = conn.execute(
@@ -190,8 +198,8 @@ def list_keys(engine: Engine) -> list[dict[str, Any]]:
             "role": r.role,
             "label": r.label,
             "npis": list(r.npis),
-            "member_id": r.member_id,
-            "dependents": list(r.dependents),
+            "member_id": name(r.member_id),
+            "dependents": [name(m) for m in r.dependents],
             "created_at": r.created_at.isoformat(),
             "expires_at": r.expires_at.isoformat(),
             "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
@@ -242,21 +250,41 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+_lookups: list[tuple[object, str, dict[str, str]]] = []  # (members, vault identity, map)
+
+
+def reference_lookups(reference: ReferenceData | None) -> dict[str, str]:
+    """The lookup of every member id of ``reference``, to the id (made once per reference
+    data and vault: one reference is in force at a time)."""
+    if reference is None:
+        return {}
+    vault = current_vault()
+    for members, identity, found in _lookups:
+        if members is reference.members and identity == vault.identity():
+            return found
+    found = {vault.lookup(m): m for m in reference.members}
+    _lookups[:] = [(reference.members, vault.identity(), found)]
+    return found
+
+
 def visible_members(
-    member_id: str, granted: Iterable[str], reference: ReferenceData | None, today: date
+    member: str, granted: Iterable[str], reference: ReferenceData | None, today: date
 ) -> frozenset[str]:
-    """The member itself, the members it was granted, and, when it is the subscriber of a
-    policy, the dependents on that policy who are minors today."""
-    seen = {member_id, *granted}
-    me = reference.members.get(member_id) if reference else None
+    """Lookups of the member itself (``member``, a lookup), the members it was granted, and,
+    when it is the subscriber of a policy, the dependents on that policy who are minors
+    today."""
+    seen = {member, *granted}
+    member_id = reference_lookups(reference).get(member)
+    me = reference.members.get(member_id) if reference and member_id else None
     if reference is not None and me is not None and me.is_subscriber:
+        lookup = current_vault().lookup
         for other in reference.members.values():
             if (
-                other.subscriber_id == member_id
-                and other.member_id != member_id
+                other.subscriber_id == me.member_id
+                and other.member_id != me.member_id
                 and age_on(other.birth_date, today) < ADULT_AGE
             ):
-                seen.add(other.member_id)
+                seen.add(lookup(other.member_id))
     return frozenset(seen)
 
 

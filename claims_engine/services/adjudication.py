@@ -42,12 +42,15 @@ from claims_engine.adjudication.adjudicate import (
 from claims_engine.adjudication.batch import Ledger, services_of
 from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
 from claims_engine.codec import claim_from_json, decision_from_json, decision_to_json
+from claims_engine.errors import DataKeyError
 from claims_engine.model import Claim
 from claims_engine.money import ZERO
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows, update_rows
 from claims_engine.store.db import begin_write, error_line, is_postgres, is_transient
 from claims_engine.store.tables import (
+    CLAIM,
+    DECISION,
     ClaimState,
     InterchangeState,
     accumulators_table,
@@ -58,6 +61,7 @@ from claims_engine.store.tables import (
     interchanges_table,
     services_table,
 )
+from claims_engine.store.vault import current_vault
 
 ACTOR = "adjudication"
 ORDER_WINDOW = timedelta(minutes=10)
@@ -82,6 +86,7 @@ class BatchResult:
     skipped: int = 0  # asked for but no longer waiting (done before: a redelivery)
     deferred: int = 0  # waiting for an earlier interchange's intake: send them again later
     claim_ids: list[int] = field(default_factory=list)
+    decisions: list[Adjudication] = field(default_factory=list)  # of the claims decided
 
     def add(self, other: BatchResult) -> None:
         self.adjudicated += other.adjudicated
@@ -90,6 +95,7 @@ class BatchResult:
         self.skipped += other.skipped
         self.deferred += other.deferred
         self.claim_ids.extend(other.claim_ids)
+        self.decisions.extend(other.decisions)
 
 
 def family_lock_key(family: str) -> int:
@@ -201,13 +207,19 @@ def _adjudicate(
         claims: dict[int, Claim] = {}
         for w in waiting:
             try:
-                claims[w.id] = claim_from_json(w.claim)
+                claims[w.id] = read_claim(w.claim, w.id)
+            except DataKeyError:
+                raise  # the keys are wrong, not the claim: retried, and swept up once fixed
             except Exception as exc:  # a stored claim that cannot be read pends alone
                 failures.append((w, exc))
+        reversed_decisions = _load_reversed(conn, claims.values())
+        lookups = readable_lookups(
+            runtime, [*claims.values(), *(d.claim for d in reversed_decisions.values())]
+        )
         ledger = Ledger(
-            accumulators=_load_accumulators(conn, names),
-            history=_load_history(conn, names, _history_start(claims.values())),
-            decisions=_load_reversed(conn, claims.values()),
+            accumulators=_load_accumulators(conn, names, lookups),
+            history=_load_history(conn, names, _history_start(claims.values()), lookups),
+            decisions=reversed_decisions,
         )
         decided: list[tuple[_Waiting, Adjudication]] = []
         changed: dict[AccumulatorKey, str] = {}
@@ -238,6 +250,7 @@ def _adjudicate(
         else:
             result.adjudicated += 1
         result.claim_ids.append(w.id)
+        result.decisions.append(outcome)
     result.failed = len(failures)
     result.claim_ids.extend(w.id for w, _ in failures)
     result.skipped = len(requested - set(result.claim_ids)) - result.deferred
@@ -298,7 +311,21 @@ def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Wa
     ]
 
 
-def _load_accumulators(conn: Connection, families: list[str]) -> dict[AccumulatorKey, Decimal]:
+def readable_lookups(runtime: Runtime, claims: Iterable[Claim]) -> dict[str, str]:
+    """Lookup column values (keyed hashes) back to the member ids and accumulator holders
+    they were made from, for every one the adjudication of ``claims`` can ask about: the
+    pure adjudication names members and holders as the reference data does."""
+    vault = current_vault()
+    ids = runtime.identifiers_of(claims)
+    names = ids | {f"member:{i}" for i in ids}
+    return {vault.lookup(n): n for n in names}
+
+
+def _load_accumulators(
+    conn: Connection, families: list[str], lookups: dict[str, str]
+) -> dict[AccumulatorKey, Decimal]:
+    """The families' running totals, keyed by holder as adjudication names them (a holder no
+    claim of the batch can name keeps its lookup: nothing asks for it)."""
     a = _accumulators.c
     rows = conn.execute(
         select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
@@ -306,7 +333,9 @@ def _load_accumulators(conn: Connection, families: list[str]) -> dict[Accumulato
         )
     )
     return {
-        AccumulatorKey(r.holder, r.plan_id, r.plan_year, r.bucket, r.network): r.amount
+        AccumulatorKey(
+            lookups.get(r.holder, r.holder), r.plan_id, r.plan_year, r.bucket, r.network
+        ): r.amount
         for r in rows
     }
 
@@ -329,7 +358,7 @@ def _history_start(claims: Iterable[Claim]) -> date | None:
 
 
 def _load_history(
-    conn: Connection, families: list[str], start: date | None
+    conn: Connection, families: list[str], start: date | None, lookups: dict[str, str]
 ) -> dict[str, list[PriorService]]:
     s = _services.c
     history: dict[str, list[PriorService]] = {}
@@ -338,12 +367,12 @@ def _load_history(
         query = query.where(s.service_date >= start)
     rows = conn.execute(query.order_by(s.id))
     for r in rows:
-        history.setdefault(r.subscriber_id, []).append(
+        history.setdefault(lookups.get(r.subscriber_id, r.subscriber_id), []).append(
             PriorService(
                 r.payer_claim_number,
                 r.submitter_claim_id,
                 r.billing_npi,
-                r.member_id,
+                lookups.get(r.member_id, r.member_id),
                 r.procedure,
                 r.service_date,
                 r.charge,
@@ -371,19 +400,26 @@ def _load_reversed(conn: Connection, claims: Iterable[Any]) -> dict[str, ClaimDe
     return {str(r.payer_claim_number): read_decision(r.decision, r.claim) for r in rows}
 
 
-def decision_document(decision: ClaimDecision, claim: Claim) -> dict[str, Any]:
-    """The decision as stored: without its claim when that is the claim of its row (kept in
-    ``claims.claim`` already), with it otherwise (a reversal carries the original claim)."""
+def decision_document(decision: ClaimDecision, claim: Claim) -> bytes:
+    """The decision as stored, sealed: without its claim when that is the claim of its row
+    (kept in ``claims.claim`` already), with it otherwise (a reversal carries the original)."""
     document = decision_to_json(decision)
     if decision.claim is claim or decision.claim == claim:
         del document["claim"]
-    return document
+    return current_vault().seal_json(document, DECISION)
 
 
-def read_decision(document: dict[str, Any], claim: dict[str, Any]) -> ClaimDecision:
-    """A stored decision, given the stored claim of its row."""
+def read_claim(sealed: bytes, row: object = None) -> Claim:
+    """A stored claim (``claims.claim``), opened and decoded."""
+    return claim_from_json(current_vault().open_json(sealed, CLAIM, row))
+
+
+def read_decision(sealed: bytes, sealed_claim: bytes, row: object = None) -> ClaimDecision:
+    """A stored decision (``adjudications.decision``), given the stored claim of its row."""
+    vault = current_vault()
+    document = vault.open_json(sealed, DECISION, row)
     if "claim" not in document:
-        document = {**document, "claim": claim}
+        document["claim"] = vault.open_json(sealed_claim, CLAIM, row)
     return decision_from_json(document)
 
 
@@ -483,18 +519,21 @@ def _write_accumulators(
         )
     }
     updates, inserts = [], []
+    vault = current_vault()
     for key, family in changed.items():
         amount = ledger.accumulators.get(key, ZERO)
-        if key in existing:
-            updates.append({"id": existing[key], "amount": amount})
+        stored = key._replace(holder=vault.lookup(key.holder))
+        if stored in existing:
+            updates.append({"id": existing[stored], "amount": amount})
         else:
-            inserts.append({"family": family, **key._asdict(), "amount": amount})
+            inserts.append({"family": family, **stored._asdict(), "amount": amount})
     update_rows(conn, _accumulators, updates)
     insert_rows(conn, _accumulators, inserts)
 
 
 def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]]) -> None:
     rows: list[dict[str, Any]] = []
+    lookup = current_vault().lookup
     for w, outcome in decided:
         for d in outcome.decisions:
             if d.status is ClaimStatusCode.REVERSAL or d.outcome in (
@@ -507,11 +546,11 @@ def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]
                 rows.append(
                     {
                         "family": w.family,
-                        "subscriber_id": subscriber[:80],
+                        "subscriber_id": lookup(subscriber)[:80],
                         "payer_claim_number": s.payer_claim_number,
-                        "submitter_claim_id": s.claim_id[:38],
+                        "submitter_claim_id": lookup(s.claim_id)[:38],
                         "billing_npi": s.billing_npi[:10],
-                        "member_id": s.member_id[:80],
+                        "member_id": lookup(s.member_id)[:80],
                         "procedure": s.procedure[:48],
                         "service_date": s.service_date,
                         "charge": s.charge,

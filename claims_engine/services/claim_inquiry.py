@@ -63,17 +63,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from claims_engine.adjudication.decision import ClaimDecision, LineDecision, Outcome
-from claims_engine.codec import claim_from_json
 from claims_engine.edits import EditContext, edit_claim
 from claims_engine.errors import ClaimsEngineError, StoredDataError
 from claims_engine.issues import ClaimStatus, Scope
 from claims_engine.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.money import ZERO, round_money
-from claims_engine.services.adjudication import read_decision
+from claims_engine.services.adjudication import read_claim, read_decision
 from claims_engine.services.intake import CONTROL_COUNTER
-from claims_engine.services.queries import AdjudicationView, adjudications_of
+from claims_engine.services.queries import AdjudicationView, adjudications_of, identity_of
 from claims_engine.store.db import begin_write, next_numbers
 from claims_engine.store.tables import ClaimState, claims_table
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
 from claims_engine.x12.reader276 import ClaimInquiry, LineInquiry, Unreadable, read_276
 from claims_engine.x12.writer277 import ClaimReport, InquiryReport, LineReport, write_277
@@ -196,7 +196,7 @@ def _candidates(
     query = select(
         c.id,
         c.payer_claim_number,
-        c.submitter_claim_id,
+        c.identity,
         c.billing_npi,
         c.member_id,
         c.frequency,
@@ -211,7 +211,8 @@ def _candidates(
         query = query.where(c.payer_claim_number == q.payer_claim_number)
     elif q.patient_control_number and q.provider.npi:
         query = query.where(
-            c.submitter_claim_id == q.patient_control_number, c.billing_npi == q.provider.npi
+            c.submitter_claim_id == current_vault().lookup(q.patient_control_number),
+            c.billing_npi == q.provider.npi,
         )
     else:
         return []
@@ -223,7 +224,7 @@ def _candidates(
     found: list[_Found] = []
     for row in conn.execute(query.order_by(c.id).limit(_SCAN)):
         try:
-            claim: Claim | None = claim_from_json(row.claim)
+            claim: Claim | None = read_claim(row.claim, row.id)
         except StoredDataError:
             claim = None
         if _matches(q, row, claim):
@@ -233,10 +234,10 @@ def _candidates(
 
 def _matches(q: ClaimInquiry, row: Any, claim: Claim | None) -> bool:
     member = q.member_id
-    members = {row.member_id}
+    members = set()
     if claim is not None:
         members |= {claim.subscriber.member_id, claim.patient.member_id}
-    if member not in members:
+    if member not in members and current_vault().lookup(member) != row.member_id:
         return False
     if q.total_charge is not None and round_money(row.total_charge) != q.total_charge:
         return False
@@ -308,7 +309,7 @@ def _report(q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView]) -
         ),
         remittance_trace=(remitted.remittance_trace or "") if remitted is not None else "",
         payer_claim_number=row.payer_claim_number or "",
-        patient_control_number=row.submitter_claim_id,
+        patient_control_number=identity_of(row).claim_id,
         bill_type=claim.type_of_bill if institutional and claim is not None else "",
         service_from=start,
         service_to=end,
@@ -321,7 +322,7 @@ def _report(q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView]) -
 
 def _decision(view: AdjudicationView, row: Any) -> ClaimDecision | None:
     try:
-        return read_decision(view.document, row.claim)
+        return read_decision(view.document, row.claim, view.id)
     except StoredDataError:
         return None
 

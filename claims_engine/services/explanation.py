@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from claims_engine.adjudication.decision import ClaimDecision
-from claims_engine.codec import claim_from_json
 from claims_engine.model import Claim
-from claims_engine.services.adjudication import read_decision
+from claims_engine.services.adjudication import read_claim, read_decision
+from claims_engine.services.queries import identity_of
 from claims_engine.store.tables import (
     ClaimState,
     adjudications_table,
@@ -102,7 +101,7 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
 
 @dataclass(slots=True)
 class _Adjudication:
-    decision: dict[str, Any]
+    decision: bytes  # sealed
     decided_at: datetime
     reversed_by: str | None
     rule_pack_version: str
@@ -143,7 +142,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
             c.updated_at,
             c.error,
             c.payer_claim_number,
-            c.member_id,
+            c.identity,
             c.claim,
         ).where(c.id.in_(ids))
     ).all()
@@ -183,10 +182,10 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
     result: dict[int, Explanation] = {}
     for r in rows:
         row_id = int(r.id)
-        claim = claim_from_json(r.claim)
+        claim = read_claim(r.claim, row_id)
         own = adjudications.get((row_id, "decision"))
         reversal = adjudications.get((row_id, "reversal"))
-        decision = read_decision(own.decision, r.claim) if own is not None else None
+        decision = read_decision(own.decision, r.claim, row_id) if own is not None else None
         # A void has no decision of its own: what happened to it is its reversal.
         source = own if own is not None else reversal
         error = r.error
@@ -207,7 +206,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
             paid_on=source.paid_at.date() if source is not None and source.paid_at else None,
             error=error,
             payer_claim_number=r.payer_claim_number,
-            member_id=str(r.member_id),
+            member_id=identity_of(r).member_id,
             updated_at=r.updated_at,
         )
     return result

@@ -38,6 +38,10 @@ from claims_engine.store.db import (
     next_numbers,
 )
 from claims_engine.store.tables import (
+    ACK,
+    CLAIM,
+    IDENTITY,
+    RAW,
     ClaimState,
     InterchangeState,
     acknowledgments_table,
@@ -47,6 +51,7 @@ from claims_engine.store.tables import (
     interchange_controls_table,
     interchanges_table,
 )
+from claims_engine.store.vault import current_vault
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import ClaimAck, Envelope, write_ta1
 from claims_engine.x12.envelope import InterchangeHeader, check_isa
@@ -87,6 +92,9 @@ class IngestResult:
     already_done: bool = False
     reason: str = ""
     batches: list[list[int]] = field(default_factory=list)
+    received: dict[str, int] = field(default_factory=dict)  # claims read, by claim type
+    rejections: dict[tuple[str, str], int] = field(default_factory=dict)  # (stage, code): n
+    size_bytes: int = 0
 
 
 def read_header(raw: bytes, file_name: str) -> InterchangeHeader:
@@ -131,7 +139,7 @@ def submit(
                         sender_id=header.sender_id[:15],
                         control_number=header.control[:9],
                         file_name=file_name[-255:],
-                        raw=raw,
+                        raw=current_vault().seal(raw, RAW),
                         received_at=now,
                         state=InterchangeState.RECEIVED,
                         submitted_by=submitted_by,
@@ -276,7 +284,7 @@ def _duplicate_ta1(
             control_number=f"{control:09d}",
             file_name=f"duplicate.{header.control}.{control:09d}.ta1",
             created_at=now,
-            content=text,
+            content=current_vault().seal_text(text, ACK),
         )
     )
     return text
@@ -296,6 +304,7 @@ class _StoreSink:
         self.conn = conn
         self.interchange_id = interchange_id
         self.runtime = runtime
+        self.vault = current_vault()
         self.received_on = options.received_on
         self.now = options.created
         self.ordinal = 0
@@ -305,6 +314,8 @@ class _StoreSink:
         self._ix_start = 1
         self.accepted: list[tuple[int, str, int]] = []  # (claim id, family, ordinal)
         self.rejected = 0
+        self.received: dict[str, int] = {}
+        self.rejections: dict[tuple[str, str], int] = {}
 
     def claim(self, ack: ClaimAck) -> None:
         self.ordinal += 1
@@ -314,20 +325,20 @@ class _StoreSink:
 
     def transaction_end(self, accepted: bool) -> None:
         if not accepted:
-            self._reject(self._txn_start, "its transaction set was rejected (999)")
+            self._reject(self._txn_start, "its transaction set was rejected (999)", "IK5")
         self._txn_start = self.ordinal + 1
 
     def group_end(self, accepted: bool) -> None:
         if not accepted:
-            self._reject(self._group_start, "its functional group was rejected (999)")
+            self._reject(self._group_start, "its functional group was rejected (999)", "AK9")
         self._group_start = self._txn_start = self.ordinal + 1
 
     def interchange_end(self, accepted: bool) -> None:
         if not accepted:
-            self._reject(self._ix_start, "its interchange was rejected (TA1)")
+            self._reject(self._ix_start, "its interchange was rejected (TA1)", "TA1")
         self._ix_start = self._group_start = self._txn_start = self.ordinal + 1
 
-    def _reject(self, first: int, why: str) -> None:
+    def _reject(self, first: int, why: str, code: str = "") -> None:
         if self.ordinal < first:
             return
         self.flush()
@@ -346,6 +357,8 @@ class _StoreSink:
         if gone:
             self.accepted = [a for a in self.accepted if a[2] not in gone]
             self.rejected += len(gone)
+            stage = {"IK5": "transaction_set", "AK9": "functional_group"}.get(code, "interchange")
+            self.rejections[stage, code] = self.rejections.get((stage, code), 0) + len(gone)
 
     def flush(self) -> None:
         if not self._pending:
@@ -354,24 +367,32 @@ class _StoreSink:
         ids = insert_rows(self.conn, _claims, rows, return_ids=True)
         lines: list[dict[str, Any]] = []
         for claim_id, (ordinal, ack), row in zip(ids, self._pending, rows, strict=True):
+            kind = ack.claim.claim_type.value
+            self.received[kind] = self.received.get(kind, 0) + 1
             if ack.accepted:
                 self.accepted.append((claim_id, row["family"], ordinal))
             else:
                 self.rejected += 1
+                key = ("claim", ack.issues[0].code if ack.issues else "other")
+                self.rejections[key] = self.rejections.get(key, 0) + 1
             lines.extend(_line_rows(claim_id, ack))
         insert_rows(self.conn, _lines, lines)
         self._pending.clear()
 
     def _row(self, ordinal: int, ack: ClaimAck) -> dict[str, Any]:
         claim = ack.claim
+        patient = self.runtime.patient_of(claim)
         return {
             "payer_claim_number": ack.payer_claim_number or None,
             "interchange_id": self.interchange_id,
             "ordinal": ordinal,
-            "submitter_claim_id": claim.claim_id[:38],
+            "submitter_claim_id": self.vault.lookup(claim.claim_id)[:38],
             "billing_npi": claim.billing_provider.npi[:10],
-            "member_id": self.runtime.patient_of(claim)[:80],
-            "family": self.runtime.family_of(claim)[:90],
+            "member_id": self.vault.lookup(patient)[:80],
+            "identity": self.vault.seal_json(
+                {"member_id": patient, "claim_id": claim.claim_id}, IDENTITY
+            ),
+            "family": self.vault.lookup(self.runtime.family_of(claim))[:90],
             "claim_type": claim.claim_type.value,
             "frequency": claim.frequency_code[:1],
             "original_claim_number": claim.original_claim_number[:50] or None,
@@ -380,7 +401,7 @@ class _StoreSink:
             "received_on": self.received_on,
             "updated_at": self.now,
             "error": None if ack.accepted else "; ".join(i.describe() for i in ack.issues),
-            "claim": claim_to_json(claim),
+            "claim": self.vault.seal_json(claim_to_json(claim), CLAIM),
         }
 
 
@@ -426,7 +447,7 @@ def ingest_interchange(
         ).scalar()
     if raw is None:
         raise InputFileError(f"interchange {interchange_id} is not in the store")
-    raw = bytes(raw)
+    raw = current_vault().open(raw, RAW, interchange_id)
     # Control numbers for the acknowledgments: at most a TA1, a 999 and a 277CA per ISA.
     # Reserved in a short transaction of their own; a crash only leaves a gap.
     needed = 3 * max(1, raw.count(b"ISA")) + 3
@@ -451,7 +472,9 @@ def ingest_interchange(
             )
             .values(state=InterchangeState.REJECTED.value, reason=reason)
         )
-    return IngestResult(interchange_id, InterchangeState.REJECTED.value, reason=reason)
+    return IngestResult(
+        interchange_id, InterchangeState.REJECTED.value, reason=reason, size_bytes=len(raw)
+    )
 
 
 def _ingest(
@@ -498,6 +521,7 @@ def _ingest(
         name = f"ix{interchange_id}"
         summary = ingest(io.BytesIO(raw), options, output, sink=sink, name=name)
         sink.flush()
+        vault = sink.vault
         ack_rows = [
             {
                 "interchange_id": interchange_id,
@@ -505,7 +529,7 @@ def _ingest(
                 "control_number": _ack_control(text),
                 "file_name": f"{key}.{kind}",
                 "created_at": now,
-                "content": text,
+                "content": vault.seal_text(text, ACK),
             }
             for (kind, key), text in sorted(output.files.items(), key=lambda kv: kv[0][1])
         ]
@@ -542,6 +566,9 @@ def _ingest(
         claims_rejected=sink.rejected,
         reason="; ".join(reasons),
         batches=family_batches((cid, fam) for cid, fam, _ in sink.accepted),
+        received=sink.received,
+        rejections=sink.rejections,
+        size_bytes=len(raw),
     )
 
 
@@ -568,6 +595,7 @@ def write_acknowledgments(engine: Engine, interchange_ids: list[int], out_dir: P
     """Write the stored acknowledgments of these interchanges into ``out_dir``, in the order
     they were made; returns their paths."""
     a = _acks.c
+    vault = current_vault()
     with engine.connect() as conn:
         rows = conn.execute(
             select(a.file_name, a.content)
@@ -579,6 +607,7 @@ def write_acknowledgments(engine: Engine, interchange_ids: list[int], out_dir: P
         out_dir.mkdir(parents=True, exist_ok=True)
     for row in rows:
         path = out_dir / f"{row.file_name}.x12"
-        path.write_text(row.content, encoding="ascii", newline="")
+        text = vault.open_text(row.content, ACK, row.file_name)
+        path.write_text(text, encoding="ascii", newline="")
         paths.append(path)
     return paths

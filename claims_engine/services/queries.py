@@ -30,6 +30,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from claims_engine.reasons import describe_adjustment
 from claims_engine.store.db import is_postgres
 from claims_engine.store.tables import (
+    ACK,
+    IDENTITY,
+    REMITTANCE,
     AckKind,
     ClaimState,
     InterchangeState,
@@ -43,6 +46,7 @@ from claims_engine.store.tables import (
     remittance_claims_table,
     remittances_table,
 )
+from claims_engine.store.vault import current_vault
 
 _claims = claims_table
 _events = claim_events_table
@@ -176,7 +180,10 @@ def find_claims(engine: Engine, key: str, billing_npi: str | None = None) -> lis
         else:
             found = conn.execute(
                 select(c.id)
-                .where(c.submitter_claim_id == key, c.billing_npi == billing_npi)
+                .where(
+                    c.submitter_claim_id == current_vault().lookup(key),
+                    c.billing_npi == billing_npi,
+                )
                 .order_by(c.id)
             ).scalars()
         return [int(i) for i in found]
@@ -196,9 +203,8 @@ def _status_columns() -> list[Any]:
     return [
         c.id,
         c.payer_claim_number,
-        c.submitter_claim_id,
         c.billing_npi,
-        c.member_id,
+        c.identity,
         c.claim_type,
         c.state,
         c.received_on,
@@ -230,13 +236,29 @@ def _status_found(claim_row_id: Any, visible: ColumnElement[bool] | None) -> Sel
     return query if visible is None else query.where(visible)
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a claim is for and the submitter's id of it (CLM01): kept sealed, and in lookup
+    columns as keyed hashes, so read from ``claims.identity``."""
+
+    member_id: str
+    claim_id: str
+
+
+def identity_of(row: Any) -> Identity:
+    """The identity of a claim row read with ``claims.identity`` (and ``claims.id``)."""
+    found = current_vault().open_json(row.identity, IDENTITY, row.id)
+    return Identity(str(found["member_id"]), str(found["claim_id"]))
+
+
 def _status_view(row: Any) -> ClaimStatusView:
+    identity = identity_of(row)
     view = ClaimStatusView(
         id=row.id,
         payer_claim_number=row.payer_claim_number,
-        submitter_claim_id=row.submitter_claim_id,
+        submitter_claim_id=identity.claim_id,
         billing_npi=row.billing_npi,
-        member_id=row.member_id,
+        member_id=identity.member_id,
         claim_type=row.claim_type,
         state=row.state,
         received_on=row.received_on,
@@ -435,7 +457,7 @@ def _conditions(visible: ColumnElement[bool] | None, where: ClaimFilter) -> list
     c = _claims.c
     found: list[Any] = [] if visible is None else [visible]
     if where.member_id is not None:
-        found.append(c.member_id == where.member_id)
+        found.append(c.member_id == current_vault().lookup(where.member_id))
     if where.billing_npi is not None:
         found.append(c.billing_npi == where.billing_npi)
     if where.state is not None:
@@ -476,8 +498,7 @@ def search_claims(
         select(
             c.id,
             c.payer_claim_number,
-            c.submitter_claim_id,
-            c.member_id,
+            c.identity,
             c.billing_npi,
             c.claim_type,
             c.state,
@@ -491,21 +512,24 @@ def search_claims(
         .limit(limit)
     )
     query = query.where(*_conditions(visible, where))
-    return [
-        ClaimSummary(
-            r.id,
-            r.payer_claim_number,
-            r.submitter_claim_id,
-            r.member_id,
-            r.billing_npi,
-            r.claim_type,
-            r.state,
-            r.received_on,
-            r.total_charge,
-            r.paid,
+    found = []
+    for r in conn.execute(query):
+        identity = identity_of(r)
+        found.append(
+            ClaimSummary(
+                r.id,
+                r.payer_claim_number,
+                identity.claim_id,
+                identity.member_id,
+                r.billing_npi,
+                r.claim_type,
+                r.state,
+                r.received_on,
+                r.total_charge,
+                r.paid,
+            )
         )
-        for r in conn.execute(query)
-    ]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,9 +614,10 @@ def acknowledgment(
     row = conn.execute(query).first()
     if row is None:
         return None
+    text = current_vault().open_text(row.content, ACK, row.id)
     return AcknowledgmentRef(
         row.id, row.kind, row.control_number, row.file_name, row.created_at
-    ), row.content
+    ), text
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,7 +666,7 @@ def remittance_view(
             a.id,
             a.claim_id,
             a.payer_claim_number,
-            c.submitter_claim_id,
+            c.identity,
             a.kind,
             a.status,
             a.outcome,
@@ -670,7 +695,7 @@ def remittance_view(
         RemittanceItem(
             d.claim_id,
             d.payer_claim_number,
-            d.submitter_claim_id,
+            identity_of(d).claim_id,
             d.kind,
             d.status,
             d.outcome,
@@ -689,7 +714,7 @@ def remittance_view(
         row.created_at,
         row.total_paid,
         row.file_name,
-        row.content,
+        current_vault().open_text(row.content, REMITTANCE, row.id),
         items,
     )
 
@@ -716,7 +741,7 @@ def claim_is_visible(
 @dataclass(frozen=True, slots=True)
 class AdjudicationView:
     """A decision or reversal of a claim, with the 835 it was paid in (``None`` when it is in
-    none yet). ``document`` is the stored decision, for :func:`read_decision`."""
+    none yet). ``document`` is the stored (sealed) decision, for :func:`read_decision`."""
 
     id: int
     claim_row_id: int
@@ -732,7 +757,7 @@ class AdjudicationView:
     decided_at: datetime
     remittance_trace: str | None
     remitted_at: datetime | None
-    document: dict[str, Any]
+    document: bytes
 
 
 def adjudications_of(conn: Connection, claim_row_ids: Sequence[int]) -> list[AdjudicationView]:

@@ -13,8 +13,8 @@ import hashlib
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ from claims_engine.reference import ReferenceData, load_reference
 from claims_engine.remittance import Payer, load_payer
 from claims_engine.rulebook import RuleBook, fingerprint, load_rulebook
 from claims_engine.rules import RulePack
-from claims_engine.store.tables import reference_sets_table
+from claims_engine.store.db import check_lookup_key
+from claims_engine.store.tables import REFERENCE, reference_sets_table
+from claims_engine.store.vault import current_vault
 
 REFERENCE_FILES = (
     "members.csv",
@@ -60,6 +62,8 @@ class Runtime:
     payer: Payer
     book: RuleBook
     hooks: Mapping[str, RuleHook]  # the adjudication hook of each pack, by its version
+    # the member ids of each family, by the key :meth:`family_of` gives
+    family_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def rules(self) -> RulePack:
@@ -122,6 +126,28 @@ class Runtime:
             return found.member_id
         return patient.member_id or claim.subscriber.member_id
 
+    def identifiers_of(self, claims: Iterable[Claim]) -> set[str]:
+        """Every member id and family key the adjudication of ``claims`` can name: their
+        families' members from the reference data and the ids the claims carry. A lookup
+        column's values among these can be read back (see :func:`readable_lookups`)."""
+        found: set[str] = set()
+        for claim in claims:
+            family = self.family_of(claim)
+            found.add(family)
+            found.update(self.family_members.get(family, ()))
+            found.update((claim.subscriber.member_id, claim.patient.member_id))
+            found.add(self.patient_of(claim))
+        found.discard("")
+        return found
+
+
+def family_index(reference: ReferenceData) -> dict[str, tuple[str, ...]]:
+    """The member ids of each family, keyed as :meth:`Runtime.family_of` keys families."""
+    index: dict[str, list[str]] = {}
+    for member in reference.members.values():
+        index.setdefault(f"family:{member.family_id}", []).append(member.member_id)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
 
 def _read_files(directory: Path) -> dict[str, str]:
     if not directory.is_dir():
@@ -165,16 +191,19 @@ def store_reference(engine: Engine, directory: Path, now: datetime) -> StoredRef
         if found is not None:
             return StoredReference(found, digest, created=False)
         new_id = conn.execute(
-            insert(_sets).values(sha256=digest, loaded_at=now, files=files).returning(_sets.c.id)
+            insert(_sets)
+            .values(sha256=digest, loaded_at=now, files=current_vault().seal_json(files, REFERENCE))
+            .returning(_sets.c.id)
         ).scalar_one()
     return StoredReference(new_id, digest, created=True)
 
 
 def latest_reference_id(conn: Connection) -> int | None:
-    return conn.execute(select(_sets.c.id).order_by(_sets.c.id.desc()).limit(1)).scalar()
+    found = conn.execute(select(_sets.c.id).order_by(_sets.c.id.desc()).limit(1)).scalar()
+    return None if found is None else int(found)
 
 
-_cache: dict[tuple[str, int, str, Any], Runtime] = {}
+_cache: dict[tuple[str, int, str, Any, str], Runtime] = {}
 _cache_lock = threading.Lock()
 RULES_LOOK_SECONDS = 2.0  # how often a process looks for a changed rules folder
 _looked: dict[str, tuple[float, Any]] = {}
@@ -202,23 +231,29 @@ def load_runtime(
     the whole runtime. A batch keeps the runtime it started with, so it never sees half a
     pack; a folder that no longer loads is refused, and the last good runtime stays only
     until the process asks for a new one (the error names the file and rule)."""
+    vault = current_vault()
     with engine.connect() as conn:
-        row = conn.execute(
-            select(_sets.c.id, _sets.c.files).order_by(_sets.c.id.desc()).limit(1)
-        ).first()
-    if row is None:
+        set_id = latest_reference_id(conn)
+    if set_id is None:
         raise ConfigurationError(
             "the store holds no reference data: run `claims-engine reference load DIR` first"
         )
     with _cache_lock:
         mark = _rules_mark(rules_dir, look_seconds)
-        key = (engine.url.render_as_string(hide_password=True), int(row.id), str(rules_dir), mark)
+        store = engine.url.render_as_string(hide_password=True)
+        key = (store, set_id, str(rules_dir), mark, vault.identity())
         runtime = _cache.get(key)
         if runtime is None:
-            reference, payer = parse_reference(dict(row.files))
+            with engine.connect() as conn:
+                check_lookup_key(conn, vault)
+                sealed = conn.execute(
+                    select(_sets.c.files).where(_sets.c.id == set_id)
+                ).scalar_one()
+            files = vault.open_json(sealed, REFERENCE, set_id)
+            reference, payer = parse_reference(dict(files))
             book = load_rulebook(rules_dir, known_plans=reference.plans)
             hooks = {pack.version: rule_hook(pack) for _, pack in book.versions}
-            runtime = Runtime(int(row.id), reference, payer, book, hooks)
+            runtime = Runtime(set_id, reference, payer, book, hooks, family_index(reference))
             for old in [k for k in _cache if k[:3] == key[:3]]:
                 del _cache[old]  # the runtime of the folder as it was: batches holding it finish
             _cache[key] = runtime

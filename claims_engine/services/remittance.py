@@ -26,6 +26,7 @@ from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (
+    REMITTANCE,
     ClaimState,
     adjudications_table,
     claim_events_table,
@@ -33,6 +34,7 @@ from claims_engine.store.tables import (
     remittance_claims_table,
     remittances_table,
 )
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer835 import write_835
 
 TRACE_COUNTER = "trace_number"
@@ -137,7 +139,7 @@ def _pay(
         decisions: list[ClaimDecision] = []
         row_of: dict[int, tuple[int, int, str]] = {}
         for r in rows:
-            d = read_decision(r.decision, r.claim)
+            d = read_decision(r.decision, r.claim, r.id)
             decisions.append(d)
             row_of[id(d)] = (int(r.id), int(r.claim_id), str(r.kind))
         [remittance] = payment_cycle(
@@ -163,7 +165,7 @@ def _pay(
                 claims=len(remittance.decisions),
                 total_paid=summary.total_paid,
                 file_name=f"835-{npi}-{trace_number}.x12",
-                content=content,
+                content=current_vault().seal_text(content, REMITTANCE),
             )
             .returning(_remittances.c.id)
         ).scalar_one()
@@ -227,10 +229,12 @@ def write_remittances(engine: Engine, out_dir: Path, traces: Sequence[str] = ())
     if traces:
         query = query.where(r.trace_number.in_(list(traces)))
     paths: list[Path] = []
+    vault = current_vault()
     with engine.connect() as conn:
         for row in conn.execute(query):
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / row.file_name
-            path.write_text(row.content, encoding="ascii", newline="")
+            text = vault.open_text(row.content, REMITTANCE, row.file_name)
+            path.write_text(text, encoding="ascii", newline="")
             paths.append(path)
     return paths

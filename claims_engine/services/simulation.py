@@ -44,11 +44,11 @@ from claims_engine.adjudication.adjudicate import (
 from claims_engine.adjudication.batch import Ledger
 from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.adjudication.decision import ClaimDecision
-from claims_engine.codec import claim_from_json
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Claim, ServiceLine
 from claims_engine.money import ZERO
 from claims_engine.rulebook import RuleBook, load_rulebook
+from claims_engine.services.adjudication import read_claim
 from claims_engine.services.reference import Runtime, load_runtime
 from claims_engine.simulation_report import ClaimImpact, Contribution, Simulation, Totals
 from claims_engine.store.db import engine_for
@@ -210,7 +210,6 @@ def _replay_chunk(
     query = (
         select(
             c.payer_claim_number,
-            c.submitter_claim_id,
             c.billing_npi,
             c.claim_type,
             c.received_on,
@@ -226,7 +225,7 @@ def _replay_chunk(
     partial = _Partial()
     plan_of = _plan_finder(runtime)
     for r in rows:
-        claim = claim_from_json(r.claim)
+        claim = read_claim(r.claim, r.payer_claim_number)
         pccn = str(r.payer_claim_number)
         old, old_rules = before.run(claim, r.received_on, pccn)
         new, new_rules = after.run(claim, r.received_on, pccn)
@@ -250,7 +249,7 @@ def _replay_chunk(
         partial.changed.append(
             ClaimImpact(
                 payer_claim_number=pccn,
-                claim_id=str(r.submitter_claim_id),
+                claim_id=claim.claim_id,
                 billing_npi=str(r.billing_npi),
                 plan_id=plan_id,
                 claim_type=str(r.claim_type),

@@ -30,7 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -40,6 +53,7 @@ from sqlmodel import SQLModel
 from claims_engine import clock
 from claims_engine.errors import ConfigurationError
 from claims_engine.store import tables
+from claims_engine.store.vault import Vault, current_vault
 
 DEFAULT_SQLITE_PATH = Path("var") / "claims.db"
 _UPGRADE_LOCK_KEY = 0x636C61696D73  # "claims": any constant shared by every upgrader
@@ -48,14 +62,62 @@ _UPGRADE_LOCK_KEY = 0x636C61696D73  # "claims": any constant shared by every upg
 SQLITE_BEGIN = "claims_sqlite_begin"
 
 Step = tuple[int, str, Callable[[Connection], None]]
+LOOKUP_SETTING = "lookup_key"
 
 
 def _create_schema(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
+    record_lookup_key(conn, current_vault())
+
+
+def record_lookup_key(conn: Connection, vault: Vault) -> None:
+    """Note in the store which lookup key its lookup columns are made with."""
+    conn.execute(
+        tables.store_settings_table.insert().values(name=LOOKUP_SETTING, value=vault.fingerprint())
+    )
+
+
+def check_lookup_key(conn: Connection, vault: Vault) -> None:
+    """Refuse a vault whose lookups differ from the ones the store holds: every search by
+    member would find nothing, and new rows would not match the old."""
+    table = tables.store_settings_table
+    stored = conn.execute(select(table.c.value).where(table.c.name == LOOKUP_SETTING)).scalar()
+    if stored is None or stored == vault.fingerprint():
+        return
+    if stored == "off" or not vault.enabled:
+        raise ConfigurationError(
+            f"this store was made with encryption {'off' if stored == 'off' else 'on'} and this "
+            f"process has it {'on' if vault.enabled else 'off'} (CLAIMS_ENCRYPTION): use the "
+            "store's setting, or a new store"
+        )
+    raise ConfigurationError(
+        f"this store's member lookups were made with lookup key {stored}, and the configured "
+        f"lookup key is {vault.fingerprint()}: configure the store's keys (CLAIMS_LOOKUP_KEY, "
+        "or the key file it was made with)"
+    )
+
+
+def _audit_anchors(conn: Connection) -> None:
+    # The table as this step made it, frozen here (tables.py may change it in later steps).
+    # A database that step 1 made since has it and the index already: both are skipped then.
+    anchors = Table(
+        "audit_anchors",
+        MetaData(),
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("since", DateTime(), nullable=False),
+        Column("until", DateTime(), nullable=False),
+        Column("records", BigInteger(), nullable=False),
+        Column("head", String(64), nullable=False),
+        Column("format", String(8), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+    )
+    anchors.create(conn, checkfirst=True)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_claim_events_at ON claim_events (at, id)")
 
 
 MIGRATIONS: list[Step] = [
     (1, "create the schema", _create_schema),
+    (2, "audit anchors, and claim events by time", _audit_anchors),
 ]
 
 

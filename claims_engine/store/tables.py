@@ -5,6 +5,10 @@ has no exact decimal type; either way Python sees an exact ``Decimal``, never a 
 codes are short strings guarded by CHECK constraints rather than native enum types, so a new
 state is a one-line migration.
 
+Health data is never kept in the clear (see :mod:`claims_engine.store.vault`): documents are in
+sealed ``bytes`` columns (``SEALED_COLUMNS``), and member ids, families, accumulator holders and
+CLM01 are kept as keyed hashes (``LOOKUP_COLUMNS``), found by equality.
+
 Uniqueness carries the exactly-once rules: an interchange is stored once (by content hash and by
 sender + ISA13), a payer claim number names one claim, an accumulator key has one row, and a
 claim can be in one remittance only.
@@ -143,6 +147,45 @@ def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({listed})", name=name)
 
 
+# Sealed columns (see :mod:`claims_engine.store.vault`): the name each value is bound to, and
+# whether it holds bytes, text or a JSON document.
+RAW = "interchanges.raw"
+ACK = "acknowledgments.content"
+REFERENCE = "reference_sets.files"
+CLAIM = "claims.claim"
+IDENTITY = "claims.identity"
+DECISION = "adjudications.decision"
+REMITTANCE = "remittances.content"
+SEALED_COLUMNS: dict[str, str] = {
+    RAW: "bytes",
+    ACK: "text",
+    REFERENCE: "json",
+    CLAIM: "json",
+    IDENTITY: "json",
+    DECISION: "json",
+    REMITTANCE: "text",
+}
+# Lookup columns: keyed hashes of member ids and patient control numbers (CLM01); a JSON list of
+# them in ``api_keys.dependents``.
+LOOKUP_COLUMNS: tuple[str, ...] = (
+    "claims.submitter_claim_id",
+    "claims.member_id",
+    "claims.family",
+    "services.family",
+    "services.submitter_claim_id",
+    "services.subscriber_id",
+    "services.member_id",
+    "accumulators.family",
+    "accumulators.holder",
+    "api_keys.member_id",
+    "api_keys.dependents",
+)
+
+
+def _sealed() -> Any:
+    return Field(sa_column=Column(LargeBinary(), nullable=False))
+
+
 # JSON, not JSONB: the documents are written and read whole, never queried inside, and JSONB's
 # parse on every insert and render on every read cost PostgreSQL about a third of its time.
 _JSON = JSON()
@@ -161,7 +204,7 @@ class SchemaVersion(SQLModel, table=True):
 
 
 class InterchangeRow(SQLModel, table=True):
-    """An 837 interchange as received: the raw bytes, kept, and what became of it."""
+    """An 837 interchange as received: the raw bytes, kept sealed, and what became of it."""
 
     __tablename__ = "interchanges"
     __table_args__ = (
@@ -180,6 +223,17 @@ class InterchangeRow(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     # the API key that submitted it (None from the command line): who may read its acks
     submitted_by: str | None = Field(default=None, max_length=32, index=True)
+
+
+class StoreSettingRow(SQLModel, table=True):
+    """Facts about the store itself, by name. ``lookup_key`` is the fingerprint of the lookup
+    key its lookup columns were made with (``off`` for a store kept without encryption): a
+    process whose keys would make other lookups is refused rather than let find nothing."""
+
+    __tablename__ = "store_settings"
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: str = Field(sa_column=Column(Text(), nullable=False))
 
 
 class InterchangeControlRow(SQLModel, table=True):
@@ -209,7 +263,7 @@ class AcknowledgmentRow(SQLModel, table=True):
     control_number: str = Field(max_length=9)
     file_name: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
-    content: str = Field(sa_column=Column(Text(), nullable=False))
+    content: bytes = _sealed()
 
 
 class ReferenceSetRow(SQLModel, table=True):
@@ -222,7 +276,7 @@ class ReferenceSetRow(SQLModel, table=True):
     id: int | None = _id()
     sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     loaded_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
-    files: dict[str, str] = Field(sa_column=Column(_JSON, nullable=False))
+    files: bytes = _sealed()
 
 
 class CounterRow(SQLModel, table=True):
@@ -261,9 +315,10 @@ class ClaimRow(SQLModel, table=True):
     )
     interchange_id: int = _ref("interchanges.id", index=False)
     ordinal: int
-    submitter_claim_id: str = Field(max_length=38)  # CLM01
+    submitter_claim_id: str = Field(max_length=38)  # lookup of CLM01, the patient control number
     billing_npi: str = Field(max_length=10)
-    member_id: str = Field(max_length=80)  # the patient, as the payer knows them
+    member_id: str = Field(max_length=80)  # lookup of the patient, as the payer knows them
+    identity: bytes = _sealed()  # {"member_id": ..., "claim_id": CLM01}, the values themselves
     family: str = Field(max_length=90)
     claim_type: str = Field(max_length=1)
     frequency: str = Field(max_length=1)
@@ -273,7 +328,7 @@ class ClaimRow(SQLModel, table=True):
     received_on: date = Field(sa_column=Column(Date(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
-    claim: dict[str, Any] = Field(sa_column=Column(_JSON, nullable=False))
+    claim: bytes = _sealed()
 
 
 class ClaimLineRow(SQLModel, table=True):
@@ -304,6 +359,7 @@ class ClaimEventRow(SQLModel, table=True):
             "from_state IS NULL OR from_state IN (" + ", ".join(f"'{v}'" for v in ClaimState) + ")",
             name="ck_claim_events_from_state",
         ),
+        Index("ix_claim_events_at", "at", "id"),  # the audit export reads by time
     )
 
     id: int | None = _id()
@@ -349,7 +405,7 @@ class AdjudicationRow(SQLModel, table=True):
     patient_responsibility: Decimal = _money()
     pend_reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     decided_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
-    decision: dict[str, Any] = Field(sa_column=Column(_JSON, nullable=False))
+    decision: bytes = _sealed()
 
 
 class AdjustmentRow(SQLModel, table=True):
@@ -425,7 +481,7 @@ class RemittanceRow(SQLModel, table=True):
     claims: int
     total_paid: Decimal = _money()
     file_name: str = Field(max_length=200)
-    content: str = Field(sa_column=Column(Text(), nullable=False))
+    content: bytes = _sealed()
 
 
 class RemittanceClaimRow(SQLModel, table=True):
@@ -484,6 +540,22 @@ class PhiReadRow(SQLModel, table=True):
     record_id: str = Field(max_length=64)
 
 
+class AuditAnchorRow(SQLModel, table=True):
+    """An audit export as made: its range (``since`` inclusive, ``until`` exclusive), how many
+    records it holds and the hash of the last (the head of its chain), for ``audit verify`` to
+    hold the file and the store to (see :mod:`claims_engine.services.audit`)."""
+
+    __tablename__ = "audit_anchors"
+
+    id: int | None = _id()
+    since: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    until: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    records: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    head: str = Field(sa_column=Column(String(64), nullable=False))
+    format: str = Field(sa_column=Column(String(8), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -499,5 +571,7 @@ services_table: Table = ServiceRow.__table__  # type: ignore[attr-defined]
 accumulators_table: Table = AccumulatorRow.__table__  # type: ignore[attr-defined]
 remittances_table: Table = RemittanceRow.__table__  # type: ignore[attr-defined]
 remittance_claims_table: Table = RemittanceClaimRow.__table__  # type: ignore[attr-defined]
+store_settings_table: Table = StoreSettingRow.__table__  # type: ignore[attr-defined]
 api_keys_table: Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
 phi_reads_table: Table = PhiReadRow.__table__  # type: ignore[attr-defined]
+audit_anchors_table: Table = AuditAnchorRow.__table__  # type: ignore[attr-defined]

@@ -12,11 +12,12 @@ from sqlalchemy import Engine, func, select
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey, adjudicate
 from claims_engine.adjudication.batch import Ledger
-from claims_engine.codec import claim_from_json
 from claims_engine.fixtures_cli import generate_file
+from claims_engine.services.adjudication import read_claim
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
 from claims_engine.store import tables as t
 from claims_engine.store.db import upgrade
+from claims_engine.store.vault import current_vault
 from tests.x12_oracle import pyx12_errors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,8 @@ def sequential_outcome(
     engine: Engine, runtime: Runtime
 ) -> tuple[dict[str, Decimal], dict[AccumulatorKey, Decimal]]:
     """Paid amount by payer claim number and the accumulators, had every accepted claim in the
-    store been adjudicated one after the other, in submission order, in memory."""
+    store been adjudicated one after the other, in submission order, in memory. Holders are
+    given as the store keeps them, as lookups."""
     c = t.claims_table.c
     with engine.connect() as conn:
         rows = conn.execute(
@@ -66,14 +68,17 @@ def sequential_outcome(
     ledger = Ledger()
     paid: dict[str, Decimal] = {}
     for r in rows:
-        claim = claim_from_json(r.claim)
+        claim = read_claim(r.claim)
         ctx = ledger.context_for(claim, runtime.context(r.received_on, claim))
         result = adjudicate(claim, ctx, r.payer_claim_number)
         ledger.record(result)
         for d in result.decisions:
             key = d.payer_claim_number if d.status.value != "22" else f"reversal:{d.reverses}"
             paid[key] = d.paid
-    return paid, {k: v for k, v in ledger.accumulators.items() if v}
+    lookup = current_vault().lookup
+    return paid, {
+        k._replace(holder=lookup(k.holder)): v for k, v in ledger.accumulators.items() if v
+    }
 
 
 def stored_outcome(engine: Engine) -> tuple[dict[str, Decimal], dict[AccumulatorKey, Decimal]]:

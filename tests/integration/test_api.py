@@ -17,8 +17,10 @@ from adapters.api.app import ApiConfig, create_app
 from claims_engine.services.access import CreatedKey, Role, age_on, create_key, revoke_key
 from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.intake import ingest_interchange, submit
+from claims_engine.services.queries import identity_of
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.store.vault import current_vault
 from tests.integration.conftest import fresh_postgres_schema
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
 from tests.integration.x212_support import Ask, blocks, build_276
@@ -54,7 +56,9 @@ def _pick_family(engine: Engine, reference: Any) -> tuple[str, str, str | None]:
     """A subscriber whose minor dependent and adult dependent both have claims in the store."""
     c = t.claims_table.c
     with engine.connect() as conn:
-        patients = set(conn.execute(select(c.member_id).distinct()).scalars())
+        lookups = set(conn.execute(select(c.member_id).distinct()).scalars())
+    lookup = current_vault().lookup
+    patients = {m for m in reference.members if lookup(m) in lookups}
     today = NOW.date()
     for m in sorted(reference.members.values(), key=lambda m: m.member_id):
         if m.is_subscriber or m.member_id not in patients:
@@ -123,10 +127,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sub2 = submit(engine, second, "second.837", NOW, submitted_by=keys["provider_a"].key_id)
         ingest_interchange(engine, sub2.interchange_id, runtime, NOW)
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(c.id, c.billing_npi, c.member_id, c.payer_claim_number, c.submitter_claim_id)
-            )
-            claims = [dict(r._mapping) for r in rows]
+            rows = conn.execute(select(c.id, c.billing_npi, c.identity, c.payer_claim_number))
+            claims = [
+                {
+                    "id": r.id,
+                    "billing_npi": r.billing_npi,
+                    "payer_claim_number": r.payer_claim_number,
+                    "member_id": identity_of(r).member_id,
+                    "submitter_claim_id": identity_of(r).claim_id,
+                }
+                for r in rows
+            ]
         settings = Settings(
             database_url=engine.url.render_as_string(hide_password=False),
             redis_url=None,

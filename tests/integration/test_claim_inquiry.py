@@ -14,19 +14,21 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
-from claims_engine.codec import claim_from_json
 from claims_engine.model import Claim, ClaimType
-from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.services.adjudication import adjudicate_claims, read_claim
 from claims_engine.services.claim_inquiry import InquiryAnswer, UnusableInquiry, answer_276
 from claims_engine.services.intake import ingest_interchange, submit
+from claims_engine.services.queries import identity_of
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.reader276 import StatusRequest, read_276
 from claims_engine.x12.writer277 import InquiryReport, write_277
 from claims_engine.x12.writer837 import write_837
@@ -100,10 +102,18 @@ def _write(claims: list[Claim], control: int) -> bytes:
 
 
 def _rows(engine: Engine, *where: Any) -> list[Any]:
+    """Claim rows with their decisions; member and CLM01 opened from the sealed identity."""
     c = _claims.c
     with engine.connect() as conn:
-        return list(
-            conn.execute(
+        return [
+            SimpleNamespace(
+                **{
+                    **r._mapping,
+                    "member_id": identity_of(r).member_id,
+                    "submitter_claim_id": identity_of(r).claim_id,
+                }
+            )
+            for r in conn.execute(
                 select(_claims, _adjudications.c.outcome, _adjudications.c.paid)
                 .outerjoin(
                     _adjudications,
@@ -112,7 +122,7 @@ def _rows(engine: Engine, *where: Any) -> list[Any]:
                 .where(*where)
                 .order_by(c.id)
             )
-        )
+        ]
 
 
 def _paid_in_835(engine: Engine, pccn: str) -> tuple[str, Decimal, list[list[str]]]:
@@ -123,7 +133,7 @@ def _paid_in_835(engine: Engine, pccn: str) -> tuple[str, Decimal, list[list[str
         ):
             claim: list[str] | None = None
             lines: list[list[str]] = []
-            for raw in content.split("~"):
+            for raw in current_vault().open_text(content, t.REMITTANCE).split("~"):
                 seg = raw.strip().split("*")
                 if seg[0] == "CLP":
                     if claim is not None:
@@ -160,7 +170,7 @@ def _scenario(engine: Engine, runtime: Runtime, tmp_path: Path) -> Scenario:
     _ingest(engine, runtime, generated_837(tmp_path / "c", 6, seed=43, control=703), "c")
 
     [base] = [r for r in _rows(engine, c.state == "accepted") if r.claim_type == "P"][:1]
-    claim = claim_from_json(base.claim)
+    claim = read_claim(base.claim)
     later = NOW.date() + timedelta(days=30)
     future = replace(
         claim,
@@ -315,7 +325,7 @@ def test_the_inquiry_narrows_by_member_charge_and_dates(
         engine, runtime, _ingest(engine, runtime, generated_837(tmp_path / "a", 20, 61), "a")
     )
     row = _rows(engine)[0]
-    claim = claim_from_json(row.claim)
+    claim = read_claim(row.claim)
     start = claim.statement_from or claim.service_from
     end = claim.statement_to or claim.service_to
     assert start is not None and end is not None
@@ -350,7 +360,7 @@ def test_a_line_asked_about_is_answered_with_what_the_835_paid_for_it(
         for r in _rows(engine, _claims.c.state == "remitted", _claims.c.claim_type == "P")
         if r.paid > 0
     )
-    claim = claim_from_json(row.claim)
+    claim = read_claim(row.claim)
     assert claim.claim_type is ClaimType.PROFESSIONAL
     first = claim.lines[0]
     assert first.procedure is not None and first.service_from is not None
@@ -382,7 +392,7 @@ def test_replacements_and_voids_are_answered_as_revised(
     run_payment_cycle(engine, runtime, NOW, None)
     paid = [r for r in _rows(engine, _claims.c.state == "remitted") if r.paid > 0]
     voided, replaced = paid[0], paid[1]
-    original = claim_from_json(voided.claim)
+    original = read_claim(voided.claim)
     void = replace(
         original,
         claim_id=original.claim_id + "V",
@@ -390,13 +400,15 @@ def test_replacements_and_voids_are_answered_as_revised(
         original_claim_number=voided.payer_claim_number,
     )
     replacement = replace(
-        claim_from_json(replaced.claim),
+        read_claim(replaced.claim),
         frequency_code="7",
         original_claim_number=replaced.payer_claim_number,
     )
     _adjudicate(engine, runtime, _ingest(engine, runtime, _write([void, replacement], 901), "c"))
     run_payment_cycle(engine, runtime, NOW, None)
-    [void_row] = _rows(engine, _claims.c.submitter_claim_id == void.claim_id)
+    [void_row] = _rows(
+        engine, _claims.c.submitter_claim_id == current_vault().lookup(void.claim_id)
+    )
     [new_row] = _rows(engine, _claims.c.original_claim_number == replaced.payer_claim_number)
 
     asks = [

@@ -16,15 +16,15 @@ from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
 from sqlalchemy import Engine, select
 
 from adapters.fhir import dumps, explanation_of_benefit
-from claims_engine.codec import claim_from_json
 from claims_engine.errors import StoredDataError
 from claims_engine.services import explanation as explanation_service
-from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.services.adjudication import adjudicate_claims, read_claim
 from claims_engine.services.explanation import Explanation, load_explanation, load_explanations
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
 
@@ -89,16 +89,14 @@ def _corrections(engine: Engine) -> bytes:
             .limit(2)
         ).all()
     (void_of, first), (replaced, second) = paid
-    original = claim_from_json(first)
+    original = read_claim(first)
     void = replace(
         original,
         claim_id=original.claim_id + "V",
         frequency_code="8",
         original_claim_number=void_of,
     )
-    replacement = replace(
-        claim_from_json(second), frequency_code="7", original_claim_number=replaced
-    )
+    replacement = replace(read_claim(second), frequency_code="7", original_claim_number=replaced)
     out = io.StringIO()
     write_837(
         [void, replacement],
@@ -218,7 +216,9 @@ def test_a_stored_claim_that_cannot_be_read_raises_stored_data_error(
     victim = _all_ids(engine)[2]
     with engine.begin() as conn:
         conn.execute(
-            _claims.update().where(_claims.c.id == victim).values(claim={"not": "a claim"})
+            _claims.update()
+            .where(_claims.c.id == victim)
+            .values(claim=current_vault().seal_json({"not": "a claim"}, t.CLAIM))
         )
     with pytest.raises(StoredDataError):
         load_explanation(engine, victim)

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from claims_engine.codec import claim_from_json
 from claims_engine.services import adjudication as adjudication_service
-from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.services.adjudication import adjudicate_claims, read_claim
 from claims_engine.services.intake import family_batches, ingest_interchange, submit
-from claims_engine.services.queries import claim_status, counts, find_claims
+from claims_engine.services.queries import claim_status, counts, find_claims, identity_of
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837
 from tests.integration.pipeline_support import (
     NOW,
@@ -164,7 +164,7 @@ def test_status_by_payer_number_or_by_submitter_id_and_npi(
             select(_claims).where(_claims.c.state == "remitted").order_by(_claims.c.id).limit(1)
         ).one()
     by_pccn = find_claims(engine, row.payer_claim_number)
-    by_submitter = find_claims(engine, row.submitter_claim_id, row.billing_npi)
+    by_submitter = find_claims(engine, identity_of(row).claim_id, row.billing_npi)
     assert by_pccn == [row.id]
     assert row.id in by_submitter
     view = claim_status(engine, row.id).to_json()
@@ -219,7 +219,7 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
             .order_by(_claims.c.id)
         ).all()
     (void_of, void_claim), (replace_of, replaced_claim) = paid[0], paid[1]
-    original = claim_from_json(void_claim)
+    original = read_claim(void_claim)
     others = sorted(
         npi
         for npi, p in runtime.reference.providers.items()
@@ -232,7 +232,7 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
         original_claim_number=void_of,
         billing_provider=replace(original.billing_provider, npi=others[0]),
     )
-    first = claim_from_json(replaced_claim)
+    first = read_claim(replaced_claim)
     replacement = replace(
         first,
         claim_id=first.claim_id,
@@ -298,7 +298,7 @@ def test_a_replacement_for_another_family_locks_and_updates_the_original_family(
             )
             .order_by(_claims.c.id)
         ).first()  # type: ignore[misc]
-    original = claim_from_json(stored)
+    original = read_claim(stored)
     family = runtime.family_of(original)
     other = next(
         m
@@ -372,7 +372,9 @@ def test_a_stored_claim_that_cannot_be_read_pends_alone(
         ).first()
         assert row is not None
         conn.execute(
-            _claims.update().where(_claims.c.id == row.id).values(claim={"not": "a claim"})
+            _claims.update()
+            .where(_claims.c.id == row.id)
+            .values(claim=current_vault().seal_json({"not": "a claim"}, t.CLAIM))
         )
     for batch in batches:
         adjudicate_claims(engine, batch, runtime, NOW)

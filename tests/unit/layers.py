@@ -8,11 +8,15 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "claims_engine"
 EDGE_MODULES = {
     "api_cli.py",
+    "audit_cli.py",
     "cli.py",
     "clock.py",
     "demo.py",
     "demo_api.py",
     "fixtures_cli.py",
+    "observability/__init__.py",
+    "observability/logs.py",
+    "observability/metrics.py",
     "pipeline_cli.py",
     "rules_cli.py",
     "simulate_cli.py",

@@ -1,0 +1,379 @@
+"""Prometheus metrics of the engine: their definitions, the helpers that count a service's
+result, the queue collector, and the exposition of the workers and of the API.
+
+Counting happens at the edge, after each service call (the actors, the command line, the
+demo), from the services' result objects; the services themselves stay free of metrics.
+
+Label values are bounded codes only: transaction types (837P, 837I, 837D), rejection stages
+and edit codes, outcomes, CARC group and reason codes, queue names. Never a member, a name, a
+claim number or any other id: each label value makes a time series of its own, and the
+exposition is read by people and systems outside the PHI boundary.
+
+Several processes add up through prometheus_client's multiprocess mode: when
+``PROMETHEUS_MULTIPROC_DIR`` is set (``claims-engine worker`` makes a fresh directory per run
+and sets it for its processes, before prometheus_client is imported), every process writes its
+values into that directory and the exposition sums them. Without it (the in-process workers of
+``submit``, the demo, tests) the values live in this process's default registry.
+
+dramatiq's own Prometheus middleware (``dramatiq.middleware.prometheus``) keeps its metrics
+(``dramatiq_messages_total``, ``dramatiq_message_duration_milliseconds`` ...) in the same
+multiprocess directory (``dramatiq_prom_db`` points at it), so one exposition serves both; its
+own exposition server (a fork on port 9191 that knows nothing of the queue collector) is
+replaced by :func:`serve_worker_metrics`, which serves the directory plus the queue depths.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DRAMATIQ_DB_ENV = "dramatiq_prom_db"
+METRICS_PORT_ENV = "CLAIMS_METRICS_PORT"
+METRICS_HOST_ENV = "CLAIMS_METRICS_HOST"
+DEFAULT_WORKER_PORT = 9191
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+QUEUES = ("intake", "adjudication", "payments")  # as workers.broker.QUEUES
+TRANSACTIONS = {"P": "837P", "I": "837I", "D": "837D"}
+log = logging.getLogger("claims_engine.remittance")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,47}$")
+
+CLAIMS_RECEIVED = Counter(
+    "claims_received_total",
+    "Claims read by the intake, by 837 transaction type (837P, 837I, 837D).",
+    ["transaction"],
+)
+CLAIMS_REJECTED = Counter(
+    "claims_rejected_total",
+    "Claims rejected by the intake, by the stage that rejected them (claim: a 277CA "
+    "rejection; transaction_set, functional_group, interchange: an envelope the 999 or TA1 "
+    "rejected) and a bounded reason (the edit code, or IK5 / AK9 / TA1).",
+    ["stage", "reason"],
+)
+CLAIMS_ADJUDICATED = Counter(
+    "claims_adjudicated_total",
+    "Claims decided by adjudication, by outcome (paid, partly_paid, denied, pended; error: "
+    "pended because adjudicating the claim raised).",
+    ["outcome"],
+)
+CLAIM_ADJUSTMENTS = Counter(
+    "claim_adjustments_total",
+    "Adjustments (CAS) on claim decisions, claim and line level, by group code and CARC.",
+    ["group", "reason"],
+)
+CLAIMS_PAID_AMOUNT = Counter(
+    "claims_paid_amount_total",
+    "Dollars paid on claim decisions (reversals not subtracted: see "
+    "claims_reversed_amount_total). A float for Prometheus only; the store keeps Decimals.",
+)
+CLAIMS_REVERSED_AMOUNT = Counter(
+    "claims_reversed_amount_total",
+    "Dollars taken back by reversals of earlier decisions (voids and replacements).",
+)
+ADJUDICATION_SECONDS = Histogram(
+    "claims_adjudication_seconds",
+    "Seconds of adjudication per claim: each batch's wall time divided by the claims it "
+    "decided, observed once per claim (so _count is claims decided).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
+INGEST_BYTES = Counter(
+    "claims_ingest_bytes_total",
+    "Bytes of 837 interchanges read by the intake.",
+)
+INTERCHANGES = Counter(
+    "claims_interchanges_total",
+    "Interchanges read by the intake, by the state they ended in (ingested, rejected).",
+    ["state"],
+)
+REMITTANCES = Counter(
+    "claims_remittances_total",
+    "835 remittances written by payment cycles (one per payee per cycle).",
+)
+REMITTED_CLAIMS = Counter(
+    "claims_remitted_total",
+    "Claim decisions paid on an 835 by payment cycles.",
+)
+
+
+def bounded(code: str) -> str:
+    """A label value from a code: kept when it looks like one (letters, digits, ``_.:-``, at
+    most 48), else ``other``, so free text can never become a label."""
+    return code if _CODE.match(code) else "other"
+
+
+# -- counting the services' results ------------------------------------------------------------
+
+
+def record_ingest(result: Any) -> None:
+    """Count an :class:`~claims_engine.services.intake.IngestResult` (nothing for a
+    redelivery that found the interchange already read)."""
+    if result.already_done:
+        return
+    INTERCHANGES.labels(bounded(str(result.state))).inc()
+    INGEST_BYTES.inc(result.size_bytes)
+    for claim_type, n in result.received.items():
+        CLAIMS_RECEIVED.labels(TRANSACTIONS.get(claim_type, "other")).inc(n)
+    for (stage, reason), n in result.rejections.items():
+        CLAIMS_REJECTED.labels(bounded(stage), bounded(reason)).inc(n)
+
+
+def record_adjudication(result: Any, seconds: float) -> None:
+    """Count a :class:`~claims_engine.services.adjudication.BatchResult` that took
+    ``seconds``."""
+    paid = Decimal(0)
+    reversed_amount = Decimal(0)
+    decided = 0
+    for adjudication in result.decisions:
+        for d in adjudication.decisions:
+            if d.status.value == "22":  # a reversal of an earlier decision
+                reversed_amount += -d.paid
+                continue
+            paid += d.paid
+            for adj in d.claim_adjustments:
+                CLAIM_ADJUSTMENTS.labels(bounded(adj.group), bounded(adj.reason)).inc()
+            for line in d.lines:
+                for adj in line.adjustments:
+                    CLAIM_ADJUSTMENTS.labels(bounded(adj.group), bounded(adj.reason)).inc()
+        outcome = adjudication.decision.outcome.value.replace(" ", "_")
+        CLAIMS_ADJUDICATED.labels(outcome).inc()
+        decided += 1
+    if result.failed:
+        CLAIMS_ADJUDICATED.labels("error").inc(result.failed)
+        decided += result.failed
+    if paid:
+        CLAIMS_PAID_AMOUNT.inc(float(paid))
+    if reversed_amount:
+        CLAIMS_REVERSED_AMOUNT.inc(float(reversed_amount))
+    if decided:
+        per_claim = seconds / decided
+        for _ in range(decided):
+            ADJUDICATION_SECONDS.observe(per_claim)
+
+
+def record_payment_cycle(files: Sequence[Any]) -> None:
+    """Count and log the :class:`~claims_engine.services.remittance.RemitFile` of a payment
+    cycle (the actor's, ``claims-engine remit``'s, the demo's)."""
+    for f in files:
+        REMITTANCES.inc()
+        REMITTED_CLAIMS.inc(f.claims)
+        log.info(
+            "remittance written: trace %s, %d claims, paid %s",
+            f.trace_number,
+            f.claims,
+            f.total_paid,
+        )
+    log.info("payment cycle: %d remittances", len(files))
+
+
+# -- queue depths, read at scrape time ------------------------------------------------------------
+
+
+class QueueCollector(Collector):
+    """Depth and age of the oldest waiting message of each queue, read from the broker when
+    Prometheus scrapes: a dramatiq StubBroker in this process, or Redis at ``redis_url``
+    (read directly, in dramatiq's key layout, so the exposition process needs no broker)."""
+
+    def __init__(self, *, broker: Any = None, redis_url: str | None = None) -> None:
+        self.broker = broker
+        self.redis_url = redis_url
+        self._client: Any = None
+
+    def describe(self) -> Iterable[Any]:
+        return []  # collected at scrape time only: nothing to read at registration
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily(
+            "claims_queue_depth",
+            "Messages on each queue (waiting, delayed and in progress).",
+            labels=["queue"],
+        )
+        age = GaugeMetricFamily(
+            "claims_queue_oldest_message_age_seconds",
+            "Age of the oldest message waiting on each queue or its delay queue (0: empty).",
+            labels=["queue"],
+        )
+        up = GaugeMetricFamily(
+            "claims_queue_broker_up", "Whether the broker answered the last scrape (1) or not."
+        )
+        try:
+            found = self._read()
+        except Exception:  # a broker away: say so instead of failing the whole scrape
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        for name, (n, oldest) in found.items():
+            depth.add_metric([name], n)
+            age.add_metric([name], oldest)
+        yield depth
+        yield age
+        yield up
+
+    def _read(self) -> dict[str, tuple[int, float]]:
+        now_ms = time.time() * 1000
+        if self.broker is not None:
+            return {name: self._stub_queue(name, now_ms) for name in QUEUES}
+        if self.redis_url:
+            return {name: self._redis_queue(name, now_ms) for name in QUEUES}
+        return {}
+
+    def _stub_queue(self, name: str, now_ms: float) -> tuple[int, float]:
+        depth, oldest = 0, now_ms
+        for q in (name, f"{name}.DQ"):
+            queue: Any = self.broker.queues.get(q)
+            if queue is None:
+                continue
+            depth += queue.unfinished_tasks
+            try:
+                head = queue.queue[0]  # the deque under the Queue: the next to be taken
+            except IndexError:
+                continue
+            oldest = min(oldest, _timestamp(head, now_ms))
+        return depth, max(0.0, (now_ms - oldest) / 1000)
+
+    def _redis_queue(self, name: str, now_ms: float) -> tuple[int, float]:
+        if self._client is None:
+            import redis
+
+            self._client = redis.Redis.from_url(
+                self.redis_url or "", socket_connect_timeout=1, socket_timeout=2
+            )
+        client, ns = self._client, "dramatiq"
+        depth, oldest = 0, now_ms
+        for q in (name, f"{name}.DQ"):
+            # a message stays in the hash from enqueue to ack: waiting and in progress
+            depth += int(client.hlen(f"{ns}:{q}.msgs"))
+            head = client.lindex(f"{ns}:{q}", 0)
+            if head is not None:
+                data = client.hget(f"{ns}:{q}.msgs", head)
+                if data is not None:
+                    oldest = min(oldest, _timestamp(data, now_ms))
+        return depth, max(0.0, (now_ms - oldest) / 1000)
+
+
+def _timestamp(encoded: bytes | str, default: float) -> float:
+    try:
+        return float(json.loads(encoded)["message_timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return default
+
+
+# -- exposition ------------------------------------------------------------------------------------
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def exposition_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
+    """What a scrape reads: every process's values from the multiprocess directory when there
+    is one, else this process's default registry; plus ``extra`` collectors."""
+    folder = multiprocess_dir()
+    if folder is None and not extra:
+        return REGISTRY
+    registry = CollectorRegistry(auto_describe=False)
+    if folder is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Forward(REGISTRY))
+    for collector in extra:
+        registry.register(collector)
+    return registry
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.registry.collect()
+
+
+def exposition(extra: Iterable[Collector] = ()) -> bytes:
+    """The text exposition of :func:`exposition_registry`."""
+    return generate_latest(exposition_registry(extra))
+
+
+RUN_DIR_PREFIX = "claims-engine-metrics-"
+
+
+def make_run_dir() -> Path:
+    """A fresh multiprocess directory for one run of ``claims-engine worker``, named for this
+    process; the directories of runs whose process is gone (killed before they could remove
+    theirs) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{RUN_DIR_PREFIX}*-*"):
+        pid = old.name[len(RUN_DIR_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            remove_run_dir(old)
+    return Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=base))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_run_dir(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def mark_process_dead(pid: int | None = None) -> None:
+    """Let the multiprocess directory drop this process's live gauges (a worker exiting)."""
+    folder = multiprocess_dir()
+    if folder is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid(), folder)  # type: ignore[no-untyped-call]
+
+
+def serve_worker_metrics() -> int:
+    """The workers' exposition server (a dramatiq fork process, see
+    :class:`workers.actors.WorkerMetrics`): the multiprocess directory and the Redis queues on
+    ``CLAIMS_METRICS_HOST:CLAIMS_METRICS_PORT``, until the process is stopped."""
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    class _Server(WSGIServer):
+        allow_reuse_address = True
+
+    port = int(os.environ.get(METRICS_PORT_ENV, DEFAULT_WORKER_PORT))
+    host = os.environ.get(METRICS_HOST_ENV, "0.0.0.0")
+    redis_url = os.environ.get("CLAIMS_REDIS_URL") or None
+    registry = exposition_registry([QueueCollector(redis_url=redis_url)])
+    app = make_wsgi_app(registry)
+    with make_server(host, port, app, server_class=_Server, handler_class=_Quiet) as httpd:
+        httpd.serve_forever()
+    return 0

@@ -1,0 +1,244 @@
+"""The metrics count what was processed: a batch through the in-process actors on SQLite, and
+one through ``claims-engine worker`` processes on Redis and PostgreSQL (multiprocess mode,
+scraped on the workers' metrics port), each scrape parsed with prometheus_client's parser and
+compared with the store's counts and sums."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, func, select
+
+from claims_engine.demo import renumber
+from claims_engine.edits import ALL_LEVELS
+from claims_engine.observability import metrics
+from claims_engine.services.intake import submit
+from claims_engine.store import tables as t
+from tests.integration.pipeline_support import NOW, RULES, count, generated_837, prepared_store
+from tests.integration.test_workers import (
+    REDIS_URL,
+    _all_decided,
+    _cli,
+    _env,
+    _free_port,
+    _redis_or_skip,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "fixtures" / "x12").glob("837*/*.edi"))
+TRANSACTION = {"P": "837P", "I": "837I", "D": "837D"}
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Samples:
+    """Every sample of an exposition, summed over any duplicate series."""
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            found[key] = found.get(key, 0.0) + s.value
+    return found
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+
+
+def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (n, ls), v in samples.items():
+        if n == name and v:
+            key = dict(ls)[label]
+            out[key] = out.get(key, 0.0) + v
+    return out
+
+
+def delta(after: Samples, before: Samples) -> Samples:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+def store_expectations(engine: Engine) -> dict[str, object]:
+    """What the metrics must say, from the store."""
+    c, a, adj = t.claims_table.c, t.adjudications_table.c, t.adjustments_table.c
+    with engine.connect() as conn:
+        types: dict[str, int] = dict(
+            conn.execute(select(c.claim_type, func.count()).group_by(c.claim_type)).all()
+        )
+        outcomes: dict[str, int] = dict(
+            conn.execute(
+                select(a.outcome, func.count()).where(a.kind == "decision").group_by(a.outcome)
+            ).all()
+        )
+        paid = conn.execute(select(a.paid).where(a.kind == "decision")).scalars().all()
+        adjustments = conn.execute(
+            select(func.count())
+            .select_from(t.adjustments_table)
+            .join(t.adjudications_table, a.id == adj.adjudication_id)
+            .where(a.kind == "decision")
+        ).scalar_one()
+    return {
+        "received": {TRANSACTION[k]: float(n) for k, n in types.items()},
+        "rejected": float(count(engine, t.claims_table, c.state == "rejected")),
+        "outcomes": {str(k).replace(" ", "_"): float(n) for k, n in outcomes.items()},
+        "paid": sum((Decimal(str(p)) for p in paid), start=Decimal(0)),
+        "adjustments": float(adjustments),
+        "remittances": float(count(engine, t.remittances_table)),
+        "remitted": float(count(engine, t.remittance_claims_table)),
+    }
+
+
+def check_counts(samples: Samples, engine: Engine, ingest_bytes: int) -> None:
+    want = store_expectations(engine)
+    assert by_label(samples, "claims_received_total", "transaction") == want["received"]
+    assert total(samples, "claims_rejected_total") == want["rejected"]
+    assert by_label(samples, "claims_adjudicated_total", "outcome") == want["outcomes"]
+    paid = want["paid"]
+    assert isinstance(paid, Decimal)
+    assert abs(total(samples, "claims_paid_amount_total") - float(paid)) < 0.005
+    assert total(samples, "claim_adjustments_total") == want["adjustments"]
+    outcomes = want["outcomes"]
+    assert isinstance(outcomes, dict)
+    decided = sum(outcomes.values())
+    assert total(samples, "claims_adjudication_seconds_count") == decided
+    assert total(samples, "claims_ingest_bytes_total") == ingest_bytes
+    assert total(samples, "claims_remittances_total") == want["remittances"]
+    assert total(samples, "claims_remitted_total") == want["remitted"]
+    for (name, labels), _value in samples.items():  # bounded labels only
+        for label, value in labels:
+            assert len(value) <= 48, (name, label, value)
+
+
+def test_in_process_counters_equal_the_store(sqlite_engine: Engine, tmp_path: Path) -> None:
+    from workers.settings import Environment, Settings, use_environment
+
+    engine = sqlite_engine
+    prepared_store(engine)
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        redis_url=None,
+        rules_dir=RULES,
+        levels=ALL_LEVELS,
+    )
+    use_environment(Environment(settings, engine))
+    from workers import actors
+    from workers.inprocess import drain
+
+    before = parse(metrics.exposition().decode())
+    files = [renumber(p.read_bytes(), 800_000_000 + n) for n, p in enumerate(SAMPLES)]
+    files.append(generated_837(tmp_path / "batch.837", claims=300, seed=11, control=4242))
+    for n, raw in enumerate(files):
+        sub = submit(engine, raw, f"file-{n}", NOW)
+        actors.ingest_interchange.send(sub.interchange_id)
+    drain(actors.broker)
+    actors.payment_cycle.send(str(tmp_path / "835"))
+    drain(actors.broker)
+    text = metrics.exposition([metrics.QueueCollector(broker=actors.broker)]).decode()
+    samples = delta(parse(text), before)
+    assert total(samples, "claims_received_total") >= 300
+    assert total(samples, "claims_rejected_total") > 0  # the samples hold rejections
+    check_counts(samples, engine, sum(len(f) for f in files))
+    # every rejection has a stage and a code; envelope stages are named by their ack
+    stages = by_label(samples, "claims_rejected_total", "stage")
+    assert set(stages) <= {"claim", "transaction_set", "functional_group", "interchange"}
+    assert total(samples, "claims_queue_depth") == 0
+    assert total(samples, "claims_queue_broker_up") == 1
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    client = _redis_or_skip(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+def _run_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("claims-engine-metrics-*"))
+
+
+def _scrape(url: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.headers["content-type"].startswith("text/plain; version=")
+                return str(response.read().decode())
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing answers on {url}"
+            time.sleep(0.3)
+
+
+def test_worker_processes_add_up_on_the_metrics_port(
+    postgres_engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
+    engine = postgres_engine
+    prepared_store(engine)
+    env = _env(engine, redis_url)
+    port = _free_port()
+    dirs_before = _run_dirs()
+    log = (tmp_path / "workers.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "claims_engine.cli", "worker"),
+            *("--processes", "2", "--threads", "1", "--metrics-port", str(port)),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        paths = []
+        for n in range(2):
+            path = tmp_path / f"batch-{n}.837"
+            generated_837(path, claims=150, seed=300 + n, control=900 + n)
+            paths.append(path)
+        _cli(env, "submit", *map(str, paths))
+        deadline = time.monotonic() + 240
+        while not _all_decided(engine):
+            assert worker.poll() is None, (tmp_path / "workers.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the workers did not finish"
+            time.sleep(0.3)
+        run_dir = next(iter(_run_dirs() - dirs_before))
+        assert any(run_dir.glob("*.db"))  # several processes' value files
+        url = f"http://127.0.0.1:{port}/metrics"
+        samples = parse(_scrape(url))
+        for _ in range(50):  # the last batch's counts land as its message is finished
+            decided = total(samples, "claims_adjudicated_total")
+            if decided == count(
+                engine, t.adjudications_table, t.adjudications_table.c.kind == "decision"
+            ):
+                break
+            time.sleep(0.2)
+            samples = parse(_scrape(url))
+        check_counts(samples, engine, sum(p.stat().st_size for p in paths))
+        # dramatiq's middleware metrics, from every worker process, in the same exposition
+        ingested = total(samples, "dramatiq_messages_total", actor_name="ingest_interchange")
+        assert ingested >= 2
+        assert total(samples, "claims_queue_depth") == 0
+        assert total(samples, "claims_queue_broker_up") == 1
+    finally:
+        os.kill(worker.pid, signal.SIGTERM)  # the command passes it on to dramatiq
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        log.close()
+    assert not (_run_dirs() - dirs_before), "the run's metrics directory was left behind"
