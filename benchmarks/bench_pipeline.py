@@ -35,6 +35,7 @@ import os
 import platform
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, and_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from claims_engine.observability.logs import WORKER_READY
 from claims_engine.store.vault import fresh_key_variables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -365,6 +367,12 @@ def group_members(pgid: int) -> list[int]:
     return sorted(pids)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class WorkerPool:
     """``claims-engine worker`` in a process group of its own, its output in a log file."""
 
@@ -382,6 +390,8 @@ class WorkerPool:
                 str(processes),
                 "--threads",
                 "1",
+                "--metrics-port",  # served, as deployed, on a port no other run holds
+                str(free_port()),
             ],
             env=env,
             cwd=ROOT,
@@ -413,7 +423,7 @@ class WorkerPool:
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        while self.log_text().count("is ready for action") < self.processes:
+        while self.log_text().count(WORKER_READY) < self.processes:
             self.check()
             if time.monotonic() > deadline:
                 raise Failure(

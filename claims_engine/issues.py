@@ -12,6 +12,7 @@ IK502 for a transaction set).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -23,6 +24,10 @@ class Scope(IntEnum):
     GROUP = 2  # 999 AK9 rejects the functional group
     TRANSACTION = 3  # 999 IK5 rejects the transaction set
     CLAIM = 4  # 277CA rejects the claim alone
+
+
+# A value quoted in a message, as ``repr`` quotes it.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +75,10 @@ class Issue:
     syntax: Syntax | None = None
     ack_code: str = ""
 
-    def describe(self) -> str:
-        """One line for a person: code, message and where."""
+    def describe(self, *, values: bool = True) -> str:
+        """One line for a person: code, message and where. Without ``values``, the values the
+        message quotes from the input are left out (``'…'``): what is kept in the store, where
+        a birth date or ZIP code that failed an edit would otherwise sit in the clear."""
         where = ""
         if self.location is not None:
             loc = self.location
@@ -83,4 +90,5 @@ class Issue:
             if loc.loop:
                 where += f", loop {loc.loop}"
             where += ")"
-        return f"{self.code}: {self.message}{where}"
+        message = self.message if values else _QUOTED.sub("'…'", self.message)
+        return f"{self.code}: {message}{where}"

@@ -24,7 +24,7 @@ from dramatiq.middleware.prometheus import Prometheus
 
 from claims_engine import clock
 from claims_engine.observability import metrics
-from claims_engine.observability.logs import configure_logging, log_context
+from claims_engine.observability.logs import WORKER_READY, configure_logging, log_context
 from claims_engine.services import adjudication, intake, recovery, remittance
 from workers.broker import make_broker
 from workers.settings import environment
@@ -127,6 +127,7 @@ class Sweeper(Middleware):
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         threading.Thread(target=self._run, name="claims-sweeper", daemon=True).start()
+        log.info(WORKER_READY, extra={"queues": sorted(broker.get_declared_queues())})
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self._stop.set()

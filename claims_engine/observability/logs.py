@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 LEVEL_ENV = "CLAIMS_LOG_LEVEL"
+# logged (info) by each worker process once it serves its queues: what a supervisor waits for
+WORKER_READY = "worker process ready"
 FORMAT_ENV = "CLAIMS_LOG_FORMAT"
 LEVELS = ("critical", "error", "warning", "info", "debug")
 FORMATS = ("json", "text")

@@ -400,7 +400,10 @@ class _StoreSink:
             "total_charge": round_money(claim.total_charge),  # the JSON keeps what was sent
             "received_on": self.received_on,
             "updated_at": self.now,
-            "error": None if ack.accepted else "; ".join(i.describe() for i in ack.issues),
+            # without the values quoted from the claim: a failed birth date is still PHI
+            "error": None
+            if ack.accepted
+            else "; ".join(i.describe(values=False) for i in ack.issues),
             "claim": self.vault.seal_json(claim_to_json(claim), CLAIM),
         }
 

@@ -35,6 +35,7 @@ from tests.integration.phi_scan import FIXTURE_837S, Leak, phi_values, scan
 from tests.integration.pipeline_support import NOW, RULES, generated_837, prepared_store
 
 SEALED_PREFIX = b"\x01"
+BAD_BIRTH_DATE = b"19931345"
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +50,9 @@ def _fill(engine: Engine, tmp: Path) -> Runtime:
     runtime = prepared_store(engine)
     files = [(p.name, p.read_bytes()) for p in FIXTURE_837S]
     files.append(("batch.837", generated_837(tmp / "batch.837", claims=300, seed=41)))
+    # a patient's birth date that is no date: rejected, and the reason must not quote it
+    bad = FIXTURE_837S[-1].read_bytes().replace(b"DMG*D8*19930501", b"DMG*D8*" + BAD_BIRTH_DATE)
+    files.append(("bad-birth-date.837", bad.replace(b"*000000101*", b"*000000909*")))
     for name, raw in files:
         sub = submit(engine, raw, name, NOW)
         for batch in ingest_interchange(engine, sub.interchange_id, runtime, NOW).batches:
@@ -134,9 +138,12 @@ def _fingerprint_of_sealed(values: Iterator[tuple[str, bytes]]) -> Iterator[tupl
 def test_a_sqlite_store_shows_no_phi_without_its_key(sqlite_engine: Engine, tmp_path: Path) -> None:
     _fill(sqlite_engine, tmp_path)
     sqlite_engine.dispose()
-    values = phi_values()
+    values = {**phi_values(), BAD_BIRTH_DATE.decode(): "birth date"}
     assert len(values) > 500  # the scan looks for something: ids, names, dates, addresses
     path = Path(sqlite_engine.url.database or "")
+    with sqlite3.connect(path) as db:  # the bad birth date was refused, and said so
+        reasons = [r[0] for r in db.execute("SELECT error FROM claims WHERE error LIKE '%DMG02%'")]
+    assert reasons and all("'…'" in r for r in reasons), reasons
     leaks, sealed = _logical_sqlite(path, values)
     assert sealed > 900  # claims, identities, decisions, acknowledgments, 835s, raw files
     assert leaks == []
@@ -149,7 +156,7 @@ def test_a_postgresql_dump_shows_no_phi_without_its_key(
 ) -> None:
     _fill(postgres_engine, tmp_path)
     dump = _pg_dump(postgres_engine, tmp_path)
-    values = phi_values()
+    values = {**phi_values(), BAD_BIRTH_DATE.decode(): "birth date"}
     fields = list(_dump_values(dump))
     assert sum(1 for _, v in fields if v.startswith(SEALED_PREFIX)) > 900
     leaks = [

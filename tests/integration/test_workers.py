@@ -165,6 +165,8 @@ class Workers:
                     str(processes),
                     "--threads",
                     "1",
+                    "--metrics-port",
+                    "0",  # no metrics server: test_metrics.py has its own
                 ],
                 env=env,
                 stdout=fh,
