@@ -1,9 +1,11 @@
-"""Integration fixtures: a migrated store on SQLite and on a real PostgreSQL.
+"""Integration fixtures: a migrated store on SQLite and on a real PostgreSQL; a real Redis.
 
 PostgreSQL is found at ``CLAIMS_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``). Each test gets its own schema, dropped afterwards.
 When PostgreSQL cannot be reached the PostgreSQL tests fail if ``CI`` is set (a missing service
-must never pass silently there) and are skipped otherwise.
+must never pass silently there) and are skipped otherwise. Redis is found at
+``CLAIMS_TEST_REDIS_URL`` (default database 9 of the local server), emptied before and after
+each test that uses it, and treated the same way when it cannot be reached.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -23,6 +26,7 @@ from claims_engine.store.db import engine_for
 POSTGRES_URL = os.environ.get(
     "CLAIMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("CLAIMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 _reachable: str | None = None  # None: not tried yet; "": reachable; else the reason it is not
 
 
@@ -46,17 +50,40 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
-def _require_postgres() -> None:
-    problem = _postgres_problem()
-    if not problem:
-        return
-    message = (
-        f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}); "
-        "start it with tests/services.sh or set CLAIMS_TEST_POSTGRES_URL"
-    )
+def unavailable(message: str) -> None:
+    """A service a test needs is missing: a failure in CI, a skip elsewhere."""
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def _require_postgres() -> None:
+    problem = _postgres_problem()
+    if problem:
+        unavailable(
+            f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem}); "
+            "start it with tests/services.sh or set CLAIMS_TEST_POSTGRES_URL"
+        )
+
+
+def redis_client(url: str = REDIS_URL) -> redis.Redis:
+    """A client of the Redis at ``url``, which answers (else :func:`unavailable`)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {url} is not reachable ({exc}); start it with tests/services.sh")
+    return client
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The test Redis database, empty before and after the test."""
+    client = redis_client()
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
 
 
 @contextmanager

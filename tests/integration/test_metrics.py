@@ -12,7 +12,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,12 +26,10 @@ from claims_engine.services.intake import submit
 from claims_engine.store import tables as t
 from tests.integration.pipeline_support import NOW, RULES, count, generated_837, prepared_store
 from tests.integration.test_workers import (
-    REDIS_URL,
     _all_decided,
     _cli,
     _env,
     _free_port,
-    _redis_or_skip,
 )
 
 pytestmark = pytest.mark.integration
@@ -157,15 +154,6 @@ def test_in_process_counters_equal_the_store(sqlite_engine: Engine, tmp_path: Pa
     assert set(stages) <= {"claim", "transaction_set", "functional_group", "interchange"}
     assert total(samples, "claims_queue_depth") == 0
     assert total(samples, "claims_queue_broker_up") == 1
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    client = _redis_or_skip(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def _run_dirs() -> set[Path]:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, select
 
 from claims_engine.services.reference import load_runtime
 from claims_engine.store import tables as t
-from tests.integration.conftest import in_ci
+from tests.integration.conftest import unavailable
 from tests.integration.pipeline_support import (
     RULES,
     check_835,
@@ -37,36 +37,11 @@ from tests.integration.pipeline_support import (
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = os.environ.get("CLAIMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 _claims = t.claims_table
 _events = t.claim_events_table
 _adjudications = t.adjudications_table
 _items = t.remittance_claims_table
 _interchanges = t.interchanges_table
-
-
-def _unavailable(message: str) -> None:
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-def _redis_or_skip(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _unavailable(f"Redis at {url} is not reachable ({exc}); start it with tests/services.sh")
-    return client
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    client = _redis_or_skip(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def _free_port() -> int:
@@ -82,7 +57,7 @@ class OwnRedis:
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            _unavailable("redis-server is not installed")
+            unavailable("redis-server is not installed")
         self.binary = str(binary)
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
