@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 from datetime import timedelta
 from typing import Any, TextIO
@@ -126,6 +127,7 @@ def cmd_keys_rotate_data(args: argparse.Namespace, stdout: TextIO, stderr: TextI
                 "dry_run": result.dry_run,
                 "columns": result.resealed,
                 "total": result.total,
+                "left": result.left,
             },
             stdout,
             indent=2,
@@ -138,17 +140,20 @@ def cmd_keys_rotate_data(args: argparse.Namespace, stdout: TextIO, stderr: TextI
     for column, count in result.resealed.items():
         stdout.write(f"{column:<28} {count:>10} {verb}\n")
     stdout.write(f"{'total':<28} {result.total:>10} {verb} under data key {result.key_id}\n")
+    for column, count in result.left.items():
+        stdout.write(
+            f"{column:<28} {count:>10} still under an older key: a process still seals with "
+            "it (restart it with the new key first), then run this again\n"
+        )
     return EXIT_OK
 
 
 def cmd_keys_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    import base64
-    import secrets
+    from claims_engine.store.vault import DataKey, new_secret
 
-    from claims_engine.store.vault import KEY_BYTES, DataKey
-
-    key = DataKey(args.id, secrets.token_bytes(KEY_BYTES))  # checks the id
-    stdout.write(f"{key.key_id}:{base64.b64encode(key.secret).decode()}\n")
+    secret = new_secret()
+    DataKey(args.id, base64.b64decode(secret))  # checks the id
+    stdout.write(f"{args.id}:{secret}\n")
     return EXIT_OK
 
 

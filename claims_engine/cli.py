@@ -402,15 +402,18 @@ def cmd_demo(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def cmd_db_upgrade(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from claims_engine.store.db import current_version, engine_for, upgrade
+    from claims_engine.store.db import check_lookup_key, current_version, engine_for, upgrade
 
     url = os.environ.get("CLAIMS_DATABASE_URL") or None
-    pipeline_cli.environment_from_vars()  # the data keys: a new store notes its lookup key
+    # the data keys: a new store notes its lookup key, an existing one is checked against it
+    vault = pipeline_cli.environment_from_vars().vault
     engine = engine_for(url)
     where = engine.url.render_as_string(hide_password=True)
     try:
         applied = upgrade(engine)
         version = current_version(engine)
+        with engine.connect() as conn:
+            check_lookup_key(conn, vault)
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigurationError(f"cannot upgrade the database at {where}: {detail}") from exc

@@ -26,8 +26,9 @@ class Scope(IntEnum):
     CLAIM = 4  # 277CA rejects the claim alone
 
 
-# A value quoted in a message, as ``repr`` quotes it.
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# A value quoted in a message, as ``repr`` quotes it: the quotes stand apart from words, so
+# the apostrophe of "patient's" opens nothing.
+_QUOTED = re.compile(r"(?<!\w)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from claims_engine import clock
 from claims_engine.errors import ConfigurationError, InputFileError
-from claims_engine.store.db import MIGRATIONS, current_version
+from claims_engine.store.db import MIGRATIONS, check_lookup_key, current_version
 
 EXIT_OK = 0
 EXIT_INPUT = 1
@@ -65,8 +65,11 @@ def environment_from_vars() -> Any:
 
 
 def store_engine(*, check_schema: bool = True) -> Engine:
-    """The store's engine from the environment; refuses a schema older than the engine's."""
-    engine: Engine = environment_from_vars().engine
+    """The store's engine from the environment; refuses a schema older than the engine's, and
+    keys whose lookups are not the ones the store was made with (before anything is written
+    with them)."""
+    env = environment_from_vars()
+    engine: Engine = env.engine
     if check_schema:
         with database_errors(engine):
             version = current_version(engine)
@@ -75,6 +78,8 @@ def store_engine(*, check_schema: bool = True) -> Engine:
                 f"the database {_where(engine)} has schema version {version}, the engine needs "
                 f"{len(MIGRATIONS)}: run `claims-engine db upgrade`"
             )
+        with database_errors(engine), engine.connect() as conn:
+            check_lookup_key(conn, env.vault)
     return engine
 
 
@@ -222,6 +227,8 @@ def cmd_worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         "--threads",
         str(args.threads),
     ]
+    if args.metrics_port:
+        metrics.check_port(args.metrics_port)
     folder = metrics.make_run_dir()
     level, _fmt = logs.settings_from_env(getattr(args, "root_log_level", None))
     env = {
@@ -235,12 +242,34 @@ def cmd_worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     stderr.flush()
     try:
         child = subprocess.Popen(argv, env=env)
-        forward = lambda signum, _frame: child.send_signal(signum)  # noqa: E731
+
+        def forward(signum: int, _frame: object) -> None:
+            # Ctrl-C (and a hangup) from the terminal reach every process of its foreground
+            # group, dramatiq's included: passing it on as well would be a second stop signal,
+            # on which dramatiq kills its workers mid-message
+            if signum != signal.SIGTERM and _in_terminal_foreground():
+                return
+            child.send_signal(signum)
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, forward)
         return child.wait()
     finally:
         metrics.remove_run_dir(folder)
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether this process is in the foreground process group of its controlling terminal."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False  # no controlling terminal (a service manager, a container)
+    try:
+        return os.tcgetpgrp(tty) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(tty)
 
 
 def cmd_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

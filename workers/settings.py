@@ -15,11 +15,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from claims_engine.edits import ALL_LEVELS, parse_levels
 from claims_engine.services.reference import Runtime, load_runtime
-from claims_engine.store.db import engine_for
+from claims_engine.store.db import database_url, engine_for
 from claims_engine.store.vault import Vault, use_vault, vault_from_environment
 
 KEY_VARIABLES = ("CLAIMS_DATA_KEYS", "CLAIMS_LOOKUP_KEY", "CLAIMS_KEY_FILE", "CLAIMS_ENCRYPTION")
@@ -36,9 +36,12 @@ class Settings:
     keys: tuple[str, ...] = ()  # the key variables as set, so that a change is seen
 
     @property
-    def embedded(self) -> bool:
-        url = self.database_url or ""
-        return not url or url.startswith("sqlite")
+    def store_file(self) -> Path | None:
+        """The database file of an embedded (SQLite) store; None for a server's."""
+        url = make_url(database_url(self.database_url))
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database or "").resolve()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,7 +81,7 @@ class Environment:
 
     def _vault_locked(self) -> Vault:
         if self._vault is None:
-            self._vault = vault_from_environment(os.environ, embedded=self.settings.embedded)
+            self._vault = vault_from_environment(os.environ, store_file=self.settings.store_file)
         return self._vault
 
     def runtime(self) -> Runtime:

@@ -695,20 +695,22 @@ def create_app(config: ApiConfig) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
+    # made once: the collector keeps its Redis client (and its pool) from scrape to scrape
+    queue_collectors: list[Any] = []
+    if env.settings.redis_url:
+        queue_collectors.append(metrics.QueueCollector(redis_url=env.settings.redis_url))
+    elif config.inprocess_workers:
+        from workers import actors
+
+        queue_collectors.append(metrics.QueueCollector(broker=actors.broker))
+
     @app.get(
         "/metrics",
         include_in_schema=False,
         summary="Prometheus metrics (text exposition); no key: counts and codes only, no PHI",
     )
     def metrics_route() -> Response:
-        collectors: list[Any] = []
-        if env.settings.redis_url:
-            collectors.append(metrics.QueueCollector(redis_url=env.settings.redis_url))
-        elif config.inprocess_workers:
-            from workers import actors
-
-            collectors.append(metrics.QueueCollector(broker=actors.broker))
-        body = metrics.exposition(collectors)
+        body = metrics.exposition(queue_collectors)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     _add_fhir_schemas(app)

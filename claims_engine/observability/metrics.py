@@ -354,6 +354,23 @@ def mark_process_dead(pid: int | None = None) -> None:
         multiprocess.mark_process_dead(pid or os.getpid(), folder)  # type: ignore[no-untyped-call]
 
 
+def check_port(port: int) -> None:
+    """Refuse, before the workers start, a metrics port that cannot be served (taken, or not a
+    port): the exposition server would fail in its own process while the workers ran on."""
+    import socket
+
+    host = os.environ.get(METRICS_HOST_ENV, "0.0.0.0")
+    try:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        from claims_engine.errors import ConfigurationError
+
+        detail = getattr(exc, "strerror", None) or exc
+        raise ConfigurationError(f"metrics port {host}:{port} cannot be served: {detail}") from None
+
+
 def serve_worker_metrics() -> int:
     """The workers' exposition server (a dramatiq fork process, see
     :class:`workers.actors.WorkerMetrics`): the multiprocess directory and the Redis queues on

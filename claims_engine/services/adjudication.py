@@ -414,12 +414,16 @@ def read_claim(sealed: bytes, row: object = None) -> Claim:
     return claim_from_json(current_vault().open_json(sealed, CLAIM, row))
 
 
-def read_decision(sealed: bytes, sealed_claim: bytes, row: object = None) -> ClaimDecision:
-    """A stored decision (``adjudications.decision``), given the stored claim of its row."""
+def read_decision(
+    sealed: bytes, sealed_claim: bytes, row: object = None, claim_row: object = None
+) -> ClaimDecision:
+    """A stored decision (``adjudications.decision`` of row ``row``), given the stored claim
+    (``claims.claim`` of row ``claim_row``); the rows name the place of a value that will not
+    open."""
     vault = current_vault()
     document = vault.open_json(sealed, DECISION, row)
     if "claim" not in document:
-        document["claim"] = vault.open_json(sealed_claim, CLAIM, row)
+        document["claim"] = vault.open_json(sealed_claim, CLAIM, claim_row)
     return decision_from_json(document)
 
 
@@ -533,7 +537,15 @@ def _write_accumulators(
 
 def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]]) -> None:
     rows: list[dict[str, Any]] = []
-    lookup = current_vault().lookup
+    vault = current_vault()
+    hashed: dict[str, str] = {}  # a claim's lines share its ids: each is hashed once
+
+    def lookup(identifier: str) -> str:
+        found = hashed.get(identifier)
+        if found is None:
+            found = hashed[identifier] = vault.lookup(identifier)
+        return found
+
     for w, outcome in decided:
         for d in outcome.decisions:
             if d.status is ClaimStatusCode.REVERSAL or d.outcome in (
@@ -541,12 +553,12 @@ def _write_history(conn: Connection, decided: list[tuple[_Waiting, Adjudication]
                 Outcome.DENIED,
             ):
                 continue
-            subscriber = d.claim.subscriber.member_id
+            subscriber = lookup(d.claim.subscriber.member_id)[:80]
             for s in services_of(d):
                 rows.append(
                     {
                         "family": w.family,
-                        "subscriber_id": lookup(subscriber)[:80],
+                        "subscriber_id": subscriber,
                         "payer_claim_number": s.payer_claim_number,
                         "submitter_claim_id": lookup(s.claim_id)[:38],
                         "billing_npi": s.billing_npi[:10],

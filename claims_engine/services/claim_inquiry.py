@@ -322,7 +322,7 @@ def _report(q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView]) -
 
 def _decision(view: AdjudicationView, row: Any) -> ClaimDecision | None:
     try:
-        return read_decision(view.document, row.claim, view.id)
+        return read_decision(view.document, row.claim, view.id, view.claim_row_id)
     except StoredDataError:
         return None
 

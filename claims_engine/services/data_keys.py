@@ -7,7 +7,10 @@ row id, a batch at a time, and seals again every value that is not under the act
 transaction a batch. Sealed values are written once and never changed by the pipeline, so the
 rotation never races a worker. Interrupted, it is simply run again: the values already under the
 active key are skipped by the query itself (their first bytes name the key), so it resumes where
-it stopped. When it reports nothing left, the old keys can be dropped from the configuration.
+it stopped. A row committed during the walk behind it (a process still sealing under an older
+key, a PostgreSQL transaction that took its id early and committed late) is caught by a second
+walk; what is still left after that is reported. When nothing is left, the old keys can be
+dropped from the configuration.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, literal, select
+from sqlalchemy import ColumnElement, Engine, Table, func, literal, select
 from sqlmodel import SQLModel
 
 from claims_engine.errors import ConfigurationError
@@ -34,6 +37,7 @@ class Rotation:
     key_id: str
     resealed: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    left: dict[str, int] = field(default_factory=dict)  # still under older keys at the end
 
     @property
     def total(self) -> int:
@@ -64,32 +68,59 @@ def rotate_data(
         values = table.c[name]
         stale = func.substr(values, 1, len(header)) != literal(header)
         if dry_run:
-            with engine.connect() as conn:
-                count = conn.execute(select(func.count()).where(stale)).scalar_one()
-            result.resealed[column] = int(count)
+            result.resealed[column] = _count(engine, stale)
             continue
-        done, last = 0, 0
-        while True:
-            with begin_write(engine) as conn:
-                rows = conn.execute(
-                    select(table.c.id, values)
-                    .where(table.c.id > last, stale)
-                    .order_by(table.c.id)
-                    .limit(batch_size)
-                ).all()
-                if not rows:
-                    break
-                update_rows(
-                    conn,
-                    table,
-                    [
-                        {"id": r.id, name: vault.seal(vault.open(r[1], column, r.id), column)}
-                        for r in rows
-                    ],
-                )
-            last = int(rows[-1].id)
-            done += len(rows)
-            if progress is not None:
-                progress(column, done)
+        done = 0
+        for _walk in range(2):  # the second walk catches what committed behind the first
+            done = _reseal(engine, table, name, stale, batch_size, done, progress)
+            left = _count(engine, stale)
+            if not left:
+                break
         result.resealed[column] = done
+        if left:
+            result.left[column] = left
     return result
+
+
+def _count(engine: Engine, stale: ColumnElement[bool]) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(stale)).scalar_one())
+
+
+def _reseal(
+    engine: Engine,
+    table: Table,
+    name: str,
+    stale: ColumnElement[bool],
+    batch_size: int,
+    done: int,
+    progress: Callable[[str, int], None] | None,
+) -> int:
+    """One walk over ``table`` by id, a transaction a batch; returns ``done`` plus the values
+    sealed again."""
+    vault = current_vault()
+    column = f"{table.name}.{name}"
+    values = table.c[name]
+    last = 0
+    while True:
+        with begin_write(engine) as conn:
+            rows = conn.execute(
+                select(table.c.id, values)
+                .where(table.c.id > last, stale)
+                .order_by(table.c.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return done
+            update_rows(
+                conn,
+                table,
+                [
+                    {"id": r.id, name: vault.seal(vault.open(r[1], column, r.id), column)}
+                    for r in rows
+                ],
+            )
+        last = int(rows[-1].id)
+        done += len(rows)
+        if progress is not None:
+            progress(column, done)

@@ -101,6 +101,7 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
 
 @dataclass(slots=True)
 class _Adjudication:
+    id: int
     decision: bytes  # sealed
     decided_at: datetime
     reversed_by: str | None
@@ -151,6 +152,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
     # Each adjudication with the 835 it is in (a decision is in one remittance at most).
     found = conn.execute(
         select(
+            a.id,
             a.claim_id,
             a.kind,
             a.decision,
@@ -168,6 +170,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
     ).all()
     adjudications: dict[tuple[int, str], _Adjudication] = {
         (int(r.claim_id), str(r.kind)): _Adjudication(
+            int(r.id),
             r.decision,
             r.decided_at,
             r.reversed_by,
@@ -185,7 +188,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
         claim = read_claim(r.claim, row_id)
         own = adjudications.get((row_id, "decision"))
         reversal = adjudications.get((row_id, "reversal"))
-        decision = read_decision(own.decision, r.claim, row_id) if own is not None else None
+        decision = read_decision(own.decision, r.claim, own.id, row_id) if own is not None else None
         # A void has no decision of its own: what happened to it is its reversal.
         source = own if own is not None else reversal
         error = r.error

@@ -139,7 +139,7 @@ def _pay(
         decisions: list[ClaimDecision] = []
         row_of: dict[int, tuple[int, int, str]] = {}
         for r in rows:
-            d = read_decision(r.decision, r.claim, r.id)
+            d = read_decision(r.decision, r.claim, r.id, r.claim_id)
             decisions.append(d)
             row_of[id(d)] = (int(r.id), int(r.claim_id), str(r.kind))
         [remittance] = payment_cycle(

@@ -18,11 +18,15 @@ Data keys are named by id (``CLAIMS_DATA_KEYS="2026b:BASE64,2026a:BASE64"``): th
 what is written, all of them open what was. Rotating is adding a new key in front and running
 ``claims-engine keys rotate-data``, which seals again, in batches, everything sealed under an
 older key. The lookup key (``CLAIMS_LOOKUP_KEY``) does not rotate with them: changing it would
-change every lookup column. Without either variable, an embedded (SQLite) store uses a key file
-(``CLAIMS_KEY_FILE``, by default ``var/data-keys.json``), made with fresh random keys the first
-time; a PostgreSQL store requires them set, so that every worker of a deployment uses the same
-keys. ``CLAIMS_ENCRYPTION=off`` turns sealing and lookups off (a benchmark's baseline, or a
-throwaway store); a store remembers which lookup key it was made with and refuses another.
+change every lookup column. Without either variable the keys are in a key file
+(``CLAIMS_KEY_FILE``). An embedded (SQLite) store without one uses the file next to its
+database (``claims.db-keys.json`` for ``claims.db``), made with fresh random keys when the
+store is made, never for a store that exists (its data would not open); a PostgreSQL store
+requires the keys set, so that every worker of a deployment uses the same keys. A key file
+beside the database travels with its copies: an embedded store meant to hold real patients
+keeps its keys elsewhere (``CLAIMS_KEY_FILE``, or the variables). ``CLAIMS_ENCRYPTION=off``
+turns sealing and lookups off (a benchmark's baseline, or a throwaway store); a store
+remembers which lookup key it was made with and refuses another.
 """
 
 from __future__ import annotations
@@ -46,10 +50,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from claims_engine.errors import ConfigurationError, DataKeyError
 
 __all__ = [
-    "DEFAULT_KEY_FILE",
     "DataKey",
     "Vault",
     "current_vault",
+    "key_file_for",
     "new_key_file",
     "use_vault",
     "vault_from_environment",
@@ -59,7 +63,7 @@ SEALED = 0x01
 NONCE_BYTES = 12
 KEY_BYTES = 32
 LOOKUP_HEX = 32
-DEFAULT_KEY_FILE = Path("var") / "data-keys.json"
+TAG_BYTES = 16
 _FINGERPRINT_INPUT = b"claims-engine lookup key fingerprint"
 _PLAIN_FINGERPRINT = "off"
 
@@ -108,6 +112,10 @@ class Vault:
         if self._active is not None:
             kid = self._active.key_id.encode("ascii")
             self._header = bytes((SEALED, len(kid))) + kid
+        h = hmac.new(self._lookup_key or b"off", b"claims-engine key set", "sha256")
+        for key_id, (key, _aead) in self._keys.items():
+            h.update(key_id.encode() + b"\0" + key.secret)
+        self._identity = h.hexdigest()[:16]
 
     @classmethod
     def off(cls) -> Vault:
@@ -140,10 +148,7 @@ class Vault:
     def identity(self) -> str:
         """Names the whole set of keys (data keys and lookup key) without revealing them: what
         was opened with one set is not reused under another."""
-        h = hmac.new(self._lookup_key or b"off", b"claims-engine key set", "sha256")
-        for key_id, (key, _aead) in self._keys.items():
-            h.update(key_id.encode() + b"\0" + key.secret)
-        return h.hexdigest()[:16]
+        return self._identity
 
     # -- sealing ---------------------------------------------------------------------------
 
@@ -176,6 +181,8 @@ class Vault:
                 f"{_place(where, row)}: sealed with data key {key_id!r}, which is not "
                 f"configured (configured: {', '.join(self._keys)})"
             )
+        if len(blob) < start + NONCE_BYTES + TAG_BYTES:
+            raise DataKeyError(f"{_place(where, row)}: the sealed value is cut short")
         nonce = bytes(blob[start : start + NONCE_BYTES])
         try:
             return entry[1].decrypt(nonce, bytes(blob[start + NONCE_BYTES :]), where.encode())
@@ -249,23 +256,28 @@ def parse_data_keys(text: str) -> list[DataKey]:
     return keys
 
 
+def new_secret() -> str:
+    """A fresh random key (data or lookup), base64 as configured."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
 def fresh_key_variables(key_id: str = "run") -> dict[str, str]:
     """``CLAIMS_DATA_KEYS`` and ``CLAIMS_LOOKUP_KEY`` with new random keys: for a benchmark or
     a throwaway store whose processes must share keys that nobody keeps."""
-    return {
-        "CLAIMS_DATA_KEYS": f"{key_id}:{base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}",
-        "CLAIMS_LOOKUP_KEY": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
-    }
+    return {"CLAIMS_DATA_KEYS": f"{key_id}:{new_secret()}", "CLAIMS_LOOKUP_KEY": new_secret()}
+
+
+def key_file_for(store_file: Path) -> Path:
+    """The key file an embedded store uses when none is configured: beside its database."""
+    return store_file.with_name(store_file.name + "-keys.json")
 
 
 def new_key_file(path: Path) -> None:
     """A key file with one fresh data key and a fresh lookup key, readable by its owner only."""
     key_id = "k" + secrets.token_hex(4)
     document = {
-        "data_keys": [
-            {"id": key_id, "key": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}
-        ],
-        "lookup_key": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
+        "data_keys": [{"id": key_id, "key": new_secret()}],
+        "lookup_key": new_secret(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -300,9 +312,10 @@ def _vault_from_file(path: Path) -> Vault:
     return Vault(keys, _decode_secret(lookup, f"{path}: lookup_key"))
 
 
-def vault_from_environment(env: Mapping[str, str], *, embedded: bool) -> Vault:
-    """The vault the environment configures (see the module docstring). ``embedded`` is true
-    for a SQLite store, the one case where a key file is made when there is none."""
+def vault_from_environment(env: Mapping[str, str], *, store_file: Path | None) -> Vault:
+    """The vault the environment configures (see the module docstring). ``store_file`` is
+    the database file of an embedded (SQLite) store, the one case where a key file is found,
+    or made for a new store, without being named."""
     mode = env.get("CLAIMS_ENCRYPTION", "on").strip().lower()
     if mode in ("off", "0", "false", "no"):
         return Vault.off()
@@ -315,12 +328,24 @@ def vault_from_environment(env: Mapping[str, str], *, embedded: bool) -> Vault:
             raise ConfigurationError("CLAIMS_DATA_KEYS is set but CLAIMS_LOOKUP_KEY is not")
         return Vault(parse_data_keys(listed), _decode_secret(lookup, "CLAIMS_LOOKUP_KEY"))
     named = env.get("CLAIMS_KEY_FILE", "").strip()
-    path = Path(named) if named else DEFAULT_KEY_FILE
-    if not path.exists():
-        if named or not embedded:
+    if named:
+        path = Path(named)
+        if not path.exists():
             raise ConfigurationError(
-                f"no data keys: set CLAIMS_DATA_KEYS and CLAIMS_LOOKUP_KEY, or CLAIMS_KEY_FILE "
-                f"({path} does not exist)"
+                f"no data keys: CLAIMS_KEY_FILE names {path}, which does not exist"
+            )
+        return _vault_from_file(path)
+    if store_file is None:
+        raise ConfigurationError(
+            "no data keys: set CLAIMS_DATA_KEYS and CLAIMS_LOOKUP_KEY, or CLAIMS_KEY_FILE"
+        )
+    path = key_file_for(store_file)
+    if not path.exists():
+        if _holds_data(store_file):
+            raise ConfigurationError(
+                f"the store {store_file} has no key file beside it ({path.name}): set "
+                "CLAIMS_KEY_FILE to the key file it was made with, or CLAIMS_DATA_KEYS and "
+                "CLAIMS_LOOKUP_KEY (new keys would not open its data)"
             )
         try:
             new_key_file(path)
@@ -329,6 +354,13 @@ def vault_from_environment(env: Mapping[str, str], *, embedded: bool) -> Vault:
         except OSError as exc:
             raise ConfigurationError(f"{path}: cannot write a key file: {exc.strerror}") from None
     return _vault_from_file(path)
+
+
+def _holds_data(store_file: Path) -> bool:
+    try:
+        return store_file.stat().st_size > 0
+    except OSError:
+        return False
 
 
 _current: Vault | None = None
@@ -342,10 +374,14 @@ def use_vault(vault: Vault | None) -> None:
         _current = vault
 
 
-def current_vault(*, embedded: bool = True) -> Vault:
-    """The process's vault, read from the environment on first use."""
+def current_vault() -> Vault:
+    """The process's vault: the one :func:`use_vault` set (a process's environment sets the
+    keys of its store), else the keys the variables name."""
     global _current  # noqa: PLW0603
+    vault = _current
+    if vault is not None:
+        return vault
     with _lock:
         if _current is None:
-            _current = vault_from_environment(os.environ, embedded=embedded)
+            _current = vault_from_environment(os.environ, store_file=None)
         return _current

@@ -4,6 +4,10 @@ commands say when the keys are wrong: one line naming the column, never a traceb
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,7 @@ from tests.e2e.cli_support import REFERENCE, TWO_CLAIMS
 from tests.e2e.cli_support import run_cli as _run
 
 STATUS = ["status", "26463774", "--npi", "1234567893", "--json"]
+WRITTEN = ("reference_sets", "api_keys", "claims", "store_settings", "schema_version")
 
 
 def _store_with_two_claims(capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,3 +97,63 @@ def test_keys_that_do_not_fit_the_store_are_refused(
     code, _, err = _run(["submit", str(TWO_CLAIMS).replace("two-claims", "two-claims")], capsys)
     assert code == 2 and message in err and "Traceback" not in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["reference", "load", str(REFERENCE)],
+        ["keys", "create", "--role", "provider", "--npi", "1234567893"],
+        ["db", "upgrade"],
+    ],
+)
+def test_a_store_refuses_another_lookup_key_before_anything_is_written(
+    sqlite_store: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    _store_with_two_claims(capsys)
+    path = sqlite_store.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        before = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in WRITTEN]
+    monkeypatch.setenv("CLAIMS_LOOKUP_KEY", "C" * 43 + "=")
+    code, _, err = _run(command, capsys)
+    assert code == 2 and "member lookups were made with lookup key" in err, err
+    with sqlite3.connect(path) as db:
+        after = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in WRITTEN]
+    assert after == before
+
+
+def test_an_embedded_store_keeps_its_key_file_beside_it(
+    sqlite_store: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for name in ("CLAIMS_DATA_KEYS", "CLAIMS_LOOKUP_KEY", "CLAIMS_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    _store_with_two_claims(capsys)
+    key_file = tmp_path / "claims.db-keys.json"
+    assert key_file.exists() and list(elsewhere.iterdir()) == []
+    code, before, err = _run(STATUS, capsys)
+    assert code == 0, err
+    monkeypatch.chdir(tmp_path)  # from another directory: the same store, the same keys
+    code, out, err = _run(STATUS, capsys)
+    assert code == 0 and out == before, err
+    key_file.rename(tmp_path / "kept-safe.json")  # the keys gone: refused, none made up
+    done = subprocess.run(  # a process of its own: this one keeps the keys it has read
+        [sys.executable, "-m", "claims_engine.cli", "reference", "load", str(REFERENCE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    err = done.stderr
+    assert done.returncode == 2 and "has no key file beside it" in err and err.count("\n") == 1
+    assert not key_file.exists()
+    monkeypatch.setenv("CLAIMS_KEY_FILE", str(tmp_path / "kept-safe.json"))
+    code, out, err = _run(STATUS, capsys)
+    assert code == 0 and out == before, err

@@ -4,6 +4,7 @@ what an operator types, what they read back, and one-line errors for what goes w
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def test_resubmission_is_answered_as_a_duplicate(
 
 
 def test_bad_input_gets_one_line_errors_and_loses_nothing(
-    store: Path, capsys: pytest.CaptureFixture[str]
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, _, err = _run(["submit", str(TWO_CLAIMS)], capsys)
     assert code == 2 and "run `claims-engine db upgrade`" in err and "Traceback" not in err
@@ -112,6 +113,14 @@ def test_bad_input_gets_one_line_errors_and_loses_nothing(
     assert code == 1 and "no claim with payer claim number 'NO-SUCH-CLAIM'" in err
     code, _, err = _run(["worker"], capsys)
     assert code == 2 and "CLAIMS_REDIS_URL" in err
+    with socket.socket() as taken:  # a metrics port another process serves: refused up front
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("CLAIMS_REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
+        code, _, err = _run(["worker", "--metrics-port", str(port)], capsys)
+    assert code == 2 and f"metrics port 0.0.0.0:{port} cannot be served" in err
+    assert err.count("\n") == 1
 
 
 def test_reference_load_names_the_bad_file(

@@ -7,20 +7,25 @@ The workers are ``claims-engine worker`` subprocesses; files go in through
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from select import select as wait_readable
 
 import pytest
 import redis
 from sqlalchemy import Engine, func, select
 
+from claims_engine.observability.logs import WORKER_READY
 from claims_engine.services.reference import load_runtime
 from claims_engine.store import tables as t
 from tests.integration.conftest import unavailable
@@ -153,8 +158,13 @@ class Workers:
         return self.process.poll() is None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL to every process of the group (a crash); another signal to the command,
+        as a supervisor stops it (it passes the signal on to dramatiq)."""
         if self.alive():
-            os.killpg(self.process.pid, sig)
+            if sig == signal.SIGKILL:
+                os.killpg(self.process.pid, sig)
+            else:
+                os.kill(self.process.pid, sig)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -279,3 +289,55 @@ def test_a_redis_restart_loses_no_claim(
 
     env = _env(postgres_engine, own_redis.url)
     _crash_mid_run(postgres_engine, env, tmp_path, restart_redis)
+
+
+def _controlling_terminal() -> None:
+    """In the child, after its new session: standard input, a pty, becomes its terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _read_until(master: int, done: Callable[[str], bool], timeout: float, seen: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not done("".join(seen)):
+        assert time.monotonic() < deadline, "".join(seen)[-3000:]
+        ready, _, _ = wait_readable([master], [], [], 0.2)
+        if ready:
+            try:
+                seen.append(os.read(master, 65536).decode(errors="replace"))
+            except OSError:  # every writer of the terminal has gone
+                return
+
+
+def test_ctrl_c_in_a_terminal_stops_the_workers_once(
+    postgres_engine: Engine, redis_url: str
+) -> None:
+    """Ctrl-C reaches every process of the terminal's foreground group, dramatiq's included:
+    the command must not pass it on a second time (dramatiq kills its workers mid-message on
+    a second stop signal)."""
+    prepared_store(postgres_engine)
+    master, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "claims_engine.cli", "worker"),
+            *("--processes", "2", "--threads", "1", "--metrics-port", "0"),
+        ],
+        env=_env(postgres_engine, redis_url),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+        preexec_fn=_controlling_terminal,  # noqa: PLW1509 - a pty of its own, nothing shared
+    )
+    os.close(terminal)
+    seen: list[str] = []
+    try:
+        _read_until(master, lambda text: text.count(WORKER_READY) >= 2, 90, seen)
+        os.write(master, b"\x03")  # Ctrl-C, typed at the terminal
+        _read_until(master, lambda _text: process.poll() is not None, 60, seen)
+        assert process.wait(timeout=30) == 0, "".join(seen)[-3000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        os.close(master)
+    assert "Killing worker process" not in "".join(seen)

@@ -32,3 +32,10 @@ def test_describe_without_values_keeps_the_reason_and_drops_what_was_sent() -> N
     # a message quoting nothing reads the same either way
     plain = _issue("birth date after the service date")
     assert plain.describe(values=False) == plain.describe()
+
+
+def test_an_apostrophe_in_a_word_does_not_hide_the_value_from_the_redaction() -> None:
+    issue = _issue("the patient's birth date '19800101X' is not a date")
+    text = issue.describe(values=False)
+    assert "19800101" not in text
+    assert text.startswith("DMG02: the patient's birth date '…' is not a date")

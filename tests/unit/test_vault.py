@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from claims_engine.errors import ConfigurationError, DataKeyError
 from claims_engine.store.vault import (
+    NONCE_BYTES,
     DataKey,
     Vault,
+    key_file_for,
     new_key_file,
     parse_data_keys,
     vault_from_environment,
@@ -120,10 +122,11 @@ def test_keys_from_the_environment() -> None:
         "CLAIMS_DATA_KEYS": f"2026b:{_b64(NEW.secret)}, 2026a:{_b64(OLD.secret)}",
         "CLAIMS_LOOKUP_KEY": _b64(LOOKUP),
     }
-    vault = vault_from_environment(env, embedded=False)
+    vault = vault_from_environment(env, store_file=None)
     assert vault.active_key_id == "2026b" and vault.key_ids == ("2026b", "2026a")
     assert (
-        vault_from_environment({**env, "CLAIMS_ENCRYPTION": "off"}, embedded=False).enabled is False
+        vault_from_environment({**env, "CLAIMS_ENCRYPTION": "off"}, store_file=None).enabled
+        is False
     )
 
 
@@ -138,12 +141,19 @@ def test_keys_from_the_environment() -> None:
         ),
         ({"CLAIMS_DATA_KEYS": "2026a:!!", "CLAIMS_LOOKUP_KEY": _b64(LOOKUP)}, "not base64"),
         ({"CLAIMS_ENCRYPTION": "maybe"}, "on or off"),
-        ({}, "no data keys: set CLAIMS_DATA_KEYS"),
+        ({}, "CLAIMS_KEY_FILE names /nonexistent/keys.json, which does not exist"),
     ],
 )
 def test_bad_key_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        vault_from_environment({"CLAIMS_KEY_FILE": "/nonexistent/keys.json", **env}, embedded=False)
+        vault_from_environment(
+            {"CLAIMS_KEY_FILE": "/nonexistent/keys.json", **env}, store_file=None
+        )
+
+
+def test_a_server_store_without_keys_is_told_to_set_them() -> None:
+    with pytest.raises(ConfigurationError, match="no data keys: set CLAIMS_DATA_KEYS"):
+        vault_from_environment({}, store_file=None)
 
 
 def test_repeated_key_ids_are_refused() -> None:
@@ -158,11 +168,11 @@ def test_an_embedded_store_makes_its_key_file_once_readable_by_its_owner_only(
     path = tmp_path / "keys" / "data-keys.json"
     env = {"CLAIMS_KEY_FILE": str(path)}
     with pytest.raises(ConfigurationError, match="does not exist"):
-        vault_from_environment(env, embedded=True)  # a named file is never made up
+        vault_from_environment(env, store_file=tmp_path / "c.db")  # a named file is never made
     new_key_file(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    first = vault_from_environment(env, embedded=True)
-    again = vault_from_environment(env, embedded=True)
+    first = vault_from_environment(env, store_file=None)
+    again = vault_from_environment(env, store_file=None)
     assert first.lookup("PG00000100") == again.lookup("PG00000100")
     assert again.open(first.seal(b"x", CLAIM), CLAIM) == b"x"
     document = json.loads(path.read_text())
@@ -175,10 +185,38 @@ def test_a_broken_key_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "data-keys.json"
     path.write_text('{"data_keys": []}')
     with pytest.raises(ConfigurationError, match="data_keys must be a non-empty list"):
-        vault_from_environment({"CLAIMS_KEY_FILE": str(path)}, embedded=True)
+        vault_from_environment({"CLAIMS_KEY_FILE": str(path)}, store_file=None)
     path.write_text("not json")
     with pytest.raises(ConfigurationError, match="not a JSON key file"):
-        vault_from_environment({"CLAIMS_KEY_FILE": str(path)}, embedded=True)
+        vault_from_environment({"CLAIMS_KEY_FILE": str(path)}, store_file=None)
+
+
+def test_an_embedded_store_keeps_its_keys_beside_it_and_a_store_that_exists_gets_none_made(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "claims.db"
+    made = vault_from_environment({}, store_file=database)  # a new store: keys made for it
+    key_file = tmp_path / "claims.db-keys.json"
+    assert key_file_for(database) == key_file and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    database.write_bytes(b"SQLite format 3\0")  # the store now holds data
+    again = vault_from_environment({}, store_file=database)
+    assert again.open(made.seal(b"x", CLAIM), CLAIM) == b"x"  # the same keys, from the file
+    # from another directory, or with the key file gone: never new keys for that store
+    key_file.rename(tmp_path / "elsewhere.json")
+    with pytest.raises(ConfigurationError, match="has no key file beside it") as refused:
+        vault_from_environment({}, store_file=database)
+    assert "CLAIMS_KEY_FILE" in str(refused.value)
+    assert not key_file.exists()
+    env = {"CLAIMS_KEY_FILE": str(tmp_path / "elsewhere.json")}  # named, it opens the store
+    assert vault_from_environment(env, store_file=database).identity() == made.identity()
+
+
+def test_a_cut_short_value_is_a_clear_error_not_a_crash() -> None:
+    vault = Vault([NEW], LOOKUP)
+    sealed = vault.seal(b"a claim", CLAIM)
+    for cut in (len(vault.header) + 3, len(vault.header) + NONCE_BYTES + 5):
+        with pytest.raises(DataKeyError, match="cut short"):
+            vault.open(sealed[:cut], CLAIM, 7)
 
 
 def test_secrets_never_show_in_reprs() -> None:
