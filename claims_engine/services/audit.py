@@ -22,6 +22,10 @@ time). Anyone can recompute a chain, so the file alone only shows damage; the an
 rewritten file is held to, and recomputing the chain from the store's rows shows which rows of
 the store were altered, removed or inserted since.
 
+An export ends no later than now less :data:`SETTLE_WINDOW`: a job stamps its events with the
+time it started and commits them when it ends, so rows of the last hour may still be on their
+way, and a range that took them in would find them "inserted" once they land.
+
 The rows are streamed (server-side cursors on PostgreSQL, in one REPEATABLE READ snapshot), never
 loaded whole. The records carry ids, states, codes and reasons, no member ids, names or birth
 dates; the reasons are the texts the services wrote (see :func:`claim_event_fields`).
@@ -33,16 +37,17 @@ import csv
 import hashlib
 import heapq
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import ColumnElement, Connection, Engine, String, func, insert, select, type_coerce
 
-from claims_engine.errors import InputFileError
+from claims_engine.errors import ConfigurationError, InputFileError
 from claims_engine.store.db import begin_write, is_postgres
 from claims_engine.store.tables import (
     audit_anchors_table,
@@ -59,6 +64,13 @@ PHI_READ = "phi_read"
 TABLE_OF = {CLAIM_EVENT: "claim_events", PHI_READ: "phi_reads"}
 STREAM_BATCH = 2000
 MAX_STORE_PROBLEMS = 1000  # listed one by one; past this, one line counts the rest
+# The longest a job may run: the intake and payment actors' time_limit in workers/actors.py
+# (3,600,000 ms; mirrored, as services do not import the workers; a test holds the two equal).
+# A job stamps its claim events with the time it started and commits them when it ends, so
+# only events older than this are settled: an export's range ends at now less this, at latest.
+SETTLE_WINDOW = timedelta(milliseconds=3_600_000)
+STORED_IDS = range(-(2**63), 2**63)  # a row id the store can hold (BIGINT; SQLite INTEGER)
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 # The fields of each kind of line, and their types: "int", "str", or "str?" (may be null).
 _CHAINED = {"seq": "int", "id": "int", "at": "str", "prev": "str", "hash": "str"}
@@ -116,6 +128,32 @@ def parse_utc(text: str) -> datetime:
     if moment.tzinfo is not None:
         raise ValueError(f"{text!r} has a zone besides Z")
     return moment
+
+
+def settled_until(now: datetime) -> datetime:
+    """The latest end of a range whose events are settled: ``now`` less :data:`SETTLE_WINDOW`."""
+    return now - SETTLE_WINDOW
+
+
+def window_text(window: timedelta = SETTLE_WINDOW) -> str:
+    """``1 hour``, ``90 minutes``: the settle window for a person."""
+    n, unit = int(window.total_seconds()), "second"
+    for name, size in (("hour", 3600), ("minute", 60)):
+        if n % size == 0:
+            n, unit = n // size, name
+            break
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def check_settled(rng: AuditRange, now: datetime) -> None:
+    """:class:`ConfigurationError` when ``rng`` ends after :func:`settled_until` ``now``."""
+    latest = settled_until(now)
+    if rng.until > latest:
+        raise ConfigurationError(
+            f"the range ends at {utc_text(rng.until)}, after {utc_text(latest)} (now less "
+            f"{window_text()}): a job commits its events up to {window_text()} after the time "
+            "they carry, so later events are not settled yet"
+        )
 
 
 def canonical(value: Mapping[str, Any]) -> bytes:
@@ -178,8 +216,10 @@ def claim_event_fields(row: Any) -> dict[str, Any]:
 
     ``reason`` is the text the services wrote: intake's acceptance with the payer claim number
     or the rejection's issues, adjudication's outcome and amount or pend reasons, the payment
-    cycle's 835 trace and payee NPI. A rejection's issue may quote the element it could not
-    read, which for a malformed DMG02 is the text sent as the patient's birth date.
+    cycle's 835 trace and payee NPI. A rejection's issues are stored without the values they
+    quote from the claim (``Issue.describe(values=False)``: ``'…'`` in their place), so a
+    malformed DMG02 is named, not the text sent as the patient's birth date. Reasons stored
+    before that change were written with the values and are exported as stored.
     """
     return {
         "kind": CLAIM_EVENT,
@@ -212,8 +252,21 @@ def phi_read_fields(row: Any) -> dict[str, Any]:
 # -- lines of a file ------------------------------------------------------------------------------
 
 
+def _is_text(value: Any) -> bool:
+    """A string that is Unicode text: JSON's ``\\ud800`` escapes can give a lone surrogate,
+    which no UTF-8 (and so no canonical JSON, no hash) can hold."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def conforms(line: Any) -> bool:
-    """Whether a parsed line has exactly the fields of its kind, of their types."""
+    """Whether a parsed line has exactly the fields of its kind, of their types (strings that
+    are Unicode text, ints that are not bools)."""
     if not isinstance(line, dict) or not isinstance(line.get("kind"), str):
         return False
     spec = FIELDS.get(line["kind"])
@@ -224,9 +277,9 @@ def conforms(line: Any) -> bool:
         if kind == "int":
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif kind == "str?":
-            ok = value is None or isinstance(value, str)
+            ok = value is None or _is_text(value)
         else:
-            ok = isinstance(value, str)
+            ok = _is_text(value)
         if not ok:
             return False
     return True
@@ -243,7 +296,7 @@ def _csv_line(row: list[str]) -> dict[str, Any] | None:
     for name, kind in spec.items():
         text = cells[name]
         if kind == "int":
-            if not text.lstrip("-").isdigit():
+            if not _INTEGER.fullmatch(text):  # ASCII digits only, as JSON has them
                 return None
             line[name] = int(text)
         elif kind == "str?":
@@ -272,10 +325,9 @@ def read_lines(path: Path) -> Iterator[tuple[str, Iterator[Line]]]:
         raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     with fh:
         try:
-            found = lines_of(fh, str(path))
-        except OSError as exc:
+            yield lines_of(fh, str(path))
+        except OSError as exc:  # on opening or while the lines are read
             raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-        yield found
 
 
 def lines_of(fh: TextIO, where: str) -> tuple[str, Iterator[Line]]:
@@ -295,7 +347,7 @@ def _jsonl_lines(fh: TextIO) -> Iterator[Line]:
     for number, text in enumerate(fh, start=1):
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             yield number, None
             continue
         yield number, value if conforms(value) else None
@@ -624,12 +676,21 @@ def write_export(engine: Engine, rng: AuditRange, out: TextIO, fmt: str) -> tupl
 
 
 def store_anchor(
-    engine: Engine, rng: AuditRange, count: int, head: str, fmt: str, now: datetime
+    engine: Engine,
+    rng: AuditRange,
+    count: int,
+    head: str,
+    fmt: str,
+    now: datetime,
+    before_commit: Callable[[], None] | None = None,
 ) -> int:
-    """Keep an export's count and head in ``audit_anchors``; returns the anchor's id."""
+    """Keep an export's count and head in ``audit_anchors``; returns the anchor's id.
+
+    ``before_commit`` runs after the row is inserted and before it is committed: when it
+    raises, nothing is stored."""
     a = audit_anchors_table
     with begin_write(engine) as conn:
-        return int(
+        anchor = int(
             conn.execute(
                 insert(a)
                 .values(
@@ -643,12 +704,29 @@ def store_anchor(
                 .returning(a.c.id)
             ).scalar_one()
         )
+        if before_commit is not None:
+            before_commit()
+    return anchor
 
 
-def export(engine: Engine, rng: AuditRange, out: TextIO, fmt: str, now: datetime) -> ExportSummary:
-    """Write the export of ``rng`` to ``out`` and anchor it in the store."""
+def export(
+    engine: Engine,
+    rng: AuditRange,
+    out: TextIO,
+    fmt: str,
+    now: datetime,
+    publish: Callable[[], None] | None = None,
+) -> ExportSummary:
+    """Write the export of ``rng`` to ``out`` and anchor it in the store.
+
+    ``publish`` puts what was written in place (flushes it, renames a file written aside): it
+    runs inside the anchor's transaction, after the insert, so an export that cannot be put in
+    place is not anchored (and an anchor that cannot be inserted publishes nothing). Only the
+    commit itself comes after ``publish``; the caller undoes ``publish`` when that fails.
+    :class:`ConfigurationError` when ``rng`` ends within :data:`SETTLE_WINDOW` of ``now``."""
+    check_settled(rng, now)
     events, reads, head = write_export(engine, rng, out, fmt)
-    anchor = store_anchor(engine, rng, events + reads, head, fmt, now)
+    anchor = store_anchor(engine, rng, events + reads, head, fmt, now, publish)
     return ExportSummary(rng, events + reads, events, reads, head, anchor, fmt)
 
 
@@ -828,6 +906,7 @@ def compare(
 
 def _still_stored(conn: Connection, kind: str, ids: list[int]) -> set[int]:
     table = claim_events_table if kind == CLAIM_EVENT else phi_reads_table
+    ids = [i for i in ids if i in STORED_IDS]  # a file may name any number; the store cannot
     found: set[int] = set()
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]

@@ -1,6 +1,7 @@
 """The audit export on a real store: the migration step that adds its anchors (on SQLite and
 PostgreSQL), and on PostgreSQL an export streamed through server-side cursors in small
-batches, verified, then rows changed under it and named."""
+batches, verified, then rows changed under it and named; a range not yet settled, or an export
+that cannot be put in place, stores no anchor."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, inspect, text, update
+from sqlalchemy import Engine, delete, func, inspect, select, text, update
 
+from claims_engine.errors import ConfigurationError
 from claims_engine.services import audit
 from claims_engine.services.access import Principal, Role, record_reads
 from claims_engine.services.adjudication import adjudicate_claims
@@ -20,6 +22,7 @@ from claims_engine.store.db import MIGRATIONS, begin_write, upgrade
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
 
 RANGE = audit.AuditRange(datetime(2026, 11, 2), datetime(2026, 11, 3))
+SETTLED = RANGE.until + audit.SETTLE_WINDOW  # the first moment RANGE may be exported
 
 
 def test_the_anchor_step_upgrades_a_store_made_before_it(engine: Engine) -> None:
@@ -59,7 +62,7 @@ def test_an_export_streams_verifies_and_names_changed_rows(
     monkeypatch.setattr(audit, "STREAM_BATCH", 7)  # many fetches from two open cursors
     path = tmp_path / "audit.jsonl"
     with path.open("w", encoding="utf-8", newline="") as fh:
-        summary = audit.export(engine, RANGE, fh, "jsonl", NOW)
+        summary = audit.export(engine, RANGE, fh, "jsonl", SETTLED)
     assert summary.claim_events == 80 and summary.phi_reads == 15  # intake + adjudication
     again = io.StringIO(newline="")
     audit.write_export(engine, RANGE, again, "jsonl")
@@ -84,3 +87,37 @@ def test_an_export_streams_verifies_and_names_changed_rows(
     ]
     [problem] = audit.verify_store(engine).problems
     assert problem.message.startswith(f"anchor {summary.anchor_id} (2026-11-02T00:00:00Z to ")
+
+
+def _anchors(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(t.audit_anchors_table)).scalar_one()
+        )
+
+
+def test_a_range_not_yet_settled_is_refused_and_not_anchored(busy_store: Engine) -> None:
+    out = io.StringIO(newline="")
+    with pytest.raises(ConfigurationError, match="not settled"):
+        audit.export(busy_store, RANGE, out, "jsonl", SETTLED - timedelta(seconds=1))
+    assert out.getvalue() == "" and _anchors(busy_store) == 0
+
+
+def test_an_export_that_cannot_be_put_in_place_is_not_anchored(busy_store: Engine) -> None:
+    def refuse() -> None:
+        raise OSError("cannot rename")
+
+    with pytest.raises(OSError, match="cannot rename"):
+        audit.export(busy_store, RANGE, io.StringIO(newline=""), "jsonl", SETTLED, refuse)
+    assert _anchors(busy_store) == 0
+    published: list[int] = []
+    summary = audit.export(
+        busy_store,
+        RANGE,
+        io.StringIO(newline=""),
+        "csv",
+        SETTLED,
+        lambda: published.append(_anchors(busy_store)),
+    )
+    # published before the anchor's commit: another connection does not see it yet
+    assert published == [0] and _anchors(busy_store) == 1 and summary.anchor_id >= 1

@@ -3,22 +3,29 @@ removal, swap, insertion and truncation of an export found at its line, in both 
 
 from __future__ import annotations
 
+import ast
+import csv as csvlib
 import io
+import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from claims_engine.errors import InputFileError
+from claims_engine.errors import ConfigurationError, InputFileError
 from claims_engine.services.audit import (
     CLAIM_EVENT,
+    CSV_COLUMNS,
     PHI_READ,
+    SETTLE_WINDOW,
     AuditRange,
     ChainReport,
     canonical,
     chain,
     check_chain,
+    check_settled,
     compare,
     end_of,
     genesis,
@@ -27,6 +34,7 @@ from claims_engine.services.audit import (
     order_key,
     record_hash,
     seal,
+    settled_until,
     write_lines,
 )
 
@@ -317,3 +325,99 @@ def test_compare_names_rows_altered_removed_inserted_and_moved() -> None:
         (PHI_READ, 5): ("file", (), 5),
         (PHI_READ, 50): ("store", (), None),
     }
+
+
+# -- lines that are JSON or CSV, but not text an export can hold ---------------------------------
+
+
+def _with_line(fmt: str, index: int, text: str) -> tuple[str, int]:
+    """The export with the record at ``index`` replaced by ``text``; and that line's number."""
+    texts = _physical_lines(fmt)
+    texts[FIRST[fmt] + index] = text
+    return "".join(texts), _line_of(fmt, texts, FIRST[fmt] + index)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\ud800\\u0041"])
+@pytest.mark.parametrize("i", [0, N - 1])
+def test_a_lone_surrogate_escape_is_an_altered_line_not_a_crash(escape: str, i: int) -> None:
+    record = _export_text("jsonl", [RECORDS[i]])
+    field_name = "reason" if RECORDS[i]["kind"] == CLAIM_EVENT else "route"
+    value = json.dumps(RECORDS[i][field_name])
+    damaged = record.replace(value, value[:-1] + escape + '"', 1)
+    assert damaged != record
+    text, line = _with_line("jsonl", i, damaged)
+    assert _problem(_check(text)) == ("altered", line)
+
+
+def test_a_lone_surrogate_in_the_header_is_not_an_export() -> None:
+    texts = _physical_lines("jsonl")
+    texts[0] = texts[0].replace("claims-engine audit", "claims-engine audit\\ud800")
+    with pytest.raises(InputFileError, match="not an audit export"):
+        _check("".join(texts))
+
+
+@pytest.mark.parametrize("cell", ["²", "--5", "-", "1" * 5000, "١"])
+def test_a_csv_number_that_is_no_number_is_an_altered_line_not_a_crash(cell: str) -> None:
+    row = _export_text("csv", [RECORDS[2]]).split("\n", 1)[1]
+    cells = next(csvlib.reader([row]))
+    cells[CSV_COLUMNS.index("seq")] = cell
+    out = io.StringIO(newline="")
+    csvlib.writer(out, lineterminator="\n").writerow(cells)
+    text, line = _with_line("csv", 2, out.getvalue())
+    assert _problem(_check(text)) == ("altered", line)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "\n", '{"a":' * 100_000 + "\n"])
+def test_a_json_line_nested_too_deep_is_an_altered_line_not_a_crash(text: str) -> None:
+    whole, line = _with_line("jsonl", 3, text)
+    assert _problem(_check(whole)) == ("altered", line)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00\x01\x02\xff binary\n",
+        "\ufffd\ufffd\x00PK\x03\x04",
+        "ISA*00*          *00*          *ZZ*SENDER~\n",
+        '{"kind": "header", "export": "claims-engine audit", "version": 2}\n',
+        '{"kind":"summary","since":"2026-11-01T00:00:00Z","count":3}\n',
+        "[1, 2, 3]\n",
+        "\n\n",
+        "\r\n",
+    ],
+)
+def test_other_files_are_refused_as_not_an_export(text: str) -> None:
+    with pytest.raises(InputFileError, match="not an audit export"):
+        _check(text)
+
+
+# -- the settle window --------------------------------------------------------------------------
+
+
+def _longest_actor_time_limit() -> timedelta:
+    """The largest ``time_limit`` of an actor in workers/actors.py, read from its source (the
+    service layer does not import the workers, and neither does this test)."""
+    source = (Path(__file__).resolve().parents[2] / "workers" / "actors.py").read_text()
+    limits: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        for keyword in node.keywords if isinstance(node, ast.Call) else []:
+            if keyword.arg == "time_limit":
+                value = ast.literal_eval(keyword.value)  # fails for a name: read it here then
+                assert isinstance(value, int), ast.unparse(keyword)
+                limits.append(value)
+    assert limits, "no actor time_limit found in workers/actors.py"
+    return timedelta(milliseconds=max(limits))
+
+
+def test_the_settle_window_is_the_longest_job_time_limit() -> None:
+    assert _longest_actor_time_limit() == SETTLE_WINDOW
+
+
+def test_an_export_ends_where_events_are_settled() -> None:
+    now = datetime(2026, 11, 2, 9, 30)
+    assert settled_until(now) == now - SETTLE_WINDOW
+    check_settled(AuditRange(datetime(2026, 11, 1), now - SETTLE_WINDOW), now)
+    with pytest.raises(ConfigurationError, match="2026-11-02T08:30:00Z"):
+        check_settled(
+            AuditRange(datetime(2026, 11, 1), now - SETTLE_WINDOW + timedelta(seconds=1)), now
+        )
