@@ -8,7 +8,10 @@ mapped to the psycopg 3 driver. Reading ``CLAIMS_DATABASE_URL`` is the caller's 
 less machinery:
 
 * ``MIGRATIONS`` is an ordered list of steps ``(version, name, function)``; versions count up
-  from 1 with no gaps. Step 1 creates the schema of :mod:`claims_engine.store.tables`.
+  from 1 with no gaps. Step 1 creates the schema of the first release, frozen in
+  :mod:`claims_engine.store.migrations`; the later steps bring it to what
+  :mod:`claims_engine.store.tables` declares now, so a new database and an upgraded one pass
+  through the same schemas.
 * Every applied step has a row in ``schema_version``. ``upgrade`` applies the steps that have no
   row yet, in order, and returns their names: a second run applies nothing and returns ``[]``.
 * Each step and its ``schema_version`` row commit in one transaction, so a failed step leaves
@@ -16,16 +19,19 @@ less machinery:
   explicit ``BEGIN`` that ``engine_for`` sets up). Concurrent upgrades are serialized, by a
   transaction-scoped advisory lock on PostgreSQL and by ``BEGIN IMMEDIATE`` on SQLite; the
   later one sees the earlier one's row and skips the step.
+* On SQLite a step runs with foreign keys off, so that it can rebuild a table whose column
+  types change (SQLite's ``ALTER TABLE`` cannot change them); ``PRAGMA foreign_key_check``
+  must then find nothing before the step commits.
 * Adding a step: append ``(n + 1, "what it does", function)`` that takes a ``Connection`` and
-  changes the schema and existing rows with explicit SQL (``ALTER TABLE``, ``UPDATE``), and edit
-  ``tables.py`` to match. Before the first such step, freeze step 1: replace its
-  ``create_all`` with the ``CREATE TABLE`` statements it emits today, so a new database and an
-  upgraded one pass through the same schemas. Steps are never edited once released.
+  changes the schema and existing rows with explicit SQL (``ALTER TABLE``, ``UPDATE``), with
+  frozen copies of the tables it makes or changes (never those of ``tables.py``, which move on),
+  and edit ``tables.py`` to match. Steps are never edited once released.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +57,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from claims_engine import clock
-from claims_engine.errors import ConfigurationError
+from claims_engine.errors import ConfigurationError, StoredDataError
 from claims_engine.store import tables
-from claims_engine.store.vault import Vault, current_vault
+from claims_engine.store.migrations import LOOKUP_SETTING, create_schema, seal_health_data
+from claims_engine.store.vault import Vault
 
 DEFAULT_SQLITE_PATH = Path("var") / "claims.db"
 _UPGRADE_LOCK_KEY = 0x636C61696D73  # "claims": any constant shared by every upgrader
@@ -62,12 +69,6 @@ _UPGRADE_LOCK_KEY = 0x636C61696D73  # "claims": any constant shared by every upg
 SQLITE_BEGIN = "claims_sqlite_begin"
 
 Step = tuple[int, str, Callable[[Connection], None]]
-LOOKUP_SETTING = "lookup_key"
-
-
-def _create_schema(conn: Connection) -> None:
-    SQLModel.metadata.create_all(conn)
-    record_lookup_key(conn, current_vault())
 
 
 def record_lookup_key(conn: Connection, vault: Vault) -> None:
@@ -116,8 +117,9 @@ def _audit_anchors(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Step] = [
-    (1, "create the schema", _create_schema),
+    (1, "create the schema", create_schema),
     (2, "audit anchors, and claim events by time", _audit_anchors),
+    (3, "seal health data at rest", seal_health_data),
 ]
 
 
@@ -232,14 +234,43 @@ def upgrade(engine: Engine, migrations: list[Step] | None = None) -> list[str]:
         table.create(conn, checkfirst=True)
     applied: list[str] = []
     for version, name, step in steps:
-        with engine.begin() as conn:
+        with engine.connect() as conn, _foreign_keys_off(conn), conn.begin():
             _lock(conn)
             if version in applied_versions(conn):
                 continue
             step(conn)
+            _check_foreign_keys(conn, version)
             conn.execute(table.insert().values(version=version, name=name, applied_at=clock.now()))
         applied.append(f"{version}: {name}")
     return applied
+
+
+@contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys off for the transaction to come (the pragma is ignored inside
+    one), and on again after it."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn: Connection, version: int) -> None:
+    if conn.dialect.name != "sqlite":
+        return  # PostgreSQL checked them as the step went
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables_of = sorted({str(row[0]) for row in broken})
+        raise StoredDataError(
+            f"migration step {version} would leave {len(broken)} rows whose foreign keys "
+            f"name no row (in {', '.join(tables_of)})"
+        )
 
 
 def begin_write(engine: Engine) -> Any:

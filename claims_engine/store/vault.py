@@ -37,8 +37,10 @@ import hmac
 import json
 import os
 import secrets
+import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,7 +343,12 @@ def vault_from_environment(env: Mapping[str, str], *, store_file: Path | None) -
         )
     path = key_file_for(store_file)
     if not path.exists():
-        if _holds_data(store_file):
+        sealed_with = _lookup_setting(store_file)
+        if sealed_with == _PLAIN_FINGERPRINT:
+            raise ConfigurationError(
+                f"the store {store_file} was made with encryption off: set CLAIMS_ENCRYPTION=off"
+            )
+        if sealed_with is not None:
             raise ConfigurationError(
                 f"the store {store_file} has no key file beside it ({path.name}): set "
                 "CLAIMS_KEY_FILE to the key file it was made with, or CLAIMS_DATA_KEYS and "
@@ -356,11 +363,30 @@ def vault_from_environment(env: Mapping[str, str], *, store_file: Path | None) -
     return _vault_from_file(path)
 
 
-def _holds_data(store_file: Path) -> bool:
+def _lookup_setting(store_file: Path) -> str | None:
+    """What an embedded store notes of the keys it was made with (its lookup key's
+    fingerprint, or ``off``); None for a store that notes nothing: no file yet, an empty one,
+    or a store made before health data was sealed, which its upgrade seals with new keys. A
+    file that cannot be read as a store counts as one made with keys: none are made for it."""
     try:
-        return store_file.stat().st_size > 0
+        if store_file.stat().st_size == 0:
+            return None
+    except FileNotFoundError:
+        return None
     except OSError:
-        return False
+        return "unreadable"
+    try:
+        with closing(sqlite3.connect(f"{store_file.as_uri()}?mode=ro", uri=True)) as db:
+            if not db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_settings'"
+            ).fetchone():
+                return None
+            row = db.execute(
+                "SELECT value FROM store_settings WHERE name = 'lookup_key'"
+            ).fetchone()
+    except sqlite3.Error:
+        return "unreadable"
+    return str(row[0]) if row else None
 
 
 _current: Vault | None = None

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, func, inspect, select, text, update
+from sqlalchemy import Engine, delete, func, inspect, select, update
 
 from claims_engine.errors import ConfigurationError
 from claims_engine.services import audit
@@ -26,10 +26,7 @@ SETTLED = RANGE.until + audit.SETTLE_WINDOW  # the first moment RANGE may be exp
 
 
 def test_the_anchor_step_upgrades_a_store_made_before_it(engine: Engine) -> None:
-    upgrade(engine, MIGRATIONS[:1])
-    with engine.begin() as conn:  # a store made by step 1 before the audit export existed
-        conn.execute(text("DROP TABLE audit_anchors"))
-        conn.execute(text("DROP INDEX ix_claim_events_at"))
+    upgrade(engine, MIGRATIONS[:1])  # a store made before the audit export existed
     assert upgrade(engine) == [f"{v}: {name}" for v, name, _ in MIGRATIONS[1:]]
     found = inspect(engine)
     made = {c["name"]: type(c["type"]).__name__ for c in found.get_columns("audit_anchors")}

@@ -7,7 +7,9 @@ import base64
 import hashlib
 import hmac
 import json
+import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -198,7 +200,9 @@ def test_an_embedded_store_keeps_its_keys_beside_it_and_a_store_that_exists_gets
     made = vault_from_environment({}, store_file=database)  # a new store: keys made for it
     key_file = tmp_path / "claims.db-keys.json"
     assert key_file_for(database) == key_file and stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    database.write_bytes(b"SQLite format 3\0")  # the store now holds data
+    with closing(sqlite3.connect(database)) as db, db:  # the store notes its lookup key
+        db.execute("CREATE TABLE store_settings (name TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO store_settings VALUES ('lookup_key', ?)", (made.fingerprint(),))
     again = vault_from_environment({}, store_file=database)
     assert again.open(made.seal(b"x", CLAIM), CLAIM) == b"x"  # the same keys, from the file
     # from another directory, or with the key file gone: never new keys for that store
@@ -209,6 +213,26 @@ def test_an_embedded_store_keeps_its_keys_beside_it_and_a_store_that_exists_gets
     assert not key_file.exists()
     env = {"CLAIMS_KEY_FILE": str(tmp_path / "elsewhere.json")}  # named, it opens the store
     assert vault_from_environment(env, store_file=database).identity() == made.identity()
+
+
+def test_a_store_made_before_sealing_gets_keys_made_and_one_made_with_none_is_told(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "claims.db"
+    with closing(sqlite3.connect(database)) as db, db:  # a released store: nothing sealed
+        db.execute("CREATE TABLE claims (id INTEGER PRIMARY KEY)")
+    vault_from_environment({}, store_file=database)  # its upgrade seals with these
+    assert key_file_for(database).exists()
+    key_file_for(database).unlink()
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("CREATE TABLE store_settings (name TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO store_settings VALUES ('lookup_key', 'off')")
+    with pytest.raises(ConfigurationError, match="made with encryption off"):
+        vault_from_environment({}, store_file=database)
+    (tmp_path / "junk.db").write_bytes(b"not a database at all")
+    with pytest.raises(ConfigurationError, match="has no key file beside it"):
+        vault_from_environment({}, store_file=tmp_path / "junk.db")
+    assert not key_file_for(database).exists()
 
 
 def test_a_cut_short_value_is_a_clear_error_not_a_crash() -> None:

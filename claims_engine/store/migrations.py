@@ -1,0 +1,697 @@
+"""The store's migration steps that need tables of their own (see :mod:`claims_engine.store.db`,
+whose ``MIGRATIONS`` lists them).
+
+A step is written against the schema as it stood when the step was made, never against
+:mod:`claims_engine.store.tables`, which only says what the newest schema is: each step here
+holds frozen copies of the tables it makes or changes, so that a new database and one made by an
+old release pass through the same schemas and end the same.
+
+* Step 1 (:func:`create_schema`) makes the schema of the first release: every document in the
+  clear, member ids, families, accumulator holders and CLM01 as they are.
+* Step 3 (:func:`seal_health_data`) brings it to health data sealed at rest (see
+  :mod:`claims_engine.store.vault`) with the process's vault: documents become sealed ``bytes``
+  (``ALTER COLUMN ... TYPE bytea`` on PostgreSQL; on SQLite, which cannot change a column's
+  type, the table is rebuilt the way SQLite's ``ALTER TABLE`` documentation describes), each
+  claim gains its sealed identity, lookup columns hold the keyed hashes of what they held, the
+  values that rejection reasons quoted are left out, and ``store_settings`` notes the lookup
+  key. Rows are read and written a batch at a time (``BATCH`` rows), all in the step's one
+  transaction. On SQLite, ``secure_delete`` is on meanwhile: the clear values it replaces are
+  overwritten in the file, not left in its free pages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import TypeEngine
+
+from claims_engine.store.bulk import update_rows
+from claims_engine.store.vault import Vault, current_vault
+
+BATCH = 1_000  # rows read, changed and written at a time
+
+# -- column types as the steps made them ----------------------------------------------------
+
+
+def _key() -> TypeEngine[int]:
+    # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the autoincrementing rowid.
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _money(precision: int = 12, scale: int = 2) -> TypeEngine[Any]:
+    # tables.ExactDecimal: NUMERIC on PostgreSQL, whole units of the scale on SQLite
+    return Numeric(precision, scale).with_variant(BigInteger(), "sqlite")
+
+
+def _id() -> Column[int]:
+    return Column("id", _key(), primary_key=True)
+
+
+def _ref(name: str, target: str, *, index: bool = True) -> Column[int]:
+    return Column(name, _key(), ForeignKey(target), nullable=False, index=index)
+
+
+def _text(name: str, length: int, *, nullable: bool = False, index: bool = False) -> Column[str]:
+    return Column(name, String(length), nullable=nullable, index=index)
+
+
+def _in(column: str, values: Sequence[str], name: str) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+_CLAIM_STATES = ("received", "rejected", "accepted", "pended", "adjudicated", "remitted")
+
+
+# The tables whose documents step 3 seals: step 1 made them with the documents in the clear
+# (JSON or text), step 3 leaves them with sealed bytes and, in claims, the sealed identity.
+
+
+def _acknowledgments(meta: MetaData, *, sealed: bool) -> Table:
+    return Table(
+        "acknowledgments",
+        meta,
+        _id(),
+        _ref("interchange_id", "interchanges.id"),
+        _text("kind", 8),
+        _text("control_number", 9),
+        _text("file_name", 255),
+        Column("created_at", DateTime(), nullable=False),
+        Column("content", LargeBinary() if sealed else Text(), nullable=False),
+        _in("kind", ("ta1", "999", "277ca"), "ck_acknowledgments_kind"),
+    )
+
+
+def _reference_sets(meta: MetaData, *, sealed: bool) -> Table:
+    return Table(
+        "reference_sets",
+        meta,
+        _id(),
+        Column("sha256", String(64), nullable=False, unique=True),
+        Column("loaded_at", DateTime(), nullable=False),
+        Column("files", LargeBinary() if sealed else JSON(), nullable=False),
+    )
+
+
+def _claims(meta: MetaData, *, sealed: bool) -> Table:
+    identity = [Column("identity", LargeBinary(), nullable=False)] if sealed else []
+    return Table(
+        "claims",
+        meta,
+        _id(),
+        Column("payer_claim_number", String(50), nullable=True, unique=True),
+        _ref("interchange_id", "interchanges.id", index=False),
+        Column("ordinal", Integer(), nullable=False),
+        _text("submitter_claim_id", 38),
+        _text("billing_npi", 10),
+        _text("member_id", 80),
+        *identity,
+        _text("family", 90),
+        _text("claim_type", 1),
+        _text("frequency", 1),
+        _text("original_claim_number", 50, nullable=True),
+        _text("state", 16),
+        Column("total_charge", _money(), nullable=False),
+        Column("received_on", Date(), nullable=False),
+        Column("updated_at", DateTime(), nullable=False),
+        Column("error", Text(), nullable=True),
+        Column("claim", LargeBinary() if sealed else JSON(), nullable=False),
+        _in("state", _CLAIM_STATES, "ck_claims_state"),
+        UniqueConstraint("interchange_id", "ordinal", name="uq_claims_interchange_ordinal"),
+        Index("ix_claims_submitter", "submitter_claim_id", "billing_npi"),
+        Index("ix_claims_state", "state", "updated_at"),
+        Index("ix_claims_family", "family", "state"),
+        Index("ix_claims_billing_npi", "billing_npi", "id"),
+        Index("ix_claims_member", "member_id", "id"),
+    )
+
+
+def _adjudications(meta: MetaData, *, sealed: bool) -> Table:
+    return Table(
+        "adjudications",
+        meta,
+        _id(),
+        _ref("claim_id", "claims.id", index=False),
+        _text("kind", 8),
+        _text("payer_claim_number", 50),
+        _text("payee_npi", 10),
+        _text("reverses", 50, nullable=True),
+        _text("reversed_by", 50, nullable=True),
+        _text("rule_pack_version", 64),
+        _text("status", 16),
+        _text("outcome", 16),
+        Column("charge", _money(), nullable=False),
+        Column("allowed", _money(), nullable=False),
+        Column("paid", _money(), nullable=False),
+        Column("patient_responsibility", _money(), nullable=False),
+        Column("pend_reason", Text(), nullable=True),
+        Column("decided_at", DateTime(), nullable=False),
+        Column("decision", LargeBinary() if sealed else JSON(), nullable=False),
+        UniqueConstraint("claim_id", "kind", name="uq_adjudications_claim_kind"),
+        _in("kind", ("decision", "reversal"), "ck_adjudications_kind"),
+        Index("ix_adjudications_payer_claim_number", "payer_claim_number"),
+        Index("ix_adjudications_payee", "payee_npi"),
+    )
+
+
+def _remittances(meta: MetaData, *, sealed: bool) -> Table:
+    return Table(
+        "remittances",
+        meta,
+        _id(),
+        _text("payee_npi", 10, index=True),
+        Column("trace_number", String(50), nullable=False, unique=True),
+        Column("interchange_control", Integer(), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+        Column("claims", Integer(), nullable=False),
+        Column("total_paid", _money(), nullable=False),
+        _text("file_name", 200),
+        Column("content", LargeBinary() if sealed else Text(), nullable=False),
+    )
+
+
+_DOCUMENT_TABLES = {
+    "acknowledgments": _acknowledgments,
+    "reference_sets": _reference_sets,
+    "claims": _claims,
+    "adjudications": _adjudications,
+    "remittances": _remittances,
+}
+
+
+# -- step 1: the schema of the first release ------------------------------------------------
+
+
+@cache
+def schema_1() -> MetaData:
+    """The tables of the first release (made once a process, when first asked for)."""
+    meta = MetaData()
+    for make in _DOCUMENT_TABLES.values():
+        make(meta, sealed=False)
+    Table(
+        "interchanges",
+        meta,
+        _id(),
+        Column("sha256", String(64), nullable=False, unique=True),
+        _text("sender_id", 15),
+        _text("control_number", 9),
+        _text("file_name", 255),
+        Column("raw", LargeBinary(), nullable=False),
+        Column("received_at", DateTime(), nullable=False),
+        _text("state", 16),
+        Column("reason", Text(), nullable=True),
+        _text("submitted_by", 32, nullable=True, index=True),
+        UniqueConstraint("sender_id", "control_number", name="uq_interchanges_sender_isa13"),
+        _in("state", ("received", "ingested", "rejected"), "ck_interchanges_state"),
+    )
+    Table(
+        "interchange_controls",
+        meta,
+        _id(),
+        _text("sender_id", 15),
+        _text("control_number", 9),
+        _ref("interchange_id", "interchanges.id"),
+        UniqueConstraint("sender_id", "control_number", name="uq_interchange_controls"),
+    )
+    Table(
+        "counters",
+        meta,
+        Column("name", String(32), primary_key=True),
+        Column("value", BigInteger(), nullable=False),
+    )
+    Table(
+        "claim_lines",
+        meta,
+        _id(),
+        _ref("claim_id", "claims.id", index=False),
+        Column("line_number", Integer(), nullable=False),
+        _text("procedure", 48),
+        _text("modifiers", 16),
+        _text("revenue_code", 4),
+        Column("charge", _money(), nullable=False),
+        Column("units", _money(15, 3), nullable=False),
+        Column("service_from", Date(), nullable=True),
+        Column("service_to", Date(), nullable=True),
+        UniqueConstraint("claim_id", "line_number", name="uq_claim_lines_number"),
+    )
+    Table(
+        "claim_events",
+        meta,
+        _id(),
+        _ref("claim_id", "claims.id"),
+        Column("at", DateTime(), nullable=False),
+        _text("actor", 100),
+        _text("from_state", 16, nullable=True),
+        _text("to_state", 16),
+        Column("reason", Text(), nullable=False),
+        _in("to_state", _CLAIM_STATES, "ck_claim_events_to_state"),
+        CheckConstraint(
+            "from_state IS NULL OR from_state IN ("
+            + ", ".join(f"'{v}'" for v in _CLAIM_STATES)
+            + ")",
+            name="ck_claim_events_from_state",
+        ),
+    )
+    Table(
+        "adjustments",
+        meta,
+        _id(),
+        _ref("adjudication_id", "adjudications.id"),
+        Column("line_number", Integer(), nullable=True),
+        _text("group_code", 2),
+        _text("reason_code", 5),
+        Column("amount", _money(), nullable=False),
+        Column("quantity", _money(15, 3), nullable=True),
+        _in("group_code", ("CO", "PR", "OA", "PI"), "ck_adjustments_group"),
+    )
+    Table(
+        "services",
+        meta,
+        _id(),
+        _text("family", 90),
+        _text("subscriber_id", 80),
+        _text("payer_claim_number", 50, index=True),
+        _text("submitter_claim_id", 38),
+        _text("billing_npi", 10),
+        _text("member_id", 80),
+        _text("procedure", 48),
+        Column("service_date", Date(), nullable=False),
+        Column("charge", _money(), nullable=False),
+        Column("units", _money(15, 3), nullable=False),
+        Index("ix_services_family", "family", "service_date"),
+    )
+    Table(
+        "accumulators",
+        meta,
+        _id(),
+        _text("family", 90),
+        _text("holder", 90),
+        _text("plan_id", 50),
+        Column("plan_year", Date(), nullable=False),
+        _text("bucket", 32),
+        _text("network", 16),
+        Column("amount", _money(), nullable=False),
+        UniqueConstraint(
+            "holder", "plan_id", "plan_year", "bucket", "network", name="uq_accumulators_key"
+        ),
+        Index("ix_accumulators_family", "family"),
+    )
+    Table(
+        "remittance_claims",
+        meta,
+        _id(),
+        _ref("remittance_id", "remittances.id"),
+        Column(
+            "adjudication_id", _key(), ForeignKey("adjudications.id"), nullable=False, unique=True
+        ),
+    )
+    Table(
+        "api_keys",
+        meta,
+        _id(),
+        Column("key_id", String(32), nullable=False, unique=True),
+        Column("secret_sha256", String(64), nullable=False),
+        _text("role", 16),
+        _text("label", 200),
+        Column("npis", JSON(), nullable=False),
+        _text("member_id", 80, nullable=True),
+        Column("dependents", JSON(), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+        Column("expires_at", DateTime(), nullable=False),
+        Column("revoked_at", DateTime(), nullable=True),
+        _in("role", ("provider", "member", "insurer"), "ck_api_keys_role"),
+    )
+    Table(
+        "phi_reads",
+        meta,
+        _id(),
+        Column("at", DateTime(), nullable=False, index=True),
+        _text("key_id", 32),
+        _text("role", 16),
+        _text("route", 200),
+        _text("record_type", 32),
+        _text("record_id", 64),
+        Index("ix_phi_reads_record", "record_type", "record_id"),
+    )
+    return meta
+
+
+def create_schema(conn: Connection) -> None:
+    """Step 1: the schema of the first release (``schema_version`` is the runner's own)."""
+    schema_1().create_all(conn)
+
+
+# -- step 3: health data sealed at rest -----------------------------------------------------
+
+
+@cache
+def schema_3() -> MetaData:
+    """The schema as step 3 leaves it (step 2's audit_anchors aside): step 1's, with the
+    documents sealed and the store's settings."""
+    meta = MetaData()
+    for old in schema_1().tables.values():
+        if old.name not in _DOCUMENT_TABLES:
+            old.to_metadata(meta)
+    for make in _DOCUMENT_TABLES.values():
+        make(meta, sealed=True)
+    Table(
+        "store_settings",
+        meta,
+        Column("name", String(64), primary_key=True),
+        Column("value", Text(), nullable=False),
+    )
+    return meta
+
+
+LOOKUP_SETTING = "lookup_key"  # the setting that holds the lookup key's fingerprint
+
+# A value quoted in a rejection reason, as ``repr`` quotes it, the quotes apart from words (as
+# ``claims_engine.issues`` finds them), and where the next issue of a reason begins.
+_QUOTED = re.compile(r"(?<!\w)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
+_LEFT_OUT = "'…'"
+_NEXT_ISSUE = re.compile(r"; (?=[A-Z0-9][A-Z0-9_-]*: )")
+
+_Change = Callable[[Vault, Row[Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """Values of ``table`` to change, row by row: ``change`` gives a row's new values from
+    its ``reads``. ``lookups`` is true when only lookups change (nothing to do without
+    encryption, where a lookup is the identifier itself)."""
+
+    table: str
+    reads: tuple[str, ...]
+    change: _Change
+    lookups: bool = False
+
+
+def _interchange(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {"raw": vault.seal(bytes(row.raw), "interchanges.raw")}
+
+
+def _acknowledgment(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {"content": vault.seal(bytes(row.content), "acknowledgments.content")}
+
+
+def _reference_set(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {"files": vault.seal_json(orjson.loads(row.files), "reference_sets.files")}
+
+
+def _claim(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    # As intake makes them: the lookups of CLM01 (the claim's, which the column may have cut
+    # short), of the patient and of the family; the identity holds the two ids themselves.
+    claim = orjson.loads(row.claim)
+    claim_id = str(claim.get("claim_id", row.submitter_claim_id))
+    identity = {"member_id": row.member_id, "claim_id": claim_id}
+    return {
+        "submitter_claim_id": vault.lookup(claim_id)[:38],
+        "member_id": vault.lookup(row.member_id)[:80],
+        "identity": vault.seal_json(identity, "claims.identity"),
+        "family": vault.lookup(row.family)[:90],
+        "claim": vault.seal_json(claim, "claims.claim"),
+    }
+
+
+def _adjudication(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {"decision": vault.seal_json(orjson.loads(row.decision), "adjudications.decision")}
+
+
+def _remittance(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {"content": vault.seal(bytes(row.content), "remittances.content")}
+
+
+def _service(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    lookup = vault.lookup
+    return {
+        "family": lookup(row.family)[:90],
+        "subscriber_id": lookup(row.subscriber_id)[:80],
+        "submitter_claim_id": lookup(row.submitter_claim_id)[:38],
+        "member_id": lookup(row.member_id)[:80],
+    }
+
+
+def _accumulator(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {"family": vault.lookup(row.family)[:90], "holder": vault.lookup(row.holder)}
+
+
+def _api_key(vault: Vault, row: Row[Any]) -> dict[str, Any]:
+    return {
+        "member_id": vault.lookup(row.member_id) if row.member_id else None,
+        "dependents": [vault.lookup(m) for m in row.dependents],
+    }
+
+
+_WALKS = (
+    _Walk("interchanges", ("raw",), _interchange),
+    _Walk("acknowledgments", ("content",), _acknowledgment),
+    _Walk("reference_sets", ("files",), _reference_set),
+    _Walk("claims", ("submitter_claim_id", "member_id", "family", "claim"), _claim),
+    _Walk("adjudications", ("decision",), _adjudication),
+    _Walk("remittances", ("content",), _remittance),
+    _Walk(
+        "services",
+        ("family", "subscriber_id", "submitter_claim_id", "member_id"),
+        _service,
+        lookups=True,
+    ),
+    _Walk("accumulators", ("family", "holder"), _accumulator, lookups=True),
+    _Walk("api_keys", ("member_id", "dependents"), _api_key, lookups=True),
+)
+
+
+def seal_health_data(conn: Connection) -> None:
+    """Step 3: seal the documents, make the lookups, note the lookup key (see the module
+    docstring), with the process's vault. Tables without rows (all of them in a new store)
+    cost only their DDL."""
+    if conn.dialect.has_table(conn, "store_settings"):
+        # a development store that step 1 made before it was frozen: sealed from the start
+        return
+    vault = current_vault()
+    filled = _tables_with_rows(
+        conn, list(dict.fromkeys([*_DOCUMENT_TABLES, *(w.table for w in _WALKS)]))
+    )
+    tables = schema_3().tables
+    settings = tables["store_settings"]
+    settings.create(conn)
+    conn.execute(settings.insert().values(name=LOOKUP_SETTING, value=vault.fingerprint()))
+    with _overwriting_what_is_deleted(conn):
+        if conn.dialect.name == "sqlite":
+            for name in _DOCUMENT_TABLES:
+                _rebuild(conn, tables[name], empty=name not in filled)
+        else:
+            # one round trip: a new store's tables are empty, and this is then all it costs
+            retyping = [
+                _retyping(tables[name], empty=name not in filled) for name in _DOCUMENT_TABLES
+            ]
+            conn.exec_driver_sql(";\n".join(retyping))
+        for walk in _WALKS:
+            if walk.table in filled and (vault.enabled or not walk.lookups):
+                _change_rows(conn, walk, vault)
+        if "claims" in filled:
+            _leave_out_quoted_values(conn)
+
+
+def _tables_with_rows(conn: Connection, names: Sequence[str]) -> set[str]:
+    """Which of the tables ``names`` hold a row, in one query."""
+    probes = ", ".join(f'EXISTS (SELECT 1 FROM "{name}")' for name in names)
+    found = conn.exec_driver_sql(f"SELECT {probes}").one()
+    return {name for name, has_rows in zip(names, found, strict=True) if has_rows}
+
+
+@contextmanager
+def _overwriting_what_is_deleted(conn: Connection) -> Iterator[None]:
+    """On SQLite, ``secure_delete`` on while the step replaces clear values."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA secure_delete").scalar_one())
+    conn.exec_driver_sql("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {before}")
+
+
+def _document_columns(table: Table) -> Iterator[tuple[str, bool]]:
+    """(name, new) of each column that step 3 makes sealed bytes: ``new`` when step 1 had no
+    such column."""
+    old = schema_1().tables[table.name].c
+    for column in table.columns:
+        if not isinstance(column.type, LargeBinary):
+            continue
+        if column.name not in old:
+            yield column.name, True
+        elif not isinstance(old[column.name].type, LargeBinary):
+            yield column.name, False
+
+
+def _retyping(table: Table, *, empty: bool) -> str:
+    """PostgreSQL: the statements that make the documents' columns ``bytea`` (their UTF-8
+    text, sealed later; a new one is filled with empty bytes until then). In an ``empty``
+    table each is dropped and added again, which rewrites nothing: changing a column's type
+    rewrites the table and rebuilds its indexes even when it has no rows."""
+    name = table.name
+    changes: list[str] = []
+    after: list[str] = []
+    for column, new in _document_columns(table):
+        if empty:
+            if not new:
+                changes.append(f'DROP COLUMN "{column}"')
+            changes.append(f'ADD COLUMN "{column}" bytea NOT NULL')
+        elif new:
+            changes.append(f"ADD COLUMN \"{column}\" bytea NOT NULL DEFAULT ''")
+            after.append(f'ALTER TABLE "{name}" ALTER COLUMN "{column}" DROP DEFAULT')
+        else:
+            changes.append(
+                f'ALTER COLUMN "{column}" TYPE bytea USING convert_to("{column}"::text, \'UTF8\')'
+            )
+    return ";\n".join([f'ALTER TABLE "{name}" ' + ", ".join(changes), *after])
+
+
+def _rebuild(conn: Connection, table: Table, *, empty: bool) -> None:
+    """SQLite, which cannot change a column's type: the table made again as ``table`` says,
+    its rows copied (documents as their UTF-8 bytes, a new column as empty bytes, both sealed
+    later), the old one dropped and the new one renamed in its place; an ``empty`` one is
+    simply dropped and made again. Foreign keys are off meanwhile
+    (:func:`claims_engine.store.db.upgrade` sees to it, and checks them after)."""
+    name = table.name
+    made = _made(table, conn.dialect)
+    if empty:
+        conn.exec_driver_sql(f'DROP TABLE "{name}"')
+        for statement in made:
+            conn.exec_driver_sql(statement)
+        return
+    building = f"{name}__sealed"
+    ddl = made[0]
+    renamed = ddl.replace(f"CREATE TABLE {name} (", f'CREATE TABLE "{building}" (', 1)
+    if renamed == ddl:
+        raise RuntimeError(f"unexpected DDL for {name}: {ddl[:80]!r}")
+    conn.exec_driver_sql(renamed)
+    documents = dict(_document_columns(table))
+    sources = [
+        ("X''" if documents[c.name] else f'CAST("{c.name}" AS BLOB)')
+        if c.name in documents
+        else f'"{c.name}"'
+        for c in table.columns
+    ]
+    targets = ", ".join(f'"{c.name}"' for c in table.columns)
+    conn.exec_driver_sql(
+        f'INSERT INTO "{building}" ({targets}) SELECT {", ".join(sources)} FROM "{name}"'
+    )
+    conn.exec_driver_sql(f'DROP TABLE "{name}"')
+    conn.exec_driver_sql(f'ALTER TABLE "{building}" RENAME TO "{name}"')
+    for statement in made[1:]:
+        conn.exec_driver_sql(statement)
+
+
+_compiled: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _made(table: Table, dialect: Dialect) -> tuple[str, ...]:
+    """``CREATE TABLE`` and ``CREATE INDEX`` statements of ``table``, compiled once a process
+    (the test suite makes many stores)."""
+    key = (dialect.name, table.name)
+    found = _compiled.get(key)
+    if found is None:
+        indexes = sorted(table.indexes, key=lambda i: str(i.name))
+        statements: list[CreateTable | CreateIndex] = [CreateTable(table)]
+        statements.extend(CreateIndex(i) for i in indexes)
+        found = tuple(str(ddl.compile(dialect=dialect)).strip() for ddl in statements)
+        _compiled[key] = found
+    return found
+
+
+def _batches(
+    conn: Connection, table: Table, columns: Sequence[Any], *where: Any
+) -> Iterator[Sequence[Row[Any]]]:
+    """The rows of ``table`` (``columns`` of them) by id, ``BATCH`` at a time."""
+    last: Any = None
+    while True:
+        query = select(table.c.id, *columns).where(*where).order_by(table.c.id).limit(BATCH)
+        if last is not None:
+            query = query.where(table.c.id > last)
+        rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+
+
+def _change_rows(conn: Connection, walk: _Walk, vault: Vault) -> None:
+    table = schema_3().tables[walk.table]
+    for rows in _batches(conn, table, [table.c[n] for n in walk.reads]):
+        changed = [{"id": r.id, **walk.change(vault, r)} for r in rows]
+        if any(isinstance(table.c[n].type, JSON) for n in changed[0]):
+            # one statement a row: update_rows would send the JSON lists as SQL arrays
+            names = [n for n in changed[0] if n != "id"]
+            conn.execute(
+                update(table)
+                .where(table.c.id == bindparam("_id"))
+                .values({n: bindparam(f"_v_{n}") for n in names}),
+                [{"_id": r["id"], **{f"_v_{n}": r[n] for n in names}} for r in changed],
+            )
+        else:
+            update_rows(conn, table, changed)
+
+
+def _leave_out_quoted_values(conn: Connection) -> None:
+    """The reasons of rejected claims, and the events that tell them, without the values they
+    quote from the claim (as intake keeps them now): a birth date that failed an edit is PHI."""
+    claims = schema_3().tables["claims"]
+    events = schema_3().tables["claim_events"]
+    error = claims.c.error
+    for rows in _batches(conn, claims, [error], or_(error.contains("'"), error.contains('"'))):
+        changed = [{"_id": r.id, "_old": r.error, "_new": _without_values(r.error)} for r in rows]
+        changed = [c for c in changed if c["_new"] != c["_old"]]
+        if not changed:
+            continue
+        conn.execute(
+            update(claims).where(claims.c.id == bindparam("_id")).values(error=bindparam("_new")),
+            changed,
+        )
+        conn.execute(
+            update(events)
+            .where(events.c.claim_id == bindparam("_id"), events.c.reason == bindparam("_old"))
+            .values(reason=bindparam("_new")),
+            changed,
+        )
+
+
+def _without_values(reason: str) -> str:
+    """A rejection reason as intake keeps it now (``Issue.describe(values=False)`` of each
+    issue): one issue at a time, so that an apostrophe in one message ("the patient's") is
+    not taken for a quote that a value in the next one closes."""
+    return "; ".join(_QUOTED.sub(_LEFT_OUT, part) for part in _NEXT_ISSUE.split(reason))
