@@ -22,6 +22,7 @@ FIXTURE_837S = sorted(
     for p in (ROOT / "fixtures" / "x12" / folder).iterdir()
     if p.suffix == ".edi"
 )
+BAD_BIRTH_DATE = b"19931345"
 _PATIENT_LOOPS = {"IL", "QC"}  # NM101 of the subscriber (2010BA) and the patient (2010CA)
 
 
@@ -113,3 +114,15 @@ def scan(where: str, data: bytes, values: dict[str, str], *, min_length: int = 0
                 break
             at = data.find(needle, at + 1)
     return leaks
+
+
+def files_with_phi(tmp: Path, claims: int, seed: int) -> list[tuple[str, bytes]]:
+    """The fixture 837s, a generated batch, and a fixture whose patient's birth date is no
+    date (rejected: its reason must not quote it), as ``(name, bytes)``."""
+    from tests.integration.pipeline_support import generated_837
+
+    files = [(p.name, p.read_bytes()) for p in FIXTURE_837S]
+    files.append(("batch.837", generated_837(tmp / "batch.837", claims=claims, seed=seed)))
+    bad = FIXTURE_837S[-1].read_bytes().replace(b"DMG*D8*19930501", b"DMG*D8*" + BAD_BIRTH_DATE)
+    files.append(("bad-birth-date.837", bad.replace(b"*000000101*", b"*000000909*")))
+    return files

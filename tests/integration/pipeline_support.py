@@ -13,8 +13,10 @@ from sqlalchemy import Engine, func, select
 from claims_engine.adjudication.adjudicate import AccumulatorKey, adjudicate
 from claims_engine.adjudication.batch import Ledger
 from claims_engine.fixtures_cli import generate_file
-from claims_engine.services.adjudication import read_claim
+from claims_engine.services.adjudication import adjudicate_claims, read_claim
+from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
+from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
 from claims_engine.store.db import upgrade
 from claims_engine.store.vault import current_vault
@@ -50,6 +52,18 @@ def generated_837(path: Path, claims: int, seed: int, control: int | None = None
         raw = renumber(raw, control)
         path.write_bytes(raw)
     return raw
+
+
+def work_through(
+    engine: Engine, runtime: Runtime, files: list[tuple[str, bytes]], now: datetime = NOW
+) -> int:
+    """Submit, ingest and adjudicate each file, in this thread, then run a payment cycle;
+    returns the number of 835s it wrote."""
+    for name, raw in files:
+        sub = submit(engine, raw, name, now)
+        for batch in ingest_interchange(engine, sub.interchange_id, runtime, now).batches:
+            adjudicate_claims(engine, batch, runtime, now)
+    return len(run_payment_cycle(engine, runtime, now, None))
 
 
 def sequential_outcome(

@@ -32,11 +32,11 @@ from claims_engine.codec import claim_from_json, decision_from_json
 from claims_engine.errors import StoredDataError
 from claims_engine.issues import Issue, Location, Scope
 from claims_engine.services import access
-from claims_engine.services.adjudication import adjudicate_claims, read_claim, read_decision
-from claims_engine.services.intake import ingest_interchange, submit, write_acknowledgments
+from claims_engine.services.adjudication import read_claim, read_decision
+from claims_engine.services.intake import write_acknowledgments
 from claims_engine.services.queries import ClaimFilter, claim_status, find_claims, search_claims
 from claims_engine.services.reference import load_runtime
-from claims_engine.services.remittance import run_payment_cycle, write_remittances
+from claims_engine.services.remittance import write_remittances
 from claims_engine.store import migrations
 from claims_engine.store import tables as t
 from claims_engine.store.db import (
@@ -48,12 +48,22 @@ from claims_engine.store.db import (
 )
 from claims_engine.store.vault import Vault, current_vault, use_vault
 from tests.integration.conftest import fresh_postgres_schema
-from tests.integration.phi_scan import FIXTURE_837S, Leak, phi_values, scan
-from tests.integration.pipeline_support import NOW, RULES, generated_837, prepared_store
+from tests.integration.phi_scan import (
+    BAD_BIRTH_DATE,
+    Leak,
+    files_with_phi,
+    phi_values,
+    scan,
+)
+from tests.integration.pipeline_support import (
+    NOW,
+    RULES,
+    prepared_store,
+    work_through,
+)
 
 pytestmark = pytest.mark.integration
 
-BAD_BIRTH_DATE = b"19931345"
 SEALED = b"\x01"
 # Columns that differ between two runs of the same submissions: an API key's id and secret are
 # random.
@@ -82,16 +92,8 @@ class Made:
 
 def _fill(engine: Engine, tmp: Path) -> tuple[str, str, tuple[str, ...]]:
     runtime = prepared_store(engine)
-    files = [(p.name, p.read_bytes()) for p in FIXTURE_837S]
-    files.append(("batch.837", generated_837(tmp / "batch.837", claims=60, seed=43)))
-    # a patient's birth date that is no date: the claim is rejected, and the reason quotes it
-    bad = FIXTURE_837S[-1].read_bytes().replace(b"DMG*D8*19930501", b"DMG*D8*" + BAD_BIRTH_DATE)
-    files.append(("bad-birth-date.837", bad.replace(b"*000000101*", b"*000000909*")))
-    for name, raw in files:
-        sub = submit(engine, raw, name, NOW)
-        for batch in ingest_interchange(engine, sub.interchange_id, runtime, NOW).batches:
-            adjudicate_claims(engine, batch, runtime, NOW)
-    assert run_payment_cycle(engine, runtime, NOW, None)
+    # with a patient's birth date that is no date: rejected, and the old reason quotes it
+    assert work_through(engine, runtime, files_with_phi(tmp, claims=60, seed=43))
     member, *others = sorted(runtime.reference.members)[:3]
     key = access.create_key(
         engine,

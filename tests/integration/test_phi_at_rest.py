@@ -24,18 +24,28 @@ from claims_engine.errors import DataKeyError
 from claims_engine.services import access
 from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.data_keys import rotate_data
-from claims_engine.services.intake import ingest_interchange, submit, write_acknowledgments
+from claims_engine.services.intake import write_acknowledgments
 from claims_engine.services.queries import claim_status, find_claims
 from claims_engine.services.reference import Runtime, load_runtime
-from claims_engine.services.remittance import run_payment_cycle, write_remittances
+from claims_engine.services.remittance import write_remittances
 from claims_engine.store import tables as t
 from claims_engine.store.vault import DataKey, Vault, current_vault, use_vault
 from tests.integration.conftest import POSTGRES_URL, in_ci
-from tests.integration.phi_scan import FIXTURE_837S, Leak, phi_values, scan
-from tests.integration.pipeline_support import NOW, RULES, generated_837, prepared_store
+from tests.integration.phi_scan import (
+    BAD_BIRTH_DATE,
+    Leak,
+    files_with_phi,
+    phi_values,
+    scan,
+)
+from tests.integration.pipeline_support import (
+    NOW,
+    RULES,
+    prepared_store,
+    work_through,
+)
 
 SEALED_PREFIX = b"\x01"
-BAD_BIRTH_DATE = b"19931345"
 
 
 @pytest.fixture(autouse=True)
@@ -48,16 +58,7 @@ def _the_test_vault() -> Iterator[None]:
 
 def _fill(engine: Engine, tmp: Path) -> Runtime:
     runtime = prepared_store(engine)
-    files = [(p.name, p.read_bytes()) for p in FIXTURE_837S]
-    files.append(("batch.837", generated_837(tmp / "batch.837", claims=300, seed=41)))
-    # a patient's birth date that is no date: rejected, and the reason must not quote it
-    bad = FIXTURE_837S[-1].read_bytes().replace(b"DMG*D8*19930501", b"DMG*D8*" + BAD_BIRTH_DATE)
-    files.append(("bad-birth-date.837", bad.replace(b"*000000101*", b"*000000909*")))
-    for name, raw in files:
-        sub = submit(engine, raw, name, NOW)
-        for batch in ingest_interchange(engine, sub.interchange_id, runtime, NOW).batches:
-            adjudicate_claims(engine, batch, runtime, NOW)
-    run_payment_cycle(engine, runtime, NOW, None)
+    work_through(engine, runtime, files_with_phi(tmp, claims=300, seed=41))
     member = next(iter(runtime.reference.members))
     key = access.create_key(
         engine, access.Role.MEMBER, now=NOW, member_id=member, reference=runtime.reference
