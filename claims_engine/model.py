@@ -284,16 +284,20 @@ class Claim:
     @property
     def service_from(self) -> date | None:
         """The earliest date of service on the claim (lines, else the statement period)."""
-        dates = [ln.service_from for ln in self.lines if ln.service_from is not None]
-        if dates:
-            return min(dates)
-        return self.statement_from
+        # A plain loop: the edits and the 277CA ask for this several times for every claim.
+        earliest: date | None = None
+        for ln in self.lines:
+            day = ln.service_from
+            if day is not None and (earliest is None or day < earliest):
+                earliest = day
+        return self.statement_from if earliest is None else earliest
 
     @property
     def service_to(self) -> date | None:
         """The latest date of service on the claim (lines, else the statement period)."""
-        dates = [ln.service_to or ln.service_from for ln in self.lines]
-        known = [d for d in dates if d is not None]
-        if known:
-            return max(known)
-        return self.statement_to or self.statement_from
+        latest: date | None = None
+        for ln in self.lines:
+            day = ln.service_to or ln.service_from
+            if day is not None and (latest is None or day > latest):
+                latest = day
+        return (self.statement_to or self.statement_from) if latest is None else latest

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -58,6 +58,7 @@ TOOTH = re.compile(r"(?:[1-9]|[12][0-9]|3[0-2]|[A-T]|5[1-9]|[67][0-9]|8[0-2]|[A-
 SURFACES = frozenset("MODBLIF")
 ORAL_CAVITY = frozenset({"00", "01", "02", "09", "10", "20", "30", "40", "L", "R"})
 ICD9_QUALIFIERS = frozenset({"BK", "BF", "BJ", "PR", "BN"})
+PRINCIPAL_QUALIFIERS = frozenset({"ABK", "BK"})
 INPATIENT_BILL_TYPES = frozenset({"11", "18", "21", "41", "65", "66", "86"})
 
 
@@ -89,7 +90,9 @@ def _issue(
 
 # -- level 3: balancing --------------------------------------------------------------------------
 def check_charges_balance(claim: Claim, ctx: EditContext) -> list[Issue]:
-    total = sum((ln.charge for ln in claim.lines), start=claim.total_charge * 0)
+    total = claim.total_charge * 0  # zero with the claim's exponent, as the message shows it
+    for ln in claim.lines:
+        total += ln.charge
     if total != claim.total_charge:
         return [
             _issue(
@@ -188,7 +191,7 @@ def check_billing_tax_id(claim: Claim, ctx: EditContext) -> list[Issue]:
 def check_diagnoses(claim: Claim, ctx: EditContext) -> list[Issue]:
     issues: list[Issue] = []
     needs_principal = claim.claim_type is not ClaimType.DENTAL
-    has_principal = any(d.qualifier in ("ABK", "BK") for d in claim.diagnoses)
+    has_principal = any(d.qualifier in PRINCIPAL_QUALIFIERS for d in claim.diagnoses)
     if needs_principal and not has_principal:
         issues.append(
             _issue(
@@ -201,8 +204,9 @@ def check_diagnoses(claim: Claim, ctx: EditContext) -> list[Issue]:
         )
     count = len(claim.diagnoses)
     for ln in claim.lines:
-        bad = [p for p in ln.diagnosis_pointers if p > count]
-        if bad:
+        pointers = ln.diagnosis_pointers
+        if pointers and max(pointers) > count:
+            bad = [p for p in pointers if p > count]
             issues.append(
                 _issue(
                     "LINE-DIAGNOSIS-POINTER",
@@ -303,7 +307,7 @@ def check_diagnosis_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
     issues: list[Issue] = []
     first_date = claim.service_from
     for d in claim.diagnoses:
-        principal = d.qualifier in ("ABK", "BK")
+        principal = d.qualifier in PRINCIPAL_QUALIFIERS
         status = codes.STATUS_PRINCIPAL_DIAGNOSIS if principal else codes.STATUS_DIAGNOSIS
         icd9 = d.qualifier in ICD9_QUALIFIERS
         shape = ICD9_CM if icd9 else ICD10_CM
@@ -381,7 +385,7 @@ def check_procedure_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
                 codes.STATUS_REVENUE_CODE,
                 ln.position,
             )
-        if ln.place_of_service and not PLACE_OF_SERVICE.match(ln.place_of_service):
+        if ln.place_of_service and not _shape_ok(PLACE_OF_SERVICE, ln.place_of_service):
             bad(
                 f"line {ln.number}: place of service {ln.place_of_service!r} is not two digits",
                 codes.STATUS_PLACE_OF_SERVICE,
@@ -401,7 +405,7 @@ def check_procedure_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
                     codes.STATUS_SURFACE,
                     ln.position,
                 )
-        wrong_cavity = [c for c in ln.oral_cavity if c not in ORAL_CAVITY]
+        wrong_cavity = [c for c in ln.oral_cavity if c not in ORAL_CAVITY] if ln.oral_cavity else []
         if wrong_cavity:
             bad(
                 f"line {ln.number}: {wrong_cavity[0]!r} is not an oral cavity designation",
@@ -411,7 +415,7 @@ def check_procedure_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
     if (
         claim.claim_type is not ClaimType.INSTITUTIONAL
         and claim.facility_code
-        and not PLACE_OF_SERVICE.match(claim.facility_code)
+        and not _shape_ok(PLACE_OF_SERVICE, claim.facility_code)
     ):
         bad(
             f"place of service {claim.facility_code!r} is not two digits",
@@ -464,6 +468,12 @@ MAX_UNITS = Decimal("999999999999.999")
 _UNIT_EXPONENT = -3
 
 
+_AMOUNT_WORDS = {
+    "AMOUNT-TOO-LARGE": f"is larger than the engine's limit of {MAX_AMOUNT}",
+    "AMOUNT-NOT-CENTS": "has more than two decimal places",
+}
+
+
 def _amount_problem(value: Decimal) -> str | None:
     if not value.is_finite():
         return "AMOUNT-TOO-LARGE"
@@ -474,13 +484,40 @@ def _amount_problem(value: Decimal) -> str | None:
     return None
 
 
+def _units_problem(units: Decimal) -> bool:
+    return not units.is_finite() or _finite_units_problem(units)
+
+
+# Unit counts are a handful of values (1, 2, 0.5 ...): each answer is kept. It depends on the
+# number alone, so equal values written differently (2, 2.0) may share one.
+@lru_cache(maxsize=1024)
+def _finite_units_problem(units: Decimal) -> bool:
+    return abs(units) > MAX_UNITS or (
+        units.as_tuple().exponent < _UNIT_EXPONENT  # type: ignore[operator]
+        and units != units.quantize(Decimal("0.001"))
+    )
+
+
+def _other_payer_amounts(claim: Claim) -> Iterator[Decimal]:
+    """The amounts other payers reported, claim level first, then line by line."""
+    for op in claim.other_payers:
+        for a in (op.paid_amount, op.remaining_patient_liability, op.non_covered_amount):
+            if a is not None:
+                yield a
+    for op in claim.other_payers:
+        for adj in op.adjustments:
+            yield adj.amount
+    for ln in claim.lines:
+        for line_adj in ln.adjudications:
+            yield line_adj.paid_amount
+            for adj in line_adj.adjustments:
+                yield adj.amount
+
+
 def check_amounts(claim: Claim, ctx: EditContext) -> list[Issue]:
     """Charges the engine can pay to the cent and units it can count."""
     issues: list[Issue] = []
-    words = {
-        "AMOUNT-TOO-LARGE": f"is larger than the engine's limit of {MAX_AMOUNT}",
-        "AMOUNT-NOT-CENTS": "has more than two decimal places",
-    }
+    words = _AMOUNT_WORDS
     problem = _amount_problem(claim.total_charge)
     if problem:
         issues.append(
@@ -492,6 +529,7 @@ def check_amounts(claim: Claim, ctx: EditContext) -> list[Issue]:
                 claim=claim,
             )
         )
+    adjudicated = False
     for ln in claim.lines:
         problem = _amount_problem(ln.charge)
         if problem:
@@ -505,15 +543,9 @@ def check_amounts(claim: Claim, ctx: EditContext) -> list[Issue]:
                     position=ln.position,
                 )
             )
+        adjudicated = adjudicated or bool(ln.adjudications)
         units = ln.units
-        if (
-            not units.is_finite()
-            or abs(units) > MAX_UNITS
-            or (
-                units.as_tuple().exponent < _UNIT_EXPONENT  # type: ignore[operator]
-                and units != units.quantize(Decimal("0.001"))
-            )
-        ):
+        if _units_problem(units):
             issues.append(
                 _issue(
                     "UNITS-TOO-FINE",
@@ -524,25 +556,14 @@ def check_amounts(claim: Claim, ctx: EditContext) -> list[Issue]:
                     position=ln.position,
                 )
             )
-    amounts = [
-        a
-        for op in claim.other_payers
-        for a in (op.paid_amount, op.remaining_patient_liability, op.non_covered_amount)
-        if a is not None
-    ]
-    amounts += [adj.amount for op in claim.other_payers for adj in op.adjustments]
-    amounts += [
-        x
-        for ln in claim.lines
-        for adj in ln.adjudications
-        for x in (adj.paid_amount, *(a.amount for a in adj.adjustments))
-    ]
-    bad = [a for a in amounts if _amount_problem(a)]
-    if bad:
+    if not (claim.other_payers or adjudicated):
+        return issues
+    bad = next((a for a in _other_payer_amounts(claim) if _amount_problem(a)), None)
+    if bad is not None:
         issues.append(
             _issue(
-                _amount_problem(bad[0]) or "AMOUNT-NOT-CENTS",
-                f"another payer's amount {bad[0]} is not whole cents below {MAX_AMOUNT}",
+                _amount_problem(bad) or "AMOUNT-NOT-CENTS",
+                f"another payer's amount {bad} is not whole cents below {MAX_AMOUNT}",
                 ALWAYS,
                 ClaimStatus(A7, codes.STATUS_CHARGES),
                 claim=claim,
@@ -570,13 +591,17 @@ CHECKS: tuple[tuple[int, Check], ...] = (
 )
 
 
+@lru_cache(maxsize=128)
+def checks_at(levels: frozenset[int]) -> tuple[Check, ...]:
+    """The checks of :data:`CHECKS` that run at ``levels``, in registry order."""
+    return tuple(check for level, check in CHECKS if level == ALWAYS or level in levels)
+
+
 def edit_claim(claim: Claim, ctx: EditContext) -> list[Issue]:
     """Every issue the checks at ``ctx.levels`` (and the ones that always apply) find."""
     issues: list[Issue] = []
-    levels = ctx.levels
-    for level, check in CHECKS:
-        if level == ALWAYS or level in levels:
-            issues.extend(check(claim, ctx))
+    for check in checks_at(ctx.levels):
+        issues += check(claim, ctx)
     return issues
 
 

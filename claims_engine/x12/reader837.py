@@ -81,6 +81,9 @@ OTHER_HI_QUALIFIERS = frozenset(
 )
 PAYER_RESPONSIBILITY = frozenset("ABCDEFGHPSTU")
 SEX_CODES = frozenset({"F", "M", "U"})
+ENTITY_TYPES = frozenset({"1", "2"})
+MEMBER_ID_QUALIFIERS = frozenset({"MI", "II"})
+PAYER_ID_QUALIFIERS = frozenset({"PI", "XV"})
 RELATIONSHIP_CODES = frozenset({"01", "18", "19", "20", "21", "39", "40", "53", "G8"})
 ADJUSTMENT_GROUPS = frozenset({"CO", "CR", "OA", "PI", "PR"})
 UNIT_TYPES = {
@@ -93,6 +96,7 @@ PROCEDURE_QUALIFIERS = {
     "SV2": frozenset({"HC", "ER", "HP", "IV", "WK"}),
     "SV3": frozenset({"AD"}),
 }
+ADJUDICATED_PROCEDURE_QUALIFIERS = frozenset({"HC", "AD", "ER", "IV", "WK", "HP", "NU"})
 
 CLAIM_PROVIDER_LOOPS = {
     ClaimType.PROFESSIONAL: {
@@ -132,6 +136,9 @@ LINE_PROVIDER_LOOPS = {
 
 _NO_EVENTS: tuple[Event, ...] = ()
 _PAD = ("",) * 24
+_ONE = Decimal(1)  # the unit count of a line that gives none
+# HL03 level code: the level its parent (HL02) must have; a billing provider has none
+_HL_PARENT_LEVEL: dict[str, str | None] = {"20": None, "22": "20", "23": "22"}
 _NO_PARTY = Party("", "", "")
 
 
@@ -152,6 +159,19 @@ def parse_date8(text: str) -> date | None:
     made while a test's freezegun replaced the class must not outlive that test.)"""
     parts = _date8_parts(text)
     return None if parts is None else date(*parts)
+
+
+@lru_cache(maxsize=4096)  # the same few pointer lists come back line after line
+def _well_formed_pointers(text: str, component: str) -> tuple[int, ...] | None:
+    """The diagnosis pointers of ``text`` when each is 1 to 12, ``None`` when one is not."""
+    result: list[int] = []
+    for p in text.split(component):
+        if not p:
+            continue
+        if not p.isdigit() or not 1 <= int(p) <= 12:
+            return None
+        result.append(int(p))
+    return tuple(result)
 
 
 class _Entity:
@@ -206,12 +226,13 @@ class _Entity:
             address=self.address,
         )
 
-    def person(self) -> Person:
+    def person(self, *, member_id: str | None = None) -> Person:
+        """The entity as a Person, known by its own id or by ``member_id`` when given."""
         return Person(
             last_name=self.last,
             first_name=self.first,
             middle_name=self.middle,
-            member_id=self.id,
+            member_id=self.id if member_id is None else member_id,
             birth_date=self.birth_date,
             sex=self.sex,
             address=self.address,
@@ -340,7 +361,7 @@ class _Line:
         self.number = number
         self.position = position
         self.charge = ZERO
-        self.units = Decimal(1)
+        self.units = _ONE
         self.unit_type = "UN"
         self.procedure: Procedure | None = None
         self.revenue_code = ""
@@ -380,7 +401,9 @@ class _Line:
             control_number=self.control_number,
             prior_authorization=self.prior_authorization,
             rendering=self.rendering,
-            adjudications=tuple(a.build() for a in self.adjudications),
+            adjudications=tuple([a.build() for a in self.adjudications])
+            if self.adjudications
+            else (),
             position=self.position,
         )
 
@@ -468,6 +491,7 @@ class TransactionReader:
         self.suppressed = 0
         self.batch_reference = ""
         self._procedures: dict[str, Procedure] = {}
+        self._diagnoses: dict[str, Diagnosis] = {}
         self.skip = False
         self.claims = 0
         self.ended = False
@@ -793,8 +817,7 @@ class TransactionReader:
             if self.receiver is None:
                 self._structure(seg, codes.SEG_REQUIRED_MISSING, "receiver (1000B NM1*40) missing")
         hl_id, parent, level = seg[1], seg[2], seg[3]
-        expected_parent = {"20": None, "22": "20", "23": "22"}
-        if level not in expected_parent:
+        if level not in _HL_PARENT_LEVEL:
             self._element(
                 seg,
                 3,
@@ -814,7 +837,7 @@ class TransactionReader:
                 (),
                 scope=Scope.TRANSACTION,
             )
-        want = expected_parent[level]
+        want = _HL_PARENT_LEVEL[level]
         if want is None:
             if parent:
                 self._element(
@@ -925,7 +948,7 @@ class TransactionReader:
             self._code(
                 seg,
                 8,
-                frozenset({"MI", "II"}),
+                MEMBER_ID_QUALIFIERS,
                 "subscriber id qualifier",
                 codes.STATUS_MEMBER_ID,
                 "IL",
@@ -936,7 +959,7 @@ class TransactionReader:
             self.payer = ent
             self._require(seg, 3, "payer name", codes.STATUS_NAME, "PR")
             self._code(
-                seg, 8, frozenset({"PI", "XV"}), "payer id qualifier", codes.STATUS_ID_NUMBER, "PR"
+                seg, 8, PAYER_ID_QUALIFIERS, "payer id qualifier", codes.STATUS_ID_NUMBER, "PR"
             )
             self._require(seg, 9, "payer id", codes.STATUS_ID_NUMBER, "PR")
         elif role == "QC" and self.level == "23":
@@ -951,7 +974,7 @@ class TransactionReader:
 
     def _check_provider(self, seg: Sequence[str], ent: _Entity, *, required_npi: bool) -> None:
         role = ent.role
-        self._code(seg, 2, frozenset({"1", "2"}), "entity type", codes.STATUS_NAME, role)
+        self._code(seg, 2, ENTITY_TYPES, "entity type", codes.STATUS_NAME, role)
         if role not in ("PW", "45"):  # ambulance pick-up and drop-off locations have no name
             self._require(seg, 3, "provider name", codes.STATUS_NAME, role)
         if ent.id_qualifier or required_npi:
@@ -1284,6 +1307,10 @@ class TransactionReader:
             v = seg[i]
             if not v:
                 continue
+            known = self._diagnoses.get(v)
+            if known is not None:
+                c.diagnoses.append(known)  # the same composite was read and found good before
+                continue
             parts = v.split(comp)
             qual = parts[0]
             code = parts[1] if len(parts) > 1 else ""
@@ -1304,7 +1331,10 @@ class TransactionReader:
                     )
                     continue
                 poa = parts[8] if len(parts) > 8 else ""
-                c.diagnoses.append(Diagnosis(qual, code, poa))
+                diagnosis = Diagnosis(qual, code, poa)
+                if len(self._diagnoses) < 50_000:
+                    self._diagnoses[v] = diagnosis
+                c.diagnoses.append(diagnosis)
             elif qual not in OTHER_HI_QUALIFIERS:
                 self._element(
                     seg,
@@ -1404,12 +1434,15 @@ class TransactionReader:
                 f"unit count {units} must be positive",
                 (ClaimStatus(A7, codes.STATUS_UNITS),),
             )
-        return units if units is not None else Decimal(1)
+        return units if units is not None else _ONE
 
     def _pointers(self, seg: list[str], i: int) -> tuple[int, ...]:
         v = seg[i]
         if not v:
             return ()
+        well_formed = _well_formed_pointers(v, self.component)
+        if well_formed is not None:
+            return well_formed
         result: list[int] = []
         for p in v.split(self.component):
             if not p:
@@ -1464,7 +1497,7 @@ class TransactionReader:
         cavity = seg[4]
         line.oral_cavity = tuple(c for c in cavity.split(self.component) if c) if cavity else ()
         count = seg[6]
-        line.units = self._units(seg, 6) if count else Decimal(1)
+        line.units = self._units(seg, 6) if count else _ONE
         line.pointers = self._pointers(seg, 11)
         return _NO_EVENTS
 
@@ -1519,9 +1552,7 @@ class TransactionReader:
         self.entity = None
         payer = self._require(seg, 1, "other payer id", codes.STATUS_OTHER_PAYER_ID)
         paid = self._amount(seg, 2, "other payer paid amount", codes.STATUS_INCONSISTENT)
-        proc = self._procedure(
-            seg, 3, frozenset({"HC", "AD", "ER", "IV", "WK", "HP", "NU"}), required=False
-        )
+        proc = self._procedure(seg, 3, ADJUDICATED_PROCEDURE_QUALIFIERS, required=False)
         units = self._amount(seg, 5, "paid units", codes.STATUS_UNITS)
         self.line_adj = _LineAdjudication(
             payer,
@@ -1551,17 +1582,8 @@ class TransactionReader:
         subscriber = self.built_subscriber
         if self.level == "23" and self.patient is not None:
             if self.built_patient is None:
-                p = self.patient.person()
                 # The patient has no id of their own in 5010: they are known by the subscriber's.
-                self.built_patient = Person(
-                    p.last_name,
-                    p.first_name,
-                    p.middle_name,
-                    subscriber.member_id,
-                    p.birth_date,
-                    p.sex,
-                    p.address,
-                )
+                self.built_patient = self.patient.person(member_id=subscriber.member_id)
             patient, relationship = self.built_patient, self.patient_relationship
         else:
             patient, relationship = subscriber, "18"
@@ -1589,7 +1611,7 @@ class TransactionReader:
             patient_relationship=relationship,
             payer=payer,
             payer_responsibility=self.sbr[1],
-            lines=tuple(ln.build() for ln in c.lines),
+            lines=tuple([ln.build() for ln in c.lines]),
             source=Source(
                 interchange_control=ix.control,
                 sender_id=ix.sender_id,
@@ -1600,8 +1622,8 @@ class TransactionReader:
                 batch_reference=self.batch_reference,
             ),
             diagnoses=tuple(c.diagnoses),
-            providers=tuple(p.provider() for p in c.providers),
-            other_payers=tuple(o.build() for o in c.other_payers),
+            providers=tuple([p.provider() for p in c.providers]),
+            other_payers=tuple([o.build() for o in c.other_payers]),
             group_number=self.sbr[3],
             claim_filing_indicator=self.sbr[9],
             original_claim_number=c.original_claim_number,
@@ -1616,11 +1638,11 @@ class TransactionReader:
             patient_status=c.patient_status,
             clearinghouse_trace=c.clearinghouse_trace,
         )
-        inherited = self.billing_issues + self.subscriber_issues
+        inherited = [*self.billing_issues, *self.subscriber_issues]
         if self.level == "23":
-            inherited = inherited + self.patient_issues
+            inherited += self.patient_issues
         self.sink = self.patient_issues if self.level == "23" else self.subscriber_issues
-        return ClaimRead(claim, tuple(inherited + c.issues))
+        return ClaimRead(claim, (*inherited, *c.issues))
 
 
 # Segment handlers by segment id. A table of plain functions rather than bound methods in each

@@ -178,7 +178,7 @@ class SegmentReader:
             elif rest.strip("\r\n"):
                 parts.append(rest)
             self.chars += len(buffer) - len(rest) if found is None else len(buffer)
-            texts = [t for t in map(_strip_line_breaks, parts) if t]
+            texts = [t for t in [p.strip("\r\n") for p in parts] if t]
             self.segments += len(texts)
             yield texts, _bad_indexes(buffer, texts)
             if found is not None or not self._fill():
@@ -192,10 +192,6 @@ class SegmentReader:
             # A last segment without its terminator: hand it on; the envelope check decides.
             self.segments += 1
             yield [tail], _bad_indexes(tail, [tail])
-
-
-def _strip_line_breaks(text: str) -> str:
-    return text.strip("\r\n")
 
 
 def _bad_indexes(chunk: str, texts: list[str]) -> frozenset[int] | None:
