@@ -25,7 +25,7 @@ from claims_engine.errors import ConfigurationError
 from claims_engine.store.bulk import update_rows
 from claims_engine.store.db import begin_write
 from claims_engine.store.tables import SEALED_COLUMNS
-from claims_engine.store.vault import current_vault
+from claims_engine.store.vault import Vault, current_vault
 
 DEFAULT_BATCH = 500
 
@@ -72,7 +72,7 @@ def rotate_data(
             continue
         done = 0
         for _walk in range(2):  # the second walk catches what committed behind the first
-            done = _reseal(engine, table, name, stale, batch_size, done, progress)
+            done = _reseal(engine, vault, table, name, stale, batch_size, done, progress)
             left = _count(engine, stale)
             if not left:
                 break
@@ -89,6 +89,7 @@ def _count(engine: Engine, stale: ColumnElement[bool]) -> int:
 
 def _reseal(
     engine: Engine,
+    vault: Vault,
     table: Table,
     name: str,
     stale: ColumnElement[bool],
@@ -98,7 +99,6 @@ def _reseal(
 ) -> int:
     """One walk over ``table`` by id, a transaction a batch; returns ``done`` plus the values
     sealed again."""
-    vault = current_vault()
     column = f"{table.name}.{name}"
     values = table.c[name]
     last = 0

@@ -116,6 +116,11 @@ def scan(where: str, data: bytes, values: dict[str, str], *, min_length: int = 0
     return leaks
 
 
+def phi_values_of_files() -> dict[str, str]:
+    """What :func:`files_with_phi` puts in a store: the fixtures' PHI and the bad birth date."""
+    return {**phi_values(), BAD_BIRTH_DATE.decode(): "birth date"}
+
+
 def files_with_phi(tmp: Path, claims: int, seed: int) -> list[tuple[str, bytes]]:
     """The fixture 837s, a generated batch, and a fixture whose patient's birth date is no
     date (rejected: its reason must not quote it), as ``(name, bytes)``."""

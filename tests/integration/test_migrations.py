@@ -52,7 +52,7 @@ from tests.integration.phi_scan import (
     BAD_BIRTH_DATE,
     Leak,
     files_with_phi,
-    phi_values,
+    phi_values_of_files,
     scan,
 )
 from tests.integration.pipeline_support import (
@@ -214,10 +214,6 @@ def _old_store(engine: Engine, rows: dict[str, list[dict[str, Any]]], version: i
                     )
 
 
-def _phi() -> dict[str, str]:
-    return {**phi_values(), BAD_BIRTH_DATE.decode(): "birth date"}
-
-
 def _stored_leaks(engine: Engine, values: dict[str, str]) -> tuple[list[Leak], int]:
     """PHI in the values of every row of every table (sealed values aside); and how many
     sealed values there are."""
@@ -256,7 +252,7 @@ def test_an_old_store_is_sealed_and_reads_as_before(
 ) -> None:
     old = made.old_rows
     _old_store(engine, old)
-    values = _phi()
+    values = phi_values_of_files()
     before, _ = _stored_leaks(engine, values)
     kinds = {leak.kind for leak in before}
     assert any(f"'{BAD_BIRTH_DATE.decode()}'" in (r["error"] or "") for r in old["claims"])

@@ -32,10 +32,9 @@ from claims_engine.store import tables as t
 from claims_engine.store.vault import DataKey, Vault, current_vault, use_vault
 from tests.integration.conftest import POSTGRES_URL, in_ci
 from tests.integration.phi_scan import (
-    BAD_BIRTH_DATE,
     Leak,
     files_with_phi,
-    phi_values,
+    phi_values_of_files,
     scan,
 )
 from tests.integration.pipeline_support import (
@@ -139,7 +138,7 @@ def _fingerprint_of_sealed(values: Iterator[tuple[str, bytes]]) -> Iterator[tupl
 def test_a_sqlite_store_shows_no_phi_without_its_key(sqlite_engine: Engine, tmp_path: Path) -> None:
     _fill(sqlite_engine, tmp_path)
     sqlite_engine.dispose()
-    values = {**phi_values(), BAD_BIRTH_DATE.decode(): "birth date"}
+    values = phi_values_of_files()
     assert len(values) > 500  # the scan looks for something: ids, names, dates, addresses
     path = Path(sqlite_engine.url.database or "")
     with sqlite3.connect(path) as db:  # the bad birth date was refused, and said so
@@ -157,7 +156,7 @@ def test_a_postgresql_dump_shows_no_phi_without_its_key(
 ) -> None:
     _fill(postgres_engine, tmp_path)
     dump = _pg_dump(postgres_engine, tmp_path)
-    values = {**phi_values(), BAD_BIRTH_DATE.decode(): "birth date"}
+    values = phi_values_of_files()
     fields = list(_dump_values(dump))
     assert sum(1 for _, v in fields if v.startswith(SEALED_PREFIX)) > 900
     leaks = [
