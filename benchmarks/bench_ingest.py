@@ -4,7 +4,8 @@
 
 1. generates an N-claim 837P batch with the fixture reference data;
 2. ingests it in a child process (parse, SNIP 1-5 edits, 999 and 277CA written to disk) and
-   reports claims/s, segments/s and the child's peak RSS;
+   reports claims/s, segments/s and the child's peak RSS; where the intake is compiled
+   (setup.py), once more with ``CLAIMS_ENGINE_PURE=1`` for the pure-Python figure and the ratio;
 3. builds a file of ``--rss-claims`` claims from copies of the batch (each copy its own
    interchange, claim ids made unique) and ingests it the same way, for peak RSS at scale;
 4. has pyx12 validate the batch's first transaction set (5,000 claims) and reports the ratio.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -31,11 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 AS_OF = date(2026, 11, 1)
 CREATED = datetime(2026, 11, 1, 9, 0)
+TARGET_CLAIMS_PER_S = 20_000  # the intake issue's target
 
 
 def child_ingest(path: Path, out_dir: Path) -> dict[str, Any]:
     """Run in a fresh interpreter: ingest ``path`` and report time, counts and peak RSS."""
     from claims_engine.cli import DirectoryAckOutput, _temp_spool
+    from claims_engine.compiled import running_compiled
     from claims_engine.intake import IntakeOptions, ingest
 
     options = IntakeOptions(received_on=AS_OF, created=CREATED, spool=_temp_spool)
@@ -51,6 +55,7 @@ def child_ingest(path: Path, out_dir: Path) -> dict[str, Any]:
         "segments": summary.segments,
         "peak_rss_mb": peak_rss_mb(),
         "file_error": summary.file_error,
+        "compiled": running_compiled(),
     }
 
 
@@ -67,13 +72,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_child(path: Path, out_dir: Path) -> dict[str, Any]:
+def run_child(path: Path, out_dir: Path, *, pure: bool = False) -> dict[str, Any]:
+    """Ingest in a fresh interpreter; ``pure`` runs the compiled modules from their sources."""
     out_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, __file__, "--child", str(path), "--child-out", str(out_dir)],
         capture_output=True,
         text=True,
         check=True,
+        env=dict(os.environ, CLAIMS_ENGINE_PURE="1" if pure else "0"),
     )
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
@@ -176,6 +183,11 @@ def main() -> int:
         run["claims_per_s"] = run["claims"] / run["seconds"]
         run["segments_per_s"] = run["segments"] / run["seconds"]
         results["ingest"] = run
+        if run["compiled"]:
+            pure = run_child(batch, work / "acks-pure", pure=True)
+            pure["claims_per_s"] = pure["claims"] / pure["seconds"]
+            pure["segments_per_s"] = pure["segments"] / pure["seconds"]
+            results["ingest_pure_python"] = pure
 
         if args.rss_claims:
             copies = max(1, args.rss_claims // args.claims)
@@ -206,13 +218,24 @@ def main() -> int:
             "",
         ),
         (
-            "ingest (parse, edits, 999, 277CA)",
+            "ingest (parse, edits, 999, 277CA)" + (", compiled" if run["compiled"] else ""),
             f"{run['claims']:,}",
             f"{run['claims_per_s']:,.0f}",
             f"{run['segments_per_s']:,.0f}",
             f"{run['peak_rss_mb']:.0f}",
         ),
     ]
+    if "ingest_pure_python" in results:
+        pure = results["ingest_pure_python"]
+        rows.append(
+            (
+                "ingest, pure Python (CLAIMS_ENGINE_PURE=1)",
+                f"{pure['claims']:,}",
+                f"{pure['claims_per_s']:,.0f}",
+                f"{pure['segments_per_s']:,.0f}",
+                f"{pure['peak_rss_mb']:.0f}",
+            )
+        )
     if "ingest_large" in results:
         big = results["ingest_large"]
         rows.append(
@@ -238,6 +261,12 @@ def main() -> int:
             )
         )
     print(f"engine / pyx12 throughput ratio: {ratio:,.1f}x")
+    if "ingest_pure_python" in results:
+        speedup = run["claims_per_s"] / results["ingest_pure_python"]["claims_per_s"]
+        results["ratio_compiled_to_pure"] = speedup
+        print(f"compiled / pure Python throughput ratio: {speedup:,.2f}x")
+    met = "met" if run["claims_per_s"] >= TARGET_CLAIMS_PER_S else "NOT met"
+    print(f"target {TARGET_CLAIMS_PER_S:,} claims/s with edits and acknowledgments: {met}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")

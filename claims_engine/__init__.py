@@ -8,4 +8,10 @@ database or the network; those live at the edges (:mod:`claims_engine.cli`, ``wo
 ``adapters/``).
 """
 
+from pathlib import Path
+
+from claims_engine.compiled import install as _install_compiled
+
 __version__ = "0.1.0"
+
+_install_compiled(Path(__file__).resolve().parent.parent)

@@ -207,10 +207,15 @@ def payer_claim_prefix(received_on: date, sender_id: str, control: str) -> str:
 
 
 class NullSink:
-    """A sink that keeps nothing: the intake of acknowledgments alone."""
+    """A sink that keeps nothing, beyond what ``on_claim`` (when given) does with each claim's
+    answer: the intake of acknowledgments alone."""
+
+    def __init__(self, on_claim: Callable[[ClaimAck], None] | None = None) -> None:
+        self.on_claim = on_claim
 
     def claim(self, ack: ClaimAck) -> None:
-        pass
+        if self.on_claim is not None:
+            self.on_claim(ack)
 
     def transaction_end(self, accepted: bool) -> None:
         pass

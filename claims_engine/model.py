@@ -2,15 +2,18 @@
 
 These are the objects every later stage works on (edits, adjudication, status). They carry the
 domain's words, not X12's: a reader in :mod:`claims_engine.x12` maps segments onto them and a
-writer maps them back. Every class is a frozen, slotted dataclass; collections are tuples.
+writer maps them back. Every class is a frozen, slotted dataclass, built by a faster
+``__init__`` that makes the same objects (:mod:`claims_engine.frozen`); collections are tuples.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+
+from claims_engine.frozen import fast_init
 
 
 class ClaimType(StrEnum):
@@ -301,3 +304,7 @@ class Claim:
             if day is not None and (latest is None or day > latest):
                 latest = day
         return (self.statement_to or self.statement_from) if latest is None else latest
+
+
+for _cls in [c for c in list(globals().values()) if is_dataclass(c) and isinstance(c, type)]:
+    fast_init(_cls)

@@ -166,16 +166,6 @@ class Preflight:
     billing_npis: frozenset[str] = frozenset()  # of every claim read, accepted or not
 
 
-class _BillingProviders(NullSink):
-    """A claim sink that keeps only who bills each claim."""
-
-    def __init__(self) -> None:
-        self.npis: set[str] = set()
-
-    def claim(self, ack: ClaimAck) -> None:
-        self.npis.add(ack.claim.billing_provider.npi)
-
-
 def preflight(
     raw: bytes,
     now: datetime,
@@ -189,8 +179,9 @@ def preflight(
     options = IntakeOptions(
         received_on=now.date(), created=now, levels=levels, partner_levels=partner_levels or {}
     )
-    billing = _BillingProviders()
-    summary = ingest(io.BytesIO(raw), options, output, sink=billing)
+    billing: set[str] = set()  # who bills each claim read
+    sink = NullSink(on_claim=lambda ack: billing.add(ack.claim.billing_provider.npi))
+    summary = ingest(io.BytesIO(raw), options, output, sink=sink)
     if not summary.interchanges:
         return Preflight(False, summary.file_error or "not an X12 interchange")
     if not any(ix.accepted for ix in summary.interchanges):
@@ -201,7 +192,7 @@ def preflight(
         problems = "; ".join(summary.envelope_problems[:3]) or "every transaction set rejected"
         ack = next((t for (k, _), t in output.files.items() if k == "999"), "")
         return Preflight(False, f"transaction sets rejected: {problems}", "999", ack)
-    return Preflight(True, claims=summary.claims, billing_npis=frozenset(billing.npis))
+    return Preflight(True, claims=summary.claims, billing_npis=frozenset(billing))
 
 
 def _find(conn: Connection, digest: str, header: InterchangeHeader) -> int | None:

@@ -11,6 +11,7 @@ EDGE_MODULES = {
     "audit_cli.py",
     "cli.py",
     "clock.py",
+    "compiled.py",
     "demo.py",
     "demo_api.py",
     "fixtures_cli.py",

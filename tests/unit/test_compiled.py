@@ -1,0 +1,190 @@
+"""The intake's hot path compiled with mypyc: it runs compiled when built, never from a build
+older than its source, and it answers exactly as the pure-Python source does."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from claims_engine import compiled
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_RECORD = ROOT / "claims_engine" / compiled.RECORD
+BUILT = PACKAGE_RECORD.exists()
+
+
+def _copy_sources(root: Path) -> None:
+    for name in compiled.COMPILED:
+        source = compiled.source_path(ROOT, name)
+        target = root / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def _record(root: Path) -> None:
+    digests = {
+        name: hashlib.sha256(compiled.source_path(root, name).read_bytes()).hexdigest()
+        for name in compiled.COMPILED
+    }
+    (root / "claims_engine" / compiled.RECORD).write_text(json.dumps(digests))
+
+
+def test_an_edited_source_is_stale(tmp_path: Path) -> None:
+    _copy_sources(tmp_path)
+    assert compiled.stale_sources(tmp_path) == list(compiled.COMPILED)  # no record: no build
+    _record(tmp_path)
+    assert compiled.stale_sources(tmp_path) == []
+    reader = compiled.source_path(tmp_path, "claims_engine.x12.reader837")
+    reader.write_text(reader.read_text() + "\n# edited after the build\n")
+    assert compiled.stale_sources(tmp_path) == ["claims_engine.x12.reader837"]
+    reader.unlink()
+    assert compiled.stale_sources(tmp_path) == ["claims_engine.x12.reader837"]
+
+
+def test_the_test_run_uses_the_build() -> None:
+    """CI installs the compiled build; a build older than its sources must not be what is
+    tested (``make test`` rebuilds it; ``CLAIMS_ENGINE_PURE=1`` tests the sources alone)."""
+    if os.environ.get("CI"):
+        assert BUILT, "CI installs the compiled build: claims_engine/_compiled.json is missing"
+    if not BUILT:
+        pytest.skip("installed with CLAIMS_ENGINE_COMPILE=0: pure Python only")
+    if os.environ.get(compiled.PURE_VARIABLE, "") not in ("", "0"):
+        pytest.skip(f"{compiled.PURE_VARIABLE} is set")
+    stale = compiled.stale_sources(ROOT)
+    assert stale == [], f"{', '.join(stale)} changed after the build: run `make .venv/.installed`"
+    assert compiled.running_compiled()
+    import claims_engine.x12.reader837 as reader
+
+    assert not reader.__file__.endswith(".py")
+
+
+def _mutations(valid: bytes, count: int, seed: int) -> list[bytes]:
+    """Deterministic damage to a valid 837: bytes flipped, cut, inserted; segments repeated."""
+    rng = random.Random(seed)
+    found = []
+    for _ in range(count):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 3)):
+            if not data:
+                break
+            at = rng.randrange(len(data))
+            kind = rng.choice(["flip", "delete", "insert", "dup", "truncate"])
+            if kind == "flip":
+                data[at] = rng.randrange(256)
+            elif kind == "delete":
+                del data[at : at + rng.randint(1, 40)]
+            elif kind == "insert":
+                data[at:at] = rng.choice([b"*", b"~", b":", b"^", b"\n", b"XX", b"\x00"])
+            elif kind == "dup":
+                segments = [s for s in bytes(data).split(b"~\n") if s]
+                i = rng.randrange(len(segments))
+                segments.insert(i, segments[i])
+                data = bytearray(b"".join(s + b"~\n" for s in segments))
+            else:
+                data = data[:at]
+        found.append(bytes(data))
+    return found
+
+
+def answers(inputs: Path) -> dict[str, str]:
+    """Each input file's summary and acknowledgments, as digests (run in a child process)."""
+    from claims_engine.cli import summary_json
+    from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
+
+    options = IntakeOptions(received_on=date(2026, 11, 2), created=datetime(2026, 11, 2, 8, 0))
+    found = {}
+    for path in sorted(inputs.iterdir()):
+        out = MemoryAckOutput()
+        with path.open("rb") as fh:
+            summary = ingest(fh, options, out, name=path.stem)
+        text = json.dumps(summary_json(path.name, summary), sort_keys=True)
+        text += "".join(f"\n{key}\n{out.files[key]}" for key in sorted(out.files))
+        found[path.name] = hashlib.sha256(text.encode()).hexdigest()
+    return found
+
+
+def _answers_in_child(inputs: Path, *, pure: bool) -> tuple[bool, dict[str, str]]:
+    env = dict(os.environ, **{compiled.PURE_VARIABLE: "1" if pure else "0"})
+    script = (
+        "import json, sys; from pathlib import Path; from claims_engine import compiled;"
+        "from tests.unit.test_compiled import answers;"
+        "print(json.dumps([compiled.running_compiled(), answers(Path(sys.argv[1]))]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(inputs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    running, digests = json.loads(done.stdout)
+    return bool(running), dict(digests)
+
+
+@pytest.mark.skipif(not BUILT, reason="installed with CLAIMS_ENGINE_COMPILE=0: pure Python only")
+def test_compiled_and_pure_python_give_the_same_answers() -> None:
+    """Every fixture 837, a generated P/I/D batch with other delimiters, and 300 damaged files:
+    the same summaries and byte-identical 999s, 277CAs and TA1s either way."""
+    from claims_engine.fixtures_cli import FIXTURES, generate_file
+
+    with tempfile.TemporaryDirectory(prefix="compiled-") as tmp:
+        inputs = Path(tmp)
+        for path in sorted((ROOT / "fixtures" / "x12").glob("837*/*.edi")):
+            shutil.copyfile(path, inputs / f"{path.parent.name}-{path.name}")
+        generate_file(
+            inputs / "generated.x12",
+            claims=2_000,
+            seed=11,
+            mix={"P": 60, "I": 25, "D": 15},
+            delimiters=("|", "^", ">", "\n"),
+            as_of=date(2026, 11, 1),
+            created=datetime(2026, 11, 1, 9, 0),
+            reference=FIXTURES / "reference",
+        )
+        valid = (ROOT / "fixtures" / "x12" / "valid" / "837p-two-claims.edi").read_bytes()
+        for i, data in enumerate(_mutations(valid, 300, seed=5)):
+            (inputs / f"damaged-{i:03d}.x12").write_bytes(data)
+        compiled_run, compiled_answers = _answers_in_child(inputs, pure=False)
+        pure_run, pure_answers = _answers_in_child(inputs, pure=True)
+    assert compiled_run and not pure_run
+    assert len(compiled_answers) == len(list((ROOT / "fixtures" / "x12").glob("837*/*.edi"))) + 301
+    different = sorted(k for k in compiled_answers if compiled_answers[k] != pure_answers.get(k))
+    assert different == []
+
+
+def test_no_interpreted_class_inherits_from_a_compiled_one() -> None:
+    """A compiled class cannot be subclassed by interpreted code: such a class would fail only
+    when it is first built, so they are found here, in every source of the project."""
+    defined: dict[str, str] = {}
+    for name in compiled.COMPILED:
+        tree = ast.parse(compiled.source_path(ROOT, name).read_text())
+        defined.update({n.name: name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)})
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if {".venv", "build"} & set(path.relative_to(ROOT).parts):
+            continue
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module in compiled.COMPILED:
+            continue  # compiled together: a compiled class may inherit from another
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for base in node.bases:
+                name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+                if name in defined and module != defined[name]:
+                    found.append(f"{path.relative_to(ROOT)}: {node.name}({name})")
+    assert found == []
