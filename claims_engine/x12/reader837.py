@@ -214,28 +214,28 @@ class _Entity:
 
     def provider(self) -> Provider:
         return Provider(
-            role=self.role,
-            entity_type=self.entity_type,
-            last_name=self.last,
-            first_name=self.first,
-            middle_name=self.middle,
-            npi=self.id if self.id_qualifier == "XX" else "",
-            taxonomy=self.taxonomy,
-            tin=self.tin,
-            tin_qualifier=self.tin_qualifier,
-            address=self.address,
+            self.role,  # role
+            self.entity_type,  # entity_type
+            self.last,  # last_name
+            self.first,  # first_name
+            self.middle,  # middle_name
+            self.id if self.id_qualifier == "XX" else "",  # npi
+            self.taxonomy,  # taxonomy
+            self.tin,  # tin
+            self.tin_qualifier,  # tin_qualifier
+            self.address,  # address
         )
 
     def person(self, *, member_id: str | None = None) -> Person:
         """The entity as a Person, known by its own id or by ``member_id`` when given."""
         return Person(
-            last_name=self.last,
-            first_name=self.first,
-            middle_name=self.middle,
-            member_id=self.id if member_id is None else member_id,
-            birth_date=self.birth_date,
-            sex=self.sex,
-            address=self.address,
+            self.last,  # last_name
+            self.first,  # first_name
+            self.middle,  # middle_name
+            self.id if member_id is None else member_id,  # member_id
+            self.birth_date,  # birth_date
+            self.sex,  # sex
+            self.address,  # address
         )
 
     def party(self) -> Party:
@@ -381,30 +381,29 @@ class _Line:
         self.adjudications: list[_LineAdjudication] = []
 
     def build(self) -> ServiceLine:
+        adjudications = tuple([a.build() for a in self.adjudications]) if self.adjudications else ()
         return ServiceLine(
-            number=self.number,
-            charge=self.charge,
-            units=self.units,
-            unit_type=self.unit_type,
-            procedure=self.procedure,
-            revenue_code=self.revenue_code,
-            place_of_service=self.place_of_service,
-            diagnosis_pointers=self.pointers,
-            service_from=self.service_from,
-            service_to=self.service_to,
-            ndc=self.ndc,
-            ndc_quantity=self.ndc_quantity,
-            ndc_unit=self.ndc_unit,
-            teeth=tuple(self.teeth),
-            oral_cavity=self.oral_cavity,
-            emergency=self.emergency,
-            control_number=self.control_number,
-            prior_authorization=self.prior_authorization,
-            rendering=self.rendering,
-            adjudications=tuple([a.build() for a in self.adjudications])
-            if self.adjudications
-            else (),
-            position=self.position,
+            self.number,  # number
+            self.charge,  # charge
+            self.units,  # units
+            self.unit_type,  # unit_type
+            self.procedure,  # procedure
+            self.revenue_code,  # revenue_code
+            self.place_of_service,  # place_of_service
+            self.pointers,  # diagnosis_pointers
+            self.service_from,  # service_from
+            self.service_to,  # service_to
+            self.ndc,  # ndc
+            self.ndc_quantity,  # ndc_quantity
+            self.ndc_unit,  # ndc_unit
+            tuple(self.teeth),  # teeth
+            self.oral_cavity,  # oral_cavity
+            self.emergency,  # emergency
+            self.control_number,  # control_number
+            self.prior_authorization,  # prior_authorization
+            self.rendering,  # rendering
+            adjudications,  # adjudications
+            self.position,  # position
         )
 
 
@@ -1597,46 +1596,46 @@ class TransactionReader:
         payer = self.payer.party() if self.payer is not None else _NO_PARTY
         ix = self.interchange
         claim = Claim(
-            claim_type=self.kind,
-            claim_id=c.claim_id,
-            total_charge=c.charge,
-            facility_code=c.facility_code,
-            facility_qualifier=c.facility_qualifier,
-            frequency_code=c.frequency_code,
-            submitter=self.submitter.party() if self.submitter else _NO_PARTY,
-            receiver=self.receiver.party() if self.receiver else _NO_PARTY,
-            billing_provider=self.built_billing,
-            subscriber=subscriber,
-            patient=patient,
-            patient_relationship=relationship,
-            payer=payer,
-            payer_responsibility=self.sbr[1],
-            lines=tuple([ln.build() for ln in c.lines]),
-            source=Source(
-                interchange_control=ix.control,
-                sender_id=ix.sender_id,
-                group_control=self.group.control,
-                transaction_control=self.header.control,
-                implementation=self.header.implementation,
-                position=c.position,
-                batch_reference=self.batch_reference,
-            ),
-            diagnoses=tuple(c.diagnoses),
-            providers=tuple([p.provider() for p in c.providers]),
-            other_payers=tuple([o.build() for o in c.other_payers]),
-            group_number=self.sbr[3],
-            claim_filing_indicator=self.sbr[9],
-            original_claim_number=c.original_claim_number,
-            prior_authorization=c.prior_authorization,
-            referral_number=c.referral_number,
-            statement_from=c.statement_from,
-            statement_to=c.statement_to,
-            admission_date=c.admission_date,
-            discharge_date=c.discharge_date,
-            admission_type=c.admission_type,
-            admission_source=c.admission_source,
-            patient_status=c.patient_status,
-            clearinghouse_trace=c.clearinghouse_trace,
+            self.kind,  # claim_type
+            c.claim_id,  # claim_id
+            c.charge,  # total_charge
+            c.facility_code,  # facility_code
+            c.facility_qualifier,  # facility_qualifier
+            c.frequency_code,  # frequency_code
+            self.submitter.party() if self.submitter else _NO_PARTY,  # submitter
+            self.receiver.party() if self.receiver else _NO_PARTY,  # receiver
+            self.built_billing,  # billing_provider
+            subscriber,  # subscriber
+            patient,  # patient
+            relationship,  # patient_relationship
+            payer,  # payer
+            self.sbr[1],  # payer_responsibility
+            tuple([ln.build() for ln in c.lines]),  # lines
+            Source(
+                ix.control,  # interchange_control
+                ix.sender_id,  # sender_id
+                self.group.control,  # group_control
+                self.header.control,  # transaction_control
+                self.header.implementation,  # implementation
+                c.position,  # position
+                self.batch_reference,  # batch_reference
+            ),  # source
+            tuple(c.diagnoses),  # diagnoses
+            tuple([p.provider() for p in c.providers]),  # providers
+            tuple([o.build() for o in c.other_payers]),  # other_payers
+            self.sbr[3],  # group_number
+            self.sbr[9],  # claim_filing_indicator
+            c.original_claim_number,  # original_claim_number
+            c.prior_authorization,  # prior_authorization
+            c.referral_number,  # referral_number
+            c.statement_from,  # statement_from
+            c.statement_to,  # statement_to
+            c.admission_date,  # admission_date
+            c.discharge_date,  # discharge_date
+            c.admission_type,  # admission_type
+            c.admission_source,  # admission_source
+            c.patient_status,  # patient_status
+            c.clearinghouse_trace,  # clearinghouse_trace
         )
         inherited = [*self.billing_issues, *self.subscriber_issues]
         if self.level == "23":
