@@ -66,7 +66,7 @@ class BuildExt(build_ext):
             RECORD_FILE.unlink(missing_ok=True)
             print(
                 f"claims-engine: the intake could not be compiled ({error}); "
-                "installing pure Python, which runs it about 1.4 times slower",
+                "installing pure Python, which runs it about 1.3 times slower",
                 file=sys.stderr,
             )
             return
