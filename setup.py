@@ -3,17 +3,18 @@
 The modules in ``claims_engine/compiled.py`` (``COMPILED``) are ordinary typed Python: mypyc
 compiles them, unchanged, into extension modules that sit beside their sources (an editable
 install builds them in place). ``CLAIMS_ENGINE_COMPILE=0`` at install time skips this and
-installs pure Python. The digest of every compiled source is written to
-``claims_engine/_compiled.json``, so that an edited source is never shadowed by an extension
-built from its old text: see :mod:`claims_engine.compiled`.
+installs pure Python, as does a build that fails. After a build, the digests of the sources it
+was made from (taken before mypyc read them) are written to ``claims_engine/_compiled.json``
+beside the extension modules, so that an edited source is never shadowed by an extension built
+from its old text: see :mod:`claims_engine.compiled`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -22,59 +23,80 @@ from setuptools.errors import BaseError, CCompilerError
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "claims_engine"))
-from compiled import COMPILED, RECORD, source_path  # noqa: E402  (the list lives in one place)
+# the lists live in one place
+from compiled import (  # noqa: E402
+    COMPILED,
+    RECORD,
+    extension_paths,
+    source_digests,
+    source_path,
+)
 
 sys.path.pop(0)
 
 
-RECORD_FILE = ROOT / "claims_engine" / RECORD
+def _fall_back(why: object) -> None:
+    print(
+        f"claims-engine: the intake could not be compiled ({why}); installing pure Python, "
+        "which runs it about 1.3 times slower",
+        file=sys.stderr,
+    )
 
 
-def digests() -> dict[str, str]:
-    return {
-        name: hashlib.sha256(source_path(ROOT, name).read_bytes()).hexdigest() for name in COMPILED
-    }
-
-
-def extensions() -> list[Extension]:
-    RECORD_FILE.unlink(missing_ok=True)  # written again once the build has succeeded
+def extensions() -> tuple[list[Extension], dict[str, str]]:
+    """The extension modules to build, and the digests of the sources they are made from."""
     if os.environ.get("CLAIMS_ENGINE_COMPILE", "1") == "0":
-        return []
-    from mypyc.build import mypycify
+        # an extension built before in this tree no longer runs (claims_engine/compiled.py)
+        (ROOT / "claims_engine" / RECORD).unlink(missing_ok=True)
+        return [], {}
+    digests = source_digests(ROOT)  # before mypyc reads them
+    try:
+        from mypyc.build import mypycify
 
-    return list(
-        mypycify(
+        built = mypycify(
             [str(source_path(ROOT, name).relative_to(ROOT)) for name in COMPILED],
             opt_level="3",
             debug_level="0",
             group_name="claims_engine._native",  # the shared library sits inside the package
         )
-    )
+    except (Exception, SystemExit) as error:  # mypyc missing, or refusing: a pure install
+        _fall_back(error)
+        (ROOT / "claims_engine" / RECORD).unlink(missing_ok=True)
+        return [], {}
+    return list(built), digests
+
+
+EXTENSIONS, DIGESTS = extensions()
 
 
 class BuildExt(build_ext):
-    """Builds the extensions, then records the sources they came from. Where they cannot be
-    built (no C compiler, say), says so and installs pure Python: without the record, every
-    listed module runs from its source (claims_engine/compiled.py)."""
+    """Builds the extensions, then records the sources they came from, where the extensions
+    are put: beside the sources for an editable install (after removing any extension module
+    left there by an earlier build), in the build folder for a wheel. Where they cannot be
+    built (no C compiler, say), says so and installs pure Python."""
 
     def run(self) -> None:
+        in_tree = bool(self.inplace or self.editable_mode)
+        if in_tree:
+            (ROOT / "claims_engine" / RECORD).unlink(missing_ok=True)
+            for old in (ROOT / "claims_engine").rglob("*"):
+                if any(str(old).endswith(s) for s in EXTENSION_SUFFIXES):
+                    old.unlink()
         if not self.extensions:
             return
         try:
             super().run()
         except (CCompilerError, BaseError, OSError) as error:
-            RECORD_FILE.unlink(missing_ok=True)
-            print(
-                f"claims-engine: the intake could not be compiled ({error}); "
-                "installing pure Python, which runs it about 1.3 times slower",
-                file=sys.stderr,
-            )
+            _fall_back(error)
             return
-        text = json.dumps(digests(), indent=1, sort_keys=True) + "\n"
-        RECORD_FILE.write_text(text)
-        built = Path(self.build_lib) / "claims_engine"
-        if built.is_dir():
-            (built / RECORD).write_text(text)
+        if source_digests(ROOT) != DIGESTS:
+            _fall_back("a source changed while it was being compiled: build again")
+            return
+        text = json.dumps(DIGESTS, indent=1, sort_keys=True) + "\n"
+        places = [ROOT] if in_tree else [Path(self.build_lib)]
+        for place in places:
+            if all(any(p.exists() for p in extension_paths(place, n)) for n in COMPILED):
+                (place / "claims_engine" / RECORD).write_text(text)
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+setup(ext_modules=EXTENSIONS, cmdclass={"build_ext": BuildExt})

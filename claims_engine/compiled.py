@@ -4,10 +4,11 @@ Intake (tokenizer, envelopes, the 837 reader, the edits, the acknowledgment writ
 engine's hot path; ``setup.py`` compiles these modules with mypyc into extension modules that
 sit beside their sources. Python prefers an extension to a source file of the same name, so a
 source edited after the build would be silently shadowed by the extension built from its old
-text. :func:`install` prevents that: when any compiled module's source no longer has the
-digest it was built from (``_compiled.json``), or when ``CLAIMS_ENGINE_PURE=1`` is set, every
-module of the list is loaded from its source instead. It is all of them or none: compiled
-modules call each other directly, not through the import system.
+text. :func:`install` prevents that: unless every extension module is there and every source
+the build depends on (``COMPILED`` and ``COMPILED_AGAINST``) still has the digest it was built
+from (``_compiled.json``), or when ``CLAIMS_ENGINE_PURE=1`` is set, every module of the list is
+loaded from its source instead. It is all of them or none: compiled modules call each other
+directly, not through the import system.
 
 This module is read by ``setup.py`` before the package is installed: standard library only.
 """
@@ -36,8 +37,40 @@ COMPILED: tuple[str, ...] = (
     "claims_engine.x12.reader837",
     "claims_engine.x12.tokenizer",
 )
-RECORD = "_compiled.json"  # module name -> SHA-256 of the source it was compiled from
+# Not compiled, but compiled against: mypyc builds the modules above on these modules' types,
+# so a build is stale when one of them changes too (a test keeps this list complete).
+COMPILED_AGAINST: tuple[str, ...] = (
+    "claims_engine",
+    "claims_engine.compiled",
+    "claims_engine.errors",
+    "claims_engine.frozen",
+    "claims_engine.issues",
+    "claims_engine.model",
+    "claims_engine.x12",
+    "claims_engine.x12.segments",
+)
+SHARED_LIBRARY = "claims_engine._native__mypyc"  # the code of every compiled module
+RECORD = "_compiled.json"  # module name -> SHA-256 of the source a build was made from
 PURE_VARIABLE = "CLAIMS_ENGINE_PURE"
+
+
+def source_digests(root: Path) -> dict[str, str]:
+    """The SHA-256 of the source of every module a build depends on ("" when unreadable)."""
+    found = {}
+    for name in (*COMPILED, *COMPILED_AGAINST):
+        try:
+            found[name] = hashlib.sha256(source_path(root, name).read_bytes()).hexdigest()
+        except OSError:
+            found[name] = ""
+    return found
+
+
+def extension_paths(root: Path, name: str) -> list[Path]:
+    """The extension modules that could stand for module ``name`` under ``root``."""
+    base = root.joinpath(*name.split("."))
+    if base.is_dir():
+        base = base / "__init__"
+    return [base.with_name(base.name + s) for s in importlib.machinery.EXTENSION_SUFFIXES]
 
 
 def source_path(root: Path, name: str) -> Path:
@@ -48,20 +81,21 @@ def source_path(root: Path, name: str) -> Path:
 
 
 def stale_sources(root: Path) -> list[str]:
-    """The compiled modules whose source differs from what was compiled (all, without a record)."""
+    """The modules whose source differs from what the build was made from (all without one)."""
     try:
-        digests = json.loads((root / "claims_engine" / RECORD).read_text())
+        built = json.loads((root / "claims_engine" / RECORD).read_text())
     except (OSError, ValueError):
-        return list(COMPILED)
-    stale = []
-    for name in COMPILED:
-        try:
-            digest = hashlib.sha256(source_path(root, name).read_bytes()).hexdigest()
-        except OSError:
-            digest = ""
-        if digests.get(name) != digest:
-            stale.append(name)
-    return stale
+        return [*COMPILED, *COMPILED_AGAINST]
+    return [name for name, digest in source_digests(root).items() if built.get(name) != digest]
+
+
+def missing_extensions(root: Path) -> list[str]:
+    """The compiled modules (and the shared library) with no extension module under ``root``."""
+    return [
+        name
+        for name in (*COMPILED, SHARED_LIBRARY)
+        if not any(p.exists() for p in extension_paths(root, name))
+    ]
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder):
@@ -86,20 +120,17 @@ _state: dict[str, bool] = {}
 
 
 def install(root: Path) -> None:
-    """Decide, once per process, whether the compiled modules run compiled (see the module doc)."""
+    """Decide, once per process, whether the compiled modules run compiled (see the module doc):
+    only a whole build (every extension module), made from the sources as they are now."""
     if "compiled" in _state:
         return
-    extensions = importlib.machinery.EXTENSION_SUFFIXES
-    built = any(
-        source_path(root, name).with_name(source_path(root, name).stem + suffix).exists()
-        for name in COMPILED
-        for suffix in extensions
-    )
+    missing = missing_extensions(root)
+    compiled = len(missing) < len(COMPILED) + 1  # some extension module is there
     pure = os.environ.get(PURE_VARIABLE, "") not in ("", "0")
-    if built and (pure or stale_sources(root)):
+    if compiled and (pure or missing or stale_sources(root)):
         sys.meta_path.insert(0, _SourceFinder(root))
-        built = False
-    _state["compiled"] = built
+        compiled = False
+    _state["compiled"] = compiled
 
 
 def running_compiled() -> bool:

@@ -39,10 +39,10 @@ def fast_init(cls: type[T]) -> type[T]:
         {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
     )
     names: dict[str, Any] = {
-        "_cls": cls,
-        "_draft": draft,
-        "_set": object.__setattr__,
-        "_dataclass_init": cls.__init__,
+        "__fast_cls__": cls,
+        "__fast_draft__": draft,
+        "__fast_set__": object.__setattr__,
+        "__fast_dataclass_init__": cls.__init__,
     }
     signature = []
     for f in fields:
@@ -51,22 +51,23 @@ def fast_init(cls: type[T]) -> type[T]:
         if f.default is dataclasses.MISSING:
             signature.append(f.name)
         else:
-            names[f"_default_{f.name}"] = f.default
-            signature.append(f"{f.name}=_default_{f.name}")
+            names[f"__fast_default_{f.name}__"] = f.default
+            signature.append(f"{f.name}=__fast_default_{f.name}__")
     arguments = ", ".join(f.name for f in fields)
-    stores = "".join(f"    self.{f.name} = {f.name}\n" for f in fields)
+    stores = "".join(f"    __fast_self__.{f.name} = {f.name}\n" for f in fields)
     source = (
-        f"def __init__(self, {', '.join(signature)}):\n"
-        "    if type(self) is not _cls:\n"
-        f"        return _dataclass_init(self, {arguments})\n"
-        "    _set(self, '__class__', _draft)\n"
+        f"def __init__(__fast_self__, {', '.join(signature)}):\n"
+        "    if type(__fast_self__) is not __fast_cls__:\n"
+        f"        return __fast_dataclass_init__(__fast_self__, {arguments})\n"
+        "    __fast_set__(__fast_self__, '__class__', __fast_draft__)\n"
         f"{stores}"
-        "    self.__class__ = _cls\n"
+        "    __fast_self__.__class__ = __fast_cls__\n"
     )
     exec(source, names)  # the way dataclasses itself writes __init__
     init = names["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     init.__doc__ = cls.__init__.__doc__
+    init.__annotations__ = dict(cls.__init__.__annotations__)
     setattr(cls, "__init__", init)  # noqa: B010  (mypy refuses assigning a method)
     return cls

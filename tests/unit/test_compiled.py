@@ -22,34 +22,78 @@ from claims_engine import compiled
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_RECORD = ROOT / "claims_engine" / compiled.RECORD
 BUILT = PACKAGE_RECORD.exists()
+NOT_BUILT = "not compiled (CLAIMS_ENGINE_COMPILE=0, or the build failed: pip's log says why)"
 
 
 def _copy_sources(root: Path) -> None:
-    for name in compiled.COMPILED:
+    for name in (*compiled.COMPILED, *compiled.COMPILED_AGAINST):
         source = compiled.source_path(ROOT, name)
         target = root / source.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
 
 
-def _record(root: Path) -> None:
-    digests = {
-        name: hashlib.sha256(compiled.source_path(root, name).read_bytes()).hexdigest()
-        for name in compiled.COMPILED
-    }
-    (root / "claims_engine" / compiled.RECORD).write_text(json.dumps(digests))
-
-
 def test_an_edited_source_is_stale(tmp_path: Path) -> None:
     _copy_sources(tmp_path)
-    assert compiled.stale_sources(tmp_path) == list(compiled.COMPILED)  # no record: no build
-    _record(tmp_path)
+    everything = [*compiled.COMPILED, *compiled.COMPILED_AGAINST]
+    assert compiled.stale_sources(tmp_path) == everything  # no record: no build
+    record = tmp_path / "claims_engine" / compiled.RECORD
+    record.write_text(json.dumps(compiled.source_digests(tmp_path)))
     assert compiled.stale_sources(tmp_path) == []
     reader = compiled.source_path(tmp_path, "claims_engine.x12.reader837")
     reader.write_text(reader.read_text() + "\n# edited after the build\n")
-    assert compiled.stale_sources(tmp_path) == ["claims_engine.x12.reader837"]
+    model = compiled.source_path(tmp_path, "claims_engine.model")
+    model.write_text(model.read_text() + "\n# compiled against, edited\n")
+    assert compiled.stale_sources(tmp_path) == [
+        "claims_engine.x12.reader837",
+        "claims_engine.model",
+    ]
     reader.unlink()
-    assert compiled.stale_sources(tmp_path) == ["claims_engine.x12.reader837"]
+    assert "claims_engine.x12.reader837" in compiled.stale_sources(tmp_path)
+
+
+def test_a_build_is_whole_or_not_used(tmp_path: Path) -> None:
+    _copy_sources(tmp_path)
+    every = [*compiled.COMPILED, compiled.SHARED_LIBRARY]
+    assert compiled.missing_extensions(tmp_path) == every
+    for name in every:
+        compiled.extension_paths(tmp_path, name)[0].write_bytes(b"")
+    assert compiled.missing_extensions(tmp_path) == []
+    compiled.extension_paths(tmp_path, "claims_engine.x12.reader837")[0].unlink()
+    assert compiled.missing_extensions(tmp_path) == ["claims_engine.x12.reader837"]
+
+
+def _imported(name: str) -> set[str]:
+    """The claims_engine modules (or packages) that module ``name`` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(compiled.source_path(ROOT, name).read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for imported in names:
+            parts = imported.split(".")
+            for i in range(1, len(parts) + 1):
+                candidate = ".".join(parts[:i])
+                if parts[0] == "claims_engine" and compiled.source_path(ROOT, candidate).exists():
+                    found.add(candidate)
+    return found
+
+
+def test_every_module_a_build_depends_on_is_recorded() -> None:
+    """The engine modules the compiled ones import, and theirs, are all compiled or listed in
+    COMPILED_AGAINST: an edit to any of them makes a build stale."""
+    listed = {*compiled.COMPILED, *compiled.COMPILED_AGAINST}
+    seen: set[str] = set()
+    todo = list(compiled.COMPILED)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_imported(name) - seen)
+    assert "claims_engine.model" in seen
+    assert seen - listed == set()
 
 
 def test_the_test_run_uses_the_build() -> None:
@@ -58,11 +102,12 @@ def test_the_test_run_uses_the_build() -> None:
     if os.environ.get("CI"):
         assert BUILT, "CI installs the compiled build: claims_engine/_compiled.json is missing"
     if not BUILT:
-        pytest.skip("installed with CLAIMS_ENGINE_COMPILE=0: pure Python only")
+        pytest.skip(NOT_BUILT)
     if os.environ.get(compiled.PURE_VARIABLE, "") not in ("", "0"):
         pytest.skip(f"{compiled.PURE_VARIABLE} is set")
     stale = compiled.stale_sources(ROOT)
     assert stale == [], f"{', '.join(stale)} changed after the build: run `make .venv/.installed`"
+    assert compiled.missing_extensions(ROOT) == []
     assert compiled.running_compiled()
     import claims_engine.x12.reader837 as reader
 
@@ -135,7 +180,7 @@ def _answers_in_child(inputs: Path, *, pure: bool) -> tuple[bool, dict[str, str]
     return bool(running), dict(digests)
 
 
-@pytest.mark.skipif(not BUILT, reason="installed with CLAIMS_ENGINE_COMPILE=0: pure Python only")
+@pytest.mark.skipif(not BUILT, reason=NOT_BUILT)
 def test_compiled_and_pure_python_give_the_same_answers() -> None:
     """Every fixture 837, a generated P/I/D batch with other delimiters, and 300 damaged files:
     the same summaries and byte-identical 999s, 277CAs and TA1s either way."""

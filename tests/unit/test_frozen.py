@@ -130,4 +130,11 @@ def test_every_model_class_is_built_fast() -> None:
     ]
     assert model.Claim in classes and model.ServiceLine in classes
     for cls in classes:
-        assert "_draft" in cls.__init__.__globals__, cls
+        assert "__fast_draft__" in cls.__init__.__globals__, cls
+
+
+def test_signature_and_annotations_are_the_dataclass_ones() -> None:
+    import inspect
+
+    assert str(inspect.signature(Fast)) == str(inspect.signature(Reference))
+    assert Fast.__init__.__annotations__ == Reference.__init__.__annotations__
