@@ -27,12 +27,13 @@ sys.path.insert(0, str(ROOT / "claims_engine"))
 from compiled import (  # noqa: E402
     COMPILED,
     RECORD,
-    extension_paths,
+    missing_extensions,
     source_digests,
     source_path,
 )
 
 sys.path.pop(0)
+RECORD_FILE = ROOT / "claims_engine" / RECORD
 
 
 def _fall_back(why: object) -> None:
@@ -47,7 +48,7 @@ def extensions() -> tuple[list[Extension], dict[str, str]]:
     """The extension modules to build, and the digests of the sources they are made from."""
     if os.environ.get("CLAIMS_ENGINE_COMPILE", "1") == "0":
         # an extension built before in this tree no longer runs (claims_engine/compiled.py)
-        (ROOT / "claims_engine" / RECORD).unlink(missing_ok=True)
+        RECORD_FILE.unlink(missing_ok=True)
         return [], {}
     digests = source_digests(ROOT)  # before mypyc reads them
     try:
@@ -61,7 +62,7 @@ def extensions() -> tuple[list[Extension], dict[str, str]]:
         )
     except (Exception, SystemExit) as error:  # mypyc missing, or refusing: a pure install
         _fall_back(error)
-        (ROOT / "claims_engine" / RECORD).unlink(missing_ok=True)
+        RECORD_FILE.unlink(missing_ok=True)
         return [], {}
     return list(built), digests
 
@@ -78,7 +79,7 @@ class BuildExt(build_ext):
     def run(self) -> None:
         in_tree = bool(self.inplace or self.editable_mode)
         if in_tree:
-            (ROOT / "claims_engine" / RECORD).unlink(missing_ok=True)
+            RECORD_FILE.unlink(missing_ok=True)
             for old in (ROOT / "claims_engine").rglob("*"):
                 if any(str(old).endswith(s) for s in EXTENSION_SUFFIXES):
                     old.unlink()
@@ -92,11 +93,10 @@ class BuildExt(build_ext):
         if source_digests(ROOT) != DIGESTS:
             _fall_back("a source changed while it was being compiled: build again")
             return
-        text = json.dumps(DIGESTS, indent=1, sort_keys=True) + "\n"
-        places = [ROOT] if in_tree else [Path(self.build_lib)]
-        for place in places:
-            if all(any(p.exists() for p in extension_paths(place, n)) for n in COMPILED):
-                (place / "claims_engine" / RECORD).write_text(text)
+        place = ROOT if in_tree else Path(self.build_lib)
+        if not missing_extensions(place):
+            text = json.dumps(DIGESTS, indent=1, sort_keys=True) + "\n"
+            (place / "claims_engine" / RECORD).write_text(text)
 
 
 setup(ext_modules=EXTENSIONS, cmdclass={"build_ext": BuildExt})

@@ -83,7 +83,19 @@ def run_child(path: Path, out_dir: Path, *, pure: bool = False) -> dict[str, Any
         env=dict(os.environ, CLAIMS_ENGINE_PURE="1" if pure else "0"),
     )
     result: dict[str, Any] = json.loads(proc.stdout)
+    result["claims_per_s"] = result["claims"] / result["seconds"]
+    result["segments_per_s"] = result["segments"] / result["seconds"]
     return result
+
+
+def ingest_row(label: str, run: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (
+        label,
+        f"{run['claims']:,}",
+        f"{run['claims_per_s']:,.0f}",
+        f"{run['segments_per_s']:,.0f}",
+        f"{run['peak_rss_mb']:.0f}",
+    )
 
 
 def generate(path: Path, claims: int, seed: int) -> float:
@@ -180,22 +192,15 @@ def main() -> int:
         results["file_mb"] = batch.stat().st_size / 1e6
 
         run = run_child(batch, work / "acks")
-        run["claims_per_s"] = run["claims"] / run["seconds"]
-        run["segments_per_s"] = run["segments"] / run["seconds"]
         results["ingest"] = run
         if run["compiled"]:
-            pure = run_child(batch, work / "acks-pure", pure=True)
-            pure["claims_per_s"] = pure["claims"] / pure["seconds"]
-            pure["segments_per_s"] = pure["segments"] / pure["seconds"]
-            results["ingest_pure_python"] = pure
+            results["ingest_pure_python"] = run_child(batch, work / "acks-pure", pure=True)
 
         if args.rss_claims:
             copies = max(1, args.rss_claims // args.claims)
             large = work / "large.837"
             build_large(batch, large, copies)
-            big = run_child(large, work / "acks-large")
-            big["claims_per_s"] = big["claims"] / big["seconds"]
-            results["ingest_large"] = big
+            results["ingest_large"] = run_child(large, work / "acks-large")
             large.unlink()
 
         slice_text, slice_claims = first_transaction(batch)
@@ -217,36 +222,15 @@ def main() -> int:
             "",
             "",
         ),
-        (
-            "ingest (parse, edits, 999, 277CA)" + (", compiled" if run["compiled"] else ""),
-            f"{run['claims']:,}",
-            f"{run['claims_per_s']:,.0f}",
-            f"{run['segments_per_s']:,.0f}",
-            f"{run['peak_rss_mb']:.0f}",
+        ingest_row(
+            "ingest (parse, edits, 999, 277CA)" + (", compiled" if run["compiled"] else ""), run
         ),
     ]
     if "ingest_pure_python" in results:
-        pure = results["ingest_pure_python"]
-        rows.append(
-            (
-                "ingest, pure Python (CLAIMS_ENGINE_PURE=1)",
-                f"{pure['claims']:,}",
-                f"{pure['claims_per_s']:,.0f}",
-                f"{pure['segments_per_s']:,.0f}",
-                f"{pure['peak_rss_mb']:.0f}",
-            )
-        )
+        label = "ingest, pure Python (CLAIMS_ENGINE_PURE=1)"
+        rows.append(ingest_row(label, results["ingest_pure_python"]))
     if "ingest_large" in results:
-        big = results["ingest_large"]
-        rows.append(
-            (
-                "ingest, large file",
-                f"{big['claims']:,}",
-                f"{big['claims_per_s']:,.0f}",
-                f"{big['segments'] / big['seconds']:,.0f}",
-                f"{big['peak_rss_mb']:.0f}",
-            )
-        )
+        rows.append(ingest_row("ingest, large file", results["ingest_large"]))
     p = results["pyx12"]
     rows.append(
         ("pyx12 validate (first ST)", f"{p['claims']:,}", f"{p['claims_per_s']:,.0f}", "", "")

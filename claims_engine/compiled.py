@@ -49,6 +49,7 @@ COMPILED_AGAINST: tuple[str, ...] = (
     "claims_engine.x12",
     "claims_engine.x12.segments",
 )
+BUILD_INPUTS = (*COMPILED, *COMPILED_AGAINST)  # the sources a build is made from
 SHARED_LIBRARY = "claims_engine._native__mypyc"  # the code of every compiled module
 RECORD = "_compiled.json"  # module name -> SHA-256 of the source a build was made from
 PURE_VARIABLE = "CLAIMS_ENGINE_PURE"
@@ -57,7 +58,7 @@ PURE_VARIABLE = "CLAIMS_ENGINE_PURE"
 def source_digests(root: Path) -> dict[str, str]:
     """The SHA-256 of the source of every module a build depends on ("" when unreadable)."""
     found = {}
-    for name in (*COMPILED, *COMPILED_AGAINST):
+    for name in BUILD_INPUTS:
         try:
             found[name] = hashlib.sha256(source_path(root, name).read_bytes()).hexdigest()
         except OSError:
@@ -85,7 +86,7 @@ def stale_sources(root: Path) -> list[str]:
     try:
         built = json.loads((root / "claims_engine" / RECORD).read_text())
     except (OSError, ValueError):
-        return [*COMPILED, *COMPILED_AGAINST]
+        return list(BUILD_INPUTS)
     return [name for name, digest in source_digests(root).items() if built.get(name) != digest]
 
 
