@@ -322,8 +322,9 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     reversal_changes: dict[AccumulatorKey, Decimal] = {}
     if claim.frequency_code in ("7", "8"):
         original = ctx.prior_decisions.get(claim.original_claim_number)
-        if original is None:
-            # CARC 129: prior processing information appears incorrect.
+        if original is None or not may_reverse(claim, original.claim, ref):
+            # CARC 129: prior processing information appears incorrect. An original of another
+            # provider or patient is answered exactly as one that does not exist.
             return _deny_all(claim, "CO", "129", pccn, ctx, ("N185",))
         reversal = reverse(original, ctx.received_on)
         reversal_changes = _reverse_accumulators(original, ref)
@@ -574,6 +575,38 @@ def _authorization(
             used[auth.number] = taken + line.units
             return None
     return absent
+
+
+def may_reverse(claim: Claim, original: Claim, ref: ReferenceData) -> bool:
+    """Whether ``claim``, a replacement or a void, may reverse the decision on ``original``:
+    only a claim of the same billing provider (NPI, and TIN where both claims carry one) for
+    the same patient. Whoever names another's payer claim number in REF*F8 reaches nothing."""
+    mine, theirs = claim.billing_provider, original.billing_provider
+    if mine.npi != theirs.npi or (mine.tin and theirs.tin and mine.tin != theirs.tin):
+        return False
+    return patient_key(claim, ref) == patient_key(original, ref)
+
+
+def patient_key(claim: Claim, ref: ReferenceData) -> tuple[str, ...]:
+    """Who a claim is for: the member the payer knows (a dependant found on the subscriber's
+    policy), else the subscriber's id and the patient as submitted."""
+    patient = claim.patient
+    member = ref.find_patient(
+        claim.subscriber.member_id,
+        claim.patient_relationship,
+        patient.first_name,
+        patient.birth_date,
+    )
+    if member is not None:
+        return ("member", member.member_id)
+    return (
+        "submitted",
+        claim.subscriber.member_id,
+        patient.member_id,
+        patient.last_name.upper(),
+        patient.first_name.upper(),
+        patient.birth_date.isoformat() if patient.birth_date else "",
+    )
 
 
 def _with_reversal(

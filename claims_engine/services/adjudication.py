@@ -212,7 +212,7 @@ def _adjudicate(
                 raise  # the keys are wrong, not the claim: retried, and swept up once fixed
             except Exception as exc:  # a stored claim that cannot be read pends alone
                 failures.append((w, exc))
-        reversed_decisions = _load_reversed(conn, claims.values())
+        reversed_decisions = _load_reversed(conn, claims.values(), runtime)
         lookups = readable_lookups(
             runtime, [*claims.values(), *(d.claim for d in reversed_decisions.values())]
         )
@@ -272,14 +272,21 @@ def _count_deferred(conn: Connection, claim_ids: Sequence[int], first_unread: in
 
 def _original_families(conn: Connection, families: list[tuple[str, int]]) -> list[str]:
     """Families, other than ``families``, of the originals that their waiting claims replace
-    or void (a claim's original and family never change, so reading before the lock is safe)."""
+    or void (a claim's original and family never change, so reading before the lock is safe).
+    An original of another billing NPI or patient is no claim's to reverse: never reached."""
     c = _claims.c
     original = claims_table.alias("original")
     names = [f for f, _ in families]
     found = conn.execute(
         select(original.c.family)
         .distinct()
-        .join(original, original.c.payer_claim_number == c.original_claim_number)
+        .join(
+            original,
+            # only an original the claim may reverse: of its billing NPI and its patient
+            (original.c.payer_claim_number == c.original_claim_number)
+            & (original.c.billing_npi == c.billing_npi)
+            & (original.c.member_id == c.member_id),
+        )
         .where(
             c.family.in_(names),
             c.state == ClaimState.ACCEPTED,
@@ -382,22 +389,36 @@ def _load_history(
     return history
 
 
-def _load_reversed(conn: Connection, claims: Iterable[Any]) -> dict[str, ClaimDecision]:
-    """The standing decisions that replacements and voids among ``claims`` name."""
-    originals = {c.original_claim_number for c in claims if c.original_claim_number}
-    if not originals:
+def _load_reversed(
+    conn: Connection, claims: Iterable[Claim], runtime: Runtime
+) -> dict[str, ClaimDecision]:
+    """The standing decisions that replacements and voids among ``claims`` name, of those
+    originals only that were billed under the same NPI for the same patient as the claim that
+    names them: any other is never opened, and adjudication answers it as one that does not
+    exist (``may_reverse`` checks the provider's TIN and the patient again)."""
+    vault = current_vault()
+    wanted = {
+        (c.original_claim_number, c.billing_provider.npi, vault.lookup(runtime.patient_of(c)))
+        for c in claims
+        if c.original_claim_number
+    }
+    if not wanted:
         return {}
     a, c = _adjudications.c, _claims.c
     rows = conn.execute(
-        select(a.payer_claim_number, a.decision, c.claim)
+        select(a.payer_claim_number, a.decision, c.claim, c.billing_npi, c.member_id)
         .join(_claims, c.id == a.claim_id)
         .where(
-            a.payer_claim_number.in_(sorted(originals)),
+            a.payer_claim_number.in_(sorted({w[0] for w in wanted})),
             a.kind == "decision",
             a.reversed_by.is_(None),
         )
     )
-    return {str(r.payer_claim_number): read_decision(r.decision, r.claim) for r in rows}
+    return {
+        str(r.payer_claim_number): read_decision(r.decision, r.claim)
+        for r in rows
+        if (r.payer_claim_number, r.billing_npi, r.member_id) in wanted
+    }
 
 
 def decision_document(decision: ClaimDecision, claim: Claim) -> bytes:

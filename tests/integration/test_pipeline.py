@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
@@ -18,13 +19,15 @@ from claims_engine.services import adjudication as adjudication_service
 from claims_engine.services.adjudication import adjudicate_claims, read_claim
 from claims_engine.services.intake import family_batches, ingest_interchange, submit
 from claims_engine.services.queries import claim_status, counts, find_claims, identity_of
-from claims_engine.services.reference import Runtime
+from claims_engine.services.reference import Runtime, load_runtime, store_reference
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837
 from tests.integration.pipeline_support import (
     NOW,
+    REFERENCE,
+    RULES,
     check_835,
     count,
     generated_837,
@@ -202,11 +205,12 @@ def test_family_batches_keep_families_whole() -> None:
     assert sorted(i for b in batches for i in b) == list(range(1, 10))
 
 
-def test_voids_and_replacements_are_paid_once_even_across_payees(
+def test_voids_and_replacements_are_paid_once(
     engine: Engine, runtime: Runtime, tmp_path: Path
 ) -> None:
-    """A void billed under another NPI than its original: the reversal goes to the original's
-    payee, the void itself ends remitted; a replacement's reversal and new decision are paid."""
+    """A void's reversal is paid to its original's payee and the void itself ends remitted; a
+    replacement's reversal and new decision are paid; a void billed under another NPI than its
+    original reverses nothing (CO-129: test_reversal_ownership.py has the attack whole)."""
     raw = generated_837(tmp_path / "a.837", claims=80, seed=16)
     for batch in _ingest_all(engine, runtime, raw):
         adjudicate_claims(engine, batch, runtime, NOW)
@@ -230,6 +234,10 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
         claim_id=original.claim_id + "V",
         frequency_code="8",
         original_claim_number=void_of,
+    )
+    foreign_void = replace(
+        void,
+        claim_id=original.claim_id + "F",
         billing_provider=replace(original.billing_provider, npi=others[0]),
     )
     first = read_claim(replaced_claim)
@@ -241,7 +249,7 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
     )
     out = io.StringIO()
     write_837(
-        [void, replacement],
+        [foreign_void, void, replacement],
         out,
         interchange_control=901,
         created=NOW,
@@ -249,14 +257,18 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
         receiver_id="CLAIMSENGINE",
     )
     batches = _ingest_all(engine, runtime, out.getvalue().encode(), "corrections.837")
-    assert sum(len(b) for b in batches) == 2, states(engine)
+    assert sum(len(b) for b in batches) == 3, states(engine)
     for batch in batches:
         adjudicate_claims(engine, batch, runtime, NOW)
     files = run_payment_cycle(engine, runtime, NOW, tmp_path / "835-2")
     for f in files:
         assert f.path is not None
         assert check_835(f.path.read_text()) == []
-    assert {f.payee_npi for f in files} >= {original.billing_provider.npi}
+    assert {f.payee_npi for f in files} >= {original.billing_provider.npi, others[0]}
+    (foreign_id,) = find_claims(engine, foreign_void.claim_id, others[0])
+    foreign = claim_status(engine, foreign_id)
+    assert foreign.outcome == "denied" and foreign.reversed_by is None
+    assert {(a.group, a.reason) for a in foreign.adjustments} == {("CO", "129")}
     assert states(engine).get("adjudicated", 0) == 0  # the void is remitted too
     payable = count(engine, _adjudications, _adjudications.c.outcome != "pended")
     assert count(engine, _items) == payable
@@ -268,7 +280,8 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
         corrections = dict(
             conn.execute(
                 select(_claims.c.original_claim_number, _claims.c.payer_claim_number).where(
-                    _claims.c.original_claim_number.is_not(None)
+                    _claims.c.original_claim_number.is_not(None),
+                    _claims.c.id != foreign_id,
                 )
             ).all()
         )
@@ -281,14 +294,17 @@ def test_voids_and_replacements_are_paid_once_even_across_payees(
     assert all(a.reason != "18" for a in new_status.adjustments)
 
 
-def test_a_replacement_for_another_family_locks_and_updates_the_original_family(
+def test_a_replacement_after_its_patient_moved_family_locks_and_updates_the_old_family(
     engine: Engine, runtime: Runtime, tmp_path: Path
 ) -> None:
+    """A patient enrolled in another family after the original was decided: the replacement
+    (same provider, same patient) reaches into the original's family, which is locked and
+    loaded with its own, and reverses the original."""
     raw = generated_837(tmp_path / "a.837", claims=60, seed=17)
     for batch in _ingest_all(engine, runtime, raw):
         adjudicate_claims(engine, batch, runtime, NOW)
     with engine.connect() as conn:
-        pccn, stored = conn.execute(
+        candidates = conn.execute(
             select(_claims.c.payer_claim_number, _claims.c.claim)
             .join(_adjudications, _adjudications.c.claim_id == _claims.c.id)
             .where(
@@ -297,38 +313,49 @@ def test_a_replacement_for_another_family_locks_and_updates_the_original_family(
                 _adjudications.c.patient_responsibility > Decimal(0),  # accumulators moved
             )
             .order_by(_claims.c.id)
-        ).first()  # type: ignore[misc]
-    original = read_claim(stored)
+        ).all()
+    pccn, original = next(
+        (p, claim)
+        for p, stored in candidates
+        if (claim := read_claim(stored)).patient_relationship == "18"
+    )
     family = runtime.family_of(original)
-    other = next(
-        m
-        for m in runtime.reference.members.values()
-        if m.is_subscriber
-        and runtime.family_of(
-            replace(original, subscriber=replace(original.subscriber, member_id=m.member_id))
-        )
-        != family
-    )
-    moved = replace(
-        original,
-        frequency_code="7",
-        original_claim_number=pccn,
-        subscriber=replace(original.subscriber, member_id=other.member_id),
-        patient=replace(original.patient, member_id=other.member_id),
-    )
+    # the subscriber moves to a family of their own in the reference data
+    moved_reference = tmp_path / "reference"
+    shutil.copytree(REFERENCE, moved_reference)
+    members = moved_reference / "members.csv"
+    rows = members.read_text().splitlines()
+    subscriber = original.subscriber.member_id
+    rows = [
+        ",".join([*f[:2], "FMOVED", *f[3:]]) if (f := r.split(","))[0] == subscriber else r
+        for r in rows
+    ]
+    members.write_text("\n".join(rows) + "\n")
+    store_reference(engine, moved_reference, NOW)
+    moved_runtime = load_runtime(engine, RULES)
+    assert moved_runtime.family_of(original) != family
+    replacement = replace(original, frequency_code="7", original_claim_number=pccn)
     out = io.StringIO()
     write_837(
-        [moved],
+        [replacement],
         out,
         interchange_control=902,
         created=NOW,
         sender_id="SUBMITTER01",
         receiver_id="CLAIMSENGINE",
     )
-    [batch] = _ingest_all(engine, runtime, out.getvalue().encode(), "moved.837")
-    result = adjudicate_claims(engine, batch, runtime, NOW)
+    [batch] = _ingest_all(engine, moved_runtime, out.getvalue().encode(), "moved.837")
+    with engine.connect() as conn:
+        reached = adjudication_service._original_families(
+            conn, adjudication_service._waiting_families(conn, batch, None)
+        )
+    assert reached == [current_vault().lookup(family)]
+    result = adjudicate_claims(engine, batch, moved_runtime, NOW)
     assert result.failed == 0, claim_status(engine, batch[0]).error
-    assert stored_outcome(engine) == sequential_outcome(engine, runtime)
+    (row_id,) = find_claims(engine, pccn)
+    assert claim_status(engine, row_id).reversed_by is not None
+    paid, _ = stored_outcome(engine)
+    assert paid[f"reversal:{pccn}"] == -paid[pccn]
 
 
 def test_an_intake_that_fails_for_good_rejects_its_interchange_and_holds_nothing_back(

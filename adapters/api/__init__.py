@@ -1,0 +1,1 @@
+"""The HTTP API: routes (``app``), response bodies (``models``) and bearer keys (``security``)."""
