@@ -17,6 +17,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TextIO
 
 from claims_engine.issues import ClaimStatus, Issue, Scope
@@ -34,6 +35,7 @@ from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 SpoolFactory = Callable[[], TextIO]
 MAX_STC_PER_CLAIM = 10
+MAX_AMOUNT_DIGITS = 18  # R 1/18: STC04, AMT02
 
 
 def _echoable(value: str, d: Delimiters) -> bool:
@@ -66,6 +68,19 @@ def _fit(value: str, high: int, d: Delimiters, *, low: int = 1) -> str:
     if d.repetition and d.repetition in value:
         value = value.replace(d.repetition, "")
     return value[:high] if len(value) >= low else "UNKNOWN"
+
+
+def _echoed_charge(amount: Decimal) -> tuple[Decimal, str]:
+    """A claim's charge as STC04 can carry it (18 digits at most), and its text: an amount too
+    long for it is echoed as 0, its claim rejected for it by the reader (and counted as 0 in
+    the totals)."""
+    text = format_x12_amount(amount)
+    if (
+        len(text) > MAX_AMOUNT_DIGITS
+        and len(text.replace("-", "").replace(".", "")) > MAX_AMOUNT_DIGITS
+    ):
+        return ZERO, "0"
+    return amount, text
 
 
 def _is_segment_id(value: str) -> bool:
@@ -144,14 +159,20 @@ def write_isa(w: SegmentWriter, env: Envelope) -> None:
     )
 
 
+def _digits(value: str) -> bool:
+    """ASCII digits only: what the inbound envelope holds is echoed, and str.isdigit() also
+    takes characters such as "²" that are outside the X12 character sets."""
+    return value.isascii() and value.isdigit()
+
+
 def write_ta1(out: TextIO, env: Envelope, issue: Issue | None) -> None:
     """A TA1 interchange acknowledgment: accepted (note 000) or rejected with the issue's note."""
     w = SegmentWriter(out, env.inbound.delimiters)
     write_isa(w, env)
     ih = env.inbound
-    control = ih.control if len(ih.control) == 9 and ih.control.isdigit() else "000000000"
-    idate = ih.date if len(ih.date) == 6 and ih.date.isdigit() else env.created.strftime("%y%m%d")
-    itime = ih.time if len(ih.time) == 4 and ih.time.isdigit() else env.created.strftime("%H%M")
+    control = ih.control if len(ih.control) == 9 and _digits(ih.control) else "000000000"
+    idate = ih.date if len(ih.date) == 6 and _digits(ih.date) else env.created.strftime("%y%m%d")
+    itime = ih.time if len(ih.time) == 4 and _digits(ih.time) else env.created.strftime("%H%M")
     if issue is None:
         w.seg("TA1", control, idate, itime, "A", codes.TA1_NO_ERROR)
     else:
@@ -218,7 +239,7 @@ def write_999_transaction(
     version = clean_value(gh.version, d)
     version = version if 1 <= len(version) <= 12 else "005010"
     # AK102 is numeric: a group control number that is not (itself an AK9 error) shows as 0.
-    group_control = gh.control if gh.control.isdigit() and len(gh.control) <= 9 else "0"
+    group_control = gh.control if _digits(gh.control) and len(gh.control) <= 9 else "0"
     w.seg("AK1", functional_id, group_control, version)
     accepted = 0
     for end in transactions:
@@ -382,7 +403,7 @@ class ClaimAcknowledgment:
         e, end_ = self.d.element, w.end
         self._hl += 1
         patient = claim.patient
-        charge = format_x12_amount(claim.total_charge)
+        amount, charge = _echoed_charge(claim.total_charge)
         text = (
             f"HL{e}{self._hl}{e}{self._group_hl}{e}PT{end_}"
             f"NM1{e}QC{e}1{e}{_fit(patient.last_name, 60, self.d)}{e}"
@@ -425,9 +446,9 @@ class ClaimAcknowledgment:
         w.count += count + 1
         idx = 0 if ack.accepted else 1
         self._group_counts[idx] += 1
-        self._group_amounts[idx] += claim.total_charge
+        self._group_amounts[idx] += amount
         self._counts[idx] += 1
-        self._amounts[idx] += claim.total_charge
+        self._amounts[idx] += amount
 
     @staticmethod
     def _stc_issues(issues: Iterable[Issue]) -> list[Issue]:
@@ -459,7 +480,7 @@ class ClaimAcknowledgment:
         etype, name, qualifier, ident = self._group_head
         b.seg("HL", str(self._group_hl), "2", "19", "1")
         b.seg("NM1", "85", etype, name, "", "", "", "", qualifier, ident)
-        b.seg("TRN", "1", ident)
+        b.seg("TRN", "1", ident[:50])  # TRN02 holds 50, NM109 80
         total = self._group_amounts[0] + self._group_amounts[1]
         action = "WQ" if self._group_counts[0] else "U"
         b.seg("STC", b.comp("A1", "19", "85"), "", action, format_x12_amount(total))

@@ -188,3 +188,93 @@ FG_TRAILER_MISSING = "3"
 FG_CONTROL_MISMATCH = "4"
 FG_COUNT_MISMATCH = "5"
 FG_CONTROL_SYNTAX = "6"
+
+# --- 837 element lengths ---------------------------------------------------------------------
+# Minimum and maximum length of every 837 element the reader keeps whose value no code list or
+# pattern already holds to a size (NPI, ZIP code, EIN, NDC, dates, CLM05 and the qualifiers are
+# checked against those instead), by reference designator as pyx12's maps name them: NM109 is
+# element 9 of NM1, SV101-02 the second component of SV101. The lengths are the X12 005010 data
+# element dictionary's, which the 837 guides (005010X222A1, X223A2, X224A2) use unchanged; the
+# number after each entry is that dictionary's element. A number (R) counts its digits only, not
+# its sign or decimal point. What the engine writes back into a 277CA, 277 or 835 is checked
+# here on the way in, so it fits there without being cut.
+ELEMENT_LENGTHS: dict[str, tuple[int, int]] = {
+    "BHT03": (1, 50),  # 127 batch reference: 277CA BHT03 and TRN02
+    "NM103": (1, 60),  # 1035 last or organization name
+    "NM104": (1, 35),  # 1036 first name
+    "NM105": (1, 25),  # 1037 middle name
+    "NM108": (1, 2),  # 66 id qualifier
+    "NM109": (2, 80),  # 67 id: member id, payer id, provider id
+    "PRV03": (1, 50),  # 127 taxonomy
+    "N301": (1, 55),  # 166 address line
+    "N302": (1, 55),  # 166
+    "N401": (2, 30),  # 19 city
+    "N402": (2, 2),  # 156 state
+    "N403": (3, 15),  # 116 postal code (outside the US; a US ZIP code has its own shape)
+    "REF02": (1, 50),  # 127 reference: original claim, authorization, line control number, TIN
+    "SBR02": (2, 2),  # 1069 other payer's insured relationship (2320)
+    "SBR03": (1, 50),  # 127 group number
+    "SBR05": (1, 3),  # 1336 insurance type
+    "SBR09": (1, 2),  # 1032 claim filing indicator
+    "CLM01": (1, 38),  # 1028 patient control number
+    "CLM02": (1, 18),  # 782 total charge
+    "CL101": (1, 1),  # 1315 admission type
+    "CL102": (1, 1),  # 1314 admission source
+    "CL103": (1, 2),  # 1352 patient status
+    "HI01-02": (1, 30),  # 1271 diagnosis code (HI01 to HI12 alike)
+    "HI01-09": (1, 1),  # 1073 present on admission
+    "AMT02": (1, 18),  # 782
+    "CAS02": (1, 5),  # 1034 adjustment reason (CAS05, 08, 11, 14, 17 alike)
+    "CAS03": (1, 18),  # 782 adjustment amount (CAS06, 09, 12, 15, 18 alike)
+    "CAS04": (1, 15),  # 380 adjustment quantity (CAS07, 10, 13, 16, 19 alike)
+    "SV101-02": (1, 48),  # 234 procedure code
+    "SV101-03": (2, 2),  # 1339 modifiers
+    "SV101-04": (2, 2),
+    "SV101-05": (2, 2),
+    "SV101-06": (2, 2),
+    "SV101-07": (1, 80),  # 352 description
+    "SV102": (1, 18),  # 782 line charge
+    "SV104": (1, 15),  # 380 units
+    "SV105": (1, 2),  # 1331 place of service
+    "SV201": (1, 48),  # 234 revenue code
+    "SV202-02": (1, 48),
+    "SV202-03": (2, 2),
+    "SV202-04": (2, 2),
+    "SV202-05": (2, 2),
+    "SV202-06": (2, 2),
+    "SV202-07": (1, 80),
+    "SV203": (1, 18),
+    "SV205": (1, 15),
+    "SV301-02": (1, 48),
+    "SV301-03": (2, 2),
+    "SV301-04": (2, 2),
+    "SV301-05": (2, 2),
+    "SV301-06": (2, 2),
+    "SV301-07": (1, 80),
+    "SV302": (1, 18),
+    "SV303": (1, 2),  # 1331 place of service
+    "SV304-01": (1, 3),  # 1361 oral cavity designation (five components alike)
+    "SV304-02": (1, 3),
+    "SV304-03": (1, 3),
+    "SV304-04": (1, 3),
+    "SV304-05": (1, 3),
+    "SV306": (1, 15),
+    "TOO02": (1, 30),  # 1271 tooth code
+    "TOO03-01": (1, 2),  # 1369 tooth surface (five components alike)
+    "TOO03-02": (1, 2),
+    "TOO03-03": (1, 2),
+    "TOO03-04": (1, 2),
+    "TOO03-05": (1, 2),
+    "CTP04": (1, 15),  # 380 drug quantity
+    "CTP05-01": (2, 2),  # 355 drug unit
+    "SVD01": (2, 80),  # 67 other payer id
+    "SVD02": (1, 18),
+    "SVD03-02": (1, 48),
+    "SVD03-03": (2, 2),
+    "SVD03-04": (2, 2),
+    "SVD03-05": (2, 2),
+    "SVD03-06": (2, 2),
+    "SVD03-07": (1, 80),
+    "SVD05": (1, 15),
+    "SVD06": (1, 6),  # 554 bundled line number
+}

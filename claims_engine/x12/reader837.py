@@ -11,7 +11,9 @@ It follows the loop hierarchy of the professional (005010X222A1/A2), institution
             2400 service line (2410 drug, 2420x line providers, 2430 line adjudication)
 
 While it reads, it checks the element syntax (SNIP levels 1 and 2) of everything the engine
-uses: required elements, dates, numbers and the code values it interprets. A problem inside a
+uses: required elements, dates, numbers, the code values it interprets and the length of every
+element it keeps (:data:`~claims_engine.x12.codes.ELEMENT_LENGTHS`; a value that does not fit is
+rejected, never cut, since the 277CA and the 835 write it back). A problem inside a
 claim's loops (or in the billing provider, subscriber or patient above it) is an issue of that
 claim alone; a problem with the transaction's structure is an issue of the transaction set.
 """
@@ -140,6 +142,67 @@ _ONE = Decimal(1)  # the unit count of a line that gives none
 # HL03 level code: the level its parent (HL02) must have; a billing provider has none
 _HL_PARENT_LEVEL: dict[str, str | None] = {"20": None, "22": "20", "23": "22"}
 _NO_PARTY = Party("", "", "")
+
+# Lengths the reader holds kept elements to (codes.ELEMENT_LENGTHS), as (min, max) pairs or,
+# for several elements of one segment, (element, min, max) triples.
+Limit = tuple[int, int]
+_LENGTHS = codes.ELEMENT_LENGTHS
+
+
+def _limits(segment: str, *elements: int) -> tuple[tuple[int, int, int], ...]:
+    """(element, min, max) of the ``elements`` of ``segment``."""
+    limits: list[tuple[int, int, int]] = []
+    for i in elements:
+        low, high = _LENGTHS[f"{segment}{i:02d}"]
+        limits.append((i, low, high))
+    return tuple(limits)
+
+
+_LAST_NAME = _LENGTHS["NM103"]
+_FIRST_NAME = _LENGTHS["NM104"]
+_MIDDLE_NAME = _LENGTHS["NM105"]
+_NAMES = _limits("NM1", 3, 4, 5)
+_NM108 = _LENGTHS["NM108"]
+_NM109 = _LENGTHS["NM109"]
+_ADDRESS_LINE = _LENGTHS["N301"]
+_ADDRESS_LINES = _limits("N3", 1, 2)
+_CITY = _LENGTHS["N401"]
+_STATE = _LENGTHS["N402"]
+_POSTAL_CODE = _LENGTHS["N403"]
+_REFERENCE = _LENGTHS["REF02"]
+_TAXONOMY = _LENGTHS["PRV03"]
+_BATCH_REFERENCE = _LENGTHS["BHT03"]
+_SUBSCRIBER_SBR = _limits("SBR", 3, 5, 9)  # SBR02 is held to 18 there
+_OTHER_PAYER_SBR = _limits("SBR", 2, 3, 5, 9)
+_CLAIM_ID = _LENGTHS["CLM01"]
+_INSTITUTIONAL_CODES = _limits("CL1", 1, 2, 3)
+_DIAGNOSIS_CODE = _LENGTHS["HI01-02"]
+_PRESENT_ON_ADMISSION = _LENGTHS["HI01-09"]
+_ADJUSTMENT_REASON = _LENGTHS["CAS02"]
+_PROCEDURE_CODE = _LENGTHS["SV101-02"]
+_MODIFIER = _LENGTHS["SV101-03"]
+_PROCEDURE_DESCRIPTION = _LENGTHS["SV101-07"]
+_PLACE_OF_SERVICE = _LENGTHS["SV105"]
+_REVENUE_CODE = _LENGTHS["SV201"]
+_ORAL_CAVITY = _LENGTHS["SV304-01"]
+_TOOTH = _LENGTHS["TOO02"]
+_SURFACE = _LENGTHS["TOO03-01"]
+_DRUG_UNIT = _LENGTHS["CTP05-01"]
+_OTHER_PAYER_ID = _LENGTHS["SVD01"]
+_BUNDLED_LINE = _LENGTHS["SVD06"]
+_AMOUNT_DIGITS = _LENGTHS["CLM02"][1]  # every amount: element 782
+_QUANTITY_DIGITS = _LENGTHS["SV104"][1]  # every quantity: element 380
+
+
+def _fits(value: str, limit: Limit) -> bool:
+    """Whether ``value`` is empty (absent, which is not a length problem) or ``limit`` long."""
+    n = len(value)
+    return n <= limit[1] and (n >= limit[0] or n == 0)
+
+
+def _number_length(number: str) -> int:
+    """The length of an X12 number (R): its digits, without sign or decimal point."""
+    return len(number) - number.count("-") - number.count(".")
 
 
 @lru_cache(maxsize=8192)  # a batch spans few days: parse each once
@@ -589,6 +652,79 @@ class TransactionReader:
             )
         return v
 
+    def _wrong_length(
+        self,
+        seg: Sequence[str],
+        i: int,
+        n: int,
+        limit: Limit,
+        status: tuple[ClaimStatus, ...],
+        *,
+        component: int = 0,
+        scope: Scope = Scope.CLAIM,
+        unit: str = "characters",
+    ) -> None:
+        """``seg[i]`` (its ``component`` when given) is ``n`` long, outside ``limit``: 999 IK4
+        code 5 (too long) or 4 (too short), and for a claim its rejection on the 277CA. Never
+        cut to fit: whatever the engine echoes later must be what was sent. Level 1, as the
+        X12 syntax it is, so that no trading partner's SNIP levels let it through."""
+        low, high = limit
+        name = f"{seg[0]}{i:02d}" + (f"-{component}" if component else "")
+        if n > high:
+            error, message = codes.ELEM_TOO_LONG, f"{name} has {n} {unit}, more than {high}"
+        else:
+            error, message = codes.ELEM_TOO_SHORT, f"{name} has {n} {unit}, fewer than {low}"
+        self._element(seg, i, error, message, status, component=component, level=1, scope=scope)
+
+    def _length(
+        self,
+        seg: Sequence[str],
+        i: int,
+        limit: Limit,
+        code: str,
+        entity: str = "",
+        scope: Scope = Scope.CLAIM,
+    ) -> bool:
+        """Whether ``seg[i]`` is absent or ``limit`` long; reported when it is not."""
+        v = seg[i]
+        n = len(v)
+        if n <= limit[1] and (n >= limit[0] or n == 0):
+            return True
+        status = (ClaimStatus(A7, code, entity),) if scope is Scope.CLAIM else ()
+        self._wrong_length(seg, i, n, limit, status, scope=scope)
+        return False
+
+    def _lengths(
+        self,
+        seg: Sequence[str],
+        limits: tuple[tuple[int, int, int], ...],
+        code: str,
+        entity: str = "",
+        scope: Scope = Scope.CLAIM,
+    ) -> None:
+        """:meth:`_length` for several elements of ``seg``, as (element, min, max)."""
+        for i, low, high in limits:
+            n = len(seg[i])
+            if n > high or 0 < n < low:
+                status = (ClaimStatus(A7, code, entity),) if scope is Scope.CLAIM else ()
+                self._wrong_length(seg, i, n, (low, high), status, scope=scope)
+
+    def _component_length(
+        self, seg: Sequence[str], i: int, component: int, value: str, limit: Limit, code: str
+    ) -> bool:
+        """Whether ``value``, component ``component`` of ``seg[i]``, is absent or ``limit``
+        long; reported when it is not."""
+        if _fits(value, limit):
+            return True
+        status = (ClaimStatus(A7, code),)
+        self._wrong_length(seg, i, len(value), limit, status, component=component)
+        return False
+
+    def _composite_lengths(self, seg: Sequence[str], i: int, limit: Limit, code: str) -> None:
+        """Every component of ``seg[i]`` within ``limit`` (a list such as tooth surfaces)."""
+        for k, part in enumerate(seg[i].split(self.component), start=1):
+            self._component_length(seg, i, k, part, limit, code)
+
     def _code(
         self,
         seg: Sequence[str],
@@ -615,8 +751,15 @@ class TransactionReader:
         return v
 
     def _amount(
-        self, seg: Sequence[str], i: int, what: str, code: str, required: bool = True
+        self,
+        seg: Sequence[str],
+        i: int,
+        what: str,
+        code: str,
+        required: bool = True,
+        digits: int = _AMOUNT_DIGITS,
     ) -> Decimal | None:
+        """An amount (or, with ``digits`` 15, a quantity) of at most ``digits`` digits."""
         v = seg[i]
         if not v:
             if required:
@@ -630,6 +773,10 @@ class TransactionReader:
                 codes.ELEM_INVALID_CHARACTER,
                 f"{what} ({seg[0]}{i:02d}) {v!r} is not a number",
                 (ClaimStatus(A7, code),),
+            )
+        elif len(v) > digits and _number_length(v) > digits:
+            self._wrong_length(
+                seg, i, _number_length(v), (1, digits), (ClaimStatus(A7, code),), unit="digits"
             )
         return d
 
@@ -722,8 +869,18 @@ class TransactionReader:
             )
         mods = tuple(m for m in parts[2:6] if m)
         desc = parts[6] if len(parts) > 6 else ""
+        fits = self._component_length(seg, i, 2, code, _PROCEDURE_CODE, codes.STATUS_PROCEDURE)
+        for k in range(2, min(len(parts), 6)):
+            if not self._component_length(
+                seg, i, k + 1, parts[k], _MODIFIER, codes.STATUS_MODIFIER
+            ):
+                fits = False
+        if not self._component_length(
+            seg, i, 7, desc, _PROCEDURE_DESCRIPTION, codes.STATUS_PROCEDURE
+        ):
+            fits = False
         proc = Procedure(qual, code, mods, desc)
-        if qual in allowed and code and len(self._procedures) < 50_000:
+        if fits and qual in allowed and code and len(self._procedures) < 50_000:
             self._procedures[v] = proc
         return proc
 
@@ -801,6 +958,7 @@ class TransactionReader:
 
     def _bht(self, seg: list[str]) -> Sequence[Event]:
         self.batch_reference = seg[3]
+        self._length(seg, 3, _BATCH_REFERENCE, "", scope=Scope.TRANSACTION)
         if self.position != 2:
             self._structure(seg, codes.SEG_OUT_OF_SEQUENCE, "BHT must follow ST")
         return _NO_EVENTS
@@ -891,6 +1049,11 @@ class TransactionReader:
         return events
 
     def _nm1(self, seg: list[str]) -> Sequence[Event]:
+        self._read_nm1(seg)
+        self._name_lengths(seg)
+        return _NO_EVENTS
+
+    def _read_nm1(self, seg: list[str]) -> None:
         role = seg[1]
         if self.line is not None:
             loop = LINE_PROVIDER_LOOPS[self.kind].get(role, "2420")
@@ -900,7 +1063,7 @@ class TransactionReader:
             if role == "82":
                 self.pending_line_provider = ent
             self.entity = ent
-            return _NO_EVENTS
+            return
         if self.other is not None:
             loop = {"IL": "2330A", "PR": "2330B"}.get(role, "2330C")
             self.loop = loop
@@ -912,7 +1075,7 @@ class TransactionReader:
                 if not ent.id:
                     self._require(seg, 9, "other payer id", codes.STATUS_OTHER_PAYER_ID, "PR")
             self.entity = ent
-            return _NO_EVENTS
+            return
         if self.claim is not None:
             loop = CLAIM_PROVIDER_LOOPS[self.kind].get(role, "2310")
             self.loop = loop
@@ -920,7 +1083,7 @@ class TransactionReader:
             self._check_provider(seg, ent, required_npi=False)
             self.claim.providers.append(ent)
             self.entity = ent
-            return _NO_EVENTS
+            return
         ent = _Entity(seg, "")
         self.entity = ent
         if role == "41":
@@ -969,7 +1132,37 @@ class TransactionReader:
             self._structure(seg, codes.SEG_UNEXPECTED, f"NM1*{role} outside a claim")
         else:
             self._structure(seg, codes.SEG_UNEXPECTED, f"NM1*{role} is not expected here")
-        return _NO_EVENTS
+
+    def _name_lengths(self, seg: Sequence[str]) -> None:
+        """NM103 to NM105, NM108 and NM109 within their lengths: the 277CA and the 835 write
+        names and ids back. In the header (1000A, 1000B) a wrong one rejects the transaction
+        set, below it the claims of the loop."""
+        ident, qualifier = seg[9], seg[8]
+        if (
+            len(seg[3]) <= _LAST_NAME[1]
+            and len(seg[4]) <= _FIRST_NAME[1]
+            and len(seg[5]) <= _MIDDLE_NAME[1]
+            and len(qualifier) <= _NM108[1]
+            and len(ident) <= _NM109[1]
+            and (len(ident) >= _NM109[0] or not ident)
+        ):
+            return  # names have no minimum beyond one character, which an empty one is not
+        role = seg[1]
+        if not self.level:
+            self._lengths(seg, _NAMES, "", scope=Scope.TRANSACTION)
+            self._length(seg, 8, _NM108, "", scope=Scope.TRANSACTION)
+            self._length(seg, 9, _NM109, "", scope=Scope.TRANSACTION)
+            return
+        if role in ("IL", "QC"):
+            id_status = codes.STATUS_MEMBER_ID
+        elif role == "PR":
+            other = self.other is not None
+            id_status = codes.STATUS_OTHER_PAYER_ID if other else codes.STATUS_ID_NUMBER
+        else:
+            id_status = codes.STATUS_NPI if qualifier == "XX" else codes.STATUS_ID_NUMBER
+        self._lengths(seg, _NAMES, codes.STATUS_NAME, role)
+        self._length(seg, 8, _NM108, id_status, role)
+        self._length(seg, 9, _NM109, id_status, role)
 
     def _check_provider(self, seg: Sequence[str], ent: _Entity, *, required_npi: bool) -> None:
         role = ent.role
@@ -984,7 +1177,12 @@ class TransactionReader:
             npi = ent.id
             if not npi and (required_npi or ent.id_qualifier):
                 self._require(seg, 9, "provider NPI", codes.STATUS_NPI, role)
-            elif npi and ent.id_qualifier == "XX" and not (len(npi) == 10 and npi.isdigit()):
+            elif (
+                npi
+                and ent.id_qualifier == "XX"
+                and not (len(npi) == 10 and npi.isdigit())
+                and _fits(npi, _NM109)  # else its length is what is reported
+            ):
                 self._element(
                     seg,
                     9,
@@ -998,14 +1196,18 @@ class TransactionReader:
         taxonomy = seg[3]
         if self.entity is not None and self.entity.loop not in ("", "1000A", "1000B"):
             self.entity.taxonomy = taxonomy
+            self._length(seg, 3, _TAXONOMY, codes.STATUS_TAXONOMY, self.entity.role)
         elif self.level == "20" and self.billing is None:
             self.billing_taxonomy = taxonomy
+            self._length(seg, 3, _TAXONOMY, codes.STATUS_TAXONOMY, codes.ENTITY_BILLING)
         return _NO_EVENTS
 
     def _n3(self, seg: list[str]) -> Sequence[Event]:
         ent = self.entity
         if ent is not None:
             line1 = self._require(seg, 1, "address line", codes.STATUS_STREET, ent.role)
+            if len(line1) > _ADDRESS_LINE[1] or len(seg[2]) > _ADDRESS_LINE[1]:  # N301, N302
+                self._lengths(seg, _ADDRESS_LINES, codes.STATUS_STREET, ent.role)
             ent.address = Address(line1, seg[2])
         return _NO_EVENTS
 
@@ -1017,6 +1219,11 @@ class TransactionReader:
         state = seg[2]
         postal = seg[3]
         country = seg[4]
+        if not (_fits(city, _CITY) and _fits(state, _STATE)):
+            self._length(seg, 1, _CITY, codes.STATUS_CITY, ent.role)
+            self._length(seg, 2, _STATE, codes.STATUS_STATE, ent.role)
+        if country:  # outside the US the postal code has no shape, only a length
+            self._length(seg, 3, _POSTAL_CODE, codes.STATUS_POSTAL_CODE, ent.role)
         if ent.loop == "2010AA" and not country:
             # Billing provider: the guide asks for the nine-digit ZIP code in the US.
             if not (len(postal) == 9 and postal.isdigit()):
@@ -1043,6 +1250,13 @@ class TransactionReader:
 
     def _ref(self, seg: list[str]) -> Sequence[Event]:
         qual, value = seg[1], seg[2]
+        if len(value) > _REFERENCE[1] and qual != "EI":  # an EIN has its own shape
+            entity = self.entity
+            if qual == "SY" and entity is not None:
+                self._length(seg, 2, _REFERENCE, codes.STATUS_TAX_ID, entity.role)
+            else:
+                scope = Scope.CLAIM if self.level else Scope.TRANSACTION
+                self._length(seg, 2, _REFERENCE, codes.STATUS_MISSING_OR_INVALID, scope=scope)
         if self.line is not None and self.entity is None and self.line_adj is None:
             if qual == "6R":
                 self.line.control_number = value
@@ -1114,6 +1328,7 @@ class TransactionReader:
                 codes.STATUS_INCONSISTENT,
                 "PR",
             )
+            self._lengths(seg, _OTHER_PAYER_SBR, codes.STATUS_MISSING_OR_INVALID, "PR")
             return _NO_EVENTS
         if self.level != "22":
             self._structure(seg, codes.SEG_UNEXPECTED, "SBR outside a subscriber (HL 22) loop")
@@ -1136,6 +1351,7 @@ class TransactionReader:
                 f"SBR02 {rel!r}: only 18 (self) may be sent for the subscriber",
                 (ClaimStatus(A7, codes.STATUS_RELATIONSHIP),),
             )
+        self._lengths(seg, _SUBSCRIBER_SBR, codes.STATUS_MISSING_OR_INVALID, "IL")
         return _NO_EVENTS
 
     def _pat(self, seg: list[str]) -> Sequence[Event]:
@@ -1175,14 +1391,7 @@ class TransactionReader:
         claim.claim_id = self._require(
             seg, 1, "claim submitter's identifier", codes.STATUS_CLAIM_ID
         )
-        if len(claim.claim_id) > 38:
-            self._element(
-                seg,
-                1,
-                codes.ELEM_TOO_LONG,
-                "CLM01 is longer than 38 characters",
-                (ClaimStatus(A7, codes.STATUS_CLAIM_ID),),
-            )
+        self._length(seg, 1, _CLAIM_ID, codes.STATUS_CLAIM_ID)
         charge = self._amount(seg, 2, "total claim charge", codes.STATUS_CHARGES)
         claim.charge = charge if charge is not None else ZERO
         facility = seg[5]
@@ -1294,6 +1503,7 @@ class TransactionReader:
             self.claim.admission_type = seg[1]
             self.claim.admission_source = seg[2]
             self.claim.patient_status = seg[3]
+            self._lengths(seg, _INSTITUTIONAL_CODES, codes.STATUS_MISSING_OR_INVALID)
         return _NO_EVENTS
 
     def _hi(self, seg: list[str]) -> Sequence[Event]:
@@ -1331,7 +1541,10 @@ class TransactionReader:
                     continue
                 poa = parts[8] if len(parts) > 8 else ""
                 diagnosis = Diagnosis(qual, code, poa)
-                if len(self._diagnoses) < 50_000:
+                fits = self._component_length(seg, i, 2, code, _DIAGNOSIS_CODE, status)
+                if not self._component_length(seg, i, 9, poa, _PRESENT_ON_ADMISSION, status):
+                    fits = False
+                if fits and len(self._diagnoses) < 50_000:
                     self._diagnoses[v] = diagnosis
                 c.diagnoses.append(diagnosis)
             elif qual not in OTHER_HI_QUALIFIERS:
@@ -1372,9 +1585,16 @@ class TransactionReader:
             reason = seg[i]
             if not reason:
                 continue
+            if len(reason) > _ADJUSTMENT_REASON[1]:
+                self._length(seg, i, _ADJUSTMENT_REASON, codes.STATUS_INCONSISTENT)
             amount = self._amount(seg, i + 1, "adjustment amount", codes.STATUS_INCONSISTENT)
             qty = self._amount(
-                seg, i + 2, "adjustment quantity", codes.STATUS_INCONSISTENT, required=False
+                seg,
+                i + 2,
+                "adjustment quantity",
+                codes.STATUS_INCONSISTENT,
+                required=False,
+                digits=_QUANTITY_DIGITS,
             )
             target.append(Adjustment(group, reason, amount if amount is not None else ZERO, qty))
         return _NO_EVENTS
@@ -1424,7 +1644,9 @@ class TransactionReader:
         return line
 
     def _units(self, seg: list[str], i: int) -> Decimal:
-        units = self._amount(seg, i, "service unit count", codes.STATUS_UNITS)
+        units = self._amount(
+            seg, i, "service unit count", codes.STATUS_UNITS, digits=_QUANTITY_DIGITS
+        )
         if units is not None and units <= 0:
             self._element(
                 seg,
@@ -1468,6 +1690,8 @@ class TransactionReader:
         line.unit_type = self._code(seg, 3, UNIT_TYPES[self.kind], "unit type", codes.STATUS_UNITS)
         line.units = self._units(seg, 4)
         line.place_of_service = seg[5]
+        if len(seg[5]) > _PLACE_OF_SERVICE[1]:
+            self._length(seg, 5, _PLACE_OF_SERVICE, codes.STATUS_PLACE_OF_SERVICE)
         line.pointers = self._pointers(seg, 7)
         line.emergency = seg[9] == "Y"
         return _NO_EVENTS
@@ -1477,6 +1701,8 @@ class TransactionReader:
         if line is None:
             return _NO_EVENTS
         rev = self._require(seg, 1, "revenue code", codes.STATUS_REVENUE_CODE)
+        if len(rev) > _REVENUE_CODE[1]:
+            self._length(seg, 1, _REVENUE_CODE, codes.STATUS_REVENUE_CODE)
         line.revenue_code = rev
         line.procedure = self._procedure(seg, 2, PROCEDURE_QUALIFIERS["SV2"], required=False)
         charge = self._amount(seg, 3, "line charge", codes.STATUS_LINE_CHARGE)
@@ -1493,8 +1719,12 @@ class TransactionReader:
         charge = self._amount(seg, 2, "line charge", codes.STATUS_LINE_CHARGE)
         line.charge = charge if charge is not None else ZERO
         line.place_of_service = seg[3]
+        if len(seg[3]) > _PLACE_OF_SERVICE[1]:
+            self._length(seg, 3, _PLACE_OF_SERVICE, codes.STATUS_PLACE_OF_SERVICE)
         cavity = seg[4]
         line.oral_cavity = tuple(c for c in cavity.split(self.component) if c) if cavity else ()
+        if len(cavity) > _ORAL_CAVITY[1]:  # else no designation in it can be too long
+            self._composite_lengths(seg, 4, _ORAL_CAVITY, codes.STATUS_ORAL_CAVITY)
         count = seg[6]
         line.units = self._units(seg, 6) if count else _ONE
         line.pointers = self._pointers(seg, 11)
@@ -1507,7 +1737,11 @@ class TransactionReader:
             return _NO_EVENTS
         self._code(seg, 1, frozenset({"JP"}), "tooth code qualifier", codes.STATUS_TOOTH)
         tooth = self._require(seg, 2, "tooth number", codes.STATUS_TOOTH)
+        if len(tooth) > _TOOTH[1]:
+            self._length(seg, 2, _TOOTH, codes.STATUS_TOOTH)
         surfaces = seg[3]
+        if len(surfaces) > _SURFACE[1]:
+            self._composite_lengths(seg, 3, _SURFACE, codes.STATUS_SURFACE)
         line.teeth.append(
             Tooth(tooth, tuple(s for s in surfaces.split(self.component) if s) if surfaces else ())
         )
@@ -1537,9 +1771,12 @@ class TransactionReader:
     def _ctp(self, seg: list[str]) -> Sequence[Event]:
         line = self.line
         if line is not None and self.loop == "2410":
-            line.ndc_quantity = self._amount(seg, 4, "drug quantity", codes.STATUS_NDC)
+            line.ndc_quantity = self._amount(
+                seg, 4, "drug quantity", codes.STATUS_NDC, digits=_QUANTITY_DIGITS
+            )
             unit = seg[5]
             line.ndc_unit = unit.split(self.component)[0] if unit else ""
+            self._component_length(seg, 5, 1, line.ndc_unit, _DRUG_UNIT, codes.STATUS_NDC)
         return _NO_EVENTS
 
     def _svd(self, seg: list[str]) -> Sequence[Event]:
@@ -1550,9 +1787,11 @@ class TransactionReader:
         self.loop = "2430"
         self.entity = None
         payer = self._require(seg, 1, "other payer id", codes.STATUS_OTHER_PAYER_ID)
+        self._length(seg, 1, _OTHER_PAYER_ID, codes.STATUS_OTHER_PAYER_ID)
         paid = self._amount(seg, 2, "other payer paid amount", codes.STATUS_INCONSISTENT)
         proc = self._procedure(seg, 3, ADJUDICATED_PROCEDURE_QUALIFIERS, required=False)
-        units = self._amount(seg, 5, "paid units", codes.STATUS_UNITS)
+        units = self._amount(seg, 5, "paid units", codes.STATUS_UNITS, digits=_QUANTITY_DIGITS)
+        self._length(seg, 6, _BUNDLED_LINE, codes.STATUS_INCONSISTENT)
         self.line_adj = _LineAdjudication(
             payer,
             paid if paid is not None else ZERO,
