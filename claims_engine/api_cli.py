@@ -60,6 +60,8 @@ def cmd_keys_create(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
             lifetime=timedelta(days=args.days),
             label=args.label,
             reference=reference,
+            senders=args.sender or (),
+            same_partner_as=args.same_partner_as,
         )
     if args.json:
         json.dump(key.to_json(), stdout, indent=2)
@@ -101,6 +103,8 @@ def cmd_keys_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         return EXIT_OK
     for k in found:
         who = ",".join(k["npis"]) or k["member_id"] or "all claims"
+        if k["senders"]:
+            who += f" sending as {','.join(k['senders'])}"
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else f"expires {k['expires_at']}"
         stdout.write(f"{k['key_id']}  {k['role']:<8}  {who}  {state}  {k['label']}\n")
     return EXIT_OK
@@ -180,6 +184,18 @@ def add_commands(sub: Any) -> None:
         metavar="ID",
         help="another member this member key may see (repeatable; minors on the member's "
         "own policy need no grant)",
+    )
+    kc.add_argument(
+        "--sender",
+        action="append",
+        metavar="ID",
+        help="a sender id (ISA06, GS02) a provider key may send 837s under (repeatable; "
+        "without one it sends none)",
+    )
+    kc.add_argument(
+        "--same-partner-as",
+        metavar="KEY_ID",
+        help="the new key is this active key's trading partner's, and may share its sender ids",
     )
     kc.add_argument("--days", type=int, default=90, help="days until it expires (default 90)")
     kc.add_argument("--label", default="", help="who it is for")

@@ -346,7 +346,8 @@ def _parse_mix(text: str) -> dict[str, int]:
     for part in text.split(","):
         kind, sep, weight = part.partition(":")
         kind = kind.strip().upper()
-        if kind not in ("P", "I", "D") or not sep or not weight.strip().isdigit():
+        weight = weight.strip()
+        if kind not in ("P", "I", "D") or not sep or not (weight.isascii() and weight.isdigit()):
             raise argparse.ArgumentTypeError(
                 f"{part!r}: the mix is KIND:WEIGHT pairs such as P:70,I:20,D:10"
             )

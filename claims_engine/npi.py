@@ -20,5 +20,6 @@ def npi_check_digit(first_nine: str) -> str:
 
 @lru_cache(maxsize=65536)  # a payer sees the same providers over and over
 def npi_is_valid(npi: str) -> bool:
-    """Ten digits with a correct check digit."""
-    return len(npi) == 10 and npi.isdigit() and npi_check_digit(npi[:9]) == npi[9]
+    """Ten digits (ASCII: str.isdigit() also takes "²", which int() refuses) with a correct
+    check digit."""
+    return len(npi) == 10 and npi.isascii() and npi.isdigit() and npi_check_digit(npi[:9]) == npi[9]

@@ -184,7 +184,7 @@ class _Rows:
 
     def digits(self, row: dict[str, str], column: str, lengths: tuple[int, ...]) -> str:
         value = row[column]
-        if not (value.isdigit() and len(value) in lengths):
+        if not (value.isascii() and value.isdigit() and len(value) in lengths):
             want = " or ".join(str(n) for n in lengths)
             raise self.fail(column, f"{value!r} must be {want} digits")
         return value

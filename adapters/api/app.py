@@ -49,9 +49,9 @@ from claims_engine.observability.logs import bind, configure_logging, log_contex
 from claims_engine.reference import ReferenceData
 from claims_engine.services import access, queries
 from claims_engine.services.access import Principal, Role
-from claims_engine.services.claim_inquiry import UnusableInquiry, answer_276
+from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276
 from claims_engine.services.explanation import load_explanations
-from claims_engine.services.intake import preflight, submit
+from claims_engine.services.intake import preflight, sender_ids, submit
 from claims_engine.store.db import begin_write, engine_for
 from workers.settings import Environment
 
@@ -61,19 +61,31 @@ X12_MEDIA = "application/edi-x12"
 FHIR_MEDIA = "application/fhir+json"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MAX_PAGE = 500
+# A 276's body: its envelope and, per inquiry, its provider, subscriber, patient and service
+# lines; more than this is no real-time inquiry (a 100-inquiry 276 of the tests is 19 KB)
+INQUIRY_BYTES = 8 * 1024
+ENVELOPE_BYTES = 64 * 1024
 MAX_ID = 2**63 - 1
 API_THREADS = 16  # request threads per process (sync routes), and database connections
-_INTERCHANGE_PATH = re.compile(r"^/v1/interchanges/(\d{1,18})(?:/|$)")
+# ASCII digits: str.isdigit() also takes "²", which int() refuses, and \d other scripts' digits
+_DIGITS = re.compile(r"[0-9]+")
+_INTERCHANGE_PATH = re.compile(r"^/v1/interchanges/([0-9]{1,18})(?:/|$)")
 
 
 @dataclass
 class ApiConfig:
     env: Environment
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_inquiries: int = MAX_INQUIRIES  # claim inquiries (TRNs) of one 276
     now: Callable[[], datetime] = clock.now
     inprocess_workers: bool = True  # without Redis: run the actors in this process
     key_cache_seconds: float = 30.0
     threads: int = API_THREADS
+
+    @property
+    def max_276_body_bytes(self) -> int:
+        """A 276 is read up to what its inquiries can fill, not a whole submission's size."""
+        return min(self.max_body_bytes, ENVELOPE_BYTES + INQUIRY_BYTES * self.max_inquiries)
 
 
 class ApiError(Exception):
@@ -95,6 +107,24 @@ def _error_body(status: int, code: str, message: str, ack: str | None = None) ->
     return {"error": {"status": status, "code": code, "message": message, "acknowledgment": ack}}
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once it is over ``limit`` bytes: by its Content-Length
+    before anything is read, else as it streams in, so no more than ``limit`` (and the chunk
+    that crossed it) is ever held."""
+    declared = request.headers.get("content-length", "")
+    # more digits than any limit has: over it, without int() working through thousands
+    if _DIGITS.fullmatch(declared) and (len(declared.lstrip("0")) > 18 or int(declared) > limit):
+        raise ApiError(413, "too_large", f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class FastJSON(JSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
@@ -111,10 +141,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "the request cannot be used (a TA1 or 999 says why for X12 bodies)",
         401: "no bearer token, or one that is unknown, expired or revoked",
-        403: "the key's role may not use this route",
+        403: "the key's role may not use this route, or the body is not the key's to send",
         404: "no such record, or not one this key may see",
         409: "the interchange was received before (TA1 025)",
-        413: "the body is larger than the server accepts",
+        413: "the body is larger than the server accepts (a 276: or asks about too many claims)",
         422: "the parameters or body do not pass validation",
         500: "a stored record cannot be read",
         503: "the database or the broker is unavailable",
@@ -251,9 +281,12 @@ def create_app(config: ApiConfig) -> FastAPI:
         summary="Submit an X12 837 interchange",
         description=(
             "The raw X12 is the body. A body that is not X12, whose every interchange is "
-            "refused (TA1) or whose every transaction set is rejected (999) is answered at once "
-            "with 400 / 422 carrying that acknowledgment; a usable one is stored and queued, "
-            "and its 999 and 277CA appear under the interchange as the intake writes them."
+            "refused (TA1) or that has no transaction set accepted in an accepted functional "
+            "group (999) is answered at once with 400 / 422 carrying that acknowledgment, "
+            "nothing stored; a usable one is stored and queued, "
+            "and its 999 and 277CA appear under the interchange as the intake writes them. "
+            "A provider key sends only under the sender ids registered to it (every ISA06 and "
+            "GS02) and only claims billed under its NPIs: 403 otherwise, nothing stored."
         ),
         openapi_extra={
             "requestBody": {
@@ -271,17 +304,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def post_interchange(request: Request, who: Who) -> Response:
         if who.role not in (Role.PROVIDER, Role.INSURER):
             raise ApiError(403, "forbidden", "only provider and insurer keys submit claims")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
-            raise ApiError(413, "too_large", f"the body is over {config.max_body_bytes} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > config.max_body_bytes:
-                raise ApiError(413, "too_large", f"the body is over {config.max_body_bytes} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+        raw = await _read_body(request, config.max_body_bytes)
         return await run_in_threadpool(_accept, raw, who)
 
     def _accept(raw: bytes, who: Principal) -> Response:
@@ -293,6 +316,8 @@ def create_app(config: ApiConfig) -> FastAPI:
                 check.kind, "not_x12"
             )
             raise ApiError(status, code, check.reason, check.acknowledgment or None)
+        if who.role is Role.PROVIDER:
+            _check_senders(raw, who)
         if who.role is Role.PROVIDER and not check.billing_npis <= who.npis:
             foreign = ", ".join(sorted(check.billing_npis - who.npis)[:5])
             raise ApiError(
@@ -320,6 +345,22 @@ def create_app(config: ApiConfig) -> FastAPI:
             "links": [{"rel": "self", "href": href}],
         }
         return FastJSON(body, status_code=202, headers={"Location": href})
+
+    def _check_senders(raw: bytes, who: Principal) -> None:
+        """A provider key sends only under the sender ids registered to it (ISA06, GS02)."""
+        if not who.senders:
+            raise ApiError(
+                403,
+                "forbidden",
+                "this key has no sender id registered: the insurer registers the ISA06 / GS02 "
+                "ids it sends under (claims-engine keys create --sender)",
+            )
+        foreign = sorted(sender_ids(raw) - who.senders)
+        if foreign:
+            listed = ", ".join(repr(s) for s in foreign[:5])
+            raise ApiError(
+                403, "forbidden", f"sender ids (ISA06 / GS02) not registered to this key: {listed}"
+            )
 
     def _enqueue(interchange_id: int) -> None:
         from workers import actors
@@ -539,6 +580,10 @@ def create_app(config: ApiConfig) -> FastAPI:
             **_errors(400, 401, 403, 413, 422, 503),
         },
         summary="Claim status inquiry: an X12 276 (005010X212) in, the 277 out",
+        description=(
+            "At most `CLAIMS_API_MAX_INQUIRIES` claim inquiries (TRNs, default 100) a request: "
+            "more is refused with 413 `too_many_inquiries` before any claim is looked up."
+        ),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -552,17 +597,23 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def post_276(request: Request, who: Who) -> Response:
         if who.role not in (Role.PROVIDER, Role.INSURER):
             raise ApiError(403, "forbidden", "only provider and insurer keys ask with a 276")
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
-            raise ApiError(413, "too_large", f"the body is over {config.max_body_bytes} bytes")
+        body = await _read_body(request, config.max_276_body_bytes)
         return await run_in_threadpool(_answer_276, body, who, route_of(request))
 
     def _answer_276(body: bytes, who: Principal, route: str) -> Response:
         allowed = None if who.sees_everything else who.npis
         try:
-            answer = answer_276(engine, body, allowed_npis=allowed, now=config.now())
+            answer = answer_276(
+                engine,
+                body,
+                allowed_npis=allowed,
+                now=config.now(),
+                max_inquiries=config.max_inquiries,
+            )
         except UnusableInquiry as exc:
-            code = "transaction_sets_rejected" if exc.status == 422 else "not_usable"
+            code = {422: "transaction_sets_rejected", 413: "too_many_inquiries"}.get(
+                exc.status, "not_usable"
+            )
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
         with reading() as conn:
             access.record_reads(conn, who, route, "claim", answer.claim_ids, config.now())
@@ -644,7 +695,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     def read_eob(
         eob_id: Annotated[str, PathParam(max_length=64)], who: Who, request: Request
     ) -> Response:
-        if not eob_id.isdigit() or not 0 < int(eob_id) <= MAX_ID:
+        if not _DIGITS.fullmatch(eob_id) or not 0 < int(eob_id) <= MAX_ID:
             _not_found(f"ExplanationOfBenefit {eob_id}")
         claim_id = int(eob_id)
         with reading() as conn:
@@ -807,18 +858,29 @@ def _add_fhir_schemas(app: FastAPI) -> None:
 
 def app_from_env() -> FastAPI:
     """The app over the environment's store and broker (``CLAIMS_DATABASE_URL``,
-    ``CLAIMS_REDIS_URL``; ``CLAIMS_API_MAX_BODY`` bytes per body): uvicorn's factory."""
-    import os
-
+    ``CLAIMS_REDIS_URL``; ``CLAIMS_API_MAX_BODY`` bytes per body, ``CLAIMS_API_MAX_INQUIRIES``
+    claim inquiries per 276): uvicorn's factory."""
     from workers.settings import environment, use_environment
 
+    max_body = _count_setting("CLAIMS_API_MAX_BODY", DEFAULT_MAX_BODY, "bytes")
+    max_inquiries = _count_setting("CLAIMS_API_MAX_INQUIRIES", MAX_INQUIRIES, "inquiries")
     configure_logging()  # uvicorn's processes: CLAIMS_LOG_LEVEL, CLAIMS_LOG_FORMAT
-    limit = os.environ.get("CLAIMS_API_MAX_BODY", "")
-    if limit and not limit.isdigit():
-        raise ConfigurationError(f"CLAIMS_API_MAX_BODY must be a number of bytes, not {limit!r}")
     settings = environment().settings
     # a connection for each request thread, none opened and closed per request
     engine = engine_for(settings.database_url, pool_size=API_THREADS, pre_ping=False)
     env = Environment(settings, engine)
     use_environment(env)  # the in-process actors, without Redis, work on the same store
-    return create_app(ApiConfig(env, max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY))
+    return create_app(ApiConfig(env, max_body_bytes=max_body, max_inquiries=max_inquiries))
+
+
+def _count_setting(name: str, default: int, unit: str) -> int:
+    """The environment variable ``name`` as a whole number of ``unit``, at least 1 (ASCII
+    digits), or ``default`` when it is unset or empty."""
+    import os
+
+    text = os.environ.get(name, "")
+    if not text:
+        return default
+    if not _DIGITS.fullmatch(text) or len(text.lstrip("0")) > 18 or int(text) < 1:
+        raise ConfigurationError(f"{name} must be a number of {unit} (1 or more), not {text!r}")
+    return int(text)

@@ -675,6 +675,12 @@ class DuplicateClaimIds:
         ]
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits: str.isdigit() also takes "²", which int() refuses, and int() reads a
+    fullwidth or Arabic-Indic digit as its value."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_levels(text: str) -> frozenset[int]:
     """``"1-5"``, ``"1,2,3"`` or ``"1-3,5"`` as a set of SNIP levels; ``ValueError`` if bad."""
     levels: set[int] = set()
@@ -683,7 +689,7 @@ def parse_levels(text: str) -> frozenset[int]:
         if not part:
             continue
         lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        if not _digits(lo) or (sep and not _digits(hi)):
             raise ValueError(f"{part!r} is not a SNIP level or range such as 1-5")
         start, end = int(lo), int(hi) if sep else int(lo)
         if not 1 <= start <= end <= 7:

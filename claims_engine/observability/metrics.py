@@ -326,7 +326,7 @@ def make_run_dir() -> Path:
     base = Path(tempfile.gettempdir())
     for old in base.glob(f"{RUN_DIR_PREFIX}*-*"):
         pid = old.name[len(RUN_DIR_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isascii() and pid.isdigit() and not _alive(int(pid)):
             remove_run_dir(old)
     return Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=base))
 

@@ -5,6 +5,12 @@ it may see, and the audit of every read of health data.
   interchanges and remittances that are its own), ``member`` (its own claims, those of the minors
   on its policy when it is the subscriber, and those of members it was granted) or ``insurer``
   (everything).
+* A sender id (the ISA06 of an interchange, the GS02 of a functional group) belongs to the
+  trading partner it is registered to. A provider key sends 837s only under the sender ids
+  registered to it when it is made (none: it sends none); an insurer key, the payer's own,
+  sends under any. While a key is active (neither expired nor revoked) no key of another
+  trading partner may be given its sender ids: a new key shares them only when it is made as
+  the same partner's (``same_partner_as``), e.g. to replace a key before it expires.
 * The token is ``ce_<key id>_<secret>``. Only the SHA-256 of the secret is stored: the secret
   is 32 random bytes, so a slow password hash would add nothing but latency. A key expires, and
   can be revoked.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,13 +30,15 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select, text, update
 
 from claims_engine.errors import ConfigurationError
 from claims_engine.npi import npi_is_valid
 from claims_engine.reference import ReferenceData
 from claims_engine.services.queries import ClaimScope
+from claims_engine.store.db import begin_write, is_postgres
 from claims_engine.store.tables import (
+    api_key_senders_table,
     api_keys_table,
     interchanges_table,
     phi_reads_table,
@@ -38,11 +47,15 @@ from claims_engine.store.tables import (
 from claims_engine.store.vault import current_vault
 
 _keys = api_keys_table
+_senders = api_key_senders_table
 _reads = phi_reads_table
 
 TOKEN_PREFIX = "ce_"
 DEFAULT_LIFETIME = timedelta(days=90)
 ADULT_AGE = 18
+# ISA06 (trimmed of its padding) and GS02: 2 to 15 printable characters, no space at the ends
+SENDER_ID = re.compile(r"[!-~][ -~]{0,13}[!-~]")
+_SENDERS_LOCK = 0x73656E64657273  # "senders": serializes registrations on PostgreSQL
 
 
 class Role(StrEnum):
@@ -61,6 +74,7 @@ class Principal:
     member_id: str | None = None  # the lookup (keyed hash) of the member a key speaks for
     members: frozenset[str] = frozenset()  # lookups of whose claims it sees, itself included
     expires_at: datetime | None = None
+    senders: frozenset[str] = frozenset()  # the ISA06 / GS02 ids it may send under
 
     @property
     def sees_everything(self) -> bool:
@@ -76,6 +90,7 @@ class CreatedKey:
     member_id: str | None
     dependents: tuple[str, ...]
     expires_at: datetime
+    senders: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +100,7 @@ class CreatedKey:
             "npis": list(self.npis),
             "member_id": self.member_id,
             "dependents": list(self.dependents),
+            "senders": list(self.senders),
             "expires_at": self.expires_at.isoformat(),
         }
 
@@ -104,15 +120,32 @@ def create_key(
     lifetime: timedelta = DEFAULT_LIFETIME,
     label: str = "",
     reference: ReferenceData | None = None,
+    senders: Sequence[str] = (),
+    same_partner_as: str | None = None,
 ) -> CreatedKey:
     """A new key; the token in the answer is the only copy of its secret.
 
     A provider key needs at least one valid NPI and no member; a member key needs a member id
-    (known to ``reference`` when given) and no NPI; an insurer key takes neither.
+    (known to ``reference`` when given) and no NPI; an insurer key takes neither. Only a
+    provider key takes ``senders``, the sender ids it may send 837s under; one that an active
+    key already holds only with ``same_partner_as`` naming such a key (see the module
+    docstring).
     """
     bad_npis = [n for n in npis if not npi_is_valid(n)]
     if bad_npis:
         raise ConfigurationError(f"not a valid NPI (ten digits, Luhn check digit): {bad_npis[0]}")
+    bad_senders = [s for s in senders if not SENDER_ID.fullmatch(s)]
+    if bad_senders:
+        raise ConfigurationError(
+            f"not a sender id (2 to 15 printable characters, no space at either end): "
+            f"{bad_senders[0]!r}"
+        )
+    if (senders or same_partner_as) and role is not Role.PROVIDER:
+        raise ConfigurationError(
+            "only a provider key takes --sender (an insurer key sends under any sender id)"
+        )
+    if same_partner_as and not senders:
+        raise ConfigurationError("--same-partner-as shares sender ids: give them with --sender")
     if lifetime <= timedelta(0):
         raise ConfigurationError("a key's lifetime must be positive")
     if role is Role.PROVIDER:
@@ -132,8 +165,11 @@ def create_key(
     expires = now + lifetime
     npi_list = sorted(set(npis))
     dependent_list = sorted(set(dependents) - {member_id})
+    sender_list = sorted(set(senders))
     lookup = current_vault().lookup
-    with engine.begin() as conn:
+    with begin_write(engine) as conn:
+        if sender_list:
+            _check_senders_free(conn, sender_list, same_partner_as, now)
         conn.execute(
             insert(_keys).values(
                 key_id=key_id,
@@ -147,6 +183,10 @@ def create_key(
                 expires_at=expires,
             )
         )
+        if sender_list:
+            conn.execute(
+                insert(_senders), [{"key_id": key_id, "sender_id": s} for s in sender_list]
+            )
     return CreatedKey(
         key_id,
         f"{TOKEN_PREFIX}{key_id}_{secret}",
@@ -155,7 +195,57 @@ def create_key(
         member_id,
         tuple(dependent_list),
         expires,
+        tuple(sender_list),
     )
+
+
+def _check_senders_free(
+    conn: Connection, senders: Sequence[str], same_partner_as: str | None, now: datetime
+) -> None:
+    """Refuse a sender id that an active key holds, unless ``same_partner_as`` is one of its
+    holders (the new key is then of the same trading partner)."""
+    if is_postgres(conn):  # two registrations of one id side by side: the second sees the first
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SENDERS_LOCK})
+    k, s = _keys.c, _senders.c
+    if same_partner_as is not None:
+        partner = conn.execute(
+            select(k.key_id).where(
+                k.key_id == same_partner_as,
+                k.role == Role.PROVIDER.value,
+                k.revoked_at.is_(None),
+                k.expires_at > now,
+            )
+        ).first()
+        if partner is None:
+            raise ConfigurationError(f"--same-partner-as: no active provider key {same_partner_as}")
+    holders: dict[str, set[str]] = {}
+    for sender, key_id in conn.execute(
+        select(s.sender_id, s.key_id)
+        .join(_keys, k.key_id == s.key_id)
+        .where(s.sender_id.in_(senders), k.revoked_at.is_(None), k.expires_at > now)
+    ):
+        holders.setdefault(sender, set()).add(key_id)
+    for sender in senders:
+        held = holders.get(sender, set())
+        if held and same_partner_as not in held:
+            holder = min(held)
+            raise ConfigurationError(
+                f"sender id {sender!r} is registered to the active key {holder}: only a key of "
+                f"the same trading partner may hold it too (--same-partner-as {holder})"
+            )
+
+
+def senders_of(conn: Connection, key_id: str | None = None) -> dict[str, list[str]]:
+    """The sender ids registered to the key ``key_id`` (None: to every key), by key, sorted;
+    keys without any are left out."""
+    s = _senders.c
+    query = select(s.key_id, s.sender_id).order_by(s.sender_id)
+    if key_id is not None:
+        query = query.where(s.key_id == key_id)
+    found: dict[str, list[str]] = {}
+    for holder, sender in conn.execute(query):
+        found.setdefault(holder, []).append(sender)
+    return found
 
 
 def revoke_key(engine: Engine, key_id: str, now: datetime) -> bool:
@@ -192,6 +282,7 @@ def list_keys(engine: Engine, reference: ReferenceData | None = None) -> list[di
                 k.revoked_at,
             ).order_by(k.id)
         ).all()
+        senders = senders_of(conn)
     return [
         {
             "key_id": r.key_id,
@@ -200,6 +291,7 @@ def list_keys(engine: Engine, reference: ReferenceData | None = None) -> list[di
             "npis": list(r.npis),
             "member_id": name(r.member_id),
             "dependents": [name(m) for m in r.dependents],
+            "senders": senders.get(r.key_id, []),
             "created_at": r.created_at.isoformat(),
             "expires_at": r.expires_at.isoformat(),
             "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
@@ -228,11 +320,12 @@ def authenticate(
     key_id, secret = parts
     with engine.connect() as conn:
         row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
-    if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
-        return None
-    if row.revoked_at is not None or row.expires_at <= now:
-        return None
-    role = Role(row.role)
+        if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
+            return None
+        if row.revoked_at is not None or row.expires_at <= now:
+            return None
+        role = Role(row.role)
+        senders = senders_of(conn, key_id).get(key_id, []) if role is Role.PROVIDER else []
     members: frozenset[str] = frozenset()
     if role is Role.MEMBER and row.member_id:
         members = visible_members(row.member_id, row.dependents, reference, now.date())
@@ -243,6 +336,7 @@ def authenticate(
         member_id=row.member_id,
         members=members,
         expires_at=row.expires_at,
+        senders=frozenset(senders),
     )
 
 

@@ -38,7 +38,8 @@ adjudicated, pays nothing, not denied  F4:104       finalized/no payment forthco
 reversed by a replacement or a void    F3:101       finalized/revised: processed as an
                                                     adjustment to a previous claim (paid 0)
 a void (frequency 8) itself            F3:101       as above, with the 835 of the reversal
-a replacement (frequency 7)            +F3:101      its own status, then STC10 F3:101
+a replacement (frequency 7)            +F3:101      its own status, then STC10 F3:101 (when it
+                                                    reversed its original)
 not found, or not the caller's         A4:35        not found: claim/encounter not found
 =====================================  ===========  ==========================================
 
@@ -48,7 +49,9 @@ decided, STC08 the day of the 835 it was paid in and STC09 that 835's trace numb
 
 Each inquiry costs one query (the claims are found and narrowed by their stored rows), the
 decisions and remittances of all the claims found one more, and the answer's interchange
-control number a short write on the store's counter, as every document the engine sends.
+control number a short write on the store's counter, as every document the engine sends. An
+inquiry repeated in a request costs neither a query nor a decode; a request of more than
+:data:`MAX_INQUIRIES` inquiries is refused before anything is read from the store.
 """
 
 from __future__ import annotations
@@ -75,9 +78,19 @@ from claims_engine.store.db import begin_write, next_numbers
 from claims_engine.store.tables import ClaimState, claims_table
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
-from claims_engine.x12.reader276 import ClaimInquiry, LineInquiry, Unreadable, read_276
+from claims_engine.x12.reader276 import (
+    ClaimInquiry,
+    LineInquiry,
+    TooManyInquiries,
+    Unreadable,
+    read_276,
+)
 from claims_engine.x12.writer277 import ClaimReport, InquiryReport, LineReport, write_277
 
+# Claim inquiries (TRNs) one request may hold: the guide limits real-time 276s (005010X212
+# 1.3.2.1, beyond one patient only up to a limit the trading partners agree); a batch belongs
+# in a file. Each inquiry costs a query.
+MAX_INQUIRIES = 100
 MAX_CLAIMS_PER_INQUIRY = 10  # claims answered for one inquiry (a claim id reused across files)
 _SCAN = 100  # candidate rows read for one inquiry before narrowing
 
@@ -116,8 +129,9 @@ class UnusableInquiry(ClaimsEngineError):
 
     ``status`` is 400 when the input is not X12 or its interchange is broken (answered with a
     TA1 when there is an ISA to answer), 422 when a functional group or transaction set is
-    (answered with a 999); ``reason`` says what and where in one line; ``acknowledgment`` is
-    the TA1 or 999 text, ``None`` when nothing can be acknowledged.
+    (answered with a 999), 413 when it holds more claim inquiries than one request may (no
+    acknowledgment: the X12 is not at fault); ``reason`` says what and where in one line;
+    ``acknowledgment`` is the TA1 or 999 text, ``None`` when nothing can be acknowledged.
     """
 
     def __init__(self, status: int, reason: str, acknowledgment: str | None) -> None:
@@ -134,19 +148,34 @@ class InquiryAnswer:
 
 
 def answer_276(
-    engine: Engine, data: bytes, *, allowed_npis: frozenset[str] | None, now: datetime
+    engine: Engine,
+    data: bytes,
+    *,
+    allowed_npis: frozenset[str] | None,
+    now: datetime,
+    max_inquiries: int = MAX_INQUIRIES,
 ) -> InquiryAnswer:
     """The 277 answering the 276 ``data`` (see the module docstring).
 
     ``allowed_npis`` are the billing NPIs whose claims the caller may see (``None``: all, for
-    the insurer). Raises :class:`UnusableInquiry` when the request cannot be answered.
+    the insurer). Raises :class:`UnusableInquiry` when the request cannot be answered, and
+    before anything is read from the store when it holds more than ``max_inquiries`` claim
+    inquiries.
     """
-    request = read_276(data)
+    request = read_276(data, max_inquiries=max_inquiries)
+    if isinstance(request, TooManyInquiries):
+        raise UnusableInquiry(
+            413,
+            f"more than {request.limit} claim inquiries (TRN at segment {request.position}): "
+            "ask about fewer claims a request",
+            None,
+        )
     if isinstance(request, Unreadable):
         raise _unusable(engine, request, now)
     inquiries = request.inquiries
     with engine.connect() as conn:
-        found = [_candidates(conn, q, allowed_npis) for q in inquiries]
+        decoded = _Decoded(conn, allowed_npis)
+        found = [decoded.candidates(q) for q in inquiries]
         views = adjudications_of(conn, [f.row.id for rows in found for f in rows])
     by_claim: dict[int, list[AdjudicationView]] = {}
     for view in views:
@@ -154,7 +183,7 @@ def answer_276(
     reports: list[InquiryReport] = []
     claim_ids: set[int] = set()
     for q, rows in zip(inquiries, found, strict=True):
-        claims = tuple(_report(q, f, by_claim.get(f.row.id, [])) for f in rows)
+        claims = tuple(_report(q, f, by_claim.get(f.row.id, []), decoded) for f in rows)
         claim_ids.update(int(f.row.id) for f in rows)
         reports.append(InquiryReport(q, claims))
     out = io.StringIO()
@@ -189,9 +218,58 @@ class _Found:
     claim: Claim | None  # None when the stored claim does not decode
 
 
-def _candidates(
+class _Decoded:
+    """What one request reads from the store, each claim and decision decoded once: an
+    inquiry repeated, or several asking about one claim, costs no second query and no second
+    decode."""
+
+    def __init__(self, conn: Connection, allowed_npis: frozenset[str] | None) -> None:
+        self.conn = conn
+        self.allowed_npis = allowed_npis
+        self._found: dict[tuple[str, ...], list[_Found]] = {}  # by what the query looks for
+        self._claims: dict[int, Claim | None] = {}  # by claim row id
+        self._decisions: dict[int, ClaimDecision | None] = {}  # by adjudication row id
+        self._rejections: dict[int, tuple[ClaimStatus, ...]] = {}  # by claim row id
+
+    def candidates(self, q: ClaimInquiry) -> list[_Found]:
+        """The claims ``q`` asks about (at most :data:`MAX_CLAIMS_PER_INQUIRY`)."""
+        key: tuple[str, ...]
+        if q.payer_claim_number:
+            key = ("1K", q.payer_claim_number)
+        elif q.patient_control_number and q.provider.npi:
+            key = ("EJ", q.patient_control_number, q.provider.npi)
+        else:
+            return []
+        found = self._found.get(key)
+        if found is None:
+            rows = _candidate_rows(self.conn, q, self.allowed_npis)
+            found = self._found[key] = [_Found(row, self._claim(row)) for row in rows]
+        return [f for f in found if _matches(q, f.row, f.claim)][:MAX_CLAIMS_PER_INQUIRY]
+
+    def _claim(self, row: Any) -> Claim | None:
+        if row.id not in self._claims:
+            try:
+                self._claims[row.id] = read_claim(row.claim, row.id)
+            except StoredDataError:
+                self._claims[row.id] = None
+        return self._claims[row.id]
+
+    def decision(self, view: AdjudicationView, row: Any) -> ClaimDecision | None:
+        if view.id not in self._decisions:
+            self._decisions[view.id] = _decision(view, row)
+        return self._decisions[view.id]
+
+    def rejection(self, claim: Claim | None, row: Any) -> tuple[ClaimStatus, ...]:
+        if row.id not in self._rejections:
+            self._rejections[row.id] = _rejection(claim, row)
+        return self._rejections[row.id]
+
+
+def _candidate_rows(
     conn: Connection, q: ClaimInquiry, allowed_npis: frozenset[str] | None
-) -> list[_Found]:
+) -> Sequence[Any]:
+    """The stored rows of the claims ``q`` names by payer claim number or by submitter claim
+    id and NPI, before narrowing."""
     c = _claims.c
     query = select(
         c.id,
@@ -221,15 +299,7 @@ def _candidates(
             return []
         # Never loaded, so never told: a claim of another NPI is answered as not found.
         query = query.where(c.billing_npi.in_(sorted(allowed_npis)))
-    found: list[_Found] = []
-    for row in conn.execute(query.order_by(c.id).limit(_SCAN)):
-        try:
-            claim: Claim | None = read_claim(row.claim, row.id)
-        except StoredDataError:
-            claim = None
-        if _matches(q, row, claim):
-            found.append(_Found(row, claim))
-    return found[:MAX_CLAIMS_PER_INQUIRY]
+    return conn.execute(query.order_by(c.id).limit(_SCAN)).all()
 
 
 def _matches(q: ClaimInquiry, row: Any, claim: Claim | None) -> bool:
@@ -256,18 +326,20 @@ def _claim_dates(claim: Claim) -> tuple[date | None, date | None]:
 
 
 # -- where a claim stands -------------------------------------------------------------------------
-def _report(q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView]) -> ClaimReport:
+def _report(
+    q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView], decoded: _Decoded
+) -> ClaimReport:
     row, claim = found.row, found.claim
     decision = next((v for v in views if v.kind == "decision"), None)
     reversal = next((v for v in views if v.kind == "reversal"), None)
-    read = _decision(decision, row) if decision is not None else None
+    read = decoded.decision(decision, row) if decision is not None else None
     statuses: tuple[ClaimStatus, ...]
     paid = ZERO
     decided: AdjudicationView | None = None  # whose date is STC06
     remitted: AdjudicationView | None = None  # whose 835 is STC08 and STC09
     state = row.state
     if state == ClaimState.REJECTED:
-        statuses = _rejection(claim, row)
+        statuses = decoded.rejection(claim, row)
     elif state == ClaimState.RECEIVED:
         statuses = (RECEIVED,)
     elif state == ClaimState.ACCEPTED:
@@ -292,7 +364,7 @@ def _report(q: ClaimInquiry, found: _Found, views: Sequence[AdjudicationView]) -
             statuses = (PAID if remitted is not None else AWAITING_PAYMENT,)
         else:
             statuses = (NO_PAYMENT,)
-        if row.frequency == "7":
+        if reversal is not None:  # a replacement that reversed its original
             statuses = (*statuses, REVISED)
     start, end = _claim_dates(claim) if claim is not None else (None, None)
     institutional = claim is not None and claim.claim_type is ClaimType.INSTITUTIONAL

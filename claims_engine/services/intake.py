@@ -6,6 +6,8 @@ never processed. :func:`ingest_interchange` runs the intake (:mod:`claims_engine
 a stored interchange in one transaction: its TA1 / 999 / 277CA, every claim (accepted ones with
 their payer claim numbers, rejected ones with their reasons), their lines and their first event.
 It returns the accepted claims in batches of whole families, for adjudication.
+:func:`sender_ids` names the sender ids a file sends under, for the API to refuse a key the ids
+not registered to it before anything is stored.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from claims_engine.codec import claim_to_json
 from claims_engine.edits import ALL_LEVELS
 from claims_engine.errors import InputFileError, X12FormatError
-from claims_engine.intake import IntakeOptions, MemoryAckOutput, NullSink, ingest
+from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
 from claims_engine.issues import Issue, Scope
 from claims_engine.money import round_money
 from claims_engine.services.reference import Runtime
@@ -55,7 +57,7 @@ from claims_engine.store.vault import current_vault
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import ClaimAck, Envelope, write_ta1
 from claims_engine.x12.envelope import InterchangeHeader, check_isa
-from claims_engine.x12.tokenizer import parse_isa_delimiters
+from claims_engine.x12.tokenizer import SegmentReader, parse_isa_delimiters
 
 CONTROL_COUNTER = "interchange_control"
 BATCH_CLAIMS = 500  # claims per adjudication message (a larger family stays whole)
@@ -110,6 +112,27 @@ def read_header(raw: bytes, file_name: str) -> InterchangeHeader:
     return header
 
 
+def sender_ids(raw: bytes) -> frozenset[str]:
+    """Every sender id in ``raw``: the ISA06 of each interchange (without its padding) and the
+    GS02 of each functional group, read as the intake reads the segments, whether or not the
+    intake will accept them (a blank one is ``""``)."""
+    found: set[str] = set()
+    reader = SegmentReader(io.BytesIO(raw))
+    try:
+        for texts, _bad in reader.batches():
+            element = reader.delimiters.element
+            for segment in texts:
+                if segment.startswith(("ISA", "GS")):
+                    elements = segment.split(element, 7)
+                    if elements[0] == "ISA":
+                        found.add(elements[6].strip() if len(elements) > 6 else "")
+                    elif elements[0] == "GS":
+                        found.add(elements[2].strip() if len(elements) > 2 else "")
+    except X12FormatError:
+        pass  # the stream stops being X12: the intake reads no further either
+    return frozenset(found)
+
+
 def submit(
     engine: Engine, raw: bytes, file_name: str, now: datetime, *, submitted_by: str | None = None
 ) -> Submission:
@@ -155,7 +178,8 @@ def submit(
 @dataclass(frozen=True, slots=True)
 class Preflight:
     """Whether a body is worth storing: ``usable`` unless it is not X12, its every interchange
-    is refused (TA1) or its every transaction set is rejected (999). ``kind`` names the
+    is refused (TA1), or no transaction set is accepted in an accepted functional group (999:
+    every group rejected on its AK9, or every transaction set). ``kind`` names the
     acknowledgment that says why (``""`` when the body is not X12 at all, so there is none)."""
 
     usable: bool
@@ -179,8 +203,7 @@ def preflight(
     options = IntakeOptions(
         received_on=now.date(), created=now, levels=levels, partner_levels=partner_levels or {}
     )
-    billing: set[str] = set()  # who bills each claim read
-    sink = NullSink(on_claim=lambda ack: billing.add(ack.claim.billing_provider.npi))
+    sink = _Usable()
     summary = ingest(io.BytesIO(raw), options, output, sink=sink)
     if not summary.interchanges:
         return Preflight(False, summary.file_error or "not an X12 interchange")
@@ -188,11 +211,37 @@ def preflight(
         first = summary.interchanges[0]
         ta1 = next((t for (k, _), t in output.files.items() if k == "ta1"), "")
         return Preflight(False, f"interchange refused: {first.reason}", "ta1", ta1)
-    if not any(ix.transactions_accepted for ix in summary.interchanges):
+    if not sink.usable:
         problems = "; ".join(summary.envelope_problems[:3]) or "every transaction set rejected"
         ack = next((t for (k, _), t in output.files.items() if k == "999"), "")
-        return Preflight(False, f"transaction sets rejected: {problems}", "999", ack)
-    return Preflight(True, claims=summary.claims, billing_npis=frozenset(billing))
+        return Preflight(False, f"nothing accepted: {problems}", "999", ack)
+    return Preflight(True, claims=summary.claims, billing_npis=frozenset(sink.billing))
+
+
+class _Usable:
+    """The sink of :func:`preflight`: who bills each claim read, and whether a transaction set
+    was accepted in a functional group and an interchange that were accepted too (a group its
+    GE rejects takes its transaction sets down with it)."""
+
+    def __init__(self) -> None:
+        self.billing: set[str] = set()
+        self.transactions = 0  # accepted, in the open functional group
+        self.groups = 0  # accepted with an accepted transaction set, in the open interchange
+        self.usable = False
+
+    def claim(self, ack: ClaimAck) -> None:
+        self.billing.add(ack.claim.billing_provider.npi)
+
+    def transaction_end(self, accepted: bool) -> None:
+        self.transactions += accepted
+
+    def group_end(self, accepted: bool) -> None:
+        self.groups += accepted and self.transactions > 0
+        self.transactions = 0
+
+    def interchange_end(self, accepted: bool) -> None:
+        self.usable = self.usable or (accepted and self.groups > 0)
+        self.groups = 0
 
 
 def _find(conn: Connection, digest: str, header: InterchangeHeader) -> int | None:
@@ -244,7 +293,8 @@ class _Controls:
                 )
             ).scalar()
         if owner is not None and int(owner) != self.interchange_id:
-            return f"ISA13 {header.control} from {header.sender_id} came in interchange {owner}"
+            # not naming the interchange it came in: this reason is shown to the submitter
+            return f"ISA13 {header.control} from {header.sender_id} was received before"
         if owner is None:
             self.conn.execute(
                 insert(_controls).values(

@@ -59,7 +59,12 @@ from sqlmodel import SQLModel
 from claims_engine import clock
 from claims_engine.errors import ConfigurationError, StoredDataError
 from claims_engine.store import tables
-from claims_engine.store.migrations import LOOKUP_SETTING, create_schema, seal_health_data
+from claims_engine.store.migrations import (
+    LOOKUP_SETTING,
+    create_schema,
+    register_senders,
+    seal_health_data,
+)
 from claims_engine.store.vault import Vault
 
 DEFAULT_SQLITE_PATH = Path("var") / "claims.db"
@@ -120,6 +125,7 @@ MIGRATIONS: list[Step] = [
     (1, "create the schema", create_schema),
     (2, "audit anchors, and claim events by time", _audit_anchors),
     (3, "seal health data at rest", seal_health_data),
+    (4, "sender ids registered to provider keys", register_senders),
 ]
 
 

@@ -17,6 +17,9 @@ old release pass through the same schemas and end the same.
   key. Rows are read and written a batch at a time (``BATCH`` rows), all in the step's one
   transaction. On SQLite, ``secure_delete`` is on meanwhile: the clear values it replaces are
   overwritten in the file, not left in its free pages.
+* Step 4 (:func:`register_senders`) adds ``api_key_senders``, the sender ids (ISA06, GS02)
+  registered to provider keys. Keys made before it have none: they read as before, and may not
+  submit 837s through the API until a key with sender ids is made for their trading partner.
 """
 
 from __future__ import annotations
@@ -695,3 +698,23 @@ def _without_values(reason: str) -> str:
     issue): one issue at a time, so that an apostrophe in one message ("the patient's") is
     not taken for a quote that a value in the next one closes."""
     return "; ".join(_QUOTED.sub(_LEFT_OUT, part) for part in _NEXT_ISSUE.split(reason))
+
+
+# -- step 4: sender ids registered to provider keys -----------------------------------------
+
+
+def register_senders(conn: Connection) -> None:
+    """Step 4: the ``api_key_senders`` table, empty (no key made before it has a sender id).
+    A development store whose tables were made from :mod:`claims_engine.store.tables` after
+    the table existed has it already: it is left as it is."""
+    meta = MetaData()
+    schema_3().tables["api_keys"].to_metadata(meta)  # what the foreign key names
+    senders = Table(
+        "api_key_senders",
+        meta,
+        _id(),
+        Column("key_id", String(32), ForeignKey("api_keys.key_id"), nullable=False),
+        Column("sender_id", String(15), nullable=False, index=True),
+        UniqueConstraint("key_id", "sender_id", name="uq_api_key_senders"),
+    )
+    senders.create(conn, checkfirst=True)

@@ -506,7 +506,8 @@ class ApiKeyRow(SQLModel, table=True):
     """A key of the HTTP API. Only a hash of the secret is kept: the token is shown once, when
     the key is made. ``npis`` are the billing NPIs a provider key holds; ``member_id`` is the
     member a member key speaks for, and ``dependents`` the other members it may see beyond the
-    minors of its own policy."""
+    minors of its own policy. The sender ids a provider key sends under are
+    :class:`ApiKeySenderRow` rows."""
 
     __tablename__ = "api_keys"
     __table_args__ = (_in("role", ("provider", "member", "insurer"), "ck_api_keys_role"),)
@@ -522,6 +523,18 @@ class ApiKeyRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class ApiKeySenderRow(SQLModel, table=True):
+    """A sender id (ISA06, GS02) registered to a provider key: the key may send 837s under it,
+    and no key of another trading partner may hold it while this key is active."""
+
+    __tablename__ = "api_key_senders"
+    __table_args__ = (UniqueConstraint("key_id", "sender_id", name="uq_api_key_senders"),)
+
+    id: int | None = _id()
+    key_id: str = Field(sa_column=Column(String(32), ForeignKey("api_keys.key_id"), nullable=False))
+    sender_id: str = Field(sa_column=Column(String(15), nullable=False, index=True))
 
 
 class PhiReadRow(SQLModel, table=True):
@@ -573,5 +586,6 @@ remittances_table: Table = RemittanceRow.__table__  # type: ignore[attr-defined]
 remittance_claims_table: Table = RemittanceClaimRow.__table__  # type: ignore[attr-defined]
 store_settings_table: Table = StoreSettingRow.__table__  # type: ignore[attr-defined]
 api_keys_table: Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
+api_key_senders_table: Table = ApiKeySenderRow.__table__  # type: ignore[attr-defined]
 phi_reads_table: Table = PhiReadRow.__table__  # type: ignore[attr-defined]
 audit_anchors_table: Table = AuditAnchorRow.__table__  # type: ignore[attr-defined]

@@ -22,7 +22,8 @@ claim's identifiers: payer claim control number (REF*1K), patient control number
 codes) and returns a :class:`StatusRequest`, or an :class:`Unreadable` saying what is wrong and
 where, with what a TA1 (a broken interchange) or a 999 (a broken functional group or
 transaction set) answering it needs: the problems are values, not exceptions. A request is one
-interchange; it is read whole (an inquiry is small), nothing here reads a clock.
+interchange; it is read whole (an inquiry is small), or up to the claim inquiry over a limit
+(:class:`TooManyInquiries`); nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import overload
 
 from claims_engine.errors import X12FormatError
 from claims_engine.issues import Issue, Location, Scope, Syntax
@@ -223,11 +225,34 @@ class Unreadable:
     groups: tuple[tuple[GroupEnd, tuple[TransactionEnd, ...]], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class TooManyInquiries:
+    """A 276 asking about more claims than one request may: reading stopped at the TRN (the
+    start of a claim inquiry) over ``limit``, segment ``position`` of the interchange."""
+
+    limit: int
+    position: int
+
+
 # -- reading --------------------------------------------------------------------------------------
-def read_276(data: bytes) -> StatusRequest | Unreadable:
-    """Read one 276 interchange (see the module docstring)."""
+@overload
+def read_276(data: bytes) -> StatusRequest | Unreadable: ...
+
+
+@overload
+def read_276(
+    data: bytes, *, max_inquiries: int | None
+) -> StatusRequest | Unreadable | TooManyInquiries: ...
+
+
+def read_276(
+    data: bytes, *, max_inquiries: int | None = None
+) -> StatusRequest | Unreadable | TooManyInquiries:
+    """Read one 276 interchange (see the module docstring); with ``max_inquiries``, stop at
+    the TRN over that many, before reading further."""
     reader = SegmentReader(io.BytesIO(data))
     walk = _Interchange()
+    asked = 0
     try:
         for seg, bad in _segments(reader):
             if seg[0] == "ISA" and walk.header is not None:
@@ -236,6 +261,10 @@ def read_276(data: bytes) -> StatusRequest | Unreadable:
                     f"a second interchange starts at segment {walk.count + 1}: "
                     "send one interchange per request",
                 )
+            if seg[0] == "TRN":
+                asked += 1
+                if max_inquiries is not None and asked > max_inquiries:
+                    return TooManyInquiries(max_inquiries, walk.count + 1)
             walk.feed(seg, bad, reader)
     except X12FormatError as exc:
         if walk.header is None:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,50 @@ def test_keys_are_made_listed_and_revoked(
     assert code == 1 and "no active key" in err
 
 
+def test_sender_ids_are_registered_to_one_trading_partner(
+    sqlite_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(["db", "upgrade"], capsys)[0] == 0
+
+    def create(*args: str) -> tuple[int, dict[str, Any], str]:
+        code, out, err = _run(["keys", "create", "--role", "provider", *args, "--json"], capsys)
+        return code, json.loads(out) if code == 0 else {}, err
+
+    code, clinic, err = create(
+        "--npi", "1234567893", "--sender", "SUBMITTER01", "--sender", "APP 7"
+    )
+    assert code == 0, err
+    assert clinic["senders"] == ["APP 7", "SUBMITTER01"]
+
+    # another provider may not take them while the clinic's key is active
+    code, _, err = create("--npi", "1497758544", "--sender", "SUBMITTER01")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert f"'SUBMITTER01' is registered to the active key {clinic['key_id']}" in err
+    assert f"--same-partner-as {clinic['key_id']}" in err
+    # a key of the clinic's own (to replace the first before it expires) may
+    code, second, err = create(
+        "--npi", "1234567893", "--sender", "SUBMITTER01", "--same-partner-as", clinic["key_id"]
+    )
+    assert code == 0, err
+    code, _, err = create("--npi", "1497758544", "--sender", "OTHERCLINIC")
+    assert code == 0, err
+
+    code, out, _ = _run(["keys", "list", "--json"], capsys)
+    assert [k["senders"] for k in json.loads(out)["keys"]] == [
+        ["APP 7", "SUBMITTER01"],
+        ["SUBMITTER01"],
+        ["OTHERCLINIC"],
+    ]
+    code, out, _ = _run(["keys", "list"], capsys)
+    assert "1234567893 sending as APP 7,SUBMITTER01  expires" in out
+
+    # revoked, the clinic's keys no longer hold the id: it can be registered anew
+    for key in (clinic, second):
+        assert _run(["keys", "revoke", key["key_id"]], capsys)[0] == 0
+    code, moved, err = create("--npi", "1497758544", "--sender", "SUBMITTER01")
+    assert code == 0 and moved["senders"] == ["SUBMITTER01"], err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -51,6 +96,30 @@ def test_keys_are_made_listed_and_revoked(
         (["--role", "member", "--member-id", "NOBODY"], "not in the reference data"),
         (["--role", "insurer", "--npi", "1234567893"], "takes no --npi"),
         (["--role", "insurer", "--days", "0"], "--days"),
+        (["--role", "insurer", "--sender", "PAYER01"], "only a provider key takes --sender"),
+        (["--role", "member", "--member-id", "PG00000100", "--sender", "M1"], "--sender"),
+        (["--role", "provider", "--npi", "1234567893", "--sender", "X"], "not a sender id"),
+        (
+            ["--role", "provider", "--npi", "1234567893", "--sender", "ISA06 IS FAR TOO LONG"],
+            "not a sender id",
+        ),
+        (
+            ["--role", "provider", "--npi", "1234567893", "--same-partner-as", "abc"],
+            "give them with --sender",
+        ),
+        (
+            [
+                "--role",
+                "provider",
+                "--npi",
+                "1234567893",
+                "--sender",
+                "S1",
+                "--same-partner-as",
+                "x",
+            ],
+            "no active provider key x",
+        ),
     ],
 )
 def test_bad_key_requests_get_one_line_errors(
@@ -70,10 +139,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
+def _get(url: str, token: str | None = None, body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/edi-x12")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
@@ -91,6 +162,14 @@ def test_serve_answers_with_a_key_made_on_the_command_line(
         ["keys", "create", "--role", "insurer", "--days", "36500", "--json"], capsys
     )
     token = json.loads(out)["token"]
+    providers = {}  # the sample's billing provider, sending as its submitter, as another, as none
+    for name, senders in (("own", ["SUBMITTER01"]), ("other", ["OTHER01"]), ("none", [])):
+        args = ["--npi", "1234567893", *(f"--sender={s}" for s in senders)]
+        code, made, problem = _run(
+            ["keys", "create", "--role", "provider", "--days", "36500", *args, "--json"], capsys
+        )
+        assert code == 0, problem
+        providers[name] = json.loads(made)["token"]
     port = _free_port()
     env = {**os.environ, "CLAIMS_DATABASE_URL": sqlite_store}
     server = subprocess.Popen(
@@ -120,6 +199,16 @@ def test_serve_answers_with_a_key_made_on_the_command_line(
         assert [i["submitter_claim_id"] for i in items] == ["26463774", "26463775"]
         status, body = _get(f"{base}/v1/claims/{items[0]['id']}", token)
         assert status == 200 and json.loads(body)["state"] in ("adjudicated", "pended")
+        # the file `submit` took in, sent again: a duplicate for its sender's key only
+        sample = TWO_CLAIMS.read_bytes()
+        status, body = _get(f"{base}/v1/interchanges", providers["own"], sample)
+        assert status == 409, body
+        for name, message in (
+            ("other", "not registered to this key: 'SUBMITTER01'"),
+            ("none", "no sender id registered"),
+        ):
+            status, body = _get(f"{base}/v1/interchanges", providers[name], sample)
+            assert status == 403 and message in json.loads(body)["error"]["message"], body
     finally:
         server.terminate()
         _, err = server.communicate(timeout=20)

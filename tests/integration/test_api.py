@@ -1,5 +1,6 @@
 """The HTTP API over a real PostgreSQL: the authorization matrix (each role x each route x
-own and others' records), the audit of reads, and keys that expire or are revoked."""
+own and others' records, and submissions under whose sender ids), the audit of reads, and keys
+that expire or are revoked."""
 
 from __future__ import annotations
 
@@ -14,15 +15,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from adapters.api.app import ApiConfig, create_app
-from claims_engine.services.access import CreatedKey, Role, age_on, create_key, revoke_key
+from claims_engine.services.access import (
+    CreatedKey,
+    Role,
+    age_on,
+    authenticate,
+    create_key,
+    revoke_key,
+)
 from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.queries import identity_of
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
+from tests.conftest import VALID_837P
 from tests.integration.conftest import fresh_postgres_schema
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
+from tests.integration.sender_support import resent
 from tests.integration.x212_support import Ask, blocks, build_276
 from workers.settings import Environment, Settings
 
@@ -46,6 +56,7 @@ class World:
     remittance_a: int
     remittance_b: int
     subscriber_of: dict[str, str]
+    sent_by_a: bytes  # an interchange provider A's key sent under its sender id, stored
 
     def get(self, key: str | None, url: str, **kw: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.keys[key].token}"} if key else {}
@@ -104,8 +115,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             )
         npi_a, npi_b = by_npi[0][0], by_npi[1][0]
         member, minor, adult = _pick_family(engine, runtime.reference)
-        keys["provider_a"] = create_key(engine, Role.PROVIDER, now=NOW, npis=[npi_a])
-        keys["provider_b"] = create_key(engine, Role.PROVIDER, now=NOW, npis=[npi_b])
+        keys["provider_a"] = create_key(
+            engine, Role.PROVIDER, now=NOW, npis=[npi_a], senders=["SENDERA"]
+        )
+        keys["provider_b"] = create_key(
+            engine, Role.PROVIDER, now=NOW, npis=[npi_b], senders=["SENDERB"]
+        )
         keys["member"] = create_key(
             engine, Role.MEMBER, now=NOW, member_id=member, reference=runtime.reference
         )
@@ -126,6 +141,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         second = generated_837(tmp / "second.837", claims=20, seed=29)
         sub2 = submit(engine, second, "second.837", NOW, submitted_by=keys["provider_a"].key_id)
         ingest_interchange(engine, sub2.interchange_id, runtime, NOW)
+        # stored, not taken in: the matrix of submissions sends it again (a duplicate, 409)
+        sent_by_a = resent(
+            VALID_837P.read_text(), control=900000101, sender="SENDERA", billing_npi=npi_a
+        ).encode()
+        submit(engine, sent_by_a, "sent-by-a.837", NOW, submitted_by=keys["provider_a"].key_id)
         with engine.connect() as conn:
             rows = conn.execute(select(c.id, c.billing_npi, c.identity, c.payer_claim_number))
             claims = [
@@ -168,6 +188,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 remittances[npi_a],
                 remittances[npi_b],
                 {m.member_id: m.subscriber_id for m in runtime.reference.members.values()},
+                sent_by_a,
             )
 
 
@@ -307,6 +328,39 @@ def test_members_and_other_roles_cannot_submit(world: World) -> None:
     assert r.json()["error"]["code"] == "forbidden"
 
 
+# Who may send under provider A's sender id, which interchange ISA13 900000101 took already:
+# whoever may is answered 409 (a duplicate: nothing more is stored), whoever may not 403.
+SUBMISSIONS = {
+    "A's claims": {"insurer": 409, "provider_a": 409},
+    "B's claims": {"insurer": 409},  # A's key may not send B's claims, B's not under A's id
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("claims", sorted(SUBMISSIONS))
+def test_a_key_submits_only_under_its_sender_ids(world: World, role: str, claims: str) -> None:
+    body = world.sent_by_a
+    if claims == "B's claims":
+        body = body.replace(f"XX*{world.npi_a}~".encode(), f"XX*{world.npi_b}~".encode())
+    headers = {
+        "Authorization": f"Bearer {world.keys[role].token}",
+        "Content-Type": "application/edi-x12",
+    }
+    with world.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(t.interchanges_table)).scalar()
+    r = world.client.post("/v1/interchanges", content=body, headers=headers)
+    assert r.status_code == SUBMISSIONS[claims].get(role, 403), (role, r.text)
+    message = r.json()["error"]["message"]
+    if role == "provider_b":
+        assert message == "sender ids (ISA06 / GS02) not registered to this key: 'SENDERA'"
+    elif r.status_code == 409:
+        assert message == "sender SENDERA ISA13 900000101 was received before"
+        assert "*R*025~" in r.json()["error"]["acknowledgment"]
+    with world.engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(t.interchanges_table)).scalar()
+    assert after == before
+
+
 def test_without_a_valid_key_nothing_is_answered(world: World) -> None:
     url = f"/v1/claims/{world.claims[0]['id']}"
     assert world.client.get(url).status_code == 401
@@ -368,6 +422,65 @@ def test_key_rules_are_enforced_when_keys_are_made(world: World) -> None:
         create_key(world.engine, Role.MEMBER, now=NOW)
     with pytest.raises(ConfigurationError, match="insurer"):
         create_key(world.engine, Role.INSURER, now=NOW, member_id="X")
+    with pytest.raises(ConfigurationError, match="only a provider key takes --sender"):
+        create_key(world.engine, Role.INSURER, now=NOW, senders=["SENDERC"])
+    with pytest.raises(ConfigurationError, match="not a sender id"):
+        create_key(world.engine, Role.PROVIDER, now=NOW, npis=[world.npi_b], senders=[" B"])
+
+
+def test_a_sender_id_belongs_to_one_trading_partner(world: World) -> None:
+    """Another provider is not given a sender id that an active key holds; a key of the same
+    partner is, when made as that partner's; an id revoked or expired keys held is free."""
+    from claims_engine.errors import ConfigurationError
+
+    a = world.keys["provider_a"]
+    with pytest.raises(ConfigurationError, match=f"registered to the active key {a.key_id}"):
+        create_key(world.engine, Role.PROVIDER, now=NOW, npis=[world.npi_b], senders=["SENDERA"])
+    with pytest.raises(ConfigurationError, match="registered to the active key"):
+        create_key(  # a partner's key does not open another partner's ids
+            world.engine,
+            Role.PROVIDER,
+            now=NOW,
+            npis=[world.npi_b],
+            senders=["SENDERA", "SENDERB"],
+            same_partner_as=world.keys["provider_b"].key_id,
+        )
+    with pytest.raises(ConfigurationError, match="no active provider key"):
+        create_key(
+            world.engine,
+            Role.PROVIDER,
+            now=NOW,
+            npis=[world.npi_a],
+            senders=["SENDERA"],
+            same_partner_as=world.keys["insurer"].key_id,
+        )
+    again = create_key(
+        world.engine,
+        Role.PROVIDER,
+        now=NOW,
+        npis=[world.npi_a],
+        senders=["SENDERA", "SENDERA2"],
+        same_partner_as=a.key_id,
+    )
+    assert again.senders == ("SENDERA", "SENDERA2")
+    principal = authenticate(world.engine, again.token, NOW, None)
+    assert principal is not None and principal.senders == {"SENDERA", "SENDERA2"}
+
+    # held only by keys revoked or expired, an id is free again
+    old = create_key(
+        world.engine,
+        Role.PROVIDER,
+        now=NOW - timedelta(days=2),
+        npis=[world.npi_b],
+        senders=["SENDERD"],
+        lifetime=timedelta(days=1),
+    )
+    gone = create_key(world.engine, Role.PROVIDER, now=NOW, npis=[world.npi_b], senders=["SENDERE"])
+    assert revoke_key(world.engine, gone.key_id, NOW)
+    free = create_key(
+        world.engine, Role.PROVIDER, now=NOW, npis=[world.npi_a], senders=["SENDERD", "SENDERE"]
+    )
+    assert free.senders == ("SENDERD", "SENDERE") and old.senders == ("SENDERD",)
 
 
 def test_health_routes(world: World) -> None:

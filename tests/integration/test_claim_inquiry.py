@@ -9,7 +9,10 @@ stored decision and of the 835 that paid it.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,11 +21,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from claims_engine.model import Claim, ClaimType
-from claims_engine.services.adjudication import adjudicate_claims, read_claim
-from claims_engine.services.claim_inquiry import InquiryAnswer, UnusableInquiry, answer_276
+from claims_engine.services import claim_inquiry
+from claims_engine.services.adjudication import adjudicate_claims, read_claim, read_decision
+from claims_engine.services.claim_inquiry import (
+    MAX_INQUIRIES,
+    InquiryAnswer,
+    UnusableInquiry,
+    answer_276,
+)
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.queries import identity_of
 from claims_engine.services.reference import Runtime
@@ -488,3 +497,79 @@ def test_unusable_requests_are_answered_with_a_ta1_or_a_999(sqlite_engine: Engin
 
     answer = answer_276(engine, good, allowed_npis=None, now=NOW)
     assert list(_statuses(answer)) == ["A4:35"] and answer.claim_ids == ()
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the block."""
+    seen: list[str] = []
+
+    def heard(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", heard)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", heard)
+
+
+def test_a_request_over_the_inquiry_cap_is_refused_before_the_store_is_read(
+    sqlite_engine: Engine,
+) -> None:
+    engine = sqlite_engine
+    prepared_store(engine)
+    asks = [
+        Ask(f"T-{i}", "1234567893", "M1", submitter_claim_id=f"C{i}")
+        for i in range(MAX_INQUIRIES + 1)
+    ]
+    with _statements(engine) as run, pytest.raises(UnusableInquiry) as caught:
+        answer_276(engine, build_276(asks), allowed_npis=None, now=NOW)
+    assert caught.value.status == 413 and caught.value.acknowledgment is None
+    assert caught.value.reason.startswith(f"more than {MAX_INQUIRIES} claim inquiries")
+    assert run == []  # no claim looked up, not even a control number taken
+
+    at_cap = answer_276(engine, build_276(asks[:MAX_INQUIRIES]), allowed_npis=None, now=NOW)
+    assert sorted(blocks(at_cap.x12)) == sorted(a.trace for a in asks[:MAX_INQUIRIES])
+    assert set(_statuses(at_cap)) == {"A4:35"}
+    # the cap the caller sets (the API's CLAIMS_API_MAX_INQUIRIES)
+    with pytest.raises(UnusableInquiry) as caught:
+        answer_276(engine, build_276(asks[:3]), allowed_npis=None, now=NOW, max_inquiries=2)
+    assert caught.value.status == 413
+    answer_276(engine, build_276(asks[:2]), allowed_npis=None, now=NOW, max_inquiries=2)
+
+
+def test_a_claim_asked_about_again_in_a_request_is_looked_up_and_decoded_once(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, x212_maps: str
+) -> None:
+    engine = sqlite_engine
+    runtime = prepared_store(engine)
+    _adjudicate(
+        engine, runtime, _ingest(engine, runtime, generated_837(tmp_path / "a", 30, 51), "a")
+    )
+    run_payment_cycle(engine, runtime, NOW, None)
+    row = next(r for r in _rows(engine, _claims.c.state == "remitted") if r.paid > 0)
+    asks = [_by_number(row, f"T-1K-{i}") for i in range(5)]
+    asks += [_by_submitter_id(row, f"T-EJ-{i}") for i in range(3)]
+
+    decodes: Counter[str] = Counter()
+
+    def counted(name: str, decode: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            decodes[name] += 1
+            return decode(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(claim_inquiry, "read_claim", counted("claim", read_claim))
+    monkeypatch.setattr(claim_inquiry, "read_decision", counted("decision", read_decision))
+    with _statements(engine) as run:
+        answer = answer_276(engine, build_276(asks), allowed_npis=None, now=NOW)
+    assert decodes == {"claim": 1, "decision": 1}
+    # one look-up by the payer claim number, one by the submitter's claim id and NPI
+    assert sum(bool(re.search(r"\bFROM claims\b", s)) for s in run) == 2
+    found = _checked(answer, x212_maps)
+    stcs = {tuple(found[a.trace][0].stc[0]) for a in asks}
+    assert len(stcs) == 1 and next(iter(stcs))[1] == "F1:65"
+    assert all(len(found[a.trace]) == 1 for a in asks)
+    assert answer.claim_ids == (row.id,)

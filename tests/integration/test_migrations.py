@@ -259,8 +259,11 @@ def test_an_old_store_is_sealed_and_reads_as_before(
     assert {"member id", "last name", "birth date", "patient control number"} <= kinds, kinds
 
     monkeypatch.setattr(migrations, "BATCH", 7)  # many batches in every table
-    assert upgrade(engine) == ["3: seal health data at rest"]
-    assert current_version(engine) == len(MIGRATIONS) == 3
+    assert upgrade(engine) == [
+        "3: seal health data at rest",
+        "4: sender ids registered to provider keys",
+    ]
+    assert current_version(engine) == len(MIGRATIONS) == 4
     vault = current_vault()
     with engine.connect() as conn:
         check_lookup_key(conn, vault)  # the store notes the lookup key its lookups are made with
@@ -444,9 +447,29 @@ def test_a_store_sealed_from_the_start_is_left_as_it_is(sqlite_engine: Engine) -
         conn.execute(t.store_settings_table.insert().values(name="lookup_key", value="f" * 16))
         for version, name, _ in MIGRATIONS[:2]:
             conn.execute(schema.insert().values(version=version, name=name, applied_at=NOW))
-    assert upgrade(sqlite_engine) == ["3: seal health data at rest"]
+    assert upgrade(sqlite_engine) == [
+        "3: seal health data at rest",
+        "4: sender ids registered to provider keys",
+    ]
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM store_settings")).scalar_one() == "f" * 16
+
+
+def test_provider_keys_made_before_sender_ids_send_under_none(engine: Engine) -> None:
+    """Step 4: a provider key of an older store still opens it, with no sender id (it may
+    submit no 837 until one is registered); keys made afterwards hold theirs."""
+    upgrade(engine, MIGRATIONS[:3])
+    old = access.create_key(engine, access.Role.PROVIDER, now=NOW, npis=["1234567893"])
+    assert upgrade(engine) == ["4: sender ids registered to provider keys"]
+    principal = access.authenticate(engine, old.token, NOW, None)
+    assert principal is not None
+    assert principal.npis == {"1234567893"} and principal.senders == frozenset()
+    new = access.create_key(
+        engine, access.Role.PROVIDER, now=NOW, npis=["1234567893"], senders=["SUBMITTER01"]
+    )
+    principal = access.authenticate(engine, new.token, NOW, None)
+    assert principal is not None and principal.senders == {"SUBMITTER01"}
+    assert [k["senders"] for k in access.list_keys(engine)] == [[], ["SUBMITTER01"]]
 
 
 def test_a_step_that_breaks_a_foreign_key_is_undone(sqlite_engine: Engine) -> None:

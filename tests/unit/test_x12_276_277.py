@@ -23,7 +23,7 @@ from claims_engine.issues import ClaimStatus, Scope
 from claims_engine.model import Procedure
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
-from claims_engine.x12.reader276 import StatusRequest, Unreadable, read_276
+from claims_engine.x12.reader276 import StatusRequest, TooManyInquiries, Unreadable, read_276
 from claims_engine.x12.tokenizer import Delimiters
 from claims_engine.x12.writer277 import (
     NOT_FOUND,
@@ -335,6 +335,32 @@ def test_a_second_interchange_is_refused() -> None:
     problem = _unreadable(data + data)
     assert problem.scope is None
     assert "a second interchange starts at segment 41" in problem.reason  # 40 segments each
+
+
+def test_reading_stops_at_the_claim_inquiry_over_the_limit() -> None:
+    data = CLAIM_REQUEST.read_bytes()  # three inquiries, the third's TRN is segment 34
+    assert isinstance(read_276(data, max_inquiries=3), StatusRequest)
+    assert read_276(data, max_inquiries=2) == TooManyInquiries(2, 34)
+    assert read_276(data, max_inquiries=0) == TooManyInquiries(0, 14)
+    # nothing after it is read: cut off there, the request is broken, and only too long
+    cut = _x12(_segments(CLAIM_REQUEST)[:34], recount=False)
+    assert isinstance(read_276(cut), Unreadable)
+    assert read_276(cut, max_inquiries=2) == TooManyInquiries(2, 34)
+
+
+def test_envelope_numbers_are_echoed_only_when_they_are_ascii_digits() -> None:
+    """str.isdigit() takes "\u00b2": the TA1 and the 999 echo the inbound control numbers
+    only when they are ASCII digits, else their zeros (X12 characters, which pyx12 reads)."""
+    segments = _segments(CLAIM_REQUEST)
+    segments[0] = segments[0].replace("*000010216*", "*00001021\u00b2*")
+    ta1 = _acknowledged(_unreadable(_x12(segments)))
+    assert "TA1*000000000*080503*1705*R*" in ta1 and ta1.isascii()
+
+    segments = _segments(CLAIM_REQUEST)
+    segments[1] = segments[1].replace("*20213*", "*2021\u00b2*")
+    segments[-2] = "GE*1*2021\u00b2"
+    nine = _acknowledged(_unreadable(_x12(segments)))  # pyx12 accepts it
+    assert "AK1*HR*0*005010X212~" in nine and nine.isascii()
 
 
 _DAMAGE = b"*:~^>\n ABCXYZ0123456789HLNMTRSVEDP-."  # what a damaged request is likely to hold
