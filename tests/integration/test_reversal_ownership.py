@@ -60,6 +60,8 @@ class World:
     provider_b: CreatedKey  # another billing provider
     other_billing: Provider
     other_patient: Any  # a reference Member, not the victim's patient
+    insurer: CreatedKey
+    member: CreatedKey  # the victim's patient
 
 
 def _adjudication_rows(engine: Engine, row_id: int) -> list[tuple[Any, ...]]:
@@ -115,6 +117,14 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
     )
     provider_a = create_key(engine, Role.PROVIDER, now=NOW, npis=[own_npi], senders=["SENDERA"])
     provider_b = create_key(engine, Role.PROVIDER, now=NOW, npis=[other_npi], senders=["SENDERB"])
+    insurer = create_key(engine, Role.INSURER, now=NOW)
+    member = create_key(
+        engine,
+        Role.MEMBER,
+        now=NOW,
+        member_id=victim.claim.subscriber.member_id,
+        reference=reference,
+    )
     settings = Settings(None, None, ROOT / "rules", frozenset({1, 2, 3, 4, 5}))
     previous = environment()
     env = Environment(settings, engine)
@@ -131,6 +141,8 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
                 provider_b,
                 other_billing,
                 other_patient,
+                insurer,
+                member,
             )
     finally:
         use_environment(previous)
@@ -154,7 +166,8 @@ def _file(claims: list[Claim], control: int, sender: str) -> bytes:
 
 
 def _post_and_work(w: World, key: CreatedKey, claims: list[Claim], control: int) -> None:
-    sender = "SENDERA" if key is w.provider_a else "SENDERB"  # each key's registered sender id
+    # each provider key's registered sender id; the insurer's key sends under any
+    sender = "SENDERA" if key is w.provider_a else "SENDERB"
     raw = _file(claims, control, sender)
     r = w.client.post("/v1/interchanges", content=raw, headers=_headers(key))
     assert r.status_code == 202, r.text
@@ -306,3 +319,49 @@ def test_an_original_not_yours_is_never_opened(world: World, frequency: str) -> 
             assert adjudication_service._load_reversed(conn, [attack], w.runtime) == {}
         found = adjudication_service._load_reversed(conn, [own], w.runtime)
         assert list(found) == [w.victim.payer_claim_number]
+
+
+# The authorization matrix of replacements and voids: who sends (the key), and whose claim the
+# void is billed under and for whom; the rule is on the claim, whoever's key sends it.
+MATRIX = [
+    # key, billed under the victim's NPI, for the victim's patient, reverses
+    ("provider_b", False, True, False),
+    ("provider_a", True, False, False),
+    ("provider_a", True, True, True),
+    ("insurer", False, True, False),
+    ("insurer", True, False, False),
+    ("insurer", True, True, True),
+]
+
+
+@pytest.mark.parametrize(("key", "own_npi", "own_patient", "reverses"), MATRIX)
+def test_the_matrix_of_who_may_void_what(
+    world: World, key: str, own_npi: bool, own_patient: bool, reverses: bool
+) -> None:
+    w = world
+    victim = w.victim
+    attacks = _attacks(w, "8", victim.payer_claim_number, "M")
+    void = attacks["other_patient"] if not own_patient else attacks["other_provider"]
+    if own_npi:
+        void = replace(void, billing_provider=victim.claim.billing_provider)
+    keys = {"provider_a": w.provider_a, "provider_b": w.provider_b, "insurer": w.insurer}
+    _post_and_work(w, keys[key], [void], 9300)
+    status = _status(w, w.insurer, void)
+    standing = claim_status(w.engine, victim.row_id)
+    if reverses:
+        assert standing.reversed_by == status["payer_claim_number"]
+    else:
+        assert standing.reversed_by is None
+        assert _adjudication_rows(w.engine, victim.row_id) == victim.adjudications
+        assert {(a["group"], a["reason"]) for a in status["adjustments"]} == {("CO", "129")}
+
+
+def test_a_member_key_sends_no_void(world: World) -> None:
+    w = world
+    void = _attacks(w, "8", w.victim.payer_claim_number, "M")["other_provider"]
+    void = replace(void, billing_provider=w.victim.claim.billing_provider)
+    r = w.client.post(
+        "/v1/interchanges", content=_file([void], 9400, "SENDERA"), headers=_headers(w.member)
+    )
+    assert r.status_code == 403, r.text
+    assert claim_status(w.engine, w.victim.row_id).reversed_by is None
