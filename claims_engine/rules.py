@@ -20,9 +20,15 @@ What this module owns:
 
 The module is pure apart from reading the pack's files in :func:`load_pack`: no clock, no
 environment. Conditions run in a sandbox: no attribute access, no comprehensions, no ``**``,
-no keyword or star arguments, bounded literal and expression sizes, string and tuple results
-bounded at run time. An error while evaluating a condition never escapes: it becomes a pend
-naming the rule.
+no keyword or star arguments, bounded literal and expression sizes. What a condition can build
+is bounded too: at load, every value made by a literal, ``+`` or ``*`` and every function's
+arguments (:data:`MAX_VALUE_CELLS`), the nesting of literals (:data:`MAX_LITERAL_NESTING`) and
+the work of one evaluation (:data:`MAX_RULE_WORK`); at run time, what ``+``, ``*`` and the
+functions are given or make from the line's data, and the work all the rules do for one claim
+(:class:`EvaluationBudget`). Nested tuples multiply the work of ``==``, ``in`` and hashing by
+their length at every level, inside C where no time limit reaches: the bounds are on the
+cells of a value counted to the bottom, not on its length. An error while evaluating a
+condition, or a spent budget, never escapes: it becomes a pend naming the rule.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ from typing import Any, NamedTuple, TypeAlias
 
 import yaml
 from simpleeval import SimpleEval
+
+try:
+    from yaml import CSafeLoader as _CSafeLoader
+except ImportError:  # PyYAML without libyaml: the same loader, slower
+    from yaml import SafeLoader as _CSafeLoader  # type: ignore[assignment]
 
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Claim, ClaimType, Diagnosis, ServiceLine
@@ -94,7 +105,18 @@ MAX_EXPRESSION_CHARS = 1000
 MAX_EXPRESSION_NODES = 200
 MAX_EXPRESSION_DEPTH = 32
 MAX_LITERAL_CHARS = 100
-MAX_SEQUENCE_LENGTH = 1000  # longest string or tuple an operator may build at run time
+# The most cells a value built by a literal, + or * may hold, and a function's arguments
+# together: a string's characters, the cells of a tuple's or set's elements (an empty one, and
+# anything else, is one cell). Comparing or hashing a value costs about its cells.
+MAX_VALUE_CELLS = 1000
+MAX_LITERAL_NESTING = 2  # ((1, 2), (3,)) nests 2 deep
+# Work is counted in units of about one basic step (one part of a condition evaluated, one
+# cell compared, hashed or built, one earlier service looked at once):
+MAX_RULE_WORK = 20_000  # the most one evaluation of a condition may do, checked at load
+MAX_CLAIM_WORK = 10_000_000  # what all the rules may do for one claim, spent at run time
+# Looking at one earlier service costs about as much as four units, and one more for each
+# code range asked about.
+_SERVICE_WORK = 4
 MAX_REASON_CHARS = 200
 
 
@@ -115,6 +137,34 @@ class RuleError(ConfigurationError):
 
 class _Refused(Exception):
     """A problem in one rule; the loader adds file and rule id."""
+
+
+class _BudgetSpent(Exception):
+    """The claim's :class:`EvaluationBudget` ran out while a condition was evaluated."""
+
+
+# --- the evaluation budget ---------------------------------------------------------------------
+
+
+class EvaluationBudget:
+    """The work the rules may still do for one claim: :data:`MAX_CLAIM_WORK` units unless
+    ``units`` says otherwise. Adjudication shares one between the lines of a claim, so neither
+    many lines nor many rules can hold a worker for long. Each condition evaluated spends its
+    rule's ``work`` (its bound, worked out at load), and the history functions one unit per
+    earlier service looked at per code range asked about. The rule that overspends it pends
+    the line (``exceeded`` names it) and no condition is evaluated with it after that."""
+
+    __slots__ = ("exceeded", "left", "units")
+
+    def __init__(self, units: int | None = None) -> None:
+        self.units = MAX_CLAIM_WORK if units is None else units
+        self.left = self.units
+        self.exceeded: str | None = None
+
+    def spend(self, units: int) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise _BudgetSpent
 
 
 # --- actions -----------------------------------------------------------------------------------
@@ -230,29 +280,41 @@ class MemberHistory:
         service = PriorService(service_date, procedure, units)
         return MemberHistory(self.plan_year_start, (*self.services, service))
 
-    def _in_year(self, codes: _CodeSet) -> Iterable[tuple[date, Decimal | int]]:
+    def _in_year(
+        self, codes: _CodeSet, budget: EvaluationBudget | None
+    ) -> Iterable[tuple[date, Decimal | int]]:
         start = self.plan_year_start
         end = _one_year_after(start)
+        # a member's history is as long as the member's claims, and each range one more test
+        step = _SERVICE_WORK + len(codes.ranges)
         for day, code, units in self.services:
+            if budget is not None:
+                budget.spend(step)
             if start <= day < end and codes.contains(code):
                 yield day, units
 
-    def units_in_year(self, *codes: str) -> Decimal:
+    def units_in_year(self, *codes: str, budget: EvaluationBudget | None = None) -> Decimal:
         """Units of these codes (or same-length ``"lo-hi"`` ranges) in the plan year: any date
-        in it, since claims arrive out of order and a limit counts what was already paid."""
-        return sum((Decimal(u) for _, u in self._in_year(_CodeSet.of(codes))), Decimal(0))
+        in it, since claims arrive out of order and a limit counts what was already paid.
+        ``budget`` (also of the other functions) pays for each service looked at."""
+        found = self._in_year(_CodeSet.of(codes), budget)
+        return sum((Decimal(u) for _, u in found), Decimal(0))
 
-    def visits_in_year(self, *codes: str) -> int:
+    def visits_in_year(self, *codes: str, budget: EvaluationBudget | None = None) -> int:
         """Distinct dates of service of these codes (or ranges) in the plan year."""
-        return len({day for day, _ in self._in_year(_CodeSet.of(codes))})
+        return len({day for day, _ in self._in_year(_CodeSet.of(codes), budget)})
 
-    def days_since_last(self, *codes: str, on: date) -> int:
+    def days_since_last(self, *codes: str, on: date, budget: EvaluationBudget | None = None) -> int:
         """Days from the member's last service of these codes (or ranges) on or before ``on``
         to ``on``; :data:`NEVER_DAYS` when there is none."""
         wanted = _CodeSet.of(codes)
-        days = [
-            (on - day).days for day, code, _ in self.services if day <= on and wanted.contains(code)
-        ]
+        step = _SERVICE_WORK + len(wanted.ranges)
+        days = []
+        for day, code, _ in self.services:
+            if budget is not None:
+                budget.spend(step)
+            if day <= on and wanted.contains(code):
+                days.append((on - day).days)
         return min(days) if days else NEVER_DAYS
 
 
@@ -373,35 +435,70 @@ def _code_arguments(args: Iterable[object]) -> list[str]:
 
 
 def _flatten(args: Iterable[object]) -> list[object]:
-    """Arguments, with one level of tuples / lists / sets spread out."""
+    """Arguments, with one level of tuples / lists / sets spread out; at most
+    :data:`MAX_VALUE_CELLS` of them, since each costs the functions a step in Python."""
     out: list[object] = []
     for arg in args:
         if isinstance(arg, tuple | list | frozenset | set):
             out.extend(arg)
         else:
             out.append(arg)
+        if len(out) > MAX_VALUE_CELLS:
+            raise ValueError(f"more than {MAX_VALUE_CELLS} arguments")
     return out
 
 
 # --- the sandboxed evaluator -------------------------------------------------------------------
 
 
-def _length_of(value: object) -> int | None:
-    return len(value) if isinstance(value, str | tuple | list) else None
+_SEQUENCES = (str, tuple, list, frozenset, set)
+
+
+def _cells(value: object, limit: int = MAX_VALUE_CELLS) -> int:
+    """The cells of ``value`` (see :data:`MAX_VALUE_CELLS`), counted until they pass
+    ``limit``: a value over it is refused whatever its size, and counting a nested value to
+    the bottom would take the time the limit is there to save."""
+    if isinstance(value, str):
+        return len(value) or 1
+    if not isinstance(value, tuple | list | frozenset | set):
+        return 1
+    total = 0
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) or 1
+        elif isinstance(item, tuple | list | frozenset | set) and item:
+            if len(item) > limit:
+                return len(item)
+            stack.extend(item)
+        else:
+            total += 1
+        if total > limit:
+            return total
+    return total
+
+
+def _too_big() -> ValueError:
+    # no count: counting stops once past the limit
+    return ValueError(f"a value of more than {MAX_VALUE_CELLS} cells")
 
 
 def _add(a: Any, b: Any) -> Any:
-    la, lb = _length_of(a), _length_of(b)
-    if la is not None and lb is not None and la + lb > MAX_SEQUENCE_LENGTH:
-        raise ValueError(f"result longer than {MAX_SEQUENCE_LENGTH}")
+    if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES):
+        cells = _cells(a) + _cells(b)
+        if cells > MAX_VALUE_CELLS:
+            raise _too_big()
     return a + b
 
 
 def _mult(a: Any, b: Any) -> Any:
     for seq, times in ((a, b), (b, a)):
-        length = _length_of(seq)
-        if length is not None and isinstance(times, int) and length * times > MAX_SEQUENCE_LENGTH:
-            raise ValueError(f"result longer than {MAX_SEQUENCE_LENGTH}")
+        if isinstance(seq, _SEQUENCES) and isinstance(times, int) and times > 0:
+            # counted only as far as can matter: cells * times over the limit is refused
+            cells = _cells(seq, MAX_VALUE_CELLS // times) * times
+            if cells > MAX_VALUE_CELLS:
+                raise _too_big()
     return a * b
 
 
@@ -496,9 +593,10 @@ def _length(value: object) -> int:
 
 
 def _context(
-    facts: LineFacts, history: MemberHistory
+    facts: LineFacts, history: MemberHistory, budget: EvaluationBudget | None = None
 ) -> tuple[dict[str, object], dict[str, Callable[..., Any]]]:
-    """The names and functions one line's conditions see (CONTEXT_NAMES, CONTEXT_FUNCTIONS)."""
+    """The names and functions one line's conditions see (CONTEXT_NAMES, CONTEXT_FUNCTIONS);
+    the history functions spend ``budget``."""
     names: dict[str, object] = {
         "claim_type": facts.claim_type,
         "procedure": facts.procedure,
@@ -520,13 +618,13 @@ def _context(
     day = facts.service_date
 
     def units_in_year(*codes: object) -> Decimal:
-        return history.units_in_year(*_code_arguments(codes))
+        return history.units_in_year(*_code_arguments(codes), budget=budget)
 
     def visits_in_year(*codes: object) -> int:
-        return history.visits_in_year(*_code_arguments(codes))
+        return history.visits_in_year(*_code_arguments(codes), budget=budget)
 
     def days_since_last(*codes: object) -> int:
-        return history.days_since_last(*_code_arguments(codes), on=day)
+        return history.days_since_last(*_code_arguments(codes), on=day, budget=budget)
 
     def has_diagnosis(*prefixes: object) -> bool:
         wanted = []
@@ -575,7 +673,7 @@ def _closure(node: ast.AST) -> Closure | None:
     """The checked condition as nested Python closures over (names, functions), built once at
     load: evaluating one then costs a few calls instead of simpleeval's walk of the tree on
     every line. Only the node kinds the sandbox admits are compiled, with the same bounded
-    operator table; ``None`` (anything else, such as subscripts) leaves the rule to simpleeval.
+    operator table; ``None`` (anything else) leaves the rule to simpleeval.
     Nothing here reaches Python's ``eval``."""
     if isinstance(node, ast.Constant):
         value = node.value
@@ -655,6 +753,8 @@ def _closure(node: ast.AST) -> Closure | None:
         return lambda names, functions: functions[function](
             *(get(names, functions) for get in getters)
         )
+    if isinstance(node, ast.Subscript):
+        return _subscript_closure(node)
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
         items = [_closure(e) for e in node.elts]
         if any(i is None for i in items):
@@ -664,6 +764,31 @@ def _closure(node: ast.AST) -> Closure | None:
             return lambda names, functions: frozenset(g(names, functions) for g in getters)
         return lambda names, functions: tuple(g(names, functions) for g in getters)
     return None
+
+
+def _subscript_closure(node: ast.Subscript) -> Closure | None:
+    """``x[i]`` and ``x[lo:hi:step]``, as simpleeval evaluates them (which also walks every
+    value it makes, element by element in Python: a cost the compiled form does not pay)."""
+    container = _closure(node.value)
+    key = node.slice
+    if not isinstance(key, ast.Slice):
+        index = _closure(key)
+        if container is None or index is None:
+            return None
+        return lambda names, functions: container(names, functions)[index(names, functions)]
+    ends = [
+        (_closure(p) if p is not None else None, p is None)
+        for p in (key.lower, key.upper, key.step)
+    ]
+    if container is None or any(get is None and not absent for get, absent in ends):
+        return None
+    parts = [get for get, _ in ends]
+
+    def sliced(names: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> Any:
+        bounds = [get(names, functions) if get is not None else None for get in parts]
+        return container(names, functions)[slice(*bounds)]
+
+    return sliced
 
 
 def compile_condition(text: str) -> ast.expr:
@@ -679,6 +804,11 @@ def compile_condition(text: str) -> ast.expr:
 
 
 def _compile(text: str) -> ast.expr:
+    return _compile_measured(text)[0]
+
+
+def _compile_measured(text: str) -> tuple[ast.expr, int]:
+    """The checked tree of a condition and the work one evaluation of it may do."""
     if len(text) > MAX_EXPRESSION_CHARS:
         raise _Refused(
             f"condition is {len(text)} characters long; the limit is {MAX_EXPRESSION_CHARS}"
@@ -709,7 +839,7 @@ def _compile(text: str) -> ast.expr:
             raise _Refused(f"condition nests deeper than {MAX_EXPRESSION_DEPTH} levels")
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     _check(tree.body)
-    return tree.body
+    return tree.body, _measure(tree.body)
 
 
 def _at(node: ast.AST) -> str:
@@ -853,6 +983,203 @@ def _check_constant(node: ast.Constant) -> None:
         raise _Refused(f"{type(value).__name__} literals are not allowed{_at(node)}")
 
 
+# --- bounding what a condition can build, at load ----------------------------------------------
+
+_NUMBER_NAMES = frozenset({"units", "charge", "age"})
+
+
+class _Extent(NamedTuple):
+    """What the loader knows of the value one part of a condition makes.
+
+    ``scalar``: surely a number, a truth value or None (not a sequence); ``cells``: the most
+    cells it can hold, ``None`` when that depends on the line; ``cost``: the work of going
+    over it once (its cells when known); ``least``: the cells it holds for sure as a sequence
+    (0 when it may be empty, or not be one); ``number``: its value, when it is a whole number
+    known at load; ``nesting``: how deep literals nest in it.
+    """
+
+    scalar: bool
+    cells: int | None
+    cost: int = 1
+    least: int = 0
+    number: int | None = None
+    nesting: int = 0
+
+
+_SCALAR = _Extent(scalar=True, cells=1)
+
+
+def _measure(node: ast.expr) -> int:
+    """Refuse a checked condition that can build a value over :data:`MAX_VALUE_CELLS` cells,
+    give a function arguments over that, nest literals deeper than
+    :data:`MAX_LITERAL_NESTING` or do more than :data:`MAX_RULE_WORK` units of work in one
+    evaluation; else the work one evaluation may do (see :class:`EvaluationBudget`).
+
+    The work is one unit a part, plus the cells of every value built, compared, hashed or
+    passed to a function. The line's own data counts one cell (the claim formats bound its
+    size); a value repeated a number of times only the line knows counts
+    :data:`MAX_VALUE_CELLS` (run time holds it to that)."""
+    meter = _Meter()
+    meter.extent(node)
+    if meter.work > MAX_RULE_WORK:
+        raise _Refused(
+            f"condition may do {meter.work:,} units of work in one evaluation; the limit is "
+            f"{MAX_RULE_WORK:,}"
+        )
+    return meter.work
+
+
+def _sequence(
+    cells: int | None, cost: int, least: int, nesting: int, *, grown: bool = False
+) -> _Extent:
+    """A sequence's extent; ``grown``: made by + or *, so held to the limit at run time."""
+    if cells is not None:
+        cost = cells
+    elif grown:
+        cost = min(cost, MAX_VALUE_CELLS)
+    return _Extent(False, cells, cost, least, None, nesting)
+
+
+class _Meter:
+    def __init__(self) -> None:
+        self.work = 0
+
+    def bounded(self, extent: _Extent, node: ast.AST, what: str = "builds a value of") -> _Extent:
+        if extent.cells is not None and extent.cells > MAX_VALUE_CELLS:
+            raise _Refused(
+                f"condition {what} up to {extent.cells:,} cells{_at(node)}; the limit is "
+                f"{MAX_VALUE_CELLS:,}"
+            )
+        if extent.least > MAX_VALUE_CELLS:
+            raise _Refused(
+                f"condition {what} at least {extent.least:,} cells{_at(node)}; the limit is "
+                f"{MAX_VALUE_CELLS:,}"
+            )
+        if extent.nesting > MAX_LITERAL_NESTING:
+            raise _Refused(
+                f"literals nest {extent.nesting} deep{_at(node)}; the limit is "
+                f"{MAX_LITERAL_NESTING}"
+            )
+        self.work += extent.cost
+        return extent
+
+    def extent(self, node: ast.AST) -> _Extent:
+        self.work += 1
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, str):
+                return _sequence(len(value) or 1, 1, len(value), 0)
+            if isinstance(value, int):  # bool too
+                return _SCALAR._replace(number=int(value))
+            return _SCALAR
+        if isinstance(node, ast.Name):
+            return _SCALAR if node.id in _NUMBER_NAMES else _sequence(None, 1, 0, 0)
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return self.bounded(self.literal(node), node)
+        if isinstance(node, ast.BinOp):
+            return self.binary(node)
+        if isinstance(node, ast.UnaryOp):
+            number = self.extent(node.operand).number
+            if number is not None and isinstance(node.op, ast.USub | ast.UAdd):
+                return _SCALAR._replace(number=-number if isinstance(node.op, ast.USub) else number)
+            return _SCALAR
+        if isinstance(node, ast.Compare):
+            costs = [self.extent(part).cost for part in (node.left, *node.comparators)]
+            self.work += sum(costs)
+            return _SCALAR
+        if isinstance(node, ast.BoolOp):
+            return _either([self.extent(v) for v in node.values])
+        if isinstance(node, ast.IfExp):
+            self.extent(node.test)
+            return _either([self.extent(node.body), self.extent(node.orelse)])
+        if isinstance(node, ast.Call):
+            args = [self.extent(a) for a in node.args]
+            known = [a.cells for a in args]
+            cells = None if None in known else sum(c for c in known if c is not None)
+            cost = sum(a.cost for a in args)
+            least = sum(a.least for a in args)
+            together = _sequence(cells, cost, least, max((a.nesting for a in args), default=0))
+            name = node.func.id if isinstance(node.func, ast.Name) else "a function"
+            self.bounded(together, node, f"gives {name}() arguments of")
+            return _SCALAR
+        if isinstance(node, ast.Subscript):
+            whole = self.extent(node.value)
+            key = node.slice
+            parts = [key.lower, key.upper, key.step] if isinstance(key, ast.Slice) else [key]
+            for part in parts:
+                if part is not None:
+                    self.extent(part)
+            # an element or a slice: no bigger than the value, of a type not known here
+            return _sequence(whole.cells, whole.cost, 0, whole.nesting)
+        raise _Refused(f"{type(node).__name__} expressions are not allowed{_at(node)}")
+
+    def literal(self, node: ast.Tuple | ast.List | ast.Set) -> _Extent:
+        parts = [self.extent(e) for e in node.elts]
+        known = [p.cells for p in parts]
+        cells = None if None in known else max(1, sum(c for c in known if c is not None))
+        sure = [max(1, p.least) for p in parts]
+        # a set may hold one element for all of them
+        least = max(sure, default=0) if isinstance(node, ast.Set) else sum(sure)
+        nesting = 1 + max((p.nesting for p in parts), default=0)
+        return _sequence(cells, max(1, sum(p.cost for p in parts)), least, nesting)
+
+    def binary(self, node: ast.BinOp) -> _Extent:
+        left, right = self.extent(node.left), self.extent(node.right)
+        if left.scalar and right.scalar:
+            return _SCALAR._replace(number=_fold(node.op, left.number, right.number))
+        nesting = max(left.nesting, right.nesting)
+        if isinstance(node.op, ast.Add):
+            cells = None
+            if left.cells is not None and right.cells is not None:
+                cells = left.cells + right.cells
+            least = left.least + right.least
+            return self.bounded(
+                _sequence(cells, left.cost + right.cost, least, nesting, grown=True), node
+            )
+        if isinstance(node.op, ast.Mult):
+            times, seq = (left, right) if left.scalar else (right, left)
+            n = times.number if times.scalar else None
+            if n is not None and n <= 0:
+                return self.bounded(_sequence(1, 1, 0, nesting), node)
+            if n is not None:
+                cells = seq.cells * n if seq.cells is not None else None
+                made = _sequence(cells, seq.cost * n, seq.least * n, nesting, grown=True)
+                return self.bounded(made, node)
+            # how many times is known only at run time, which holds the result to the limit
+            return self.bounded(_sequence(None, MAX_VALUE_CELLS, 0, nesting, grown=True), node)
+        if isinstance(node.op, ast.Sub):  # sets: no bigger than the left one
+            return self.bounded(left._replace(least=0), node)
+        return _SCALAR  # / and %: numbers only
+
+
+def _fold(op: ast.operator, a: int | None, b: int | None) -> int | None:
+    """A whole-number result known at load (a repetition count, say)."""
+    if a is None or b is None:
+        return None
+    if isinstance(op, ast.Add):
+        return a + b
+    if isinstance(op, ast.Sub):
+        return a - b
+    if isinstance(op, ast.Mult):
+        return a * b
+    if isinstance(op, ast.Mod) and b:
+        return a % b
+    return None
+
+
+def _either(parts: list[_Extent]) -> _Extent:
+    """What ``a or b`` / ``a and b`` / ``x if c else y`` make: one of the parts."""
+    if all(p.scalar for p in parts):
+        return _SCALAR
+    known = [p.cells for p in parts]
+    return _sequence(
+        None if None in known else max(c for c in known if c is not None),
+        max(p.cost for p in parts),
+        min(p.least for p in parts),
+        max(p.nesting for p in parts),
+    )
+
+
 # --- rules and scope ---------------------------------------------------------------------------
 
 
@@ -902,7 +1229,8 @@ def _diagnosis_matches(entry: str, code: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One coverage rule. ``condition`` is the parsed ``when`` (``None``: always true);
-    ``source`` is the file it came from; ``position`` its place in pack order."""
+    ``source`` is the file it came from; ``position`` its place in pack order; ``work`` what
+    one evaluation of the condition may cost (see :class:`EvaluationBudget`)."""
 
     id: str
     description: str
@@ -917,6 +1245,7 @@ class Rule:
     compiled: Callable[[dict[str, Any], dict[str, Callable[..., Any]]], Any] | None = field(
         default=None, repr=False, compare=False
     )
+    work: int = field(default=0, repr=False, compare=False)
 
     def in_force(self, day: date) -> bool:
         if day < self.effective_from:
@@ -1056,14 +1385,19 @@ class RulePack:
     def __repr__(self) -> str:
         return f"RulePack(version={self.version!r}, rules={len(self.rules)})"
 
-    def evaluate(self, facts: LineFacts, history: MemberHistory) -> tuple[RuleAction, ...]:
+    def evaluate(
+        self, facts: LineFacts, history: MemberHistory, budget: EvaluationBudget | None = None
+    ) -> tuple[RuleAction, ...]:
         """The actions of every rule in force on the line's date of service whose scope
-        matches and whose condition is true, in pack order."""
-        return self.explain(facts, history).actions
+        matches and whose condition is true, in pack order. The conditions spend ``budget``
+        (the claim's, shared by its lines; by default one of the line's own)."""
+        return self.explain(facts, history, budget).actions
 
-    def explain(self, facts: LineFacts, history: MemberHistory) -> Evaluation:
+    def explain(
+        self, facts: LineFacts, history: MemberHistory, budget: EvaluationBudget | None = None
+    ) -> Evaluation:
         """:meth:`evaluate`, with the rules considered and fired and the final category."""
-        state = _Run(self.rules, facts, history)
+        state = _Run(self.rules, facts, history, budget or EvaluationBudget())
         # Pass 1: the category. When a rule changes it, the rules scoped to the new category
         # join the queue (those after the rule that changed it, keeping pack order).
         queue = sorted(
@@ -1100,10 +1434,17 @@ class _Run:
     """The state of one line's evaluation: its own names and evaluator, so a pack is safe to
     share between threads."""
 
-    def __init__(self, rules: tuple[Rule, ...], facts: LineFacts, history: MemberHistory):
+    def __init__(
+        self,
+        rules: tuple[Rule, ...],
+        facts: LineFacts,
+        history: MemberHistory,
+        budget: EvaluationBudget,
+    ):
         self.rules = rules
         self.facts = facts
         self.history = history
+        self.budget = budget
         self.category = facts.category
         self.considered: list[str] = []
         self.fired: list[tuple[int, RuleAction]] = []
@@ -1130,9 +1471,12 @@ class _Run:
         self.fired.append((position, action))
 
     def _condition(self, rule: Rule) -> bool | Pend:
+        budget = self.budget
+        if budget.exceeded is not None:
+            return False  # the claim already pends for the rule that spent the budget
         evaluator = self._evaluator
         if evaluator is None:
-            names, functions = _context(self.facts, self.history)
+            names, functions = _context(self.facts, self.history, budget)
             # One evaluator per thread, given this line's names: building one per line cost a
             # tenth of adjudication; a thread of its own keeps a shared pack thread-safe.
             evaluator = getattr(_EVALUATORS, "evaluator", None)
@@ -1143,10 +1487,18 @@ class _Run:
             self._evaluator = evaluator
         evaluator.names["category"] = self.category
         try:
+            budget.spend(rule.work)
             if rule.compiled is not None:
                 result = rule.compiled(evaluator.names, evaluator.functions)
             else:
                 result = evaluator.eval(rule.when, previously_parsed=rule.condition)
+        except _BudgetSpent:
+            budget.exceeded = rule.id
+            reason = (
+                f"rule {rule.id} exceeded the evaluation budget of {budget.units:,} units of "
+                "work for one claim"
+            )
+            return Pend(rule.id, reason[:MAX_REASON_CHARS])
         except Exception as exc:  # any failure is the rule's, and must pend
             return _error_pend(rule, f"{type(exc).__name__}: {exc}")
         if not isinstance(result, bool):
@@ -1272,9 +1624,29 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+class _FastLoader(_CSafeLoader):
+    """:class:`_Loader` with libyaml's parser (the same constructor and resolvers), several
+    times faster on a large pack. What it refuses goes to :class:`_Loader`, so that both say
+    the same thing about a broken file (see :func:`parse_yaml`)."""
+
+
+_FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+_AnyLoader: TypeAlias = type[yaml.SafeLoader] | type[_CSafeLoader]
+
+
+def parse_yaml(text: str, fast: _AnyLoader = _FastLoader, exact: _AnyLoader = _Loader) -> object:
+    """``text`` read by the ``fast`` loader, or when it refuses it, by the ``exact`` one
+    (which raises its own error, with its own words and place, on a broken file)."""
+    try:
+        return yaml.load(text, Loader=fast)  # a safe loader: see the classes above
+    except yaml.YAMLError:
+        return yaml.load(text, Loader=exact)  # a SafeLoader subclass: safe
+
+
 def _yaml(file: str, text: str) -> object:
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -1311,8 +1683,14 @@ def _parse_file(
 
 
 def _parse_rule(
-    entry: object, default_plans: frozenset[str], known_plans: Collection[str] | None
+    entry: object,
+    default_plans: frozenset[str],
+    known_plans: Collection[str] | None,
+    *,
+    closures: bool = True,
 ) -> Rule:
+    """One rule, checked; ``closures=False`` leaves the condition uncompiled (for a check
+    that never evaluates it)."""
     if not isinstance(entry, dict):
         raise _Refused("a rule must be a mapping")
     unknown = set(entry) - _RULE_KEYS
@@ -1335,14 +1713,15 @@ def _parse_rule(
     scope = _scope(entry.get("scope"), default_plans, known_plans)
     when = entry.get("when")
     condition = None
+    work = 0
     if when is None:
         when = ""
     elif isinstance(when, bool):
         # YAML reads an unquoted true / false as a boolean; keep it as the condition it says.
         when = str(when)
-        condition = _compile(when)
+        condition, work = _compile_measured(when)
     elif isinstance(when, str):
-        condition = _compile(when)
+        condition, work = _compile_measured(when)
     else:
         raise _Refused("'when' must be a string (an expression)")
     action = _action(rule_id, entry.get("then"))
@@ -1355,7 +1734,8 @@ def _parse_rule(
         when=when,
         action=action,
         condition=condition,
-        compiled=_closure(condition) if condition is not None else None,
+        compiled=_closure(condition) if condition is not None and closures else None,
+        work=work,
     )
 
 

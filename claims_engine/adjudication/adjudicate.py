@@ -32,6 +32,7 @@ from claims_engine.benefits import Plan, PlanVersion
 from claims_engine.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.money import ZERO, round_money
 from claims_engine.reference import Member, ReferenceData
+from claims_engine.rules import EvaluationBudget
 
 DEDUCTIBLE, OOP = "deductible", "oop"
 
@@ -87,6 +88,8 @@ class LineContext:
     service_date: date
     category: str
     history: tuple[PriorService, ...]  # the member's standing services, this claim's before
+    # the work the rules may still do for this claim: one for all its lines
+    rule_budget: EvaluationBudget = field(default_factory=EvaluationBudget)
 
 
 RuleHook = Callable[[Claim, ServiceLine, LineContext], Sequence[RuleOutcome]]
@@ -371,6 +374,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     decided: dict[int, LineDecision] = {}
     auth_used: dict[str, Decimal] = {}
     claim_services: list[PriorService] = []  # earlier allowed lines of this claim, for rules
+    rule_budget = EvaluationBudget()
     place_default = claim.facility_code
     for ln in claim.lines:
         day = _line_date(claim, ln) or ctx.received_on
@@ -389,7 +393,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
         denial: tuple[str, str, str] | None = None
         if ctx.rules is not None:
             seen = history + tuple(claim_services)
-            context = LineContext(member, plan, in_network, day, category, seen)
+            context = LineContext(member, plan, in_network, day, category, seen, rule_budget)
             for action in ctx.rules(claim, ln, context):
                 if action.kind == "set_category":
                     category = action.category

@@ -2,7 +2,8 @@
 
 :func:`rule_hook` turns a pack into the hook :func:`~claims_engine.adjudication.adjudicate.
 adjudicate` calls for each line: it builds the line's facts and the member's history for the
-plan year, evaluates the pack, and translates the actions into :class:`RuleOutcome` values.
+plan year, evaluates the pack (spending the claim's evaluation budget, which the line context
+carries), and translates the actions into :class:`RuleOutcome` values.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def rule_hook(pack: RulePack) -> RuleHook:
         year = ctx.plan.plan_year(ctx.service_date)
         history = MemberHistory(plan_year_start=year, services=_FromYear(ctx.history, year))
         outcomes: list[RuleOutcome] = []
-        for action in pack.evaluate(facts, history):
+        for action in pack.evaluate(facts, history, ctx.rule_budget):
             if isinstance(action, SetCategory):
                 outcomes.append(
                     RuleOutcome("set_category", action.rule_id, category=action.category)

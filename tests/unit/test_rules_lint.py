@@ -6,12 +6,28 @@ one of them in one run, each with its file, line and rule id."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import random
+import re
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from claims_engine.rules import RuleError, load_pack
+from claims_engine import rules_lint
+from claims_engine.rules import (
+    CapUnits,
+    Deny,
+    RequireAuthorization,
+    Rule,
+    RuleAction,
+    RuleError,
+    RulePack,
+    SetCategory,
+    load_pack,
+)
 from claims_engine.rules_lint import Finding, lint_pack, lint_rules, version_stem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -272,3 +288,210 @@ def test_lint_rules_lints_every_dated_version(tmp_path: Path) -> None:
     found = [(Path(f.file).parent.name, f.rule_id, f.code) for f in lint_rules(tmp_path)]
     assert found == [("2026-07-01", "A", "bad-action")]
     assert lint_rules(tmp_path / "r.yaml") == []
+
+
+# --- the sandbox's bounds ----------------------------------------------------------------------
+
+# 74 characters: comparing the two sides goes over 1000 ** 4 elements inside C
+HANGS = "(((('a',)*1000,)*1000,)*1000,)*1000 == (((('a',)*1000,)*1000,)*1000,)*1000"
+
+
+def test_conditions_over_the_sandbox_bounds_are_errors_with_file_line_and_rule(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n"
+        "  - id: HANGS\n"
+        "    description: compares 10 ** 12 elements\n"
+        "    effective_from: 2024-01-01\n"
+        f'    when: "{HANGS}"\n'
+        "    then: {pend: {reason: r}}\n"
+        """  - {id: NESTS, description: d, effective_from: 2024-01-01, when: "((('a',),),) == procedure", then: {pend: {reason: r}}}\n"""
+        """  - {id: WORKS, description: d, effective_from: 2024-01-01, when: "('a',)*1000 == ('a',)*999 and ('a',)*1000 == ('a',)*999 and ('a',)*1000 == ('a',)*999 and ('a',)*1000 == ('a',)*999 and ('a',)*1000 == ('a',)*999 and ('a',)*1000 == ('a',)*999", then: {pend: {reason: r}}}\n"""
+        """  - {id: FINE, description: d, effective_from: 2024-01-01, when: "('a',)*1000 == modifiers", then: {pend: {reason: r}}}\n"""
+    )
+    findings = lint_pack(tmp_path)
+    assert [(f.rule_id, f.line, f.severity, f.code) for f in findings] == [
+        ("HANGS", 5, "error", "over-budget"),
+        ("NESTS", 7, "error", "over-budget"),
+        ("WORKS", 8, "error", "over-budget"),
+    ]
+    assert [f.message for f in findings] == [
+        "condition builds a value of up to 1,000,000 cells at column 3; the limit is 1,000",
+        "literals nest 3 deep at column 1; the limit is 2",
+        # each comparison: itself 1; ('a',)*1000 is 5 parts, the 1-cell tuple built and the
+        # 1000 cells built (1,005), the right side 1,004, the two compared 1,999: 4,009;
+        # six of them and the `and`: 24,055
+        "condition may do 24,055 units of work in one evaluation; the limit is 20,000",
+    ]
+    assert all(f.file == str(tmp_path / "r.yaml") for f in findings)
+    with pytest.raises(RuleError, match=r"r\.yaml: rule HANGS: condition builds a value"):
+        load_pack(tmp_path)
+
+
+# --- many rules sharing a scope ----------------------------------------------------------------
+
+_ACTIONS = (
+    '{deny: {group: CO, carc: "96"}}',
+    '{deny: {group: CO, carc: "204"}}',
+    '{deny: {group: PR, carc: "96"}}',
+    '{cap_units: {max: 1, group: CO, carc: "119"}}',
+    '{cap_units: {max: 2, group: CO, carc: "119"}}',
+    "{require_authorization: {}}",
+    "{pend: {reason: r}}",
+    "{set_category: lab}",
+    "{set_category: imaging}",
+)
+
+
+def _random_pack(seed: int, size: int) -> str:
+    """One rule a line (rule n on line n + 2): few scopes, conditions, actions and dates, so
+    that rules meet on each; some ids are versions of one rule."""
+    rng = random.Random(seed)
+    lines = ["rules:"]
+    for n in range(size):
+        start = rng.choice(["2024-01-01", "2024-03-01", "2024-06-01"])
+        through = rng.choice(["", "", "2024-02-29", "2024-06-30", "2025-12-31"])
+        dates = f"effective_from: {start}" + (
+            f", effective_through: {through}" if through and through >= start else ""
+        )
+        when = rng.choice(["", "", 'when: "age > 3", ', 'when: "units>2", ', 'when: "units > 2", '])
+        # unique ids, some of them versions of another (R7-V21 of R7)
+        rule_id = rng.choice([f"R{n}", f"R{n // 3}-V{n}", f"R{n}-2024"])
+        lines.append(
+            f"  - {{id: {rule_id}, description: d, {dates}, "
+            f'scope: {{procedures: ["{rng.choice("123")}"]}}, {when}then: {rng.choice(_ACTIONS)}}}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _conflict(a: RuleAction, b: RuleAction) -> bool:
+    """The definition of a contradiction, as the lint had it when it went over every pair."""
+    if isinstance(a, SetCategory) and isinstance(b, SetCategory):
+        return a.category != b.category
+    if isinstance(a, Deny) and isinstance(b, Deny):
+        return (a.group, a.carc, a.rarcs) != (b.group, b.carc, b.rarcs)
+    if isinstance(a, CapUnits) and isinstance(b, CapUnits):
+        return a.max_units != b.max_units
+    kinds = {type(a), type(b)}
+    return Deny in kinds and bool(kinds & {CapUnits, RequireAuthorization})
+
+
+def _every_pair(pack: RulePack) -> set[tuple[str, str, str]]:
+    """(code, later rule, earlier rule) of contradiction, duplicate-rule and shadowed, found by
+    going over every pair of rules of one scope, as the lint once did."""
+    found = set()
+
+    def end(r: Rule) -> date:
+        return r.effective_through or date.max
+
+    def condition(r: Rule) -> str:
+        return ast.dump(r.condition) if r.condition is not None else ""
+
+    for j, b in enumerate(pack.rules):
+        for a in pack.rules[:j]:
+            if a.scope != b.scope or version_stem(a.id) == version_stem(b.id):
+                continue
+            if not (a.effective_from <= end(b) and b.effective_from <= end(a)):
+                continue
+            if condition(a) == condition(b):
+                same = dataclasses.replace(a.action, rule_id="") == dataclasses.replace(
+                    b.action, rule_id=""
+                )
+                if _conflict(a.action, b.action):
+                    found.add(("contradiction", b.id, a.id))
+                elif same and (a.effective_from, a.effective_through) == (
+                    b.effective_from,
+                    b.effective_through,
+                ):
+                    found.add(("duplicate-rule", b.id, a.id))
+            elif (
+                a.condition is None
+                and isinstance(a.action, Deny)
+                and not isinstance(b.action, SetCategory)
+                and a.effective_from <= b.effective_from
+                and end(a) >= end(b)
+            ):
+                found.add(("shadowed", b.id, a.id))
+    return found
+
+
+def _pairs_found(findings: list[Finding], file: Path) -> set[tuple[str, str, str]]:
+    earlier = re.compile(r"(\S+) \(" + re.escape(str(file)) + r":\d+\)")
+    out = set()
+    for f in findings:
+        if f.code in ("contradiction", "duplicate-rule", "shadowed"):
+            named = earlier.search(f.message)
+            assert named is not None and f.rule_id is not None, f.message
+            out.add((f.code, f.rule_id, named.group(1)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pair_findings_are_those_of_going_over_every_pair(tmp_path: Path, seed: int) -> None:
+    file = tmp_path / "r.yaml"
+    file.write_text(_random_pack(seed, 150))
+    pack = load_pack(tmp_path)
+    expected = _every_pair(pack)
+    assert {code for code, _, _ in expected} == {"contradiction", "duplicate-rule", "shadowed"}
+    assert _pairs_found(lint_pack(tmp_path), file) == expected
+
+
+def test_thousands_of_rules_sharing_a_scope_keep_their_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3,000 rules over two procedure codes, each condition its own but for the rules planted:
+    # a contradiction, a copy, a shadowed rule and two overlapping versions every 500 rules.
+    rules = ["rules:"]
+    planted = set()
+    for n in range(3000):
+        scope = f'{{procedures: ["{n % 2}"]}}'
+        rules.append(
+            f"  - {{id: G{n}, description: d, effective_from: 2024-01-01, scope: {scope}, "
+            f'when: "age > {n}", then: {{deny: {{group: CO, carc: "204"}}}}}}'
+        )
+        if n % 500 == 499:
+            rules += [
+                f"  - {{id: CONTRA{n}, description: d, effective_from: 2024-06-01, scope: "
+                f'{scope}, when: "age > {n}", then: {{cap_units: {{max: 1, group: CO, '
+                'carc: "119"}}}',
+                f"  - {{id: COPY{n}, description: d, effective_from: 2024-01-01, scope: "
+                f'{scope}, when: "age > {n}", then: {{deny: {{group: CO, carc: "204"}}}}}}',
+                f"  - {{id: ALWAYS{n}, description: d, effective_from: 2024-01-01, scope: "
+                f'{{procedures: ["S{n}"]}}, then: {{deny: {{group: CO, carc: "96"}}}}}}',
+                f"  - {{id: LATER{n}, description: d, effective_from: 2024-02-01, scope: "
+                f'{{procedures: ["S{n}"]}}, when: "age > 3", then: {{pend: {{reason: r}}}}}}',
+                f"  - {{id: V{n}, description: d, effective_from: 2024-01-01, scope: "
+                f'{{procedures: ["V{n}"]}}, then: {{pend: {{reason: r}}}}}}',
+                f"  - {{id: V{n}-V2, description: d, effective_from: 2024-05-01, scope: "
+                f'{{procedures: ["V{n}"]}}, then: {{pend: {{reason: r}}}}}}',
+            ]
+            planted |= {
+                ("contradiction", f"CONTRA{n}", f"G{n}"),
+                ("contradiction", f"COPY{n}", f"CONTRA{n}"),  # COPY comes after CONTRA
+                ("duplicate-rule", f"COPY{n}", f"G{n}"),
+                ("shadowed", f"LATER{n}", f"ALWAYS{n}"),
+            }
+    file = tmp_path / "r.yaml"
+    file.write_text("\n".join(rules) + "\n")
+    # the pair checks look at each rule a few times, not once for every other rule of its scope
+    calls = 0
+    stem = rules_lint.version_stem
+
+    def counted(rule_id: str) -> str:
+        nonlocal calls
+        calls += 1
+        return stem(rule_id)
+
+    monkeypatch.setattr(rules_lint, "version_stem", counted)
+    findings = lint_pack(tmp_path)
+    assert _pairs_found(findings, file) == planted
+    overlaps = sorted(f.rule_id or "" for f in findings if f.code == "date-overlap")
+    assert overlaps == sorted(f"V{n}-V2" for n in range(499, 3000, 500))
+    assert {f.code for f in findings} == {
+        "contradiction",
+        "duplicate-rule",
+        "shadowed",
+        "date-overlap",
+    }
+    assert calls <= 3 * 3036
