@@ -1,7 +1,7 @@
 """``rules lint`` on large packs whose rules share scopes: seconds and peak memory.
 
     .venv/bin/python benchmarks/bench_rules_lint.py [--sizes 2000,10000,50000]
-        [--timeout 300] [--module claims_engine.rules_lint]
+        [--timeout 300] [--module claims_engine.rules_lint] [--layout mixed|deniers]
 
 For each size, generates a pack (five files, not timed) of that many rules over two procedure
 codes, so that at 50,000 rules each scope holds 25,000 rules: conditions on ``age``,
@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import date, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,27 @@ def generate_pack(folder: Path, size: int) -> Counter[str]:
     return planted
 
 
+def generate_deniers_pack(folder: Path, size: int) -> Counter[str]:
+    """The layout that made the shadowed check quadratic: in each scope, half the rules with
+    a condition, then half that deny every line (distinct, staggered dates, all after the
+    conditional ones in pack order, so nothing is shadowed). No findings are planted."""
+    half = size // 2
+    lines: list[str] = []
+    for n in range(half):
+        scope = f"1{n % SCOPES:04d}"
+        lines.append(_rule(f"COND{n}", scope, f"age >= {n // SCOPES}", _ACTIONS[1], "2024-01-01"))
+    for n in range(size - half):
+        scope = f"1{n % SCOPES:04d}"
+        start = (date(2000, 1, 1) + timedelta(days=n // SCOPES)).isoformat()
+        lines.append(_rule(f"DENY{n}", scope, None, _ACTIONS[4], start))
+    folder.mkdir(parents=True, exist_ok=True)
+    per_file = -(-len(lines) // FILES)
+    for f in range(FILES):
+        chunk = lines[f * per_file : (f + 1) * per_file]
+        (folder / f"part-{f}.yaml").write_text("rules:\n" + "".join(chunk))
+    return Counter()
+
+
 def _lint_child(module: str, pack: str, conn: Connection) -> None:
     lint_pack = importlib.import_module(module).lint_pack
     start = time.perf_counter()
@@ -142,7 +164,15 @@ def main() -> int:
     parser.add_argument("--sizes", default="2000,10000,50000", help="rule counts, comma separated")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per lint")
     parser.add_argument("--module", default="claims_engine.rules_lint")
+    parser.add_argument(
+        "--layout",
+        choices=("mixed", "deniers"),
+        default="mixed",
+        help="mixed: the planted findings among every kind of rule; deniers: half conditional "
+        "rules, then half that deny every line (generate_deniers_pack)",
+    )
     args = parser.parse_args()
+    generate = generate_pack if args.layout == "mixed" else generate_deniers_pack
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: list[dict[str, Any]] = []
     print(
@@ -152,7 +182,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-rules-lint-") as tmp:
         for size in sizes:
             pack = Path(tmp) / f"pack-{size}"
-            planted = generate_pack(pack, size)
+            planted = generate(pack, size)
             seconds, peak, codes = measure(args.module, pack, args.timeout)
             found = codes == dict(planted)
             row: dict[str, Any] = {
@@ -179,13 +209,15 @@ def main() -> int:
         print(f"{TARGET_RULES:,} rules: {verdict} the {TARGET_SECONDS:.0f} s target")
     result = {
         "module": args.module,
+        "layout": args.layout,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
         "target_seconds_at_50k": TARGET_SECONDS,
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_rules_lint.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "bench_rules_lint.json" if args.layout == "mixed" else "bench_rules_lint_deniers.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -110,6 +110,11 @@ MAX_LITERAL_CHARS = 100
 # anything else, is one cell). Comparing or hashing a value costs about its cells.
 MAX_VALUE_CELLS = 1000
 MAX_LITERAL_NESTING = 2  # ((1, 2), (3,)) nests 2 deep
+# Whole numbers: converting or comparing one costs about its digits squared (a 970-digit one
+# against a charge, 10 us), so a literal has at most 18 digits, as an X12 amount, and a product
+# at most 38 (128 bits): never anything a sum of money or a count of units needs more of.
+MAX_WHOLE_LITERAL = 10**18 - 1
+MAX_PRODUCT_BITS = 128
 # Work is counted in units of about one basic step (one part of a condition evaluated, one
 # cell compared, hashed or built, one earlier service looked at once):
 MAX_RULE_WORK = 20_000  # the most one evaluation of a condition may do, checked at load
@@ -492,7 +497,14 @@ def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
+def _too_long(a: int, b: int) -> bool:
+    """Whether the product of whole numbers ``a`` and ``b`` can pass MAX_PRODUCT_BITS."""
+    return a.bit_length() + b.bit_length() > MAX_PRODUCT_BITS
+
+
 def _mult(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int) and _too_long(a, b):
+        raise ValueError(f"a whole number of more than {MAX_PRODUCT_BITS} bits")
     for seq, times in ((a, b), (b, a)):
         if isinstance(seq, _SEQUENCES) and isinstance(times, int) and times > 0:
             # counted only as far as can matter: cells * times over the limit is refused
@@ -975,6 +987,10 @@ def _check_constant(node: ast.Constant) -> None:
                 f"string literal is {len(value)} characters long; the limit is "
                 f"{MAX_LITERAL_CHARS}{_at(node)}"
             )
+    elif isinstance(value, int) and not isinstance(value, bool) and value > MAX_WHOLE_LITERAL:
+        raise _Refused(
+            f"whole number literal of {len(str(value))} digits{_at(node)}; the limit is 18"
+        )
     elif isinstance(value, float):
         # Written as a decimal, read as a Decimal: charges and units are Decimals, and a float
         # would not mix with them in arithmetic.
@@ -1126,7 +1142,13 @@ class _Meter:
     def binary(self, node: ast.BinOp) -> _Extent:
         left, right = self.extent(node.left), self.extent(node.right)
         if left.scalar and right.scalar:
-            return _SCALAR._replace(number=_fold(node.op, left.number, right.number))
+            number = _fold(node.op, left.number, right.number)
+            if number is not None and abs(number).bit_length() > MAX_PRODUCT_BITS:
+                raise _Refused(
+                    f"makes a whole number of {abs(number).bit_length()} bits{_at(node)}; "
+                    f"the limit is {MAX_PRODUCT_BITS}"
+                )
+            return _SCALAR._replace(number=number)
         nesting = max(left.nesting, right.nesting)
         if isinstance(node.op, ast.Add):
             cells = None

@@ -804,30 +804,60 @@ def _check_duplicates(same: list[_Entry], out: _Collector) -> None:
 
 def _check_shadowed(entries: list[_Entry], out: _Collector) -> None:
     """A rule with a condition (not a category) after a rule of the same scope that denies
-    every line, in force on every day the later one is."""
-    always = sorted(
-        (e for e in entries if not e.condition and e.kind == "deny"), key=lambda e: e.start
-    )
+    every line, in force on every day the later one is (another version of the same rule
+    aside): reported once, naming the denier in force longest.
+
+    One sweep in pack order: the deniers met so far sit in a Fenwick tree over their start
+    dates, each node keeping the two that end latest with different stems, so a rule asks
+    "which earlier denier starting by my start ends latest, other than my own versions" in
+    log time however many deniers the scope holds."""
+    always = [e for e in entries if not e.condition and e.kind == "deny"]
     if not always:
         return
-    starts = [e.start for e in always]
-    for entry in entries:
+    starts = sorted({e.start for e in always})
+    size = len(starts)
+    tree: list[list[_Entry]] = [[] for _ in range(size + 1)]
+    for entry in sorted(entries, key=lambda e: e.order):
+        if not entry.condition and entry.kind == "deny":
+            i = bisect_right(starts, entry.start)  # 1-based rank of its start
+            while i <= size:
+                tree[i] = _latest_two(tree[i], entry)
+                i += i & -i
+            continue
         if not entry.condition or entry.kind == "category":
             continue
-        for denier in always[: bisect_right(starts, entry.start)]:
-            if denier.order < entry.order and denier.end >= entry.end:
-                if denier.stem == entry.stem:
-                    continue
-                a, b = denier.item, entry.item
-                out.add(
-                    b.file,
-                    b.line,
-                    b.rule.id,
-                    "shadowed",
-                    f"{a.rule.id} ({a.file}:{a.line}) denies every line of the same scope "
-                    "first, on every day this rule is in force: it never changes the outcome",
-                    "warning",
-                )
+        best: list[_Entry] = []
+        i = bisect_right(starts, entry.start)
+        while i > 0:
+            for kept in tree[i]:
+                best = _latest_two(best, kept)
+            i -= i & -i
+        shadower = next((d for d in best if d.stem != entry.stem), None)
+        if shadower is None or shadower.end < entry.end:
+            continue
+        a, b = shadower.item, entry.item
+        out.add(
+            b.file,
+            b.line,
+            b.rule.id,
+            "shadowed",
+            f"{a.rule.id} ({a.file}:{a.line}) denies every line of the same scope "
+            "first, on every day this rule is in force: it never changes the outcome",
+            "warning",
+        )
+
+
+def _latest_two(kept: list[_Entry], new: _Entry) -> list[_Entry]:
+    """Of ``kept`` (at most two, of different stems) and ``new``: the two that end latest
+    (the earlier in pack order first on a tie) with different stems, latest first."""
+    candidates = sorted([*kept, new], key=lambda e: (-e.end.toordinal(), e.order))
+    chosen: list[_Entry] = []
+    for e in candidates:
+        if all(c.stem != e.stem for c in chosen):
+            chosen.append(e)
+            if len(chosen) == 2:
+                break
+    return chosen
 
 
 def _check_versions(group: list[_Kept], out: _Collector) -> None:

@@ -51,7 +51,7 @@ from claims_engine.services import access, queries
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276
 from claims_engine.services.explanation import load_explanations
-from claims_engine.services.intake import preflight, sender_ids, submit
+from claims_engine.services.intake import preflight, submit
 from claims_engine.store.db import begin_write, engine_for
 from workers.settings import Environment
 
@@ -309,6 +309,11 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     def _accept(raw: bytes, who: Principal) -> Response:
         now = config.now()
+        # under sender ids not the key's: refused before the body is read whole, answered with
+        # nothing of it (no TA1 or 999 of another's interchange)
+        refusal = access.sending_refusal(who, raw)
+        if refusal is not None:
+            raise ApiError(403, "forbidden", refusal)
         check = preflight(raw, now, env.settings.levels)
         if not check.usable:
             status = 422 if check.kind == "999" else 400
@@ -316,8 +321,6 @@ def create_app(config: ApiConfig) -> FastAPI:
                 check.kind, "not_x12"
             )
             raise ApiError(status, code, check.reason, check.acknowledgment or None)
-        if who.role is Role.PROVIDER:
-            _check_senders(raw, who)
         if who.role is Role.PROVIDER and not check.billing_npis <= who.npis:
             foreign = ", ".join(sorted(check.billing_npis - who.npis)[:5])
             raise ApiError(
@@ -345,22 +348,6 @@ def create_app(config: ApiConfig) -> FastAPI:
             "links": [{"rel": "self", "href": href}],
         }
         return FastJSON(body, status_code=202, headers={"Location": href})
-
-    def _check_senders(raw: bytes, who: Principal) -> None:
-        """A provider key sends only under the sender ids registered to it (ISA06, GS02)."""
-        if not who.senders:
-            raise ApiError(
-                403,
-                "forbidden",
-                "this key has no sender id registered: the insurer registers the ISA06 / GS02 "
-                "ids it sends under (claims-engine keys create --sender)",
-            )
-        foreign = sorted(sender_ids(raw) - who.senders)
-        if foreign:
-            listed = ", ".join(repr(s) for s in foreign[:5])
-            raise ApiError(
-                403, "forbidden", f"sender ids (ISA06 / GS02) not registered to this key: {listed}"
-            )
 
     def _enqueue(interchange_id: int) -> None:
         from workers import actors

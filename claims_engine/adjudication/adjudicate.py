@@ -583,10 +583,11 @@ def _authorization(
 
 def may_reverse(claim: Claim, original: Claim, ref: ReferenceData) -> bool:
     """Whether ``claim``, a replacement or a void, may reverse the decision on ``original``:
-    only a claim of the same billing provider (NPI, and TIN where both claims carry one) for
-    the same patient. Whoever names another's payer claim number in REF*F8 reaches nothing."""
+    only a claim of the same billing provider (NPI, and TIN: one without a TIN matches no
+    original that has one) for the same patient. Whoever names another's payer claim number
+    in REF*F8 reaches nothing."""
     mine, theirs = claim.billing_provider, original.billing_provider
-    if mine.npi != theirs.npi or (mine.tin and theirs.tin and mine.tin != theirs.tin):
+    if mine.npi != theirs.npi or mine.tin != theirs.tin:
         return False
     return patient_key(claim, ref) == patient_key(original, ref)
 

@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, insert, select, text, 
 from claims_engine.errors import ConfigurationError
 from claims_engine.npi import npi_is_valid
 from claims_engine.reference import ReferenceData
+from claims_engine.services.intake import sender_ids
 from claims_engine.services.queries import ClaimScope
 from claims_engine.store.db import begin_write, is_postgres
 from claims_engine.store.tables import (
@@ -383,6 +384,27 @@ def visible_members(
 
 
 # -- what a principal may see -------------------------------------------------------------------
+
+
+def sending_refusal(principal: Principal, raw: bytes) -> str | None:
+    """Why ``principal`` may not send the 837 body ``raw`` under the sender ids in it (every
+    ISA06 and GS02), or None when it may: an insurer key sends under any, a provider key only
+    under the sender ids registered to it, a member key nothing. Cheap (the envelopes alone),
+    so it is asked before the body is read whole."""
+    if principal.role is Role.INSURER:
+        return None
+    if principal.role is not Role.PROVIDER:
+        return "only provider and insurer keys submit claims"
+    if not principal.senders:
+        return (
+            "this key has no sender id registered: the insurer registers the ISA06 / GS02 "
+            "ids it sends under (claims-engine keys create --sender)"
+        )
+    foreign = sorted(sender_ids(raw) - principal.senders)
+    if foreign:
+        listed = ", ".join(repr(s) for s in foreign[:5])
+        return f"sender ids (ISA06 / GS02) not registered to this key: {listed}"
+    return None
 
 
 def claim_scope(principal: Principal) -> ClaimScope:

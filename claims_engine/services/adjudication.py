@@ -178,6 +178,7 @@ class _Waiting:
     family: str
     received_on: date
     claim: Any
+    member_id: str  # the lookup of the claim's patient, as its intake stored it
 
 
 def _adjudicate(
@@ -212,7 +213,9 @@ def _adjudicate(
                 raise  # the keys are wrong, not the claim: retried, and swept up once fixed
             except Exception as exc:  # a stored claim that cannot be read pends alone
                 failures.append((w, exc))
-        reversed_decisions = _load_reversed(conn, claims.values(), runtime)
+        reversed_decisions = _load_reversed(
+            conn, [(claims[w.id], w.member_id) for w in waiting if w.id in claims]
+        )
         lookups = readable_lookups(
             runtime, [*claims.values(), *(d.claim for d in reversed_decisions.values())]
         )
@@ -302,7 +305,7 @@ def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Wa
     c = _claims.c
     last = max(m for _, m in families)
     query = (
-        select(c.id, c.payer_claim_number, c.family, c.received_on, c.claim)
+        select(c.id, c.payer_claim_number, c.family, c.received_on, c.claim, c.member_id)
         .where(
             c.family.in_([f for f, _ in families]),
             c.state == ClaimState.ACCEPTED,
@@ -313,7 +316,14 @@ def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Wa
     if is_postgres(conn):
         query = query.with_for_update()
     return [
-        _Waiting(int(r.id), str(r.payer_claim_number), str(r.family), r.received_on, r.claim)
+        _Waiting(
+            int(r.id),
+            str(r.payer_claim_number),
+            str(r.family),
+            r.received_on,
+            r.claim,
+            str(r.member_id),
+        )
         for r in conn.execute(query)
     ]
 
@@ -390,16 +400,16 @@ def _load_history(
 
 
 def _load_reversed(
-    conn: Connection, claims: Iterable[Claim], runtime: Runtime
+    conn: Connection, claims: Iterable[tuple[Claim, str]]
 ) -> dict[str, ClaimDecision]:
-    """The standing decisions that replacements and voids among ``claims`` name, of those
-    originals only that were billed under the same NPI for the same patient as the claim that
-    names them: any other is never opened, and adjudication answers it as one that does not
-    exist (``may_reverse`` checks the provider's TIN and the patient again)."""
-    vault = current_vault()
+    """The standing decisions that replacements and voids among ``claims`` (each with the
+    lookup of its patient as stored) name, of those originals only that were billed under the
+    same NPI for the same patient (as their intakes stored them, the test ``_original_families``
+    makes too): any other is never opened, and adjudication answers it as one that does not
+    exist (``may_reverse`` checks the TIN and the patient again)."""
     wanted = {
-        (c.original_claim_number, c.billing_provider.npi, vault.lookup(runtime.patient_of(c)))
-        for c in claims
+        (c.original_claim_number, c.billing_provider.npi[:10], member)
+        for c, member in claims
         if c.original_claim_number
     }
     if not wanted:

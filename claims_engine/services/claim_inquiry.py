@@ -166,8 +166,9 @@ def answer_276(
     if isinstance(request, TooManyInquiries):
         raise UnusableInquiry(
             413,
-            f"more than {request.limit} claim inquiries (TRN at segment {request.position}): "
-            "ask about fewer claims a request",
+            f"more than {request.limit} {request.what} "
+            f"({'TRN' if request.what == 'claim inquiries' else 'SVC'} at segment "
+            f"{request.position}): ask about fewer a request",
             None,
         )
     if isinstance(request, Unreadable):
@@ -445,13 +446,26 @@ def _with_lines(
 ) -> ClaimReport:
     """The report with the lines asked about that the claim has, each matched once."""
     decided = {ln.line_number: ln for ln in decision.lines} if decision is not None else {}
-    free = list(claim.lines)
+    # the claim's lines by the codes they are asked about by (an institutional line by its
+    # procedure and its revenue code), so that a line asked about meets only its own code's
+    by_code: dict[str, list[ServiceLine]] = {}
+    for ln in claim.lines:
+        if ln.procedure is not None:
+            by_code.setdefault(ln.procedure.code, []).append(ln)
+        if ln.revenue_code:
+            by_code.setdefault(f"NU:{ln.revenue_code}", []).append(ln)
+    taken: set[int] = set()  # id() of the lines matched already
     lines: list[LineReport] = []
     for line in asked:
-        match = next((ln for ln in free if _same_line(line, ln)), None)
+        proc = line.procedure
+        key = f"NU:{proc.code}" if proc.qualifier == "NU" else proc.code
+        match = next(
+            (ln for ln in by_code.get(key, ()) if id(ln) not in taken and _same_line(line, ln)),
+            None,
+        )
         if match is None:
             continue
-        free.remove(match)
+        taken.add(id(match))
         outcome = decided.get(match.number)
         lines.append(_line_report(line, match, outcome, report, claim))
     if not lines:

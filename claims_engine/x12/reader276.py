@@ -227,11 +227,18 @@ class Unreadable:
 
 @dataclass(frozen=True, slots=True)
 class TooManyInquiries:
-    """A 276 asking about more claims than one request may: reading stopped at the TRN (the
-    start of a claim inquiry) over ``limit``, segment ``position`` of the interchange."""
+    """A 276 asking about more than one request may: reading stopped at the TRN (the start of
+    a claim inquiry) over ``limit``, or at the SVC over :data:`MAX_SERVICE_LINES` (``what``
+    says which), segment ``position`` of the interchange."""
 
     limit: int
     position: int
+    what: str = "claim inquiries"
+
+
+# The service lines (SVC) one request may ask about, together: as many as the longest claim
+# has (an 837I's 2400 loop repeats 999 times); each is matched against its claims' lines.
+MAX_SERVICE_LINES = 999
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -249,10 +256,11 @@ def read_276(
     data: bytes, *, max_inquiries: int | None = None
 ) -> StatusRequest | Unreadable | TooManyInquiries:
     """Read one 276 interchange (see the module docstring); with ``max_inquiries``, stop at
-    the TRN over that many, before reading further."""
+    the TRN over that many, or the SVC over :data:`MAX_SERVICE_LINES`, before reading
+    further."""
     reader = SegmentReader(io.BytesIO(data))
     walk = _Interchange()
-    asked = 0
+    asked = lines = 0
     try:
         for seg, bad in _segments(reader):
             if seg[0] == "ISA" and walk.header is not None:
@@ -265,6 +273,10 @@ def read_276(
                 asked += 1
                 if max_inquiries is not None and asked > max_inquiries:
                     return TooManyInquiries(max_inquiries, walk.count + 1)
+            elif seg[0] == "SVC":
+                lines += 1
+                if max_inquiries is not None and lines > MAX_SERVICE_LINES:
+                    return TooManyInquiries(MAX_SERVICE_LINES, walk.count + 1, "service lines")
             walk.feed(seg, bad, reader)
     except X12FormatError as exc:
         if walk.header is None:

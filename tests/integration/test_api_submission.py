@@ -241,6 +241,20 @@ def test_a_key_cannot_take_another_senders_interchange_numbers(api_on: Api) -> N
     assert "TA1*900000102*" in ta1 and "*A*000~" in ta1
 
 
+def test_another_senders_body_is_refused_before_it_is_read(api_on: Api) -> None:
+    """Under sender ids not the key's, a body is refused before its preflight: an unusable one
+    gets the 403 too, not a TA1 or 999 answering the other sender's interchange."""
+    client, engine, tokens = api_on
+    broken = resent(VALID, control=900000104).replace("IEA*1*", "IEA*3*")
+    r = client.post("/v1/interchanges", content=broken, headers=_auth(tokens["other"]))
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["acknowledgment"] is None
+    # the same body from the sender's own key is answered with its TA1
+    r = client.post("/v1/interchanges", content=broken, headers=_auth(tokens["provider"]))
+    assert r.status_code == 400 and "TA1*900000104*" in r.json()["error"]["acknowledgment"]
+    assert _stored(engine) == (0, 0)
+
+
 def test_every_group_sender_must_be_registered_to_the_key(api_on: Api) -> None:
     client, engine, tokens = api_on
 

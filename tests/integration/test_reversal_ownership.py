@@ -30,6 +30,7 @@ from claims_engine.services.queries import claim_status, find_claims
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837
 from tests.integration.pipeline_support import NOW, check_835, generated_837, prepared_store
 from tests.integration.pipeline_support import work_through as _work_through
@@ -315,9 +316,11 @@ def test_an_original_not_yours_is_never_opened(world: World, frequency: str) -> 
     attacks = _attacks(w, frequency, w.victim.payer_claim_number, "X")
     own = replace(attacks["other_provider"], billing_provider=w.victim.claim.billing_provider)
     with w.engine.connect() as conn:
+        member = current_vault().lookup(w.runtime.patient_of(own))
         for attack in attacks.values():
-            assert adjudication_service._load_reversed(conn, [attack], w.runtime) == {}
-        found = adjudication_service._load_reversed(conn, [own], w.runtime)
+            lookup = current_vault().lookup(w.runtime.patient_of(attack))
+            assert adjudication_service._load_reversed(conn, [(attack, lookup)]) == {}
+        found = adjudication_service._load_reversed(conn, [(own, member)])
         assert list(found) == [w.victim.payer_claim_number]
 
 

@@ -127,6 +127,10 @@ def test_the_74_character_condition_is_refused_at_load(tmp_path: Path) -> None:
         # nesting
         ("((('a',),),) == procedure", "literals nest 3 deep at column 1; the limit is 2"),
         ("(((procedure,),) * 2,) == ()", "literals nest 3 deep"),
+        # whole numbers: a 970-digit one converted for every comparison with a charge
+        ("charge in (" + "9" * 970 + ",) * 1000", "whole number literal of 970 digits"),
+        ("units == 1" + "0" * 18, "whole number literal of 19 digits"),
+        (" * ".join(["999999999999999999"] * 8) + " == units", "makes a whole number of 1"),
         # work: six comparisons of values of a thousand cells
         (
             " and ".join(["('a',)*1000 == ('a',)*999"] * 6),
@@ -175,6 +179,12 @@ def test_the_bounds_are_exact(within: str, over: str) -> None:
         ("len(((procedure,) * age,) * 10) > 0", {"age": 100}, "a value of more than 1000"),
         # 199 times 5 cells, and the 7 of the diagnoses
         ("len(diagnoses + (procedure,) * age) > 0", {"age": 199}, "a value of more than 1000"),
+        # whole numbers grow by multiplying: at most 128 bits, whatever the line's age
+        (
+            "charge in (age * 999999999999999999 * 999999999999999999 * 999,) * 1000",
+            {"age": 40},
+            "ValueError: a whole number of more than 128 bits",
+        ),
         # the functions are given at most 1000 arguments
         (
             "any_of(diagnoses, ('',) * age, ('',) * age)",
@@ -266,7 +276,12 @@ def test_the_default_budget_stops_a_rule_reading_a_long_history(tmp_path: Path) 
 
 _SIMPLE = st.one_of(
     st.sampled_from(sorted(CONTEXT_NAMES)),
-    st.sampled_from(["0", "1", "2", "3", "-1", "10", "333", "999", "1000", "1001", "100000"]),
+    st.sampled_from(
+        [
+            *("0", "1", "2", "3", "-1", "10", "333", "999", "1000", "1001", "100000"),
+            *("999999999999999999", "1" + "0" * 18, "9" * 970),  # the largest, and over it
+        ]
+    ),
     st.sampled_from(["''", "'a'", "'E11'", "'0-9'", "'99213'", "'D0120-D0999'"]),
     st.sampled_from(["True", "False", "None", "1.5"]),
 )
@@ -338,6 +353,8 @@ def _cpu_seconds(pack: RulePack) -> float:
 @example("any_of(((('a',) * 1000,) * 1000,) * 10, 'x')")
 @example("{((('a',) * 1000,) * 1000,) * 10} == {1}")
 @example("((diagnoses,) * 1000,) * age == ((diagnoses,) * 1000,) * age")
+@example("charge in (" + "9" * 970 + ",) * 1000")
+@example("charge in (age * 999999999999999999 * 999999999999999999,) * 1000")
 def test_no_small_condition_is_slow_to_evaluate(condition: str) -> None:
     entry = {
         "id": "R1",

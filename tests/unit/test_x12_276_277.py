@@ -23,7 +23,13 @@ from claims_engine.issues import ClaimStatus, Scope
 from claims_engine.model import Procedure
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
-from claims_engine.x12.reader276 import StatusRequest, TooManyInquiries, Unreadable, read_276
+from claims_engine.x12.reader276 import (
+    MAX_SERVICE_LINES,
+    StatusRequest,
+    TooManyInquiries,
+    Unreadable,
+    read_276,
+)
 from claims_engine.x12.tokenizer import Delimiters
 from claims_engine.x12.writer277 import (
     NOT_FOUND,
@@ -346,6 +352,26 @@ def test_reading_stops_at_the_claim_inquiry_over_the_limit() -> None:
     cut = _x12(_segments(CLAIM_REQUEST)[:34], recount=False)
     assert isinstance(read_276(cut), Unreadable)
     assert read_276(cut, max_inquiries=2) == TooManyInquiries(2, 34)
+
+
+def test_reading_stops_at_the_service_line_over_the_limit() -> None:
+    """One inquiry may ask about any number of service lines, each matched against the lines
+    of every claim it finds: a request asks about at most MAX_SERVICE_LINES (999) in all."""
+    segments = _segments(CLAIM_REQUEST)
+    at = next(i for i, s in enumerate(segments) if s.startswith("SVC*"))
+    line = segments[at : at + 2]  # SVC and its DTP
+    assert line[1].startswith("DTP*472*")
+
+    def asking(n: int) -> bytes:
+        return _x12(segments[:at] + line * n + segments[at + 2 :])
+
+    assert isinstance(read_276(asking(MAX_SERVICE_LINES), max_inquiries=100), StatusRequest)
+    over = read_276(asking(MAX_SERVICE_LINES + 1), max_inquiries=100)
+    assert over == TooManyInquiries(
+        MAX_SERVICE_LINES, at + 1 + 2 * MAX_SERVICE_LINES, "service lines"
+    )
+    # without a limit (the reader's own tests), every line is read
+    assert isinstance(read_276(asking(MAX_SERVICE_LINES + 1)), StatusRequest)
 
 
 def test_envelope_numbers_are_echoed_only_when_they_are_ascii_digits() -> None:

@@ -107,9 +107,12 @@ def test_another_patient_of_the_same_policy_is_another_patient(frequency: str) -
     _as_if_unknown(attack, {VICTIM: original})
 
 
-def test_the_same_npi_under_another_tin_is_another_billing_provider() -> None:
+@pytest.mark.parametrize(
+    "tin", ["REF*EI*999999999~\n", ""], ids=["another TIN", "no TIN (SNIP level 4 off)"]
+)
+def test_the_same_npi_under_another_tin_is_another_billing_provider(tin: str) -> None:
     original = _original(LIAM_HILL, BUCKEYE)
-    attack = _follow_up("8", LIAM_HILL, BUCKEYE.replace("REF*EI*206973390", "REF*EI*999999999"))
+    attack = _follow_up("8", LIAM_HILL, BUCKEYE.replace("REF*EI*206973390~\n", tin))
     _as_if_unknown(attack, {VICTIM: original})
 
 
