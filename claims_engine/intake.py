@@ -145,6 +145,9 @@ class IntakeOptions:
     # Asked for each interchange header: why it is a duplicate of one received before (it is
     # then rejected with a TA1 note 025), or "" when it is new. The store answers it.
     duplicate_of: Callable[[InterchangeHeader], str] | None = None
+    # The start of the payer claim numbers of the n-th interchange (from 1) of the stream; by
+    # default payer_claim_prefix. The store gives each stored interchange numbers of its own.
+    claim_prefix: Callable[[InterchangeHeader, int], str] | None = None
 
     def levels_for(self, sender_id: str) -> frozenset[int]:
         return self.partner_levels.get(sender_id, self.levels)
@@ -200,7 +203,10 @@ def payer_claim_prefix(received_on: date, sender_id: str, control: str) -> str:
 
     Date received, a short checksum of the sender and the inbound interchange control number:
     unique for each claim of a day as long as senders do not reuse an interchange control
-    number on one day (which is itself a duplicate, TA1 025).
+    number on one day (which is itself a duplicate, TA1 025) and no two senders share the
+    checksum: good for a file read on its own (``claims-engine ingest``). A store numbers by
+    its own interchange ids instead (``IntakeOptions.claim_prefix``): a sender id chosen to
+    share another's checksum must not take that sender's numbers.
     """
     sender = zlib.crc32(sender_id.encode()) % 10000
     return f"{received_on:%y%m%d}{sender:04d}{control[-9:]:0>9}"
@@ -324,8 +330,11 @@ class Intake:
         self.summary.interchanges.append(self._ix)
         self._levels = self.options.levels_for(header.sender_id)
         self._edit_context = EditContext(self.options.received_on, self._levels)
-        self._pccn_prefix = payer_claim_prefix(
-            self.options.received_on, header.sender_id, header.control
+        prefix = self.options.claim_prefix
+        self._pccn_prefix = (
+            prefix(header, self._ordinal)
+            if prefix is not None
+            else payer_claim_prefix(self.options.received_on, header.sender_id, header.control)
         )
         self._groups = []
         self._ix_tally = _Tally()

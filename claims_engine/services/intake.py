@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,19 @@ class Preflight:
     acknowledgment: str = ""
     claims: int = 0
     billing_npis: frozenset[str] = frozenset()  # of every claim read, accepted or not
+
+
+def stored_claim_prefix(
+    received_on: date, interchange_id: int
+) -> Callable[[InterchangeHeader, int], str]:
+    """The payer claim numbers of a stored interchange: the day received, the interchange's
+    row id (ten digits) and the place of the ISA in its file (three), then each claim's place
+    (seven): 26 digits, unique because the row id is, whatever the senders and their ISA13s."""
+
+    def prefix(_header: InterchangeHeader, ordinal: int) -> str:
+        return f"{received_on:%y%m%d}{interchange_id:010d}{ordinal:03d}"
+
+    return prefix
 
 
 def preflight(
@@ -559,6 +572,7 @@ def _ingest(
             partner_levels=partner_levels or {},
             first_control=first_control,
             duplicate_of=_Controls(conn, interchange_id),
+            claim_prefix=stored_claim_prefix(now.date(), interchange_id),
         )
         output = MemoryAckOutput()
         sink = _StoreSink(conn, interchange_id, runtime, options)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -239,6 +240,38 @@ def test_a_key_cannot_take_another_senders_interchange_numbers(api_on: Api) -> N
     assert set(kinds) == {"ta1", "999", "277ca"}  # the sample asks for a TA1 (ISA14)
     ta1 = client.get(kinds["ta1"], headers=_auth(tokens["provider"])).text
     assert "TA1*900000102*" in ta1 and "*A*000~" in ta1
+
+
+def test_a_sender_id_chosen_to_collide_takes_no_claim_numbers(api_on: Api) -> None:
+    """Payer claim numbers were the day, a 4-digit checksum of the sender id and ISA13: a
+    partner registered under a sender id whose checksum is another's (CLINIC14970 and
+    SUBMITTER01 both give 1248) could send the other's next ISA13 first, so that the other's
+    claims met numbers already given and its file failed. Each interchange's numbers are its
+    own now, whoever sent what."""
+    client, engine, tokens = api_on
+    assert zlib.crc32(b"CLINIC14970") % 10000 == zlib.crc32(b"SUBMITTER01") % 10000
+    collider = create_key(
+        engine, Role.PROVIDER, now=NOW, npis=[SAMPLE_NPI], senders=["CLINIC14970"]
+    ).token
+    numbers = []
+    for token, sender in ((collider, "CLINIC14970"), (tokens["provider"], "SUBMITTER01")):
+        raw = resent(VALID, control=900000102, sender=sender)
+        r = client.post("/v1/interchanges", content=raw, headers=_auth(token))
+        assert r.status_code == 202, r.text
+        done = _wait_ingested(client, token, r.json()["id"])
+        assert done["state"] == "ingested" and done["reason"] is None, done
+        assert done["claims"]["rejected"] == 0, done
+        with engine.connect() as conn:
+            numbers.append(
+                set(
+                    conn.execute(
+                        select(t.claims_table.c.payer_claim_number).where(
+                            t.claims_table.c.interchange_id == r.json()["id"]
+                        )
+                    ).scalars()
+                )
+            )
+    assert len(numbers[0]) == len(numbers[1]) == 2 and not numbers[0] & numbers[1]
 
 
 def test_another_senders_body_is_refused_before_it_is_read(api_on: Api) -> None:
