@@ -430,14 +430,35 @@ def create_app(config: ApiConfig) -> FastAPI:
         summary="Where a claim stands: amounts, adjustments in plain language, history",
     )
     def get_claim(
-        claim_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], who: Who, request: Request
+        claim_id: Annotated[
+            str,
+            PathParam(
+                min_length=1,
+                max_length=50,
+                description="the claim's id, or its payer claim control number (the 277CA's)",
+            ),
+        ],
+        who: Who,
+        request: Request,
     ) -> Response:
         audit = access.audit_entry(who, route_of(request), config.now())
         with one_statement() as conn:
-            view = queries.claim_status_read(conn, claim_id, access.claim_scope(who), audit)
+            row_id = _claim_row(conn, claim_id)
+            view = (
+                None
+                if row_id is None
+                else queries.claim_status_read(conn, row_id, access.claim_scope(who), audit)
+            )
         if view is None:
             _not_found(f"claim {claim_id}")
         return FastJSON(view.to_json())
+
+    def _claim_row(conn: Connection, given: str) -> int | None:
+        """A row id (at most 19 ASCII digits), else a payer claim control number (26
+        digits), as the provider holds it from the 277CA."""
+        if _DIGITS.fullmatch(given) and len(given) <= 19 and 1 <= int(given) <= MAX_ID:
+            return int(given)
+        return queries.claim_row_of_number(conn, given)
 
     @app.get(
         "/v1/claims",
@@ -461,8 +482,28 @@ def create_app(config: ApiConfig) -> FastAPI:
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last id seen")] = 0,
+        payer_claim_number: Annotated[
+            str | None,
+            Query(max_length=50, description="the payer claim control number (the 277CA's)"),
+        ] = None,
+        claim_id: Annotated[
+            str | None,
+            Query(
+                max_length=38,
+                description="the submitter's claim id (CLM01); with `provider` (its billing "
+                "NPI), the claim as its provider knows it",
+            ),
+        ] = None,
     ) -> Response:
-        where = queries.ClaimFilter(member, provider, state, received_from, received_to)
+        where = queries.ClaimFilter(
+            member,
+            provider,
+            state,
+            received_from,
+            received_to,
+            payer_claim_number=payer_claim_number,
+            submitter_claim_id=claim_id,
+        )
         with reading() as conn:
             page = queries.search_claims(
                 conn, access.claim_visibility(who), where, after=after, limit=limit
@@ -718,8 +759,8 @@ def create_app(config: ApiConfig) -> FastAPI:
             with engine.connect() as conn:
                 conn.execute(select(text("1")))
             checks["database"] = "ok"
-        except SQLAlchemyError as exc:
-            checks["database"] = f"unreachable: {type(exc).__name__}"
+        except Exception as exc:  # anything: the answer is JSON saying why, never a bare 500
+            checks["database"] = _down(exc)
         redis_url = env.settings.redis_url
         if redis_url:
             checks["broker"] = _ping_redis(redis_url)
@@ -793,9 +834,21 @@ def _ping_redis(url: str) -> str:
             client.ping()
         finally:
             client.close()
-    except redis.RedisError as exc:
-        return f"unreachable: {type(exc).__name__}"
+    except Exception as exc:  # unreachable, or a URL that is none (ValueError)
+        return _down(exc)
     return "ok"
+
+
+def _down(exc: Exception) -> str:
+    """A dependency's check that failed, for ``/readyz``: ``down:`` and why. A database's or
+    Redis's error gives its kind only (its text may name hosts and users); another error,
+    such as a URL that does not parse, says what it is."""
+    import redis
+
+    if isinstance(exc, SQLAlchemyError | redis.RedisError):
+        return f"down: unreachable ({type(exc).__name__})"
+    lines = str(exc).strip().splitlines()
+    return f"down: {type(exc).__name__}: {lines[0][:200] if lines else 'no detail'}"
 
 
 def _start_inprocess_workers(state: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
+from claims_engine.adjudication.decision import Outcome
 from claims_engine.reasons import describe_adjustment
 from claims_engine.store.db import is_postgres
 from claims_engine.store.tables import (
@@ -267,13 +268,18 @@ def _status_view(row: Any) -> ClaimStatusView:
     )
     if row.decision_id is not None:
         view.allowed = row.allowed
-        view.paid = row.paid
+        view.paid = paid_by(row.outcome, row.paid)
         view.patient_responsibility = row.patient_responsibility
         view.outcome = row.outcome
         view.rule_pack_version = row.rule_pack_version
         view.reversed_by = row.reversed_by
         view.remittance_trace = row.trace_number
     return view
+
+
+def paid_by(outcome: str | None, paid: Decimal | None) -> Decimal | None:
+    """What a decision pays: nothing while it is pended (its amounts are not final)."""
+    return Decimal("0.00") if outcome == Outcome.PENDED and paid is not None else paid
 
 
 def _adjustment_view(line: int | None, group: str, reason: str, amount: Decimal) -> AdjustmentView:
@@ -403,6 +409,16 @@ def _status_statement(
     return _STATUS_STATEMENTS[key]
 
 
+def claim_row_of_number(conn: Connection, payer_claim_number: str) -> int | None:
+    """The row id of the claim with this payer claim control number, if any (whether the
+    caller may see it is the status read's business)."""
+    c = _claims.c
+    found = conn.execute(
+        select(c.id).where(c.payer_claim_number == payer_claim_number)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 def claim_status_read(
     conn: Connection,
     claim_row_id: int,
@@ -451,6 +467,8 @@ class ClaimFilter:
     state: str | None = None
     received_from: date | None = None
     received_to: date | None = None
+    payer_claim_number: str | None = None
+    submitter_claim_id: str | None = None  # CLM01: with billing_npi, as a provider holds it
 
 
 def _conditions(visible: ColumnElement[bool] | None, where: ClaimFilter) -> list[Any]:
@@ -460,6 +478,10 @@ def _conditions(visible: ColumnElement[bool] | None, where: ClaimFilter) -> list
         found.append(c.member_id == current_vault().lookup(where.member_id))
     if where.billing_npi is not None:
         found.append(c.billing_npi == where.billing_npi)
+    if where.payer_claim_number is not None:
+        found.append(c.payer_claim_number == where.payer_claim_number)
+    if where.submitter_claim_id is not None:
+        found.append(c.submitter_claim_id == current_vault().lookup(where.submitter_claim_id))
     if where.state is not None:
         found.append(c.state == where.state)
     if where.received_from is not None:
@@ -505,6 +527,7 @@ def search_claims(
             c.received_on,
             c.total_charge,
             a.paid,
+            a.outcome,
         )
         .outerjoin(_adjudications, (a.claim_id == c.id) & (a.kind == "decision"))
         .where(c.id > after)
@@ -526,7 +549,7 @@ def search_claims(
                 r.state,
                 r.received_on,
                 r.total_charge,
-                r.paid,
+                paid_by(r.outcome, r.paid),
             )
         )
     return found

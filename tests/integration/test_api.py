@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -259,6 +260,33 @@ def test_claim_routes_show_a_claim_to_exactly_whom_it_belongs(world: World, role
             missing = world.get(role, "/v1/claims/999999999")
             assert r.json()["error"]["code"] == missing.json()["error"]["code"] == "not_found"
             assert eob.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_claim_is_found_by_the_numbers_its_users_hold(world: World, role: str) -> None:
+    """A provider holds CLM01 and, from the 277CA, the payer claim control number: both find
+    a claim, by the same access rule as its row id, and the answer is the same."""
+    for claim in _sample(world):
+        number = claim["payer_claim_number"]
+        if number is None:
+            continue  # rejected at intake: no payer claim number given
+        expected = 200 if _sees(world, role, claim) else 404
+        r = world.get(role, f"/v1/claims/{number}")
+        assert r.status_code == expected, (role, claim, r.text)
+        if expected == 200:
+            assert r.json() == world.get(role, f"/v1/claims/{claim['id']}").json()
+        page = world.get(role, f"/v1/claims?payer_claim_number={number}").json()["items"]
+        assert [i["id"] for i in page] == ([claim["id"]] if expected == 200 else [])
+        by_clm01 = world.get(
+            role,
+            f"/v1/claims?claim_id={quote(claim['submitter_claim_id'])}"
+            f"&provider={claim['billing_npi']}",
+        ).json()["items"]
+        assert (claim["id"] in [i["id"] for i in by_clm01]) == (expected == 200)
+        assert all(i["submitter_claim_id"] == claim["submitter_claim_id"] for i in by_clm01)
+    missing = world.get(role, "/v1/claims/26110299999999999999999999")
+    assert missing.status_code == 404
+    assert world.get(role, "/v1/claims?claim_id=NO-SUCH-CLM01").json()["items"] == []
 
 
 @pytest.mark.parametrize("role", ROLES)
