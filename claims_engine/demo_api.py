@@ -79,9 +79,9 @@ def _inquiry(npi: str, subscriber: str, payer_claim_number: str, created: dateti
     return ("~\n".join(segments) + "~\n").encode("ascii")
 
 
-def api_tour(env: Environment, out_dir: Path, created: datetime, stdout: TextIO) -> list[Path]:
-    """Serve the store, ask it as a provider, a patient and another provider; the files
-    written."""
+def api_tour(env: Environment, out_dir: Path, now: datetime, stdout: TextIO) -> list[Path]:
+    """Serve the store, ask it as a provider, a patient and another provider, at ``now``
+    (after the payment cycle); the files written."""
     import uvicorn
 
     from adapters.api.app import ApiConfig, create_app
@@ -108,13 +108,13 @@ def api_tour(env: Environment, out_dir: Path, created: datetime, stdout: TextIO)
         ).scalars()
         other_npi = min(n for n in others if npi_is_valid(n))  # the samples' NPIs are made up
     subscriber = runtime.reference.members[member_id].subscriber_id
-    provider = create_key(engine, Role.PROVIDER, now=created, npis=[row.billing_npi])
-    other = create_key(engine, Role.PROVIDER, now=created, npis=[other_npi])
+    provider = create_key(engine, Role.PROVIDER, now=now, npis=[row.billing_npi])
+    other = create_key(engine, Role.PROVIDER, now=now, npis=[other_npi])
     patient = create_key(
-        engine, Role.MEMBER, now=created, member_id=member_id, reference=runtime.reference
+        engine, Role.MEMBER, now=now, member_id=member_id, reference=runtime.reference
     )
 
-    app = create_app(ApiConfig(env, now=lambda: created, inprocess_workers=False))
+    app = create_app(ApiConfig(env, now=lambda: now, inprocess_workers=False))
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -145,7 +145,7 @@ def api_tour(env: Environment, out_dir: Path, created: datetime, stdout: TextIO)
             base, f"/fhir/r4/ExplanationOfBenefit/{row.id}", patient.token
         )
         eob: dict[str, Any] = json.loads(eob_body)
-        inquiry = _inquiry(row.billing_npi, subscriber, row.payer_claim_number, created)
+        inquiry = _inquiry(row.billing_npi, subscriber, row.payer_claim_number, now)
         answer_status, _, answer = _call(base, "/v1/x12/276", provider.token, inquiry)
         _, _, exposition = _call(base, "/metrics", "")
     finally:

@@ -232,3 +232,55 @@ def test_queue_collector_reads_stub_queues() -> None:
     assert found[("claims_queue_depth", ("intake",))] == 0
     assert found[("claims_queue_oldest_message_age_seconds", ("payments",))] == 0
     assert found[("claims_queue_broker_up", ())] == 1
+
+
+SYSTEMD = ROOT / "deploy" / "systemd"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_the_systemd_units_verify(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` on the units, their ExecStart pointed at this checkout's
+    command (the units name /opt/claims-engine, where an installation puts it)."""
+    command = ROOT / ".venv" / "bin" / "claims-engine"
+    assert command.exists(), "the units are verified against the installed command"
+    units = sorted(SYSTEMD.glob("*.service"))
+    assert [u.name for u in units] == ["claims-engine-api.service", "claims-engine-worker.service"]
+    for unit in units:
+        text = unit.read_text().replace("/opt/claims-engine/.venv/bin/claims-engine", str(command))
+        (tmp_path / unit.name).write_text(text)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", *(str(tmp_path / u.name) for u in units)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Unknown" not in done.stderr and "Ignoring" not in done.stderr, done.stderr
+
+
+def test_the_systemd_units_run_what_the_engine_has() -> None:
+    """Each unit starts a command the engine has, with options it takes, and stops the
+    workers as the README says they must be stopped."""
+    from claims_engine.cli import build_parser
+
+    parser = build_parser()
+    for unit in sorted(SYSTEMD.glob("*.service")):
+        start = next(
+            line.split("=", 1)[1].split()
+            for line in unit.read_text().splitlines()
+            if line.startswith("ExecStart=")
+        )
+        assert start[0].endswith("/claims-engine")
+        parser.parse_args(start[1:])  # exits (SystemExit) on an unknown command or option
+    worker = (SYSTEMD / "claims-engine-worker.service").read_text()
+    assert "KillMode=mixed" in worker and "Restart=always" in worker
+    env = (SYSTEMD / "env.example").read_text()
+    names = {line.split("=", 1)[0] for line in env.splitlines() if "=" in line and line[0] != "#"}
+    assert names <= {
+        "CLAIMS_DATABASE_URL",
+        "CLAIMS_REDIS_URL",
+        "CLAIMS_RULES_DIR",
+        "CLAIMS_KEY_FILE",
+        "CLAIMS_LOG_LEVEL",
+        "CLAIMS_SNIP_LEVELS",
+    }
