@@ -427,7 +427,10 @@ def run_rule_tests(
     pack at ``pack_path``: a rules folder with dated versions (:mod:`claims_engine.rulebook`)
     runs each case with the version in force on its date of service. Raises
     :class:`claims_engine.rules.RuleError` when the pack does not load and
-    :class:`RuleTestError` when a case file is malformed."""
+    :class:`RuleTestError` when a case file is malformed or there is no case at all."""
     book = load_rulebook(pack_path, known_plans=known_plans)
-    cases = load_cases(tests_path if tests_path is not None else default_cases(pack_path))
+    where = tests_path if tests_path is not None else default_cases(pack_path)
+    cases = load_cases(where)
+    if not cases:  # nothing run is nothing passed
+        raise RuleTestError(f"{where}: no rule test case (no *.yaml file with a 'cases' entry)")
     return [run_case(book.pack_on(case.facts.service_date), case) for case in cases]

@@ -17,12 +17,14 @@ plan says ``rules_by: receipt_date``; the decision records that pack's version.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from claims_engine.rules import RuleError, RulePack, load_pack
+import yaml
+
+from claims_engine.rules import MANIFEST, RuleError, RulePack, load_pack, no_rule_problem
 
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -86,6 +88,82 @@ def load_rulebook(path: str | Path, *, known_plans: Collection[str] | None = Non
     for start, folder in dated:
         versions.append((start, load_pack(folder, known_plans=known_plans)))
     return RuleBook(tuple(versions))
+
+
+def require_rules(path: str | Path) -> None:
+    """Refuse, as :func:`load_rulebook` would, a rules folder or pack file that holds no rule:
+    one that does not exist, a folder without a pack file, a pack whose files list no rule.
+    Cheap (each file is read up to its first rule, none is checked), for ``rules lint``, which
+    reports every other problem itself; a file that cannot be read as YAML, or a version
+    folder that is no date, is left to lint to name. Raises :class:`RuleError` naming the
+    folder (or file)."""
+    root = Path(path)
+    if root.is_file():
+        packs = [root]
+    elif root.is_dir():
+        try:
+            dated = [folder for _, folder in dated_versions(root)]
+        except RuleError:
+            return
+        packs = ([root] if not dated or _has_pack_files(root) else []) + dated
+    else:
+        raise RuleError(str(root), None, "no such rule pack (file or folder)")
+    for pack in packs:
+        files = [pack] if pack.is_file() else _pack_file_list(pack)
+        if not any(_may_hold_rules(file) for file in files):
+            raise RuleError(str(pack), None, no_rule_problem(files))
+
+
+def _pack_file_list(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix in (".yaml", ".yml") and p.name != MANIFEST
+    )
+
+
+def _may_hold_rules(file: Path) -> bool:
+    """Whether ``file`` is a mapping whose ``rules`` list has an entry, or is something lint
+    reports (not YAML, not a mapping, ``rules`` not a list); reads YAML events up to the
+    first entry, not the whole file."""
+    try:
+        with file.open("rb") as stream:
+            events = iter(yaml.parse(stream, Loader=_EventLoader))
+            first = next(events)
+            while isinstance(first, (yaml.StreamStartEvent, yaml.DocumentStartEvent)):
+                first = next(events)
+            if not isinstance(first, yaml.MappingStartEvent):
+                return True
+            for key in events:
+                if isinstance(key, yaml.MappingEndEvent):
+                    return False
+                _skip_node(key, events)
+                value = next(events)
+                if isinstance(key, yaml.ScalarEvent) and key.value == "rules":
+                    if not isinstance(value, yaml.SequenceStartEvent):
+                        return True
+                    return not isinstance(next(events), yaml.SequenceEndEvent)
+                _skip_node(value, events)
+    except (OSError, yaml.YAMLError, StopIteration):
+        return True
+    return False
+
+
+def _skip_node(first: yaml.Event, events: Iterator[yaml.Event]) -> None:
+    """Consume the rest of the node that ``first`` starts (nothing for a scalar)."""
+    if not isinstance(first, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+        return
+    depth = 1
+    for event in events:
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            if depth == 0:
+                return
+
+
+_EventLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def fingerprint(path: str | Path) -> tuple[tuple[str, int, int], ...]:

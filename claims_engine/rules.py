@@ -139,6 +139,10 @@ class RuleError(ConfigurationError):
         self.rule_id = rule_id
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[RuleError], tuple[str, str | None, str]]:
+        # as it was made: a simulation's worker process sends it back to the command pickled
+        return (type(self), (self.file, self.rule_id, self.problem))
+
 
 class _Refused(Exception):
     """A problem in one rule; the loader adds file and rule id."""
@@ -1565,7 +1569,8 @@ def load_pack(path: str | Path, *, known_plans: Collection[str] | None = None) -
     In a folder, ``pack.yaml`` (when present) lists the files in pack order and every other
     ``*.yaml`` / ``*.yml`` must be listed; without it the files load in name order. The
     version is the first 12 hex digits of the SHA-256 over the sorted file names and contents.
-    With ``known_plans``, a plan id in a scope that is not in it is an error.
+    With ``known_plans``, a plan id in a scope that is not in it is an error. A pack with no
+    rule (an empty folder, say) is an error too: it would let every claim through unchecked.
     """
     root = Path(path)
     files = _pack_files(root)
@@ -1592,7 +1597,16 @@ def load_pack(path: str | Path, *, known_plans: Collection[str] | None = None) -
                 raise RuleError(str(file), rule.id, f"duplicate rule id (also in {seen[rule.id]})")
             seen[rule.id] = str(file)
             rules.append(rule)
+    if not rules:
+        raise RuleError(str(root), None, no_rule_problem(files))
     return RulePack(rules, digest.hexdigest()[:12])
+
+
+def no_rule_problem(files: Collection[Path]) -> str:
+    """Why a pack with no rule is refused: adjudicating under it would apply no rule at all."""
+    if not files:
+        return "no rule: the folder holds no *.yaml pack file"
+    return "no rule: every 'rules' list in it is empty"
 
 
 def _manifest_of(root: Path) -> set[Path]:

@@ -15,8 +15,9 @@ arguments and prints.
 Exit codes: :data:`EXIT_OK` when the pack lints without errors (warnings allowed unless
 ``--strict``) or every case passes; :data:`EXIT_FAILED` when lint found an error (or, with
 ``--strict``, a warning) or a case failed; ``2`` (the command line's usage exit, from
-``cli.main``) for bad input: a missing folder, a pack that does not load for ``test``, an
-unreadable or malformed case file, printed as one line.
+``cli.main``) for bad input: a missing folder, a folder or pack with no rule, a pack that does
+not load for ``test``, an unreadable or malformed case file, no case at all, printed as one
+line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from claims_engine.rule_tests import run_rule_tests
+from claims_engine.rulebook import require_rules
 from claims_engine.rules_lint import lint_rules
 from claims_engine.simulate_cli import add_simulate_command
 
@@ -36,6 +38,7 @@ DEFAULT_PACK = Path(__file__).resolve().parent.parent / "rules"
 
 
 def cmd_rules_lint(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    require_rules(args.path)  # an empty folder has nothing wrong in it, and no rule either
     findings = lint_rules(args.path)
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors

@@ -73,6 +73,7 @@ def cmd_simulate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> in
             until=args.until,
             plan=args.plan,
             processes=args.processes or default_processes(),
+            store_file=env.settings.store_file,  # its key file, for the worker processes
         )
         result = simulate(engine, runtime, request)
     paths = write_reports(result, args.out, generated)

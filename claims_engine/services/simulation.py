@@ -10,7 +10,8 @@ another order) is neither compared with nor touched. Reads only: plain connectio
 statements, no lock.
 
 Families are split into chunks of about :data:`CHUNK_CLAIMS` claims, spread over worker
-processes (spawned, each loading its own runtime from the database URL and the rules folder);
+processes (spawned, each loading its own runtime from the database URL and the rules folder,
+with the keys the parent found: the inherited variables, or the embedded store's key file);
 each chunk comes back as the totals of its claims and the :class:`ClaimImpact` of each claim
 whose decision changed. A family's claims received before ``since`` are replayed too (they
 build its accumulators and history) but not reported; a replacement whose original belongs to
@@ -53,6 +54,7 @@ from claims_engine.services.reference import Runtime, load_runtime
 from claims_engine.simulation_report import ClaimImpact, Contribution, Simulation, Totals
 from claims_engine.store.db import engine_for
 from claims_engine.store.tables import ClaimState, claims_table
+from claims_engine.store.vault import use_vault, vault_from_environment
 
 CHUNK_CLAIMS = 2000  # claims a worker reads and replays at a time: bounds its memory
 _claims = claims_table
@@ -61,7 +63,9 @@ _claims = claims_table
 @dataclass(frozen=True, slots=True)
 class SimulationRequest:
     """What to simulate: the store (as a URL, for the worker processes), the rules in force,
-    the candidate pack and the claims to report (received in ``[since, until]``, of ``plan``)."""
+    the candidate pack and the claims to report (received in ``[since, until]``, of ``plan``).
+    ``store_file``: the database file of an embedded store, beside which its key file is found
+    when the variables name no keys (as the parent process found it); None for a server's."""
 
     database_url: str
     rules_dir: Path
@@ -70,6 +74,7 @@ class SimulationRequest:
     until: date | None = None
     plan: str | None = None
     processes: int = 1
+    store_file: Path | None = None
 
 
 @dataclass(slots=True)
@@ -155,6 +160,8 @@ def _worker_chunk(request: SimulationRequest, families: list[str]) -> _Partial:
     key = (request.database_url, str(request.rules_dir), str(request.candidate))
     found = _process.get(key)
     if found is None:
+        # the parent's keys: the same variables (inherited), the same store's key file
+        use_vault(vault_from_environment(os.environ, store_file=request.store_file))
         engine = engine_for(request.database_url, pool_size=1)
         runtime = load_runtime(engine, request.rules_dir)
         found = (engine, runtime, load_candidate(request.candidate, runtime))
