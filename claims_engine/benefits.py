@@ -10,7 +10,7 @@ strict, like :mod:`claims_engine.reference`: a bad value raises
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -161,11 +161,71 @@ class RevenueRates:
 
 
 # -- loading ---------------------------------------------------------------------------------------
+class _LineMap(dict[Any, Any]):
+    """A ``plans.yaml`` mapping that knows its line (``line``) and each key's (``lines``)."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class _PlansLoader(yaml.SafeLoader):
+    """YAML's safe loader with mappings as :class:`_LineMap`, and dates left as text: PyYAML
+    turns a bad date (2024-13-01) into a bare ValueError; as text, :func:`_date` names it."""
+
+
+_PlansLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_map(loader: _PlansLoader, node: yaml.MappingNode) -> Iterator[_LineMap]:
+    data = _LineMap()
+    data.line = node.start_mark.line + 1
+    data.lines = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode):
+            data.lines.setdefault(loader.construct_object(key_node), key_node.start_mark.line + 1)
+
+
+_PlansLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+
+
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """A YAML syntax error as one line: the file, the line and column, and the problem."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    place = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{place}: not valid YAML: {problem}"
+
+
+def _line(node: Any, *keys: object) -> int:
+    """The line of ``node[keys[0]][keys[1]]...``, as deep as the file has it (0: unknown)."""
+    line = node.line if isinstance(node, _LineMap) else 0
+    for key in keys:
+        if not isinstance(node, _LineMap):
+            break
+        line = node.lines.get(key, line)
+        node = node.get(key)
+    return line
+
+
+def _at(file: str, node: Any, what: str, *keys: object) -> str:
+    """``FILE: line N, WHAT`` for the place of ``keys`` in ``node`` (``FILE: WHAT`` if unknown)."""
+    line = _line(node, *keys)
+    return f"{file}: line {line}, {what}" if line else f"{file}: {what}"
+
+
 def _decimal(value: Any, where: str) -> Decimal:
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise ConfigurationError(f"{where}: {value!r} is not a number") from None
+    if not number.is_finite():  # NaN and Infinity parse, and no amount or percent is either
+        raise ConfigurationError(f"{where}: {value!r} is not a number")
+    return number
 
 
 def _date(value: Any, where: str) -> date:
@@ -183,94 +243,139 @@ def _tier(raw: Any, where: str) -> Tier:
     return Tier(money(_decimal(raw["in"], where)), money(_decimal(raw["out"], where)))
 
 
-def _version(raw: Any, where: str) -> PlanVersion:
+def _version(raw: Any, file: str, where: str, line: int) -> PlanVersion:
+    """A plan version; ``where`` names it (``plan X version N``), ``line`` is the line of the
+    plan's versions (a version that is a mapping knows its own)."""
     if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"{where}: a version is a mapping")
+        raise ConfigurationError(f"{file}: line {line}, {where}: a version is a mapping")
+
+    def at(*keys: object) -> str:
+        return _at(file, raw, f"{where} {'.'.join(str(k) for k in keys)}", *keys)
+
     try:
         ded, oop = raw["deductible"], raw["out_of_pocket_max"]
         oon = raw.get("out_of_network") or {}
         method = str(oon.get("method", "percent_of_fee_schedule"))
         if method not in OUT_OF_NETWORK_METHODS:
             raise ConfigurationError(
-                f"{where}: out_of_network method {method!r} is not one of "
-                f"{', '.join(sorted(OUT_OF_NETWORK_METHODS))}"
+                f"{at('out_of_network', 'method')}: out_of_network method {method!r} is not one "
+                f"of {', '.join(sorted(OUT_OF_NETWORK_METHODS))}"
             )
         return PlanVersion(
-            effective_from=_date(raw["effective_from"], f"{where} effective_from"),
-            deductible_individual=_tier(ded["individual"], f"{where} deductible.individual"),
-            deductible_family=_tier(ded["family"], f"{where} deductible.family"),
-            oop_individual=_tier(oop["individual"], f"{where} out_of_pocket_max.individual"),
-            oop_family=_tier(oop["family"], f"{where} out_of_pocket_max.family"),
+            effective_from=_date(raw["effective_from"], at("effective_from")),
+            deductible_individual=_tier(ded["individual"], at("deductible", "individual")),
+            deductible_family=_tier(ded["family"], at("deductible", "family")),
+            oop_individual=_tier(oop["individual"], at("out_of_pocket_max", "individual")),
+            oop_family=_tier(oop["family"], at("out_of_pocket_max", "family")),
             coinsurance=Tier(
-                _decimal(raw["coinsurance"]["in"], f"{where} coinsurance.in"),
-                _decimal(raw["coinsurance"]["out"], f"{where} coinsurance.out"),
+                _decimal(raw["coinsurance"]["in"], at("coinsurance", "in")),
+                _decimal(raw["coinsurance"]["out"], at("coinsurance", "out")),
             ),
             coinsurance_by_category={
-                str(k): _decimal(v, f"{where} coinsurance_by_category.{k}")
+                str(k): _decimal(v, at("coinsurance_by_category", k))
                 for k, v in (raw.get("coinsurance_by_category") or {}).items()
             },
             copays={
-                str(k): money(_decimal(v, f"{where} copays.{k}"))
+                str(k): money(_decimal(v, at("copays", k)))
                 for k, v in (raw.get("copays") or {}).items()
             },
             copay_only=frozenset(str(c) for c in raw.get("copay_only") or ()),
             no_cost_share=frozenset(str(c) for c in raw.get("no_cost_share") or ()),
             out_of_network_method=method,
-            out_of_network_percent=_decimal(oon.get("percent", 100), f"{where} out_of_network"),
+            out_of_network_percent=_decimal(
+                oon.get("percent", 100), at("out_of_network", "percent")
+            ),
             out_of_network_except=frozenset(str(c) for c in oon.get("except") or ()),
         )
     except KeyError as exc:
-        raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
-    except TypeError:
-        raise ConfigurationError(f"{where}: malformed version") from None
+        raise ConfigurationError(f"{_at(file, raw, where)}: missing {exc.args[0]!r}") from None
+    except (TypeError, AttributeError):
+        raise ConfigurationError(f"{_at(file, raw, where)}: malformed version") from None
 
 
 RULES_BY = ("service_date", "receipt_date")
 
 
 def load_plans(path: str | Path) -> dict[str, Plan]:
+    """The plans of a ``plans.yaml`` file; a problem names the file, its line and the plan."""
     path = Path(path)
+    file = path.name
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlansLoader)  # safe: see class
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigurationError(yaml_problem(path, exc)) from exc
     if not isinstance(raw, Mapping) or not isinstance(raw.get("plans"), list):
-        raise ConfigurationError(f"{path}: expected a top-level 'plans' list")
+        line = _line(raw, "plans")
+        place = f"{path}: line {line}" if line else str(path)
+        raise ConfigurationError(f"{place}: expected a top-level 'plans' list")
     plans: dict[str, Plan] = {}
     for i, p in enumerate(raw["plans"], start=1):
-        where = f"{path.name}: plan {p.get('id', i) if isinstance(p, Mapping) else i}"
+        where = f"plan {p.get('id', i) if isinstance(p, Mapping) else i}"
         if not isinstance(p, Mapping):
-            raise ConfigurationError(f"{where}: a plan is a mapping")
+            raise ConfigurationError(f"{_at(file, raw, where, 'plans')}: a plan is a mapping")
         try:
-            month, _, day = str(p["plan_year_start"]).partition("-")
+            year_start = p["plan_year_start"]
+            month, _, day = str(year_start).partition("-")
+            try:
+                date(2023, int(month), int(day))  # a day every year has (not 02-29)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{_at(file, p, where, 'plan_year_start')}: plan_year_start "
+                    f"{year_start!r} is not a month-day MM-DD"
+                ) from None
+            days = p["timely_filing_days"]
+            if not str(days).isascii() or not str(days).isdigit():
+                raise ConfigurationError(
+                    f"{_at(file, p, where, 'timely_filing_days')}: timely_filing_days "
+                    f"{days!r} is not a whole number of days"
+                )
+            if not isinstance(p["versions"], list):
+                raise ConfigurationError(f"{_at(file, p, where, 'versions')}: versions is a list")
+            base = _line(p, "versions")
             versions = tuple(
                 sorted(
-                    (_version(v, f"{where} version {n}") for n, v in enumerate(p["versions"], 1)),
+                    (
+                        _version(v, file, f"{where} version {n}", base)
+                        for n, v in enumerate(p["versions"], 1)
+                    ),
                     key=lambda v: v.effective_from,
                 )
             )
+            rules_by = str(p.get("rules_by", "service_date"))
+            if rules_by not in RULES_BY:
+                raise ConfigurationError(
+                    f"{_at(file, p, where, 'rules_by')}: rules_by is {rules_by!r}, not one of "
+                    f"{', '.join(RULES_BY)}"
+                )
             plan = Plan(
                 id=str(p["id"]),
                 name=str(p.get("name", p["id"])),
                 kind=str(p.get("kind", "medical")),
                 plan_year_start=(int(month), int(day)),
-                timely_filing_days=int(p["timely_filing_days"]),
-                pend_above=money(_decimal(p.get("pend_above", "999999999"), f"{where} pend_above")),
+                timely_filing_days=int(str(days)),
+                pend_above=money(
+                    _decimal(
+                        p.get("pend_above", "999999999"),
+                        _at(file, p, f"{where} pend_above", "pend_above"),
+                    )
+                ),
                 versions=versions,
-                rules_by=str(p.get("rules_by", "service_date")),
+                rules_by=rules_by,
             )
-            if plan.rules_by not in RULES_BY:
-                raise ValueError(f"rules_by is {plan.rules_by!r}, not one of {', '.join(RULES_BY)}")
         except KeyError as exc:
-            raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
+            raise ConfigurationError(f"{_at(file, p, where)}: missing {exc.args[0]!r}") from None
         except ValueError as exc:
-            raise ConfigurationError(f"{where}: {exc}") from None
+            raise ConfigurationError(f"{_at(file, p, where)}: {exc}") from None
         if not versions:
-            raise ConfigurationError(f"{where}: needs at least one version")
+            raise ConfigurationError(
+                f"{_at(file, p, where, 'versions')}: needs at least one version"
+            )
         if plan.id in plans:
-            raise ConfigurationError(f"{where}: plan id {plan.id!r} is defined twice")
+            raise ConfigurationError(
+                f"{_at(file, p, where, 'id')}: plan id {plan.id!r} is defined twice"
+            )
         plans[plan.id] = plan
     return plans
 

@@ -12,6 +12,7 @@ a typo in reference data stops the operation instead of silently changing decisi
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -62,6 +63,16 @@ PROVIDER_COLUMNS = (
     "kind",
     "networks",
     "group_npi",
+)
+# The files of a reference directory :func:`load_reference` reads (``payer.yaml`` beside them
+# is the remittance's: see :mod:`claims_engine.services.reference`).
+REFERENCE_DATA_FILES = (
+    "members.csv",
+    "providers.csv",
+    "plans.yaml",
+    "fee_schedule.csv",
+    "revenue_rates.csv",
+    "authorizations.csv",
 )
 # Relationship of a member to the subscriber, as X12 codes it (PAT01 / SBR02).
 RELATIONSHIPS = frozenset({"18", "01", "19"})
@@ -130,6 +141,26 @@ class ProviderRecord:
         return False
 
 
+def read_utf8(path: Path) -> str:
+    """The text of a file that must be UTF-8. A file that cannot be read, or a byte that is not
+    UTF-8, is a :class:`~claims_engine.errors.ConfigurationError` naming the file and, for the
+    byte, its line and column (a file saved as Latin-1 or Windows-1252 by a spreadsheet)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[start : exc.start].decode("utf-8")) + 1  # valid up to the bad byte
+        raise ConfigurationError(
+            f"{path}: line {line}, column {column}: byte 0x{data[exc.start]:02x} is not UTF-8 "
+            "(save the file as UTF-8)"
+        ) from exc
+
+
 class _Rows:
     """CSV rows with the position each came from, and errors that name it."""
 
@@ -142,8 +173,9 @@ class _Rows:
         return ConfigurationError(f"{self.path}: line {self.line}, column {column!r}: {problem}")
 
     def __iter__(self) -> Iterator[dict[str, str]]:
+        text = read_utf8(self.path)
         try:
-            with self.path.open(newline="", encoding="utf-8") as f:
+            with io.StringIO(text, newline="") as f:
                 reader = csv.DictReader(f)
                 header = reader.fieldnames or []
                 missing = [c for c in self.columns if c not in header]
@@ -158,9 +190,7 @@ class _Rows:
                             f"{self.path}: line {self.line}: expected {len(header)} fields"
                         )
                     yield {k: v.strip() for k, v in row.items()}
-        except OSError as exc:
-            raise ConfigurationError(f"{self.path}: cannot read: {exc.strerror}") from exc
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except csv.Error as exc:
             raise ConfigurationError(f"{self.path}: line {self.line}: {exc}") from exc
 
     def required(self, row: dict[str, str], column: str) -> str:
@@ -355,6 +385,8 @@ def load_reference(directory: str | Path) -> ReferenceData:
     root = Path(directory)
     if not root.is_dir():
         raise ConfigurationError(f"{root} is not a directory of reference data")
+    for name in REFERENCE_DATA_FILES:  # every file text, before any is parsed
+        read_utf8(root / name)
     members = load_members(root / "members.csv")
     providers = load_providers(root / "providers.csv")
     plans = load_plans(root / "plans.yaml")

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from claims_engine.adjudication.decision import ClaimDecision, Outcome
+from claims_engine.benefits import yaml_problem
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Address
 from claims_engine.x12.writer835 import Contact, Payment, PaymentMethod
@@ -83,7 +84,7 @@ def load_payer(path: str | Path) -> Payer:
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigurationError(yaml_problem(path, exc)) from exc
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"{path}: expected a mapping")
     try:

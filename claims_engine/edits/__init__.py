@@ -682,7 +682,9 @@ def _digits(text: str) -> bool:
 
 
 def parse_levels(text: str) -> frozenset[int]:
-    """``"1-5"``, ``"1,2,3"`` or ``"1-3,5"`` as a set of SNIP levels; ``ValueError`` if bad."""
+    """``"1-5"``, ``"1,2,3"`` or ``"1-3,5"`` as a set of SNIP levels; ``ValueError`` if bad: a
+    range written backwards, or a level the engine does not apply (only those of
+    :data:`ALL_LEVELS`: levels 6 and 7 would be accepted and do nothing)."""
     levels: set[int] = set()
     for part in text.split(","):
         part = part.strip()
@@ -692,8 +694,12 @@ def parse_levels(text: str) -> frozenset[int]:
         if not _digits(lo) or (sep and not _digits(hi)):
             raise ValueError(f"{part!r} is not a SNIP level or range such as 1-5")
         start, end = int(lo), int(hi) if sep else int(lo)
-        if not 1 <= start <= end <= 7:
-            raise ValueError(f"{part!r}: SNIP levels run from 1 to 7")
+        if start > end:
+            raise ValueError(f"{part!r}: the range is backwards (write {end}-{start})")
+        if start < min(ALL_LEVELS) or end > max(ALL_LEVELS):
+            raise ValueError(
+                f"{part!r}: the engine applies SNIP levels {min(ALL_LEVELS)} to {max(ALL_LEVELS)}"
+            )
         levels.update(range(start, end + 1))
     if not levels:
         raise ValueError("no SNIP levels given")

@@ -25,7 +25,7 @@ from claims_engine.adjudication.adjudicate import AdjudicationContext, RuleHook
 from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Claim
-from claims_engine.reference import ReferenceData, load_reference
+from claims_engine.reference import ReferenceData, load_reference, read_utf8
 from claims_engine.remittance import Payer, load_payer
 from claims_engine.rulebook import RuleBook, fingerprint, load_rulebook
 from claims_engine.rules import RulePack
@@ -155,12 +155,9 @@ def _read_files(directory: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     for name in REFERENCE_FILES:
         path = directory / name
-        try:
-            files[name] = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigurationError(f"{directory}: {name} is missing") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"cannot read {path}: {exc}") from None
+        if not path.exists():
+            raise ConfigurationError(f"{directory}: {name} is missing")
+        files[name] = read_utf8(path)  # one line naming the file, and the line of a bad byte
     return files
 
 
@@ -180,11 +177,22 @@ def parse_reference(files: dict[str, str]) -> tuple[ReferenceData, Payer]:
         return load_reference(root), load_payer(root / "payer.yaml")
 
 
+def _checked(directory: Path) -> tuple[dict[str, str], ReferenceData, Payer]:
+    files = _read_files(directory)
+    # every problem, named by file and line, before anything is stored
+    return files, load_reference(directory), load_payer(directory / "payer.yaml")
+
+
+def check_reference(directory: Path) -> tuple[ReferenceData, Payer]:
+    """Every check :func:`store_reference` makes before it stores a set, storing nothing:
+    ``reference load --check`` says valid of a directory exactly when the load would take it."""
+    _, reference, payer = _checked(directory)
+    return reference, payer
+
+
 def store_reference(engine: Engine, directory: Path, now: datetime) -> StoredReference:
     """Check the reference data in ``directory`` and store it as the set in force."""
-    files = _read_files(directory)
-    load_reference(directory)  # every problem, named by file and line, before anything is stored
-    load_payer(directory / "payer.yaml")
+    files, _, _ = _checked(directory)
     digest = _digest(files)
     with engine.begin() as conn:
         found = conn.execute(select(_sets.c.id).where(_sets.c.sha256 == digest)).scalar()

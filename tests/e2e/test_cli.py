@@ -101,7 +101,7 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as exc:
         main(["ingest", str(VALID_837P), "--out", str(tmp_path), "--snip", "9"])
     assert exc.value.code == EXIT_USAGE
-    assert "SNIP levels run from 1 to 7" in capsys.readouterr().err
+    assert "the engine applies SNIP levels 1 to 5" in capsys.readouterr().err
 
 
 def test_output_directory_that_is_a_file(
