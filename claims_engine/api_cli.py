@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import socket
 from datetime import timedelta
 from typing import Any, TextIO
 
@@ -18,10 +19,48 @@ from claims_engine.pipeline_cli import (
     store_engine,
 )
 
+MAX_KEY_DAYS = 3650  # ten years: a key lives at most this long (--days)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse, before anything is announced, an address the server could not listen on: a
+    port out of range, a host that does not resolve, a port already in use. Every address
+    ``host`` resolves to is bound and let go at once, as uvicorn will bind them."""
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"--port must be from 1 to 65535, not {port}")
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    for family, kind, proto, _name, address in found:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # a family this machine lacks: uvicorn skips it too
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                where = f"{host}:{port}"
+                if address[0] != host:  # a name, or one of several addresses
+                    bound = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
+                    where += f" ({bound}:{port})"
+                raise ConfigurationError(
+                    f"cannot listen on {where}: {exc.strerror or exc}"
+                ) from exc
+
 
 def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     import uvicorn
 
+    if args.workers < 1:
+        raise ConfigurationError(f"--workers must be at least 1, not {args.workers}")
+    _check_listen(args.host, args.port)  # before it is announced: one line, not uvicorn's logs
     store_engine()  # refuse a missing or old schema before listening
     stdout.write(f"claims-engine API on http://{args.host}:{args.port} (docs at /docs)\n")
     stdout.flush()
@@ -41,14 +80,14 @@ def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def cmd_keys_create(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.access import Role, create_key
 
+    if not 1 <= args.days <= MAX_KEY_DAYS:
+        raise ConfigurationError(f"--days must be from 1 to {MAX_KEY_DAYS}, not {args.days}")
     engine = store_engine()
     env = environment_from_vars()
     reference = None
     if args.role == "member":
         with database_errors(engine):
             reference = env.runtime().reference
-    if args.days < 1:
-        raise ConfigurationError("--days must be at least 1")
     with database_errors(engine):
         key = create_key(
             engine,
@@ -164,8 +203,10 @@ def cmd_keys_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) 
 def add_commands(sub: Any) -> None:
     s = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1, help="uvicorn processes (default 1)")
+    s.add_argument("--port", type=int, default=8000, help="1 to 65535, free (default 8000)")
+    s.add_argument(
+        "--workers", type=int, default=1, help="uvicorn processes, at least 1 (default 1)"
+    )
     s.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -197,7 +238,12 @@ def add_commands(sub: Any) -> None:
         metavar="KEY_ID",
         help="the new key is this active key's trading partner's, and may share its sender ids",
     )
-    kc.add_argument("--days", type=int, default=90, help="days until it expires (default 90)")
+    kc.add_argument(
+        "--days",
+        type=int,
+        default=90,
+        help=f"days until it expires, 1 to {MAX_KEY_DAYS} (default 90)",
+    )
     kc.add_argument("--label", default="", help="who it is for")
     kc.add_argument("--json", action="store_true")
     kc.set_defaults(func=cmd_keys_create)

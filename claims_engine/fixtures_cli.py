@@ -19,6 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT_ROOT / "fixtures"
 DEMO_BATCH_CLAIMS = 2000
 DEMO_SEED = 20261101
+# --as-of: dates of service go back from it (90 days, longer stays) and members' ages are
+# counted to it from birth dates of the last century; these are the dates that leaves room for
+AS_OF_FIRST = date(1900, 1, 1)
+AS_OF_LAST = date(2099, 12, 31)
 
 
 def generate_file(
@@ -32,7 +36,14 @@ def generate_file(
     created: datetime,
     reference: Path,
 ) -> int:
-    """Write ``claims`` generated claims to ``out``; returns how many were written."""
+    """Write ``claims`` generated claims to ``out``; returns how many were written. ``as_of``
+    is refused outside ``AS_OF_FIRST`` to ``AS_OF_LAST``."""
+    if not AS_OF_FIRST <= as_of <= AS_OF_LAST:
+        raise ConfigurationError(
+            f"--as-of {as_of.isoformat()} is out of range: dates of service go back 90 days "
+            "and more before it, and members' ages are counted to it: give a date from "
+            f"{AS_OF_FIRST.isoformat()} to {AS_OF_LAST.isoformat()}"
+        )
     members = load_members(reference / "members.csv")
     providers = load_providers(reference / "providers.csv")
     element, repetition, component, terminator = delimiters

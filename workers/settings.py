@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlalchemy import Engine, make_url
 
 from claims_engine.edits import ALL_LEVELS, parse_levels
+from claims_engine.errors import ConfigurationError
 from claims_engine.services.reference import Runtime, load_runtime
-from claims_engine.store.db import database_url, engine_for
+from claims_engine.store.db import checked_url, database_url, engine_for, shown_url
 from claims_engine.store.vault import Vault, use_vault, vault_from_environment
 
 KEY_VARIABLES = ("CLAIMS_DATA_KEYS", "CLAIMS_LOOKUP_KEY", "CLAIMS_KEY_FILE", "CLAIMS_ENCRYPTION")
@@ -46,13 +47,42 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         levels_text = os.environ.get("CLAIMS_SNIP_LEVELS", "")
+        try:
+            levels = parse_levels(levels_text) if levels_text else ALL_LEVELS
+        except ValueError as exc:
+            raise ConfigurationError(f"CLAIMS_SNIP_LEVELS={levels_text!r}: {exc}") from exc
         return cls(
-            database_url=os.environ.get("CLAIMS_DATABASE_URL") or None,
-            redis_url=os.environ.get("CLAIMS_REDIS_URL") or None,
+            database_url=_database_url_from_env(),
+            redis_url=_redis_url_from_env(),
             rules_dir=Path(os.environ.get("CLAIMS_RULES_DIR") or DEFAULT_RULES),
-            levels=parse_levels(levels_text) if levels_text else ALL_LEVELS,
+            levels=levels,
             keys=tuple(os.environ.get(name, "") for name in KEY_VARIABLES),
         )
+
+
+def _database_url_from_env() -> str | None:
+    """``CLAIMS_DATABASE_URL``, refused with one line when it is no database URL."""
+    url = os.environ.get("CLAIMS_DATABASE_URL") or None
+    if url is not None:
+        checked_url(url, variable="CLAIMS_DATABASE_URL")
+    return url
+
+
+def _redis_url_from_env() -> str | None:
+    """``CLAIMS_REDIS_URL``, refused with one line when it is no Redis URL (nothing is
+    connected to: a Redis away is the broker's business)."""
+    url = os.environ.get("CLAIMS_REDIS_URL") or None
+    if url is not None:
+        from redis.connection import parse_url
+
+        try:
+            parse_url(url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"CLAIMS_REDIS_URL is not a Redis URL ({exc}): {shown_url(url)!r} "
+                "(use redis://HOST:6379/0, rediss://... or unix:///PATH)"
+            ) from exc
+    return url
 
 
 class Environment:

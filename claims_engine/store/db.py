@@ -30,6 +30,7 @@ less machinery:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,8 +53,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
 from claims_engine import clock
@@ -140,6 +141,51 @@ def database_url(url: str | None) -> str:
     return url
 
 
+URL_EXAMPLES = "postgresql://USER@HOST:5432/DATABASE or sqlite:///PATH"
+_PASSWORD = re.compile(r"(?<=://)([^/@:]*):.*@")
+
+
+def shown_url(text: str) -> str:
+    """A URL as written, for a message: its password (if any) as ``***``."""
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
+def checked_url(url: str | None, *, variable: str = "CLAIMS_DATABASE_URL") -> URL:
+    """The SQLAlchemy URL of ``url`` (see :func:`database_url`), or a
+    :class:`ConfigurationError` naming ``variable`` and what is wrong: not a URL, a port that
+    is no number, a database SQLAlchemy does not know. Nothing is connected to."""
+
+    def refused(problem: str) -> ConfigurationError:
+        shown = shown_url(url or "")
+        return ConfigurationError(f"{variable} {problem}: {shown!r} (use {URL_EXAMPLES})")
+
+    try:
+        parsed = make_url(database_url(url))
+        parsed.get_dialect()
+    except NoSuchModuleError as exc:  # an ArgumentError too: first
+        raise refused(f"names an unknown kind of database ({parsed.get_backend_name()!r})") from exc
+    except ArgumentError as exc:
+        raise refused("is not a database URL") from exc
+    except ValueError as exc:  # the port, read as a number
+        raise refused("has a port that is not a number") from exc
+    return parsed
+
+
+def _sqlite_folder(path: Path) -> None:
+    """Make the folder of a SQLite file; refuse a directory given as the file."""
+    if path.is_dir():
+        raise ConfigurationError(f"the store {path} is a directory, not a SQLite database")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = exc.filename or path.parent
+        if isinstance(exc, FileExistsError):
+            reason = f"{where} is a file, not a folder"
+        else:
+            reason = f"{where}: {exc.strerror or exc}"
+        raise ConfigurationError(f"the store {path} cannot be made: {reason}") from exc
+
+
 def engine_for(url: str | None = None, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
     """An engine for ``url`` (see :func:`database_url`); creates the SQLite file's directory.
 
@@ -148,14 +194,10 @@ def engine_for(url: str | None = None, *, pool_size: int = 5, pre_ping: bool = T
     answering thousands of short reads a second does without (a connection found dead fails
     its one statement, and the pool is emptied and refilled).
     """
-    full = database_url(url)
-    try:
-        parsed = make_url(full)
-    except ArgumentError as exc:
-        raise ConfigurationError(f"not a database URL: {url!r}") from exc
+    parsed = checked_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_folder(Path(parsed.database))
         engine = create_engine(
             parsed,
             json_serializer=_json_text,

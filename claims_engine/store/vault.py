@@ -367,14 +367,22 @@ def _lookup_setting(store_file: Path) -> str | None:
     """What an embedded store notes of the keys it was made with (its lookup key's
     fingerprint, or ``off``); None for a store that notes nothing: no file yet, an empty one,
     or a store made before health data was sealed, which its upgrade seals with new keys. A
-    file that cannot be read as a store counts as one made with keys: none are made for it."""
+    directory, a file that is no SQLite database or one that cannot be read is refused with
+    a :class:`ConfigurationError` naming it; a database that cannot be read otherwise (locked)
+    counts as one made with keys: none are made for it."""
     try:
+        if store_file.is_dir():
+            raise ConfigurationError(
+                f"the store {store_file} is a directory, not a SQLite database"
+            )
         if store_file.stat().st_size == 0:
             return None
     except FileNotFoundError:
         return None
-    except OSError:
-        return "unreadable"
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the store {store_file} cannot be read: {exc.strerror or exc}"
+        ) from exc
     try:
         with closing(sqlite3.connect(f"{store_file.as_uri()}?mode=ro", uri=True)) as db:
             if not db.execute(
@@ -384,7 +392,11 @@ def _lookup_setting(store_file: Path) -> str | None:
             row = db.execute(
                 "SELECT value FROM store_settings WHERE name = 'lookup_key'"
             ).fetchone()
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise ConfigurationError(
+                f"the store {store_file} is not a SQLite database (CLAIMS_DATABASE_URL)"
+            ) from exc
         return "unreadable"
     return str(row[0]) if row else None
 

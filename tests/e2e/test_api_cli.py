@@ -159,14 +159,14 @@ def test_serve_answers_with_a_key_made_on_the_command_line(
     assert _run(["reference", "load", str(REFERENCE)], capsys)[0] == 0
     assert _run(["submit", str(TWO_CLAIMS)], capsys)[0] == 0
     _code, out, _ = _run(
-        ["keys", "create", "--role", "insurer", "--days", "36500", "--json"], capsys
+        ["keys", "create", "--role", "insurer", "--days", "3650", "--json"], capsys
     )
     token = json.loads(out)["token"]
     providers = {}  # the sample's billing provider, sending as its submitter, as another, as none
     for name, senders in (("own", ["SUBMITTER01"]), ("other", ["OTHER01"]), ("none", [])):
         args = ["--npi", "1234567893", *(f"--sender={s}" for s in senders)]
         code, made, problem = _run(
-            ["keys", "create", "--role", "provider", "--days", "36500", *args, "--json"], capsys
+            ["keys", "create", "--role", "provider", "--days", "3650", *args, "--json"], capsys
         )
         assert code == 0, problem
         providers[name] = json.loads(made)["token"]

@@ -229,9 +229,10 @@ def test_a_store_made_before_sealing_gets_keys_made_and_one_made_with_none_is_to
         db.execute("INSERT INTO store_settings VALUES ('lookup_key', 'off')")
     with pytest.raises(ConfigurationError, match="made with encryption off"):
         vault_from_environment({}, store_file=database)
-    (tmp_path / "junk.db").write_bytes(b"not a database at all")
-    with pytest.raises(ConfigurationError, match="has no key file beside it"):
+    (tmp_path / "junk.db").write_bytes(b"not a database at all")  # named as what it is
+    with pytest.raises(ConfigurationError, match=r"junk\.db is not a SQLite database"):
         vault_from_environment({}, store_file=tmp_path / "junk.db")
+    assert not key_file_for(tmp_path / "junk.db").exists()
     assert not key_file_for(database).exists()
 
 
