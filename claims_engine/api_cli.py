@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from claims_engine import clock
@@ -200,6 +201,35 @@ def cmd_keys_generate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) 
     return EXIT_OK
 
 
+def cmd_keys_generate_lookup(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.store.vault import new_secret
+
+    stdout.write(f"{new_secret()}\n")
+    return EXIT_OK
+
+
+def cmd_keys_file(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.store.vault import new_key_file
+
+    out: Path = args.out
+    if out.exists() or out.is_symlink():
+        raise ConfigurationError(f"--out {out}: it exists; a key file is never overwritten")
+    if not out.parent.is_dir():
+        raise ConfigurationError(f"--out {out}: no folder {out.parent}")
+    try:
+        new_key_file(out)
+    except OSError as exc:
+        raise ConfigurationError(f"--out {out}: cannot write it: {exc.strerror or exc}") from exc
+    stdout.write(f"wrote {out} (mode 0600): set CLAIMS_KEY_FILE={out}\n")
+    return EXIT_OK
+
+
+def _batch_size(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rows from 1 to 100000")
+    return int(text)
+
+
 def add_commands(sub: Any) -> None:
     s = sub.add_parser("serve", help="the HTTP API (FastAPI on uvicorn)")
     s.add_argument("--host", default="127.0.0.1")
@@ -212,23 +242,33 @@ def add_commands(sub: Any) -> None:
     )
     s.set_defaults(func=cmd_serve)
 
-    k = sub.add_parser("keys", help="bearer keys of the HTTP API")
+    k = sub.add_parser(
+        "keys", help="bearer keys of the HTTP API (not the keys of health data: data-keys)"
+    )
     ksub = k.add_subparsers(dest="keys_command", metavar="ACTION")
     ksub.required = True
     kc = ksub.add_parser("create", help="make a key; its token is shown once")
     kc.add_argument("--role", required=True, choices=["provider", "member", "insurer"])
-    kc.add_argument("--npi", action="append", metavar="NPI", help="a billing NPI (repeatable)")
+    kc.add_argument(
+        "--npi",
+        action="extend",
+        nargs="+",
+        metavar="NPI",
+        help="the billing NPIs a provider key holds (--npi A B, or --npi A --npi B)",
+    )
     kc.add_argument("--member-id", metavar="ID", help="the member a member key speaks for")
     kc.add_argument(
         "--dependent",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="ID",
         help="another member this member key may see (repeatable; minors on the member's "
         "own policy need no grant)",
     )
     kc.add_argument(
         "--sender",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="ID",
         help="a sender id (ISA06, GS02) a provider key may send 837s under (repeatable; "
         "without one it sends none)",
@@ -250,19 +290,35 @@ def add_commands(sub: Any) -> None:
     kr = ksub.add_parser("revoke", help="stop a key working")
     kr.add_argument("key_id")
     kr.set_defaults(func=cmd_keys_revoke)
-    kd = ksub.add_parser(
-        "rotate-data",
+    d = sub.add_parser(
+        "data-keys",
+        help="the keys health data is sealed with at rest (not the API's bearer keys: keys)",
+    )
+    dsub = d.add_subparsers(dest="data_keys_command", metavar="ACTION")
+    dsub.required = True
+    dg = dsub.add_parser("generate", help="print a new data key as ID:BASE64, for CLAIMS_DATA_KEYS")
+    dg.add_argument("--id", required=True, help="the key's name, e.g. 2026-11")
+    dg.set_defaults(func=cmd_keys_generate)
+    dl = dsub.add_parser(
+        "generate-lookup", help="print a new lookup key as BASE64, for CLAIMS_LOOKUP_KEY"
+    )
+    dl.set_defaults(func=cmd_keys_generate_lookup)
+    df = dsub.add_parser(
+        "key-file",
+        help="write a new key file (a data key and a lookup key, mode 0600) for CLAIMS_KEY_FILE",
+    )
+    df.add_argument("--out", type=Path, required=True, metavar="FILE", help="a file not there yet")
+    df.set_defaults(func=cmd_keys_file)
+    dr = dsub.add_parser(
+        "rotate",
         help="seal every stored PHI value again under the active data key (resumable)",
     )
-    kd.add_argument("--batch-size", type=int, default=500, help="rows a transaction")
-    kd.add_argument("--dry-run", action="store_true", help="only count what is left to seal")
-    kd.add_argument("--json", action="store_true")
-    kd.set_defaults(func=cmd_keys_rotate_data)
-    kg = ksub.add_parser(
-        "generate-data-key", help="print a new data key as ID:BASE64, for CLAIMS_DATA_KEYS"
+    dr.add_argument(
+        "--batch-size", type=_batch_size, default=500, help="rows a transaction, 1 to 100000"
     )
-    kg.add_argument("--id", required=True, help="the key's name, e.g. 2026-11")
-    kg.set_defaults(func=cmd_keys_generate)
+    dr.add_argument("--dry-run", action="store_true", help="only count what is left to seal")
+    dr.add_argument("--json", action="store_true")
+    dr.set_defaults(func=cmd_keys_rotate_data)
     kl = ksub.add_parser("list", help="every key, without secrets")
     kl.add_argument("--json", action="store_true")
     kl.set_defaults(func=cmd_keys_list)

@@ -2,7 +2,7 @@
 
 An operator puts a new key in front of ``CLAIMS_DATA_KEYS`` (keeping the old ones behind it, so
 they still open what they sealed), restarts the workers and the API, which from then on seal
-with the new key, and runs ``claims-engine keys rotate-data``. It walks each sealed column by
+with the new key, and runs ``claims-engine data-keys rotate``. It walks each sealed column by
 row id, a batch at a time, and seals again every value that is not under the active key, one
 transaction a batch. Sealed values are written once and never changed by the pipeline, so the
 rotation never races a worker. Interrupted, it is simply run again: the values already under the

@@ -16,7 +16,7 @@ a name, birth date, address, phone number or member id in the clear:
 
 Data keys are named by id (``CLAIMS_DATA_KEYS="2026b:BASE64,2026a:BASE64"``): the first seals
 what is written, all of them open what was. Rotating is adding a new key in front and running
-``claims-engine keys rotate-data``, which seals again, in batches, everything sealed under an
+``claims-engine data-keys rotate``, which seals again, in batches, everything sealed under an
 older key. The lookup key (``CLAIMS_LOOKUP_KEY``) does not rotate with them: changing it would
 change every lookup column. Without either variable the keys are in a key file
 (``CLAIMS_KEY_FILE``). An embedded (SQLite) store without one uses the file next to its

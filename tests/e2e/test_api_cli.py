@@ -43,6 +43,23 @@ def test_keys_are_made_listed_and_revoked(
     assert code == 1 and "no active key" in err
 
 
+def test_several_values_follow_one_flag(
+    sqlite_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--npi A B`, as the help reads, and `--npi A --npi B` hold the same NPIs."""
+    assert _run(["db", "upgrade"], capsys)[0] == 0
+    assert _run(["reference", "load", str(REFERENCE)], capsys)[0] == 0
+    made = []
+    for npis in (
+        ["--npi", "1234567893", "2781759230"],
+        ["--npi", "2781759230", "--npi", "1234567893"],
+    ):
+        code, out, err = _run(["keys", "create", "--role", "provider", *npis, "--json"], capsys)
+        assert code == 0, err
+        made.append(sorted(json.loads(out)["npis"]))
+    assert made[0] == made[1] == ["1234567893", "2781759230"]
+
+
 def test_sender_ids_are_registered_to_one_trading_partner(
     sqlite_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,8 +1,9 @@
-"""`claims-engine keys generate-data-key` and `keys rotate-data` end to end, and what the
+"""`claims-engine data-keys generate` and `data-keys rotate` end to end, and what the
 commands say when the keys are wrong: one line naming the column, never a traceback or a value."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import subprocess
@@ -33,22 +34,22 @@ def test_data_keys_rotate_and_the_old_key_can_go(
     code, before, _ = _run(STATUS, capsys)
     assert code == 0
 
-    code, out, err = _run(["keys", "generate-data-key", "--id", "2026-12"], capsys)
+    code, out, err = _run(["data-keys", "generate", "--id", "2026-12"], capsys)
     assert code == 0, err
     new_key = out.strip()
     assert new_key.startswith("2026-12:") and len(new_key) == len("2026-12:") + 44
     monkeypatch.setenv("CLAIMS_DATA_KEYS", f"{new_key},{TEST_DATA_KEYS}")
 
-    code, out, _ = _run(["keys", "rotate-data", "--dry-run", "--json"], capsys)
+    code, out, _ = _run(["data-keys", "rotate", "--dry-run", "--json"], capsys)
     left = json.loads(out)
     assert code == 0 and left["dry_run"] and left["key_id"] == "2026-12"
     assert left["columns"]["claims.claim"] == 2 and left["columns"]["claims.identity"] == 2
     assert left["total"] >= 2 + 2 + 2 + 1  # claims, identities, decisions, the reference set
 
-    code, out, err = _run(["keys", "rotate-data", "--batch-size", "1", "--json"], capsys)
+    code, out, err = _run(["data-keys", "rotate", "--batch-size", "1", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["total"] == left["total"]
-    code, out, _ = _run(["keys", "rotate-data", "--dry-run", "--json"], capsys)
+    code, out, _ = _run(["data-keys", "rotate", "--dry-run", "--json"], capsys)
     assert json.loads(out)["total"] == 0
 
     monkeypatch.setenv("CLAIMS_DATA_KEYS", new_key)  # the old key is gone
@@ -56,7 +57,7 @@ def test_data_keys_rotate_and_the_old_key_can_go(
     assert code == 0, err
     assert json.loads(after) == json.loads(before)
 
-    code, out, _ = _run(["keys", "rotate-data"], capsys)
+    code, out, _ = _run(["data-keys", "rotate"], capsys)
     assert code == 0 and "0 sealed again under data key 2026-12" in out
 
 
@@ -157,3 +158,38 @@ def test_an_embedded_store_keeps_its_key_file_beside_it(
     monkeypatch.setenv("CLAIMS_KEY_FILE", str(tmp_path / "kept-safe.json"))
     code, out, err = _run(STATUS, capsys)
     assert code == 0 and out == before, err
+
+
+def test_a_key_file_and_a_lookup_key_are_made_by_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = _run(["data-keys", "generate-lookup"], capsys)
+    assert code == 0, err
+    assert len(base64.b64decode(out.strip(), validate=True)) == 32
+    key_file = tmp_path / "keys.json"
+    code, out, err = _run(["data-keys", "key-file", "--out", str(key_file)], capsys)
+    assert code == 0 and f"CLAIMS_KEY_FILE={key_file}" in out, err
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    # a store made and read under it
+    for name in ("CLAIMS_DATA_KEYS", "CLAIMS_LOOKUP_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLAIMS_KEY_FILE", str(key_file))
+    monkeypatch.setenv("CLAIMS_DATABASE_URL", f"sqlite:///{tmp_path / 'claims.db'}")
+    _store_with_two_claims(capsys)
+    assert _run(STATUS, capsys)[0] == 0
+    # never overwritten, and a folder that is not there is named
+    before = key_file.read_bytes()
+    code, _, err = _run(["data-keys", "key-file", "--out", str(key_file)], capsys)
+    assert code == 2 and "exists" in err and err.count("\n") == 1
+    assert key_file.read_bytes() == before
+    code, _, err = _run(["data-keys", "key-file", "--out", str(tmp_path / "no" / "k")], capsys)
+    assert code == 2 and "no folder" in err
+
+
+def test_the_help_tells_the_two_kinds_of_keys_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _run(["--help"], capsys)
+    out = capsys.readouterr().out
+    keys = next(line for line in out.splitlines() if line.strip().startswith("keys "))
+    data_keys = next(line for line in out.splitlines() if line.strip().startswith("data-keys "))
+    assert "bearer" in keys and "health data" in data_keys
