@@ -31,6 +31,7 @@ or non-X12 files) is one line on standard error, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -54,6 +55,7 @@ from claims_engine.errors import (
 from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
 from claims_engine.observability.logs import LEVELS as LOG_LEVELS
 from claims_engine.observability.logs import configure_logging
+from claims_engine.reference import read_utf8
 from claims_engine.x12.acks import ClaimAck
 from claims_engine.x12.tokenizer import SegmentReader
 
@@ -61,6 +63,7 @@ EXIT_OK = 0
 EXIT_INPUT = 1  # a file could not be read or is not X12; the others were processed
 EXIT_USAGE = 2  # bad arguments
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of standard output closed it
 
 PROGRESS_MIN_BYTES = 4 << 20
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -184,20 +187,45 @@ def _parse_levels(text: str) -> frozenset[int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+PARTNER_SETTINGS = frozenset({"snip"})
+PARTNER_ID_LENGTH = 15  # ISA06
+
+
+def _once(path: Path, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (JSON itself keeps the last silently)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ConfigurationError(f"{path}: {key!r} is given twice")
+        found[key] = value
+    return found
+
+
 def load_partners(path: Path) -> dict[str, frozenset[int]]:
-    """Trading partner settings: a JSON object ``{"SENDER ID": {"snip": "1-4"}, ...}``."""
+    """Trading partner settings: a JSON object ``{"SENDER ID": {"snip": "1-4"}, ...}``, keyed
+    by the sender id of ISA06 (1 to 15 characters, as the envelope has it without its padding)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
+        # read_utf8: a file that cannot be read, or a byte that is not UTF-8, in one line
+        raw = json.loads(read_utf8(path), object_pairs_hook=lambda pairs: _once(path, pairs))
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{path}: expected an object of sender ids")
     partners: dict[str, frozenset[int]] = {}
     for sender, settings in raw.items():
+        if not sender or sender != sender.strip() or len(sender) > PARTNER_ID_LENGTH:
+            raise ConfigurationError(
+                f"{path}: partner {sender!r}: a sender id is ISA06, 1 to {PARTNER_ID_LENGTH} "
+                "characters without spaces around them"
+            )
         if not isinstance(settings, dict) or not isinstance(settings.get("snip"), str):
             raise ConfigurationError(f'{path}: partner {sender!r} needs a "snip" string')
+        unknown = sorted(set(settings) - PARTNER_SETTINGS)
+        if unknown:
+            raise ConfigurationError(
+                f"{path}: partner {sender!r}: unknown setting {unknown[0]!r} "
+                f"(known: {', '.join(sorted(PARTNER_SETTINGS))})"
+            )
         try:
             partners[sender] = parse_levels(settings["snip"])
         except ValueError as exc:
@@ -490,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of",
         type=_parse_date,
         metavar="DATE",
-        help="dates of service end on this day (default: today)",
+        help="dates of service end on this day, 1900-01-01 to 2099-12-31 (default: today)",
     )
     g.add_argument("--reference", type=Path, default=FIXTURES / "reference", metavar="DIR")
     g.add_argument("--out", type=Path, required=True, metavar="FILE")
@@ -524,7 +552,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_closed_pipes() -> None:
+    """Point standard output and error at /dev/null: their reader is gone, and the flush at
+    interpreter exit would raise on the closed pipe again (Python's docs on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            # no descriptor (a test's capture): nothing is flushed at exit
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
+        _quiet_closed_pipes()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "claims", 1) is not None and getattr(args, "claims", 1) < 1:
@@ -532,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(args.root_log_level)
         result: int = args.func(args, sys.stdout, sys.stderr)
+        sys.stdout.flush()  # a closed pipe is found here, not at interpreter exit
     except (UsageError, ConfigurationError, InputFileError) as exc:
         sys.stderr.write(f"claims-engine: error: {exc}\n")
         return EXIT_USAGE

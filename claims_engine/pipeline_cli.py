@@ -28,6 +28,7 @@ from claims_engine.store.db import MIGRATIONS, check_lookup_key, current_version
 EXIT_OK = 0
 EXIT_INPUT = 1
 PARALLEL_REMIT_MIN = 5000  # decisions to pay before a payment cycle is split over processes
+MAX_ROW_ID = 2**63 - 1  # the largest id a row can have (BIGINT; SQLite's INTEGER)
 
 
 def _where(engine: Engine) -> str:
@@ -85,6 +86,8 @@ def store_engine(*, check_schema: bool = True) -> Engine:
 
 def _writable(folder: Path) -> None:
     """Refuse, before anything is done, an output folder that cannot be written."""
+    if folder.exists() and not folder.is_dir():
+        raise InputFileError(f"--out {folder} is not a directory: --out must be a directory")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".claims-engine-write-test"
@@ -95,10 +98,9 @@ def _writable(folder: Path) -> None:
 
 
 def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from claims_engine.reference import load_reference
-    from claims_engine.services.reference import store_reference
+    from claims_engine.services.reference import check_reference, store_reference
 
-    ref = load_reference(args.directory)
+    ref, _ = check_reference(args.directory)  # with --check too: every check the load makes
     summary: dict[str, Any] = {
         "members": len(ref.members),
         "families": len(ref.families),
@@ -140,6 +142,10 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     env = environment_from_vars()
     if env.settings.redis_url is None:
         env.runtime()  # no reference data: say so now, before anything is stored
+        with database_errors(engine):
+            # in-process, nobody else sweeps: queue the work an interrupted run left undone,
+            # before this run's files are stored (swept after, they would be worked twice)
+            actors.sweep(None)
     results: list[dict[str, Any]] = []
     failures = 0
     now = clock.now()
@@ -178,8 +184,6 @@ def cmd_submit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         )
     if env.settings.redis_url is None:
         with database_errors(engine):
-            # in-process, nobody else sweeps: pick up work an interrupted run left too
-            actors.sweep(None)
             drain(actors.broker, threads=args.threads)
     if args.json:
         json.dump({"submitted": results}, stdout, indent=2)
@@ -426,14 +430,36 @@ def cmd_acks(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     engine = store_engine()
     _writable(args.out)
+    paths: list[Path] = []
+    unknown: list[str] = []
     with database_errors(engine):
-        paths = write_acknowledgments(engine, args.interchanges, args.out)
-    if not paths:
-        stderr.write("claims-engine: no acknowledgments for these interchanges (yet)\n")
-        return EXIT_INPUT
+        for interchange_id in dict.fromkeys(args.interchanges):
+            written = (
+                write_acknowledgments(engine, [interchange_id], args.out)
+                if 1 <= interchange_id <= MAX_ROW_ID
+                else []
+            )
+            if not written:
+                unknown.append(_no_acknowledgments(engine, interchange_id))
+            paths += written
     for path in paths:
         stdout.write(f"{path}\n")
-    return EXIT_OK
+    for line in unknown:
+        stderr.write(f"claims-engine: {line}\n")
+    return EXIT_INPUT if unknown else EXIT_OK
+
+
+def _no_acknowledgments(engine: Engine, interchange_id: int) -> str:
+    """Why interchange ``interchange_id`` has no stored acknowledgment, as a line naming it."""
+    from claims_engine.services.queries import interchange_view
+
+    view = None
+    if 1 <= interchange_id <= MAX_ROW_ID:  # a row id: a store holds no other
+        with engine.connect() as conn:
+            view = interchange_view(conn, interchange_id, None)
+    if view is None:
+        return f"interchange {interchange_id}: no such interchange"
+    return f"interchange {interchange_id}: no acknowledgments yet (the interchange is {view.state})"
 
 
 def cmd_remittances(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -441,15 +467,23 @@ def cmd_remittances(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
 
     engine = store_engine()
     _writable(args.out)
+    paths: list[Path] = []
+    unknown: list[str] = []
     with database_errors(engine):
-        paths = write_remittances(engine, args.out, args.traces)
-    if not paths:
-        what = "these trace numbers" if args.traces else "the store"
-        stderr.write(f"claims-engine: no 835 in {what}\n")
-        return EXIT_INPUT
+        if not args.traces:
+            paths = write_remittances(engine, args.out)
+            if not paths:
+                unknown.append("no 835 in the store")
+        for trace in dict.fromkeys(args.traces):
+            written = write_remittances(engine, args.out, [trace])
+            if not written:
+                unknown.append(f"trace number {trace}: no 835 with this trace number")
+            paths += written
     for path in paths:
         stdout.write(f"{path}\n")
-    return EXIT_OK
+    for line in unknown:
+        stderr.write(f"claims-engine: {line}\n")
+    return EXIT_INPUT if unknown else EXIT_OK
 
 
 def add_commands(sub: Any) -> None:
