@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -459,6 +460,15 @@ def cmd_db_upgrade(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
     return EXIT_OK
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("claims-engine")
+    except PackageNotFoundError:  # run from the sources, not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claims-engine",
@@ -472,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the engine's log level: debug, info, warning, error, critical "
         "(default: CLAIMS_LOG_LEVEL, else info); CLAIMS_LOG_FORMAT=json|text, json by default",
     )
+    parser.add_argument("--version", action="version", version=f"claims-engine {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -566,6 +577,11 @@ def _quiet_closed_pipes() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A path given on the command line may hold bytes that are no text (they arrive as
+    # surrogates): echoed in a message, they are escaped rather than end it in a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _main(argv)
     except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
@@ -575,7 +591,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    for n, arg in enumerate(given, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are no text arrive as surrogates
+            shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+            sys.stderr.write(f"claims-engine: error: argument {n} is not UTF-8 text: {shown}\n")
+            return EXIT_USAGE
+    args = parser.parse_args(given)
     if getattr(args, "claims", 1) is not None and getattr(args, "claims", 1) < 1:
         parser.error("--claims must be at least 1")
     try:

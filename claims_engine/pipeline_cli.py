@@ -221,6 +221,11 @@ def cmd_worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             "(without Redis, `claims-engine submit` runs the workers in its own process)"
         )
     store_engine()
+    # the reference data and the rules the workers will adjudicate with, loaded once here: a
+    # store without reference data or a rules folder with no rule stops the start, in one
+    # line, rather than every job it would take
+    with database_errors(environment_from_vars().engine):
+        environment_from_vars().runtime()
     argv = [
         sys.executable,
         "-m",

@@ -329,6 +329,9 @@ def vault_from_environment(env: Mapping[str, str], *, store_file: Path | None) -
         if not lookup:
             raise ConfigurationError("CLAIMS_DATA_KEYS is set but CLAIMS_LOOKUP_KEY is not")
         return Vault(parse_data_keys(listed), _decode_secret(lookup, "CLAIMS_LOOKUP_KEY"))
+    if env.get("CLAIMS_LOOKUP_KEY", "").strip():
+        # half a configuration: taking the key file instead would seal under other keys
+        raise ConfigurationError("CLAIMS_LOOKUP_KEY is set but CLAIMS_DATA_KEYS is not")
     named = env.get("CLAIMS_KEY_FILE", "").strip()
     if named:
         path = Path(named)

@@ -301,9 +301,15 @@ def _without(value: str, *chars: str) -> str:
     return value.rstrip()
 
 
+def _code_part(segment_id: str) -> str:
+    """An issue code names an envelope segment, or SEGMENT for any other: codes (and the
+    metric labels made of them) come from a fixed set, never from the input's bytes."""
+    return segment_id if segment_id in ENVELOPE_SEGMENTS else "SEGMENT"
+
+
 def _group_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
     return Issue(
-        code=f"ENVELOPE-{segment_id}-{ack_code}",
+        code=f"ENVELOPE-{_code_part(segment_id)}-{ack_code}",
         message=message,
         level=1,
         scope=Scope.GROUP,
@@ -314,7 +320,7 @@ def _group_issue(ack_code: str, message: str, segment_id: str, position: int) ->
 
 def _interchange_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
     return Issue(
-        code=f"ENVELOPE-{segment_id}-{ack_code}",
+        code=f"ENVELOPE-{_code_part(segment_id)}-{ack_code}",
         message=message,
         level=1,
         scope=Scope.INTERCHANGE,

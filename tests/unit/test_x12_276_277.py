@@ -10,6 +10,7 @@ hand-built answers validate under pyx12 with zero errors, on a map folder that l
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -680,3 +681,21 @@ def test_the_map_folder_fails_a_broken_277(x212_maps: str) -> None:
     for text in broken:
         assert text != good
         assert pyx12_errors(text, x212_maps) != [], text
+
+
+@pytest.mark.parametrize("garbage", ["ZQX*1", "%!&*2", "\u00e9t\u00e9*3", "NM1*PR"])
+def test_envelope_codes_of_a_276_come_from_a_fixed_set(garbage: str) -> None:
+    """A segment where no envelope segment may be is named in the message, never in the code:
+    codes and the metric labels made of them are a fixed set."""
+    segments = _segments(CLAIM_REQUEST)
+    for at in (1, 2):  # outside a functional group, then outside a transaction set
+        broken = [*segments[:at], garbage, *segments[at:]]
+        read = read_276(_x12(broken, recount=False))
+        issues: list[Any] = []
+        if isinstance(read, StatusRequest):
+            issues = [i for _, ends in read.groups for end in ends for i in end.issues]
+            issues += [i for group, _ in read.groups for i in group.issues]
+        elif read.issue is not None:
+            issues = [read.issue]
+        for issue in issues:
+            assert re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)*", issue.code), issue.code
