@@ -691,11 +691,10 @@ def test_envelope_codes_of_a_276_come_from_a_fixed_set(garbage: str) -> None:
     for at in (1, 2):  # outside a functional group, then outside a transaction set
         broken = [*segments[:at], garbage, *segments[at:]]
         read = read_276(_x12(broken, recount=False))
-        issues: list[Any] = []
-        if isinstance(read, StatusRequest):
-            issues = [i for _, ends in read.groups for end in ends for i in end.issues]
-            issues += [i for group, _ in read.groups for i in group.issues]
-        elif read.issue is not None:
-            issues = [read.issue]
+        assert isinstance(read, Unreadable), garbage
+        issues = [read.issue] if read.issue is not None else []
+        issues += [i for group, ends in read.groups for i in group.issues]
+        issues += [i for _, ends in read.groups for end in ends for i in end.issues]
+        assert issues, garbage
         for issue in issues:
             assert re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)*", issue.code), issue.code
