@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from claims_engine import clock
 from claims_engine.errors import ConfigurationError
+from claims_engine.money import ascii_digits
 from claims_engine.pipeline_cli import (
     EXIT_INPUT,
     EXIT_OK,
@@ -225,7 +226,7 @@ def cmd_keys_file(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
 
 
 def _batch_size(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
+    if not ascii_digits(text) or not 1 <= int(text) <= 100_000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of rows from 1 to 100000")
     return int(text)
 

@@ -54,6 +54,7 @@ from claims_engine.errors import (
     StoredDataError,
 )
 from claims_engine.intake import ClaimSink, IntakeOptions, IntakeSummary, ingest
+from claims_engine.money import ascii_digits
 from claims_engine.observability.logs import LEVELS as LOG_LEVELS
 from claims_engine.observability.logs import configure_logging
 from claims_engine.reference import read_utf8
@@ -376,7 +377,7 @@ def _parse_mix(text: str) -> dict[str, int]:
         kind, sep, weight = part.partition(":")
         kind = kind.strip().upper()
         weight = weight.strip()
-        if kind not in ("P", "I", "D") or not sep or not (weight.isascii() and weight.isdigit()):
+        if kind not in ("P", "I", "D") or not sep or not ascii_digits(weight):
             raise argparse.ArgumentTypeError(
                 f"{part!r}: the mix is KIND:WEIGHT pairs such as P:70,I:20,D:10"
             )

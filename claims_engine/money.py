@@ -14,6 +14,13 @@ CENT = Decimal("0.01")
 _X12_DECIMAL = re.compile(r"-?(?:\d+\.?\d*|\.\d+)\Z")
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether ``text`` is ASCII digits, one or more: ``str.isdigit()`` also takes "\u00b2",
+    which ``int()`` refuses, and ``int()`` reads a fullwidth or Arabic-Indic digit as its value;
+    neither is a digit of X12 or of a number a user types."""
+    return text.isascii() and text.isdigit()
+
+
 def money(value: str | int | Decimal) -> Decimal:
     """Build an amount from text, an int or a Decimal, rounded to the cent."""
     return round_money(Decimal(value))
@@ -44,6 +51,12 @@ def format_x12_amount(value: Decimal) -> str:
     if text in ("-0", ""):
         text = "0"
     return text
+
+
+def x12_number_length(number: str) -> int:
+    """The length of an X12 number (R) as the guides count it: its digits, without sign or
+    decimal point."""
+    return len(number) - number.count("-") - number.count(".")
 
 
 def format_x12_number(value: Decimal) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from claims_engine.money import ascii_digits
+
 
 def npi_check_digit(first_nine: str) -> str:
     """The check digit for the first nine digits of an NPI."""
@@ -22,4 +24,4 @@ def npi_check_digit(first_nine: str) -> str:
 def npi_is_valid(npi: str) -> bool:
     """Ten digits (ASCII: str.isdigit() also takes "²", which int() refuses) with a correct
     check digit."""
-    return len(npi) == 10 and npi.isascii() and npi.isdigit() and npi_check_digit(npi[:9]) == npi[9]
+    return len(npi) == 10 and ascii_digits(npi) and npi_check_digit(npi[:9]) == npi[9]

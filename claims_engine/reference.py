@@ -30,6 +30,7 @@ from claims_engine.benefits import (
 )
 from claims_engine.errors import ConfigurationError
 from claims_engine.model import Address
+from claims_engine.money import ascii_digits
 from claims_engine.npi import npi_is_valid
 
 MEMBER_COLUMNS = (
@@ -214,7 +215,7 @@ class _Rows:
 
     def digits(self, row: dict[str, str], column: str, lengths: tuple[int, ...]) -> str:
         value = row[column]
-        if not (value.isascii() and value.isdigit() and len(value) in lengths):
+        if not (ascii_digits(value) and len(value) in lengths):
             want = " or ".join(str(n) for n in lengths)
             raise self.fail(column, f"{value!r} must be {want} digits")
         return value

@@ -44,6 +44,7 @@ from claims_engine.errors import (
     DataKeyError,
     StoredDataError,
 )
+from claims_engine.money import ascii_digits
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import bind, configure_logging, log_context
 from claims_engine.reference import ReferenceData
@@ -67,8 +68,6 @@ INQUIRY_BYTES = 8 * 1024
 ENVELOPE_BYTES = 64 * 1024
 MAX_ID = 2**63 - 1
 API_THREADS = 16  # request threads per process (sync routes), and database connections
-# ASCII digits: str.isdigit() also takes "²", which int() refuses, and \d other scripts' digits
-_DIGITS = re.compile(r"[0-9]+")
 _INTERCHANGE_PATH = re.compile(r"^/v1/interchanges/([0-9]{1,18})(?:/|$)")
 
 
@@ -113,7 +112,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     that crossed it) is ever held."""
     declared = request.headers.get("content-length", "")
     # more digits than any limit has: over it, without int() working through thousands
-    if _DIGITS.fullmatch(declared) and (len(declared.lstrip("0")) > 18 or int(declared) > limit):
+    if ascii_digits(declared) and (len(declared.lstrip("0")) > 18 or int(declared) > limit):
         raise ApiError(413, "too_large", f"the body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -456,7 +455,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     def _claim_row(conn: Connection, given: str) -> int | None:
         """A row id (at most 19 ASCII digits), else a payer claim control number (26
         digits), as the provider holds it from the 277CA."""
-        if _DIGITS.fullmatch(given) and len(given) <= 19 and 1 <= int(given) <= MAX_ID:
+        if ascii_digits(given) and len(given) <= 19 and 1 <= int(given) <= MAX_ID:
             return int(given)
         return queries.claim_row_of_number(conn, given)
 
@@ -723,7 +722,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     def read_eob(
         eob_id: Annotated[str, PathParam(max_length=64)], who: Who, request: Request
     ) -> Response:
-        if not _DIGITS.fullmatch(eob_id) or not 0 < int(eob_id) <= MAX_ID:
+        if not ascii_digits(eob_id) or not 0 < int(eob_id) <= MAX_ID:
             _not_found(f"ExplanationOfBenefit {eob_id}")
         claim_id = int(eob_id)
         with reading() as conn:
@@ -921,6 +920,6 @@ def _count_setting(name: str, default: int, unit: str) -> int:
     text = os.environ.get(name, "")
     if not text:
         return default
-    if not _DIGITS.fullmatch(text) or len(text.lstrip("0")) > 18 or int(text) < 1:
+    if not ascii_digits(text) or len(text.lstrip("0")) > 18 or int(text) < 1:
         raise ConfigurationError(f"{name} must be a number of {unit} (1 or more), not {text!r}")
     return int(text)

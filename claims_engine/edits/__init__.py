@@ -32,7 +32,7 @@ from functools import lru_cache
 
 from claims_engine.issues import ClaimStatus, Issue, Location, Scope
 from claims_engine.model import Claim, ClaimType, Provider
-from claims_engine.money import round_money
+from claims_engine.money import ascii_digits, round_money
 from claims_engine.npi import npi_is_valid
 from claims_engine.x12 import codes
 
@@ -675,12 +675,6 @@ class DuplicateClaimIds:
         ]
 
 
-def _digits(text: str) -> bool:
-    """ASCII digits: str.isdigit() also takes "²", which int() refuses, and int() reads a
-    fullwidth or Arabic-Indic digit as its value."""
-    return text.isascii() and text.isdigit()
-
-
 def parse_levels(text: str) -> frozenset[int]:
     """``"1-5"``, ``"1,2,3"`` or ``"1-3,5"`` as a set of SNIP levels; ``ValueError`` if bad: a
     range written backwards, or a level the engine does not apply (only those of
@@ -691,7 +685,7 @@ def parse_levels(text: str) -> frozenset[int]:
         if not part:
             continue
         lo, sep, hi = part.partition("-")
-        if not _digits(lo) or (sep and not _digits(hi)):
+        if not ascii_digits(lo) or (sep and not ascii_digits(hi)):
             raise ValueError(f"{part!r} is not a SNIP level or range such as 1-5")
         start, end = int(lo), int(hi) if sep else int(lo)
         if start > end:

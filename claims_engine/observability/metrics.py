@@ -47,6 +47,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from claims_engine.money import ascii_digits
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DRAMATIQ_DB_ENV = "dramatiq_prom_db"
 METRICS_PORT_ENV = "CLAIMS_METRICS_PORT"
@@ -326,7 +328,7 @@ def make_run_dir() -> Path:
     base = Path(tempfile.gettempdir())
     for old in base.glob(f"{RUN_DIR_PREFIX}*-*"):
         pid = old.name[len(RUN_DIR_PREFIX) :].split("-", 1)[0]
-        if pid.isascii() and pid.isdigit() and not _alive(int(pid)):
+        if ascii_digits(pid) and not _alive(int(pid)):
             remove_run_dir(old)
     return Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=base))
 

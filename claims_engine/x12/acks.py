@@ -22,7 +22,7 @@ from typing import TextIO
 
 from claims_engine.issues import ClaimStatus, Issue, Scope
 from claims_engine.model import Claim, ClaimType
-from claims_engine.money import ZERO, format_x12_amount
+from claims_engine.money import ZERO, ascii_digits, format_x12_amount, x12_number_length
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     GroupEnd,
@@ -35,7 +35,7 @@ from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 SpoolFactory = Callable[[], TextIO]
 MAX_STC_PER_CLAIM = 10
-MAX_AMOUNT_DIGITS = 18  # R 1/18: STC04, AMT02
+MAX_AMOUNT_DIGITS = codes.ELEMENT_LENGTHS["CLM02"][1]  # element 782: STC04, AMT02 too
 
 
 def _echoable(value: str, d: Delimiters) -> bool:
@@ -75,10 +75,7 @@ def _echoed_charge(amount: Decimal) -> tuple[Decimal, str]:
     long for it is echoed as 0, its claim rejected for it by the reader (and counted as 0 in
     the totals)."""
     text = format_x12_amount(amount)
-    if (
-        len(text) > MAX_AMOUNT_DIGITS
-        and len(text.replace("-", "").replace(".", "")) > MAX_AMOUNT_DIGITS
-    ):
+    if len(text) > MAX_AMOUNT_DIGITS and x12_number_length(text) > MAX_AMOUNT_DIGITS:
         return ZERO, "0"
     return amount, text
 
@@ -159,20 +156,16 @@ def write_isa(w: SegmentWriter, env: Envelope) -> None:
     )
 
 
-def _digits(value: str) -> bool:
-    """ASCII digits only: what the inbound envelope holds is echoed, and str.isdigit() also
-    takes characters such as "²" that are outside the X12 character sets."""
-    return value.isascii() and value.isdigit()
-
-
 def write_ta1(out: TextIO, env: Envelope, issue: Issue | None) -> None:
     """A TA1 interchange acknowledgment: accepted (note 000) or rejected with the issue's note."""
     w = SegmentWriter(out, env.inbound.delimiters)
     write_isa(w, env)
     ih = env.inbound
-    control = ih.control if len(ih.control) == 9 and _digits(ih.control) else "000000000"
-    idate = ih.date if len(ih.date) == 6 and _digits(ih.date) else env.created.strftime("%y%m%d")
-    itime = ih.time if len(ih.time) == 4 and _digits(ih.time) else env.created.strftime("%H%M")
+    control = ih.control if len(ih.control) == 9 and ascii_digits(ih.control) else "000000000"
+    idate = (
+        ih.date if len(ih.date) == 6 and ascii_digits(ih.date) else env.created.strftime("%y%m%d")
+    )
+    itime = ih.time if len(ih.time) == 4 and ascii_digits(ih.time) else env.created.strftime("%H%M")
     if issue is None:
         w.seg("TA1", control, idate, itime, "A", codes.TA1_NO_ERROR)
     else:
@@ -239,7 +232,7 @@ def write_999_transaction(
     version = clean_value(gh.version, d)
     version = version if 1 <= len(version) <= 12 else "005010"
     # AK102 is numeric: a group control number that is not (itself an AK9 error) shows as 0.
-    group_control = gh.control if _digits(gh.control) and len(gh.control) <= 9 else "0"
+    group_control = gh.control if ascii_digits(gh.control) and len(gh.control) <= 9 else "0"
     w.seg("AK1", functional_id, group_control, version)
     accepted = 0
     for end in transactions:

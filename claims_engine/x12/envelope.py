@@ -137,12 +137,17 @@ Event = (
 )
 
 
-def _envelope_issue(scope: Scope, ack_code: str, message: str, segment_id: str) -> Issue:
-    # a code (a reason's key, a metric's label) is one of a fixed set, never the input's bytes:
-    # a segment id that is no envelope segment's is SEGMENT in it (the message names it)
+def envelope_code(segment_id: str, ack_code: str) -> str:
+    """The code of an envelope issue (a reason's key, a metric's label): one of a fixed set,
+    never the input's bytes: a segment id that is no envelope segment's is SEGMENT in it (the
+    message names it)."""
     named = segment_id if segment_id in ENVELOPE_SEGMENTS else "SEGMENT"
+    return f"ENVELOPE-{named}-{ack_code}"
+
+
+def _envelope_issue(scope: Scope, ack_code: str, message: str, segment_id: str) -> Issue:
     return Issue(
-        code=f"ENVELOPE-{named}-{ack_code}",
+        code=envelope_code(segment_id, ack_code),
         message=message,
         level=1,
         scope=scope,

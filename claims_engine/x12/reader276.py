@@ -41,6 +41,7 @@ from claims_engine.model import Procedure
 from claims_engine.money import parse_x12_decimal, round_money
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
+    ENVELOPE_SEGMENTS,
     MAX_REPORTED_ISSUES,
     GroupEnd,
     GroupHeader,
@@ -48,6 +49,7 @@ from claims_engine.x12.envelope import (
     TransactionEnd,
     TransactionHeader,
     check_isa,
+    envelope_code,
     trailer_issues,
     transaction_issue,
 )
@@ -92,7 +94,6 @@ CLAIM_REFERENCES = frozenset({"1K", "BLT", "EJ", "XZ", "VV", "D9"})
 LINE_REFERENCES = frozenset({"FJ"})
 SERVICE_QUALIFIERS = frozenset({"AD", "ER", "HC", "HP", "IV", "N4", "NU", "WK"})
 KNOWN_SEGMENTS = frozenset({"ST", "BHT", "HL", "NM1", "DMG", "TRN", "REF", "AMT", "DTP", "SVC"})
-ENVELOPE_SEGMENTS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 _PAD = ("",) * 16
 
 
@@ -301,15 +302,9 @@ def _without(value: str, *chars: str) -> str:
     return value.rstrip()
 
 
-def _code_part(segment_id: str) -> str:
-    """An issue code names an envelope segment, or SEGMENT for any other: codes (and the
-    metric labels made of them) come from a fixed set, never from the input's bytes."""
-    return segment_id if segment_id in ENVELOPE_SEGMENTS else "SEGMENT"
-
-
 def _group_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
     return Issue(
-        code=f"ENVELOPE-{_code_part(segment_id)}-{ack_code}",
+        code=envelope_code(segment_id, ack_code),
         message=message,
         level=1,
         scope=Scope.GROUP,
@@ -320,7 +315,7 @@ def _group_issue(ack_code: str, message: str, segment_id: str, position: int) ->
 
 def _interchange_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
     return Issue(
-        code=f"ENVELOPE-{_code_part(segment_id)}-{ack_code}",
+        code=envelope_code(segment_id, ack_code),
         message=message,
         level=1,
         scope=Scope.INTERCHANGE,

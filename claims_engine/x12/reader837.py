@@ -43,7 +43,7 @@ from claims_engine.model import (
     Source,
     Tooth,
 )
-from claims_engine.money import ZERO, parse_x12_decimal
+from claims_engine.money import ZERO, parse_x12_decimal, x12_number_length
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     MAX_REPORTED_ISSUES,
@@ -198,11 +198,6 @@ def _fits(value: str, limit: Limit) -> bool:
     """Whether ``value`` is empty (absent, which is not a length problem) or ``limit`` long."""
     n = len(value)
     return n <= limit[1] and (n >= limit[0] or n == 0)
-
-
-def _number_length(number: str) -> int:
-    """The length of an X12 number (R): its digits, without sign or decimal point."""
-    return len(number) - number.count("-") - number.count(".")
 
 
 @lru_cache(maxsize=8192)  # a batch spans few days: parse each once
@@ -774,9 +769,9 @@ class TransactionReader:
                 f"{what} ({seg[0]}{i:02d}) {v!r} is not a number",
                 (ClaimStatus(A7, code),),
             )
-        elif len(v) > digits and _number_length(v) > digits:
+        elif len(v) > digits and x12_number_length(v) > digits:
             self._wrong_length(
-                seg, i, _number_length(v), (1, digits), (ClaimStatus(A7, code),), unit="digits"
+                seg, i, x12_number_length(v), (1, digits), (ClaimStatus(A7, code),), unit="digits"
             )
         return d
 
