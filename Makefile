@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # The intake's hot path is compiled with mypyc (setup.py): an edit to a source the build depends
 # on, or another CLAIMS_ENGINE_COMPILE, rebuilds it, so that `make test` tests what is installed.
-BUILD_SOURCES := $(shell $(PYTHON) -c 'import sys; sys.path.insert(0, "claims_engine"); import compiled, pathlib; print(*(compiled.source_path(pathlib.Path("."), n) for n in compiled.BUILD_INPUTS))')
+BUILD_SOURCES := $(shell $(PYTHON) -c 'import sys; sys.path.insert(0, "claims_engine/runtime"); import compiled, pathlib; print(*(compiled.source_path(pathlib.Path("."), n) for n in compiled.BUILD_INPUTS))')
 COMPILE_SETTING := $(VENV)/.compile-$(or $(CLAIMS_ENGINE_COMPILE),1)
 
 $(VENV)/.compile-%:

@@ -1,12 +1,12 @@
 """Builds the intake's hot path as C extensions with mypyc; everything else is in pyproject.toml.
 
-The modules in ``claims_engine/compiled.py`` (``COMPILED``) are ordinary typed Python: mypyc
+The modules in ``claims_engine/runtime/compiled.py`` (``COMPILED``) are ordinary typed Python: mypyc
 compiles them, unchanged, into extension modules that sit beside their sources (an editable
 install builds them in place). ``CLAIMS_ENGINE_COMPILE=0`` at install time skips this and
 installs pure Python, as does a build that fails. After a build, the digests of the sources it
 was made from (taken before mypyc read them) are written to ``claims_engine/_compiled.json``
 beside the extension modules, so that an edited source is never shadowed by an extension built
-from its old text: see :mod:`claims_engine.compiled`.
+from its old text: see :mod:`claims_engine.runtime.compiled`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.errors import BaseError, CCompilerError
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "claims_engine"))
+sys.path.insert(0, str(ROOT / "claims_engine" / "runtime"))
 # the lists live in one place
 from compiled import (  # noqa: E402
     COMPILED,
@@ -47,7 +47,7 @@ def _fall_back(why: object) -> None:
 def extensions() -> tuple[list[Extension], dict[str, str]]:
     """The extension modules to build, and the digests of the sources they are made from."""
     if os.environ.get("CLAIMS_ENGINE_COMPILE", "1") == "0":
-        # an extension built before in this tree no longer runs (claims_engine/compiled.py)
+        # an extension built before in this tree no longer runs (claims_engine/runtime/compiled.py)
         RECORD_FILE.unlink(missing_ok=True)
         return [], {}
     digests = source_digests(ROOT)  # before mypyc reads them

@@ -45,7 +45,8 @@ from typing import Any
 import orjson
 
 from claims_engine.adjudication.decision import ClaimDecision, LineDecision, Outcome
-from claims_engine.model import (
+from claims_engine.adjudication.payment_cycle import Payer
+from claims_engine.domain.model import (
     Adjustment,
     Claim,
     ClaimType,
@@ -54,9 +55,13 @@ from claims_engine.model import (
     Provider,
     ServiceLine,
 )
-from claims_engine.money import ZERO, round_money
-from claims_engine.reasons import describe_adjustment, describe_carc, describe_rarc, format_amount
-from claims_engine.remittance import Payer
+from claims_engine.domain.money import ZERO, round_money
+from claims_engine.domain.reasons import (
+    describe_adjustment,
+    describe_carc,
+    describe_rarc,
+    format_amount,
+)
 from claims_engine.services.explanation import Explanation
 from claims_engine.store.tables import ClaimState
 

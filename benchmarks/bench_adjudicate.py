@@ -28,10 +28,10 @@ import yaml
 
 from claims_engine.adjudication.adjudicate import AdjudicationContext, adjudicate
 from claims_engine.adjudication.coverage import rule_hook
-from claims_engine.generator import generate_claims
-from claims_engine.model import Claim
-from claims_engine.reference import load_members, load_providers, load_reference
-from claims_engine.rules import RulePack, load_pack
+from claims_engine.domain.model import Claim
+from claims_engine.domain.reference_data import load_members, load_providers, load_reference
+from claims_engine.rules.engine import RulePack, load_pack
+from claims_engine.synthetic.generator import generate_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -137,12 +137,12 @@ def _free_port() -> int:
 def _prepare(pg_url: str, schema: str, claims: int, tmp: Path) -> dict[str, Any]:
     from sqlalchemy import select, text
 
-    from claims_engine.fixtures_cli import generate_file
+    from claims_engine.cli.fixtures_commands import generate_file
     from claims_engine.services.access import Role, create_key
-    from claims_engine.services.adjudication import adjudicate_claims
     from claims_engine.services.intake import ingest_interchange, submit
     from claims_engine.services.reference import load_runtime, store_reference
     from claims_engine.services.remittance import run_payment_cycle
+    from claims_engine.services.stored_adjudication import adjudicate_claims
     from claims_engine.store import tables as t
     from claims_engine.store.db import engine_for, upgrade
 

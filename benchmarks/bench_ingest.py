@@ -38,9 +38,9 @@ TARGET_CLAIMS_PER_S = 20_000  # the intake issue's target
 
 def child_ingest(path: Path, out_dir: Path) -> dict[str, Any]:
     """Run in a fresh interpreter: ingest ``path`` and report time, counts and peak RSS."""
-    from claims_engine.cli import DirectoryAckOutput, _temp_spool
-    from claims_engine.compiled import running_compiled
-    from claims_engine.intake import IntakeOptions, ingest
+    from claims_engine.cli.main import DirectoryAckOutput, _temp_spool
+    from claims_engine.front_end.ingest import IntakeOptions, ingest
+    from claims_engine.runtime.compiled import running_compiled
 
     options = IntakeOptions(received_on=AS_OF, created=CREATED, spool=_temp_spool)
     started = time.perf_counter()
@@ -99,7 +99,7 @@ def ingest_row(label: str, run: dict[str, Any]) -> tuple[str, str, str, str, str
 
 
 def generate(path: Path, claims: int, seed: int) -> float:
-    from claims_engine.fixtures_cli import FIXTURES, generate_file
+    from claims_engine.cli.fixtures_commands import FIXTURES, generate_file
 
     started = time.perf_counter()
     generate_file(

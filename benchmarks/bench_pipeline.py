@@ -88,9 +88,9 @@ class Failure(Exception):
 
 def generate_files(out_dir: Path, claims: int, files: int, seed: int) -> list[Path]:
     """``claims`` claims in ``files`` interchanges of near-equal size, ISA13s checked distinct."""
-    from claims_engine.clock import now
-    from claims_engine.demo import renumber
-    from claims_engine.fixtures_cli import generate_file
+    from claims_engine.cli.demo import renumber
+    from claims_engine.cli.fixtures_commands import generate_file
+    from claims_engine.runtime.clock import now
     from claims_engine.services.intake import read_header
 
     created = now()
@@ -198,7 +198,7 @@ def claim_redis_db(client: Any) -> None:
 def cli(args: Sequence[str], env: dict[str, str], what: str) -> str:
     """Run ``claims-engine ARGS``; its stdout, or a one-line failure naming ``what``."""
     proc = subprocess.run(
-        [sys.executable, "-m", "claims_engine.cli", *args],
+        [sys.executable, "-m", "claims_engine.cli.main", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -232,8 +232,8 @@ def command(argv: Sequence[str], *, strict: bool = False) -> str:
     """Run ``claims-engine ARGV`` in this process, through the CLI's own parser (so options
     added later get their defaults); its stdout. A non-zero exit, or with ``strict`` any line
     on stderr, is a one-line failure."""
-    from claims_engine.cli import build_parser
-    from claims_engine.errors import ClaimsEngineError
+    from claims_engine.cli.main import build_parser
+    from claims_engine.domain.errors import ClaimsEngineError
 
     what = f"claims-engine {argv[0]}"
     err = io.StringIO()
@@ -384,7 +384,7 @@ class WorkerPool:
             [
                 sys.executable,
                 "-m",
-                "claims_engine.cli",
+                "claims_engine.cli.main",
                 "worker",
                 "--processes",
                 str(processes),

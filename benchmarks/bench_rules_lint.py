@@ -1,14 +1,14 @@
 """``rules lint`` on large packs whose rules share scopes: seconds and peak memory.
 
     .venv/bin/python benchmarks/bench_rules_lint.py [--sizes 2000,10000,50000]
-        [--timeout 300] [--module claims_engine.rules_lint] [--layout mixed|deniers]
+        [--timeout 300] [--module claims_engine.rules.lint] [--layout mixed|deniers]
 
 For each size, generates a pack (five files, not timed) of that many rules over two procedure
 codes, so that at 50,000 rules each scope holds 25,000 rules: conditions on ``age``,
 ``units``, ``charge``, the history and the diagnoses, distinct within a scope; every kind of
 action; staggered dates. Planted among them, one of each per 1,000 rules: a contradiction
 (same scope and condition, conflicting action), a duplicate, a shadowed rule and two versions
-of one rule that overlap. Then times :func:`~claims_engine.rules_lint.lint_pack` on the pack
+of one rule that overlap. Then times :func:`~claims_engine.rules.lint.lint_pack` on the pack
 in a fresh process (``--module`` names another module with the same ``lint_pack``, such as
 an older copy, for a before and after), killed after ``--timeout`` seconds, and reads that
 process's peak RSS. "planted found" says the findings are exactly the planted ones.
@@ -163,7 +163,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,10000,50000", help="rule counts, comma separated")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per lint")
-    parser.add_argument("--module", default="claims_engine.rules_lint")
+    parser.add_argument("--module", default="claims_engine.rules.lint")
     parser.add_argument(
         "--layout",
         choices=("mixed", "deniers"),

@@ -40,12 +40,12 @@ sys.path.insert(0, str(ROOT))
 
 from claims_engine.adjudication.adjudicate import adjudicate  # noqa: E402
 from claims_engine.adjudication.batch import Ledger  # noqa: E402
-from claims_engine.fixtures_cli import generate_file  # noqa: E402
-from claims_engine.services.adjudication import adjudicate_claims, read_claim  # noqa: E402
+from claims_engine.cli.fixtures_commands import generate_file  # noqa: E402
+from claims_engine.rules.simulation_report import write_reports  # noqa: E402
 from claims_engine.services.intake import ingest_interchange, submit  # noqa: E402
 from claims_engine.services.reference import Runtime, load_runtime, store_reference  # noqa: E402
 from claims_engine.services.simulation import SimulationRequest, simulate  # noqa: E402
-from claims_engine.simulation_report import write_reports  # noqa: E402
+from claims_engine.services.stored_adjudication import adjudicate_claims, read_claim  # noqa: E402
 from claims_engine.store import tables as t  # noqa: E402
 from claims_engine.store.db import engine_for, upgrade  # noqa: E402
 from claims_engine.store.vault import fresh_key_variables  # noqa: E402

@@ -1,16 +1,17 @@
 """claims-engine: a payer-side health insurance claims engine.
 
-The package root holds the pure core: the domain model (:mod:`claims_engine.model`), money
-(:mod:`claims_engine.money`), the X12 codec (:mod:`claims_engine.x12`), front-end edits
-(:mod:`claims_engine.edits`) and the intake pipeline that ties them together
-(:mod:`claims_engine.intake`). None of these modules read a clock, the environment, a
-database or the network; those live at the edges (:mod:`claims_engine.cli`, ``workers/``,
-``adapters/``).
+A module's folder says its layer. The pure core reads no clock, environment, database or
+network: :mod:`claims_engine.domain` (the vocabulary), :mod:`claims_engine.x12` (the X12 codec),
+:mod:`claims_engine.front_end` (intake and edits), :mod:`claims_engine.adjudication`,
+:mod:`claims_engine.rules` and :mod:`claims_engine.synthetic`. The edge does:
+:mod:`claims_engine.store`, :mod:`claims_engine.services`, :mod:`claims_engine.observability`,
+:mod:`claims_engine.runtime` and :mod:`claims_engine.cli`, with ``workers/`` and ``adapters/``
+outside the package.
 """
 
 from pathlib import Path
 
-from claims_engine.compiled import install as _install_compiled
+from claims_engine.runtime.compiled import install as _install_compiled
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 
 import adapters
 import claims_engine
-from claims_engine.intake import IntakeOptions, IntakeSummary, MemoryAckOutput, ingest
+from claims_engine.front_end.ingest import IntakeOptions, IntakeSummary, MemoryAckOutput, ingest
 
 
 def _import_everything() -> None:

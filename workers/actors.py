@@ -22,10 +22,10 @@ from dramatiq import Broker, Worker
 from dramatiq.middleware import Middleware
 from dramatiq.middleware.prometheus import Prometheus
 
-from claims_engine import clock
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import WORKER_READY, configure_logging, log_context
-from claims_engine.services import adjudication, intake, recovery, remittance
+from claims_engine.runtime import clock
+from claims_engine.services import intake, recovery, remittance, stored_adjudication
 from workers.broker import make_broker
 from workers.settings import environment
 
@@ -73,7 +73,9 @@ def _reasons(rejections: dict[tuple[str, str], int]) -> dict[str, int]:
 def adjudicate_batch(claim_ids: list[int]) -> None:
     env = environment()
     started = time.perf_counter()
-    result = adjudication.adjudicate_claims(env.engine, claim_ids, env.runtime(), clock.now())
+    result = stored_adjudication.adjudicate_claims(
+        env.engine, claim_ids, env.runtime(), clock.now()
+    )
     metrics.record_adjudication(result, time.perf_counter() - started)
     if log.isEnabledFor(logging.DEBUG):
         for outcome in result.decisions:

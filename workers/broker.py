@@ -13,7 +13,7 @@ from typing import Any
 from dramatiq import Broker
 from dramatiq.brokers.stub import StubBroker
 
-from claims_engine.errors import ConfigurationError
+from claims_engine.domain.errors import ConfigurationError
 
 QUEUES = ("intake", "adjudication", "payments")
 HEARTBEAT_TIMEOUT_MS = 10_000

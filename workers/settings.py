@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, make_url
 
-from claims_engine.edits import ALL_LEVELS, parse_levels
-from claims_engine.errors import ConfigurationError
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.front_end.edits import ALL_LEVELS, parse_levels
 from claims_engine.services.reference import Runtime, load_runtime
 from claims_engine.store.db import checked_url, database_url, engine_for, shown_url
 from claims_engine.store.vault import Vault, use_vault, vault_from_environment

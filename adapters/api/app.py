@@ -37,17 +37,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters import fhir
 from adapters.api import models as m
 from adapters.api.security import KeyRing
-from claims_engine import clock
-from claims_engine.errors import (
+from claims_engine.domain.errors import (
     ClaimsEngineError,
     ConfigurationError,
     DataKeyError,
     StoredDataError,
 )
-from claims_engine.money import ascii_digits
+from claims_engine.domain.money import ascii_digits
+from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import bind, configure_logging, log_context
-from claims_engine.reference import ReferenceData
+from claims_engine.runtime import clock
 from claims_engine.services import access, queries
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276

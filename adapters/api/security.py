@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from claims_engine.reference import ReferenceData
+from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.services.access import Principal, authenticate
 
 POSITIVE_TTL = 30.0

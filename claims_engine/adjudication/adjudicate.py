@@ -28,11 +28,11 @@ from claims_engine.adjudication.decision import (
     Outcome,
 )
 from claims_engine.adjudication.pricing import multiple_procedure_reductions, price_line
-from claims_engine.benefits import Plan, PlanVersion
-from claims_engine.model import Adjustment, Claim, ClaimType, ServiceLine
-from claims_engine.money import ZERO, round_money
-from claims_engine.reference import Member, ReferenceData
-from claims_engine.rules import EvaluationBudget
+from claims_engine.domain.benefits import Plan, PlanVersion
+from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
+from claims_engine.domain.money import ZERO, round_money
+from claims_engine.domain.reference_data import Member, ReferenceData
+from claims_engine.rules.engine import EvaluationBudget
 
 DEDUCTIBLE, OOP = "deductible", "oop"
 
@@ -66,7 +66,7 @@ class PriorService:
 
 @dataclass(frozen=True, slots=True)
 class RuleOutcome:
-    """What a coverage rule asks of a line (see :mod:`claims_engine.rules`)."""
+    """What a coverage rule asks of a line (see :mod:`claims_engine.rules.engine`)."""
 
     kind: str  # deny / pend / require_authorization / cap_units / set_category
     rule_id: str

@@ -20,8 +20,8 @@ from claims_engine.adjudication.adjudicate import (
     adjudicate,
 )
 from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
-from claims_engine.model import Claim
-from claims_engine.money import ZERO
+from claims_engine.domain.model import Claim
+from claims_engine.domain.money import ZERO
 
 
 @dataclass(slots=True)

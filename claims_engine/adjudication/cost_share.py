@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from claims_engine.benefits import PlanVersion
-from claims_engine.money import ZERO, round_money
+from claims_engine.domain.benefits import PlanVersion
+from claims_engine.domain.money import ZERO, round_money
 
 HUNDRED = Decimal(100)
 UNLIMITED = Decimal("999999999.99")

@@ -1,4 +1,4 @@
-"""The coverage-rules stage: a :class:`~claims_engine.rules.RulePack` seen from adjudication.
+"""The coverage-rules stage: a :class:`~claims_engine.rules.engine.RulePack` seen from adjudication.
 
 :func:`rule_hook` turns a pack into the hook :func:`~claims_engine.adjudication.adjudicate.
 adjudicate` calls for each line: it builds the line's facts and the member's history for the
@@ -14,8 +14,8 @@ from datetime import date
 from decimal import Decimal
 
 from claims_engine.adjudication.adjudicate import LineContext, PriorService, RuleHook, RuleOutcome
-from claims_engine.model import Claim, ServiceLine
-from claims_engine.rules import (
+from claims_engine.domain.model import Claim, ServiceLine
+from claims_engine.rules.engine import (
     CapUnits,
     Deny,
     MemberHistory,

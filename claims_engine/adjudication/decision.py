@@ -15,8 +15,8 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from claims_engine.model import Adjustment, Claim, Procedure
-from claims_engine.money import ZERO
+from claims_engine.domain.model import Adjustment, Claim, Procedure
+from claims_engine.domain.money import ZERO
 
 
 class Outcome(StrEnum):

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from claims_engine.benefits import FeeSchedule, PlanVersion, RevenueRates
-from claims_engine.model import ServiceLine
-from claims_engine.money import ZERO, round_money
+from claims_engine.domain.benefits import FeeSchedule, PlanVersion, RevenueRates
+from claims_engine.domain.model import ServiceLine
+from claims_engine.domain.money import ZERO, round_money
 
 HUNDRED = Decimal(100)
 MULTIPLE_PROCEDURE_RATE = Decimal("0.5")

@@ -133,7 +133,7 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
 
 def settings_from_env(level: str | None = None) -> tuple[str, str]:
     """The level (``level`` when given, else ``CLAIMS_LOG_LEVEL``) and format to use."""
-    from claims_engine.errors import ConfigurationError
+    from claims_engine.domain.errors import ConfigurationError
 
     chosen = (level or os.environ.get(LEVEL_ENV) or "info").lower()
     if chosen not in LEVELS:

@@ -47,7 +47,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from claims_engine.money import ascii_digits
+from claims_engine.domain.money import ascii_digits
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DRAMATIQ_DB_ENV = "dramatiq_prom_db"
@@ -57,7 +57,7 @@ DEFAULT_WORKER_PORT = 9191
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 QUEUES = ("intake", "adjudication", "payments")  # as workers.broker.QUEUES
 TRANSACTIONS = {"P": "837P", "I": "837I", "D": "837D"}
-log = logging.getLogger("claims_engine.remittance")
+log = logging.getLogger("claims_engine.adjudication.payment_cycle")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,47}$")
 
 CLAIMS_RECEIVED = Counter(
@@ -140,7 +140,7 @@ def record_ingest(result: Any) -> None:
 
 
 def record_adjudication(result: Any, seconds: float) -> None:
-    """Count a :class:`~claims_engine.services.adjudication.BatchResult` that took
+    """Count a :class:`~claims_engine.services.stored_adjudication.BatchResult` that took
     ``seconds``."""
     paid = Decimal(0)
     reversed_amount = Decimal(0)
@@ -367,7 +367,7 @@ def check_port(port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except (OSError, OverflowError) as exc:
-        from claims_engine.errors import ConfigurationError
+        from claims_engine.domain.errors import ConfigurationError
 
         detail = getattr(exc, "strerror", None) or exc
         raise ConfigurationError(f"metrics port {host}:{port} cannot be served: {detail}") from None

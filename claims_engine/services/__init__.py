@@ -6,7 +6,7 @@ the pure core they call (intake, adjudication, payment cycle, X12 writers) never
 
 * :mod:`.reference` keeps reference data sets in the store and builds the runtime from them;
 * :mod:`.intake` stores submissions (duplicates answered with TA1 025) and ingests them;
-* :mod:`.adjudication` adjudicates batches of claims exactly once, family by family;
+* :mod:`.stored_adjudication` adjudicates batches of claims exactly once, family by family;
 * :mod:`.remittance` runs payment cycles into 835s, each decision paid once;
 * :mod:`.queries` answers status, statistics and the adapters' searches and documents;
 * :mod:`.recovery` finds work a crash or a lost queue left undone;

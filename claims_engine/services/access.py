@@ -32,9 +32,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, insert, select, text, update
 
-from claims_engine.errors import ConfigurationError
-from claims_engine.npi import npi_is_valid
-from claims_engine.reference import ReferenceData
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.npi import npi_is_valid
+from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.services.intake import sender_ids
 from claims_engine.services.queries import ClaimScope
 from claims_engine.store.db import begin_write, is_postgres

@@ -47,7 +47,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import ColumnElement, Connection, Engine, String, func, insert, select, type_coerce
 
-from claims_engine.errors import ConfigurationError, InputFileError
+from claims_engine.domain.errors import ConfigurationError, InputFileError
 from claims_engine.store.db import begin_write, is_postgres
 from claims_engine.store.tables import (
     audit_anchors_table,

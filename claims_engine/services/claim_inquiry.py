@@ -66,14 +66,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from claims_engine.adjudication.decision import ClaimDecision, LineDecision, Outcome
-from claims_engine.edits import EditContext, edit_claim
-from claims_engine.errors import ClaimsEngineError, StoredDataError
-from claims_engine.issues import ClaimStatus, Scope
-from claims_engine.model import Adjustment, Claim, ClaimType, ServiceLine
-from claims_engine.money import ZERO, round_money
-from claims_engine.services.adjudication import read_claim, read_decision
+from claims_engine.domain.errors import ClaimsEngineError, StoredDataError
+from claims_engine.domain.issues import ClaimStatus, Scope
+from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
+from claims_engine.domain.money import ZERO, round_money
+from claims_engine.front_end.edits import EditContext, edit_claim
 from claims_engine.services.intake import CONTROL_COUNTER
 from claims_engine.services.queries import AdjudicationView, adjudications_of, identity_of
+from claims_engine.services.stored_adjudication import read_claim, read_decision
 from claims_engine.store.db import begin_write, next_numbers
 from claims_engine.store.tables import ClaimState, claims_table
 from claims_engine.store.vault import current_vault

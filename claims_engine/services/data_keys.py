@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Engine, Table, func, literal, select
 from sqlmodel import SQLModel
 
-from claims_engine.errors import ConfigurationError
+from claims_engine.domain.errors import ConfigurationError
 from claims_engine.store.bulk import update_rows
 from claims_engine.store.db import begin_write
 from claims_engine.store.tables import SEALED_COLUMNS

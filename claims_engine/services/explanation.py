@@ -7,8 +7,8 @@ id lists) and returns one :class:`Explanation` per claim found, in the order ask
 (:mod:`adapters.fhir`) maps them to ExplanationOfBenefit resources; nothing here knows FHIR.
 
 A stored claim or decision that does not decode raises
-:class:`~claims_engine.errors.StoredDataError` (from :mod:`claims_engine.codec`); it is left to
-propagate, the caller answers it.
+:class:`~claims_engine.domain.errors.StoredDataError` (from :mod:`claims_engine.domain.codec`); it
+is left to propagate, the caller answers it.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine, select
 
 from claims_engine.adjudication.decision import ClaimDecision
-from claims_engine.model import Claim
-from claims_engine.services.adjudication import read_claim, read_decision
+from claims_engine.domain.model import Claim
 from claims_engine.services.queries import identity_of
+from claims_engine.services.stored_adjudication import read_claim, read_decision
 from claims_engine.store.tables import (
     ClaimState,
     adjudications_table,

@@ -1,13 +1,13 @@
 """Submissions into the store, and their intake.
 
-:func:`submit` keeps an 837 file's bytes as an interchange row, once: the same content (by
-SHA-256) or the same sender and ISA13 again is a duplicate, answered with a TA1 note 025 and
-never processed. :func:`ingest_interchange` runs the intake (:mod:`claims_engine.intake`) over
-a stored interchange in one transaction: its TA1 / 999 / 277CA, every claim (accepted ones with
-their payer claim numbers, rejected ones with their reasons), their lines and their first event.
-It returns the accepted claims in batches of whole families, for adjudication.
-:func:`sender_ids` names the sender ids a file sends under, for the API to refuse a key the ids
-not registered to it before anything is stored.
+:func:`submit` keeps an 837 file's bytes as an interchange row, once: the same content (by SHA-256)
+or the same sender and ISA13 again is a duplicate, answered with a TA1 note 025 and never processed.
+:func:`ingest_interchange` runs the intake (:mod:`claims_engine.front_end.ingest`) over a stored
+interchange in one transaction: its TA1 / 999 / 277CA, every claim (accepted ones with their payer
+claim numbers, rejected ones with their reasons), their lines and their first event. It returns the
+accepted claims in batches of whole families, for adjudication. :func:`sender_ids` names the sender
+ids a file sends under, for the API to refuse a key the ids not registered to it before anything is
+stored.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from claims_engine.codec import claim_to_json
-from claims_engine.edits import ALL_LEVELS
-from claims_engine.errors import InputFileError, X12FormatError
-from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
-from claims_engine.issues import Issue, Scope
-from claims_engine.money import round_money
+from claims_engine.domain.codec import claim_to_json
+from claims_engine.domain.errors import InputFileError, X12FormatError
+from claims_engine.domain.issues import Issue, Scope
+from claims_engine.domain.money import round_money
+from claims_engine.front_end.edits import ALL_LEVELS
+from claims_engine.front_end.ingest import IntakeOptions, MemoryAckOutput, ingest
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import (

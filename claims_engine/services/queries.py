@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from claims_engine.adjudication.decision import Outcome
-from claims_engine.reasons import describe_adjustment
+from claims_engine.domain.reasons import describe_adjustment
 from claims_engine.store.db import is_postgres
 from claims_engine.store.tables import (
     ACK,

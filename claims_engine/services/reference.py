@@ -1,10 +1,10 @@
 """Reference data in the store, and the runtime built from it.
 
 ``claims-engine reference load DIR`` checks a reference directory (the loaders of
-:mod:`claims_engine.reference`, :mod:`claims_engine.benefits` and :mod:`claims_engine.remittance`
-name every problem's file and place) and stores its files' text as a new reference set when the
-content changed. Workers adjudicate against the newest set, so every process sees the same data
-whatever its working directory.
+:mod:`claims_engine.domain.reference_data`, :mod:`claims_engine.domain.benefits` and
+:mod:`claims_engine.adjudication.payment_cycle` name every problem's file and place) and stores its
+files' text as a new reference set when the content changed. Workers adjudicate against the newest
+set, so every process sees the same data whatever its working directory.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from claims_engine.adjudication.adjudicate import AdjudicationContext, RuleHook
 from claims_engine.adjudication.coverage import rule_hook
-from claims_engine.errors import ConfigurationError
-from claims_engine.model import Claim
-from claims_engine.reference import ReferenceData, load_reference, read_utf8
-from claims_engine.remittance import Payer, load_payer
-from claims_engine.rulebook import RuleBook, fingerprint, load_rulebook
-from claims_engine.rules import RulePack
+from claims_engine.adjudication.payment_cycle import Payer, load_payer
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.model import Claim
+from claims_engine.domain.reference_data import ReferenceData, load_reference, read_utf8
+from claims_engine.rules.book import RuleBook, fingerprint, load_rulebook
+from claims_engine.rules.engine import RulePack
 from claims_engine.store.db import check_lookup_key
 from claims_engine.store.tables import REFERENCE, reference_sets_table
 from claims_engine.store.vault import current_vault
@@ -74,7 +74,7 @@ class Runtime:
         """The adjudication context for a claim received on ``received_on`` (each claim's
         own receipt date decides its timely filing), with the rule pack in force for it: on
         its first date of service, or on ``received_on`` when its plan picks rules by receipt
-        (see :mod:`claims_engine.rulebook`). Without a claim, the pack in force on
+        (see :mod:`claims_engine.rules.book`). Without a claim, the pack in force on
         ``received_on``."""
         if len(self.book.versions) == 1:  # one pack: no day to find, no member to look up
             pack = self.book.newest

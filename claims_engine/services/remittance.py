@@ -1,10 +1,10 @@
 """Payment cycles over the store: every decision that can be paid and is in no 835 yet.
 
-:func:`run_payment_cycle` builds the cycle (:func:`claims_engine.remittance.payment_cycle`) and
-writes each payee's 835 in one transaction with the rows that record it: the remittance, one
-``remittance_claims`` row per decision (unique: a decision is in one 835 only), the claims'
-``remitted`` state and events. The files are written into the output folder after the commit;
-the 835 text stays in the store as well.
+:func:`run_payment_cycle` builds the cycle
+(:func:`claims_engine.adjudication.payment_cycle.payment_cycle`) and writes each payee's 835 in one
+transaction with the rows that record it: the remittance, one ``remittance_claims`` row per decision
+(unique: a decision is in one 835 only), the claims' ``remitted`` state and events. The files are
+written into the output folder after the commit; the 835 text stays in the store as well.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, insert, or_, select, text, update
 
 from claims_engine.adjudication.decision import ClaimDecision, Outcome
-from claims_engine.remittance import payment_cycle
-from claims_engine.services.adjudication import family_lock_key, read_decision
+from claims_engine.adjudication.payment_cycle import payment_cycle
 from claims_engine.services.intake import CONTROL_COUNTER
 from claims_engine.services.reference import Runtime
+from claims_engine.services.stored_adjudication import family_lock_key, read_decision
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (

@@ -45,13 +45,13 @@ from claims_engine.adjudication.adjudicate import (
 from claims_engine.adjudication.batch import Ledger
 from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.adjudication.decision import ClaimDecision
-from claims_engine.errors import ConfigurationError
-from claims_engine.model import Claim, ServiceLine
-from claims_engine.money import ZERO
-from claims_engine.rulebook import RuleBook, load_rulebook
-from claims_engine.services.adjudication import read_claim
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.model import Claim, ServiceLine
+from claims_engine.domain.money import ZERO
+from claims_engine.rules.book import RuleBook, load_rulebook
+from claims_engine.rules.simulation_report import ClaimImpact, Contribution, Simulation, Totals
 from claims_engine.services.reference import Runtime, load_runtime
-from claims_engine.simulation_report import ClaimImpact, Contribution, Simulation, Totals
+from claims_engine.services.stored_adjudication import read_claim
 from claims_engine.store.db import engine_for
 from claims_engine.store.tables import ClaimState, claims_table
 from claims_engine.store.vault import use_vault, vault_from_environment

@@ -57,8 +57,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
-from claims_engine import clock
-from claims_engine.errors import ConfigurationError, StoredDataError
+from claims_engine.domain.errors import ConfigurationError, StoredDataError
+from claims_engine.runtime import clock
 from claims_engine.store import tables
 from claims_engine.store.migrations import (
     LOOKUP_SETTING,

@@ -401,7 +401,7 @@ def schema_3() -> MetaData:
 LOOKUP_SETTING = "lookup_key"  # the setting that holds the lookup key's fingerprint
 
 # A value quoted in a rejection reason, as ``repr`` quotes it, the quotes apart from words (as
-# ``claims_engine.issues`` finds them), and where the next issue of a reason begins.
+# ``claims_engine.domain.issues`` finds them), and where the next issue of a reason begins.
 _QUOTED = re.compile(r"(?<!\w)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
 _LEFT_OUT = "'…'"
 _NEXT_ISSUE = re.compile(r"; (?=[A-Z0-9][A-Z0-9_-]*: )")

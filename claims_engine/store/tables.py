@@ -74,7 +74,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
     integer count of the smallest unit (SQLite would store ``NUMERIC`` as a binary float).
 
     Values with more places than the scale are refused, not rounded: rounding belongs to
-    :mod:`claims_engine.money`, before anything reaches the store.
+    :mod:`claims_engine.domain.money`, before anything reaches the store.
     """
 
     impl = Numeric

@@ -49,7 +49,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from claims_engine.errors import ConfigurationError, DataKeyError
+from claims_engine.domain.errors import ConfigurationError, DataKeyError
 
 __all__ = [
     "DataKey",

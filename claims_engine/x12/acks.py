@@ -20,9 +20,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TextIO
 
-from claims_engine.issues import ClaimStatus, Issue, Scope
-from claims_engine.model import Claim, ClaimType
-from claims_engine.money import ZERO, ascii_digits, format_x12_amount, x12_number_length
+from claims_engine.domain.issues import ClaimStatus, Issue, Scope
+from claims_engine.domain.model import Claim, ClaimType
+from claims_engine.domain.money import ZERO, ascii_digits, format_x12_amount, x12_number_length
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     GroupEnd,

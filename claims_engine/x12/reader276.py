@@ -35,10 +35,10 @@ from datetime import date
 from decimal import Decimal
 from typing import overload
 
-from claims_engine.errors import X12FormatError
-from claims_engine.issues import Issue, Location, Scope, Syntax
-from claims_engine.model import Procedure
-from claims_engine.money import parse_x12_decimal, round_money
+from claims_engine.domain.errors import X12FormatError
+from claims_engine.domain.issues import Issue, Location, Scope, Syntax
+from claims_engine.domain.model import Procedure
+from claims_engine.domain.money import parse_x12_decimal, round_money
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     ENVELOPE_SEGMENTS,
@@ -545,9 +545,11 @@ class _Interchange:
         if self.issues:
             issue = self.issues[0]
             where = issue.location.position if issue.location else 0
+            control = header.control
+            named = control if control.isdigit() else repr(control) if control else "(no ISA13)"
             return Unreadable(
                 Scope.INTERCHANGE,
-                f"interchange {header.control or '(no ISA13)'} rejected (TA1 note "
+                f"interchange {named} rejected (TA1 note "
                 f"{issue.ack_code}): {issue.message}, at segment {where} of the interchange",
                 header,
                 issue,

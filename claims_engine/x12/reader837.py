@@ -1,4 +1,5 @@
-"""The 837 reader: one transaction set's segments into :class:`~claims_engine.model.Claim` objects.
+"""The 837 reader: one transaction set's segments into :class:`~claims_engine.domain.model.Claim`
+objects.
 
 It follows the loop hierarchy of the professional (005010X222A1/A2), institutional
 (005010X223A2/A3) and dental (005010X224A2) guides::
@@ -25,8 +26,8 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
-from claims_engine.issues import ClaimStatus, Issue, Location, Scope, Syntax
-from claims_engine.model import (
+from claims_engine.domain.issues import ClaimStatus, Issue, Location, Scope, Syntax
+from claims_engine.domain.model import (
     IMPLEMENTATIONS,
     Address,
     Adjustment,
@@ -43,7 +44,7 @@ from claims_engine.model import (
     Source,
     Tooth,
 )
-from claims_engine.money import ZERO, parse_x12_decimal, x12_number_length
+from claims_engine.domain.money import ZERO, parse_x12_decimal, x12_number_length
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     MAX_REPORTED_ISSUES,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from claims_engine.errors import X12FormatError
+from claims_engine.domain.errors import X12FormatError
 
 CHUNK_SIZE = 1 << 20
 # X12 5010's basic and extended character sets together are printable ASCII; line breaks

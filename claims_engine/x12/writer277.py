@@ -35,8 +35,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TextIO
 
-from claims_engine.issues import ClaimStatus
-from claims_engine.money import ZERO, format_x12_amount, format_x12_number
+from claims_engine.domain.issues import ClaimStatus
+from claims_engine.domain.money import ZERO, format_x12_amount, format_x12_number
 from claims_engine.x12.acks import Envelope, clean_value, write_gs, write_isa
 from claims_engine.x12.reader276 import (
     ClaimInquiry,

@@ -48,8 +48,8 @@ from claims_engine.adjudication.decision import (
     Outcome,
     check_balance,
 )
-from claims_engine.model import Address, Adjustment, ClaimType, Procedure
-from claims_engine.money import ZERO, format_x12_amount, format_x12_number, round_money
+from claims_engine.domain.model import Address, Adjustment, ClaimType, Procedure
+from claims_engine.domain.money import ZERO, format_x12_amount, format_x12_number, round_money
 from claims_engine.x12.acks import outbound_envelope, write_gs, write_isa
 from claims_engine.x12.segments import CheckedSegmentWriter, Composite, d8
 from claims_engine.x12.tokenizer import DEFAULT_DELIMITERS, Delimiters

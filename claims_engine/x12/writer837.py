@@ -1,4 +1,5 @@
-"""The 837 writer: :class:`~claims_engine.model.Claim` objects out as a 005010 837 interchange.
+"""The 837 writer: :class:`~claims_engine.domain.model.Claim` objects out as a 005010 837
+interchange.
 
 It is the inverse of :mod:`claims_engine.x12.reader837`: every field the reader reads is written
 where the implementation guide (TR3) puts it, so reading the output gives back equal claims
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
-from claims_engine.model import (
+from claims_engine.domain.model import (
     IMPLEMENTATIONS,
     Address,
     Adjustment,
@@ -46,7 +47,7 @@ from claims_engine.model import (
     Provider,
     ServiceLine,
 )
-from claims_engine.money import format_x12_amount, format_x12_number
+from claims_engine.domain.money import format_x12_amount, format_x12_number
 from claims_engine.x12.reader837 import (
     CLAIM_PROVIDER_LOOPS,
     PRINCIPAL_QUALIFIERS,

@@ -190,7 +190,7 @@ def test_serve_answers_with_a_key_made_on_the_command_line(
     port = _free_port()
     env = {**os.environ, "CLAIMS_DATABASE_URL": sqlite_store}
     server = subprocess.Popen(
-        [sys.executable, "-m", "claims_engine.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "claims_engine.cli.main", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

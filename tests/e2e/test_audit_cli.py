@@ -18,7 +18,7 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
-from claims_engine.cli import main
+from claims_engine.cli.main import main
 from claims_engine.services.access import Principal, Role, record_reads
 from claims_engine.services.audit import chain, header_of, range_of
 from claims_engine.store.db import begin_write, engine_for

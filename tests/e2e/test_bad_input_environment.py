@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.api.app import ApiConfig, create_app
-from claims_engine.errors import ConfigurationError
+from claims_engine.domain.errors import ConfigurationError
 from claims_engine.store.db import engine_for
 from tests.e2e.cli_support import ROOT, TWO_CLAIMS
 from tests.e2e.cli_support import run_cli as _run

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.edits import parse_levels
-from claims_engine.errors import ConfigurationError
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.front_end.edits import parse_levels
 from tests.e2e.cli_support import REFERENCE, TWO_CLAIMS
 from tests.e2e.cli_support import run_cli as _run
 from workers.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
+from claims_engine.cli.main import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
 from tests.conftest import VALID_837P, X12_FIXTURES
 from tests.x12_maps import x212_map_folder
 from tests.x12_oracle import pyx12_errors
@@ -118,7 +118,15 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.edi"
     bad.write_bytes(b"garbage")
     proc = subprocess.run(
-        [sys.executable, "-m", "claims_engine.cli", "ingest", str(bad), "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "claims_engine.cli.main",
+            "ingest",
+            str(bad),
+            "--out",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -147,7 +147,7 @@ def test_an_embedded_store_keeps_its_key_file_beside_it(
     assert code == 0 and out == before, err
     key_file.rename(tmp_path / "kept-safe.json")  # the keys gone: refused, none made up
     done = subprocess.run(  # a process of its own: this one keeps the keys it has read
-        [sys.executable, "-m", "claims_engine.cli", "reference", "load", str(REFERENCE)],
+        [sys.executable, "-m", "claims_engine.cli.main", "reference", "load", str(REFERENCE)],
         capture_output=True,
         text=True,
         check=False,

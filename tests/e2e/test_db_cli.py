@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.cli import EXIT_OK, EXIT_USAGE, main
+from claims_engine.cli.main import EXIT_OK, EXIT_USAGE, main
 from claims_engine.store.db import MIGRATIONS, database_url
 
 

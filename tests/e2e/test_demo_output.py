@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine import clock
-from claims_engine.cli import EXIT_OK, main
+from claims_engine.cli.main import EXIT_OK, main
+from claims_engine.runtime import clock
 from claims_engine.services.queries import ClaimFilter, search_claims
 from claims_engine.store.db import engine_for
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from claims_engine.cli import EXIT_OK, main
+from claims_engine.cli.main import EXIT_OK, main
 
 
 def _demo(out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, bytes]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.cli import build_parser, main
+from claims_engine.cli.main import build_parser, main
 
 # commands that serve until stopped: only ever given arguments that must stop them at once
 SERVING = {("serve",), ("worker",)}

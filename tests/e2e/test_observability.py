@@ -99,7 +99,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
     env.pop("CLAIMS_DATABASE_URL", None)
     env.pop("CLAIMS_REDIS_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "claims_engine.cli", "demo", "--out", str(out)],
+        [sys.executable, "-m", "claims_engine.cli.main", "demo", "--out", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from claims_engine import clock
+from claims_engine.runtime import clock
 from tests.e2e.cli_support import FROZEN_AT, REFERENCE, ROOT, TWO_CLAIMS
 from tests.e2e.cli_support import run_cli as _run
 
@@ -123,7 +123,7 @@ def test_a_first_submit_works_each_interchange_and_batch_once(
 def test_submit_still_works_what_an_interrupted_run_left(
     store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from claims_engine.pipeline_cli import store_engine
+    from claims_engine.cli.pipeline_commands import store_engine
     from claims_engine.services.intake import submit
 
     _ready(capsys)
@@ -152,7 +152,15 @@ def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path: Path) -> None:
     os.close(read_end)  # `| head` gone before the first line
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "claims_engine.cli", "ingest", str(TWO_CLAIMS), "--out", out],
+            [
+                sys.executable,
+                "-m",
+                "claims_engine.cli.main",
+                "ingest",
+                str(TWO_CLAIMS),
+                "--out",
+                out,
+            ],
             stdout=write_end,
             stderr=subprocess.PIPE,
             cwd=ROOT,

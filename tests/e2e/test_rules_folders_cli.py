@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.rulebook import load_rulebook
-from claims_engine.rules import RuleError, load_pack
+from claims_engine.rules.book import load_rulebook
+from claims_engine.rules.engine import RuleError, load_pack
 from tests.e2e.cli_support import REFERENCE, ROOT, TWO_CLAIMS
 from tests.e2e.cli_support import run_cli as _run
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.cli import main
+from claims_engine.cli.main import main
 from claims_engine.services import simulation
 from claims_engine.store.vault import use_vault
 from tests.e2e.cli_support import REFERENCE, ROOT, TWO_CLAIMS

@@ -12,11 +12,11 @@ from sqlalchemy import Engine, func, select
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey, adjudicate
 from claims_engine.adjudication.batch import Ledger
-from claims_engine.fixtures_cli import generate_file
-from claims_engine.services.adjudication import adjudicate_claims, read_claim
+from claims_engine.cli.fixtures_commands import generate_file
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import adjudicate_claims, read_claim
 from claims_engine.store import tables as t
 from claims_engine.store.db import upgrade
 from claims_engine.store.vault import current_vault
@@ -47,7 +47,7 @@ def generated_837(path: Path, claims: int, seed: int, control: int | None = None
     )
     raw = path.read_bytes()
     if control is not None:
-        from claims_engine.demo import renumber
+        from claims_engine.cli.demo import renumber
 
         raw = renumber(raw, control)
         path.write_bytes(raw)

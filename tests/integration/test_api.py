@@ -24,10 +24,10 @@ from claims_engine.services.access import (
     create_key,
     revoke_key,
 )
-from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.queries import identity_of
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
 from tests.conftest import VALID_837P
@@ -442,7 +442,7 @@ def test_every_read_of_a_claim_is_audited_and_refusals_are_not(world: World) -> 
 
 
 def test_key_rules_are_enforced_when_keys_are_made(world: World) -> None:
-    from claims_engine.errors import ConfigurationError
+    from claims_engine.domain.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="NPI"):
         create_key(world.engine, Role.PROVIDER, now=NOW, npis=["1234567890"])
@@ -459,7 +459,7 @@ def test_key_rules_are_enforced_when_keys_are_made(world: World) -> None:
 def test_a_sender_id_belongs_to_one_trading_partner(world: World) -> None:
     """Another provider is not given a sender id that an active key holds; a key of the same
     partner is, when made as that partner's; an id revoked or expired keys held is free."""
-    from claims_engine.errors import ConfigurationError
+    from claims_engine.domain.errors import ConfigurationError
 
     a = world.keys["provider_a"]
     with pytest.raises(ConfigurationError, match=f"registered to the active key {a.key_id}"):

@@ -17,9 +17,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from adapters.api.app import ApiConfig, create_app
 from claims_engine.services.access import CreatedKey, Role, create_key
-from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store.db import engine_for
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
 from workers.settings import Environment, Settings

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, delete, func, inspect, select, update
 
-from claims_engine.errors import ConfigurationError
+from claims_engine.domain.errors import ConfigurationError
 from claims_engine.services import audit
 from claims_engine.services.access import Principal, Role, record_reads
-from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.intake import ingest_interchange, submit
+from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store import tables as t
 from claims_engine.store.db import MIGRATIONS, begin_write, upgrade
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store

@@ -23,9 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, select
 
-from claims_engine.model import Claim, ClaimType
+from claims_engine.domain.model import Claim, ClaimType
 from claims_engine.services import claim_inquiry
-from claims_engine.services.adjudication import adjudicate_claims, read_claim, read_decision
 from claims_engine.services.claim_inquiry import (
     MAX_INQUIRIES,
     InquiryAnswer,
@@ -36,6 +35,7 @@ from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.queries import identity_of
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import adjudicate_claims, read_claim, read_decision
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.reader276 import StatusRequest, read_276

@@ -16,13 +16,13 @@ from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
 from sqlalchemy import Engine, select
 
 from adapters.fhir import dumps, explanation_of_benefit
-from claims_engine.errors import StoredDataError
+from claims_engine.domain.errors import StoredDataError
 from claims_engine.services import explanation as explanation_service
-from claims_engine.services.adjudication import adjudicate_claims, read_claim
 from claims_engine.services.explanation import Explanation, load_explanation, load_explanations
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import adjudicate_claims, read_claim
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837

@@ -19,8 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 
-from claims_engine.demo import renumber
-from claims_engine.edits import ALL_LEVELS
+from claims_engine.cli.demo import renumber
+from claims_engine.front_end.edits import ALL_LEVELS
 from claims_engine.observability import metrics
 from claims_engine.services.intake import submit
 from claims_engine.store import tables as t
@@ -183,7 +183,7 @@ def test_worker_processes_add_up_on_the_metrics_port(
     log = (tmp_path / "workers.log").open("wb")
     worker = subprocess.Popen(
         [
-            *(sys.executable, "-m", "claims_engine.cli", "worker"),
+            *(sys.executable, "-m", "claims_engine.cli.main", "worker"),
             *("--processes", "2", "--threads", "1", "--metrics-port", str(port)),
         ],
         env=env,

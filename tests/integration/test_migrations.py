@@ -28,15 +28,15 @@ import pytest
 from sqlalchemy import Column, Engine, MetaData, Table, inspect, select, text
 from sqlmodel import SQLModel
 
-from claims_engine.codec import claim_from_json, decision_from_json
-from claims_engine.errors import StoredDataError
-from claims_engine.issues import Issue, Location, Scope
+from claims_engine.domain.codec import claim_from_json, decision_from_json
+from claims_engine.domain.errors import StoredDataError
+from claims_engine.domain.issues import Issue, Location, Scope
 from claims_engine.services import access
-from claims_engine.services.adjudication import read_claim, read_decision
 from claims_engine.services.intake import write_acknowledgments
 from claims_engine.services.queries import ClaimFilter, claim_status, find_claims, search_claims
 from claims_engine.services.reference import load_runtime
 from claims_engine.services.remittance import write_remittances
+from claims_engine.services.stored_adjudication import read_claim, read_decision
 from claims_engine.store import migrations
 from claims_engine.store import tables as t
 from claims_engine.store.db import (

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from claims_engine.errors import DataKeyError
+from claims_engine.domain.errors import DataKeyError
 from claims_engine.services import access
-from claims_engine.services.adjudication import adjudicate_claims
 from claims_engine.services.data_keys import rotate_data
 from claims_engine.services.intake import write_acknowledgments
 from claims_engine.services.queries import claim_status, find_claims
 from claims_engine.services.reference import Runtime, load_runtime
 from claims_engine.services.remittance import write_remittances
+from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store import tables as t
 from claims_engine.store.vault import DataKey, Vault, current_vault, use_vault
 from tests.integration.conftest import POSTGRES_URL, in_ci
@@ -227,7 +227,7 @@ def test_another_lookup_key_is_refused_by_the_store(sqlite_engine: Engine, tmp_p
     good = current_vault()
     other = Vault([DataKey("test-1", good._keys["test-1"][0].secret)], b"\x09" * 32)
     use_vault(other)
-    from claims_engine.errors import ConfigurationError
+    from claims_engine.domain.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="member lookups were made with lookup key"):
         load_runtime(sqlite_engine, RULES, look_seconds=0)

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from claims_engine.services import adjudication as adjudication_service
-from claims_engine.services.adjudication import adjudicate_claims, read_claim
+from claims_engine.services import stored_adjudication as adjudication_service
 from claims_engine.services.intake import family_batches, ingest_interchange, submit
 from claims_engine.services.queries import claim_status, counts, find_claims, identity_of
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import adjudicate_claims, read_claim
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837

@@ -22,13 +22,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from adapters.api.app import ApiConfig, create_app
-from claims_engine.model import Claim, Provider
-from claims_engine.services import adjudication as adjudication_service
+from claims_engine.domain.model import Claim, Provider
+from claims_engine.services import stored_adjudication as adjudication_service
 from claims_engine.services.access import CreatedKey, Role, create_key
-from claims_engine.services.adjudication import read_claim
 from claims_engine.services.queries import claim_status, find_claims
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.stored_adjudication import read_claim
 from claims_engine.store import tables as t
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.writer837 import write_837

@@ -18,15 +18,15 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from claims_engine import clock
 from claims_engine.adjudication.adjudicate import adjudicate
 from claims_engine.adjudication.batch import Ledger
-from claims_engine.cli import main
-from claims_engine.rulebook import load_rulebook
-from claims_engine.rules import RuleError
-from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.cli.main import main
+from claims_engine.rules.book import load_rulebook
+from claims_engine.rules.engine import RuleError
+from claims_engine.runtime import clock
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
+from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store.db import engine_for, upgrade
 from tests.integration.pipeline_support import NOW, REFERENCE, RULES
 from tests.unit.adjudication.support import BUCKEYE, LIAM_HILL, claim_from_837
@@ -121,8 +121,8 @@ def test_a_plan_can_pick_its_pack_by_receipt_date(store: Engine, tmp_path: Path)
 
 
 def test_a_bad_plan_setting_is_refused_naming_the_plan(tmp_path: Path) -> None:
-    from claims_engine.benefits import load_plans
-    from claims_engine.errors import ConfigurationError
+    from claims_engine.domain.benefits import load_plans
+    from claims_engine.domain.errors import ConfigurationError
 
     plans = tmp_path / "plans.yaml"
     text = (REFERENCE / "plans.yaml").read_text()

@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, MetaData, select
 
-from claims_engine.errors import ConfigurationError
-from claims_engine.services.adjudication import adjudicate_claims
+from claims_engine.cli.simulate_commands import cmd_simulate
+from claims_engine.domain.errors import ConfigurationError
 from claims_engine.services.intake import ingest_interchange, submit
-from claims_engine.simulate_cli import cmd_simulate
+from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store.db import engine_for
 from tests.integration.pipeline_support import RULES, prepared_store
 from tests.unit.adjudication.support import BUCKEYE, subscriber
@@ -269,7 +269,7 @@ def test_bad_input_is_one_line(env: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="missing: no such rules folder"):
         _run(tmp_path / "missing", tmp_path / "out")
     # through the command line: exit 2 and the one line
-    from claims_engine.cli import main
+    from claims_engine.cli.main import main
 
     code = main(["rules", "simulate", "--candidate", str(candidate), "--out", str(tmp_path / "o")])
     assert code == 2

@@ -120,7 +120,7 @@ def _env(engine: Engine, redis_url: str) -> dict[str, str]:
 
 def _cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "claims_engine.cli", *args],
+        [sys.executable, "-m", "claims_engine.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -139,7 +139,7 @@ class Workers:
                 [
                     sys.executable,
                     "-m",
-                    "claims_engine.cli",
+                    "claims_engine.cli.main",
                     "worker",
                     "--processes",
                     str(processes),
@@ -318,7 +318,7 @@ def test_ctrl_c_in_a_terminal_stops_the_workers_once(
     master, terminal = pty.openpty()
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "claims_engine.cli", "worker"),
+            *(sys.executable, "-m", "claims_engine.cli.main", "worker"),
             *("--processes", "2", "--threads", "1", "--metrics-port", "0"),
         ],
         env=_env(postgres_engine, redis_url),

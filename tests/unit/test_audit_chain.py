@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from claims_engine.errors import ConfigurationError, InputFileError
+from claims_engine.domain.errors import ConfigurationError, InputFileError
 from claims_engine.services.audit import (
     CLAIM_EVENT,
     CSV_COLUMNS,

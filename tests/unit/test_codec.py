@@ -24,7 +24,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claims_engine import codec
 from claims_engine.adjudication.adjudicate import AdjudicationContext, adjudicate
 from claims_engine.adjudication.batch import Ledger, adjudicate_in_order
 from claims_engine.adjudication.coverage import rule_hook
@@ -34,15 +33,15 @@ from claims_engine.adjudication.decision import (
     LineDecision,
     Outcome,
 )
-from claims_engine.codec import (
+from claims_engine.domain import codec
+from claims_engine.domain.codec import (
     claim_from_json,
     claim_to_json,
     decision_from_json,
     decision_to_json,
 )
-from claims_engine.errors import ClaimsEngineError, StoredDataError
-from claims_engine.generator import generate_claims
-from claims_engine.model import (
+from claims_engine.domain.errors import ClaimsEngineError, StoredDataError
+from claims_engine.domain.model import (
     Address,
     Adjustment,
     Claim,
@@ -54,9 +53,11 @@ from claims_engine.model import (
     ServiceLine,
     Source,
 )
-from claims_engine.reference import load_members, load_providers, load_reference
-from claims_engine.rules import load_pack
-from claims_engine.x12.envelope import ClaimRead, read_events
+from claims_engine.domain.reference_data import load_members, load_providers, load_reference
+from claims_engine.rules.engine import load_pack
+from claims_engine.synthetic.generator import generate_claims
+from claims_engine.x12.envelope import ClaimRead
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import SegmentReader
 from tests.conftest import FIXTURES, ROOT, X12_FIXTURES
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine import compiled
+from claims_engine.runtime import compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_RECORD = ROOT / "claims_engine" / compiled.RECORD
@@ -42,11 +42,11 @@ def test_an_edited_source_is_stale(tmp_path: Path) -> None:
     assert compiled.stale_sources(tmp_path) == []
     reader = compiled.source_path(tmp_path, "claims_engine.x12.reader837")
     reader.write_text(reader.read_text() + "\n# edited after the build\n")
-    model = compiled.source_path(tmp_path, "claims_engine.model")
+    model = compiled.source_path(tmp_path, "claims_engine.domain.model")
     model.write_text(model.read_text() + "\n# compiled against, edited\n")
     assert compiled.stale_sources(tmp_path) == [
         "claims_engine.x12.reader837",
-        "claims_engine.model",
+        "claims_engine.domain.model",
     ]
     reader.unlink()
     assert "claims_engine.x12.reader837" in compiled.stale_sources(tmp_path)
@@ -92,7 +92,7 @@ def test_every_module_a_build_depends_on_is_recorded() -> None:
         if name not in seen:
             seen.add(name)
             todo.extend(_imported(name) - seen)
-    assert "claims_engine.model" in seen
+    assert "claims_engine.domain.model" in seen
     assert seen - listed == set()
 
 
@@ -144,8 +144,8 @@ def _mutations(valid: bytes, count: int, seed: int) -> list[bytes]:
 
 def answers(inputs: Path) -> dict[str, str]:
     """Each input file's summary and acknowledgments, as digests (run in a child process)."""
-    from claims_engine.cli import summary_json
-    from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
+    from claims_engine.cli.main import summary_json
+    from claims_engine.front_end.ingest import IntakeOptions, MemoryAckOutput, ingest
 
     options = IntakeOptions(received_on=date(2026, 11, 2), created=datetime(2026, 11, 2, 8, 0))
     found = {}
@@ -162,7 +162,7 @@ def answers(inputs: Path) -> dict[str, str]:
 def _answers_in_child(inputs: Path, *, pure: bool) -> tuple[bool, dict[str, str]]:
     env = dict(os.environ, **{compiled.PURE_VARIABLE: "1" if pure else "0"})
     script = (
-        "import json, sys; from pathlib import Path; from claims_engine import compiled;"
+        "import json, sys; from pathlib import Path; from claims_engine.runtime import compiled;"
         "from tests.unit.test_compiled import answers;"
         "print(json.dumps([compiled.running_compiled(), answers(Path(sys.argv[1]))]))"
     )
@@ -184,7 +184,7 @@ def _answers_in_child(inputs: Path, *, pure: bool) -> tuple[bool, dict[str, str]
 def test_compiled_and_pure_python_give_the_same_answers() -> None:
     """Every fixture 837, a generated P/I/D batch with other delimiters, and 300 damaged files:
     the same summaries and byte-identical 999s, 277CAs and TA1s either way."""
-    from claims_engine.fixtures_cli import FIXTURES, generate_file
+    from claims_engine.cli.fixtures_commands import FIXTURES, generate_file
 
     with tempfile.TemporaryDirectory(prefix="compiled-") as tmp:
         inputs = Path(tmp)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.x12.envelope import ClaimRead, TransactionEnd, read_events
+from claims_engine.x12.envelope import ClaimRead, TransactionEnd
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import SegmentReader, parse_isa_delimiters
 from tests.conftest import X12_FIXTURES, run_intake
 from tests.x12_oracle import pyx12_errors

@@ -261,7 +261,7 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
 def test_the_systemd_units_run_what_the_engine_has() -> None:
     """Each unit starts a command the engine has, with options it takes, and stops the
     workers as the README says they must be stopped."""
-    from claims_engine.cli import build_parser
+    from claims_engine.cli.main import build_parser
 
     parser = build_parser()
     for unit in sorted(SYSTEMD.glob("*.service")):

@@ -16,12 +16,12 @@ import pytest
 
 import workers.settings
 from adapters.api import app as api_app
-from claims_engine.cli import _parse_mix
-from claims_engine.edits import parse_levels
-from claims_engine.errors import ConfigurationError
-from claims_engine.npi import npi_is_valid
+from claims_engine.cli.main import _parse_mix
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.npi import npi_is_valid
+from claims_engine.domain.reference_data import load_providers
+from claims_engine.front_end.edits import parse_levels
 from claims_engine.observability.metrics import RUN_DIR_PREFIX, make_run_dir
-from claims_engine.reference import load_providers
 from tests.conftest import ROOT
 
 SUPERSCRIPT_TWO = "\u00b2"

@@ -26,10 +26,11 @@ import pytest
 
 from claims_engine.adjudication.adjudicate import AdjudicationContext, adjudicate
 from claims_engine.adjudication.decision import ClaimDecision
-from claims_engine.reference import load_reference
-from claims_engine.remittance import load_payer, payment_cycle
+from claims_engine.adjudication.payment_cycle import load_payer, payment_cycle
+from claims_engine.domain.reference_data import load_reference
 from claims_engine.x12 import codes
-from claims_engine.x12.envelope import ClaimRead, read_events
+from claims_engine.x12.envelope import ClaimRead
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import SegmentReader
 from claims_engine.x12.writer835 import write_835
 from tests.conftest import FIXTURES, VALID_837P, X12_FIXTURES, run_intake

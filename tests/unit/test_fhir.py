@@ -35,10 +35,11 @@ from adapters.fhir import (
 )
 from claims_engine.adjudication.adjudicate import AccumulatorKey, AdjudicationContext, adjudicate
 from claims_engine.adjudication.decision import ClaimDecision, Outcome
-from claims_engine.model import Claim, Diagnosis
-from claims_engine.remittance import load_payer
+from claims_engine.adjudication.payment_cycle import load_payer
+from claims_engine.domain.model import Claim, Diagnosis
 from claims_engine.services.explanation import Explanation
-from claims_engine.x12.envelope import ClaimRead, read_events
+from claims_engine.x12.envelope import ClaimRead
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import SegmentReader
 from tests.conftest import FIXTURES, X12_FIXTURES
 from tests.unit.adjudication.support import (

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from claims_engine import model
-from claims_engine.frozen import fast_init
+from claims_engine.domain import model
+from claims_engine.domain.frozen import fast_init
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.errors import ConfigurationError
-from claims_engine.generator import generate_claims
-from claims_engine.model import Claim, ClaimType
-from claims_engine.npi import npi_check_digit, npi_is_valid
-from claims_engine.reference import load_members, load_providers
-from claims_engine.x12.envelope import ClaimRead, TransactionEnd, read_events
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.model import Claim, ClaimType
+from claims_engine.domain.npi import npi_check_digit, npi_is_valid
+from claims_engine.domain.reference_data import load_members, load_providers
+from claims_engine.synthetic.generator import generate_claims
+from claims_engine.x12.envelope import ClaimRead, TransactionEnd
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import SegmentReader
 from claims_engine.x12.writer837 import write_837
 

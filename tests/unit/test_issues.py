@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claims_engine.issues import Issue, Location, Scope
+from claims_engine.domain.issues import Issue, Location, Scope
 
 
 def _issue(message: str) -> Issue:

@@ -217,7 +217,7 @@ def test_duplicate_claim_id_in_one_file() -> None:
 
 
 def test_hash_set_keeps_every_value_through_growth() -> None:
-    from claims_engine.edits import HashSet64
+    from claims_engine.front_end.edits import HashSet64
 
     rng = random.Random(3)
     values = list({rng.getrandbits(64) - 2**63 for _ in range(20_000)})
@@ -258,7 +258,7 @@ def test_amounts_finer_than_cents_or_too_large_reject_only_their_claim() -> None
 def test_a_duplicate_interchange_in_a_file_gets_ta1_025_and_its_neighbour_stands() -> None:
     import io
 
-    from claims_engine.intake import IntakeOptions, MemoryAckOutput, ingest
+    from claims_engine.front_end.ingest import IntakeOptions, MemoryAckOutput, ingest
     from tests.conftest import CREATED, RECEIVED
 
     second = (

@@ -1,10 +1,10 @@
 """Model objects built with positional arguments name each argument's field, and rightly.
 
-Compiled code (see claims_engine/compiled.py) calls the model's dataclasses positionally on the
-hot path: with keywords it would build a dict for every object. Many fields share a type (a
-dozen ``str`` on a claim), so mypy cannot see two swapped arguments; the rule here is that such
-a call puts each argument on its own line, ending with ``# <field name>``, and this test checks
-every such comment against the dataclass's field order.
+Compiled code (see claims_engine/runtime/compiled.py) calls the model's dataclasses positionally on
+the hot path: with keywords it would build a dict for every object. Many fields share a type (a
+dozen ``str`` on a claim), so mypy cannot see two swapped arguments; the rule here is that such a
+call puts each argument on its own line, ending with ``# <field name>``, and this test checks every
+such comment against the dataclass's field order.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine import compiled, model
+from claims_engine.domain import model
+from claims_engine.runtime import compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_CLASSES = {

@@ -1,7 +1,7 @@
 """Adjustment code descriptions: every CARC / RARC the engine can emit has a real description.
 
 The codes are found by scanning the sources, not listed here, so a new code in a rule file or
-an adjudication stage fails this test until ``claims_engine/reasons.py`` describes it:
+an adjudication stage fails this test until ``claims_engine/domain/reasons.py`` describes it:
 
 - ``rules/*.yaml``: every ``carc`` / ``rarc`` value (a code or a list) and ``group``;
 - ``claims_engine/adjudication/*.py``: the codes the stages write (see :func:`_scan_python`);
@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from claims_engine import reasons
-from claims_engine.reasons import (
+from claims_engine.domain import reasons
+from claims_engine.domain.reasons import (
     CARC,
     GROUP_CODES,
     RARC,
@@ -203,13 +203,17 @@ def test_the_scan_skips_numbers_that_are_not_codes() -> None:
 
 @pytest.mark.parametrize("code", EMITTED_CARCS)
 def test_every_emitted_carc_has_a_description(code: str) -> None:
-    assert code in CARC, f"CARC {code} is used but claims_engine/reasons.py does not describe it"
+    assert code in CARC, (
+        f"CARC {code} is used but claims_engine/domain/reasons.py does not describe it"
+    )
     assert describe_carc(code) == CARC[code] != f"adjustment reason {code}"
 
 
 @pytest.mark.parametrize("code", EMITTED_RARCS)
 def test_every_emitted_rarc_has_a_description(code: str) -> None:
-    assert code in RARC, f"RARC {code} is used but claims_engine/reasons.py does not describe it"
+    assert code in RARC, (
+        f"RARC {code} is used but claims_engine/domain/reasons.py does not describe it"
+    )
     assert describe_rarc(code) == RARC[code] != f"remark {code}"
 
 
@@ -362,7 +366,7 @@ def test_describe_adjustment(group: str, carc: str, amount: str, sentence: str) 
     ("amount", "text"),
     [
         ("0", "$0.00"),
-        ("0.005", "$0.01"),  # half up, as claims_engine.money rounds
+        ("0.005", "$0.01"),  # half up, as claims_engine.domain.money rounds
         ("-0.004", "$0.00"),  # rounds to zero: no sign
         ("999.999", "$1,000.00"),
         ("1000", "$1,000.00"),
@@ -391,7 +395,7 @@ def test_module_is_pure() -> None:
             continue
         for name in names:
             top = name.split(".")[0]
-            assert name == "claims_engine.money" or (
+            assert name == "claims_engine.domain.money" or (
                 top in sys.stdlib_module_names and top not in {"os", "io", "pathlib"}
             ), name
     assert {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.rule_tests import (
+from claims_engine.rules.cases import (
     Case,
     RuleTestError,
     default_cases,
@@ -16,7 +16,7 @@ from claims_engine.rule_tests import (
     run_case,
     run_rule_tests,
 )
-from claims_engine.rules import RulePack, load_pack
+from claims_engine.rules.engine import RulePack, load_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_engine.errors import ConfigurationError
-from claims_engine.model import (
+from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.model import (
     Claim,
     ClaimType,
     Diagnosis,
@@ -25,8 +25,8 @@ from claims_engine.model import (
     Source,
     Tooth,
 )
-from claims_engine.reasons import CARC, RARC
-from claims_engine.rules import (
+from claims_engine.domain.reasons import CARC, RARC
+from claims_engine.rules.engine import (
     CONTEXT_FUNCTIONS,
     CONTEXT_NAMES,
     NEVER_DAYS,
@@ -873,8 +873,8 @@ def test_scope_by_claim_type_place_and_modifier_keeps_other_lines_out() -> None:
 
 def test_compiled_conditions_agree_with_simpleeval() -> None:
     """Every shipped condition, compiled to closures, gives simpleeval's answer on real lines."""
-    from claims_engine.generator import generate_claims
-    from claims_engine.reference import load_members, load_providers
+    from claims_engine.domain.reference_data import load_members, load_providers
+    from claims_engine.synthetic.generator import generate_claims
 
     root = Path(__file__).resolve().parents[2]
     pack = load_pack(root / "rules")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from claims_engine import rules_lint
-from claims_engine.rules import (
+from claims_engine.rules import lint as rules_lint
+from claims_engine.rules.engine import (
     CapUnits,
     Deny,
     RequireAuthorization,
@@ -29,7 +29,7 @@ from claims_engine.rules import (
     SetCategory,
     load_pack,
 )
-from claims_engine.rules_lint import Finding, lint_pack, lint_rules, version_stem
+from claims_engine.rules.lint import Finding, lint_pack, lint_rules, version_stem
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"

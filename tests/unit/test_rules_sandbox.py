@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, target
 from hypothesis import strategies as st
 
-from claims_engine import rules
 from claims_engine.adjudication.adjudicate import PriorService as StandingService
 from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.adjudication.decision import Outcome
-from claims_engine.rules import (
+from claims_engine.rules import engine as rules
+from claims_engine.rules.engine import (
     CONTEXT_FUNCTIONS,
     CONTEXT_NAMES,
     EvaluationBudget,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from claims_engine.errors import ConfigurationError, DataKeyError
+from claims_engine.domain.errors import ConfigurationError, DataKeyError
 from claims_engine.store.vault import (
     NONCE_BYTES,
     DataKey,

@@ -23,8 +23,7 @@ from claims_engine.adjudication.decision import (
     LineDecision,
     Outcome,
 )
-from claims_engine.generator import generate_claims
-from claims_engine.model import (
+from claims_engine.domain.model import (
     Address,
     Adjustment,
     Claim,
@@ -36,8 +35,9 @@ from claims_engine.model import (
     ServiceLine,
     Source,
 )
-from claims_engine.money import ZERO, money
-from claims_engine.reference import load_members, load_providers
+from claims_engine.domain.money import ZERO, money
+from claims_engine.domain.reference_data import load_members, load_providers
+from claims_engine.synthetic.generator import generate_claims
 from claims_engine.x12.tokenizer import Delimiters, SegmentReader
 from claims_engine.x12.writer835 import (
     BankAccounts,

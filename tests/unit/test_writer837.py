@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claims_engine.generator import generate_claims
-from claims_engine.model import Claim, ClaimType, Source
-from claims_engine.reference import load_members, load_providers
+from claims_engine.domain.model import Claim, ClaimType, Source
+from claims_engine.domain.reference_data import load_members, load_providers
+from claims_engine.synthetic.generator import generate_claims
 from claims_engine.x12.envelope import (
     ClaimRead,
     GroupEnd,
@@ -23,8 +23,8 @@ from claims_engine.x12.envelope import (
     InterchangeEnd,
     TransactionEnd,
     TransactionStart,
-    read_events,
 )
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import Delimiters, SegmentReader
 from claims_engine.x12.writer837 import WriteSummary, write_837
 from tests.x12_oracle import pyx12_errors

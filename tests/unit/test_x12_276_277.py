@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claims_engine.issues import ClaimStatus, Scope
-from claims_engine.model import Procedure
+from claims_engine.domain.issues import ClaimStatus, Scope
+from claims_engine.domain.model import Procedure
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
 from claims_engine.x12.reader276 import (
@@ -698,3 +698,15 @@ def test_envelope_codes_of_a_276_come_from_a_fixed_set(garbage: str) -> None:
         assert issues, garbage
         for issue in issues:
             assert re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)*", issue.code), issue.code
+
+
+def test_an_isa13_with_a_line_break_is_told_in_one_line() -> None:
+    """Found by the damage test above: the control number of a rejected interchange is quoted,
+    never copied raw, into the one-line reason."""
+    text = CLAIM_REQUEST.read_bytes()
+    assert b"*000010216*" in text  # ISA13
+    damaged = text.replace(b"*000010216*", b"*00001\n216*", 1)
+    read = read_276(damaged)
+    assert not isinstance(read, StatusRequest)
+    assert read.reason and "\n" not in read.reason
+    assert "'" in read.reason.split(" rejected")[0]

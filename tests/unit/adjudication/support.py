@@ -9,9 +9,10 @@ from typing import Any
 
 from claims_engine.adjudication.adjudicate import Adjudication, AdjudicationContext, adjudicate
 from claims_engine.adjudication.decision import check_balance
-from claims_engine.model import Claim
-from claims_engine.reference import load_reference
-from claims_engine.x12.envelope import ClaimRead, read_events
+from claims_engine.domain.model import Claim
+from claims_engine.domain.reference_data import load_reference
+from claims_engine.x12.envelope import ClaimRead
+from claims_engine.x12.interchange import read_events
 from claims_engine.x12.tokenizer import SegmentReader
 from tests.conftest import FIXTURES
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from claims_engine.adjudication.cost_share import Balances, share_cost
-from claims_engine.benefits import PlanVersion, load_plans
+from claims_engine.domain.benefits import PlanVersion, load_plans
 from tests.conftest import FIXTURES
 
 PLANS = load_plans(FIXTURES / "reference" / "plans.yaml")

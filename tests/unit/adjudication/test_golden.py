@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey, PriorService
 from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
-from claims_engine.remittance import load_payer, payment_cycle
+from claims_engine.adjudication.payment_cycle import load_payer, payment_cycle
 from claims_engine.x12.writer835 import write_835
 from tests.conftest import FIXTURES
 from tests.unit.adjudication.support import LIAM_HILL

@@ -29,7 +29,7 @@ from claims_engine.adjudication.adjudicate import (
 )
 from claims_engine.adjudication.batch import Ledger
 from claims_engine.adjudication.decision import ClaimStatusCode, Outcome, check_balance
-from claims_engine.model import Claim, ServiceLine
+from claims_engine.domain.model import Claim, ServiceLine
 from tests.unit.adjudication.support import (
     BUCKEYE,
     LIAM_HILL,

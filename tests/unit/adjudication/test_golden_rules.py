@@ -10,8 +10,8 @@ from typing import Any
 
 from claims_engine.adjudication.adjudicate import Adjudication, PriorService
 from claims_engine.adjudication.coverage import rule_hook
-from claims_engine.model import Claim
-from claims_engine.rules import load_pack
+from claims_engine.domain.model import Claim
+from claims_engine.rules.engine import load_pack
 from tests.conftest import ROOT
 from tests.unit.adjudication.support import (
     LIAM_HILL,

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey, AdjudicationContext, adjudicate
 from claims_engine.adjudication.decision import Outcome, check_balance
-from claims_engine.generator import generate_claims
-from claims_engine.reference import load_members, load_providers, load_reference
+from claims_engine.domain.reference_data import load_members, load_providers, load_reference
+from claims_engine.synthetic.generator import generate_claims
 from tests.conftest import FIXTURES
 
 REFERENCE = load_reference(FIXTURES / "reference")

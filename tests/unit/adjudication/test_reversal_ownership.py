@@ -12,7 +12,7 @@ import pytest
 from claims_engine.adjudication.adjudicate import Adjudication, AdjudicationContext
 from claims_engine.adjudication.batch import Ledger, adjudicate_in_order
 from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
-from claims_engine.model import Claim
+from claims_engine.domain.model import Claim
 from tests.unit.adjudication.support import (
     BUCKEYE,
     LIAM_HILL,
