@@ -163,9 +163,9 @@ class _ProgressSink:
         if self.inner is not None:
             self.inner.claim(ack)
 
-    def transaction_end(self, accepted: bool) -> None:
+    def transaction_end(self, accepted: bool, unread: int = 0) -> None:
         if self.inner is not None:
-            self.inner.transaction_end(accepted)
+            self.inner.transaction_end(accepted, unread)
 
     def group_end(self, accepted: bool) -> None:
         if self.inner is not None:

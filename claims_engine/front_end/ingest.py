@@ -75,7 +75,8 @@ class ClaimSink(Protocol):
 
     def claim(self, ack: ClaimAck) -> None: ...
 
-    def transaction_end(self, accepted: bool) -> None: ...
+    def transaction_end(self, accepted: bool, unread: int = 0) -> None:
+        """The set's verdict; ``unread`` claims of a rejected set were counted, never read."""
 
     def group_end(self, accepted: bool) -> None: ...
 
@@ -116,7 +117,7 @@ class CollectingSink:
         if ack.accepted:
             self._transaction.append(ack)
 
-    def transaction_end(self, accepted: bool) -> None:
+    def transaction_end(self, accepted: bool, unread: int = 0) -> None:
         if accepted:
             self._group.extend(self._transaction)
         self._transaction.clear()
@@ -223,7 +224,7 @@ class NullSink:
         if self.on_claim is not None:
             self.on_claim(ack)
 
-    def transaction_end(self, accepted: bool) -> None:
+    def transaction_end(self, accepted: bool, unread: int = 0) -> None:
         pass
 
     def group_end(self, accepted: bool) -> None:
@@ -272,6 +273,7 @@ class Intake:
         self.next_control = options.first_control
         self.duplicates = DuplicateClaimIds()
         self._ordinal = 0
+        self._senders_seen: dict[tuple[str, str, str], int] = {}  # (ISA05, ISA06, ISA13)
         # per interchange
         self._ix: InterchangeSummary | None = None
         self._header: InterchangeHeader | None = None
@@ -344,6 +346,12 @@ class Intake:
         self._ca_sequence = 0
         check = self.options.duplicate_of
         reason = check(header) if check is not None else ""
+        sender = (header.sender_qualifier, header.sender_id, header.control)
+        earlier = self._senders_seen.get(sender, 0)
+        if earlier:
+            reason = reason or f"interchange {earlier} of this file has the same sender and ISA13"
+        else:
+            self._senders_seen[sender] = self._ordinal
         self._duplicate = (
             Issue(
                 "TA1-025",
@@ -415,7 +423,13 @@ class Intake:
         kept = tuple(i for i in end.issues if i.scope <= Scope.TRANSACTION or i.level in levels)
         if kept != end.issues:
             end = TransactionEnd(
-                end.header, kept, end.segment_count, end.claim_count, end.suppressed
+                end.header,
+                kept,
+                end.segment_count,
+                end.claim_count,
+                end.suppressed,
+                end.unread_claims,
+                end.unread_charge,
             )
         self._transactions.append(end)
         accepted = end.accepted
@@ -430,6 +444,8 @@ class Intake:
             )
         if not accepted:
             self._txn_tally.reject_all()
+            self._txn_tally.rejected += end.unread_claims
+            self._txn_tally.charge_rejected += end.unread_charge
             for issue in end.issues:
                 if issue.scope <= Scope.TRANSACTION:
                     self.summary.reasons[issue.code] += 1
@@ -441,7 +457,7 @@ class Intake:
                 self._ix.transactions_accepted += 1
             else:
                 self._ix.transactions_rejected += 1
-        self.sink.transaction_end(accepted)
+        self.sink.transaction_end(accepted, 0 if accepted else end.unread_claims)
 
     def _note(self, text: str) -> None:
         if len(self.summary.envelope_problems) < MAX_LISTED_REJECTIONS:

@@ -245,7 +245,7 @@ class _Usable:
     def claim(self, ack: ClaimAck) -> None:
         self.billing.add(ack.claim.billing_provider.npi)
 
-    def transaction_end(self, accepted: bool) -> None:
+    def transaction_end(self, accepted: bool, unread: int = 0) -> None:
         self.transactions += accepted
 
     def group_end(self, accepted: bool) -> None:
@@ -377,9 +377,13 @@ class _StoreSink:
         if len(self._pending) >= _FLUSH_CLAIMS:
             self.flush()
 
-    def transaction_end(self, accepted: bool) -> None:
+    def transaction_end(self, accepted: bool, unread: int = 0) -> None:
         if not accepted:
             self._reject(self._txn_start, "its transaction set was rejected (999)", "IK5")
+            if unread:  # claims never read after the fault: counted, with the set's reason
+                self.rejected += unread
+                key = ("transaction_set", "IK5")
+                self.rejections[key] = self.rejections.get(key, 0) + unread
         self._txn_start = self.ordinal + 1
 
     def group_end(self, accepted: bool) -> None:

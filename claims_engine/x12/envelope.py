@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from claims_engine.domain.issues import Issue, Location, Scope
 from claims_engine.domain.model import Claim
+from claims_engine.domain.money import ZERO
 from claims_engine.x12 import codes
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
@@ -86,6 +88,9 @@ class TransactionEnd:
     ``issues`` are the 999 findings (transaction-scoped ones reject the set; claim-scoped ones
     are reported with IK5 ``E`` and reject only their claims on the 277CA).
     ``suppressed`` counts findings beyond :data:`MAX_REPORTED_ISSUES` that were not kept.
+    ``unread_claims`` counts the CLMs after a fault that stopped the reading of the set (a
+    broken hierarchy, say), and ``unread_charge`` sums their CLM02: the set is rejected, and
+    every claim it holds is counted rejected with it.
     """
 
     header: TransactionHeader
@@ -93,6 +98,8 @@ class TransactionEnd:
     segment_count: int
     claim_count: int
     suppressed: int = 0
+    unread_claims: int = 0
+    unread_charge: Decimal = ZERO
 
     @property
     def accepted(self) -> bool:

@@ -552,6 +552,8 @@ class TransactionReader:
         self._diagnoses: dict[str, Diagnosis] = {}
         self.skip = False
         self.claims = 0
+        self.unread_claims = 0  # CLMs after the reading stopped (see TransactionEnd)
+        self.unread_charge = ZERO
         self.ended = False
         # hierarchy
         self.submitter: _Entity | None = None
@@ -915,6 +917,8 @@ class TransactionReader:
         if self.skip or self.ended:
             if seg[0] == "SE":
                 self._se(seg)
+            elif seg[0] == "CLM" and not self.ended:
+                self._unread(seg)
             return _NO_EVENTS
         sid = seg[0]
         handler = _HANDLERS.get(sid)
@@ -926,13 +930,26 @@ class TransactionReader:
             self._structure(seg, codes.SEG_UNEXPECTED, f"{sid} outside a claim (no CLM before it)")
         return _NO_EVENTS
 
+    def _unread(self, seg: Sequence[str]) -> None:
+        """A CLM the reader no longer reads: counted, its CLM02 summed when it is a number."""
+        self.unread_claims += 1
+        charge = parse_x12_decimal(seg[2]) if len(seg[2]) <= 18 else None
+        if charge is not None:
+            self.unread_charge += charge
+
     def finish(self) -> tuple[Event, ...]:
         events: list[Event] = []
         if self.claim is not None:
             events.append(self._close_claim())
         events.append(
             TransactionEnd(
-                self.header, tuple(self.issues), self.position, self.claims, self.suppressed
+                self.header,
+                tuple(self.issues),
+                self.position,
+                self.claims,
+                self.suppressed,
+                self.unread_claims,
+                self.unread_charge,
             )
         )
         return tuple(events)
@@ -1368,6 +1385,7 @@ class TransactionReader:
                 seg, codes.SEG_UNEXPECTED, "CLM without a billing provider and subscriber above it"
             )
             self.skip = True
+            self._unread(seg)
             return events
         if self.level == "22" and self.sbr[2] != "18":
             self._structure(

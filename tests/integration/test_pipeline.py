@@ -415,3 +415,26 @@ def test_a_stored_claim_that_cannot_be_read_pends_alone(
         ).scalars()
         assert not any(e and e.startswith("adjudication failed") for e in errors)
     assert count(engine, _adjudications, _adjudications.c.kind == "decision") == 39
+
+
+def test_a_set_rejected_after_a_broken_hl_counts_every_claim_in_the_store(
+    engine: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    """The claims after the broken HL are never read, and still counted rejected with the set:
+    in the intake's result and in the metrics' reasons (issue 17)."""
+    text = generated_837(tmp_path / "a.837", 30, 21).decode()
+    segments = [s.strip() for s in text.split("~") if s.strip()]
+    hls = [i for i, s in enumerate(segments) if s.startswith("HL*")]
+    at = hls[len(hls) // 2]
+    parts = segments[at].split("*")
+    segments[at] = "*".join([parts[0], parts[1], "99999", *parts[3:]])
+    start = max(i for i in range(at) if segments[i].startswith("ST*"))
+    end = min(i for i in range(at, len(segments)) if segments[i].startswith("SE*"))
+    in_set = sum(s.startswith("CLM*") for s in segments[start:end])
+    data = "".join(s + "~\n" for s in segments).encode()
+    stored = submit(engine, data, "broken.837", NOW)
+    result = ingest_interchange(engine, stored.interchange_id, runtime, NOW)
+    assert result.claims_accepted + result.claims_rejected == 30
+    assert result.claims_rejected == in_set
+    assert result.rejections == {("transaction_set", "IK5"): in_set}
+    assert 0 < states(engine)["rejected"] < in_set  # rows of the claims read before the fault

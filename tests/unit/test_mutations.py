@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from decimal import Decimal
 
 from tests.conftest import VALID_837P, IntakeRun, run_intake
 from tests.x12_oracle import pyx12_errors
@@ -295,3 +296,53 @@ def test_values_with_spaces_around_them_are_echoed_without() -> None:
     run = run_intake(_replace("DTP*472*D8*20261015~", "DTP*472*D8*20261315 ~"))
     assert re.search(r"IK4\*3\*\*8\*20261315~", run.ack("999")), run.ack("999")
     _assert_valid_acks(run)
+
+
+def test_every_claim_of_a_set_rejected_after_a_broken_hl_is_counted_rejected() -> None:
+    """An HL whose parent is not there stops the reading of the set; the claims after it are
+    still counted, each rejected with the set, charges and all (issue 17: a set of 820 claims
+    once reported one)."""
+    run = run_intake(_replace("HL*4*1*22*0~", "HL*4*9*22*0~"))
+    assert "IK5*R" in run.ack("999")
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (0, 2)
+    assert run.summary.charges_rejected == Decimal("225.50")
+    assert run.summary.interchanges[0].claims_rejected == 2
+
+
+def test_claims_after_a_clm_with_no_hierarchy_are_counted_too() -> None:
+    many = VALID.replace("CLM*26463775*125.5*", "CLM*26463775*125.5*", 1)
+    # the first claim's CLM loses its hierarchy: HL 1 becomes an HL of an unknown level
+    run = run_intake(many.replace("HL*1**20*1~", "HL*1**99*1~", 1).encode())
+    assert "IK5*R" in run.ack("999")
+    assert run.summary.claims_rejected == 2
+    assert run.summary.charges_rejected == Decimal("225.50")
+
+
+def test_the_same_sender_and_isa13_twice_in_one_file_gets_ta1_025() -> None:
+    """With no store to ask (``ingest FILE``), the stream itself remembers its interchanges: a
+    second one from the same sender with the same ISA13 is a duplicate (TA1 note 025)."""
+    second = VALID.replace("CLM*264637", "CLM*364637")  # same envelope, other claims
+    import io
+
+    from claims_engine.front_end.ingest import IntakeOptions, MemoryAckOutput, ingest
+    from tests.conftest import CREATED, RECEIVED
+
+    out = MemoryAckOutput()
+    options = IntakeOptions(received_on=RECEIVED, created=CREATED)
+    summary = ingest(io.BytesIO((VALID + second).encode()), options, out)
+    first, other = summary.interchanges
+    assert first.accepted and first.claims_accepted == 2
+    assert not other.accepted and "duplicate interchange" in other.reason
+    assert "interchange 1 of this file" in other.reason
+    assert summary.claims_accepted == 2 and summary.claims_rejected == 2
+    ta1s = [text for (kind, _key), text in out.files.items() if kind == "ta1"]
+    assert any("TA1*000000101*" in t and "*R*025~" in t for t in ta1s)
+
+
+def test_another_sender_may_use_the_same_isa13_in_one_file() -> None:
+    other_sender = VALID.replace("SUBMITTER01    ", "SUBMITTER02    ").replace(
+        "CLM*264637", "CLM*364637"
+    )
+    assert other_sender != VALID.replace("CLM*264637", "CLM*364637")
+    run = run_intake((VALID + other_sender).encode())
+    assert [ix.accepted for ix in run.summary.interchanges] == [True, True]
