@@ -36,6 +36,8 @@ COMPILED: tuple[str, ...] = (
     "claims_engine.x12.envelope",
     "claims_engine.x12.interchange",
     "claims_engine.x12.reader837",
+    "claims_engine.x12.situational",
+    "claims_engine.x12.structure",
     "claims_engine.x12.tokenizer",
 )
 # Not compiled, but compiled against: mypyc builds the modules above on these modules' types,
@@ -51,6 +53,7 @@ COMPILED_AGAINST: tuple[str, ...] = (
     "claims_engine.runtime",
     "claims_engine.runtime.compiled",
     "claims_engine.x12",
+    "claims_engine.x12.guides",
     "claims_engine.x12.segments",
 )
 BUILD_INPUTS = (*COMPILED, *COMPILED_AGAINST)  # the sources a build is made from

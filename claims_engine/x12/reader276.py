@@ -54,6 +54,8 @@ from claims_engine.x12.envelope import (
     transaction_issue,
 )
 from claims_engine.x12.reader837 import parse_date8
+from claims_engine.x12.situational import INQUIRY_2200D_MISSING as SITUATIONAL_2200D
+from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, ik402
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, SegmentReader
 
 IMPLEMENTATION = "005010X212"
@@ -439,7 +441,10 @@ class _Interchange:
         assert group is not None
         v = [*seg[1:4], *_PAD][:3]
         th = TransactionHeader(v[0], v[1], v[2])
-        body = self.body = _Transaction(th, group.header, self._component())
+        assert self.header is not None
+        body = self.body = _Transaction(
+            th, group.header, self._component(), self.header.delimiters.repetition
+        )
         if group.issues:
             body.envelope(codes.TS_NOT_SUPPORTED, "its functional group was rejected", skip=True)
         elif th.set_id != TRANSACTION_SET:
@@ -647,10 +652,14 @@ class _Level:
 class _Transaction:
     """Reads one 276 transaction set from ST to SE (see the module docstring)."""
 
-    def __init__(self, header: TransactionHeader, group: GroupHeader, component: str) -> None:
+    def __init__(
+        self, header: TransactionHeader, group: GroupHeader, component: str, repetition: str = ""
+    ) -> None:
         self.header = header
         self.group = group
         self.component = component
+        # the guide's structure, every segment (claims_engine.x12.structure)
+        self.walker = GuideWalker(compile_guide("276"), component, repetition)
         self.position = 0
         self.loop = "HEADER"
         self.issues: list[Issue] = []
@@ -800,6 +809,8 @@ class _Transaction:
                 f"{seg[0][:3] or 'UNK'}{element:02d} holds a character outside the X12 "
                 "character sets",
             )
+        found = self.walker.step(seg, self.position)
+        mark = len(self.issues)
         padded = [*seg, *_PAD]
         sid = seg[0]
         handler = _HANDLERS.get(sid)
@@ -812,6 +823,49 @@ class _Transaction:
                 sid if sid.isalnum() else "UNK",
                 codes.SEG_UNRECOGNIZED,
                 f"unrecognized segment {sid[:3]!r}",
+            )
+        if found:
+            self._findings(found, mark)
+
+    def _findings(self, found: Sequence[Finding], mark: int) -> None:
+        """The walker's findings, each unless the reader reported the same element (or, for a
+        segment problem, the same IK304) at the same position: the reader's says it better."""
+        taken: set[tuple[int, str, int, int]] = set()
+        for issue in self.issues[mark:]:
+            loc, syntax = issue.location, issue.syntax
+            if loc is not None:
+                taken.add((loc.position, "", loc.element, loc.component))
+                if syntax is not None and not loc.element:
+                    taken.add((loc.position, syntax.segment_error, 0, 0))
+        for f in found:
+            if f.code == SITUATIONAL_2200D:
+                continue  # _check_hierarchy says it better: which subscriber, at which HL
+            if f.element:
+                if (f.position, "", f.element, f.component) in taken or (
+                    f.position,
+                    "",
+                    f.element,
+                    0,
+                ) in taken:
+                    continue
+            elif (f.position, f.segment_error, 0, 0) in taken:
+                continue
+            self._report(
+                Issue(
+                    code=f.code,
+                    message=f.message,
+                    level=4 if f.code.startswith("SITUATIONAL-") else 2,
+                    scope=Scope.TRANSACTION,
+                    location=Location(
+                        f.segment_id or "???",
+                        f.position,
+                        f.loop,
+                        f.element,
+                        f.component,
+                        ik402(f.element_ref),
+                    ),
+                    syntax=Syntax(f.segment_error, f.element_error),
+                )
             )
 
     def _st(self, seg: list[str]) -> None:
@@ -1066,6 +1120,11 @@ class _Transaction:
         inquiry.lines.append(self.line)
 
     def _se(self, seg: list[str]) -> None:
+        if not self.skip and not self.ended:
+            mark = len(self.issues)
+            found = self.walker.finish(self.position)
+            if found:
+                self._findings(found, mark)
         self._close_inquiry()
         if not self.skip:
             self._check_named()

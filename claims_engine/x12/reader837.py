@@ -57,6 +57,7 @@ from claims_engine.x12.envelope import (
     trailer_issues,
     transaction_issue,
 )
+from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, ik402
 from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
 A6, A7, A8 = codes.CATEGORY_MISSING, codes.CATEGORY_INVALID, codes.CATEGORY_RELATIONAL
@@ -581,6 +582,13 @@ class TransactionReader:
         self.built_billing: Provider | None = None
         self.billing_taxonomy = ""
         self.pending_line_provider: _Entity | None = None
+        # the guide's structure, every segment (claims_engine.x12.structure)
+        self.walker = GuideWalker(
+            compile_guide(_GUIDES[self.kind]),
+            self.component,
+            self.repetition,
+            check_characters=False,  # interchange.py reports them (invalid_characters)
+        )
 
     # -- issues -------------------------------------------------------------------------------
     def _report(self, issue: Issue) -> None:
@@ -911,24 +919,122 @@ class TransactionReader:
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, seg: list[str]) -> Sequence[Event]:
-        # Padded, every element a handler asks for exists: seg[9] is "" when NM1 stops at 3.
-        seg.extend(_PAD)
         self.position += 1
         if self.skip or self.ended:
+            seg.extend(_PAD)
             if seg[0] == "SE":
                 self._se(seg)
             elif seg[0] == "CLM" and not self.ended:
                 self._unread(seg)
             return _NO_EVENTS
+        # The guide's structure first, on the segment as it came (its element count matters),
+        # while the loops it may close still have their claim and issue lists.
+        found = self.walker.step(seg, self.position)
+        if found:
+            found = self._route_closing(seg[0], found)
+        # Padded, every element a handler asks for exists: seg[9] is "" when NM1 stops at 3.
+        seg.extend(_PAD)
+        mark = len(self.issues)
+        events: Sequence[Event] = _NO_EVENTS
         sid = seg[0]
         handler = _HANDLERS.get(sid)
         if handler is not None:
-            return handler(self, seg)
-        if sid not in KNOWN_SEGMENTS:
+            events = handler(self, seg)
+        elif sid not in KNOWN_SEGMENTS:
             self._structure(seg, codes.SEG_UNRECOGNIZED, f"unrecognized segment {sid[:3]!r}")
         elif sid in CLAIM_SEGMENTS and self.claim is None:
             self._structure(seg, codes.SEG_UNEXPECTED, f"{sid} outside a claim (no CLM before it)")
-        return _NO_EVENTS
+        if found:
+            self._route_current(found, mark)
+        return events
+
+    # -- the guide's findings -----------------------------------------------------------------
+    def _route_closing(self, sid: str, found: list[Finding]) -> list[Finding]:
+        """Reports what the walker found missing in the loops this segment closes, to the
+        claims and levels of those loops (before the handler closes them); returns the rest,
+        the findings about this segment itself."""
+        current: list[Finding] = []
+        for f in found:
+            if (
+                f.position == self.position
+                and f.segment_id == sid
+                and f.segment_error
+                not in (
+                    codes.SEG_REQUIRED_MISSING,
+                    codes.SEG_IMPL_DEPENDENT_MISSING,
+                )
+            ):
+                current.append(f)
+            else:
+                self._report_finding(f)
+        return current
+
+    def _route_current(self, found: list[Finding], mark: int) -> None:
+        """Reports the walker's findings about the current segment, after its handler, unless
+        the handler reported the same element (or, for a segment problem, the same IK304) at
+        this position: the reader's own issue names the element better (its 277CA status)."""
+        taken: set[tuple[str, int, int]] = set()
+        for issue in self.issues[mark:]:
+            loc, syntax = issue.location, issue.syntax
+            if loc is not None and loc.position == self.position:
+                taken.add(("", loc.element, loc.component))
+                if syntax is not None and not loc.element:
+                    taken.add((syntax.segment_error, 0, 0))
+        for f in found:
+            if f.element:
+                if ("", f.element, f.component) in taken or ("", f.element, 0) in taken:
+                    continue
+            elif (f.segment_error, 0, 0) in taken:
+                continue
+            self._report_finding(f)
+
+    def _report_finding(self, f: Finding) -> None:
+        level = f.level
+        scope = Scope.TRANSACTION if level in _TRANSACTION_LEVELS else Scope.CLAIM
+        if (level == "claim" and self.claim is None) or f.loop == "2300":
+            # a required claim loop missing (a 2000C without its 2300): no claim to reject
+            scope = Scope.TRANSACTION
+        status: tuple[ClaimStatus, ...] = ()
+        if scope is Scope.CLAIM:
+            category = (
+                A6
+                if f.element_error in _MISSING_ELEMENT
+                or (not f.element_error and f.segment_error in _MISSING_SEGMENT)
+                else A7
+            )
+            code = _STATUS_BY_ELEMENT.get(
+                (f.segment_id, f.element), codes.STATUS_MISSING_OR_INVALID
+            )
+            status = (ClaimStatus(category, code, _ENTITY_BY_LEVEL.get(level, "")),)
+        snip = 4 if f.code.startswith("SITUATIONAL-") else 2
+        issue = Issue(
+            code=f.code,
+            message=f.message,
+            level=snip,
+            scope=scope,
+            location=Location(
+                f.segment_id or "???",
+                f.position,
+                f.loop,
+                f.element,
+                f.component,
+                ik402(f.element_ref),
+            ),
+            status=status,
+            syntax=Syntax(f.segment_error, f.element_error),
+        )
+        self._report(issue)
+        if scope is Scope.CLAIM:
+            if level == "billing":
+                self.billing_issues.append(issue)
+            elif level == "subscriber":
+                self.subscriber_issues.append(issue)
+            elif level == "patient":
+                self.patient_issues.append(issue)
+            elif self.claim is not None:
+                self.claim.issues.append(issue)
+            else:
+                self.sink.append(issue)
 
     def _unread(self, seg: Sequence[str]) -> None:
         """A CLM the reader no longer reads: counted, its CLM02 summed when it is a number."""
@@ -960,6 +1066,9 @@ class TransactionReader:
 
     def _se(self, seg: list[str]) -> Sequence[Event]:
         events: Sequence[Event] = _NO_EVENTS
+        if not self.skip and not self.ended:
+            for f in self.walker.finish(self.position):
+                self._report_finding(f)
         if self.claim is not None:
             events = (self._close_claim(),)
         self.ended = True
@@ -1896,6 +2005,53 @@ class TransactionReader:
         self.sink = self.patient_issues if self.level == "23" else self.subscriber_issues
         return ClaimRead(claim, (*inherited, *c.issues))
 
+
+# The guide table of each claim type, and how the walker's findings reach the acknowledgments.
+_GUIDES: dict[ClaimType, str] = {
+    ClaimType.PROFESSIONAL: "837p",
+    ClaimType.INSTITUTIONAL: "837i",
+    ClaimType.DENTAL: "837d",
+}
+_TRANSACTION_LEVELS = frozenset({"header", "hierarchy"})
+_MISSING_ELEMENT = frozenset({codes.ELEM_MISSING, "2", codes.ELEM_IMPL_DEPENDENT_MISSING})
+_MISSING_SEGMENT = frozenset({codes.SEG_REQUIRED_MISSING, codes.SEG_IMPL_DEPENDENT_MISSING})
+_ENTITY_BY_LEVEL = {
+    "billing": codes.ENTITY_BILLING,
+    "subscriber": codes.ENTITY_SUBSCRIBER,
+    "patient": codes.ENTITY_PATIENT,
+}
+# The 277CA status (code source 508) that names an element; others are 21, "missing or invalid
+# information", with the entity of their level.
+_STATUS_BY_ELEMENT: dict[tuple[str, int], str] = {
+    ("NM1", 3): codes.STATUS_NAME,
+    ("NM1", 4): codes.STATUS_NAME,
+    ("NM1", 9): codes.STATUS_ID_NUMBER,
+    ("N3", 0): codes.STATUS_ADDRESS,
+    ("N3", 1): codes.STATUS_STREET,
+    ("N4", 0): codes.STATUS_ADDRESS,
+    ("N4", 1): codes.STATUS_CITY,
+    ("N4", 2): codes.STATUS_STATE,
+    ("N4", 3): codes.STATUS_POSTAL_CODE,
+    ("DMG", 2): codes.STATUS_BIRTH_DATE,
+    ("DMG", 3): codes.STATUS_GENDER,
+    ("SBR", 2): codes.STATUS_RELATIONSHIP,
+    ("PAT", 1): codes.STATUS_RELATIONSHIP,
+    ("CLM", 1): codes.STATUS_CLAIM_ID,
+    ("CLM", 2): codes.STATUS_CHARGES,
+    ("HI", 1): codes.STATUS_DIAGNOSIS,
+    ("SV1", 1): codes.STATUS_PROCEDURE,
+    ("SV1", 2): codes.STATUS_LINE_CHARGE,
+    ("SV1", 4): codes.STATUS_UNITS,
+    ("SV2", 1): codes.STATUS_REVENUE_CODE,
+    ("SV2", 2): codes.STATUS_PROCEDURE,
+    ("SV2", 3): codes.STATUS_LINE_CHARGE,
+    ("SV2", 5): codes.STATUS_UNITS,
+    ("SV3", 1): codes.STATUS_PROCEDURE,
+    ("SV3", 2): codes.STATUS_LINE_CHARGE,
+    ("TOO", 2): codes.STATUS_TOOTH,
+    ("TOO", 3): codes.STATUS_SURFACE,
+    ("DTP", 3): codes.STATUS_SERVICE_DATES,
+}
 
 # Segment handlers by segment id. A table of plain functions rather than bound methods in each
 # reader: bound methods held by their own instance make a reference cycle, which only the
