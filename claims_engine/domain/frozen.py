@@ -16,7 +16,10 @@ Instances of a subclass are built by the dataclass's own ``__init__``.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -71,3 +74,65 @@ def fast_init(cls: type[T]) -> type[T]:
     init.__annotations__ = dict(cls.__init__.__annotations__)
     setattr(cls, "__init__", init)  # noqa: B010  (mypy refuses assigning a method)
     return cls
+
+
+def finish_dataclasses(namespace: dict[str, Any]) -> None:
+    """Finish the frozen, slotted dataclasses of a module that mypyc may compile.
+
+    Such a class declares ``init=False`` and writes its own ``__init__``, storing each field
+    in turn: compiled, that ``__init__`` is native code that stores into the object's struct
+    directly (the one dataclasses would write stays interpreted, and is four times slower than
+    :func:`fast_init`). From source, the frozen class's ``__setattr__`` refuses those stores:
+    :func:`fast_init` replaces it, after checking that it takes the fields in their order,
+    with their defaults. Compiled, mypyc keeps only a class in ``__annotations__`` (``tuple``
+    for ``tuple[Diagnosis, ...]``, ``type`` for ``date | None``), and the codec reads the
+    field types there: the source's text is put back, as ``from __future__ import
+    annotations`` leaves it.
+    """
+    module = namespace["__name__"]
+    classes = [
+        c
+        for c in list(namespace.values())
+        if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == module
+    ]
+    compiled = [c for c in classes if "__slots__" not in c.__dict__]
+    for cls in classes:
+        if cls not in compiled:
+            _check_init(cls)
+            fast_init(cls)
+    if compiled:
+        _source_annotations(module, compiled)
+
+
+def _check_init(cls: type) -> None:
+    init = cls.__dict__.get("__init__")
+    if init is None or cls.__dataclass_params__.init:  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__qualname__} must declare init=False and its own __init__")
+    fields = dataclasses.fields(cls)
+    params = list(inspect.signature(init).parameters.values())[1:]
+    said = [(p.name, p.default) for p in params]
+    want = [
+        (f.name, inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+        for f in fields
+    ]
+    if said != want:
+        raise TypeError(f"{cls.__qualname__}.__init__ takes {said}, its fields are {want}")
+
+
+def _source_annotations(module: str, classes: list[type]) -> None:
+    root = Path(__file__).resolve().parents[2]
+    source = root.joinpath(*module.split(".")).with_suffix(".py").read_text(encoding="utf-8")
+    by_name = {c.__name__: c for c in classes}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef) or node.name not in by_name:
+            continue
+        cls = by_name[node.name]
+        annotations = {
+            item.target.id: ast.unparse(item.annotation)
+            for item in node.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+        }
+        cls.__annotations__.clear()
+        cls.__annotations__.update(annotations)
+        for f in dataclasses.fields(cls):
+            f.type = annotations[f.name]

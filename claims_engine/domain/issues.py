@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
+from claims_engine.domain.frozen import finish_dataclasses
+
 
 class Scope(IntEnum):
     """What an issue condemns when it is an error."""
@@ -31,7 +33,7 @@ class Scope(IntEnum):
 _QUOTED = re.compile(r"(?<!\w)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Location:
     """Where an issue sits in the input.
 
@@ -47,8 +49,40 @@ class Location:
     element_ref: str = ""
     value: str = ""
 
+    def __init__(
+        self,
+        segment_id: str,
+        position: int,
+        loop: str = "",
+        element: int = 0,
+        component: int = 0,
+        element_ref: str = "",
+        value: str = "",
+    ) -> None:
+        self.segment_id = segment_id  # type: ignore[misc]
+        self.position = position  # type: ignore[misc]
+        self.loop = loop  # type: ignore[misc]
+        self.element = element  # type: ignore[misc]
+        self.component = component  # type: ignore[misc]
+        self.element_ref = element_ref  # type: ignore[misc]
+        self.value = value  # type: ignore[misc]
 
-@dataclass(frozen=True, slots=True)
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            type(self),
+            (
+                self.segment_id,
+                self.position,
+                self.loop,
+                self.element,
+                self.component,
+                self.element_ref,
+                self.value,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class ClaimStatus:
     """A 277CA STC composite: category (A3, A6, A7, A8 ...), status code, entity code."""
 
@@ -56,16 +90,31 @@ class ClaimStatus:
     code: str
     entity: str = ""
 
+    def __init__(self, category: str, code: str, entity: str = "") -> None:
+        self.category = category  # type: ignore[misc]
+        self.code = code  # type: ignore[misc]
+        self.entity = entity  # type: ignore[misc]
 
-@dataclass(frozen=True, slots=True)
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.category, self.code, self.entity))
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Syntax:
     """How a 999 reports the issue: IK304 segment error and IK403 element error codes."""
 
     segment_error: str
     element_error: str = ""
 
+    def __init__(self, segment_error: str, element_error: str = "") -> None:
+        self.segment_error = segment_error  # type: ignore[misc]
+        self.element_error = element_error  # type: ignore[misc]
 
-@dataclass(frozen=True, slots=True)
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.segment_error, self.element_error))
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Issue:
     code: str
     message: str
@@ -75,6 +124,41 @@ class Issue:
     status: tuple[ClaimStatus, ...] = ()
     syntax: Syntax | None = None
     ack_code: str = ""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        level: int,
+        scope: Scope,
+        location: Location | None = None,
+        status: tuple[ClaimStatus, ...] = (),
+        syntax: Syntax | None = None,
+        ack_code: str = "",
+    ) -> None:
+        self.code = code  # type: ignore[misc]
+        self.message = message  # type: ignore[misc]
+        self.level = level  # type: ignore[misc]
+        self.scope = scope  # type: ignore[misc]
+        self.location = location  # type: ignore[misc]
+        self.status = status  # type: ignore[misc]
+        self.syntax = syntax  # type: ignore[misc]
+        self.ack_code = ack_code  # type: ignore[misc]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            type(self),
+            (
+                self.code,
+                self.message,
+                self.level,
+                self.scope,
+                self.location,
+                self.status,
+                self.syntax,
+                self.ack_code,
+            ),
+        )
 
     def describe(self, *, values: bool = True) -> str:
         """One line for a person: code, message and where. Without ``values``, the values the
@@ -93,3 +177,6 @@ class Issue:
             where += ")"
         message = self.message if values else _QUOTED.sub("'…'", self.message)
         return f"{self.code}: {message}{where}"
+
+
+finish_dataclasses(globals())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -31,12 +30,20 @@ def round_money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-@lru_cache(maxsize=65536)  # charges and units repeat: parse each text once
+# Charges and units repeat: each text is parsed once (up to 65,536 of them).
+_DECIMALS: dict[str, Decimal] = {}
+
+
 def parse_x12_decimal(text: str) -> Decimal | None:
     """An X12 ``R`` element as a Decimal, or ``None`` when it is not valid ``R`` syntax."""
-    if not _X12_DECIMAL.match(text):
-        return None
-    return Decimal(text)
+    d = _DECIMALS.get(text)
+    if d is None:
+        if not _X12_DECIMAL.match(text):
+            return None
+        d = Decimal(text)
+        if len(_DECIMALS) < 65536:
+            _DECIMALS[text] = d
+    return d
 
 
 def format_x12_amount(value: Decimal) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from claims_engine.domain.money import ascii_digits
 
 
@@ -20,8 +18,16 @@ def npi_check_digit(first_nine: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-@lru_cache(maxsize=65536)  # a payer sees the same providers over and over
+# A payer sees the same providers over and over: each answer is kept (up to 65,536 NPIs).
+_VALID: dict[str, bool] = {}
+
+
 def npi_is_valid(npi: str) -> bool:
     """Ten digits (ASCII: str.isdigit() also takes "²", which int() refuses) with a correct
     check digit."""
-    return len(npi) == 10 and ascii_digits(npi) and npi_check_digit(npi[:9]) == npi[9]
+    valid = _VALID.get(npi)
+    if valid is None:
+        valid = len(npi) == 10 and ascii_digits(npi) and npi_check_digit(npi[:9]) == npi[9]
+        if len(_VALID) < 65536:
+            _VALID[npi] = valid
+    return valid

@@ -27,6 +27,8 @@ from pathlib import Path
 from types import ModuleType
 
 COMPILED: tuple[str, ...] = (
+    "claims_engine.domain.issues",
+    "claims_engine.domain.model",
     "claims_engine.domain.money",
     "claims_engine.domain.npi",
     "claims_engine.front_end.edits",
@@ -47,8 +49,6 @@ COMPILED_AGAINST: tuple[str, ...] = (
     "claims_engine.domain",
     "claims_engine.domain.errors",
     "claims_engine.domain.frozen",
-    "claims_engine.domain.issues",
-    "claims_engine.domain.model",
     "claims_engine.front_end",
     "claims_engine.runtime",
     "claims_engine.runtime.compiled",

@@ -34,6 +34,7 @@ from claims_engine.x12.segments import SegmentWriter
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 SpoolFactory = Callable[[], TextIO]
+_PENDING_CLAIMS = 256  # the 277CA's claims written to a spool at a time
 MAX_STC_PER_CLAIM = 10
 MAX_AMOUNT_DIGITS = codes.ELEMENT_LENGTHS["CLM02"][1]  # element 782: STC04, AMT02 too
 
@@ -351,6 +352,10 @@ class ClaimAcknowledgment:
         self._spool_factory = spool
         self._body = SegmentWriter(spool(), delimiters)
         self._group: SegmentWriter | None = None
+        # Claims' text waiting to go to the group's spool: written a few hundred claims at a
+        # time, as a write to a spool file costs far more than adding to a list (the text
+        # wrapper of a file open for reading too resets its decoder, in Python, every time).
+        self._pending: list[str] = []
         self._group_key: tuple[str, str] | None = None
         self._group_head: tuple[str, str, str, str] = ("", "", "", "")
         self._group_hl = 0
@@ -435,7 +440,11 @@ class ClaimAcknowledgment:
             text += f"DTP{e}472{e}D8{e}{self._d8(start)}{end_}"
         else:
             text += f"DTP{e}472{e}RD8{e}{self._d8(start)}-{self._d8(end)}{end_}"
-        w.out.write(text)
+        pending = self._pending
+        pending.append(text)
+        if len(pending) >= _PENDING_CLAIMS:
+            w.out.write("".join(pending))
+            pending.clear()
         w.count += count + 1
         idx = 0 if ack.accepted else 1
         self._group_counts[idx] += 1
@@ -485,6 +494,9 @@ class ClaimAcknowledgment:
             b.seg("AMT", "YU", format_x12_amount(self._group_amounts[0]))
         if self._group_counts[1]:
             b.seg("AMT", "YY", format_x12_amount(self._group_amounts[1]))
+        if self._pending:
+            g.out.write("".join(self._pending))
+            self._pending.clear()
         g.out.seek(0)
         for chunk in iter(lambda: g.out.read(1 << 16), ""):
             b.out.write(chunk)

@@ -81,18 +81,6 @@ def _check_gs(seg: list[str], header: GroupHeader) -> list[Issue]:
     return issues
 
 
-def _segments(reader: SegmentReader) -> Iterator[tuple[list[str], bool]]:
-    """Each segment split into elements, with whether it holds invalid characters."""
-    for texts, bad in reader.batches():
-        elem = reader.delimiters.element
-        if bad is None:
-            for text in texts:
-                yield text.split(elem), False
-        else:
-            for i, text in enumerate(texts):
-                yield text.split(elem), i in bad
-
-
 def read_events(reader: SegmentReader, *, received_on: date | None = None) -> Iterator[Event]:
     """Events for every interchange in the stream (see the module docstring)."""
     ix: _Interchange | None = None
@@ -136,159 +124,169 @@ def read_events(reader: SegmentReader, *, received_on: date | None = None) -> It
         yield InterchangeEnd(ix.header, tuple(ix.issues[:1]))
         ix = None
 
-    for seg, bad in _segments(reader):
-        sid = seg[0]
-        if txn is not None and sid not in ENVELOPE_SEGMENTS:
-            if bad:
-                txn.invalid_characters(seg)
-            events = txn.feed(seg)
-            if events:
-                yield from events
-            continue
-        if bad and sid == "GS" and ix is not None and not ix.skip:
-            # Counted and closed as usual, but nothing in it is read.
-            ix.groups += 1
-            gh = _gs_header(seg)
-            group = _Group(gh, skip=True)
-            group.issues.append(
-                envelope_issue(
-                    Scope.GROUP,
-                    codes.FG_NOT_SUPPORTED,
-                    "GS holds a character outside the X12 character sets",
-                    "GS",
+    # Each segment split into elements, with whether it holds invalid characters: the
+    # batches' loops are written out here, as a generator between them would cost a call
+    # and a tuple for every segment.
+    for texts, bad_indexes in reader.batches():
+        elem = reader.delimiters.element
+        for i, text in enumerate(texts):
+            seg = text.split(elem)
+            bad = bad_indexes is not None and i in bad_indexes
+            sid = seg[0]
+            if txn is not None and sid not in ENVELOPE_SEGMENTS:
+                if bad:
+                    txn.invalid_characters(seg)
+                events = txn.feed(seg)
+                if events:
+                    yield from events
+                continue
+            if bad and sid == "GS" and ix is not None and not ix.skip:
+                # Counted and closed as usual, but nothing in it is read.
+                ix.groups += 1
+                gh = _gs_header(seg)
+                group = _Group(gh, skip=True)
+                group.issues.append(
+                    envelope_issue(
+                        Scope.GROUP,
+                        codes.FG_NOT_SUPPORTED,
+                        "GS holds a character outside the X12 character sets",
+                        "GS",
+                    )
                 )
-            )
-            yield GroupStart(gh)
-            continue
-        if sid == "ISA":
-            if ix is not None:
-                yield from close_interchange(True)
-            header, issues = check_isa(seg, reader.delimiters)
-            ix = _Interchange(header, issues, skip=bool(issues))
-            yield InterchangeStart(header)
-        elif ix is None:
-            # Segments after an IEA and before the next ISA cannot be answered to.
-            continue
-        elif sid == "IEA":
-            if group is not None:
-                yield from close_group(True)
-            if not ix.issues:
+                yield GroupStart(gh)
+                continue
+            if sid == "ISA":
+                if ix is not None:
+                    yield from close_interchange(True)
+                header, issues = check_isa(seg, reader.delimiters)
+                ix = _Interchange(header, issues, skip=bool(issues))
+                yield InterchangeStart(header)
+            elif ix is None:
+                # Segments after an IEA and before the next ISA cannot be answered to.
+                continue
+            elif sid == "IEA":
+                if group is not None:
+                    yield from close_group(True)
+                if not ix.issues:
+                    count = seg[1] if len(seg) > 1 else ""
+                    control = seg[2] if len(seg) > 2 else ""
+                    if control != ix.header.control:
+                        ix.issues.append(
+                            envelope_issue(
+                                Scope.INTERCHANGE,
+                                codes.TA1_CONTROL_MISMATCH,
+                                f"IEA02 {control!r} does not match ISA13 {ix.header.control!r}",
+                                "IEA",
+                            )
+                        )
+                    elif count != str(ix.groups):
+                        ix.issues.append(
+                            envelope_issue(
+                                Scope.INTERCHANGE,
+                                codes.TA1_GROUP_COUNT,
+                                f"IEA01 says {count!r} functional groups, the interchange has "
+                                f"{ix.groups}",
+                                "IEA",
+                            )
+                        )
+                yield from close_interchange(False)
+            elif ix.skip:
+                continue
+            elif sid == "GS":
+                if group is not None:
+                    yield from close_group(True)
+                ix.groups += 1
+                gh = _gs_header(seg)
+                group = _Group(gh)
+                group.issues.extend(_check_gs(seg, gh))
+                group.skip = bool(group.issues)
+                yield GroupStart(gh)
+            elif group is None:
+                ix.issues.append(
+                    envelope_issue(
+                        Scope.INTERCHANGE,
+                        codes.TA1_INVALID_CONTENT,
+                        f"segment {sid!r} outside a functional group",
+                        sid[:3],
+                    )
+                )
+                ix.skip = True
+            elif sid == "GE":
+                if txn is not None:
+                    yield from close_transaction(True)
                 count = seg[1] if len(seg) > 1 else ""
                 control = seg[2] if len(seg) > 2 else ""
-                if control != ix.header.control:
-                    ix.issues.append(
+                if control != group.header.control:
+                    group.issues.append(
                         envelope_issue(
-                            Scope.INTERCHANGE,
-                            codes.TA1_CONTROL_MISMATCH,
-                            f"IEA02 {control!r} does not match ISA13 {ix.header.control!r}",
-                            "IEA",
+                            Scope.GROUP,
+                            codes.FG_CONTROL_MISMATCH,
+                            f"GE02 {control!r} does not match GS06 {group.header.control!r}",
+                            "GE",
                         )
                     )
-                elif count != str(ix.groups):
-                    ix.issues.append(
+                if count != str(group.transactions):
+                    group.issues.append(
                         envelope_issue(
-                            Scope.INTERCHANGE,
-                            codes.TA1_GROUP_COUNT,
-                            f"IEA01 says {count!r} functional groups, the interchange has "
-                            f"{ix.groups}",
-                            "IEA",
+                            Scope.GROUP,
+                            codes.FG_COUNT_MISMATCH,
+                            f"GE01 says {count!r} transaction sets, the group has "
+                            f"{group.transactions}",
+                            "GE",
                         )
                     )
-            yield from close_interchange(False)
-        elif ix.skip:
-            continue
-        elif sid == "GS":
-            if group is not None:
-                yield from close_group(True)
-            ix.groups += 1
-            gh = _gs_header(seg)
-            group = _Group(gh)
-            group.issues.extend(_check_gs(seg, gh))
-            group.skip = bool(group.issues)
-            yield GroupStart(gh)
-        elif group is None:
-            ix.issues.append(
-                envelope_issue(
-                    Scope.INTERCHANGE,
-                    codes.TA1_INVALID_CONTENT,
-                    f"segment {sid!r} outside a functional group",
-                    sid[:3],
+                yield from close_group(False)
+            elif sid == "ST":
+                if txn is not None:
+                    yield from close_transaction(True)
+                group.transactions += 1
+                control = seg[2] if len(seg) > 2 else ""
+                th = TransactionHeader(
+                    seg[1] if len(seg) > 1 else "",
+                    control,
+                    seg[3] if len(seg) > 3 else "",
                 )
-            )
-            ix.skip = True
-        elif sid == "GE":
-            if txn is not None:
-                yield from close_transaction(True)
-            count = seg[1] if len(seg) > 1 else ""
-            control = seg[2] if len(seg) > 2 else ""
-            if control != group.header.control:
-                group.issues.append(
-                    envelope_issue(
-                        Scope.GROUP,
-                        codes.FG_CONTROL_MISMATCH,
-                        f"GE02 {control!r} does not match GS06 {group.header.control!r}",
-                        "GE",
+                txn = TransactionReader(
+                    th,
+                    interchange=ix.header,
+                    group=group.header,
+                    received_on=received_on,
+                )
+                if group.skip:
+                    txn.add_envelope_issue(
+                        codes.TS_NOT_SUPPORTED, "the functional group was rejected", skip=True
                     )
-                )
-            if count != str(group.transactions):
-                group.issues.append(
-                    envelope_issue(
-                        Scope.GROUP,
-                        codes.FG_COUNT_MISMATCH,
-                        f"GE01 says {count!r} transaction sets, the group has {group.transactions}",
-                        "GE",
+                elif th.set_id != "837":
+                    txn.add_envelope_issue(
+                        codes.TS_NOT_SUPPORTED,
+                        f"ST01 {th.set_id!r}: only 837 is accepted",
+                        skip=True,
                     )
-                )
-            yield from close_group(False)
-        elif sid == "ST":
-            if txn is not None:
-                yield from close_transaction(True)
-            group.transactions += 1
-            control = seg[2] if len(seg) > 2 else ""
-            th = TransactionHeader(
-                seg[1] if len(seg) > 1 else "",
-                control,
-                seg[3] if len(seg) > 3 else "",
-            )
-            txn = TransactionReader(
-                th,
-                interchange=ix.header,
-                group=group.header,
-                received_on=received_on,
-            )
-            if group.skip:
-                txn.add_envelope_issue(
-                    codes.TS_NOT_SUPPORTED, "the functional group was rejected", skip=True
-                )
-            elif th.set_id != "837":
-                txn.add_envelope_issue(
-                    codes.TS_NOT_SUPPORTED, f"ST01 {th.set_id!r}: only 837 is accepted", skip=True
-                )
-            elif not (4 <= len(control) <= 9):
-                txn.add_envelope_issue(
-                    codes.TS_INVALID_CONTROL, f"ST02 {control!r} is not 4-9 characters"
-                )
-            elif control in group.controls:
-                txn.add_envelope_issue(
-                    codes.TS_DUPLICATE_CONTROL,
-                    f"ST02 {control!r} is used twice in this functional group",
-                )
-            elif th.implementation != group.header.version:
-                txn.add_envelope_issue(
-                    codes.TS_IMPL_NOT_SUPPORTED,
-                    f"ST03 {th.implementation!r} does not match GS08 {group.header.version!r}",
-                    skip=True,
-                )
-            group.controls.add(control)
-            yield TransactionStart(th)
-            yield from txn.feed(seg)
-        elif sid == "SE":
-            if txn is None:
-                group.issues.append(
-                    envelope_issue(Scope.GROUP, codes.FG_NOT_SUPPORTED, "SE without ST", "SE")
-                )
-                continue
-            yield from txn.feed(seg)
-            yield from close_transaction(False)
+                elif not (4 <= len(control) <= 9):
+                    txn.add_envelope_issue(
+                        codes.TS_INVALID_CONTROL, f"ST02 {control!r} is not 4-9 characters"
+                    )
+                elif control in group.controls:
+                    txn.add_envelope_issue(
+                        codes.TS_DUPLICATE_CONTROL,
+                        f"ST02 {control!r} is used twice in this functional group",
+                    )
+                elif th.implementation != group.header.version:
+                    txn.add_envelope_issue(
+                        codes.TS_IMPL_NOT_SUPPORTED,
+                        f"ST03 {th.implementation!r} does not match GS08 {group.header.version!r}",
+                        skip=True,
+                    )
+                group.controls.add(control)
+                yield TransactionStart(th)
+                yield from txn.feed(seg)
+            elif sid == "SE":
+                if txn is None:
+                    group.issues.append(
+                        envelope_issue(Scope.GROUP, codes.FG_NOT_SUPPORTED, "SE without ST", "SE")
+                    )
+                    continue
+                yield from txn.feed(seg)
+                yield from close_transaction(False)
     if ix is not None:
         yield from close_interchange(True)

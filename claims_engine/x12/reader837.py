@@ -21,10 +21,9 @@ claim alone; a problem with the transaction's structure is an issue of the trans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 
 from claims_engine.domain.issues import ClaimStatus, Issue, Location, Scope, Syntax
 from claims_engine.domain.model import (
@@ -138,8 +137,41 @@ LINE_PROVIDER_LOOPS = {
     ClaimType.DENTAL: {"82": "2420A", "DD": "2420B", "DQ": "2420C", "77": "2420D"},
 }
 
+# The segments the reader handles, numbered for :meth:`TransactionReader.feed`, most frequent
+# first: it calls each handler directly (native calls, compiled), where a table of functions
+# would call through Python's calling convention.
+_HANDLED: dict[str, int] = {
+    "NM1": 1,
+    "DTP": 2,
+    "SV1": 3,
+    "LX": 4,
+    "REF": 5,
+    "N4": 6,
+    "N3": 7,
+    "HI": 8,
+    "CLM": 9,
+    "PRV": 10,
+    "HL": 11,
+    "DMG": 12,
+    "SBR": 13,
+    "PAT": 14,
+    "CAS": 15,
+    "AMT": 16,
+    "SVD": 17,
+    "LIN": 18,
+    "CTP": 19,
+    "SV2": 20,
+    "SV3": 21,
+    "TOO": 22,
+    "CL1": 23,
+    "ST": 24,
+    "BHT": 25,
+    "SE": 26,
+}
 _NO_EVENTS: tuple[Event, ...] = ()
-_PAD = ("",) * 24
+_PADDED = 24  # every segment fed has at least this many elements: no handler reads further
+_PAD = ("",) * _PADDED
+_PADS = tuple(_PAD[n:] for n in range(_PADDED))  # what a segment of n elements is padded with
 _ONE = Decimal(1)  # the unit count of a line that gives none
 # HL03 level code: the level its parent (HL02) must have; a billing provider has none
 _HL_PARENT_LEVEL: dict[str, str | None] = {"20": None, "22": "20", "23": "22"}
@@ -202,16 +234,25 @@ def _fits(value: str, limit: Limit) -> bool:
     return n <= limit[1] and (n >= limit[0] or n == 0)
 
 
-@lru_cache(maxsize=8192)  # a batch spans few days: parse each once
+# A batch spans few days: each text is parsed once (up to 8,192 of them); (0, 0, 0) is kept
+# for a text that is not a date.
+_DATE8_PARTS: dict[str, tuple[int, int, int]] = {}
+_NOT_A_DATE = (0, 0, 0)
+
+
 def _date8_parts(text: str) -> tuple[int, int, int] | None:
-    if len(text) != 8 or not text.isdigit():
-        return None
-    parts = int(text[:4]), int(text[4:6]), int(text[6:])
-    try:
-        date(*parts)
-    except ValueError:
-        return None
-    return parts
+    parts = _DATE8_PARTS.get(text)
+    if parts is None:
+        parts = _NOT_A_DATE
+        if len(text) == 8 and text.isdigit():
+            parts = int(text[:4]), int(text[4:6]), int(text[6:])
+            try:
+                date(*parts)
+            except ValueError:
+                parts = _NOT_A_DATE
+        if len(_DATE8_PARTS) < 8192:
+            _DATE8_PARTS[text] = parts
+    return None if parts[1] == 0 else parts  # month 0: not a date
 
 
 def parse_date8(text: str) -> date | None:
@@ -221,17 +262,29 @@ def parse_date8(text: str) -> date | None:
     return None if parts is None else date(*parts)
 
 
-@lru_cache(maxsize=4096)  # the same few pointer lists come back line after line
+# The same few pointer lists come back line after line: each is read once (up to 4,096 of
+# them); (0,) is kept for a list holding a pointer that is not 1 to 12.
+_POINTERS: dict[tuple[str, str], tuple[int, ...]] = {}
+_BAD_POINTERS = (0,)
+
+
 def _well_formed_pointers(text: str, component: str) -> tuple[int, ...] | None:
     """The diagnosis pointers of ``text`` when each is 1 to 12, ``None`` when one is not."""
-    result: list[int] = []
-    for p in text.split(component):
-        if not p:
-            continue
-        if not p.isdigit() or not 1 <= int(p) <= 12:
-            return None
-        result.append(int(p))
-    return tuple(result)
+    key = (text, component)
+    found = _POINTERS.get(key)
+    if found is None:
+        result: list[int] = []
+        for p in text.split(component):
+            if not p:
+                continue
+            if not p.isdigit() or not 1 <= int(p) <= 12:
+                result = [0]
+                break
+            result.append(int(p))
+        found = _BAD_POINTERS if result == [0] else tuple(result)
+        if len(_POINTERS) < 4096:
+            _POINTERS[key] = found
+    return None if found == _BAD_POINTERS else found
 
 
 class _Entity:
@@ -921,7 +974,9 @@ class TransactionReader:
     def feed(self, seg: list[str]) -> Sequence[Event]:
         self.position += 1
         if self.skip or self.ended:
-            seg.extend(_PAD)
+            n = len(seg)
+            if n < _PADDED:
+                seg.extend(_PADS[n])
             if seg[0] == "SE":
                 self._se(seg)
             elif seg[0] == "CLM" and not self.ended:
@@ -933,13 +988,65 @@ class TransactionReader:
         if found:
             found = self._route_closing(seg[0], found)
         # Padded, every element a handler asks for exists: seg[9] is "" when NM1 stops at 3.
-        seg.extend(_PAD)
+        n = len(seg)
+        if n < _PADDED:
+            seg.extend(_PADS[n])
         mark = len(self.issues)
         events: Sequence[Event] = _NO_EVENTS
         sid = seg[0]
-        handler = _HANDLERS.get(sid)
-        if handler is not None:
-            events = handler(self, seg)
+        which = _HANDLED.get(sid, 0)
+        if which == 1:
+            events = self._nm1(seg)
+        elif which == 2:
+            events = self._dtp(seg)
+        elif which == 3:
+            events = self._sv1(seg)
+        elif which == 4:
+            events = self._lx(seg)
+        elif which == 5:
+            events = self._ref(seg)
+        elif which == 6:
+            events = self._n4(seg)
+        elif which == 7:
+            events = self._n3(seg)
+        elif which == 8:
+            events = self._hi(seg)
+        elif which == 9:
+            events = self._clm(seg)
+        elif which == 10:
+            events = self._prv(seg)
+        elif which == 11:
+            events = self._hl(seg)
+        elif which == 12:
+            events = self._dmg(seg)
+        elif which == 13:
+            events = self._sbr(seg)
+        elif which == 14:
+            events = self._pat(seg)
+        elif which == 15:
+            events = self._cas(seg)
+        elif which == 16:
+            events = self._amt(seg)
+        elif which == 17:
+            events = self._svd(seg)
+        elif which == 18:
+            events = self._lin(seg)
+        elif which == 19:
+            events = self._ctp(seg)
+        elif which == 20:
+            events = self._sv2(seg)
+        elif which == 21:
+            events = self._sv3(seg)
+        elif which == 22:
+            events = self._too(seg)
+        elif which == 23:
+            events = self._cl1(seg)
+        elif which == 24:
+            events = self._st(seg)
+        elif which == 25:
+            events = self._bht(seg)
+        elif which == 26:
+            events = self._se(seg)
         elif sid not in KNOWN_SEGMENTS:
             self._structure(seg, codes.SEG_UNRECOGNIZED, f"unrecognized segment {sid[:3]!r}")
         elif sid in CLAIM_SEGMENTS and self.claim is None:
@@ -2051,36 +2158,4 @@ _STATUS_BY_ELEMENT: dict[tuple[str, int], str] = {
     ("TOO", 2): codes.STATUS_TOOTH,
     ("TOO", 3): codes.STATUS_SURFACE,
     ("DTP", 3): codes.STATUS_SERVICE_DATES,
-}
-
-# Segment handlers by segment id. A table of plain functions rather than bound methods in each
-# reader: bound methods held by their own instance make a reference cycle, which only the
-# cyclic collector frees, and a long file would pile finished readers up until it ran.
-_HANDLERS: dict[str, Callable[[TransactionReader, list[str]], Sequence[Event]]] = {
-    "ST": TransactionReader._st,
-    "BHT": TransactionReader._bht,
-    "NM1": TransactionReader._nm1,
-    "HL": TransactionReader._hl,
-    "PRV": TransactionReader._prv,
-    "N3": TransactionReader._n3,
-    "N4": TransactionReader._n4,
-    "REF": TransactionReader._ref,
-    "DMG": TransactionReader._dmg,
-    "SBR": TransactionReader._sbr,
-    "PAT": TransactionReader._pat,
-    "CLM": TransactionReader._clm,
-    "DTP": TransactionReader._dtp,
-    "CL1": TransactionReader._cl1,
-    "HI": TransactionReader._hi,
-    "AMT": TransactionReader._amt,
-    "CAS": TransactionReader._cas,
-    "LX": TransactionReader._lx,
-    "SV1": TransactionReader._sv1,
-    "SV2": TransactionReader._sv2,
-    "SV3": TransactionReader._sv3,
-    "TOO": TransactionReader._too,
-    "LIN": TransactionReader._lin,
-    "CTP": TransactionReader._ctp,
-    "SVD": TransactionReader._svd,
-    "SE": TransactionReader._se,
 }

@@ -45,8 +45,8 @@ def test_an_edited_source_is_stale(tmp_path: Path) -> None:
     model = compiled.source_path(tmp_path, "claims_engine.domain.model")
     model.write_text(model.read_text() + "\n# compiled against, edited\n")
     assert compiled.stale_sources(tmp_path) == [
-        "claims_engine.x12.reader837",
         "claims_engine.domain.model",
+        "claims_engine.x12.reader837",
     ]
     reader.unlink()
     assert "claims_engine.x12.reader837" in compiled.stale_sources(tmp_path)

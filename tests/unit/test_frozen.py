@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import enum
+import inspect
 import pickle
+import types
+import typing
 from dataclasses import FrozenInstanceError, dataclass, field
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from claims_engine.domain import model
+from claims_engine.domain import issues, model
 from claims_engine.domain.frozen import fast_init
+from claims_engine.runtime.compiled import running_compiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,59 @@ def test_every_model_class_is_built_fast() -> None:
     ]
     assert model.Claim in classes and model.ServiceLine in classes
     for cls in classes:
-        assert "__fast_draft__" in cls.__init__.__globals__, cls
+        if "__slots__" in cls.__dict__:  # from source: fast_init's __init__
+            assert "__fast_draft__" in cls.__init__.__globals__, cls
+        else:  # compiled by mypyc: a native class and __init__
+            assert running_compiled() and not inspect.isfunction(cls.__init__), cls
+
+
+def _distinct(hint: object, i: int) -> object:
+    """A value of type ``hint``, different for every ``i`` where the type allows."""
+    union = isinstance(hint, types.UnionType)
+    for option in typing.get_args(hint) if union else (hint,):
+        if option is str:
+            return f"value {i}"
+        if option is int:
+            return 1000 + i
+        if option is bool:
+            return True
+        if option is Decimal:
+            return Decimal(i)
+        if option is date:
+            return date(2000, 1, 1 + i)
+        if typing.get_origin(option) is tuple:
+            return ()
+        if isinstance(option, type) and issubclass(option, enum.Enum):
+            return list(option)[-1]
+        if isinstance(option, type) and dataclasses.is_dataclass(option):
+            inner = typing.get_type_hints(option)
+            return option(*[_distinct(inner[f.name], i) for f in dataclasses.fields(option)])
+    assert union and type(None) in typing.get_args(hint), hint
+    return None
+
+
+@pytest.mark.parametrize("module", [model, issues])
+def test_model_classes_take_their_fields_in_order(module: object) -> None:
+    """Compiled, the model's own __init__ builds its objects: it must take the fields in their
+    order (positional calls), with their defaults, and store each where it belongs."""
+    classes = [
+        c for c in vars(module).values() if isinstance(c, type) and dataclasses.is_dataclass(c)
+    ]
+    for cls in classes:
+        fields = dataclasses.fields(cls)
+        params = list(inspect.signature(cls).parameters.values())
+        assert [p.name for p in params] == [f.name for f in fields], cls
+        for p, f in zip(params, fields, strict=True):
+            want = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+            assert p.default == want, (cls, f.name)
+        hints = typing.get_type_hints(cls)
+        values = [_distinct(hints[f.name], i) for i, f in enumerate(fields)]
+        obj = cls(*values)
+        assert [getattr(obj, f.name) for f in fields] == values, cls
+        assert pickle.loads(pickle.dumps(obj)) == obj
+        assert copy.deepcopy(obj) == obj and hash(obj) == hash(cls(*values))
+        with pytest.raises(FrozenInstanceError):
+            setattr(obj, fields[0].name, None)
 
 
 def test_signature_and_annotations_are_the_dataclass_ones() -> None:
