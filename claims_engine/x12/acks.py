@@ -245,18 +245,22 @@ def write_999_transaction(
             set_control if 4 <= len(set_control) <= 9 else "0000",
             clean_value(th.implementation, d)[:35],
         )
+        last_ik3: tuple[str, int, str, str] | None = None
         for issue in end.issues:
             loc, syn = issue.location, issue.syntax
             if loc is None or syn is None:
                 continue
-            w.seg(
-                "IK3",
-                # IK301 is two or three letters and digits; an unreadable id is reported as UNK
+            # IK301 is two or three letters and digits; an unreadable id is reported as UNK
+            ik3 = (
                 loc.segment_id if _is_segment_id(loc.segment_id) else "UNK",
-                str(max(loc.position, 1)),
+                max(loc.position, 1),
                 loc.loop[:4] if loc.loop[:1].isdigit() else "",
                 syn.segment_error,
             )
+            # one IK3 a segment in error, with an IK4 for each of its elements in error
+            if not (syn.element_error and ik3 == last_ik3):
+                w.seg("IK3", ik3[0], str(ik3[1]), ik3[2], ik3[3])
+            last_ik3 = ik3 if syn.element_error else None
             if syn.element_error:
                 pos = w.comp(str(loc.element), str(loc.component) if loc.component else "")
                 value = loc.value.strip() if _echoable(loc.value.strip(), w.d) else ""

@@ -346,3 +346,16 @@ def test_another_sender_may_use_the_same_isa13_in_one_file() -> None:
     assert other_sender != VALID.replace("CLM*264637", "CLM*364637")
     run = run_intake((VALID + other_sender).encode())
     assert [ix.accepted for ix in run.summary.interchanges] == [True, True]
+
+
+def test_two_bad_elements_of_one_segment_are_one_ik3_with_two_ik4() -> None:
+    """The 999 guide's shape: an IK3 for each segment in error, an IK4 for each of its bad
+    elements under it (not an IK3 repeated for each element)."""
+    run = run_intake(_replace("DMG*D8*19700115*M~", "DMG*D8*19701315*X~"))
+    ack = run.ack("999")
+    lines = ack.splitlines()
+    ik3 = [i for i, line in enumerate(lines) if line.startswith("IK3*DMG*")]
+    assert len(ik3) == 1, ack
+    ik4 = [line for line in lines[ik3[0] + 1 :] if line.startswith("IK4")]
+    assert [line.split("*")[1] for line in ik4[:2]] == ["2", "3"], ack
+    _assert_valid_acks(run)
