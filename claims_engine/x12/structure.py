@@ -346,7 +346,6 @@ class LoopSpec:
 class Guide:
     __slots__ = (
         "all_ids",
-        "caches",
         "hl_levels",
         "name",
         "places",
@@ -371,16 +370,6 @@ class Guide:
         self.all_ids = all_ids
         self.hl_levels = hl_levels
         self.places = 0
-        # segments found good, per walker configuration and segment place: most segments of a
-        # batch repeat one seen before (the same provider, payer, procedure, date)
-        self.caches: dict[str, list[dict[str, int]]] = {}
-
-    def cache(self, key: str) -> list[dict[str, int]]:
-        found = self.caches.get(key)
-        if found is None:
-            found = [{} for _ in range(self.places)]
-            self.caches[key] = found
-        return found
 
 
 # --- compiling a table -----------------------------------------------------------------------
@@ -553,10 +542,6 @@ def _number_places(loop: LoopSpec, next_uid: int) -> int:
     return next_uid
 
 
-# Good segments remembered per segment place and walker configuration, the first ones seen
-# up to this many per place (a place's cache holds some 300 KB at most).
-GOOD_CACHE_SIZE: Final = 2048
-
 _CACHE: dict[str, Guide] = {}
 
 
@@ -689,9 +674,6 @@ class GuideWalker:
         # False where the tokenizer already reports characters outside the X12 sets (the
         # intake: interchange.py calls TransactionReader.invalid_characters)
         self.check_characters = check_characters
-        self.good = guide.cache(
-            f"{component_separator}\x1f{repetition_separator}\x1f{int(check_characters)}"
-        )
         self.component = component_separator
         self.repetition = repetition_separator if repetition_separator not in ("", "U") else ""
         self.stack: list[Frame] = []
@@ -1218,15 +1200,7 @@ class GuideWalker:
 
     # -- elements -----------------------------------------------------------------------------
     def _check(self, seg: list[str], place: SegmentPlace, position: int, loop: LoopSpec) -> None:
-        n = len(seg)
-        good = self.good[place.uid]
-        key = "\x1d".join(seg)
-        if good.get(key, 0) == n:
-            return
-        before = len(self.found)
         self._elements(seg, place, position, loop)
-        if len(self.found) == before and len(good) < GOOD_CACHE_SIZE:
-            good[key] = n
 
     def _elements(self, seg: list[str], place: SegmentPlace, position: int, loop: LoopSpec) -> None:
         elements = place.elements
