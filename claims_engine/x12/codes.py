@@ -160,8 +160,10 @@ SEG_NOT_IN_SET = "6"
 SEG_OUT_OF_SEQUENCE = "7"
 SEG_ELEMENT_ERRORS = "8"
 SEG_IMPL_DEPENDENT_MISSING = "I6"
+SEG_NOT_USED = "I4"  # implementation "not used" segment present
 # IK403 implementation data element syntax error codes
 ELEM_MISSING = "1"
+ELEM_CONDITIONAL_MISSING = "2"
 ELEM_TOO_MANY = "3"
 ELEM_TOO_SHORT = "4"
 ELEM_TOO_LONG = "5"
@@ -169,6 +171,10 @@ ELEM_INVALID_CHARACTER = "6"
 ELEM_INVALID_CODE = "7"
 ELEM_INVALID_DATE = "8"
 ELEM_INVALID_TIME = "9"
+ELEM_EXCLUSION = "10"
+ELEM_TOO_MANY_REPETITIONS = "12"
+ELEM_TOO_MANY_COMPONENTS = "13"
+ELEM_NOT_USED = "I10"  # implementation "not used" element present
 ELEM_PATTERN = "I12"
 ELEM_IMPL_DEPENDENT_MISSING = "I9"
 # IK5 transaction set syntax error codes (IK502)

@@ -55,7 +55,7 @@ from claims_engine.x12.envelope import (
 )
 from claims_engine.x12.reader837 import parse_date8
 from claims_engine.x12.situational import INQUIRY_2200D_MISSING as SITUATIONAL_2200D
-from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, ik402
+from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, unreported
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, SegmentReader
 
 IMPLEMENTATION = "005010X212"
@@ -827,46 +827,12 @@ class _Transaction:
         if found:
             self._findings(found, mark)
 
-    def _findings(self, found: Sequence[Finding], mark: int) -> None:
-        """The walker's findings, each unless the reader reported the same element (or, for a
-        segment problem, the same IK304) at the same position: the reader's says it better."""
-        taken: set[tuple[int, str, int, int]] = set()
-        for issue in self.issues[mark:]:
-            loc, syntax = issue.location, issue.syntax
-            if loc is not None:
-                taken.add((loc.position, "", loc.element, loc.component))
-                if syntax is not None and not loc.element:
-                    taken.add((loc.position, syntax.segment_error, 0, 0))
-        for f in found:
-            if f.code == SITUATIONAL_2200D:
-                continue  # _check_hierarchy says it better: which subscriber, at which HL
-            if f.element:
-                if (f.position, "", f.element, f.component) in taken or (
-                    f.position,
-                    "",
-                    f.element,
-                    0,
-                ) in taken:
-                    continue
-            elif (f.position, f.segment_error, 0, 0) in taken:
-                continue
-            self._report(
-                Issue(
-                    code=f.code,
-                    message=f.message,
-                    level=4 if f.code.startswith("SITUATIONAL-") else 2,
-                    scope=Scope.TRANSACTION,
-                    location=Location(
-                        f.segment_id or "???",
-                        f.position,
-                        f.loop,
-                        f.element,
-                        f.component,
-                        ik402(f.element_ref),
-                    ),
-                    syntax=Syntax(f.segment_error, f.element_error),
-                )
-            )
+    def _findings(self, found: list[Finding], mark: int) -> None:
+        """The walker's findings, each unless the reader reported it already (at ``mark`` and
+        after): every one rejects the set."""
+        for f in unreported(found, self.issues[mark:]):
+            if f.code != SITUATIONAL_2200D:  # _check_hierarchy names the subscriber and its HL
+                self._report(f.issue(Scope.TRANSACTION))
 
     def _st(self, seg: list[str]) -> None:
         if self.position != 1:

@@ -56,7 +56,7 @@ from claims_engine.x12.envelope import (
     trailer_issues,
     transaction_issue,
 )
-from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, ik402
+from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, unreported
 from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
 A6, A7, A8 = codes.CATEGORY_MISSING, codes.CATEGORY_INVALID, codes.CATEGORY_RELATIONAL
@@ -1078,21 +1078,8 @@ class TransactionReader:
 
     def _route_current(self, found: list[Finding], mark: int) -> None:
         """Reports the walker's findings about the current segment, after its handler, unless
-        the handler reported the same element (or, for a segment problem, the same IK304) at
-        this position: the reader's own issue names the element better (its 277CA status)."""
-        taken: set[tuple[str, int, int]] = set()
-        for issue in self.issues[mark:]:
-            loc, syntax = issue.location, issue.syntax
-            if loc is not None and loc.position == self.position:
-                taken.add(("", loc.element, loc.component))
-                if syntax is not None and not loc.element:
-                    taken.add((syntax.segment_error, 0, 0))
-        for f in found:
-            if f.element:
-                if ("", f.element, f.component) in taken or ("", f.element, 0) in taken:
-                    continue
-            elif (f.segment_error, 0, 0) in taken:
-                continue
+        the handler reported them already (its issues from ``mark`` on)."""
+        for f in unreported(found, self.issues[mark:]):
             self._report_finding(f)
 
     def _report_finding(self, f: Finding) -> None:
@@ -1113,23 +1100,7 @@ class TransactionReader:
                 (f.segment_id, f.element), codes.STATUS_MISSING_OR_INVALID
             )
             status = (ClaimStatus(category, code, _ENTITY_BY_LEVEL.get(level, "")),)
-        snip = 4 if f.code.startswith("SITUATIONAL-") else 2
-        issue = Issue(
-            code=f.code,
-            message=f.message,
-            level=snip,
-            scope=scope,
-            location=Location(
-                f.segment_id or "???",
-                f.position,
-                f.loop,
-                f.element,
-                f.component,
-                ik402(f.element_ref),
-            ),
-            status=status,
-            syntax=Syntax(f.segment_error, f.element_error),
-        )
+        issue = f.issue(scope, status)
         self._report(issue)
         if scope is Scope.CLAIM:
             if level == "billing":
@@ -2120,7 +2091,9 @@ _GUIDES: dict[ClaimType, str] = {
     ClaimType.DENTAL: "837d",
 }
 _TRANSACTION_LEVELS = frozenset({"header", "hierarchy"})
-_MISSING_ELEMENT = frozenset({codes.ELEM_MISSING, "2", codes.ELEM_IMPL_DEPENDENT_MISSING})
+_MISSING_ELEMENT = frozenset(
+    {codes.ELEM_MISSING, codes.ELEM_CONDITIONAL_MISSING, codes.ELEM_IMPL_DEPENDENT_MISSING}
+)
 _MISSING_SEGMENT = frozenset({codes.SEG_REQUIRED_MISSING, codes.SEG_IMPL_DEPENDENT_MISSING})
 _ENTITY_BY_LEVEL = {
     "billing": codes.ENTITY_BILLING,

@@ -30,34 +30,33 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from claims_engine.domain.issues import ClaimStatus, Issue, Location, Scope, Syntax
+from claims_engine.domain.money import ascii_digits
 from claims_engine.x12 import situational as sit
+from claims_engine.x12.codes import (
+    ELEM_EXCLUSION,
+    ELEM_INVALID_CHARACTER,
+    ELEM_INVALID_CODE,
+    ELEM_INVALID_DATE,
+    ELEM_INVALID_TIME,
+    ELEM_MISSING,
+    ELEM_NOT_USED,
+    ELEM_PATTERN,
+    ELEM_TOO_LONG,
+    ELEM_TOO_MANY,
+    ELEM_TOO_MANY_COMPONENTS,
+    ELEM_TOO_MANY_REPETITIONS,
+    ELEM_TOO_SHORT,
+    SEG_ELEMENT_ERRORS,
+    SEG_LOOP_OVER_MAX,
+    SEG_NOT_USED,
+    SEG_OUT_OF_SEQUENCE,
+    SEG_OVER_MAX_USE,
+    SEG_REQUIRED_MISSING,
+    SEG_UNEXPECTED,
+    SEG_UNRECOGNIZED,
+)
 from claims_engine.x12.guides import load_guide
-
-# --- 999 codes (those missing from claims_engine.x12.codes are defined here) -----------------
-SEG_UNRECOGNIZED: Final = "1"
-SEG_UNEXPECTED: Final = "2"
-SEG_REQUIRED_MISSING: Final = "3"
-SEG_LOOP_OVER_MAX: Final = "4"
-SEG_OVER_MAX_USE: Final = "5"
-SEG_OUT_OF_SEQUENCE: Final = "7"
-SEG_ELEMENT_ERRORS: Final = "8"
-SEG_NOT_USED: Final = "I4"
-SEG_DEPENDENT_MISSING: Final = "I6"
-SEG_DEPENDENT_NOT_USED: Final = "I9"
-ELEM_MISSING: Final = "1"
-ELEM_CONDITIONAL_MISSING: Final = "2"
-ELEM_TOO_MANY: Final = "3"
-ELEM_TOO_SHORT: Final = "4"
-ELEM_TOO_LONG: Final = "5"
-ELEM_INVALID_CHARACTER: Final = "6"
-ELEM_INVALID_CODE: Final = "7"
-ELEM_INVALID_DATE: Final = "8"
-ELEM_INVALID_TIME: Final = "9"
-ELEM_EXCLUSION: Final = "10"
-ELEM_TOO_MANY_REPETITIONS: Final = "12"
-ELEM_TOO_MANY_COMPONENTS: Final = "13"
-ELEM_NOT_USED: Final = "I10"
-ELEM_PATTERN: Final = "I12"
 
 LEVEL_HEADER: Final = "header"
 LEVEL_HIERARCHY: Final = "hierarchy"
@@ -145,11 +144,50 @@ class Finding:
     element_ref: str = ""  # data element dictionary number
     level: str = LEVEL_HEADER
 
+    def issue(self, scope: Scope, status: tuple[ClaimStatus, ...] = ()) -> Issue:
+        """The finding as the readers report it: SNIP level 4 for a situational rule, 2 for
+        the rest; IK402 only when the element reference is a number (not a composite's C004)."""
+        ref = self.element_ref
+        return Issue(
+            code=self.code,
+            message=self.message,
+            level=4 if self.code.startswith("SITUATIONAL-") else 2,
+            scope=scope,
+            location=Location(
+                self.segment_id or "???",
+                self.position,
+                self.loop,
+                self.element,
+                self.component,
+                ref if ascii_digits(ref) else "",
+            ),
+            status=status,
+            syntax=Syntax(self.segment_error, self.element_error),
+        )
 
-def ik402(ref: str) -> str:
-    """A finding's ``element_ref`` as the 999's IK402 takes it: a data element number (N0); a
-    composite's reference (``C004``) is left out."""
-    return ref if ref.isdigit() else ""
+
+def unreported(found: list[Finding], issues: list[Issue]) -> list[Finding]:
+    """The findings a reader's own ``issues`` do not already report: the same element at the
+    same position (or, for a segment problem, the same IK304 there). The reader's issue stands:
+    it names the element better (its 277CA status, its code)."""
+    taken: set[tuple[int, str, int, int]] = set()
+    for issue in issues:
+        loc, syntax = issue.location, issue.syntax
+        if loc is not None:
+            taken.add((loc.position, "", loc.element, loc.component))
+            if syntax is not None and not loc.element:
+                taken.add((loc.position, syntax.segment_error, 0, 0))
+    kept: list[Finding] = []
+    for f in found:
+        if f.element:
+            if (f.position, "", f.element, f.component) in taken:
+                continue
+            if (f.position, "", f.element, 0) in taken:
+                continue
+        elif (f.position, f.segment_error, 0, 0) in taken:
+            continue
+        kept.append(f)
+    return kept
 
 
 class ElementSpec:
@@ -278,7 +316,6 @@ class SegmentPlace:
         self.syntax = syntax
         self.hook = _HOOK_NONE
         self.required = tuple(e for e in elements if e.usage == _REQUIRED)
-        self.uid = 0  # its number in the guide: GuideWalker's cache of good segments
 
 
 class Child:
@@ -348,7 +385,6 @@ class Guide:
         "all_ids",
         "hl_levels",
         "name",
-        "places",
         "root",
         "transaction_set",
         "version",
@@ -369,7 +405,6 @@ class Guide:
         self.root = root
         self.all_ids = all_ids
         self.hl_levels = hl_levels
-        self.places = 0
 
 
 # --- compiling a table -----------------------------------------------------------------------
@@ -531,17 +566,6 @@ def _compile_loop(
     return spec
 
 
-def _number_places(loop: LoopSpec, next_uid: int) -> int:
-    for child in loop.children:
-        sub = child.loop
-        if sub is not None:
-            next_uid = _number_places(sub, next_uid)
-        else:
-            child.place.uid = next_uid
-            next_uid += 1
-    return next_uid
-
-
 _CACHE: dict[str, Guide] = {}
 
 
@@ -557,17 +581,12 @@ def compile_guide(name: str) -> Guide:
     ids: set[str] = set()
     root = _compile_loop(table["tree"], transaction_set, ids, by_loop, "")
     guide = Guide(name, transaction_set, table["guide"], root, frozenset(ids), hl_levels)
-    guide.places = _number_places(root, 0)
     _CACHE[name] = guide
     return guide
 
 
 # --- values ----------------------------------------------------------------------------------
 _DAYS: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _digits(value: str) -> bool:
-    return value.isascii() and value.isdigit()
 
 
 _DATES: dict[str, bool] = {}
@@ -586,7 +605,7 @@ def valid_date(value: str) -> bool:
 
 def _valid_date(value: str) -> bool:
     n = len(value)
-    if (n not in {8, 6}) or not _digits(value):
+    if (n not in {8, 6}) or not ascii_digits(value):
         return False
     if n == 8:
         year = int(value[:4])
@@ -606,7 +625,7 @@ def _valid_date(value: str) -> bool:
 def valid_time(value: str) -> bool:
     """HHMM, HHMMSS or HHMMSSd..d."""
     n = len(value)
-    if n < 4 or n > 8 or n == 5 or not _digits(value):
+    if n < 4 or n > 8 or n == 5 or not ascii_digits(value):
         return False
     if int(value[:2]) > 23 or int(value[2:4]) > 59:
         return False
@@ -620,7 +639,7 @@ def _numeric_length(value: str, decimal: bool) -> int:
         dot = s.find(".")
         if dot >= 0:
             s = s[:dot] + s[dot + 1 :]
-    if not s or not _digits(s):
+    if not s or not ascii_digits(s):
         return -1
     return len(s)
 
@@ -1050,7 +1069,7 @@ class GuideWalker:
                 self._hierarchy(
                     "X12-HL01-NOT-UNIQUE", 1, position, lid, f"{_shown(hl_id)} is used before"
                 )
-            elif not _digits(hl_id) or int(hl_id) != self.last_hl + 1:
+            elif not ascii_digits(hl_id) or int(hl_id) != self.last_hl + 1:
                 self._hierarchy(
                     "X12-HL01-SEQUENCE",
                     1,
@@ -1058,7 +1077,7 @@ class GuideWalker:
                     lid,
                     f"{_shown(hl_id)} does not follow {self.last_hl} by one",
                 )
-            if _digits(hl_id):
+            if ascii_digits(hl_id):
                 self.last_hl = int(hl_id)
         want = loop.hl_parent_level
         if want and parent:
