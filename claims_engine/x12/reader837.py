@@ -1085,7 +1085,9 @@ class TransactionReader:
     def _report_finding(self, f: Finding) -> None:
         level = f.level
         scope = Scope.TRANSACTION if level in _TRANSACTION_LEVELS else Scope.CLAIM
-        if (level == "claim" and self.claim is None) or f.loop == "2300":
+        if (level == "claim" and self.claim is None) or (
+            f.loop == "2300" and f.segment_id == "CLM" and f.segment_error in _MISSING_SEGMENT
+        ):
             # a required claim loop missing (a 2000C without its 2300): no claim to reject
             scope = Scope.TRANSACTION
         status: tuple[ClaimStatus, ...] = ()

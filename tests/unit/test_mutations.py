@@ -359,3 +359,28 @@ def test_two_bad_elements_of_one_segment_are_one_ik3_with_two_ik4() -> None:
     ik4 = [line for line in lines[ik3[0] + 1 :] if line.startswith("IK4")]
     assert [line.split("*")[1] for line in ik4[:2]] == ["2", "3"], ack
     _assert_valid_acks(run)
+
+
+def test_a_bad_code_in_a_claim_segment_rejects_that_claim_alone() -> None:
+    """A claim-level fault the guide walker finds (CLM08 'Q', no benefits assignment code)
+    rejects its claim on the 277CA; the set and the other claim stand (issue 17)."""
+    run = run_intake(
+        _replace("CLM*26463774*100***11:B:1*Y*A*Y*I~", "CLM*26463774*100***11:B:1*Y*A*Q*I~")
+    )
+    assert (run.summary.claims_accepted, run.summary.claims_rejected) == (1, 1)
+    ack = run.ack("999")
+    assert "IK3*CLM*23*2300*8~" in ack and "IK4*8*1073*7" in ack and "IK5*E" in ack
+    assert _stc_lines(run)[1] == "STC*A2:20*20261102*WQ*125.5~"
+    _assert_valid_acks(run)
+
+
+def test_a_patient_loop_without_its_claim_rejects_the_set() -> None:
+    """A 2000C whose required 2300 is missing has no claim to reject: the set is rejected."""
+    segments = _segments(VALID)
+    first = segments.index("CLM*26463774*100***11:B:1*Y*A*Y*I")
+    end = segments.index("HL*4*1*22*0")
+    kept = segments[:first] + segments[end:]
+    kept[-3] = f"SE*{len(kept) - 4}*0001"
+    run = run_intake(_join(kept).encode())
+    assert "IK3*CLM*" in run.ack("999") and "IK5*R" in run.ack("999")
+    assert run.summary.claims_accepted == 0
