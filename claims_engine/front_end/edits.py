@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from typing import Final
 
 from claims_engine.domain.issues import ClaimStatus, Issue, Location, Scope
 from claims_engine.domain.model import Claim, ClaimType, Provider
@@ -36,30 +37,28 @@ from claims_engine.domain.money import ascii_digits, round_money
 from claims_engine.domain.npi import npi_is_valid
 from claims_engine.x12 import codes
 
-ALL_LEVELS = frozenset({1, 2, 3, 4, 5})
-ALWAYS = 0
-ICD10_START = date(2015, 10, 1)
+ALL_LEVELS: Final = frozenset({1, 2, 3, 4, 5})
+ALWAYS: Final = 0
+ICD10_START: Final = date(2015, 10, 1)
 
-A3, A6, A7, A8 = (
-    codes.CATEGORY_UNPROCESSABLE,
-    codes.CATEGORY_MISSING,
-    codes.CATEGORY_INVALID,
-    codes.CATEGORY_RELATIONAL,
-)
+A3: Final = codes.CATEGORY_UNPROCESSABLE
+A6: Final = codes.CATEGORY_MISSING
+A7: Final = codes.CATEGORY_INVALID
+A8: Final = codes.CATEGORY_RELATIONAL
 
-ICD10_CM = re.compile(r"[A-Z][0-9][0-9A-Z]{1,5}\Z")
-ICD9_CM = re.compile(r"(?:[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4})\Z")
-HCPCS = re.compile(r"(?:[0-9]{4}[0-9FTU]|[A-V][0-9]{4})\Z")
-CDT = re.compile(r"D[0-9]{4}\Z")
-REVENUE = re.compile(r"[0-9]{4}\Z")
-MODIFIER = re.compile(r"[0-9A-Z]{2}\Z")
-PLACE_OF_SERVICE = re.compile(r"[0-9]{2}\Z")
-TOOTH = re.compile(r"(?:[1-9]|[12][0-9]|3[0-2]|[A-T]|5[1-9]|[67][0-9]|8[0-2]|[A-T]S)\Z")
-SURFACES = frozenset("MODBLIF")
-ORAL_CAVITY = frozenset({"00", "01", "02", "09", "10", "20", "30", "40", "L", "R"})
-ICD9_QUALIFIERS = frozenset({"BK", "BF", "BJ", "PR", "BN"})
-PRINCIPAL_QUALIFIERS = frozenset({"ABK", "BK"})
-INPATIENT_BILL_TYPES = frozenset({"11", "18", "21", "41", "65", "66", "86"})
+ICD10_CM: Final = re.compile(r"[A-Z][0-9][0-9A-Z]{1,5}\Z")
+ICD9_CM: Final = re.compile(r"(?:[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4})\Z")
+HCPCS: Final = re.compile(r"(?:[0-9]{4}[0-9FTU]|[A-V][0-9]{4})\Z")
+CDT: Final = re.compile(r"D[0-9]{4}\Z")
+REVENUE: Final = re.compile(r"[0-9]{4}\Z")
+MODIFIER: Final = re.compile(r"[0-9A-Z]{2}\Z")
+PLACE_OF_SERVICE: Final = re.compile(r"[0-9]{2}\Z")
+TOOTH: Final = re.compile(r"(?:[1-9]|[12][0-9]|3[0-2]|[A-T]|5[1-9]|[67][0-9]|8[0-2]|[A-T]S)\Z")
+SURFACES: Final = frozenset("MODBLIF")
+ORAL_CAVITY: Final = frozenset({"00", "01", "02", "09", "10", "20", "30", "40", "L", "R"})
+ICD9_QUALIFIERS: Final = frozenset({"BK", "BF", "BJ", "PR", "BN"})
+PRINCIPAL_QUALIFIERS: Final = frozenset({"ABK", "BK"})
+INPATIENT_BILL_TYPES: Final = frozenset({"11", "18", "21", "41", "65", "66", "86"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,13 +316,13 @@ class Shape:
         return known
 
 
-ICD10_SHAPE = Shape(ICD10_CM)
-ICD9_SHAPE = Shape(ICD9_CM)
-HCPCS_SHAPE = Shape(HCPCS)
-CDT_SHAPE = Shape(CDT)
-REVENUE_SHAPE = Shape(REVENUE)
-MODIFIER_SHAPE = Shape(MODIFIER)
-PLACE_OF_SERVICE_SHAPE = Shape(PLACE_OF_SERVICE)
+ICD10_SHAPE: Final = Shape(ICD10_CM)
+ICD9_SHAPE: Final = Shape(ICD9_CM)
+HCPCS_SHAPE: Final = Shape(HCPCS)
+CDT_SHAPE: Final = Shape(CDT)
+REVENUE_SHAPE: Final = Shape(REVENUE)
+MODIFIER_SHAPE: Final = Shape(MODIFIER)
+PLACE_OF_SERVICE_SHAPE: Final = Shape(PLACE_OF_SERVICE)
 
 
 def check_diagnosis_codes(claim: Claim, ctx: EditContext) -> list[Issue]:
@@ -492,19 +491,19 @@ def check_service_dates(claim: Claim, ctx: EditContext) -> list[Issue]:
 # What the engine holds: money to the cent below ten billion (NUMERIC(12,2) in the store),
 # units to the thousandth. A claim beyond that cannot be paid to the cent, so it is rejected
 # on the 277CA rather than rounded.
-MAX_AMOUNT = Decimal("9999999999.99")
-MAX_UNITS = Decimal("999999999999.999")
-_UNIT_EXPONENT = -3
+MAX_AMOUNT: Final = Decimal("9999999999.99")
+MAX_UNITS: Final = Decimal("999999999999.999")
+_UNIT_EXPONENT: Final = -3
 
 
-_AMOUNT_WORDS = {
+_AMOUNT_WORDS: Final = {
     "AMOUNT-TOO-LARGE": f"is larger than the engine's limit of {MAX_AMOUNT}",
     "AMOUNT-NOT-CENTS": "has more than two decimal places",
 }
 
 
 # Amounts repeat too: the answer for each value ("" for none) is kept, as for unit counts.
-_AMOUNT_PROBLEMS: dict[Decimal, str] = {}
+_AMOUNT_PROBLEMS: Final[dict[Decimal, str]] = {}
 
 
 def _amount_problem(value: Decimal) -> str | None:
@@ -529,7 +528,7 @@ def _units_problem(units: Decimal) -> bool:
 
 # Unit counts are a handful of values (1, 2, 0.5 ...): each answer is kept. It depends on the
 # number alone, so equal values written differently (2, 2.0) may share one.
-_UNITS_PROBLEMS: dict[Decimal, bool] = {}
+_UNITS_PROBLEMS: Final[dict[Decimal, bool]] = {}
 
 
 def _finite_units_problem(units: Decimal) -> bool:
@@ -620,7 +619,7 @@ def check_amounts(claim: Claim, ctx: EditContext) -> list[Issue]:
 
 Check = Callable[[Claim, EditContext], list[Issue]]
 
-CHECKS: tuple[tuple[int, Check], ...] = (
+CHECKS: Final[tuple[tuple[int, Check], ...]] = (
     (3, check_charges_balance),
     (3, check_line_adjudications_balance),
     (4, check_dates_present),

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import BinaryIO, Protocol, TextIO
+from typing import BinaryIO, Final, Protocol, TextIO
 
 from claims_engine.domain.errors import X12FormatError
 from claims_engine.domain.issues import Issue, Scope
@@ -57,7 +57,7 @@ from claims_engine.x12.interchange import read_events
 from claims_engine.x12.segments import SegmentWriter
 from claims_engine.x12.tokenizer import SegmentReader
 
-MAX_LISTED_REJECTIONS = 1000
+MAX_LISTED_REJECTIONS: Final = 1000
 
 
 class AckOutput(Protocol):

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TextIO
+from typing import Final, TextIO
 
+from claims_engine.domain.frozen import finish_dataclasses
 from claims_engine.domain.issues import ClaimStatus, Issue, Scope
 from claims_engine.domain.model import Claim, ClaimType
 from claims_engine.domain.money import ZERO, ascii_digits, format_x12_amount, x12_number_length
@@ -34,9 +35,9 @@ from claims_engine.x12.segments import SegmentWriter
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 SpoolFactory = Callable[[], TextIO]
-_PENDING_CLAIMS = 256  # the 277CA's claims written to a spool at a time
-MAX_STC_PER_CLAIM = 10
-MAX_AMOUNT_DIGITS = codes.ELEMENT_LENGTHS["CLM02"][1]  # element 782: STC04, AMT02 too
+_PENDING_CLAIMS: Final = 256  # the 277CA's claims written to a spool at a time
+MAX_STC_PER_CLAIM: Final = 10
+MAX_AMOUNT_DIGITS: Final = codes.ELEMENT_LENGTHS["CLM02"][1]  # element 782: STC04, AMT02 too
 
 
 def _echoable(value: str, d: Delimiters) -> bool:
@@ -55,8 +56,10 @@ def clean_value(value: str, d: Delimiters) -> str:
     return value
 
 
-ACKNOWLEDGED_SETS = frozenset({"270", "271", "276", "277", "278", "820", "834", "835", "837"})
-FUNCTIONAL_IDS = frozenset({"BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS"})
+ACKNOWLEDGED_SETS: Final = frozenset(
+    {"270", "271", "276", "277", "278", "820", "834", "835", "837"}
+)
+FUNCTIONAL_IDS: Final = frozenset({"BE", "HB", "HC", "HI", "HN", "HP", "HR", "HS"})
 
 
 def _fit(value: str, high: int, d: Delimiters, *, low: int = 1) -> str:
@@ -75,10 +78,30 @@ def _echoed_charge(amount: Decimal) -> tuple[Decimal, str]:
     """A claim's charge as STC04 can carry it (18 digits at most), and its text: an amount too
     long for it is echoed as 0, its claim rejected for it by the reader (and counted as 0 in
     the totals)."""
-    text = format_x12_amount(amount)
+    text = _amount_text(amount)
     if len(text) > MAX_AMOUNT_DIGITS and x12_number_length(text) > MAX_AMOUNT_DIGITS:
         return ZERO, "0"
     return amount, text
+
+
+def _amount_text(amount: Decimal) -> str:
+    """``format_x12_amount(amount)``, taken from ``str(amount)`` when that is already it (as
+    for an amount read from an 837: whole cents, no trailing zero after the point), which
+    spares the rounding and formatting of every claim's charge."""
+    text = str(amount)
+    if len(text) <= 20 and text != "-0":
+        dot = text.find(".")
+        whole = text[1:] if text.startswith("-") else text
+        if dot < 0:
+            if whole.isdigit():
+                return text
+        elif (
+            1 <= len(text) - dot - 1 <= 2
+            and text[-1] != "0"
+            and whole.replace(".", "", 1).isdigit()
+        ):
+            return text
+    return format_x12_amount(amount)
 
 
 def _is_segment_id(value: str) -> bool:
@@ -304,14 +327,26 @@ def write_999(
 
 
 # -- 277CA ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ClaimAck:
-    """One claim's answer on the 277CA."""
+    """One claim's answer on the 277CA (one per claim: its own ``__init__``, native when
+    compiled, see :func:`~claims_engine.domain.frozen.finish_dataclasses`)."""
 
     claim: Claim
     accepted: bool
     issues: tuple[Issue, ...]
     payer_claim_number: str = ""
+
+    def __init__(
+        self, claim: Claim, accepted: bool, issues: tuple[Issue, ...], payer_claim_number: str = ""
+    ) -> None:
+        self.claim = claim  # type: ignore[misc]
+        self.accepted = accepted  # type: ignore[misc]
+        self.issues = issues  # type: ignore[misc]
+        self.payer_claim_number = payer_claim_number  # type: ignore[misc]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.claim, self.accepted, self.issues, self.payer_claim_number))
 
 
 def _stc_composite(w: SegmentWriter, status: ClaimStatus) -> str:
@@ -582,3 +617,7 @@ def begin_277ca(out: TextIO, env: Envelope) -> SegmentWriter:
 def end_277ca(w: SegmentWriter, env: Envelope, transactions: int) -> None:
     w.seg("GE", str(transactions), str(env.control))
     w.seg("IEA", "1", env.control_text)
+
+
+# Only the class built once per claim has an __init__ of its own (the others are few).
+finish_dataclasses({"__name__": __name__, "ClaimAck": ClaimAck})

@@ -6,14 +6,16 @@ codes, and the 999 syntax error codes. Only the codes this engine uses are liste
 
 from __future__ import annotations
 
-# --- 277CA claim status categories (code list 507) -------------------------------------------
-CATEGORY_ACCEPTED = "A2"  # Acknowledgement/Acceptance into adjudication system
-CATEGORY_UNPROCESSABLE = "A3"  # Acknowledgement/Returned as unprocessable claim
-CATEGORY_MISSING = "A6"  # Acknowledgement/Rejected for Missing Information
-CATEGORY_INVALID = "A7"  # Acknowledgement/Rejected for Invalid Information
-CATEGORY_RELATIONAL = "A8"  # Acknowledgement/Rejected for relational field in error
+from typing import Final
 
-CATEGORIES = {
+# --- 277CA claim status categories (code list 507) -------------------------------------------
+CATEGORY_ACCEPTED: Final = "A2"  # Acknowledgement/Acceptance into adjudication system
+CATEGORY_UNPROCESSABLE: Final = "A3"  # Acknowledgement/Returned as unprocessable claim
+CATEGORY_MISSING: Final = "A6"  # Acknowledgement/Rejected for Missing Information
+CATEGORY_INVALID: Final = "A7"  # Acknowledgement/Rejected for Invalid Information
+CATEGORY_RELATIONAL: Final = "A8"  # Acknowledgement/Rejected for relational field in error
+
+CATEGORIES: Final = {
     "A1": "Acknowledgement/Receipt",
     "A2": "Acknowledgement/Acceptance into adjudication system",
     "A3": "Acknowledgement/Returned as unprocessable claim",
@@ -25,49 +27,49 @@ CATEGORIES = {
 }
 
 # --- claim status codes (code list 508) ------------------------------------------------------
-STATUS_ACCEPTED = "20"
-STATUS_MISSING_OR_INVALID = "21"
-STATUS_DUPLICATE = "54"
-STATUS_NAME = "125"
-STATUS_ADDRESS = "126"
-STATUS_TAX_ID = "128"
-STATUS_TAXONOMY = "145"
-STATUS_ID_NUMBER = "153"
-STATUS_RELATIONSHIP = "156"
-STATUS_GENDER = "157"
-STATUS_BIRTH_DATE = "158"
-STATUS_MEMBER_ID = "164"
-STATUS_CHARGES = "178"
-STATUS_SERVICE_DATES = "187"
-STATUS_STATEMENT_DATES = "188"
-STATUS_ADMISSION_DATE = "189"
-STATUS_SURFACE = "240"
-STATUS_TOOTH = "244"
-STATUS_ORAL_CAVITY = "245"
-STATUS_PLACE_OF_SERVICE = "249"
-STATUS_PRINCIPAL_DIAGNOSIS = "254"
-STATUS_DIAGNOSIS = "255"
-STATUS_NDC = "218"
-STATUS_OUT_OF_BALANCE = "400"
-STATUS_MODIFIER = "453"
-STATUS_PROCEDURE = "454"
-STATUS_REVENUE_CODE = "455"
-STATUS_UNITS = "476"
-STATUS_CLAIM_ID = "478"
-STATUS_OTHER_PAYER_ID = "479"
-STATUS_POSTAL_CODE = "500"
-STATUS_STATE = "501"
-STATUS_CITY = "502"
-STATUS_STREET = "503"
-STATUS_FUTURE_DATE = "510"
-STATUS_INVALID_CHARACTER = "511"
-STATUS_FREQUENCY = "535"
-STATUS_NPI = "562"
-STATUS_LINE_CHARGE = "583"
-STATUS_ICD10 = "700"
-STATUS_INCONSISTENT = "732"
+STATUS_ACCEPTED: Final = "20"
+STATUS_MISSING_OR_INVALID: Final = "21"
+STATUS_DUPLICATE: Final = "54"
+STATUS_NAME: Final = "125"
+STATUS_ADDRESS: Final = "126"
+STATUS_TAX_ID: Final = "128"
+STATUS_TAXONOMY: Final = "145"
+STATUS_ID_NUMBER: Final = "153"
+STATUS_RELATIONSHIP: Final = "156"
+STATUS_GENDER: Final = "157"
+STATUS_BIRTH_DATE: Final = "158"
+STATUS_MEMBER_ID: Final = "164"
+STATUS_CHARGES: Final = "178"
+STATUS_SERVICE_DATES: Final = "187"
+STATUS_STATEMENT_DATES: Final = "188"
+STATUS_ADMISSION_DATE: Final = "189"
+STATUS_SURFACE: Final = "240"
+STATUS_TOOTH: Final = "244"
+STATUS_ORAL_CAVITY: Final = "245"
+STATUS_PLACE_OF_SERVICE: Final = "249"
+STATUS_PRINCIPAL_DIAGNOSIS: Final = "254"
+STATUS_DIAGNOSIS: Final = "255"
+STATUS_NDC: Final = "218"
+STATUS_OUT_OF_BALANCE: Final = "400"
+STATUS_MODIFIER: Final = "453"
+STATUS_PROCEDURE: Final = "454"
+STATUS_REVENUE_CODE: Final = "455"
+STATUS_UNITS: Final = "476"
+STATUS_CLAIM_ID: Final = "478"
+STATUS_OTHER_PAYER_ID: Final = "479"
+STATUS_POSTAL_CODE: Final = "500"
+STATUS_STATE: Final = "501"
+STATUS_CITY: Final = "502"
+STATUS_STREET: Final = "503"
+STATUS_FUTURE_DATE: Final = "510"
+STATUS_INVALID_CHARACTER: Final = "511"
+STATUS_FREQUENCY: Final = "535"
+STATUS_NPI: Final = "562"
+STATUS_LINE_CHARGE: Final = "583"
+STATUS_ICD10: Final = "700"
+STATUS_INCONSISTENT: Final = "732"
 
-STATUS_DESCRIPTIONS: dict[str, str] = {
+STATUS_DESCRIPTIONS: Final[dict[str, str]] = {
     "20": "Accepted for processing.",
     "21": "Missing or invalid information.",
     "54": "Duplicate of a previously processed claim/line.",
@@ -112,88 +114,88 @@ STATUS_DESCRIPTIONS: dict[str, str] = {
 }
 
 # --- entity identifier codes used in STC01-3 -------------------------------------------------
-ENTITY_BILLING = "85"
-ENTITY_RENDERING = "82"
-ENTITY_FACILITY = "77"
-ENTITY_ATTENDING = "71"
-ENTITY_OPERATING = "72"
-ENTITY_REFERRING = "DN"
-ENTITY_PATIENT = "QC"
-ENTITY_SUBSCRIBER = "IL"
-ENTITY_PAYER = "PR"
-ENTITY_SUBMITTER = "41"
+ENTITY_BILLING: Final = "85"
+ENTITY_RENDERING: Final = "82"
+ENTITY_FACILITY: Final = "77"
+ENTITY_ATTENDING: Final = "71"
+ENTITY_OPERATING: Final = "72"
+ENTITY_REFERRING: Final = "DN"
+ENTITY_PATIENT: Final = "QC"
+ENTITY_SUBSCRIBER: Final = "IL"
+ENTITY_PAYER: Final = "PR"
+ENTITY_SUBMITTER: Final = "41"
 
 # --- TA1 interchange note codes (TA105) ------------------------------------------------------
-TA1_NO_ERROR = "000"
-TA1_CONTROL_MISMATCH = "001"
-TA1_VERSION = "017"
-TA1_STANDARD_ID = "016"
-TA1_SENDER_QUALIFIER = "005"
-TA1_SENDER_ID = "006"
-TA1_RECEIVER_QUALIFIER = "007"
-TA1_RECEIVER_ID = "008"
-TA1_AUTH_QUALIFIER = "010"
-TA1_AUTH_VALUE = "011"
-TA1_SECURITY_QUALIFIER = "012"
-TA1_SECURITY_VALUE = "013"
-TA1_DATE = "014"
-TA1_TIME = "015"
-TA1_CONTROL_NUMBER = "018"
-TA1_ACK_REQUESTED = "019"
-TA1_TEST_INDICATOR = "020"
-TA1_GROUP_COUNT = "021"
-TA1_CONTROL_STRUCTURE = "022"
-TA1_PREMATURE_END = "023"
-TA1_INVALID_CONTENT = "024"
-TA1_DUPLICATE = "025"
-TA1_ELEMENT_SEPARATOR = "026"
-TA1_COMPONENT_SEPARATOR = "027"
+TA1_NO_ERROR: Final = "000"
+TA1_CONTROL_MISMATCH: Final = "001"
+TA1_VERSION: Final = "017"
+TA1_STANDARD_ID: Final = "016"
+TA1_SENDER_QUALIFIER: Final = "005"
+TA1_SENDER_ID: Final = "006"
+TA1_RECEIVER_QUALIFIER: Final = "007"
+TA1_RECEIVER_ID: Final = "008"
+TA1_AUTH_QUALIFIER: Final = "010"
+TA1_AUTH_VALUE: Final = "011"
+TA1_SECURITY_QUALIFIER: Final = "012"
+TA1_SECURITY_VALUE: Final = "013"
+TA1_DATE: Final = "014"
+TA1_TIME: Final = "015"
+TA1_CONTROL_NUMBER: Final = "018"
+TA1_ACK_REQUESTED: Final = "019"
+TA1_TEST_INDICATOR: Final = "020"
+TA1_GROUP_COUNT: Final = "021"
+TA1_CONTROL_STRUCTURE: Final = "022"
+TA1_PREMATURE_END: Final = "023"
+TA1_INVALID_CONTENT: Final = "024"
+TA1_DUPLICATE: Final = "025"
+TA1_ELEMENT_SEPARATOR: Final = "026"
+TA1_COMPONENT_SEPARATOR: Final = "027"
 
 # --- 999 codes -------------------------------------------------------------------------------
 # IK304 implementation segment syntax error codes
-SEG_UNRECOGNIZED = "1"
-SEG_UNEXPECTED = "2"
-SEG_REQUIRED_MISSING = "3"
-SEG_LOOP_OVER_MAX = "4"
-SEG_OVER_MAX_USE = "5"
-SEG_NOT_IN_SET = "6"
-SEG_OUT_OF_SEQUENCE = "7"
-SEG_ELEMENT_ERRORS = "8"
-SEG_IMPL_DEPENDENT_MISSING = "I6"
-SEG_NOT_USED = "I4"  # implementation "not used" segment present
+SEG_UNRECOGNIZED: Final = "1"
+SEG_UNEXPECTED: Final = "2"
+SEG_REQUIRED_MISSING: Final = "3"
+SEG_LOOP_OVER_MAX: Final = "4"
+SEG_OVER_MAX_USE: Final = "5"
+SEG_NOT_IN_SET: Final = "6"
+SEG_OUT_OF_SEQUENCE: Final = "7"
+SEG_ELEMENT_ERRORS: Final = "8"
+SEG_IMPL_DEPENDENT_MISSING: Final = "I6"
+SEG_NOT_USED: Final = "I4"  # implementation "not used" segment present
 # IK403 implementation data element syntax error codes
-ELEM_MISSING = "1"
-ELEM_CONDITIONAL_MISSING = "2"
-ELEM_TOO_MANY = "3"
-ELEM_TOO_SHORT = "4"
-ELEM_TOO_LONG = "5"
-ELEM_INVALID_CHARACTER = "6"
-ELEM_INVALID_CODE = "7"
-ELEM_INVALID_DATE = "8"
-ELEM_INVALID_TIME = "9"
-ELEM_EXCLUSION = "10"
-ELEM_TOO_MANY_REPETITIONS = "12"
-ELEM_TOO_MANY_COMPONENTS = "13"
-ELEM_NOT_USED = "I10"  # implementation "not used" element present
-ELEM_PATTERN = "I12"
-ELEM_IMPL_DEPENDENT_MISSING = "I9"
+ELEM_MISSING: Final = "1"
+ELEM_CONDITIONAL_MISSING: Final = "2"
+ELEM_TOO_MANY: Final = "3"
+ELEM_TOO_SHORT: Final = "4"
+ELEM_TOO_LONG: Final = "5"
+ELEM_INVALID_CHARACTER: Final = "6"
+ELEM_INVALID_CODE: Final = "7"
+ELEM_INVALID_DATE: Final = "8"
+ELEM_INVALID_TIME: Final = "9"
+ELEM_EXCLUSION: Final = "10"
+ELEM_TOO_MANY_REPETITIONS: Final = "12"
+ELEM_TOO_MANY_COMPONENTS: Final = "13"
+ELEM_NOT_USED: Final = "I10"  # implementation "not used" element present
+ELEM_PATTERN: Final = "I12"
+ELEM_IMPL_DEPENDENT_MISSING: Final = "I9"
 # IK5 transaction set syntax error codes (IK502)
-TS_NOT_SUPPORTED = "1"
-TS_TRAILER_MISSING = "2"
-TS_CONTROL_MISMATCH = "3"
-TS_COUNT_MISMATCH = "4"
-TS_SEGMENTS_IN_ERROR = "5"
-TS_INVALID_ID = "6"
-TS_INVALID_CONTROL = "7"
-TS_DUPLICATE_CONTROL = "23"
-TS_IMPL_NOT_SUPPORTED = "I6"
+TS_NOT_SUPPORTED: Final = "1"
+TS_TRAILER_MISSING: Final = "2"
+TS_CONTROL_MISMATCH: Final = "3"
+TS_COUNT_MISMATCH: Final = "4"
+TS_SEGMENTS_IN_ERROR: Final = "5"
+TS_INVALID_ID: Final = "6"
+TS_INVALID_CONTROL: Final = "7"
+TS_DUPLICATE_CONTROL: Final = "23"
+TS_IMPL_NOT_SUPPORTED: Final = "I6"
 # AK9 functional group syntax error codes (AK905)
-FG_NOT_SUPPORTED = "1"
-FG_VERSION = "2"
-FG_TRAILER_MISSING = "3"
-FG_CONTROL_MISMATCH = "4"
-FG_COUNT_MISMATCH = "5"
-FG_CONTROL_SYNTAX = "6"
+FG_NOT_SUPPORTED: Final = "1"
+FG_VERSION: Final = "2"
+FG_TRAILER_MISSING: Final = "3"
+FG_CONTROL_MISMATCH: Final = "4"
+FG_COUNT_MISMATCH: Final = "5"
+FG_CONTROL_SYNTAX: Final = "6"
 
 # --- 837 element lengths ---------------------------------------------------------------------
 # Minimum and maximum length of every 837 element the reader keeps whose value no code list or
@@ -204,7 +206,7 @@ FG_CONTROL_SYNTAX = "6"
 # number after each entry is that dictionary's element. A number (R) counts its digits only, not
 # its sign or decimal point. What the engine writes back into a 277CA, 277 or 835 is checked
 # here on the way in, so it fits there without being cut.
-ELEMENT_LENGTHS: dict[str, tuple[int, int]] = {
+ELEMENT_LENGTHS: Final[dict[str, tuple[int, int]]] = {
     "BHT03": (1, 50),  # 127 batch reference: 277CA BHT03 and TRN02
     "NM103": (1, 60),  # 1035 last or organization name
     "NM104": (1, 35),  # 1036 first name

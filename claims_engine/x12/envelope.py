@@ -13,16 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
+from claims_engine.domain.frozen import finish_dataclasses
 from claims_engine.domain.issues import Issue, Location, Scope
 from claims_engine.domain.model import Claim
 from claims_engine.domain.money import ZERO
 from claims_engine.x12 import codes
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
-ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
-ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
-MAX_REPORTED_ISSUES = 1000
+ISA_WIDTHS: Final = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
+ID_QUALIFIERS: Final = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
+MAX_REPORTED_ISSUES: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +75,22 @@ class TransactionStart:
     header: TransactionHeader
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ClaimRead:
-    """A claim as read, with the claim-level issues found while reading it."""
+    """A claim as read, with the claim-level issues found while reading it.
+
+    One per claim: its own ``__init__`` is native code when compiled (see
+    :func:`~claims_engine.domain.frozen.finish_dataclasses`)."""
 
     claim: Claim
     issues: tuple[Issue, ...]
+
+    def __init__(self, claim: Claim, issues: tuple[Issue, ...]) -> None:
+        self.claim = claim  # type: ignore[misc]
+        self.issues = issues  # type: ignore[misc]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.claim, self.issues))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +245,7 @@ def check_isa(seg: list[str], delimiters: Delimiters) -> tuple[InterchangeHeader
     return header, issues[:1]
 
 
-ENVELOPE_SEGMENTS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
+ENVELOPE_SEGMENTS: Final = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 
 
 def transaction_issue(code: str, message: str, segment_id: str, position: int) -> Issue:
@@ -272,3 +284,7 @@ def trailer_issues(seg: list[str], control: str, position: int) -> list[Issue]:
             )
         )
     return issues
+
+
+# Only the class built once per claim has an __init__ of its own (the others are few).
+finish_dataclasses({"__name__": __name__, "ClaimRead": ClaimRead})

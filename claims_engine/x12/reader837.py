@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Final
 
 from claims_engine.domain.issues import ClaimStatus, Issue, Location, Scope, Syntax
 from claims_engine.domain.model import (
@@ -56,13 +57,21 @@ from claims_engine.x12.envelope import (
     trailer_issues,
     transaction_issue,
 )
-from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, unreported
+from claims_engine.x12.structure import (
+    Finding,
+    GuideWalker,
+    compile_guide,
+    segment_code,
+    unreported,
+)
 from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
-A6, A7, A8 = codes.CATEGORY_MISSING, codes.CATEGORY_INVALID, codes.CATEGORY_RELATIONAL
+A6: Final = codes.CATEGORY_MISSING
+A7: Final = codes.CATEGORY_INVALID
+A8: Final = codes.CATEGORY_RELATIONAL
 
 # Segment ids that may occur in an 837; anything else is unrecognized.
-KNOWN_SEGMENTS = frozenset(
+KNOWN_SEGMENTS: Final = frozenset(
     (
         "ST BHT NM1 PER HL PRV CUR N3 N4 REF DMG SBR PAT CLM DTP CL1 PWK CN1 AMT K3 NTE CR1 "
         "CR2 CR3 CR4 CR5 CR6 CR7 CRC HI HCP DN1 DN2 QTY MEA OI MIA MOA CAS LX SV1 SV2 SV3 SV5 "
@@ -70,38 +79,40 @@ KNOWN_SEGMENTS = frozenset(
     ).split()
 )
 # Segments that only make sense inside a claim (loop 2300 and below).
-CLAIM_SEGMENTS = frozenset(
+CLAIM_SEGMENTS: Final = frozenset(
     (
         "CL1 PWK CN1 AMT K3 NTE CR1 CR2 CR3 CR4 CR5 CR6 CR7 CRC HI HCP DN1 DN2 OI MIA MOA CAS "
         "LX SV1 SV2 SV3 SV5 TOO PS1 LIN CTP SVD LQ FRM HSD QTY MEA"
     ).split()
 )
 
-DIAGNOSIS_QUALIFIERS = frozenset({"ABK", "ABF", "ABJ", "APR", "ABN", "BK", "BF", "BJ", "PR", "BN"})
-PRINCIPAL_QUALIFIERS = frozenset({"ABK", "BK"})
-OTHER_HI_QUALIFIERS = frozenset(
+DIAGNOSIS_QUALIFIERS: Final = frozenset(
+    {"ABK", "ABF", "ABJ", "APR", "ABN", "BK", "BF", "BJ", "PR", "BN"}
+)
+PRINCIPAL_QUALIFIERS: Final = frozenset({"ABK", "BK"})
+OTHER_HI_QUALIFIERS: Final = frozenset(
     {"BBR", "BBQ", "BR", "BQ", "BE", "BH", "BI", "BG", "DR", "TC", "CAH", "BP", "BO"}
 )
-PAYER_RESPONSIBILITY = frozenset("ABCDEFGHPSTU")
-SEX_CODES = frozenset({"F", "M", "U"})
-ENTITY_TYPES = frozenset({"1", "2"})
-MEMBER_ID_QUALIFIERS = frozenset({"MI", "II"})
-PAYER_ID_QUALIFIERS = frozenset({"PI", "XV"})
-RELATIONSHIP_CODES = frozenset({"01", "18", "19", "20", "21", "39", "40", "53", "G8"})
-ADJUSTMENT_GROUPS = frozenset({"CO", "CR", "OA", "PI", "PR"})
-UNIT_TYPES = {
+PAYER_RESPONSIBILITY: Final = frozenset("ABCDEFGHPSTU")
+SEX_CODES: Final = frozenset({"F", "M", "U"})
+ENTITY_TYPES: Final = frozenset({"1", "2"})
+MEMBER_ID_QUALIFIERS: Final = frozenset({"MI", "II"})
+PAYER_ID_QUALIFIERS: Final = frozenset({"PI", "XV"})
+RELATIONSHIP_CODES: Final = frozenset({"01", "18", "19", "20", "21", "39", "40", "53", "G8"})
+ADJUSTMENT_GROUPS: Final = frozenset({"CO", "CR", "OA", "PI", "PR"})
+UNIT_TYPES: Final = {
     ClaimType.PROFESSIONAL: frozenset({"MJ", "UN"}),
     ClaimType.INSTITUTIONAL: frozenset({"DA", "UN"}),
     ClaimType.DENTAL: frozenset({"UN"}),
 }
-PROCEDURE_QUALIFIERS = {
+PROCEDURE_QUALIFIERS: Final = {
     "SV1": frozenset({"HC", "ER", "IV", "WK"}),
     "SV2": frozenset({"HC", "ER", "HP", "IV", "WK"}),
     "SV3": frozenset({"AD"}),
 }
-ADJUDICATED_PROCEDURE_QUALIFIERS = frozenset({"HC", "AD", "ER", "IV", "WK", "HP", "NU"})
+ADJUDICATED_PROCEDURE_QUALIFIERS: Final = frozenset({"HC", "AD", "ER", "IV", "WK", "HP", "NU"})
 
-CLAIM_PROVIDER_LOOPS = {
+CLAIM_PROVIDER_LOOPS: Final = {
     ClaimType.PROFESSIONAL: {
         "DN": "2310A",
         "P3": "2310A",
@@ -121,7 +132,7 @@ CLAIM_PROVIDER_LOOPS = {
     },
     ClaimType.DENTAL: {"DN": "2310A", "P3": "2310A", "82": "2310B", "77": "2310C", "DD": "2310D"},
 }
-LINE_PROVIDER_LOOPS = {
+LINE_PROVIDER_LOOPS: Final = {
     ClaimType.PROFESSIONAL: {
         "82": "2420A",
         "QB": "2420B",
@@ -140,7 +151,7 @@ LINE_PROVIDER_LOOPS = {
 # The segments the reader handles, numbered for :meth:`TransactionReader.feed`, most frequent
 # first: it calls each handler directly (native calls, compiled), where a table of functions
 # would call through Python's calling convention.
-_HANDLED: dict[str, int] = {
+_HANDLED: Final[dict[str, int]] = {
     "NM1": 1,
     "DTP": 2,
     "SV1": 3,
@@ -168,19 +179,31 @@ _HANDLED: dict[str, int] = {
     "BHT": 25,
     "SE": 26,
 }
-_NO_EVENTS: tuple[Event, ...] = ()
-_PADDED = 24  # every segment fed has at least this many elements: no handler reads further
-_PAD = ("",) * _PADDED
-_PADS = tuple(_PAD[n:] for n in range(_PADDED))  # what a segment of n elements is padded with
-_ONE = Decimal(1)  # the unit count of a line that gives none
+# The same numbers by segment code (structure.segment_code, which the walker leaves in
+# GuideWalker.code for each segment): the dispatch reads a list, not a dict.
+_HANDLED_BY_CODE: Final[list[int]] = []
+for _sid, _which in _HANDLED.items():
+    _code = segment_code(_sid)
+    _HANDLED_BY_CODE.extend([0] * (_code + 1 - len(_HANDLED_BY_CODE)))
+    _HANDLED_BY_CODE[_code] = _which
+_NO_EVENTS: Final[tuple[Event, ...]] = ()
+# Every segment fed has at least this many elements: no handler reads further, but for CAS,
+# which pads itself to _CAS_PADDED. A split makes room for 12 elements, so that padding to 12
+# takes no new memory.
+_PADDED: Final = 12
+_CAS_PADDED: Final = 24
+_PAD: Final = ("",) * _CAS_PADDED
+_PADS: Final = tuple(_PAD[n:] for n in range(_CAS_PADDED))  # what pads n elements to 24
+_PADS_12: Final = tuple(_PAD[n:_PADDED] for n in range(_PADDED))  # ... n elements to 12
+_ONE: Final = Decimal(1)  # the unit count of a line that gives none
 # HL03 level code: the level its parent (HL02) must have; a billing provider has none
-_HL_PARENT_LEVEL: dict[str, str | None] = {"20": None, "22": "20", "23": "22"}
-_NO_PARTY = Party("", "", "")
+_HL_PARENT_LEVEL: Final[dict[str, str | None]] = {"20": None, "22": "20", "23": "22"}
+_NO_PARTY: Final = Party("", "", "")
 
 # Lengths the reader holds kept elements to (codes.ELEMENT_LENGTHS), as (min, max) pairs or,
 # for several elements of one segment, (element, min, max) triples.
 Limit = tuple[int, int]
-_LENGTHS = codes.ELEMENT_LENGTHS
+_LENGTHS: Final = codes.ELEMENT_LENGTHS
 
 
 def _limits(segment: str, *elements: int) -> tuple[tuple[int, int, int], ...]:
@@ -192,40 +215,40 @@ def _limits(segment: str, *elements: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(limits)
 
 
-_LAST_NAME = _LENGTHS["NM103"]
-_FIRST_NAME = _LENGTHS["NM104"]
-_MIDDLE_NAME = _LENGTHS["NM105"]
-_NAMES = _limits("NM1", 3, 4, 5)
-_NM108 = _LENGTHS["NM108"]
-_NM109 = _LENGTHS["NM109"]
-_ADDRESS_LINE = _LENGTHS["N301"]
-_ADDRESS_LINES = _limits("N3", 1, 2)
-_CITY = _LENGTHS["N401"]
-_STATE = _LENGTHS["N402"]
-_POSTAL_CODE = _LENGTHS["N403"]
-_REFERENCE = _LENGTHS["REF02"]
-_TAXONOMY = _LENGTHS["PRV03"]
-_BATCH_REFERENCE = _LENGTHS["BHT03"]
-_SUBSCRIBER_SBR = _limits("SBR", 3, 5, 9)  # SBR02 is held to 18 there
-_OTHER_PAYER_SBR = _limits("SBR", 2, 3, 5, 9)
-_CLAIM_ID = _LENGTHS["CLM01"]
-_INSTITUTIONAL_CODES = _limits("CL1", 1, 2, 3)
-_DIAGNOSIS_CODE = _LENGTHS["HI01-02"]
-_PRESENT_ON_ADMISSION = _LENGTHS["HI01-09"]
-_ADJUSTMENT_REASON = _LENGTHS["CAS02"]
-_PROCEDURE_CODE = _LENGTHS["SV101-02"]
-_MODIFIER = _LENGTHS["SV101-03"]
-_PROCEDURE_DESCRIPTION = _LENGTHS["SV101-07"]
-_PLACE_OF_SERVICE = _LENGTHS["SV105"]
-_REVENUE_CODE = _LENGTHS["SV201"]
-_ORAL_CAVITY = _LENGTHS["SV304-01"]
-_TOOTH = _LENGTHS["TOO02"]
-_SURFACE = _LENGTHS["TOO03-01"]
-_DRUG_UNIT = _LENGTHS["CTP05-01"]
-_OTHER_PAYER_ID = _LENGTHS["SVD01"]
-_BUNDLED_LINE = _LENGTHS["SVD06"]
-_AMOUNT_DIGITS = _LENGTHS["CLM02"][1]  # every amount: element 782
-_QUANTITY_DIGITS = _LENGTHS["SV104"][1]  # every quantity: element 380
+_LAST_NAME: Final = _LENGTHS["NM103"]
+_FIRST_NAME: Final = _LENGTHS["NM104"]
+_MIDDLE_NAME: Final = _LENGTHS["NM105"]
+_NAMES: Final = _limits("NM1", 3, 4, 5)
+_NM108: Final = _LENGTHS["NM108"]
+_NM109: Final = _LENGTHS["NM109"]
+_ADDRESS_LINE: Final = _LENGTHS["N301"]
+_ADDRESS_LINES: Final = _limits("N3", 1, 2)
+_CITY: Final = _LENGTHS["N401"]
+_STATE: Final = _LENGTHS["N402"]
+_POSTAL_CODE: Final = _LENGTHS["N403"]
+_REFERENCE: Final = _LENGTHS["REF02"]
+_TAXONOMY: Final = _LENGTHS["PRV03"]
+_BATCH_REFERENCE: Final = _LENGTHS["BHT03"]
+_SUBSCRIBER_SBR: Final = _limits("SBR", 3, 5, 9)  # SBR02 is held to 18 there
+_OTHER_PAYER_SBR: Final = _limits("SBR", 2, 3, 5, 9)
+_CLAIM_ID: Final = _LENGTHS["CLM01"]
+_INSTITUTIONAL_CODES: Final = _limits("CL1", 1, 2, 3)
+_DIAGNOSIS_CODE: Final = _LENGTHS["HI01-02"]
+_PRESENT_ON_ADMISSION: Final = _LENGTHS["HI01-09"]
+_ADJUSTMENT_REASON: Final = _LENGTHS["CAS02"]
+_PROCEDURE_CODE: Final = _LENGTHS["SV101-02"]
+_MODIFIER: Final = _LENGTHS["SV101-03"]
+_PROCEDURE_DESCRIPTION: Final = _LENGTHS["SV101-07"]
+_PLACE_OF_SERVICE: Final = _LENGTHS["SV105"]
+_REVENUE_CODE: Final = _LENGTHS["SV201"]
+_ORAL_CAVITY: Final = _LENGTHS["SV304-01"]
+_TOOTH: Final = _LENGTHS["TOO02"]
+_SURFACE: Final = _LENGTHS["TOO03-01"]
+_DRUG_UNIT: Final = _LENGTHS["CTP05-01"]
+_OTHER_PAYER_ID: Final = _LENGTHS["SVD01"]
+_BUNDLED_LINE: Final = _LENGTHS["SVD06"]
+_AMOUNT_DIGITS: Final = _LENGTHS["CLM02"][1]  # every amount: element 782
+_QUANTITY_DIGITS: Final = _LENGTHS["SV104"][1]  # every quantity: element 380
 
 
 def _fits(value: str, limit: Limit) -> bool:
@@ -236,8 +259,8 @@ def _fits(value: str, limit: Limit) -> bool:
 
 # A batch spans few days: each text is parsed once (up to 8,192 of them); (0, 0, 0) is kept
 # for a text that is not a date.
-_DATE8_PARTS: dict[str, tuple[int, int, int]] = {}
-_NOT_A_DATE = (0, 0, 0)
+_DATE8_PARTS: Final[dict[str, tuple[int, int, int]]] = {}
+_NOT_A_DATE: Final = (0, 0, 0)
 
 
 def _date8_parts(text: str) -> tuple[int, int, int] | None:
@@ -255,17 +278,32 @@ def _date8_parts(text: str) -> tuple[int, int, int] | None:
     return None if parts[1] == 0 else parts  # month 0: not a date
 
 
+# The dates themselves, each made once (up to 8,192 of them), handed out again only while
+# ``date`` is the class they were made of (freezegun's, in a test that freezes the clock, or
+# the real one): what comes back is what ``date(...)`` would make now.
+_DATE8: Final[dict[str, date]] = {}
+
+
 def parse_date8(text: str) -> date | None:
-    """CCYYMMDD as a date, or ``None``. (The cache keeps numbers, not ``date`` objects: a date
-    made while a test's freezegun replaced the class must not outlive that test.)"""
+    """CCYYMMDD as a date, or ``None``. (The cache of numbers stands whatever the ``date``
+    class; a date made while a test's freezegun replaced the class must not outlive that test:
+    a cached date is only handed out while ``date`` is still its class.)"""
+    made = _DATE8.get(text)
+    if made is not None and type(made) is date:
+        return made
     parts = _date8_parts(text)
-    return None if parts is None else date(*parts)
+    if parts is None:
+        return None
+    made = date(*parts)
+    if len(_DATE8) < 8192 or text in _DATE8:
+        _DATE8[text] = made
+    return made
 
 
 # The same few pointer lists come back line after line: each is read once (up to 4,096 of
 # them); (0,) is kept for a list holding a pointer that is not 1 to 12.
-_POINTERS: dict[tuple[str, str], tuple[int, ...]] = {}
-_BAD_POINTERS = (0,)
+_POINTERS: Final[dict[tuple[str, str], tuple[int, ...]]] = {}
+_BAD_POINTERS: Final = (0,)
 
 
 def _well_formed_pointers(text: str, component: str) -> tuple[int, ...] | None:
@@ -976,7 +1014,7 @@ class TransactionReader:
         if self.skip or self.ended:
             n = len(seg)
             if n < _PADDED:
-                seg.extend(_PADS[n])
+                seg.extend(_PADS_12[n])
             if seg[0] == "SE":
                 self._se(seg)
             elif seg[0] == "CLM" and not self.ended:
@@ -990,11 +1028,12 @@ class TransactionReader:
         # Padded, every element a handler asks for exists: seg[9] is "" when NM1 stops at 3.
         n = len(seg)
         if n < _PADDED:
-            seg.extend(_PADS[n])
+            seg.extend(_PADS_12[n])
         mark = len(self.issues)
         events: Sequence[Event] = _NO_EVENTS
         sid = seg[0]
-        which = _HANDLED.get(sid, 0)
+        code = self.walker.code
+        which = _HANDLED_BY_CODE[code] if code < len(_HANDLED_BY_CODE) else 0
         if which == 1:
             events = self._nm1(seg)
         elif which == 2:
@@ -1775,6 +1814,9 @@ class TransactionReader:
         return _NO_EVENTS
 
     def _cas(self, seg: list[str]) -> Sequence[Event]:
+        n = len(seg)
+        if n < _CAS_PADDED:  # it reads up to CAS19
+            seg.extend(_PADS[n])
         target: list[Adjustment] | None = None
         if self.line_adj is not None:
             target = self.line_adj.adjustments
@@ -2087,24 +2129,24 @@ class TransactionReader:
 
 
 # The guide table of each claim type, and how the walker's findings reach the acknowledgments.
-_GUIDES: dict[ClaimType, str] = {
+_GUIDES: Final[dict[ClaimType, str]] = {
     ClaimType.PROFESSIONAL: "837p",
     ClaimType.INSTITUTIONAL: "837i",
     ClaimType.DENTAL: "837d",
 }
-_TRANSACTION_LEVELS = frozenset({"header", "hierarchy"})
-_MISSING_ELEMENT = frozenset(
+_TRANSACTION_LEVELS: Final = frozenset({"header", "hierarchy"})
+_MISSING_ELEMENT: Final = frozenset(
     {codes.ELEM_MISSING, codes.ELEM_CONDITIONAL_MISSING, codes.ELEM_IMPL_DEPENDENT_MISSING}
 )
-_MISSING_SEGMENT = frozenset({codes.SEG_REQUIRED_MISSING, codes.SEG_IMPL_DEPENDENT_MISSING})
-_ENTITY_BY_LEVEL = {
+_MISSING_SEGMENT: Final = frozenset({codes.SEG_REQUIRED_MISSING, codes.SEG_IMPL_DEPENDENT_MISSING})
+_ENTITY_BY_LEVEL: Final = {
     "billing": codes.ENTITY_BILLING,
     "subscriber": codes.ENTITY_SUBSCRIBER,
     "patient": codes.ENTITY_PATIENT,
 }
 # The 277CA status (code source 508) that names an element; others are 21, "missing or invalid
 # information", with the entity of their level.
-_STATUS_BY_ELEMENT: dict[tuple[str, int], str] = {
+_STATUS_BY_ELEMENT: Final[dict[tuple[str, int], str]] = {
     ("NM1", 3): codes.STATUS_NAME,
     ("NM1", 4): codes.STATUS_NAME,
     ("NM1", 9): codes.STATUS_ID_NUMBER,

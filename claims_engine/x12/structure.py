@@ -26,6 +26,7 @@ something is wrong.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -206,6 +207,8 @@ class ElementSpec:
         "min_len",
         "name",
         "plain",
+        "plain_dated",
+        "plain_decimal",
         "plain_number",
         "ref",
         "regex",
@@ -246,6 +249,8 @@ class ElementSpec:
         self.plain = False  # text: its length and characters are all there is to check
         self.plain_number = False  # a number: its digits and their count
         self.coded = False  # a listed code is all it can be
+        self.plain_decimal = False  # a plain number that may have a decimal point (R)
+        self.plain_dated = False  # text that is a date in the format its qualifier names
         self.settle()
 
     def settle(self) -> None:
@@ -259,6 +264,15 @@ class ElementSpec:
         self.coded = simple and self.codes is not None
         self.plain = simple and self.codes is None and self.kind in (_AN, _ID)
         self.plain_number = simple and self.codes is None and self.kind in (_N, _R)
+        self.plain_decimal = self.plain_number and self.kind == _R
+        self.plain_dated = (
+            self.usage != _NOT_USED
+            and not self.components
+            and self.regex is None
+            and self.date_qualifier != 0
+            and self.codes is None
+            and self.kind in (_AN, _ID)
+        )
 
 
 class SyntaxRule:
@@ -347,8 +361,36 @@ class Keyed:
         self.by_code = by_code
 
 
+class Places:
+    """The places of one segment id in a loop: by qualifier value (``keyed``) when the places
+    share a qualifier element, else in guide order (``candidates``)."""
+
+    __slots__ = ("candidates", "keyed")
+
+    def __init__(self, keyed: Keyed | None, candidates: tuple[Child, ...]) -> None:
+        self.keyed = keyed
+        self.candidates = candidates
+
+
+# Every segment id of a compiled guide (or asked for by segment_code) numbered from 1, 0 for
+# an id no guide has: the walker looks each segment's id up once (GuideWalker.code), and its
+# loops hold their places in lists by that number; the 837 reader dispatches on it too.
+_SEGMENT_CODES: Final[dict[str, int]] = {}
+_NEXT_CODE: Final = itertools.count(1)
+
+
+def segment_code(segment_id: str) -> int:
+    """The number of ``segment_id``, numbered on first use (from 1; two threads compiling
+    guides at once may leave a number unused, never give one to two ids)."""
+    code = _SEGMENT_CODES.get(segment_id, 0)
+    if code == 0:
+        code = _SEGMENT_CODES.setdefault(segment_id, next(_NEXT_CODE))
+    return code
+
+
 class LoopSpec:
     __slots__ = (
+        "by_code",
         "candidates",
         "children",
         "dmg_index",
@@ -371,6 +413,9 @@ class LoopSpec:
         self.children: tuple[Child, ...] = ()
         self.candidates: dict[str, tuple[Child, ...]] = {}
         self.keyed: dict[str, Keyed] = {}
+        # the same places by segment code (segment_code), for the walk: one list item
+        # instead of a dict lookup or two at each open loop
+        self.by_code: list[Places | None] = []
         self.required: tuple[Child, ...] = ()
         self.hl_parent_level = ""  # HL03 of the HL loop above (HL loops only)
         self.n3_index = -1
@@ -547,6 +592,11 @@ def _compile_loop(
             for code in sorted(c.place.qual_codes or ()):
                 by_code.setdefault(code, []).append(c)
         spec.keyed[sid] = Keyed(qi, qc, {k: tuple(v) for k, v in by_code.items()})
+    slots: dict[int, Places] = {
+        segment_code(sid): Places(spec.keyed.get(sid), found)
+        for sid, found in spec.candidates.items()
+    }
+    spec.by_code = [slots.get(n) for n in range(max(slots, default=0) + 1)]
     spec.required = tuple(c for c in children if c.usage == _REQUIRED)
     if spec.n3_index >= 0 and spec.n4_index >= 0:
         spec.pair_address = (
@@ -566,7 +616,7 @@ def _compile_loop(
     return spec
 
 
-_CACHE: dict[str, Guide] = {}
+_CACHE: Final[dict[str, Guide]] = {}
 
 
 def compile_guide(name: str) -> Guide:
@@ -586,10 +636,11 @@ def compile_guide(name: str) -> Guide:
 
 
 # --- values ----------------------------------------------------------------------------------
+_ASCII_DIGITS: Final = "0123456789"
 _DAYS: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-_DATES: dict[str, bool] = {}
+_DATES: Final[dict[str, bool]] = {}
 
 
 def valid_date(value: str) -> bool:
@@ -697,6 +748,7 @@ class GuideWalker:
         self.repetition = repetition_separator if repetition_separator not in ("", "U") else ""
         self.stack: list[Frame] = []
         self.found: list[Finding] = _NO_FINDINGS
+        self.code = 0  # the segment code of the segment last stepped
         self.is_837 = guide.transaction_set == "837"
         # HL tree
         self.hl_ids: dict[str, str] = {}
@@ -771,9 +823,12 @@ class GuideWalker:
 
     # -- walking ------------------------------------------------------------------------------
     def step(self, seg: list[str], position: int) -> list[Finding]:
-        """The findings of one segment (the shared empty list when there are none)."""
+        """The findings of one segment (the shared empty list when there are none); its
+        segment code (:func:`segment_code`, 0 for an id no guide has) is left in :attr:`code`."""
         self.found = _NO_FINDINGS
         sid = seg[0]
+        code = _SEGMENT_CODES.get(sid, 0)
+        self.code = code
         stack = self.stack
         if not self.started:
             self.started = True
@@ -790,25 +845,25 @@ class GuideWalker:
         while depth >= 0:
             frame = stack[depth]
             loop = frame.loop
-            keyed = loop.keyed.get(sid)
-            if keyed is not None:
-                qi = keyed.qual_index
-                value = seg[qi] if qi < n else ""
-                if keyed.qual_component:
-                    cut = value.find(self.component) if self.component else -1
-                    if cut >= 0:
-                        value = value[:cut]
-                cands = keyed.by_code.get(value)
-                if cands is not None:
-                    for child in cands:
-                        if child.index == 0 or child.group < frame.group:
-                            continue
-                        self._place(seg, position, depth, frame, child)
-                        return self.found
-            else:
-                cands = loop.candidates.get(sid)
-                if cands is not None:
-                    for child in cands:
+            places = loop.by_code[code] if code < len(loop.by_code) else None
+            if places is not None:
+                keyed = places.keyed
+                if keyed is not None:
+                    qi = keyed.qual_index
+                    value = seg[qi] if qi < n else ""
+                    if keyed.qual_component:
+                        cut = value.find(self.component) if self.component else -1
+                        if cut >= 0:
+                            value = value[:cut]
+                    cands = keyed.by_code.get(value)
+                    if cands is not None:
+                        for child in cands:
+                            if child.index == 0 or child.group < frame.group:
+                                continue
+                            self._place(seg, position, depth, frame, child)
+                            return self.found
+                else:
+                    for child in places.candidates:
                         if child.index == 0 or child.group < frame.group:
                             continue
                         if self._matches(seg, child.place):
@@ -1275,6 +1330,23 @@ class GuideWalker:
                     spec.min_len <= len(value) <= spec.max_len
                     and value.isdigit()
                     and (not chars or value.isascii())
+                ):
+                    continue
+                # an amount such as 446.37: ASCII digits around one point, counted without it
+                if spec.plain_decimal and value.strip(_ASCII_DIGITS) == ".":
+                    nv = len(value) - 1
+                    if nv and spec.min_len <= nv <= spec.max_len:
+                        continue
+            elif spec.plain_dated:
+                # a D8 date (DTP03, DMG02): a real CCYYMMDD (the checks of _value, in short)
+                q = spec.date_qualifier
+                if (
+                    len(value) == 8
+                    and q < n
+                    and seg[q] == "D8"
+                    and spec.min_len <= 8 <= spec.max_len
+                    and (not chars or (value.isascii() and value.isprintable()))
+                    and valid_date(value)
                 ):
                     continue
             elif spec.components:

@@ -6,9 +6,14 @@ the character right after ISA16. Nothing assumes ``*``, ``~`` or ``:``. Carriage
 line feeds after terminators are tolerated (and a newline may itself be the terminator). A file
 may hold several interchanges, each with its own delimiters.
 
-The reader pulls the stream in chunks (1 MiB by default), so a file of a million claims is never
-held whole. A segment is a ``list[str]`` of its elements with the segment id first; composites
-are left joined, split by the consumer with :attr:`Delimiters.component`.
+The reader pulls the stream in chunks (64 KiB by default), so a file of a million claims is never
+held whole. The chunk is small on purpose: the segment texts of one chunk are made at once and
+read one by one afterwards, and those of a 64 KiB chunk are still in the processor's cache
+when they are read (those of a 1 MiB chunk, some 3 MB of strings, were not: 1 MiB chunks cost
+the compiled intake about 6% more CPU time, measured on 50,000 claims).
+
+A segment is a ``list[str]`` of its elements with the segment id first; composites are left
+joined, split by the consumer with :attr:`Delimiters.component`.
 """
 
 from __future__ import annotations
@@ -17,18 +22,18 @@ import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from claims_engine.domain.errors import X12FormatError
 
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE: Final = 1 << 16
 # X12 5010's basic and extended character sets together are printable ASCII; line breaks
 # between segments are tolerated and are stripped before anyone looks.
-INVALID_CHARACTER = re.compile(r"[^\x20-\x7e]")
-_SUSPECT_CHUNK = re.compile(r"[^\x20-\x7e\r\n]")
-_ALLOWED_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
-_ISA_ELEMENTS = 16
-_WHITESPACE = "\r\n\t \x00\ufeff"
+INVALID_CHARACTER: Final = re.compile(r"[^\x20-\x7e]")
+_SUSPECT_CHUNK: Final = re.compile(r"[^\x20-\x7e\r\n]")
+_ALLOWED_BYTES: Final = bytes(range(0x20, 0x7F)) + b"\r\n"
+_ISA_ELEMENTS: Final = 16
+_WHITESPACE: Final = "\r\n\t \x00\ufeff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +53,19 @@ class Delimiters:
         for ch in chars:
             if ch.isalnum():
                 return f"delimiter {ch!r} is a letter or digit"
+        # ISA16 and ISA11 are element values of the ISA (and of every acknowledgment, which
+        # answers with the sender's delimiters): a graphic character, not a control character,
+        # a space or DEL (the separator and the terminator may be, as "\n" often is)
+        for name, ch in (
+            ("component separator", self.component),
+            ("repetition separator", self.repetition),
+        ):
+            if ch and ch != "U" and not ("!" <= ch <= "~"):
+                return f"{name} {ch!r} is not a printable character"
         return None
 
 
-DEFAULT_DELIMITERS = Delimiters()
+DEFAULT_DELIMITERS: Final = Delimiters()
 
 
 def parse_isa_delimiters(text: str) -> tuple[Delimiters, int]:

@@ -53,3 +53,19 @@ def test_a_segment_outside_a_group_has_a_fixed_code(garbage: bytes) -> None:
 @given(st.binary(max_size=80) | st.text(max_size=40).map(lambda t: (t + "*1~").encode()))
 def test_garbage_after_a_valid_isa_gets_codes_of_the_fixed_set(garbage: bytes) -> None:
     _check(ISA + garbage)
+
+
+@pytest.mark.parametrize("separator", [b"\x00", b"\x1f", b"\x07", b"\x7f", b" "])
+def test_a_component_separator_that_no_acknowledgment_could_carry_refuses_the_file(
+    separator: bytes,
+) -> None:
+    # ISA16 is an element value of the ISA, and every acknowledgment answers with the sender's
+    # delimiters: a control character there would make them invalid (pyx12: "ISA16 contains
+    # an invalid control character"). The file is refused at its ISA, naming the character.
+    data = VALID.replace(b":", separator)
+    summary = run_intake(data).summary
+    assert summary.claims == 0
+    assert summary.file_error is not None
+    assert "component separator" in summary.file_error and "not a printable" in summary.file_error
+    # the terminator and the element separator may be control characters, as "\n" often is
+    assert run_intake(VALID.replace(b"~", b"\n")).summary.claims_accepted == 2
