@@ -27,10 +27,13 @@ from claims_engine.adjudication.decision import (
     LineDecision,
     Outcome,
 )
+from claims_engine.adjudication.directives import NONE as NO_DIRECTIVES
+from claims_engine.adjudication.directives import Directives
 from claims_engine.adjudication.pricing import multiple_procedure_reductions, price_line
 from claims_engine.domain.benefits import Plan, PlanVersion
 from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.domain.money import ZERO, round_money
+from claims_engine.domain.pend_reasons import HIGH_DOLLAR, NO_PRICE, RULE_REVIEW, PendItem
 from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.rules.engine import EvaluationBudget
 
@@ -76,6 +79,7 @@ class RuleOutcome:
     reason: str = ""
     units: Decimal | None = None
     category: str = ""
+    pend_code: str = RULE_REVIEW
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class AdjudicationContext:
     prior_decisions: Mapping[str, ClaimDecision] = field(default_factory=dict)
     rules: RuleHook | None = None
     rule_pack_version: str = ""
+    directives: Directives = NO_DIRECTIVES  # an examiner's, when a pended claim is decided again
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +168,7 @@ def _line_date(claim: Claim, line: ServiceLine) -> date | None:
 
 
 def _denied_line(
-    line: ServiceLine, day: date | None, group: str, carc: str, remarks: tuple[str, ...] = ()
+    line: ServiceLine, day: date | None, group: str, carc: str, remarks: Sequence[str] = ()
 ) -> LineDecision:
     return LineDecision(
         line_number=line.number,
@@ -177,7 +182,7 @@ def _denied_line(
         adjustments=(Adjustment(group, carc, line.charge),) if line.charge else (),
         service_from=day,
         service_to=line.service_to or day,
-        remarks=remarks,
+        remarks=tuple(remarks),
         outcome=Outcome.DENIED,
         control_number=line.control_number,
     )
@@ -189,7 +194,8 @@ def _deny_all(
     carc: str,
     pccn: str,
     ctx: AdjudicationContext,
-    remarks: tuple[str, ...] = (),
+    remarks: Sequence[str] = (),
+    member_id: str = "",
 ) -> Adjudication:
     lines = tuple(
         _denied_line(ln, _line_date(claim, ln), group, carc, remarks) for ln in claim.lines
@@ -202,6 +208,7 @@ def _deny_all(
         lines=lines,
         decided_on=ctx.received_on,
         rule_pack_version=ctx.rule_pack_version,
+        member_id=member_id,
     )
     return Adjudication((decision,), {})
 
@@ -343,6 +350,19 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     if member is None:
         return _with_reversal(_deny_all(claim, "CO", "31", pccn, ctx), reversal, reversal_changes)
     plan = ref.plans[member.plan_id]
+    directives = ctx.directives
+    claim_denial = directives.denials.get(0)
+    if claim_denial is not None:  # an examiner denied the whole claim
+        by_examiner = _deny_all(
+            claim,
+            claim_denial.group,
+            claim_denial.carc,
+            pccn,
+            ctx,
+            claim_denial.rarcs,
+            member.member_id,
+        )
+        return _with_reversal(by_examiner, reversal, reversal_changes)
     # a replacement stands in its original's place: the original's services are not history
     replaced = claim.original_claim_number if reversal is not None else None
     member_id = member.member_id
@@ -361,9 +381,12 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     if reversal_changes:
         # the replacement is adjudicated as though the original had never been
         running.changes.update(reversal_changes)
-    pend_reasons: list[str] = []
-    if claim.total_charge > plan.pend_above:
-        pend_reasons.append(f"charge {claim.total_charge} is above {plan.pend_above}")
+    resolved = directives.resolved
+    pends: list[PendItem] = []
+    if claim.total_charge > plan.pend_above and (HIGH_DOLLAR, 0) not in resolved:
+        pends.append(
+            PendItem(HIGH_DOLLAR, 0, "", f"charge {claim.total_charge} is above {plan.pend_above}")
+        )
 
     # First pass: eligibility, rules, authorization, pricing.
     priced: list[
@@ -386,6 +409,13 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
         if version is None:
             decided[ln.number] = _denied_line(ln, day, "CO", "26")
             continue
+        examiner_denial = directives.denials.get(ln.number)
+        if examiner_denial is not None:
+            decided[ln.number] = _denied_line(
+                ln, day, examiner_denial.group, examiner_denial.carc, examiner_denial.rarcs
+            )
+            continue
+        overridden = ln.number in directives.overrides
         category = default_category(claim, ln)
         units = ln.units
         cap = ("CO", "119", "")
@@ -397,14 +427,16 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             for action in ctx.rules(claim, ln, context):
                 if action.kind == "set_category":
                     category = action.category
-                elif action.kind == "deny" and denial is None:
+                elif action.kind == "deny" and denial is None and not overridden:
                     denial = (action.group or "CO", action.carc, action.rarc)
-                elif action.kind == "pend":
-                    pend_reasons.append(f"line {ln.number}: {action.reason} ({action.rule_id})")
+                elif action.kind == "pend" and (action.pend_code, ln.number) not in resolved:
+                    pends.append(
+                        PendItem(action.pend_code, ln.number, action.rule_id, action.reason)
+                    )
                 elif action.kind == "cap_units" and action.units is not None:
                     units = min(units, action.units)
                     cap = (action.group or "CO", action.carc or "119", action.rarc)
-                elif action.kind == "require_authorization" and denial is None:
+                elif action.kind == "require_authorization" and denial is None and not overridden:
                     absent = (action.group or "CO", action.carc or "197", action.rarc or "N54")
                     denial = _authorization(member, ln, day, ref, auth_used, absent)
         if denial is not None:
@@ -423,12 +455,16 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             fees=ref.fees,
             rates=ref.revenue_rates,
         )
-        if not price.covered:
+        examiner_price = directives.prices.get(ln.number)
+        price_allowed = price.allowed if examiner_price is None else examiner_price
+        if not price.covered and examiner_price is None:
             # CARC 242: services not provided by network/primary care providers.
             decided[ln.number] = _denied_line(ln, day, "CO", "242", ("N130",))
             continue
-        if price.allowed is None:
-            pend_reasons.append(f"line {ln.number}: no price on file for {_code(ln)}")
+        if price_allowed is None:
+            if (NO_PRICE, ln.number) not in resolved:
+                detail = f"no price on file for {_code(ln)}"
+                pends.append(PendItem(NO_PRICE, ln.number, "", detail))
             decided[ln.number] = _denied_line(ln, day, "CO", "16", ("M51",))
             continue
         adjustments: list[Adjustment] = []
@@ -441,7 +477,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             charge_left = capped_charge
         else:
             charge_left = ln.charge
-        allowed = min(price.allowed, charge_left)
+        allowed = min(price_allowed, charge_left)
         over = charge_left - allowed
         if over > ZERO:
             adjustments.append(Adjustment("CO" if in_network else "PR", "45", over))
@@ -521,7 +557,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
 
     lines = tuple(decided[ln.number] for ln in claim.lines)
     denied = sum(1 for d in lines if d.outcome is Outcome.DENIED)
-    if pend_reasons:
+    if pends:
         outcome = Outcome.PENDED
     elif denied == len(lines):
         outcome = Outcome.DENIED
@@ -543,7 +579,8 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
         status=status,
         outcome=outcome,
         lines=lines,
-        pend_reason="; ".join(pend_reasons),
+        pend_reason="; ".join(p.describe() for p in pends),
+        pends=tuple(pends),
         rule_pack_version=ctx.rule_pack_version,
         decided_on=ctx.received_on,
         member_id=member.member_id,

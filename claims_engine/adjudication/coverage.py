@@ -57,7 +57,9 @@ def rule_hook(pack: RulePack) -> RuleHook:
                     )
                 )
             elif isinstance(action, Pend):
-                outcomes.append(RuleOutcome("pend", action.rule_id, reason=action.reason))
+                outcomes.append(
+                    RuleOutcome("pend", action.rule_id, reason=action.reason, pend_code=action.code)
+                )
             elif isinstance(action, RequireAuthorization):
                 outcomes.append(
                     RuleOutcome(

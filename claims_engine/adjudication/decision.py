@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from claims_engine.domain.model import Adjustment, Claim, Procedure
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.pend_reasons import PendItem, items_from_text
 
 
 class Outcome(StrEnum):
@@ -77,11 +78,17 @@ class ClaimDecision:
     lines: tuple[LineDecision, ...]
     claim_adjustments: tuple[Adjustment, ...] = ()
     remarks: tuple[str, ...] = ()
-    pend_reason: str = ""
+    pend_reason: str = ""  # the pends in words (all a decision stored before codes has)
     rule_pack_version: str = ""
     decided_on: date | None = None
     reverses: str = ""  # payer claim number of the decision this one reverses
     member_id: str = ""  # the member the claim was for, as the payer knows them
+    pends: tuple[PendItem, ...] = ()  # why it pends, when it does
+
+    @property
+    def pend_items(self) -> tuple[PendItem, ...]:
+        """Why the claim pends: its items, or those its free-text reason stands for."""
+        return self.pends or items_from_text(self.pend_reason)
 
     @property
     def charge(self) -> Decimal:

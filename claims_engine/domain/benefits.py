@@ -57,6 +57,24 @@ class PlanVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class Examination:
+    """How the plan's pended claims are worked: the prompt-payment clock (days from receipt
+    to decide a clean claim), the days a provider has to answer a request for information,
+    whether waiting for that answer stops the clock, and the amount above which an examiner's
+    override or price needs a second examiner's approval."""
+
+    prompt_pay_days: int = 30
+    info_request_days: int = 45
+    info_request_stops_clock: bool = True
+    second_approval_above: Decimal = Decimal("5000.00")
+
+
+_EXAMINATION_KEYS = frozenset(
+    {"prompt_pay_days", "info_request_days", "info_request_stops_clock", "second_approval_above"}
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     id: str
     name: str
@@ -68,6 +86,7 @@ class Plan:
     # which day picks the coverage rule pack in force: the claim's first date of service, or
     # the day it was received
     rules_by: str = "service_date"
+    examination: Examination = Examination()
 
     def version_on(self, day: date) -> PlanVersion | None:
         """The version in force on ``day`` (``None`` before the first)."""
@@ -296,6 +315,30 @@ def _version(raw: Any, file: str, where: str, line: int) -> PlanVersion:
 RULES_BY = ("service_date", "receipt_date")
 
 
+def _examination(raw: object, where: str) -> Examination:
+    if raw is None:
+        return Examination()
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{where}: examination is a mapping")
+    unknown = set(raw) - _EXAMINATION_KEYS
+    if unknown:
+        raise ConfigurationError(f"{where}: examination has an unknown key {sorted(unknown)[0]!r}")
+    default = Examination()
+    days: dict[str, int] = {}
+    for key in ("prompt_pay_days", "info_request_days"):
+        value = raw.get(key, getattr(default, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 365:
+            raise ConfigurationError(f"{where}: {key} {value!r} is a whole number 1 to 365")
+        days[key] = value
+    stops = raw.get("info_request_stops_clock", default.info_request_stops_clock)
+    if not isinstance(stops, bool):
+        raise ConfigurationError(f"{where}: info_request_stops_clock is true or false")
+    above = money(_decimal(raw.get("second_approval_above", "5000.00"), where))
+    if above < 0:
+        raise ConfigurationError(f"{where}: second_approval_above is not negative")
+    return Examination(days["prompt_pay_days"], days["info_request_days"], stops, above)
+
+
 def load_plans(path: str | Path) -> dict[str, Plan]:
     """The plans of a ``plans.yaml`` file; a problem names the file, its line and the plan."""
     path = Path(path)
@@ -363,6 +406,7 @@ def load_plans(path: str | Path) -> dict[str, Plan]:
                 ),
                 versions=versions,
                 rules_by=rules_by,
+                examination=_examination(p.get("examination"), _at(file, p, where, "examination")),
             )
         except KeyError as exc:
             raise ConfigurationError(f"{_at(file, p, where)}: missing {exc.args[0]!r}") from None

@@ -114,6 +114,7 @@ _CARC: dict[str, str] = {
 
 # Remittance advice remark codes (X12 external code list 411).
 _RARC: dict[str, str] = {
+    "M127": "Missing patient medical record for this service",
     "M15": "Separately billed services/tests have been bundled as they are considered "
     "components of the same procedure; separate payment is not allowed",
     "M51": "Missing/incomplete/invalid procedure code(s)",
@@ -132,6 +133,7 @@ _RARC: dict[str, str] = {
     "complete/correct information",
     "N4": "Missing/incomplete/invalid prior insurance carrier(s) EOB",
     "N20": "Service not payable with other service rendered on the same date",
+    "N29": "Missing documentation/orders/notes/summary/report/chart",
     "N30": "Patient ineligible for this service",
     "N37": "Missing/incomplete/invalid tooth number/letter",
     "N39": "Procedure code is not compatible with tooth number/letter",
@@ -161,6 +163,9 @@ _RARC: dict[str, str] = {
     "N657": "This should be billed with the appropriate code for these services",
     "N776": "This service is not a covered Telehealth service",
 }
+
+# CARCs that the code list says must come with at least one remark code (RARC).
+CARC_NEEDS_RARC: frozenset[str] = frozenset({"16", "96", "125", "A1", "226", "252"})
 
 # Read-only views of the tables above.
 GROUP_CODES: Mapping[str, str] = MappingProxyType(_GROUP_CODES)

@@ -32,6 +32,7 @@ from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.model import Address
 from claims_engine.domain.money import ascii_digits
 from claims_engine.domain.npi import npi_is_valid
+from claims_engine.domain.pend_reasons import DEFAULT_CATALOGUE, PendCatalogue, load_pend_reasons
 
 MEMBER_COLUMNS = (
     "member_id",
@@ -75,6 +76,9 @@ REFERENCE_DATA_FILES = (
     "revenue_rates.csv",
     "authorizations.csv",
 )
+# Read when present: a directory without it (a set stored before pend reasons were codes)
+# has the engine's default pend reasons.
+PEND_REASONS_FILE = "pend_reasons.yaml"
 # Relationship of a member to the subscriber, as X12 codes it (PAT01 / SBR02).
 RELATIONSHIPS = frozenset({"18", "01", "19"})
 SEXES = frozenset({"M", "F", "U"})
@@ -357,6 +361,7 @@ class ReferenceData:
     revenue_rates: RevenueRates
     authorizations: Mapping[str, tuple[Authorization, ...]]
     families: Mapping[str, tuple[Member, ...]]
+    pend_reasons: PendCatalogue = DEFAULT_CATALOGUE
 
     def find_patient(
         self, subscriber_id: str, relationship: str, first_name: str, birth_date: date | None
@@ -388,6 +393,12 @@ def load_reference(directory: str | Path) -> ReferenceData:
         raise ConfigurationError(f"{root} is not a directory of reference data")
     for name in REFERENCE_DATA_FILES:  # every file text, before any is parsed
         read_utf8(root / name)
+    pend_file = root / PEND_REASONS_FILE
+    pend_reasons = (
+        load_pend_reasons(read_utf8(pend_file), PEND_REASONS_FILE)
+        if pend_file.exists()
+        else DEFAULT_CATALOGUE
+    )
     members = load_members(root / "members.csv")
     providers = load_providers(root / "providers.csv")
     plans = load_plans(root / "plans.yaml")
@@ -407,4 +418,5 @@ def load_reference(directory: str | Path) -> ReferenceData:
         revenue_rates=load_revenue_rates(root / "revenue_rates.csv"),
         authorizations=load_authorizations(root / "authorizations.csv"),
         families={k: tuple(v) for k, v in families.items()},
+        pend_reasons=pend_reasons,
     )

@@ -330,7 +330,7 @@ def _expectation(value: object) -> tuple[tuple[dict[str, object], ...] | None, s
         fields = {str(k): _field(k, v) for k, v in body.items()}
         allowed = {
             "deny": {"group", "carc", "rarc"},
-            "pend": {"reason"},
+            "pend": {"reason", "code"},
             "require_authorization": {"group", "carc", "rarc"},
             "cap_units": {"max", "group", "carc", "rarc"},
         }[kind]
@@ -360,7 +360,7 @@ def _canonical(action: R.RuleAction) -> dict[str, object]:
         return {"action": "deny", "group": action.group, "carc": action.carc,
                 "rarc": list(action.rarcs)}  # fmt: skip
     if isinstance(action, R.Pend):
-        return {"action": "pend", "reason": action.reason}
+        return {"action": "pend", "reason": action.reason, "code": action.code}
     if isinstance(action, R.RequireAuthorization):
         return {"action": "require_authorization", "group": action.group, "carc": action.carc,
                 "rarc": list(action.rarcs)}  # fmt: skip

@@ -57,6 +57,7 @@ except ImportError:  # PyYAML without libyaml: the same loader, slower
 
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.model import Claim, ClaimType, Diagnosis, ServiceLine
+from claims_engine.domain.pend_reasons import PEND_CODE, RULE_ERROR, RULE_REVIEW
 from claims_engine.domain.reasons import CARC, RARC
 from claims_engine.domain.reasons import GROUP_CODES as GROUPS
 
@@ -191,10 +192,12 @@ class Deny:
 
 @dataclass(frozen=True, slots=True)
 class Pend:
-    """Hold the claim for an examiner."""
+    """Hold the claim for an examiner, for a pend reason ``code`` (``pend_reasons.yaml`` of the
+    reference data says its queue, priority and days)."""
 
     rule_id: str
     reason: str
+    code: str = RULE_REVIEW
 
 
 @dataclass(frozen=True, slots=True)
@@ -1524,7 +1527,7 @@ class _Run:
                 f"rule {rule.id} exceeded the evaluation budget of {budget.units:,} units of "
                 "work for one claim"
             )
-            return Pend(rule.id, reason[:MAX_REASON_CHARS])
+            return Pend(rule.id, reason[:MAX_REASON_CHARS], RULE_ERROR)
         except Exception as exc:  # any failure is the rule's, and must pend
             return _error_pend(rule, f"{type(exc).__name__}: {exc}")
         if not isinstance(result, bool):
@@ -1537,7 +1540,7 @@ _EVALUATORS = threading.local()
 
 def _error_pend(rule: Rule, problem: str) -> Pend:
     reason = f"rule {rule.id} could not be evaluated: {problem}"
-    return Pend(rule.id, reason[:MAX_REASON_CHARS])
+    return Pend(rule.id, reason[:MAX_REASON_CHARS], RULE_ERROR)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -1866,12 +1869,17 @@ def _action(rule_id: str, value: object) -> RuleAction:
         group, carc, rarcs = _adjustment(body, "deny", required=True)
         return Deny(rule_id, group, carc, rarcs)
     if kind == "pend":
-        if not isinstance(body, dict) or set(body) != {"reason"}:
-            raise _Refused('bad action: pend takes {reason: "..."}')
+        if not isinstance(body, dict) or "reason" not in body or set(body) - {"reason", "code"}:
+            raise _Refused('bad action: pend takes {reason: "...", code: PEND-CODE}')
         reason = body["reason"]
         if not isinstance(reason, str) or not reason.strip():
             raise _Refused("bad action: pend reason must be a non-empty string")
-        return Pend(rule_id, reason.strip())
+        code = body.get("code", RULE_REVIEW)
+        if not isinstance(code, str) or not PEND_CODE.match(code):
+            raise _Refused(
+                f"bad action: pend code {code!r} is A-Z, 0-9 and '-' (a code of pend_reasons.yaml)"
+            )
+        return Pend(rule_id, reason.strip(), code)
     if kind == "require_authorization":
         group, carc, rarcs = _adjustment(body or {}, kind, required=False)
         return RequireAuthorization(rule_id, group or "CO", carc or "197", rarcs)

@@ -648,7 +648,7 @@ def _describe(action: R.RuleAction) -> str:
     if isinstance(action, R.Deny):
         return f"deny {action.group}-{action.carc}"
     if isinstance(action, R.Pend):
-        return "pend"
+        return f"pend {action.code}"
     if isinstance(action, R.RequireAuthorization):
         return "require_authorization"
     if isinstance(action, R.CapUnits):

@@ -26,13 +26,19 @@ from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.adjudication.payment_cycle import Payer, load_payer
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.model import Claim
-from claims_engine.domain.reference_data import ReferenceData, load_reference, read_utf8
+from claims_engine.domain.reference_data import (
+    PEND_REASONS_FILE,
+    ReferenceData,
+    load_reference,
+    read_utf8,
+)
 from claims_engine.rules.book import RuleBook, fingerprint, load_rulebook
-from claims_engine.rules.engine import RulePack
+from claims_engine.rules.engine import Pend, RulePack
 from claims_engine.store.db import check_lookup_key
 from claims_engine.store.tables import REFERENCE, reference_sets_table
 from claims_engine.store.vault import current_vault
 
+# The files of a reference directory; ``pend_reasons.yaml`` is read too where it is present.
 REFERENCE_FILES = (
     "members.csv",
     "providers.csv",
@@ -158,6 +164,9 @@ def _read_files(directory: Path) -> dict[str, str]:
         if not path.exists():
             raise ConfigurationError(f"{directory}: {name} is missing")
         files[name] = read_utf8(path)  # one line naming the file, and the line of a bad byte
+    optional = directory / PEND_REASONS_FILE
+    if optional.exists():
+        files[PEND_REASONS_FILE] = read_utf8(optional)
     return files
 
 
@@ -228,6 +237,21 @@ def _rules_mark(rules_dir: Path, look_seconds: float) -> Any:
     return seen[1]
 
 
+def check_pend_codes(book: RuleBook, reference: ReferenceData) -> None:
+    """Refuse rules that pend for a code the reference data's pend reasons do not define: the
+    claim would go to no queue the payer keeps."""
+    known = reference.pend_reasons.reasons
+    for _start, pack in book.versions:
+        for rule in pack.rules:
+            action = rule.action
+            if isinstance(action, Pend) and action.code not in known:
+                raise ConfigurationError(
+                    f"{rule.source or 'rules'}: rule {rule.id} pends for code {action.code!r}, "
+                    f"which {PEND_REASONS_FILE} of the reference data does not define "
+                    f"(defined: {', '.join(sorted(known))})"
+                )
+
+
 def load_runtime(
     engine: Engine, rules_dir: Path, *, look_seconds: float = RULES_LOOK_SECONDS
 ) -> Runtime:
@@ -260,6 +284,7 @@ def load_runtime(
             files = vault.open_json(sealed, REFERENCE, set_id)
             reference, payer = parse_reference(dict(files))
             book = load_rulebook(rules_dir, known_plans=reference.plans)
+            check_pend_codes(book, reference)
             hooks = {pack.version: rule_hook(pack) for _, pack in book.versions}
             runtime = Runtime(set_id, reference, payer, book, hooks, family_index(reference))
             for old in [k for k in _cache if k[:3] == key[:3]]:

@@ -263,7 +263,9 @@ def test_the_default_budget_stops_a_rule_reading_a_long_history(tmp_path: Path) 
     budget = EvaluationBudget()
     (action,) = pack.evaluate(LINE, long, budget)
     assert action == Pend(
-        "R1", "rule R1 exceeded the evaluation budget of 10,000,000 units of work for one claim"
+        "R1",
+        "rule R1 exceeded the evaluation budget of 10,000,000 units of work for one claim",
+        "RULE-ERROR",
     )
     assert budget.exceeded == "R1"
     # the claim pends already: its other lines evaluate no condition, and the rule does not
