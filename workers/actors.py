@@ -25,7 +25,7 @@ from dramatiq.middleware.prometheus import Prometheus
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import WORKER_READY, configure_logging, log_context
 from claims_engine.runtime import clock
-from claims_engine.services import intake, recovery, remittance, stored_adjudication
+from claims_engine.services import examination, intake, recovery, remittance, stored_adjudication
 from workers.broker import make_broker
 from workers.settings import environment
 
@@ -115,6 +115,11 @@ def sweep(stale_after: timedelta | None = None) -> recovery.StaleWork:
             "sweep: sent again %d interchanges and %d claims",
             len(work.interchanges),
             work.claims,
+        )
+    if examination.overdue_info_requests(env.engine, now):
+        denied = examination.expire_info_requests(env.engine, env.runtime(), now)
+        log.info(
+            "sweep: denied %d claims whose request for information went unanswered", len(denied)
         )
     return work
 

@@ -1,5 +1,6 @@
-"""The HTTP API: submission, claim status, remittances, X12 276/277 and FHIR
-ExplanationOfBenefit, behind bearer keys with per-role access.
+"""The HTTP API: submission, claim status, remittances, X12 276/277, FHIR
+ExplanationOfBenefit and the examination of pended claims, behind bearer keys with per-role
+access.
 
 Every route calls the same service functions as the command line. Reads of health data write
 their audit rows (:func:`claims_engine.services.access.record_reads`) in the transaction of the
@@ -17,14 +18,15 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Annotated, Any, NoReturn
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlencode
 
 import anyio
 import anyio.to_thread
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -49,11 +51,15 @@ from claims_engine.observability import metrics
 from claims_engine.observability.logs import bind, configure_logging, log_context
 from claims_engine.runtime import clock
 from claims_engine.services import access, queries
+from claims_engine.services import examination as ex
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.intake import preflight, submit
+from claims_engine.services.reference import Runtime
+from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import begin_write, engine_for
+from claims_engine.store.tables import pend_items_table
 from workers.settings import Environment
 
 log = logging.getLogger("claims_engine.api")
@@ -136,7 +142,9 @@ class FhirJSON(JSONResponse):
         return fhir.dumps(content)  # Decimals exactly, as JSON numbers
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+def _errors(*codes: int, **said: str) -> dict[int | str, dict[str, Any]]:
+    """The error responses ``codes`` of a route, as the OpenAPI document describes them;
+    ``said`` (``e409="..."``) describes one as this route means it."""
     described = {
         400: "the request cannot be used (a TA1 or 999 says why for X12 bodies)",
         401: "no bearer token, or one that is unknown, expired or revoked",
@@ -148,10 +156,24 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         500: "a stored record cannot be read",
         503: "the database or the broker is unavailable",
     }
-    return {c: {"model": m.ErrorBody, "description": described[c]} for c in codes}
+    return {
+        c: {"model": m.ErrorBody, "description": said.get(f"e{c}", described[c])} for c in codes
+    }
 
 
 READ_ERRORS = _errors(401, 404, 422, 503)
+# the examination routes: what their 4xx mean
+_EXAMINING = {
+    "e400": "the action cannot be taken as asked (a code not on its list, a line the claim "
+    "does not have, no reason given), or the page cursor is not one",
+    "e403": "the key's role may not use this route (examiner and supervisor keys act; "
+    "insurer keys read), or the action is not this examiner's to take",
+    "e404": "no such claim, queue or action, or a claim that never pended",
+    "e409": "the claim changed since the version sent, another examiner holds it, it is no "
+    "longer pended, or the action is no longer awaiting approval",
+    "e503": "the database is unavailable, or the store holds no reference data yet",
+}
+EXAMINATION_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 409: "claim_changed"}
 
 
 def create_app(config: ApiConfig) -> FastAPI:
@@ -190,7 +212,10 @@ def create_app(config: ApiConfig) -> FastAPI:
             "Every route but the health checks needs `Authorization: Bearer <token>`, a key "
             "made by `claims-engine keys create`. A provider key sees the claims billed under "
             "its NPIs, a member key its own claims and its minor dependents', an insurer key "
-            "everything. A record that is not yours is answered exactly as a missing one: 404."
+            "everything; examiner and supervisor keys work pended claims through the queue, "
+            "examination and action routes (which insurer keys only read). A record that is "
+            "not yours is answered exactly as a missing one: 404; a route your role may not "
+            "use, 403."
         ),
         lifespan=lifespan,
         default_response_class=FastJSON,
@@ -220,6 +245,16 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def _database(request: Request, exc: SQLAlchemyError) -> Response:
         log.warning("database error on %s: %s", request.url.path, type(exc).__name__)
         return _error_response(request, 503, "database_unavailable", "the store is unavailable")
+
+    @app.exception_handler(ex.ExaminationError)
+    async def _examination(request: Request, exc: ex.ExaminationError) -> Response:
+        code = EXAMINATION_CODES.get(exc.status, "bad_request")
+        return _error_response(request, exc.status, code, str(exc))
+
+    @app.exception_handler(NotPended)
+    async def _not_pended(request: Request, exc: NotPended) -> Response:
+        message = str(exc) or "the claim is no longer pended"
+        return _error_response(request, 409, "claim_changed", message)
 
     @app.exception_handler(StoredDataError)
     async def _stored(request: Request, exc: StoredDataError) -> Response:
@@ -740,6 +775,312 @@ def create_app(config: ApiConfig) -> FastAPI:
         except ConfigurationError:
             return None
 
+    # -- examination of pended claims --------------------------------------------------------
+
+    def reader(who: Who) -> Principal:
+        """A key that may read the queues: examiner, supervisor or insurer (403 otherwise,
+        before its parameters or body are looked at)."""
+        refusal = access.examination_refusal(who, acting=False)
+        if refusal is not None:
+            raise ApiError(403, "forbidden", refusal)
+        return who
+
+    def examiner(who: Who) -> ex.Examiner:
+        """The examiner a key acts as: its key id (a supervisor's may reassign claims)."""
+        refusal = access.examination_refusal(who, acting=True)
+        if refusal is not None:
+            raise ApiError(403, "forbidden", refusal)
+        return ex.Examiner(who.key_id, supervisor=who.role is Role.SUPERVISOR)
+
+    Reader = Annotated[Principal, Depends(reader)]
+    Acting = Annotated[ex.Examiner, Depends(examiner)]
+
+    def examination_runtime() -> Runtime:
+        try:
+            return env.runtime()
+        except ConfigurationError as exc:
+            raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+
+    def pended_claim_id(given: str) -> int:
+        """The row id of the claim ``given`` names (its id or its payer claim number), when
+        it ever pended; 404 otherwise, exactly as for a claim that does not exist."""
+        p = pend_items_table.c
+        with engine.connect() as conn:
+            claim_id = _claim_row(conn, given)
+            found = claim_id is not None and (
+                conn.execute(select(p.id).where(p.claim_id == claim_id).limit(1)).first()
+                is not None
+            )
+        if claim_id is None or not found:
+            _not_found(f"pended claim {given}")
+        return claim_id
+
+    def known_queue(queue: str) -> bool:
+        try:
+            catalogue = env.runtime().reference.pend_reasons
+        except ConfigurationError:
+            return False
+        return queue in catalogue.queues or queue == catalogue.get("").queue
+
+    ClaimParam = Annotated[
+        str,
+        PathParam(
+            min_length=1,
+            max_length=50,
+            description="the claim's id, or its payer claim control number (the 277CA's)",
+        ),
+    ]
+
+    @app.get(
+        "/v1/queues",
+        response_model=m.QueueList,
+        responses=_errors(401, 403, 503, **_EXAMINING),
+        summary="The queues of pended claims: how many, their age, how many are past due",
+    )
+    def get_queues(who: Reader) -> Response:
+        found = ex.queues(engine, config.now())
+        return FastJSON(
+            {"queues": [{**q.as_json(), "href": f"/v1/queues/{q.queue}/claims"} for q in found]}
+        )
+
+    @app.get(
+        "/v1/queues/{queue}/claims",
+        response_model=m.QueuePageOut,
+        responses=_errors(400, 401, 403, 404, 422, 503, **_EXAMINING),
+        summary="A queue's pended claims, most urgent first, a page at a time",
+        description=(
+            "Each claim with its age, priority, charge, prompt-payment due day, who holds it "
+            "and its version (send it with an action). Follow `next` for the next page; a "
+            "cursor (`after`) that is not one from `next` is refused with 400."
+        ),
+    )
+    def get_queue(
+        queue: Annotated[str, PathParam(pattern=m.QUEUE_PATTERN, description="a queue's name")],
+        who: Reader,
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=ex.MAX_PAGE)] = ex.PAGE,
+        after: Annotated[
+            str | None,
+            Query(min_length=1, max_length=60, description="the cursor `next` carries"),
+        ] = None,
+    ) -> Response:
+        now = config.now()
+        page = ex.queue_page(engine, queue, now, limit=limit, after=after)
+        if not page.entries and not known_queue(queue):
+            _not_found(f"queue {queue}")
+        if page.entries:
+            with reading() as conn:
+                access.record_reads(
+                    conn, who, route_of(request), "claim", [e.claim_id for e in page.entries], now
+                )
+        next_url = None
+        if page.next_after is not None:
+            query = urlencode({"limit": str(limit), "after": page.next_after})
+            next_url = f"/v1/queues/{queue}/claims?{query}"
+        items = [
+            {**e.as_json(), "href": f"/v1/claims/{e.claim_id}/examination"} for e in page.entries
+        ]
+        return FastJSON({"queue": queue, "items": items, "next": next_url})
+
+    @app.get(
+        "/v1/claims/{claim_id}/examination",
+        response_model=m.ExaminationOut,
+        responses=_errors(401, 403, 404, 422, 503, **_EXAMINING),
+        summary="A pended claim as its examiners see it: reasons, decision, actions, history",
+        description=(
+            "The claim's open and resolved pend reasons, its decision so far, every action "
+            "taken on it (notes included) and its member's other claims of the last two "
+            "years. Each claim shown is a read of health data and is audited."
+        ),
+    )
+    def get_examination(claim_id: ClaimParam, who: Reader, request: Request) -> Response:
+        runtime = examination_runtime()
+        now = config.now()
+        row_id = pended_claim_id(claim_id)
+        view = ex.show(engine, runtime, row_id, now)
+        read = [view.claim_id, *(int(h["claim_id"]) for h in view.history)]
+        with reading() as conn:
+            access.record_reads(conn, who, route_of(request), "claim", read, now)
+        return FastJSON(view.as_json())
+
+    @app.post(
+        "/v1/claims/{claim_id}/actions",
+        response_model=m.ActionResultOut,
+        responses=_errors(400, 401, 403, 404, 409, 422, 503, **_EXAMINING),
+        summary="Act on a pended claim: take, give back, release, deny, price, override, ...",
+        description=(
+            "One action, in one transaction with its effects; `kind` says which. `version` is "
+            "the claim's version as you saw it: an action on a claim that changed since is "
+            "refused with 409 (of two examiners acting on one version, one wins). Acting on "
+            "a claim nobody holds takes it; one another examiner holds is refused with 409. "
+            "A price or override allowing a line more than the plan's `second_approval_above` "
+            "waits for a second examiner (state `awaiting approval`). `reassign` is a "
+            "supervisor's. Examiner and supervisor keys only: the key id is the examiner."
+        ),
+    )
+    def post_action(
+        claim_id: ClaimParam,
+        action: Annotated[
+            m.ActionIn,
+            Body(
+                openapi_examples={
+                    "take": {"value": {"kind": "take", "version": 1}},
+                    "release": {
+                        "value": {"kind": "release", "version": 2, "why": "checked the charge"}
+                    },
+                    "deny": {
+                        "value": {
+                            "kind": "deny",
+                            "version": 2,
+                            "why": "cosmetic",
+                            "line": 2,
+                            "carc": "96",
+                            "rarcs": ["N130"],
+                        }
+                    },
+                    "price": {
+                        "value": {
+                            "kind": "price",
+                            "version": 2,
+                            "why": "priced from the operative note",
+                            "line": 2,
+                            "allowed": "700.00",
+                        }
+                    },
+                    "override": {
+                        "value": {"kind": "override", "why": "authorization on file", "line": 3}
+                    },
+                    "request-info": {
+                        "value": {
+                            "kind": "request-info",
+                            "why": "need the records",
+                            "asked": "Send the operative report for line 2",
+                        }
+                    },
+                    "note": {"value": {"kind": "note", "why": "records on the way"}},
+                    "reassign": {
+                        "value": {"kind": "reassign", "to": "9b1e0f2a7c33", "why": "coder"}
+                    },
+                }
+            ),
+        ],
+        who: Acting,
+    ) -> Response:
+        now = config.now()
+        row_id = pended_claim_id(claim_id)
+        result = _act(row_id, action, who, now)
+        return FastJSON(result.as_json())
+
+    def _act(claim_id: int, action: m.ActionIn, who: ex.Examiner, now: datetime) -> ex.ActionResult:
+        if isinstance(action, m.TakeIn):
+            return ex.take(
+                engine,
+                claim_id,
+                who,
+                now,
+                hold=timedelta(hours=action.hours),
+                expected_version=action.version,
+            )
+        if isinstance(action, m.GiveBackIn):
+            return ex.give_back(
+                engine, claim_id, who, now, action.why, expected_version=action.version
+            )
+        if isinstance(action, m.ReassignIn):
+            if not who.supervisor:
+                raise ApiError(403, "forbidden", "only a supervisor key reassigns claims")
+            with engine.connect() as conn:
+                if not access.active_examiner(conn, action.to, now):
+                    raise ApiError(400, "bad_request", f"to: {action.to} is no active examiner key")
+            return ex.reassign(
+                engine,
+                claim_id,
+                who,
+                ex.Examiner(action.to),
+                now,
+                action.why,
+                expected_version=action.version,
+            )
+        request: ex.Request
+        if isinstance(action, m.ReleaseIn):
+            request = ex.Release(action.why, tuple(action.codes))
+        elif isinstance(action, m.DenyIn):
+            request = ex.Deny(action.why, action.line, action.carc, action.group, (*action.rarcs,))
+        elif isinstance(action, m.PriceIn):
+            allowed = None if action.allowed is None else Decimal(action.allowed)
+            request = ex.Price(action.why, action.line, allowed)
+        elif isinstance(action, m.OverrideIn):
+            request = ex.Override(action.why, action.line)
+        elif isinstance(action, m.RequestInfoIn):
+            request = ex.RequestInfo(action.why, action.asked, action.remark)
+        elif isinstance(action, m.InfoReceivedIn):
+            request = ex.InfoReceived(action.why)
+        else:
+            request = ex.Note(action.why)
+        return ex.act(
+            engine,
+            examination_runtime(),
+            claim_id,
+            who,
+            request,
+            now,
+            expected_version=action.version,
+        )
+
+    @app.get(
+        "/v1/actions",
+        response_model=m.AwaitingList,
+        responses=_errors(401, 403, 422, 503, **_EXAMINING),
+        summary="Actions waiting for a second examiner's approval (four eyes)",
+    )
+    def get_actions(
+        who: Reader,
+        state: Annotated[
+            Literal["awaiting approval"],
+            Query(description="which actions: those awaiting approval"),
+        ] = "awaiting approval",
+    ) -> Response:
+        items = [
+            {
+                **a,
+                "claim_href": f"/v1/claims/{a['claim_id']}/examination",
+                "approve_href": f"/v1/actions/{a['action_id']}/approve",
+            }
+            for a in ex.awaiting_approval(engine)
+        ]
+        return FastJSON({"items": items})
+
+    ActionParam = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the action's id")]
+
+    @app.post(
+        "/v1/actions/{action_id}/approve",
+        response_model=m.ActionResultOut,
+        responses=_errors(401, 403, 404, 409, 422, 503, **_EXAMINING),
+        summary="Approve an action awaiting approval: it takes effect now",
+        description="A second examiner's: the examiner who asked may not approve it (403).",
+    )
+    def approve_action(action_id: ActionParam, who: Acting) -> Response:
+        result = ex.approve(engine, examination_runtime(), action_id, who, config.now())
+        return FastJSON(result.as_json())
+
+    @app.post(
+        "/v1/actions/{action_id}/refuse",
+        response_model=m.ActionResultOut,
+        responses=_errors(400, 401, 403, 404, 409, 422, 503, **_EXAMINING),
+        summary="Refuse an action awaiting approval, saying why",
+        description="A second examiner's: the examiner who asked may not refuse it (403).",
+    )
+    def refuse_action(action_id: ActionParam, refusal: m.RefusalIn, who: Acting) -> Response:
+        result = ex.approve(
+            engine,
+            examination_runtime(),
+            action_id,
+            who,
+            config.now(),
+            refuse=True,
+            why=refusal.why,
+        )
+        return FastJSON(result.as_json())
+
     # -- health ------------------------------------------------------------------------------
 
     @app.get("/healthz", response_model=m.Health, summary="The process is up")
@@ -781,6 +1122,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         from workers import actors
 
         queue_collectors.append(metrics.QueueCollector(broker=actors.broker))
+    queue_collectors.append(metrics.PendedCollector(engine, config.now))  # from the store
 
     @app.get(
         "/metrics",

@@ -7,9 +7,9 @@ client parses it into a float by accident. Dates are ISO 8601.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MONEY_PATTERN = r"^-?\d+\.\d{2}$"
 Money = str
@@ -145,6 +145,19 @@ class EventOut(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class ClaimInfoRequestOut(_Model):
+    asked: str = Field(description="what the plan asked the provider for")
+    requested_at: datetime
+    answer_by: datetime = Field(description="with no answer by then the claim is denied (CO-16)")
+
+
+class ClaimPendOut(_Model):
+    waiting_for: Literal["review", "information"] = Field(
+        description="the plan's review, or information requested from the provider"
+    )
+    information_requested: ClaimInfoRequestOut | None
+
+
 class ClaimOut(_Model):
     model_config = ConfigDict(
         extra="forbid",
@@ -168,6 +181,7 @@ class ClaimOut(_Model):
                     "rule_pack_version": "2026.4",
                     "reversed_by": None,
                     "remittance_trace": None,
+                    "pend": None,
                     "adjustments": [
                         {
                             "line": 1,
@@ -207,6 +221,7 @@ class ClaimOut(_Model):
     rule_pack_version: str | None
     reversed_by: str | None = Field(description="payer claim number of a void or replacement")
     remittance_trace: str | None = Field(description="TRN02 of the 835 that paid it")
+    pend: ClaimPendOut | None = Field(description="what a pended claim waits for (null otherwise)")
     adjustments: list[AdjustmentOut]
     history: list[EventOut]
 
@@ -312,3 +327,476 @@ class RemittanceOut(_Model):
 class Health(_Model):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(description="each dependency: ok, or what is wrong")
+
+
+# -- examination of pended claims -----------------------------------------------------------------
+
+QUEUE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+PEND_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,31}$"
+KEY_ID_PATTERN = r"^[A-Za-z0-9]{1,32}$"
+AMOUNT_PATTERN = r"^\d{1,10}\.\d{2}$"
+CODE_PATTERN = r"^[A-Z0-9]{1,5}$"
+MAX_VERSION = 2**31 - 1
+ActionStateName = Literal["applied", "awaiting approval", "approved", "refused"]
+
+
+def _example(**example: Any) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+
+
+class QueueSummaryOut(_Model):
+    model_config = _example(
+        queue="pricing",
+        claims=12,
+        charge="18240.00",
+        oldest_received="2026-10-05",
+        past_due=1,
+        due_soon=3,
+        unassigned=9,
+        href="/v1/queues/pricing/claims",
+    )
+    queue: str
+    claims: int = Field(description="pended claims filed in the queue")
+    charge: Money = Field(pattern=MONEY_PATTERN, description="their charges, together")
+    oldest_received: date | None
+    past_due: int = Field(description="claims past their prompt-payment due day")
+    due_soon: int = Field(description="claims due within the next five days")
+    unassigned: int = Field(description="claims no examiner holds")
+    href: str = Field(description="the queue's claims, most urgent first")
+
+
+class QueueList(_Model):
+    model_config = _example(
+        queues=[
+            {
+                "queue": "pricing",
+                "claims": 12,
+                "charge": "18240.00",
+                "oldest_received": "2026-10-05",
+                "past_due": 1,
+                "due_soon": 3,
+                "unassigned": 9,
+                "href": "/v1/queues/pricing/claims",
+            }
+        ]
+    )
+    queues: list[QueueSummaryOut] = Field(description="every queue with pended claims, by name")
+
+
+class QueueEntryOut(_Model):
+    claim_id: int
+    payer_claim_number: str
+    queue: str
+    priority: int = Field(description="1 (most urgent) to 5")
+    charge: Money = Field(pattern=MONEY_PATTERN)
+    received_on: date
+    age_days: int = Field(description="days since the claim was received")
+    due_on: date = Field(description="the day the plan's prompt-payment clock runs out")
+    days_left: int = Field(description="days until then (negative: past due)")
+    assigned_to: str | None = Field(description="the examiner (key id) holding it, if any")
+    waiting_for_provider: bool = Field(description="information was asked of the provider")
+    codes: list[str] = Field(description="its open pend reasons, most urgent first")
+    version: int = Field(description="send it with an action: 409 if the claim changed since")
+    href: str
+
+
+class QueuePageOut(_Model):
+    model_config = _example(
+        queue="pricing",
+        items=[
+            {
+                "claim_id": 42,
+                "payer_claim_number": "26112302629000000030000001",
+                "queue": "pricing",
+                "priority": 3,
+                "charge": "940.00",
+                "received_on": "2026-11-02",
+                "age_days": 3,
+                "due_on": "2026-12-02",
+                "days_left": 27,
+                "assigned_to": None,
+                "waiting_for_provider": False,
+                "codes": ["NO-PRICE", "UNLISTED-PROCEDURE"],
+                "version": 1,
+                "href": "/v1/claims/42/examination",
+            }
+        ],
+        next="/v1/queues/pricing/claims?limit=1&after=3.2026-12-02.42",
+    )
+    queue: str
+    items: list[QueueEntryOut] = Field(
+        description="most urgent first: priority, then due day, then claim id"
+    )
+    next: str | None = Field(description="the next page, or null on the last one")
+
+
+class SnapshotPendOut(_Model):
+    code: str
+    line: int = Field(description="the service line, or 0 for the whole claim")
+    rule: str = Field(description="the coverage rule that raised it (empty: a stage did)")
+    detail: str
+
+
+class SnapshotLineOut(_Model):
+    line: int
+    code: str | None = Field(description="procedure code, or the revenue code")
+    charge: Money = Field(pattern=MONEY_PATTERN)
+    allowed: Money = Field(pattern=MONEY_PATTERN)
+    paid: Money = Field(pattern=MONEY_PATTERN)
+    outcome: str
+    adjustments: list[str] = Field(description="group-CARC amount, e.g. `CO-45 51.80`")
+    remarks: list[str] = Field(description="RARCs")
+
+
+class DecisionSnapshotOut(_Model):
+    """A claim's decision, as an examiner sees it (and an action records before and after)."""
+
+    outcome: str
+    status: str = Field(description="CLP02 claim status code")
+    charge: Money = Field(pattern=MONEY_PATTERN)
+    allowed: Money = Field(pattern=MONEY_PATTERN)
+    paid: Money = Field(pattern=MONEY_PATTERN)
+    patient_responsibility: Money = Field(pattern=MONEY_PATTERN)
+    pends: list[SnapshotPendOut]
+    claim_adjustments: list[str]
+    lines: list[SnapshotLineOut]
+
+
+class PendItemOut(_Model):
+    id: int
+    code: str
+    text: str = Field(description="what the code means, from the payer's pend reasons")
+    line: int = Field(description="the service line, or 0 for the whole claim")
+    rule: str | None
+    detail: str
+    queue: str
+    priority: int
+    raised_at: datetime
+    due_at: datetime
+    state: Literal["open", "resolved"]
+    asked: str | None = Field(description="for INFO-REQUESTED: what the provider is asked")
+    remark: str | None = Field(description="the RARC a denial for no answer carries")
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class ActionOut(_Model):
+    id: int
+    kind: str
+    actor: str = Field(description="the examiner: a key id through the API")
+    at: datetime
+    state: ActionStateName
+    items: list[int] = Field(description="the pend items it is about")
+    why: str = Field(description="the examiner's reason (never shown to members or providers)")
+    request: dict[str, Any] = Field(description="what was asked, as the action's body said it")
+    before: DecisionSnapshotOut | None
+    after: DecisionSnapshotOut | None
+    approved_by: str | None = Field(description="the second examiner, for four eyes")
+
+
+class MemberClaimOut(_Model):
+    claim_id: int
+    payer_claim_number: str
+    received_on: date
+    state: ClaimStateName
+    outcome: str | None
+    charge: Money | None = Field(pattern=MONEY_PATTERN)
+    paid: Money | None = Field(pattern=MONEY_PATTERN)
+
+
+_SNAPSHOT_EXAMPLE = {
+    "outcome": "pended",
+    "status": "20",
+    "charge": "940.00",
+    "allowed": "88.20",
+    "paid": "0.00",
+    "patient_responsibility": "0.00",
+    "pends": [{"code": "NO-PRICE", "line": 2, "rule": "", "detail": "no price for 17999"}],
+    "claim_adjustments": [],
+    "lines": [
+        {
+            "line": 2,
+            "code": "17999",
+            "charge": "800.00",
+            "allowed": "0.00",
+            "paid": "0.00",
+            "outcome": "pended",
+            "adjustments": [],
+            "remarks": [],
+        }
+    ],
+}
+
+
+class ExaminationOut(_Model):
+    model_config = _example(
+        claim_id=42,
+        payer_claim_number="26112302629000000030000001",
+        state="pended",
+        queue="pricing",
+        priority=3,
+        charge="940.00",
+        received_on="2026-11-02",
+        due_on="2026-12-02",
+        assigned_to="3f2a9c0d81b4",
+        assigned_until="2026-11-05T13:30:00Z",
+        version=2,
+        decision=_SNAPSHOT_EXAMPLE,
+        pend_items=[
+            {
+                "id": 7,
+                "code": "NO-PRICE",
+                "text": "No price on file for a service",
+                "line": 2,
+                "rule": None,
+                "detail": "no price for 17999",
+                "queue": "pricing",
+                "priority": 3,
+                "raised_at": "2026-11-02T09:30:00Z",
+                "due_at": "2026-11-12T09:30:00Z",
+                "state": "open",
+                "asked": None,
+                "remark": None,
+                "resolved_at": None,
+                "resolved_by": None,
+            }
+        ],
+        actions=[
+            {
+                "id": 11,
+                "kind": "take",
+                "actor": "3f2a9c0d81b4",
+                "at": "2026-11-05T09:30:00Z",
+                "state": "applied",
+                "items": [],
+                "why": "",
+                "request": {"kind": "take", "until": "2026-11-05T13:30:00Z"},
+                "before": None,
+                "after": None,
+                "approved_by": None,
+            }
+        ],
+        member_history=[
+            {
+                "claim_id": 17,
+                "payer_claim_number": "26110102629000000010000004",
+                "received_on": "2026-10-01",
+                "state": "remitted",
+                "outcome": "paid",
+                "charge": "140.00",
+                "paid": "63.20",
+            }
+        ],
+    )
+    claim_id: int
+    payer_claim_number: str
+    state: ClaimStateName
+    queue: str | None = Field(description="null once the claim left its queue (decided)")
+    priority: int | None
+    charge: Money = Field(pattern=MONEY_PATTERN)
+    received_on: date
+    due_on: date | None
+    assigned_to: str | None
+    assigned_until: datetime | None
+    version: int = Field(description="send it with an action; 0 once the claim left its queue")
+    decision: DecisionSnapshotOut | None
+    pend_items: list[PendItemOut]
+    actions: list[ActionOut] = Field(description="every action taken on it, oldest first")
+    member_history: list[MemberClaimOut] = Field(
+        description="the member's other claims, newest first (up to 20)"
+    )
+
+
+# Actions: the body of POST /v1/claims/{claim_id}/actions, one shape per kind.
+
+Why = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        description="why: kept with the action for the examiners and the audit; never shown "
+        "to members or providers",
+    ),
+]
+
+
+class _ActionIn(_Model):
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_VERSION,
+        description="the claim's version as you saw it (the queue and the examination give "
+        "it): an action on a claim that changed since is refused with 409",
+    )
+
+
+class TakeIn(_ActionIn):
+    model_config = _example(kind="take", version=1, hours=4)
+    kind: Literal["take"]
+    hours: int = Field(default=4, ge=1, le=24, description="how long you hold the claim")
+
+
+class GiveBackIn(_ActionIn):
+    model_config = _example(kind="give-back", version=2, why="out of office")
+    kind: Literal["give-back"]
+    why: str = Field(default="", max_length=2000)
+
+
+class ReassignIn(_ActionIn):
+    model_config = _example(kind="reassign", to="9b1e0f2a7c33", why="needs a coder")
+    kind: Literal["reassign"]
+    to: str = Field(pattern=KEY_ID_PATTERN, description="an active examiner or supervisor key")
+    why: Why
+
+
+class ReleaseIn(_ActionIn):
+    model_config = _example(kind="release", version=2, why="checked", codes=["HIGH-DOLLAR"])
+    kind: Literal["release"]
+    why: Why
+    codes: list[Annotated[str, Field(pattern=PEND_CODE_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the pend reasons to resolve (none: every open one)",
+    )
+
+
+class DenyIn(_ActionIn):
+    model_config = _example(
+        kind="deny", version=2, why="cosmetic", line=2, group="CO", carc="96", rarcs=["N130"]
+    )
+    kind: Literal["deny"]
+    why: Why
+    line: int = Field(default=0, ge=0, le=999, description="a service line, or 0: the claim")
+    carc: str = Field(pattern=CODE_PATTERN, description="claim adjustment reason code")
+    group: Literal["CO", "PR", "OA", "PI"] = "CO"
+    rarcs: list[Annotated[str, Field(pattern=CODE_PATTERN)]] = Field(
+        default_factory=list, max_length=10, description="remark codes (some CARCs need one)"
+    )
+
+
+class PriceIn(_ActionIn):
+    model_config = _example(
+        kind="price", version=2, why="priced from the operative note", line=2, allowed="700.00"
+    )
+    kind: Literal["price"]
+    why: Why
+    line: int = Field(ge=1, le=999)
+    allowed: Money | None = Field(
+        default=None, pattern=AMOUNT_PATTERN, description="the line's allowed amount"
+    )
+    accept_charge: bool = Field(default=False, description="allow the line's charge as billed")
+
+    @model_validator(mode="after")
+    def _one_price(self) -> PriceIn:
+        if (self.allowed is None) == (not self.accept_charge):
+            raise ValueError("give allowed, or accept_charge: true (one of them)")
+        return self
+
+
+class OverrideIn(_ActionIn):
+    model_config = _example(kind="override", version=2, why="authorization on file", line=3)
+    kind: Literal["override"]
+    why: Why
+    line: int = Field(ge=1, le=999)
+
+
+class RequestInfoIn(_ActionIn):
+    model_config = _example(
+        kind="request-info",
+        version=2,
+        why="need the records",
+        asked="Send the operative report for line 2",
+        remark="M127",
+    )
+    kind: Literal["request-info"]
+    why: Why
+    asked: str = Field(
+        min_length=1, max_length=1000, description="what the provider is asked (they see it)"
+    )
+    remark: str = Field(
+        default="N29",
+        pattern=CODE_PATTERN,
+        description="the RARC of a CO-16 denial when nothing arrives in the plan's days",
+    )
+
+
+class InfoReceivedIn(_ActionIn):
+    model_config = _example(kind="info-received", version=3, why="report received")
+    kind: Literal["info-received"]
+    why: Why
+
+
+class NoteIn(_ActionIn):
+    model_config = _example(kind="note", why="called the office: records on the way")
+    kind: Literal["note"]
+    why: Why
+
+
+ActionIn = Annotated[
+    TakeIn
+    | GiveBackIn
+    | ReassignIn
+    | ReleaseIn
+    | DenyIn
+    | PriceIn
+    | OverrideIn
+    | RequestInfoIn
+    | InfoReceivedIn
+    | NoteIn,
+    Field(discriminator="kind"),
+]
+
+
+class RefusalIn(_Model):
+    model_config = _example(why="the records do not support this price")
+    why: Why
+
+
+class ActionResultOut(_Model):
+    model_config = _example(
+        action_id=12,
+        kind="price",
+        state="applied",
+        claim_state="adjudicated",
+        outcome="paid",
+        paid="223.20",
+        version=0,
+        message="claim 42 paid: paid 223.20",
+    )
+    action_id: int
+    kind: str
+    state: ActionStateName = Field(
+        description="awaiting approval: a second examiner approves it before it takes effect"
+    )
+    claim_state: Literal["pended", "adjudicated"]
+    outcome: str | None = Field(description="the claim's decision now")
+    paid: Money | None = Field(pattern=MONEY_PATTERN)
+    version: int = Field(description="the claim's version now (0: it left its queue)")
+    message: str
+
+
+class AwaitingOut(_Model):
+    action_id: int
+    claim_id: int
+    kind: str
+    actor: str
+    at: datetime
+    claim_href: str
+    approve_href: str
+
+
+class AwaitingList(_Model):
+    model_config = _example(
+        items=[
+            {
+                "action_id": 12,
+                "claim_id": 42,
+                "kind": "price",
+                "actor": "3f2a9c0d81b4",
+                "at": "2026-11-05T09:30:00Z",
+                "claim_href": "/v1/claims/42/examination",
+                "approve_href": "/v1/actions/12/approve",
+            }
+        ]
+    )
+    items: list[AwaitingOut] = Field(description="oldest first")

@@ -22,6 +22,7 @@ from claims_engine.domain.money import ascii_digits
 from claims_engine.runtime import clock
 
 MAX_KEY_DAYS = 3650  # ten years: a key lives at most this long (--days)
+_ROLE_SEES = {"examiner": "pended claims", "supervisor": "pended claims, reassigns"}
 
 
 def _check_listen(host: str, port: int) -> None:
@@ -143,7 +144,7 @@ def cmd_keys_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         stdout.write("\n")
         return EXIT_OK
     for k in found:
-        who = ",".join(k["npis"]) or k["member_id"] or "all claims"
+        who = ",".join(k["npis"]) or k["member_id"] or _ROLE_SEES.get(k["role"], "all claims")
         if k["senders"]:
             who += f" sending as {','.join(k['senders'])}"
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else f"expires {k['expires_at']}"
@@ -249,7 +250,13 @@ def add_commands(sub: Any) -> None:
     ksub = k.add_subparsers(dest="keys_command", metavar="ACTION")
     ksub.required = True
     kc = ksub.add_parser("create", help="make a key; its token is shown once")
-    kc.add_argument("--role", required=True, choices=["provider", "member", "insurer"])
+    kc.add_argument(
+        "--role",
+        required=True,
+        choices=["provider", "member", "insurer", "examiner", "supervisor"],
+        help="provider (--npi), member (--member-id), insurer (every claim), examiner or "
+        "supervisor (works pended claims; a supervisor also reassigns them)",
+    )
     kc.add_argument(
         "--npi",
         action="extend",

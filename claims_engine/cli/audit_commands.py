@@ -155,7 +155,8 @@ def cmd_audit_export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -
     else:
         report.write(
             f"audit export {rng.describe()}: {summary.count:,} records "
-            f"({summary.claim_events:,} claim events, {summary.phi_reads:,} PHI reads), "
+            f"({summary.claim_events:,} claim events, {summary.phi_reads:,} PHI reads, "
+            f"{summary.examiner_actions:,} examiner actions), "
             f"head {summary.head[:16]}, anchor {summary.anchor_id}"
             + (f", written to {out}" if out else "")
             + "\n"

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy import Engine, func, select
 
@@ -31,9 +31,10 @@ from claims_engine.domain.errors import InputFileError
 from claims_engine.front_end.edits import ALL_LEVELS
 from claims_engine.observability.metrics import record_payment_cycle
 from claims_engine.runtime import PROJECT_ROOT, clock
+from claims_engine.services import examination
 from claims_engine.services.intake import submit, write_acknowledgments
 from claims_engine.services.reference import store_reference
-from claims_engine.services.remittance import run_payment_cycle
+from claims_engine.services.remittance import RemitFile, run_payment_cycle
 from claims_engine.store.db import upgrade
 from claims_engine.store.tables import (
     adjudications_table,
@@ -41,6 +42,9 @@ from claims_engine.store.tables import (
     interchanges_table,
 )
 from claims_engine.x12.tokenizer import parse_isa_delimiters
+
+if TYPE_CHECKING:
+    from workers.settings import Environment
 
 EXIT_OK = 0
 FILE_COLUMN = 52
@@ -157,17 +161,73 @@ def run_demo(out_dir: Path, *, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.cli.demo_api import api_tour
 
     api_files = api_tour(env, out_dir, clock.now(), stdout)
+    worked = _examiner_tour(env, remits, stdout)
     stdout.write(f"\nwhole flow in {seconds:.1f}s\n\nfiles written:\n")
     for p in ack_paths:
         if p.name.endswith((".999.x12", ".277ca.x12", ".ta1.x12")):
             stdout.write(f"  {p}\n")
-    for f in files:
+    for f in [*files, *worked]:
         stdout.write(f"  {f.path}\n")
     for p in api_files:
         stdout.write(f"  {p}\n")
     env.dispose()
     del stderr
     return EXIT_OK
+
+
+DEMO_EXAMINER = "examiner-demo"
+
+
+def _examiner_tour(env: Environment, remits: Path, out: TextIO) -> list[RemitFile]:
+    """An examiner works the most urgent pended claim of the first queue to payment: takes
+    it, releases it, and the next payment cycle pays it in an 835."""
+    engine = env.engine
+    runtime = env.runtime()
+    summaries = examination.queues(engine, clock.now())
+    out.write("\nexaminer's queues (claims-engine pended queues):\n")
+    for q in summaries:
+        out.write(f"  {q.queue:<20} {q.claims:>4} claims, {q.charge:>12,} charged\n")
+    if not summaries:
+        out.write("  no pended claims\n")
+        return []
+    first = examination.queue_page(engine, summaries[0].queue, clock.now(), limit=1).entries
+    if not first:
+        return []
+    entry = first[0]
+    examiner = examination.Examiner(DEMO_EXAMINER)
+    examination.take(engine, entry.claim_id, examiner, clock.now())
+    view = examination.show(engine, runtime, entry.claim_id, clock.now())
+    lines: dict[str, list[str]] = {}
+    for item in view.items:
+        if item.state == "open":
+            lines.setdefault(f"{item.code} ({item.detail})", []).append(str(item.line))
+    reasons = "; ".join(
+        f"{what} on line{'s' if len(on) > 1 else ''} {', '.join(on)}" if on != ["0"] else what
+        for what, on in lines.items()
+    )
+    out.write(
+        f"claim {entry.claim_id} ({entry.payer_claim_number}), queue {entry.queue}, due "
+        f"{entry.due_on.isoformat()}: {reasons}\n"
+    )
+    result = examination.act(
+        engine,
+        runtime,
+        entry.claim_id,
+        examiner,
+        examination.Release("records reviewed: the charge is supported", ()),
+        clock.now(),
+    )
+    out.write(f"{DEMO_EXAMINER} released it: {result.message}\n")
+    files = run_payment_cycle(engine, runtime, clock.now(), remits)
+    record_payment_cycle(files)
+    for f in files:
+        if f.path is None:
+            continue
+        for segment in f.path.read_text(encoding="ascii").split("~"):
+            fields = segment.strip().split("*")
+            if fields[0] == "CLP" and len(fields) > 7 and fields[7] == entry.payer_claim_number:
+                out.write(f"paid in {f.path.name} (trace {f.trace_number}): {segment.strip()}\n")
+    return files
 
 
 def _per_file(engine: Engine, submitted: list[tuple[str, int]], out: TextIO) -> None:

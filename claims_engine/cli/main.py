@@ -20,6 +20,8 @@ Subcommands::
     claims-engine rules test [PATH] [--cases DIR] [--json]
     claims-engine audit export --since DATE [--until DATE] [--format jsonl|csv] [--out FILE]
     claims-engine audit verify [FILE] [--json]
+    claims-engine pended queues|list|show|take|release|deny|price|override|request-info|...
+    claims-engine report prompt-pay --since DATE --until DATE [--json]
 
 The pipeline's commands live in :mod:`claims_engine.cli.pipeline_commands`, the rule pack's in
 :mod:`claims_engine.cli.rules_commands`.
@@ -44,7 +46,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from claims_engine.cli import api_commands, audit_commands, pipeline_commands, rules_commands
+from claims_engine.cli import (
+    api_commands,
+    audit_commands,
+    examination_commands,
+    pipeline_commands,
+    report_commands,
+    rules_commands,
+)
 from claims_engine.domain.errors import (
     ClaimsEngineError,
     ConfigurationError,
@@ -562,6 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     api_commands.add_commands(sub)
     rules_commands.add_commands(sub)
     audit_commands.add_commands(sub)
+    examination_commands.add_commands(sub)
+    report_commands.add_commands(sub)
     return parser
 
 

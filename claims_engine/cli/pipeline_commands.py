@@ -109,6 +109,7 @@ def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
         "fee_schedule_procedures": len(ref.fees.entries),
         "revenue_codes": len(ref.revenue_rates.rates),
         "authorizations": sum(len(a) for a in ref.authorizations.values()),
+        "pend_reasons": len(ref.pend_reasons.reasons),
     }
     if not args.check:
         engine = store_engine()
@@ -414,6 +415,10 @@ def _print_status(v: dict[str, Any], out: TextIO) -> None:
             out.write(f"  {key.replace('_', ' '):<23} {v[key]:>12}\n")
     if v["error"]:
         out.write(f"  {'why':<23} {v['error']}\n")
+    asked = (v.get("pend") or {}).get("information_requested")
+    if asked:
+        out.write(f"  {'information requested':<23} {asked['asked']}\n")
+        out.write(f"  {'answer by':<23} {asked['answer_by']}\n")
     if v["reversed_by"]:
         out.write(f"  reversed by claim {v['reversed_by']}\n")
     if v["remittance_trace"]:

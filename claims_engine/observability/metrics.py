@@ -15,6 +15,13 @@ and sets it for its processes, before prometheus_client is imported), every proc
 values into that directory and the exposition sums them. Without it (the in-process workers of
 ``submit``, the demo, tests) the values live in this process's default registry.
 
+What the store holds rather than what one process did, the pended claims and the examiners'
+actions, is read from the store at scrape time (:class:`PendedCollector`): it is the same from
+every process that serves it, survives restarts, and counts the actions of the command line
+and of every API process alike. Such a series is served by the API's ``/metrics`` and by the
+workers' port both, so dashboards and alerts take its ``max`` over scrape targets, never the
+sum.
+
 dramatiq's own Prometheus middleware (``dramatiq.middleware.prometheus``) keeps its metrics
 (``dramatiq_messages_total``, ``dramatiq_message_duration_milliseconds`` ...) in the same
 multiprocess directory (``dramatiq_prom_db`` points at it), so one exposition serves both; its
@@ -31,7 +38,8 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,8 +52,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from claims_engine.domain.money import ascii_digits
 
@@ -280,6 +293,157 @@ def _timestamp(encoded: bytes | str, default: float) -> float:
         return default
 
 
+# -- pended claims and examiners' actions, read from the store at scrape time --------------------
+
+# Days since receipt of the pended claims' age histogram: the prompt-payment clocks (30 days by
+# default, 45 in many states, 90 for the last Medicaid percent) fall on bucket bounds.
+AGE_BUCKETS_DAYS = (1, 3, 7, 14, 21, 30, 45, 60, 90, 180, 365)
+
+
+class PendedCollector(Collector):
+    """Pended claims by queue and by pend reason, their age since receipt, those past their
+    due day or due soon, and the examiners' actions by kind: read from the store (``engine``)
+    when Prometheus scrapes, the day being that of ``now()``. Every series is the store's
+    state, not this process's: it survives restarts and is the same from every process that
+    serves it. A store that does not answer is ``claims_pended_store_up 0``, not a failed
+    scrape."""
+
+    def __init__(self, engine: Any, now: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.now = now
+
+    def describe(self) -> Iterable[Any]:
+        return list(self._families())  # their names and kinds; nothing is read
+
+    @staticmethod
+    def _families() -> Iterator[Any]:
+        yield GaugeMetricFamily(
+            "claims_pended",
+            "Pended claims in each examiner queue (the queue of their most urgent open pend "
+            "reason), from the store.",
+            labels=["queue"],
+        )
+        yield GaugeMetricFamily(
+            "claims_pended_by_reason",
+            "Pended claims with an open pend reason, by its code (a claim with two reasons "
+            "counts under each), from the store.",
+            labels=["reason"],
+        )
+        yield GaugeMetricFamily(
+            "claims_pended_past_due",
+            "Pended claims past their due day (receipt plus the plan's prompt-payment days, "
+            "moved on while a request for information stopped the clock), by queue.",
+            labels=["queue"],
+        )
+        yield GaugeMetricFamily(
+            "claims_pended_due_soon",
+            "Pended claims due today or within the next days that make a claim due soon in "
+            "its queue's list (claims_engine.services.examination.DUE_SOON_DAYS), by queue.",
+            labels=["queue"],
+        )
+        yield HistogramMetricFamily(
+            "claims_pended_age_days",
+            "Age of the pended claims in days since their receipt, from the store.",
+        )
+        yield CounterMetricFamily(
+            "claims_examiner_actions",
+            "Examiners' actions on pended claims, by kind (take, release, deny, price, "
+            "override, request-info, note, approve ...), as the store records them.",
+            labels=["kind"],
+        )
+        yield GaugeMetricFamily(
+            "claims_pended_store_up",
+            "Whether the store answered the last scrape of the pended-claim series (1) or not.",
+        )
+
+    def collect(self) -> Iterator[Any]:
+        families = {f.name: f for f in self._families()}
+        up = families["claims_pended_store_up"]
+        try:
+            found = _read_pended(self.engine, self.now().date())
+        except Exception:  # a store away: say so instead of failing the whole scrape
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        for queue, (claims, past_due, due_soon) in sorted(found.queues.items()):
+            families["claims_pended"].add_metric([bounded(queue)], claims)
+            families["claims_pended_past_due"].add_metric([bounded(queue)], past_due)
+            families["claims_pended_due_soon"].add_metric([bounded(queue)], due_soon)
+        for code, claims in sorted(found.reasons.items()):
+            families["claims_pended_by_reason"].add_metric([bounded(code)], claims)
+        for kind, n in sorted(found.actions.items()):
+            families["claims_examiner_actions"].add_metric([bounded(kind)], n)
+        families["claims_pended_age_days"].add_metric(
+            [], _age_buckets(found.ages), float(sum(age * n for age, n in found.ages.items()))
+        )
+        yield from families.values()
+
+
+class _Pended:
+    def __init__(self) -> None:
+        self.queues: dict[str, tuple[int, int, int]] = {}  # claims, past due, due soon
+        self.reasons: dict[str, int] = {}
+        self.ages: dict[int, int] = {}  # days since receipt -> claims
+        self.actions: dict[str, int] = {}
+
+
+def _read_pended(engine: Any, today: date) -> _Pended:
+    from sqlalchemy import and_, case, func, select
+
+    from claims_engine.services.examination import DUE_SOON_DAYS
+    from claims_engine.store.tables import (
+        PendState,
+        examiner_actions_table,
+        pend_items_table,
+        pended_claims_table,
+    )
+
+    p, i, a = pended_claims_table.c, pend_items_table.c, examiner_actions_table.c
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+    found = _Pended()
+    with engine.connect() as conn:
+        for queue, claims, past_due, due_soon in conn.execute(
+            select(
+                p.queue,
+                func.count(),
+                func.sum(case((p.due_on < today, 1), else_=0)),
+                func.sum(case((and_(p.due_on >= today, p.due_on <= soon), 1), else_=0)),
+            ).group_by(p.queue)
+        ):
+            found.queues[str(queue)] = (int(claims), int(past_due or 0), int(due_soon or 0))
+        for code, claims in conn.execute(
+            select(i.code, func.count(func.distinct(i.claim_id)))
+            .where(i.state == PendState.OPEN.value)
+            .group_by(i.code)
+        ):
+            found.reasons[str(code)] = int(claims)
+        for received_on, claims in conn.execute(
+            select(p.received_on, func.count()).group_by(p.received_on)
+        ):
+            age = max(0, (today - received_on).days)
+            found.ages[age] = found.ages.get(age, 0) + int(claims)
+        for kind, n in conn.execute(select(a.kind, func.count()).group_by(a.kind)):
+            found.actions[str(kind)] = int(n)
+    return found
+
+
+def _go_float(value: float) -> str:
+    """A bucket bound as prometheus_client writes its own (``30.0``)."""
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+def _age_buckets(ages: dict[int, int]) -> list[tuple[str, float]]:
+    """Cumulative counts of claims at most each bound's days old, then ``+Inf``."""
+    buckets = [
+        (_go_float(bound), float(sum(n for age, n in ages.items() if age <= bound)))
+        for bound in AGE_BUCKETS_DAYS
+    ]
+    buckets.append(("+Inf", float(sum(ages.values()))))
+    return buckets
+
+
 # -- exposition ------------------------------------------------------------------------------------
 
 
@@ -388,10 +552,17 @@ def serve_worker_metrics() -> int:
     class _Server(WSGIServer):
         allow_reuse_address = True
 
+    from claims_engine.runtime import clock
+    from claims_engine.store.db import engine_for
+
     port = int(os.environ.get(METRICS_PORT_ENV, DEFAULT_WORKER_PORT))
     host = os.environ.get(METRICS_HOST_ENV, "0.0.0.0")
     redis_url = os.environ.get("CLAIMS_REDIS_URL") or None
-    registry = exposition_registry([QueueCollector(redis_url=redis_url)])
+    # the store, for the pended-claim series: one connection is enough for a scrape
+    store = engine_for(os.environ.get("CLAIMS_DATABASE_URL") or None, pool_size=1)
+    registry = exposition_registry(
+        [QueueCollector(redis_url=redis_url), PendedCollector(store, clock.now)]
+    )
     app = make_wsgi_app(registry)
     with make_server(host, port, app, server_class=_Server, handler_class=_Quiet) as httpd:
         httpd.serve_forever()

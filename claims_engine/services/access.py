@@ -3,8 +3,10 @@ it may see, and the audit of every read of health data.
 
 * A key has a role: ``provider`` (sees claims billed under the NPIs it holds, and the
   interchanges and remittances that are its own), ``member`` (its own claims, those of the minors
-  on its policy when it is the subscriber, and those of members it was granted) or ``insurer``
-  (everything).
+  on its policy when it is the subscriber, and those of members it was granted), ``insurer``
+  (everything), ``examiner`` or ``supervisor`` (the payer's claims examiners: pended claims,
+  through the examination routes only, and what they need to decide them; see
+  :func:`examination_refusal`).
 * A sender id (the ISA06 of an interchange, the GS02 of a functional group) belongs to the
   trading partner it is registered to. A provider key sends 837s only under the sender ids
   registered to it when it is made (none: it sends none); an insurer key, the payer's own,
@@ -63,6 +65,11 @@ class Role(StrEnum):
     PROVIDER = "provider"
     MEMBER = "member"
     INSURER = "insurer"
+    EXAMINER = "examiner"  # works pended claims (claims_engine.services.examination)
+    SUPERVISOR = "supervisor"  # an examiner who may also reassign and give back others' claims
+
+
+EXAMINING = frozenset({Role.EXAMINER, Role.SUPERVISOR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +134,8 @@ def create_key(
     """A new key; the token in the answer is the only copy of its secret.
 
     A provider key needs at least one valid NPI and no member; a member key needs a member id
-    (known to ``reference`` when given) and no NPI; an insurer key takes neither. Only a
+    (known to ``reference`` when given) and no NPI; an insurer, examiner or supervisor key
+    takes neither. Only a
     provider key takes ``senders``, the sender ids it may send 837s under; one that an active
     key already holds only with ``same_partner_as`` naming such a key (see the module
     docstring).
@@ -159,8 +167,13 @@ def create_key(
             for m in (member_id, *dependents):
                 if m not in reference.members:
                     raise ConfigurationError(f"member {m} is not in the reference data")
+    elif role is Role.INSURER:
+        if npis or member_id or dependents:
+            raise ConfigurationError("an insurer key sees every claim: it takes no --npi or member")
     elif npis or member_id or dependents:
-        raise ConfigurationError("an insurer key sees every claim: it takes no --npi or member")
+        raise ConfigurationError(
+            f"an {role.value} key works the payer's pended claims: it takes no --npi or member"
+        )
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     expires = now + lifetime
@@ -408,12 +421,49 @@ def sending_refusal(principal: Principal, raw: bytes) -> str | None:
 
 
 def claim_scope(principal: Principal) -> ClaimScope:
-    """The claims a principal may see: all, those billed under its NPIs, or its members'."""
+    """The claims a principal may see through the claim routes: all, those billed under its
+    NPIs, or its members'. An examiner's or supervisor's: none (a pended claim, with what is
+    needed to decide it, is read through the examination routes)."""
     if principal.role is Role.INSURER:
         return ClaimScope()
     if principal.role is Role.PROVIDER:
         return ClaimScope("billing_npi", tuple(sorted(principal.npis)))
+    if principal.role in EXAMINING:
+        return ClaimScope("member_id", ())  # nothing
     return ClaimScope("member_id", tuple(sorted(principal.members)))
+
+
+def examination_refusal(principal: Principal, *, acting: bool) -> str | None:
+    """Why ``principal`` may not use an examination route (queues, a pended claim as its
+    examiners see it, actions waiting for approval; ``acting``: take, act on, approve), or
+    None when it may. Examiner and supervisor keys read and act; an insurer key, the payer's
+    analyst rather than an examiner, reads (it sees every claim already) and acts on none;
+    provider and member keys do neither."""
+    if principal.role in EXAMINING:
+        return None
+    if principal.role is Role.INSURER:
+        if not acting:
+            return None
+        return (
+            "an insurer key reads the queues but does not act on pended claims: examiners use "
+            "examiner or supervisor keys (claims-engine keys create --role examiner)"
+        )
+    return "only examiner, supervisor and insurer keys see the queues of pended claims"
+
+
+def active_examiner(conn: Connection, key_id: str, now: datetime) -> bool:
+    """Whether ``key_id`` is an active (unexpired, unrevoked) examiner or supervisor key:
+    whom a claim may be reassigned to."""
+    k = _keys.c
+    found = conn.execute(
+        select(k.key_id).where(
+            k.key_id == key_id,
+            k.role.in_(sorted(r.value for r in EXAMINING)),
+            k.revoked_at.is_(None),
+            k.expires_at > now,
+        )
+    ).first()
+    return found is not None
 
 
 def claim_visibility(principal: Principal) -> ColumnElement[bool] | None:
@@ -422,8 +472,8 @@ def claim_visibility(principal: Principal) -> ColumnElement[bool] | None:
 
 
 def interchange_visibility(principal: Principal) -> ColumnElement[bool] | None:
-    """Interchanges: an insurer sees all, a provider those its key submitted, a member none
-    (an interchange's acknowledgments name other patients and providers)."""
+    """Interchanges: an insurer sees all, a provider those its key submitted, a member (and an
+    examiner) none (an interchange's acknowledgments name other patients and providers)."""
     if principal.role is Role.INSURER:
         return None
     if principal.role is Role.PROVIDER:
@@ -432,7 +482,8 @@ def interchange_visibility(principal: Principal) -> ColumnElement[bool] | None:
 
 
 def remittance_visibility(principal: Principal) -> ColumnElement[bool] | None:
-    """Remittances: an insurer sees all, a provider those paying an NPI it holds."""
+    """Remittances: an insurer sees all, a provider those paying an NPI it holds, others
+    none."""
     if principal.role is Role.INSURER:
         return None
     if principal.role is Role.PROVIDER:

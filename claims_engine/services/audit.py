@@ -7,8 +7,11 @@ What an export holds, in this order (see README, ``claims-engine audit``):
   "version": 1, "since": ..., "until": ...}`` (times ISO 8601 UTC, ``since`` inclusive,
   ``until`` exclusive);
 * one record per ``claim_events`` row (``kind`` ``claim_event``: the claim's id and payer claim
-  number, actor, states and reason) and per ``phi_reads`` row (``kind`` ``phi_read``: key,
-  role, route, record type and id), ordered by time, then kind, then row id. Each has ``seq``
+  number, actor, states and reason), per ``phi_reads`` row (``kind`` ``phi_read``: key, role,
+  route, record type and id), per examiner action (``examiner_action``: who, which action on
+  which claim and pend items, the SHA-256 of its reason, the decision before and after) and per
+  second examiner's approval or refusal (``examiner_approval``, at the time it was given),
+  ordered by time, then kind, then row id. Each has ``seq``
   (1, 2, 3 ...), ``prev`` and ``hash``: ``hash`` is the SHA-256 (hex) of ``prev`` followed by
   the canonical JSON of the record without ``hash``, and ``prev`` is the previous record's
   ``hash``, or for the first record the SHA-256 of the header's canonical JSON. Canonical JSON
@@ -49,19 +52,29 @@ from sqlalchemy import ColumnElement, Connection, Engine, String, func, insert, 
 
 from claims_engine.domain.errors import ConfigurationError, InputFileError
 from claims_engine.store.db import begin_write, is_postgres
+from claims_engine.store.tables import EXAMINER_ACTION as EXAMINER_ACTION_COLUMN
 from claims_engine.store.tables import (
     audit_anchors_table,
     claim_events_table,
     claims_table,
+    examiner_actions_table,
     phi_reads_table,
 )
+from claims_engine.store.vault import current_vault
 
 EXPORT_NAME = "claims-engine audit"
 EXPORT_VERSION = 1
 FORMATS = ("jsonl", "csv")
 CLAIM_EVENT = "claim_event"
 PHI_READ = "phi_read"
-TABLE_OF = {CLAIM_EVENT: "claim_events", PHI_READ: "phi_reads"}
+EXAMINER_ACTION = "examiner_action"
+EXAMINER_APPROVAL = "examiner_approval"
+TABLE_OF = {
+    CLAIM_EVENT: "claim_events",
+    PHI_READ: "phi_reads",
+    EXAMINER_ACTION: "examiner_actions",
+    EXAMINER_APPROVAL: "examiner_actions",
+}
 STREAM_BATCH = 2000
 MAX_STORE_PROBLEMS = 1000  # listed one by one; past this, one line counts the rest
 # The longest a job may run: the intake and payment actors' time_limit in workers/actors.py
@@ -93,11 +106,50 @@ FIELDS: dict[str, dict[str, str]] = {
         "record_type": "str",
         "record_id": "str",
     },
+    # an examiner's action as it was made: its reason as a SHA-256 (the reason itself is kept
+    # sealed in the store: examiners may name the patient), the decision before and after
+    # where it took effect when made
+    EXAMINER_ACTION: {
+        **_CHAINED,
+        "claim_id": "int",
+        "payer_claim_number": "str?",
+        "actor": "str",
+        "action": "str",
+        "items": "str",
+        "state": "str",
+        "why_sha256": "str",
+        "before": "str?",
+        "after": "str?",
+    },
+    # a second examiner's approval or refusal of an action that waited for one (``id`` is the
+    # action's): what it changed, when approved
+    EXAMINER_APPROVAL: {
+        **_CHAINED,
+        "claim_id": "int",
+        "actor": "str",
+        "state": "str",
+        "before": "str?",
+        "after": "str?",
+    },
     "end": {"count": "int", "head": "str"},
 }
 # The columns of the CSV form: kind first, then every field of every kind once.
 CSV_COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys(["kind", *(name for spec in FIELDS.values() for name in spec)])
+)
+# The columns of exports made before examiner actions were chained: still read as exports.
+CSV_COLUMNS_BEFORE_EXAMINERS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            "kind",
+            *(
+                name
+                for kind, spec in FIELDS.items()
+                if kind not in (EXAMINER_ACTION, EXAMINER_APPROVAL)
+                for name in spec
+            ),
+        ]
+    )
 )
 
 
@@ -234,6 +286,50 @@ def claim_event_fields(row: Any) -> dict[str, Any]:
     }
 
 
+def _decision_text(snapshot: Any) -> str | None:
+    """A decision as an examiner action's record shows it: ``partly paid, paid 902.61``."""
+    if not isinstance(snapshot, Mapping):
+        return None
+    if snapshot.get("outcome") == "pended":  # its amounts are not final: nothing is paid
+        return "pended"
+    return f"{snapshot.get('outcome')}, paid {snapshot.get('paid')}"
+
+
+def examiner_action_fields(row: Any, content: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of an ``examiner_actions`` row as it was made: the state it was made in
+    (``applied``, or ``awaiting approval`` for one a second examiner approved or refused since:
+    that is its own record, :func:`examiner_approval_fields`)."""
+    made_applied = row.state == "applied"
+    why = str(content.get("why", ""))
+    return {
+        "kind": EXAMINER_ACTION,
+        "id": int(row.id),
+        "at": utc_text(row.at),
+        "claim_id": int(row.claim_id),
+        "payer_claim_number": row.payer_claim_number or None,
+        "actor": row.actor,
+        "action": row.kind,
+        "items": ",".join(str(i) for i in row._mapping["items"]),
+        "state": "applied" if made_applied else "awaiting approval",
+        "why_sha256": hashlib.sha256(why.encode("utf-8")).hexdigest(),
+        "before": _decision_text(content.get("before")) if made_applied else None,
+        "after": _decision_text(content.get("after")) if made_applied else None,
+    }
+
+
+def examiner_approval_fields(row: Any, content: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": EXAMINER_APPROVAL,
+        "id": int(row.id),
+        "at": utc_text(row.approved_at),
+        "claim_id": int(row.claim_id),
+        "actor": row.approved_by,
+        "state": row.state,
+        "before": _decision_text(content.get("before")) if row.state == "approved" else None,
+        "after": _decision_text(content.get("after")) if row.state == "approved" else None,
+    }
+
+
 def phi_read_fields(row: Any) -> dict[str, Any]:
     """The fields of a ``phi_reads`` row: the key and its role, the route (the template, as
     ``/v1/claims/{claim_id}``, never a query string) and the record read."""
@@ -285,12 +381,14 @@ def conforms(line: Any) -> bool:
     return True
 
 
-def _csv_line(row: list[str]) -> dict[str, Any] | None:
-    if len(row) != len(CSV_COLUMNS):
+def _csv_line(row: list[str], columns: tuple[str, ...] = CSV_COLUMNS) -> dict[str, Any] | None:
+    if len(row) != len(columns):
         return None
-    cells = dict(zip(CSV_COLUMNS, row, strict=True))
+    cells = dict(zip(columns, row, strict=True))
     spec = FIELDS.get(cells["kind"])
-    if spec is None or any(cells[c] for c in CSV_COLUMNS if c != "kind" and c not in spec):
+    if spec is None or any(c not in cells for c in spec):
+        return None
+    if any(cells[c] for c in columns if c != "kind" and c not in spec):
         return None
     line: dict[str, Any] = {"kind": cells["kind"]}
     for name, kind in spec.items():
@@ -339,7 +437,9 @@ def lines_of(fh: TextIO, where: str) -> tuple[str, Iterator[Line]]:
         fh.seek(0)
         return "jsonl", _jsonl_lines(fh)
     if first.rstrip("\r\n") == ",".join(CSV_COLUMNS):
-        return "csv", _csv_lines(fh)
+        return "csv", _csv_lines(fh, CSV_COLUMNS)
+    if first.rstrip("\r\n") == ",".join(CSV_COLUMNS_BEFORE_EXAMINERS):
+        return "csv", _csv_lines(fh, CSV_COLUMNS_BEFORE_EXAMINERS)
     raise InputFileError(f"{where} is not an audit export (no export header)")
 
 
@@ -353,7 +453,7 @@ def _jsonl_lines(fh: TextIO) -> Iterator[Line]:
         yield number, value if conforms(value) else None
 
 
-def _csv_lines(fh: TextIO) -> Iterator[Line]:
+def _csv_lines(fh: TextIO, columns: tuple[str, ...]) -> Iterator[Line]:
     reader = csv.reader(fh, strict=True)
     done = 0  # lines the reader has consumed (it starts after the column names, line 1)
     while True:
@@ -367,7 +467,7 @@ def _csv_lines(fh: TextIO) -> Iterator[Line]:
             yield start, None
             continue
         done = reader.line_num
-        yield start, _csv_line(row)
+        yield start, _csv_line(row, columns)
 
 
 def range_of(header: Mapping[str, Any] | None, where: str) -> AuditRange:
@@ -572,12 +672,40 @@ def store_entries(conn: Connection, rng: AuditRange) -> Iterator[dict[str, Any]]
         .where(*_within(conn, r.at, rng))
         .order_by(_in_order(conn, r.at), r.id)
     )
+    x = examiner_actions_table.c
+    acted = (
+        select(x.id, x.at, x.claim_id, c.payer_claim_number, x.actor, x.kind, x["items"],
+               x.state, x.content)
+        .select_from(examiner_actions_table.outerjoin(claims_table, c.id == x.claim_id))
+        .where(*_within(conn, x.at, rng))
+        .order_by(_in_order(conn, x.at), x.id)
+    )  # fmt: skip
+    approved = (
+        select(x.id, x.approved_at, x.claim_id, x.approved_by, x.state, x.content)
+        .where(x.approved_at.is_not(None), *_within(conn, x.approved_at, rng))
+        .order_by(_in_order(conn, x.approved_at), x.id)
+    )
     streaming = conn.execution_options(yield_per=STREAM_BATCH)
     event_rows = ((row.at, CLAIM_EVENT, row.id, row) for row in streaming.execute(events))
     read_rows = ((row.at, PHI_READ, row.id, row) for row in streaming.execute(reads))
-    # each stream is ordered by (at, id); the kind breaks ties of time between the two
-    for _at, kind, _id, row in heapq.merge(event_rows, read_rows, key=_store_key):
-        yield claim_event_fields(row) if kind == CLAIM_EVENT else phi_read_fields(row)
+    action_rows = ((row.at, EXAMINER_ACTION, row.id, row) for row in streaming.execute(acted))
+    approval_rows = (
+        (row.approved_at, EXAMINER_APPROVAL, row.id, row) for row in streaming.execute(approved)
+    )
+    vault = current_vault()
+    # each stream is ordered by (at, id); the kind breaks ties of time between them
+    merged = heapq.merge(event_rows, read_rows, action_rows, approval_rows, key=_store_key)
+    for _at, kind, _id, row in merged:
+        if kind == CLAIM_EVENT:
+            yield claim_event_fields(row)
+        elif kind == PHI_READ:
+            yield phi_read_fields(row)
+        else:
+            content = vault.open_json(row.content, EXAMINER_ACTION_COLUMN, row.id)
+            if kind == EXAMINER_ACTION:
+                yield examiner_action_fields(row, content)
+            else:
+                yield examiner_approval_fields(row, content)
 
 
 # SQLite keeps times as text, and the store holds two forms of them: "2026-11-02 09:30:00.000000"
@@ -620,6 +748,7 @@ class ExportSummary:
     head: str
     anchor_id: int
     format: str
+    examiner_actions: int = 0  # actions and approvals
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -628,6 +757,7 @@ class ExportSummary:
             "count": self.count,
             "claim_events": self.claim_events,
             "phi_reads": self.phi_reads,
+            "examiner_actions": self.examiner_actions,
             "head": self.head,
             "anchor": self.anchor_id,
             "format": self.format,
@@ -656,23 +786,27 @@ class _Writer:
             self.out.write("\n")
 
 
-def write_export(engine: Engine, rng: AuditRange, out: TextIO, fmt: str) -> tuple[int, int, str]:
-    """Write the export of ``rng`` to ``out``; returns the claim events, the PHI reads and the
-    head. The same store and range give the same bytes."""
+def write_export(
+    engine: Engine, rng: AuditRange, out: TextIO, fmt: str
+) -> tuple[int, int, int, str]:
+    """Write the export of ``rng`` to ``out``; returns the claim events, the PHI reads, the
+    examiner actions and approvals, and the head. The same store and range give the same
+    bytes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audit export format {fmt!r}")
     header = header_of(rng)
     writer = _Writer(out, fmt)
     writer.write(header)
-    counts = {CLAIM_EVENT: 0, PHI_READ: 0}
+    counts = dict.fromkeys(TABLE_OF, 0)
     head = genesis(header)
     with snapshot(engine) as conn:
         for record in chain(store_entries(conn, rng), header):
             writer.write(record)
             counts[record["kind"]] += 1
             head = record["hash"]
-    writer.write(end_of(counts[CLAIM_EVENT] + counts[PHI_READ], head))
-    return counts[CLAIM_EVENT], counts[PHI_READ], head
+    writer.write(end_of(sum(counts.values()), head))
+    examiners = counts[EXAMINER_ACTION] + counts[EXAMINER_APPROVAL]
+    return counts[CLAIM_EVENT], counts[PHI_READ], examiners, head
 
 
 def store_anchor(
@@ -725,9 +859,10 @@ def export(
     commit itself comes after ``publish``; the caller undoes ``publish`` when that fails.
     :class:`ConfigurationError` when ``rng`` ends within :data:`SETTLE_WINDOW` of ``now``."""
     check_settled(rng, now)
-    events, reads, head = write_export(engine, rng, out, fmt)
-    anchor = store_anchor(engine, rng, events + reads, head, fmt, now, publish)
-    return ExportSummary(rng, events + reads, events, reads, head, anchor, fmt)
+    events, reads, examiners, head = write_export(engine, rng, out, fmt)
+    count = events + reads + examiners
+    anchor = store_anchor(engine, rng, count, head, fmt, now, publish)
+    return ExportSummary(rng, count, events, reads, head, anchor, fmt, examiners)
 
 
 # -- verification ---------------------------------------------------------------------------------
@@ -904,8 +1039,16 @@ def compare(
         yield _Difference(kind, row_id, None, "store", (), theirs["at"])
 
 
+_TABLES = {
+    CLAIM_EVENT: claim_events_table,
+    PHI_READ: phi_reads_table,
+    EXAMINER_ACTION: examiner_actions_table,
+    EXAMINER_APPROVAL: examiner_actions_table,
+}
+
+
 def _still_stored(conn: Connection, kind: str, ids: list[int]) -> set[int]:
-    table = claim_events_table if kind == CLAIM_EVENT else phi_reads_table
+    table = _TABLES[kind]
     ids = [i for i in ids if i in STORED_IDS]  # a file may name any number; the store cannot
     found: set[int] = set()
     for start in range(0, len(ids), 1000):

@@ -23,6 +23,15 @@ accepted, not adjudicated yet          A2:20        acceptance into adjudication
 rejected at intake (277CA)             A3:<why>     returned as unprocessable, with the edit's
                                                     status codes (A3:0 when none can be told)
 pended for review (decision pended)    P2:46        pending/payer review: internal review
+pended, information asked of provider  P3:<what>    pending/provider requested information
+                                       +P3:294      (an open INFO-REQUESTED pend item): what
+                                                    is asked, by the request's remark (RARC):
+                                                    297 medical notes/report (also when the
+                                                    remark names no document), 306 detailed
+                                                    description of service, 286 other payer's
+                                                    EOB, 244 tooth number or letter, 249 place
+                                                    of service; then STC10 294 supporting
+                                                    documentation (lines asked about: P3:<what>)
 pended by a failure to adjudicate      P5:41        pending/payer administrative or system
                                                     hold: special handling at payer site
 adjudicated, pays, no 835 yet          F0:3         finalized: adjudicated, awaiting payment
@@ -42,6 +51,13 @@ a replacement (frequency 7)            +F3:101      its own status, then STC10 F
                                                     reversed its original)
 not found, or not the caller's         A4:35        not found: claim/encounter not found
 =====================================  ===========  ==========================================
+
+A claim waiting for its provider's answer is answered P3 from the moment it is asked (STC02 the
+day of the request). What was asked, in the examiner's words, and the day it must be answered
+by are not in the 277: the guide leaves STC12 (free-form message text) unused in every loop of
+the 005010X212 277 (and pyx12's map of it agrees), so the provider reads them in the claim's
+status (``GET /v1/claims/{id}``, ``claims-engine status``). Nothing else of the examination
+(its notes, pend details, queue, examiner) is ever in a 277.
 
 Amounts and dates: STC02 the day of the claim's last change of state, STC04 its charge, STC05
 what its standing decision pays (0 until then, and once reversed), STC06 the day it was
@@ -72,10 +88,16 @@ from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.domain.money import ZERO, round_money
 from claims_engine.front_end.edits import EditContext, edit_claim
 from claims_engine.services.intake import CONTROL_COUNTER
-from claims_engine.services.queries import AdjudicationView, adjudications_of, identity_of
+from claims_engine.services.queries import (
+    AdjudicationView,
+    adjudications_of,
+    identity_of,
+    info_request_column,
+    stored_time,
+)
 from claims_engine.services.stored_adjudication import read_claim, read_decision
 from claims_engine.store.db import begin_write, next_numbers
-from claims_engine.store.tables import ClaimState, claims_table
+from claims_engine.store.tables import ClaimState, claims_table, pend_items_table
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
 from claims_engine.x12.reader276 import (
@@ -100,6 +122,25 @@ UNPROCESSABLE = "A3"
 NO_MORE_DETAIL = ClaimStatus("A3", "0")
 IN_REVIEW = ClaimStatus("P2", "46")
 SYSTEM_HOLD = ClaimStatus("P5", "41")
+# A claim waiting for information requested from its provider. Category P3 (code source 507):
+# "Pending/Provider Requested Information: the claim or encounter is waiting for information
+# that has already been requested from the provider. (Note: a claim status code identifying the
+# type of information requested must be sent)": STC01 carries the code of what is asked, chosen
+# by the remark code (RARC) of the request, and STC10 status code 294 (code source 508):
+# "Supporting documentation. Usage: at least one other status code is required to identify the
+# supporting documentation" (STC01's). A line asked about gets STC01's status alone, which names
+# the type too. Codes and texts as X12 publishes the two lists
+# (x12.org/codes/claim-status-category-codes and .../claim-status-codes).
+INFO_REQUESTED_STATUS = ClaimStatus("P3", "294")
+REQUESTED_DOCUMENT: dict[str, str] = {  # RARC of the request -> status code of what is asked
+    "M127": "297",  # missing patient medical record -> medical notes/report
+    "N29": "297",  # missing documentation/orders/notes/summary/report/chart -> the same
+    "N350": "306",  # description of an unlisted service missing -> detailed description
+    "N4": "286",  # prior carrier's EOB missing -> other payer's explanation of benefits
+    "N37": "244",  # tooth number/letter missing -> tooth number or letter
+    "M77": "249",  # place of service missing -> place of service
+}
+REQUESTED_DEFAULT = "297"  # medical notes/report: what the default remark (N29) asks for
 AWAITING_PAYMENT = ClaimStatus("F0", "3")
 PAID = ClaimStatus("F1", "65")
 DENIED = "F2"
@@ -285,6 +326,8 @@ def _candidate_rows(
         c.updated_at,
         c.error,
         c.claim,
+        info_request_column(pend_items_table.c.remark).label("info_remark"),
+        info_request_column(pend_items_table.c.raised_at).label("info_requested_at"),
     )
     if q.payer_claim_number:
         query = query.where(c.payer_claim_number == q.payer_claim_number)
@@ -339,12 +382,16 @@ def _report(
     decided: AdjudicationView | None = None  # whose date is STC06
     remitted: AdjudicationView | None = None  # whose 835 is STC08 and STC09
     state = row.state
+    effective = row.updated_at.date()
     if state == ClaimState.REJECTED:
         statuses = decoded.rejection(claim, row)
     elif state == ClaimState.RECEIVED:
         statuses = (RECEIVED,)
     elif state == ClaimState.ACCEPTED:
         statuses = (ACCEPTED,)
+    elif state == ClaimState.PENDED and row.info_requested_at is not None:
+        statuses = _info_requested(row.info_remark)
+        effective = max(effective, stored_time(row.info_requested_at).date())
     elif state == ClaimState.PENDED:
         pended = decision is not None and decision.outcome == Outcome.PENDED
         statuses = (IN_REVIEW if pended else SYSTEM_HOLD,)
@@ -371,7 +418,7 @@ def _report(
     institutional = claim is not None and claim.claim_type is ClaimType.INSTITUTIONAL
     report = ClaimReport(
         statuses=statuses,
-        effective=row.updated_at.date(),
+        effective=effective,
         charge=row.total_charge,
         paid=paid,
         adjudicated_on=decided.decided_at.date() if decided is not None else None,
@@ -391,6 +438,12 @@ def _report(
         standing = read if read is not None and paid else None
         return _with_lines(report, q.lines, claim, standing)
     return report
+
+
+def _info_requested(remark: str | None) -> tuple[ClaimStatus, ...]:
+    """P3 with what the request asks for (by its remark code), then P3:294 in STC10."""
+    document = REQUESTED_DOCUMENT.get(remark or "", REQUESTED_DEFAULT)
+    return (ClaimStatus(INFO_REQUESTED_STATUS.category, document), INFO_REQUESTED_STATUS)
 
 
 def _decision(view: AdjudicationView, row: Any) -> ClaimDecision | None:

@@ -6,6 +6,11 @@ adjudications with the remittance each is in, the claims that reversed them; chu
 id lists) and returns one :class:`Explanation` per claim found, in the order asked. The FHIR adapter
 (:mod:`adapters.fhir`) maps them to ExplanationOfBenefit resources; nothing here knows FHIR.
 
+A pended claim for which an examiner asked the provider for information (an open
+``INFO-REQUESTED`` pend item) explains itself by that request: what was asked and by when it
+must be answered, as the claim's status shows it (:mod:`claims_engine.services.queries`);
+nothing else of its examination (notes, pend details) is read.
+
 A stored claim or decision that does not decode raises
 :class:`~claims_engine.domain.errors.StoredDataError` (from :mod:`claims_engine.domain.codec`); it
 is left to propagate, the caller answers it.
@@ -21,12 +26,15 @@ from sqlalchemy import Connection, Engine, select
 
 from claims_engine.adjudication.decision import ClaimDecision
 from claims_engine.domain.model import Claim
-from claims_engine.services.queries import identity_of
+from claims_engine.domain.pend_reasons import INFO_REQUESTED
+from claims_engine.services.queries import InfoRequest, identity_of
 from claims_engine.services.stored_adjudication import read_claim, read_decision
 from claims_engine.store.tables import (
     ClaimState,
+    PendState,
     adjudications_table,
     claims_table,
+    pend_items_table,
     remittance_claims_table,
     remittances_table,
 )
@@ -47,8 +55,10 @@ class Explanation:
     ``decision`` is the claim's own decision (None before adjudication, when adjudication
     failed, and for a void, whose only decision is the reversal of its original). The
     remittance fields name the 835 that carried the decision (for a void: its reversal).
-    ``error`` is why the claim was rejected at intake or pended. ``updated_at`` is when the
-    claim last changed (naive UTC, as stored), for ``meta.lastUpdated``.
+    ``error`` is why the claim was rejected at intake or pended (for a claim waiting for
+    information from its provider: what was asked, and by when; the request itself is
+    ``info_request``). ``updated_at`` is when the claim last changed (naive UTC, as stored),
+    for ``meta.lastUpdated``.
     """
 
     claim_row_id: int
@@ -65,6 +75,7 @@ class Explanation:
     payer_claim_number: str | None
     member_id: str
     updated_at: datetime | None = None
+    info_request: InfoRequest | None = None
 
     @property
     def is_void(self) -> bool:
@@ -182,6 +193,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
         for r in found
     }
     reversing = _reversing_claims(conn, [r.payer_claim_number for r in rows])
+    requests = _info_requests(conn, [int(r.id) for r in rows if r.state == ClaimState.PENDED])
     result: dict[int, Explanation] = {}
     for r in rows:
         row_id = int(r.id)
@@ -194,6 +206,12 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
         error = r.error
         if own is not None and own.pend_reason and r.state == ClaimState.PENDED:
             error = error or own.pend_reason
+        info = requests.get(row_id)
+        if info is not None:
+            error = (
+                f"information requested from the provider: {info.asked} (to be answered by "
+                f"{info.answer_by.date().isoformat()})"
+            )
         result[row_id] = Explanation(
             claim_row_id=row_id,
             state=str(r.state),
@@ -211,5 +229,26 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
             payer_claim_number=r.payer_claim_number,
             member_id=identity_of(r).member_id,
             updated_at=r.updated_at,
+            info_request=info,
         )
     return result
+
+
+def _info_requests(conn: Connection, ids: list[int]) -> dict[int, InfoRequest]:
+    """The open request for information of each of these (pended) claims that has one."""
+    if not ids:
+        return {}
+    i = pend_items_table.c
+    found: dict[int, InfoRequest] = {}
+    for r in conn.execute(
+        select(i.claim_id, i.asked, i.raised_at, i.due_at)
+        .where(
+            i.claim_id.in_(ids),
+            i.state == PendState.OPEN.value,
+            i.code == INFO_REQUESTED,
+            i.asked.is_not(None),
+        )
+        .order_by(i.id)
+    ):
+        found[int(r.claim_id)] = InfoRequest(str(r.asked), r.raised_at, r.due_at)  # the latest
+    return found

@@ -1,6 +1,12 @@
 """Answers from the store: statistics of the pipeline, the status of one claim, and the lists
 and documents the adapters show (each narrowed by the caller's visibility condition, see
-:mod:`claims_engine.services.access`)."""
+:mod:`claims_engine.services.access`).
+
+A pended claim's status says what its submitter and its patient may know of the pend: that it
+waits, and whether for the plan's review or for information an examiner asked the provider for
+(an open ``INFO-REQUESTED`` pend item): what was asked and by when it must be answered. Nothing
+else of its examination shows: not the examiners' notes and reasons (sealed in
+``examiner_actions``), nor the pend items' details, rules, queues, priorities or holders."""
 
 from __future__ import annotations
 
@@ -19,15 +25,18 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     cast,
     func,
     insert,
     literal,
+    null,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from claims_engine.adjudication.decision import Outcome
+from claims_engine.domain.pend_reasons import INFO_REQUESTED
 from claims_engine.domain.reasons import describe_adjustment
 from claims_engine.store.db import is_postgres
 from claims_engine.store.tables import (
@@ -37,12 +46,14 @@ from claims_engine.store.tables import (
     AckKind,
     ClaimState,
     InterchangeState,
+    PendState,
     acknowledgments_table,
     adjudications_table,
     adjustments_table,
     claim_events_table,
     claims_table,
     interchanges_table,
+    pend_items_table,
     phi_reads_table,
     remittance_claims_table,
     remittances_table,
@@ -58,6 +69,7 @@ _remittances = remittances_table
 _items = remittance_claims_table
 _acks = acknowledgments_table
 _reads = phi_reads_table
+_pend_items = pend_items_table
 
 
 def money_text(value: Decimal | None) -> str | None:
@@ -114,6 +126,24 @@ class EventView:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class InfoRequest:
+    """What an examiner asked a pended claim's provider for (shown to the provider and the
+    patient), when, and until when an answer is awaited: with none by then the claim is denied
+    (CO-16)."""
+
+    asked: str
+    requested_at: datetime
+    answer_by: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asked": self.asked,
+            "requested_at": utc_text(self.requested_at),
+            "answer_by": utc_text(self.answer_by),
+        }
+
+
 @dataclass(slots=True)
 class ClaimStatusView:
     """Where a claim stands, for the submitter or the patient."""
@@ -137,6 +167,19 @@ class ClaimStatusView:
     remittance_trace: str | None = None
     adjustments: list[AdjustmentView] = field(default_factory=list)
     history: list[EventView] = field(default_factory=list)
+    info_request: InfoRequest | None = None  # an open request for information, when pended
+
+    def pend_json(self) -> dict[str, Any] | None:
+        """What the pend of a pended claim shows (None for a claim that is not pended): what
+        it waits for, ``review`` (by the plan) or ``information`` (from its provider), and
+        the request for information when there is one."""
+        if self.state != ClaimState.PENDED:
+            return None
+        info = self.info_request
+        return {
+            "waiting_for": "information" if info is not None else "review",
+            "information_requested": info.to_json() if info is not None else None,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +200,7 @@ class ClaimStatusView:
             "rule_pack_version": self.rule_pack_version,
             "reversed_by": self.reversed_by,
             "remittance_trace": self.remittance_trace,
+            "pend": self.pend_json(),
             "adjustments": [a.to_json() for a in self.adjustments],
             "history": [
                 {
@@ -220,7 +264,29 @@ def _status_columns() -> list[Any]:
         a.reversed_by,
         a.pend_reason,
         _remittances.c.trace_number,
+        info_request_column(_pend_items.c.asked).label("info_asked"),
+        info_request_column(_pend_items.c.raised_at).label("info_requested_at"),
+        info_request_column(_pend_items.c.due_at).label("info_answer_by"),
     ]
+
+
+def info_request_column(column: Any) -> Any:
+    """``column`` of the claim's open request for information (the latest, should there be
+    more), as a scalar subquery on the claim's row, looked for only when the claim is pended
+    (NULL otherwise: the status read of any other claim costs nothing more)."""
+    i = _pend_items.c
+    found = (
+        select(column)
+        .where(
+            i.claim_id == _claims.c.id,
+            i.state == PendState.OPEN.value,
+            i.code == INFO_REQUESTED,
+        )
+        .order_by(i.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return case((_claims.c.state == ClaimState.PENDED.value, found), else_=null())
 
 
 def _status_found(claim_row_id: Any, visible: ColumnElement[bool] | None) -> Select[Any]:
@@ -274,7 +340,21 @@ def _status_view(row: Any) -> ClaimStatusView:
         view.rule_pack_version = row.rule_pack_version
         view.reversed_by = row.reversed_by
         view.remittance_trace = row.trace_number
+    if (
+        row.state == ClaimState.PENDED
+        and row.info_asked is not None
+        and row.info_requested_at is not None
+        and row.info_answer_by is not None
+    ):
+        view.info_request = InfoRequest(
+            str(row.info_asked), stored_time(row.info_requested_at), stored_time(row.info_answer_by)
+        )
     return view
+
+
+def stored_time(value: Any) -> datetime:
+    """A stored time as the PostgreSQL driver or SQLAlchemy hands it (a datetime), or as text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def paid_by(outcome: str | None, paid: Decimal | None) -> Decimal | None:

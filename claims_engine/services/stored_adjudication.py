@@ -25,8 +25,8 @@ Database errors propagate, so the worker retries the message with backoff.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,10 +41,13 @@ from claims_engine.adjudication.adjudicate import (
 )
 from claims_engine.adjudication.batch import Ledger, services_of
 from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
+from claims_engine.adjudication.directives import Directives
 from claims_engine.domain.codec import claim_from_json, decision_from_json, decision_to_json
 from claims_engine.domain.errors import DataKeyError
 from claims_engine.domain.model import Claim
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.pend_reasons import ADJUDICATION_ERROR, CLAIM_UNREADABLE, PendItem
+from claims_engine.services.pends import DEFAULT_PROMPT_PAY_DAYS, PendedClaim, among, sync_pends
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows, update_rows
 from claims_engine.store.db import begin_write, error_line, is_postgres, is_transient
@@ -64,6 +67,9 @@ from claims_engine.store.tables import (
 from claims_engine.store.vault import current_vault
 
 ACTOR = "adjudication"
+# the actor of the claim events of a claim decided again: who the examiner was is in
+# examiner_actions (claim events are shown to providers and members)
+EXAMINATION_ACTOR = "examination"
 ORDER_WINDOW = timedelta(minutes=10)
 HISTORY_WINDOW = timedelta(days=366)
 
@@ -134,7 +140,7 @@ def adjudicate_claims(
         except Exception as exc:
             if is_transient(exc):
                 raise
-            result.add(_pend_failed(engine, ids, exc, now))
+            result.add(_pend_failed(engine, runtime, ids, exc, now))
     return result
 
 
@@ -179,6 +185,7 @@ class _Waiting:
     received_on: date
     claim: Any
     member_id: str  # the lookup of the claim's patient, as its intake stored it
+    charge: Decimal = ZERO
 
 
 def _adjudicate(
@@ -213,16 +220,9 @@ def _adjudicate(
                 raise  # the keys are wrong, not the claim: retried, and swept up once fixed
             except Exception as exc:  # a stored claim that cannot be read pends alone
                 failures.append((w, exc))
-        reversed_decisions = _load_reversed(
-            conn, [(claims[w.id], w.member_id) for w in waiting if w.id in claims]
-        )
-        lookups = readable_lookups(
-            runtime, [*claims.values(), *(d.claim for d in reversed_decisions.values())]
-        )
-        ledger = Ledger(
-            accumulators=_load_accumulators(conn, names, lookups),
-            history=_load_history(conn, names, _history_start(claims.values()), lookups),
-            decisions=reversed_decisions,
+        unreadable = {w.id for w, _ in failures}
+        ledger = _ledger(
+            conn, runtime, names, [(claims[w.id], w.member_id) for w in waiting if w.id in claims]
         )
         decided: list[tuple[_Waiting, Adjudication]] = []
         changed: dict[AccumulatorKey, str] = {}
@@ -246,6 +246,7 @@ def _adjudicate(
         _write_accumulators(conn, names, ledger, changed)
         _write_history(conn, decided)
         _write_states(conn, decided, failures, now)
+        _record_pends(conn, runtime, decided, failures, unreadable, now)
     requested = set(claim_ids)
     for w, outcome in decided:
         if outcome.decision.outcome is Outcome.PENDED:
@@ -258,6 +259,63 @@ def _adjudicate(
     result.claim_ids.extend(w.id for w, _ in failures)
     result.skipped = len(requested - set(result.claim_ids)) - result.deferred
     return result
+
+
+def pended_claim(
+    runtime: Runtime, claim_id: int, decision: ClaimDecision, received_on: date
+) -> PendedClaim:
+    """What the queue keeps of a claim that pends with ``decision``: its plan's clock."""
+    reference = runtime.reference
+    member = reference.members.get(decision.member_id)
+    plan = reference.plans.get(member.plan_id) if member is not None else None
+    claim = decision.claim
+    return PendedClaim(
+        claim_id,
+        plan.id if plan is not None else "",
+        plan.examination.prompt_pay_days if plan is not None else DEFAULT_PROMPT_PAY_DAYS,
+        claim.total_charge,
+        received_on,
+    )
+
+
+def _record_pends(
+    conn: Connection,
+    runtime: Runtime,
+    decided: list[tuple[_Waiting, Adjudication]],
+    failures: list[tuple[_Waiting, BaseException]],
+    unreadable: set[int],
+    now: datetime,
+) -> None:
+    catalogue = runtime.reference.pend_reasons
+    for w, outcome in decided:
+        d = outcome.decision
+        if d.outcome is Outcome.PENDED:
+            where = pended_claim(runtime, w.id, d, w.received_on)
+            sync_pends(conn, where, d.pend_items, catalogue, ACTOR, now)
+    for w, exc in failures:
+        code = CLAIM_UNREADABLE if w.id in unreadable else ADJUDICATION_ERROR
+        item = PendItem(
+            code, 0, "", f"adjudication failed: {type(exc).__name__}: {error_line(exc)}"
+        )
+        where = PendedClaim(w.id, "", DEFAULT_PROMPT_PAY_DAYS, w.charge, w.received_on)
+        sync_pends(conn, where, [item], catalogue, ACTOR, now)
+
+
+def _ledger(
+    conn: Connection, runtime: Runtime, families: list[str], claims: list[tuple[Claim, str]]
+) -> Ledger:
+    """What adjudicating ``claims`` (each with the lookup of its patient, as stored) in the
+    locked ``families`` starts from: their accumulators, their service history from the first
+    day the claims can need, and the standing decisions their replacements and voids reverse."""
+    reversed_decisions = _load_reversed(conn, claims)
+    lookups = readable_lookups(
+        runtime, [*(c for c, _ in claims), *(d.claim for d in reversed_decisions.values())]
+    )
+    return Ledger(
+        accumulators=_load_accumulators(conn, families, lookups),
+        history=_load_history(conn, families, _history_start(c for c, _ in claims), lookups),
+        decisions=reversed_decisions,
+    )
 
 
 def _count_deferred(conn: Connection, claim_ids: Sequence[int], first_unread: int) -> int:
@@ -305,7 +363,15 @@ def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Wa
     c = _claims.c
     last = max(m for _, m in families)
     query = (
-        select(c.id, c.payer_claim_number, c.family, c.received_on, c.claim, c.member_id)
+        select(
+            c.id,
+            c.payer_claim_number,
+            c.family,
+            c.received_on,
+            c.claim,
+            c.member_id,
+            c.total_charge,
+        )
         .where(
             c.family.in_([f for f, _ in families]),
             c.state == ClaimState.ACCEPTED,
@@ -323,6 +389,7 @@ def _load_waiting(conn: Connection, families: list[tuple[str, int]]) -> list[_Wa
             r.received_on,
             r.claim,
             str(r.member_id),
+            r.total_charge,
         )
         for r in conn.execute(query)
     ]
@@ -645,7 +712,7 @@ def _event(claim_id: int, state: str, reason: str, now: datetime) -> dict[str, A
 
 
 def _pend_failed(
-    engine: Engine, ids: Sequence[int], exc: BaseException, now: datetime
+    engine: Engine, runtime: Runtime, ids: Sequence[int], exc: BaseException, now: datetime
 ) -> BatchResult:
     """Pend claims whose adjudication could not be stored, with the error, in a transaction of
     their own (the failed one rolled back)."""
@@ -657,16 +724,318 @@ def _pend_failed(
         c = _claims.c
         # the UPDATE decides which claims were still waiting (another worker may have just
         # decided some): only those get the event
-        waiting = list(
-            conn.execute(
-                update(_claims)
-                .where(c.id.in_(ids), c.state == ClaimState.ACCEPTED)
-                .values(state=ClaimState.PENDED.value, error=error, updated_at=now)
-                .returning(c.id)
-            ).scalars()
-        )
+        pended = conn.execute(
+            update(_claims)
+            .where(c.id.in_(ids), c.state == ClaimState.ACCEPTED)
+            .values(state=ClaimState.PENDED.value, error=error, updated_at=now)
+            .returning(c.id, c.total_charge, c.received_on)
+        ).all()
+        waiting = [int(r.id) for r in pended]
         if waiting:
             insert_rows(conn, _events, [_event(i, ClaimState.PENDED, error, now) for i in waiting])
+        item = PendItem(ADJUDICATION_ERROR, 0, "", error)
+        for r in pended:
+            where = PendedClaim(
+                int(r.id), "", DEFAULT_PROMPT_PAY_DAYS, r.total_charge, r.received_on
+            )
+            sync_pends(conn, where, [item], runtime.reference.pend_reasons, ACTOR, now)
     result.failed = len(waiting)
     result.claim_ids.extend(waiting)
     return result
+
+
+# -- deciding a pended claim again -------------------------------------------------------------
+
+
+class NotPended(Exception):
+    """The claim is not (or no longer) pended: nothing to decide again."""
+
+
+def decide_again(
+    conn: Connection,
+    claim_id: int,
+    directives: Directives,
+    runtime: Runtime,
+    now: datetime,
+    actor: str,
+    *,
+    write: bool,
+) -> Adjudication:
+    """Adjudicate pended claim ``claim_id`` again with an examiner's ``directives``, in the
+    caller's write transaction, under the same family locks and with the same accumulators,
+    history and reversible decisions as the pipeline. With ``write``, the new decision takes
+    the pended one's place (a reversal with it, where the claim replaces a paid one), the
+    accumulators and service history move, and the claim's state follows (``adjudicated``,
+    or still ``pended`` with its pend items in step); without, nothing is written (what an
+    action needing a second examiner would do)."""
+    c = _claims.c
+    row = conn.execute(
+        select(
+            c.id,
+            c.payer_claim_number,
+            c.family,
+            c.received_on,
+            c.claim,
+            c.member_id,
+            c.total_charge,
+            c.original_claim_number,
+            c.billing_npi,
+        ).where(c.id == claim_id, c.state == ClaimState.PENDED)
+    ).first()
+    if row is None:
+        raise NotPended(f"claim {claim_id} is not pended")
+    w = _Waiting(
+        int(row.id),
+        str(row.payer_claim_number),
+        str(row.family),
+        row.received_on,
+        row.claim,
+        str(row.member_id),
+        row.total_charge,
+    )
+    reached: list[str] = []
+    if row.original_claim_number:
+        original = claims_table.alias("original")
+        reached = [
+            str(f)
+            for f in conn.execute(
+                select(original.c.family).where(
+                    original.c.payer_claim_number == row.original_claim_number,
+                    original.c.billing_npi == row.billing_npi,
+                    original.c.member_id == row.member_id,
+                    original.c.family != w.family,
+                )
+            ).scalars()
+        ]
+    names = sorted({w.family, *reached})
+    _lock_families(conn, names)
+    # under the lock: still pended (another action may have decided it meanwhile)
+    still = conn.execute(
+        select(c.state).where(c.id == claim_id).with_for_update()
+        if is_postgres(conn)
+        else select(c.state).where(c.id == claim_id)
+    ).scalar_one()
+    if still != ClaimState.PENDED:
+        raise NotPended(f"claim {claim_id} is no longer pended")
+    claim = read_claim(w.claim, w.id)
+    ledger = _ledger(conn, runtime, names, [(claim, w.member_id)])
+    context = replace(runtime.context(w.received_on, claim), directives=directives)
+    outcome = adjudicate(claim, ledger.context_for(claim, context), w.payer_claim_number)
+    if not write:
+        return outcome
+    ledger.record(outcome)
+    a = _adjudications.c
+    previous = list(
+        conn.execute(select(a.id).where(a.claim_id == claim_id, a.kind == "decision")).scalars()
+    )
+    if previous:
+        conn.execute(delete(_adjustments).where(_adjustments.c.adjudication_id.in_(previous)))
+        conn.execute(delete(_adjudications).where(a.id.in_(previous)))
+    decided = [(w, outcome)]
+    _write_decisions(conn, decided, {w.id: claim}, now)
+    _write_accumulators(conn, names, ledger, dict.fromkeys(outcome.accumulator_changes, w.family))
+    _write_history(conn, decided)
+    d = outcome.decision
+    pended = d.outcome is Outcome.PENDED
+    state = ClaimState.PENDED if pended else ClaimState.ADJUDICATED
+    reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
+    reason += f" (rule pack {d.rule_pack_version}; decided again by an examiner)"
+    if len(outcome.decisions) > 1:
+        reason += f"; reversed {outcome.decisions[0].reverses}"
+    conn.execute(
+        update(_claims)
+        .where(c.id == claim_id)
+        .values(state=state.value, error=None, updated_at=now)
+    )
+    insert_rows(
+        conn,
+        _events,
+        [
+            {
+                "claim_id": claim_id,
+                "at": now,
+                "actor": EXAMINATION_ACTOR,
+                "from_state": ClaimState.PENDED.value,
+                "to_state": state.value,
+                "reason": reason,
+            }
+        ],
+    )
+    return outcome
+
+
+@dataclass(slots=True)
+class DecidedAgain:
+    """What :func:`decide_again_many` did: the new outcome of each claim decided again, the
+    claims that were not (or no longer) pended, and those whose adjudication raised (left
+    pended as they were, nothing written for them)."""
+
+    outcomes: dict[int, Adjudication] = field(default_factory=dict)
+    not_pended: list[int] = field(default_factory=list)
+    failed: dict[int, BaseException] = field(default_factory=dict)
+
+
+def decide_again_many(
+    conn: Connection,
+    claim_ids: Sequence[int],
+    directives: Mapping[int, Directives],
+    runtime: Runtime,
+    now: datetime,
+    actor: str,
+) -> DecidedAgain:
+    """:func:`decide_again` (with ``write``) of many pended claims at once, in the caller's
+    write transaction, and as though one after the other in the order of ``claim_ids``: the
+    families of all of them (and of the originals their replacements reach) are locked once,
+    in key order; their accumulators, service history and reversible decisions are loaded
+    once; each claim is adjudicated with its ``directives`` through one
+    :class:`~claims_engine.adjudication.batch.Ledger`, so each sees what the ones before it
+    changed; and the decisions, accumulators, history, claim states and events are written
+    with batched statements, as :func:`adjudicate_claims` writes new claims'. A claim that
+    cannot be read, or whose adjudication raises, is left as it was (``failed``)."""
+    result = DecidedAgain()
+    wanted = list(dict.fromkeys(claim_ids))
+    if not wanted:
+        return result
+    c = _claims.c
+    rows = {
+        int(r.id): r
+        for r in conn.execute(
+            select(
+                c.id,
+                c.payer_claim_number,
+                c.family,
+                c.received_on,
+                c.claim,
+                c.member_id,
+                c.total_charge,
+                c.original_claim_number,
+                c.billing_npi,
+            ).where(among(conn, c.id, wanted), c.state == ClaimState.PENDED)
+        )
+    }
+    names = sorted({str(r.family) for r in rows.values()} | set(_reached_families(conn, rows)))
+    _lock_families(conn, names)
+    # under the locks: still pended (an examiner's action may have decided some meanwhile)
+    still_query = select(c.id).where(among(conn, c.id, rows), c.state == ClaimState.PENDED)
+    if is_postgres(conn):
+        still_query = still_query.order_by(c.id).with_for_update()
+    still = {int(x) for x in conn.execute(still_query).scalars()} if rows else set()
+    waiting: list[_Waiting] = []
+    for claim_id in wanted:
+        r = rows.get(claim_id)
+        if r is None or claim_id not in still:
+            result.not_pended.append(claim_id)
+            continue
+        waiting.append(
+            _Waiting(
+                claim_id,
+                str(r.payer_claim_number),
+                str(r.family),
+                r.received_on,
+                r.claim,
+                str(r.member_id),
+                r.total_charge,
+            )
+        )
+    claims: dict[int, Claim] = {}
+    for w in waiting:
+        try:
+            claims[w.id] = read_claim(w.claim, w.id)
+        except DataKeyError:
+            raise  # the keys are wrong, not the claim
+        except Exception as exc:
+            result.failed[w.id] = exc
+    if not claims:
+        return result
+    ledger = _ledger(
+        conn, runtime, names, [(claims[w.id], w.member_id) for w in waiting if w.id in claims]
+    )
+    decided: list[tuple[_Waiting, Adjudication]] = []
+    changed: dict[AccumulatorKey, str] = {}
+    for w in waiting:
+        claim = claims.get(w.id)
+        if claim is None:
+            continue
+        context = replace(runtime.context(w.received_on, claim), directives=directives[w.id])
+        try:
+            outcome = adjudicate(claim, ledger.context_for(claim, context), w.payer_claim_number)
+        except Exception as exc:  # left pended as it was; its neighbours are decided
+            result.failed[w.id] = exc
+            continue
+        ledger.record(outcome)
+        decided.append((w, outcome))
+        result.outcomes[w.id] = outcome
+        for key in outcome.accumulator_changes:
+            changed[key] = w.family
+    if not decided:
+        return result
+    a = _adjudications.c
+    previous = list(
+        conn.execute(
+            select(a.id).where(
+                among(conn, a.claim_id, [w.id for w, _ in decided]), a.kind == "decision"
+            )
+        ).scalars()
+    )
+    if previous:
+        conn.execute(
+            delete(_adjustments).where(among(conn, _adjustments.c.adjudication_id, previous))
+        )
+        conn.execute(delete(_adjudications).where(among(conn, a.id, previous)))
+    _write_decisions(conn, decided, claims, now)
+    _write_accumulators(conn, names, ledger, changed)
+    _write_history(conn, decided)
+    states: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for w, outcome in decided:
+        d = outcome.decision
+        state = ClaimState.PENDED if d.outcome is Outcome.PENDED else ClaimState.ADJUDICATED
+        states.append({"id": w.id, "state": state.value, "error": None, "updated_at": now})
+        events.append(
+            {
+                "claim_id": w.id,
+                "at": now,
+                "actor": EXAMINATION_ACTOR,
+                "from_state": ClaimState.PENDED.value,
+                "to_state": state.value,
+                "reason": _decided_again_reason(outcome, actor),
+            }
+        )
+    update_rows(conn, _claims, states)
+    insert_rows(conn, _events, events)
+    return result
+
+
+def _reached_families(conn: Connection, rows: Mapping[int, Any]) -> list[str]:
+    """The families of the originals that the replacements and voids among ``rows`` (claims
+    as :func:`decide_again_many` reads them) may reverse: of their billing NPI and patient."""
+    wanted = {
+        (str(r.original_claim_number), r.billing_npi, r.member_id)
+        for r in rows.values()
+        if r.original_claim_number
+    }
+    if not wanted:
+        return []
+    o = claims_table.alias("original").c
+    return sorted(
+        {
+            str(r.family)
+            for r in conn.execute(
+                select(o.family, o.payer_claim_number, o.billing_npi, o.member_id).where(
+                    o.payer_claim_number.in_(sorted({pccn for pccn, _, _ in wanted}))
+                )
+            )
+            if (str(r.payer_claim_number), r.billing_npi, r.member_id) in wanted
+        }
+    )
+
+
+def _decided_again_reason(outcome: Adjudication, actor: str) -> str:
+    """The event's reason for a claim decided again, as :func:`decide_again` words it."""
+    d = outcome.decision
+    pended = d.outcome is Outcome.PENDED
+    reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
+    reason += f" (rule pack {d.rule_pack_version}; decided again by an examiner)"
+    if len(outcome.decisions) > 1:
+        reason += f"; reversed {outcome.decisions[0].reverses}"
+    return reason

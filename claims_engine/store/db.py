@@ -63,6 +63,8 @@ from claims_engine.store import tables
 from claims_engine.store.migrations import (
     LOOKUP_SETTING,
     create_schema,
+    examination,
+    examiner_roles,
     register_senders,
     seal_health_data,
 )
@@ -127,6 +129,8 @@ MIGRATIONS: list[Step] = [
     (2, "audit anchors, and claim events by time", _audit_anchors),
     (3, "seal health data at rest", seal_health_data),
     (4, "sender ids registered to provider keys", register_senders),
+    (5, "examination of pended claims: pend items, queues, examiner actions", examination),
+    (6, "key roles for examiners and supervisors", examiner_roles),
 ]
 
 

@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -60,6 +61,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import TypeEngine
 
+from claims_engine.domain.pend_reasons import (
+    DEFAULT_CATALOGUE,
+    UNCLASSIFIED,
+    PendItem,
+    items_from_text,
+)
 from claims_engine.store.bulk import update_rows
 from claims_engine.store.vault import Vault, current_vault
 
@@ -718,3 +725,194 @@ def register_senders(conn: Connection) -> None:
         UniqueConstraint("key_id", "sender_id", name="uq_api_key_senders"),
     )
     senders.create(conn, checkfirst=True)
+
+
+# -- step 5: examination of pended claims -----------------------------------------------------
+
+_PEND_STATES = ("open", "resolved")
+_ACTION_STATES = ("applied", "awaiting approval", "approved", "refused")
+
+
+def _examination_tables(meta: MetaData) -> tuple[Table, Table, Table]:
+    """The three tables as step 5 made them (frozen: :mod:`tables` moves on)."""
+    items = Table(
+        "pend_items",
+        meta,
+        _id(),
+        _ref("claim_id", "claims.id", index=False),
+        _text("code", 32),
+        Column("line", Integer(), nullable=False),
+        _text("rule", 80),
+        Column("detail", Text(), nullable=False),
+        _text("queue", 32),
+        Column("priority", Integer(), nullable=False),
+        Column("raised_at", DateTime(), nullable=False),
+        Column("due_at", DateTime(), nullable=False),
+        _text("state", 16),
+        Column("asked", Text(), nullable=True),
+        _text("remark", 8, nullable=True),
+        Column("resolved_at", DateTime(), nullable=True),
+        _text("resolved_by", 100, nullable=True),
+        Column("resolved_action", Integer(), nullable=True),
+        _in("state", _PEND_STATES, "ck_pend_items_state"),
+        Index("ix_pend_items_claim", "claim_id", "state"),
+        Index("ix_pend_items_open", "state", "code", "due_at"),
+    )
+    pended = Table(
+        "pended_claims",
+        meta,
+        Column("claim_id", _key(), ForeignKey("claims.id"), primary_key=True, autoincrement=False),
+        _text("queue", 32),
+        Column("priority", Integer(), nullable=False),
+        _text("plan_id", 50),
+        Column("charge", _money(), nullable=False),
+        Column("received_on", Date(), nullable=False),
+        Column("pended_at", DateTime(), nullable=False),
+        Column("due_on", Date(), nullable=False),
+        Column("waiting_since", Date(), nullable=True),
+        _text("assigned_to", 100, nullable=True),
+        Column("assigned_until", DateTime(), nullable=True),
+        Column("version", Integer(), nullable=False),
+        Index("ix_pended_claims_queue", "queue", "priority", "due_on", "claim_id"),
+        Index("ix_pended_claims_due", "due_on"),
+    )
+    actions = Table(
+        "examiner_actions",
+        meta,
+        _id(),
+        _ref("claim_id", "claims.id", index=False),
+        _text("kind", 16),
+        _text("actor", 100),
+        Column("at", DateTime(), nullable=False),
+        Column("items", JSON(), nullable=False),
+        _text("state", 20),
+        _text("approved_by", 100, nullable=True),
+        Column("approved_at", DateTime(), nullable=True),
+        Column("content", LargeBinary(), nullable=False),
+        _in("state", _ACTION_STATES, "ck_examiner_actions_state"),
+        Index("ix_examiner_actions_claim", "claim_id", "id"),
+        Index("ix_examiner_actions_at", "at", "id"),
+        Index("ix_examiner_actions_state", "state", "claim_id"),
+    )
+    return items, pended, actions
+
+
+def examination(conn: Connection) -> None:
+    """Step 5: pend items, the queue rows of pended claims, and examiner actions; every claim
+    pended before it gets its pend items from the free-text reason its decision (or its error)
+    holds, routed as the engine's default pend reasons route them (no stored reference set
+    had its own before this step), and is due its receipt day plus the default 30 days."""
+    meta = MetaData()
+    schema_3().tables["claims"].to_metadata(meta)
+    schema_3().tables["adjudications"].to_metadata(meta)
+    items, pended, actions = _examination_tables(meta)
+    for table in (items, pended, actions):
+        table.create(conn, checkfirst=True)
+    claims, decisions = meta.tables["claims"], meta.tables["adjudications"]
+    c, a = claims.c, decisions.c
+    reason = select(a.pend_reason).where(a.claim_id == c.id, a.kind == "decision").scalar_subquery()
+    already = select(pended.c.claim_id).where(pended.c.claim_id == c.id).exists()
+    rows = conn.execute(
+        select(c.id, c.total_charge, c.received_on, c.updated_at, c.error, reason.label("why"))
+        .where(c.state == "pended", ~already)
+        .order_by(c.id)
+    ).all()
+    catalogue = DEFAULT_CATALOGUE
+    for start in range(0, len(rows), BATCH):
+        item_rows: list[dict[str, Any]] = []
+        pended_rows: list[dict[str, Any]] = []
+        for r in rows[start : start + BATCH]:
+            found = items_from_text(r.error or r.why or "") or (
+                PendItem(UNCLASSIFIED, 0, "", "pended with no reason recorded"),
+            )
+            routed = [(item, catalogue.get(item.code)) for item in found]
+            for item, why in routed:
+                item_rows.append(
+                    {
+                        "claim_id": r.id,
+                        "code": item.code,
+                        "line": item.line,
+                        "rule": item.rule[:80],
+                        "detail": item.detail,
+                        "queue": why.queue,
+                        "priority": why.priority,
+                        "raised_at": r.updated_at,
+                        "due_at": r.updated_at + timedelta(days=why.days),
+                        "state": "open",
+                    }
+                )
+            first = min((why for _, why in routed), key=lambda w: (w.priority, w.queue))
+            pended_rows.append(
+                {
+                    "claim_id": r.id,
+                    "queue": first.queue,
+                    "priority": first.priority,
+                    "plan_id": "",
+                    "charge": r.total_charge,
+                    "received_on": r.received_on,
+                    "pended_at": r.updated_at,
+                    "due_on": r.received_on + timedelta(days=30),
+                    "version": 1,
+                }
+            )
+        conn.execute(items.insert(), item_rows)
+        conn.execute(pended.insert(), pended_rows)
+
+
+# -- step 6: key roles for examiners and supervisors --------------------------------------------
+
+_KEY_ROLES_6 = ("provider", "member", "insurer", "examiner", "supervisor")
+
+
+def _api_keys_6(meta: MetaData) -> Table:
+    """``api_keys`` as step 6 leaves it (frozen: :mod:`tables` moves on): step 1's columns
+    (step 3 changed its rows, not its columns), its role check naming the two new roles."""
+    return Table(
+        "api_keys",
+        meta,
+        _id(),
+        Column("key_id", String(32), nullable=False, unique=True),
+        Column("secret_sha256", String(64), nullable=False),
+        _text("role", 16),
+        _text("label", 200),
+        Column("npis", JSON(), nullable=False),
+        _text("member_id", 80, nullable=True),
+        Column("dependents", JSON(), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+        Column("expires_at", DateTime(), nullable=False),
+        Column("revoked_at", DateTime(), nullable=True),
+        _in("role", _KEY_ROLES_6, "ck_api_keys_role"),
+    )
+
+
+def examiner_roles(conn: Connection) -> None:
+    """Step 6: ``api_keys.role`` may also be ``examiner`` or ``supervisor``. PostgreSQL drops
+    the check and adds it again; SQLite, which cannot change a check, makes the table again
+    as :func:`_api_keys_6` says and copies its rows (ids kept: ``api_key_senders`` names keys
+    by ``key_id``, which is kept too). A store whose check allows them already is made the
+    same again, harmlessly."""
+    table = _api_keys_6(MetaData())
+    if conn.dialect.name != "sqlite":
+        listed = ", ".join(f"'{v}'" for v in _KEY_ROLES_6)
+        conn.exec_driver_sql(
+            "ALTER TABLE api_keys DROP CONSTRAINT IF EXISTS ck_api_keys_role, "
+            f"ADD CONSTRAINT ck_api_keys_role CHECK (role IN ({listed}))"
+        )
+        return
+    building = "api_keys__roles"
+    statements = [str(CreateTable(table).compile(dialect=conn.dialect)).strip()]
+    statements += [
+        str(CreateIndex(i).compile(dialect=conn.dialect)).strip()
+        for i in sorted(table.indexes, key=lambda i: str(i.name))
+    ]
+    ddl = statements[0]
+    renamed = ddl.replace("CREATE TABLE api_keys (", f'CREATE TABLE "{building}" (', 1)
+    if renamed == ddl:
+        raise RuntimeError(f"unexpected DDL for api_keys: {ddl[:80]!r}")
+    conn.exec_driver_sql(renamed)
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    conn.exec_driver_sql(f'INSERT INTO "{building}" ({columns}) SELECT {columns} FROM api_keys')
+    conn.exec_driver_sql("DROP TABLE api_keys")
+    conn.exec_driver_sql(f'ALTER TABLE "{building}" RENAME TO api_keys')
+    for statement in statements[1:]:
+        conn.exec_driver_sql(statement)

@@ -60,6 +60,18 @@ class ClaimState(StrEnum):
     REMITTED = "remitted"
 
 
+class PendState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class ActionState(StrEnum):
+    APPLIED = "applied"  # took effect when made
+    AWAITING_APPROVAL = "awaiting approval"  # four eyes: waits for a second examiner
+    APPROVED = "approved"  # took effect when a second examiner approved it
+    REFUSED = "refused"  # the second examiner refused it, or the claim moved on without it
+
+
 class AckKind(StrEnum):
     TA1 = "ta1"
     IMPLEMENTATION = "999"
@@ -156,6 +168,7 @@ CLAIM = "claims.claim"
 IDENTITY = "claims.identity"
 DECISION = "adjudications.decision"
 REMITTANCE = "remittances.content"
+EXAMINER_ACTION = "examiner_actions.content"
 SEALED_COLUMNS: dict[str, str] = {
     RAW: "bytes",
     ACK: "text",
@@ -164,6 +177,7 @@ SEALED_COLUMNS: dict[str, str] = {
     IDENTITY: "json",
     DECISION: "json",
     REMITTANCE: "text",
+    EXAMINER_ACTION: "json",
 }
 # Lookup columns: keyed hashes of member ids and patient control numbers (CLM01); a JSON list of
 # them in ``api_keys.dependents``.
@@ -510,7 +524,13 @@ class ApiKeyRow(SQLModel, table=True):
     :class:`ApiKeySenderRow` rows."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (_in("role", ("provider", "member", "insurer"), "ck_api_keys_role"),)
+    __table_args__ = (
+        _in(
+            "role",
+            ("provider", "member", "insurer", "examiner", "supervisor"),
+            "ck_api_keys_role",
+        ),
+    )
 
     id: int | None = _id()
     key_id: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
@@ -569,6 +589,102 @@ class AuditAnchorRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
 
 
+class PendItemRow(SQLModel, table=True):
+    """One reason a claim pends (:class:`~claims_engine.domain.pend_reasons.PendItem`), routed
+    when it was raised: the queue, priority and days its code had then. ``line`` 0 is the whole
+    claim. A request for information keeps what was asked (``asked``, shown to the provider)
+    and the remark code a denial for no answer will carry. Kept when resolved, with who and by
+    which action."""
+
+    __tablename__ = "pend_items"
+    __table_args__ = (
+        _in("state", tuple(PendState), "ck_pend_items_state"),
+        Index("ix_pend_items_claim", "claim_id", "state"),
+        Index("ix_pend_items_open", "state", "code", "due_at"),
+    )
+
+    id: int | None = _id()
+    claim_id: int = _ref("claims.id", index=False)
+    code: str = Field(max_length=32)
+    line: int = Field(default=0)
+    rule: str = Field(default="", max_length=80)
+    detail: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    queue: str = Field(max_length=32)
+    priority: int
+    raised_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    due_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    state: str = _state()
+    asked: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    remark: str | None = Field(default=None, max_length=8)
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    resolved_by: str | None = Field(default=None, max_length=100)
+    resolved_action: int | None = Field(default=None)
+
+
+class PendedClaimRow(SQLModel, table=True):
+    """A claim waiting for an examiner (or for its provider), as its queue lists it: the queue
+    and priority of its most urgent open reason, its charge, when it was received, when it
+    pended, and the day it is due (receipt plus the plan's prompt-payment days, plus the days
+    a request for information stopped the clock where the plan says so). ``assigned_to`` holds
+    it for one examiner until ``assigned_until``. ``version`` counts the changes to the claim's
+    examination: an action made on an older version is refused (HTTP 409). The row goes when
+    the claim is decided."""
+
+    __tablename__ = "pended_claims"
+    __table_args__ = (
+        Index("ix_pended_claims_queue", "queue", "priority", "due_on", "claim_id"),
+        Index("ix_pended_claims_due", "due_on"),
+    )
+
+    claim_id: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey("claims.id"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    queue: str = Field(max_length=32)
+    priority: int
+    plan_id: str = Field(default="", max_length=50)
+    charge: Decimal = _money()
+    received_on: date = Field(sa_column=Column(Date(), nullable=False))
+    pended_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    due_on: date = Field(sa_column=Column(Date(), nullable=False))
+    waiting_since: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    assigned_to: str | None = Field(default=None, max_length=100)
+    assigned_until: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    version: int = Field(default=1)
+
+
+class ExaminerActionRow(SQLModel, table=True):
+    """One examiner's action on a claim: who, when, which kind, on which pend items, and in
+    ``content`` (sealed: notes and reasons may name the patient) why, what it asked for and
+    the claim before and after. An action that needs a second examiner waits ``awaiting
+    approval`` until one approves it (``approved_by``) or refuses it."""
+
+    __tablename__ = "examiner_actions"
+    __table_args__ = (
+        _in("state", tuple(ActionState), "ck_examiner_actions_state"),
+        Index("ix_examiner_actions_claim", "claim_id", "id"),
+        Index("ix_examiner_actions_at", "at", "id"),
+        Index("ix_examiner_actions_state", "state", "claim_id"),
+    )
+
+    id: int | None = _id()
+    claim_id: int = _ref("claims.id", index=False)
+    kind: str = Field(max_length=16)
+    actor: str = Field(max_length=100)
+    at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    items: list[int] = Field(sa_column=Column(_JSON, nullable=False))
+    state: str = Field(max_length=20)
+    approved_by: str | None = Field(default=None, max_length=100)
+    approved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    content: bytes = _sealed()
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -589,3 +705,6 @@ api_keys_table: Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
 api_key_senders_table: Table = ApiKeySenderRow.__table__  # type: ignore[attr-defined]
 phi_reads_table: Table = PhiReadRow.__table__  # type: ignore[attr-defined]
 audit_anchors_table: Table = AuditAnchorRow.__table__  # type: ignore[attr-defined]
+pend_items_table: Table = PendItemRow.__table__  # type: ignore[attr-defined]
+pended_claims_table: Table = PendedClaimRow.__table__  # type: ignore[attr-defined]
+examiner_actions_table: Table = ExaminerActionRow.__table__  # type: ignore[attr-defined]

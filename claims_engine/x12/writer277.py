@@ -22,6 +22,11 @@ STC10 and STC11 further statuses. An inquiry matching no claim is answered ``A4:
 not found) from what the request itself said, so that the answer tells nothing the asker did
 not know. Which status a claim has is decided by the caller; this module only writes.
 
+There is no free text: the guide leaves STC12 (free-form message text) unused in every loop of
+the 005010X212 277, so a claim waiting for information its payer asked for is told by its
+statuses alone (P3 with the codes of what is asked, see
+:mod:`claims_engine.services.claim_inquiry`), never by the words of the request.
+
 Values are written with the request's delimiters; a value that holds one of them (or a
 character outside the X12 sets) has it taken out, since X12 has no escape. Nothing here reads a
 clock: ``created`` and the control number are inputs.

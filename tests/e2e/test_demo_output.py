@@ -158,3 +158,25 @@ def test_a_search_lists_pended_claims_with_nothing_paid(demo: Demo) -> None:
         engine.dispose()
     assert number in {s.payer_claim_number for s in found}
     assert {s.paid for s in found} == {Decimal("0.00")}, found
+
+
+def test_the_demo_ends_with_a_pended_claim_worked_to_payment(demo: Demo) -> None:
+    tour = demo.stdout.split("examiner's queues", 1)[1].split("\nwhole flow", 1)[0]
+    worked = re.search(r"^claim (\d+) \((\d+)\), queue ([a-z-]+)", tour, re.M)
+    assert worked, tour
+    released = re.search(
+        r"^examiner-demo released it: claim \d+ (paid|partly paid): paid ", tour, re.M
+    )
+    assert released, tour
+    paid = re.search(r"^paid in (835-\S+\.x12) \(trace \d+\): (CLP\*[^\n]+)$", tour, re.M)
+    assert paid, tour
+    clp = paid[2].split("*")
+    assert clp[7] == worked[2] and clp[2] in ("1", "2", "3")  # a payment, not a denial
+    # the 835 is on disk as listed, and the store no longer holds the claim in a queue
+    assert (demo.out / "835" / paid[1]).read_text().count(worked[2]) == 1
+    with sqlite3.connect(demo.out / "claims.db") as db:
+        (state,) = db.execute("SELECT state FROM claims WHERE id = ?", (int(worked[1]),)).fetchone()
+        queued = db.execute(
+            "SELECT count(*) FROM pended_claims WHERE claim_id = ?", (int(worked[1]),)
+        ).fetchone()
+    assert (state, queued) == ("remitted", (0,))

@@ -1,6 +1,6 @@
 """The HTTP API over a real PostgreSQL: the authorization matrix (each role x each route x
-own and others' records, and submissions under whose sender ids), the audit of reads, and keys
-that expire or are revoked."""
+own and others' records, submissions under whose sender ids, and the examination of pended
+claims), the audit of reads, and keys that expire or are revoked."""
 
 from __future__ import annotations
 
@@ -138,6 +138,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         keys["minor"] = create_key(
             engine, Role.MEMBER, now=NOW, member_id=minor, reference=runtime.reference
         )
+        keys["examiner"] = create_key(engine, Role.EXAMINER, now=NOW)
+        keys["supervisor"] = create_key(engine, Role.SUPERVISOR, now=NOW)
         # the file was sent by provider A's key: it sees the interchange, B does not
         second = generated_837(tmp / "second.837", claims=20, seed=29)
         sub2 = submit(engine, second, "second.837", NOW, submitted_by=keys["provider_a"].key_id)
@@ -208,10 +210,21 @@ def _sees(world: World, role: str, claim: dict[str, Any]) -> bool:
         return member in {world.member, world.minor, world.adult_dependent}
     if role == "minor":
         return member == world.minor
+    if role in ("examiner", "supervisor"):
+        return False  # a pended claim is theirs through the examination routes only
     raise AssertionError(role)
 
 
-ROLES = ("insurer", "provider_a", "provider_b", "member", "member_granted", "minor")
+ROLES = (
+    "insurer",
+    "provider_a",
+    "provider_b",
+    "member",
+    "member_granted",
+    "minor",
+    "examiner",
+    "supervisor",
+)
 
 
 def _sample(world: World) -> list[dict[str, Any]]:
@@ -557,7 +570,7 @@ def test_a_276_answers_each_role_about_its_own_claims_only(world: World, role: s
         "Content-Type": "application/edi-x12",
     }
     r = world.client.post("/v1/x12/276", content=build_276(asks), headers=headers)
-    if role.startswith("member") or role == "minor":
+    if role.startswith("member") or role in ("minor", "examiner", "supervisor"):
         assert r.status_code == 403
         return
     assert r.status_code == 200, r.text
@@ -570,3 +583,49 @@ def test_a_276_answers_each_role_about_its_own_claims_only(world: World, role: s
             assert "A4:35" not in codes, (role, claim, block)
         else:
             assert codes == {"A4:35"}, (role, claim, block)
+
+
+# The examination of pended claims, by role: examiner and supervisor keys read and act, the
+# insurer's (the payer's analyst) reads, providers and members use none of these routes, even
+# for a claim they bill or are the patient of: 403 before any id is looked up.
+EXAMINERS = ("examiner", "supervisor")
+READERS = ("insurer", *EXAMINERS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_examination_routes_by_role(world: World, role: str) -> None:
+    p = t.pended_claims_table.c
+    i = t.pend_items_table.c
+    with world.engine.connect() as conn:
+        pended = conn.execute(select(p.claim_id).order_by(p.claim_id)).scalars().first()
+        ever = set(conn.execute(select(i.claim_id)).scalars())
+    assert pended is not None, "the world has a pended claim (high-dollar): pick a seed"
+    never = next(
+        c["id"] for c in world.claims if c["id"] not in ever and c["payer_claim_number"] is not None
+    )
+    headers = {"Authorization": f"Bearer {world.keys[role].token}"}
+    read = 200 if role in READERS else 403
+    missing = 404 if role in READERS else 403
+    act = 200 if role in EXAMINERS else 403
+    absent = 404 if role in EXAMINERS else 403
+    calls: list[tuple[str, str, Any, int]] = [
+        ("GET", "/v1/queues", None, read),
+        ("GET", "/v1/queues/high-dollar/claims?limit=1", None, read),
+        ("GET", "/v1/queues/nosuch/claims", None, missing),
+        ("GET", f"/v1/claims/{pended}/examination", None, read),
+        ("GET", f"/v1/claims/{never}/examination", None, missing),
+        ("GET", "/v1/actions?state=awaiting%20approval", None, read),
+        ("POST", f"/v1/claims/{pended}/actions", {"kind": "note", "why": role}, act),
+        ("POST", f"/v1/claims/{never}/actions", {"kind": "note", "why": role}, absent),
+        ("POST", "/v1/actions/999999999/approve", None, absent),
+        ("POST", "/v1/actions/999999999/refuse", {"why": "no"}, absent),
+    ]
+    for method, url, body, expected in calls:
+        r = world.client.request(method, url, headers=headers, json=body)
+        assert r.status_code == expected, (role, method, url, r.text)
+        if expected >= 400:
+            assert r.json()["error"]["code"] == {403: "forbidden", 404: "not_found"}[expected]
+    if role in READERS:
+        view = world.get(role, f"/v1/claims/{pended}/examination").json()
+        notes = [a["actor"] for a in view["actions"] if a["kind"] == "note"]
+        assert (world.keys[role].key_id in notes) == (role in EXAMINERS)

@@ -4,6 +4,7 @@ examples and error bodies), and schemathesis finds no 500 and no response that b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,15 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@dataclass(frozen=True)
+class Served:
+    app: FastAPI
+    key: CreatedKey  # the insurer's
+    examiner: CreatedKey  # for the examination routes, which an insurer key only reads
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, CreatedKey]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("schema")
     url = f"sqlite:///{tmp / 'claims.db'}"
     engine = engine_for(url)
@@ -40,9 +48,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, 
         adjudicate_claims(engine, batch, runtime, NOW)
     run_payment_cycle(engine, runtime, NOW, tmp / "835")
     key = create_key(engine, Role.INSURER, now=NOW)
+    examiner = create_key(engine, Role.EXAMINER, now=NOW)
     env = Environment(Settings(url, None, ROOT / "rules", frozenset({1, 2, 3, 4, 5})), engine)
     app = create_app(ApiConfig(env, now=lambda: NOW + timedelta(hours=1), inprocess_workers=False))
-    yield app, key
+    yield Served(app, key, examiner)
     engine.dispose()
 
 
@@ -58,23 +67,36 @@ OPERATIONS = (
     ("GET", "/fhir/r4/ExplanationOfBenefit/{eob_id}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/v1/queues"),
+    ("GET", "/v1/queues/{queue}/claims"),
+    ("GET", "/v1/claims/{claim_id}/examination"),
+    ("POST", "/v1/claims/{claim_id}/actions"),
+    ("GET", "/v1/actions"),
+    ("POST", "/v1/actions/{action_id}/approve"),
+    ("POST", "/v1/actions/{action_id}/refuse"),
 )
+EXAMINATION = {path for _method, path in OPERATIONS if "/queues" in path or "/actions" in path}
+EXAMINATION.add("/v1/claims/{claim_id}/examination")
 
 
 # (schemathesis's own pytest integration, from_fixture, does not run under pytest 9: each
 # operation's cases are drawn here with its hypothesis strategy instead.)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_no_500_and_no_response_outside_the_schema(
-    served: tuple[FastAPI, CreatedKey], method: str, path: str
-) -> None:
-    app, key = served
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+def test_no_500_and_no_response_outside_the_schema(served: Served, method: str, path: str) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", served.app)
     operation = schema[path][method]
+    key = served.examiner if path in EXAMINATION else served.key
     headers = {"Authorization": f"Bearer {key.token}"}
 
     # A raw X12 body is a string to OpenAPI: no schema can say which strings are interchanges,
-    # so a schema-valid body may rightly be refused (400 / 422 with its TA1 or 999) there.
-    excluded = [positive_data_acceptance] if method == "POST" else []
+    # so a schema-valid body may rightly be refused (400 / 422 with its TA1 or 999) there; an
+    # action's codes and lines are checked against the code lists and the claim (400), and a
+    # queue's page cursor is opaque: a string that is none is refused with 400.
+    excluded = (
+        [positive_data_acceptance]
+        if method == "POST" or path == "/v1/queues/{queue}/claims"
+        else []
+    )
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy())
@@ -84,15 +106,28 @@ def test_no_500_and_no_response_outside_the_schema(
     check()
 
 
-def test_the_document_describes_every_route_completely(served: tuple[FastAPI, CreatedKey]) -> None:
-    app, _key = served
-    with TestClient(app) as client:
+def test_the_document_describes_every_route_completely(served: Served) -> None:
+    with TestClient(served.app) as client:
         doc = client.get("/openapi.json").json()
     paths = doc["paths"]
     documented = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     assert documented == set(OPERATIONS)  # every route is fuzzed above
     schemas = doc["components"]["schemas"]
-    for name in ("ClaimOut", "ClaimPage", "InterchangeOut", "RemittanceOut", "ErrorBody"):
+    for name in (
+        "ClaimOut",
+        "ClaimPage",
+        "InterchangeOut",
+        "RemittanceOut",
+        "ErrorBody",
+        "QueueList",
+        "QueuePageOut",
+        "ExaminationOut",
+        "ActionResultOut",
+        "AwaitingList",
+        "RefusalIn",
+        "PriceIn",
+        "DenyIn",
+    ):
         assert schemas[name].get("examples"), f"{name} has no example"
     for path, operations in paths.items():
         if path in ("/healthz", "/readyz"):
@@ -104,5 +139,5 @@ def test_the_document_describes_every_route_completely(served: tuple[FastAPI, Cr
                 if status.startswith(("4", "5")):
                     assert response.get("content"), (method, path, status)
             assert op.get("summary"), (method, path)
-            if method == "post":
+            if method == "post" and path != "/v1/actions/{action_id}/approve":  # no body
                 assert op["requestBody"]["content"], (method, path)

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -221,6 +222,11 @@ def test_worker_processes_add_up_on_the_metrics_port(
         assert ingested >= 2
         assert total(samples, "claims_queue_depth") == 0
         assert total(samples, "claims_queue_broker_up") == 1
+        # the store's series too: the exposition reads the workers' store at scrape time
+        assert total(samples, "claims_pended_store_up") == 1
+        assert total(samples, "claims_pended") == count(engine, t.pended_claims_table), (
+            "pended claims by queue, from the store"
+        )
     finally:
         os.kill(worker.pid, signal.SIGTERM)  # the command passes it on to dramatiq
         try:
@@ -230,3 +236,79 @@ def test_worker_processes_add_up_on_the_metrics_port(
             worker.wait()
         log.close()
     assert not (_run_dirs() - dirs_before), "the run's metrics directory was left behind"
+
+
+# -- pended claims and examiners' actions, read from the store at scrape time ----------------------
+
+
+def test_pended_claims_and_actions_are_read_from_the_store(engine: Engine) -> None:
+    """Two of LIAM HILL's claims pend for pricing (an unlisted procedure, received 2026-11-02,
+    due 2026-12-02 on the plan's 30 days); an examiner asks the first one's provider for
+    information (it moves to the waiting-for-provider queue) and prices a third, which leaves
+    the queues. The series are the store's, as the API and the workers serve them."""
+    from claims_engine.services import examination as ex
+    from tests.integration.test_prompt_pay import _claim
+    from tests.unit.adjudication.support import LIAM_HILL
+
+    runtime = prepared_store(engine)
+    alice = ex.Examiner("alice")
+    asked, pricing, priced = (
+        _claim(engine, runtime, LIAM_HILL, f"M-{n}", n, unlisted=True, served=f"2026100{n}")
+        for n in (1, 2, 3)
+    )
+    later = NOW + timedelta(days=1)
+    ex.act(engine, runtime, asked, alice, ex.RequestInfo("why", "Send the op note"), later)
+    ex.act(engine, runtime, pricing, alice, ex.Note("look at the op note"), later)
+    ex.act(engine, runtime, priced, alice, ex.Price("priced", 2, Decimal("700.00")), later)
+
+    def scrape(days: int) -> Samples:
+        collector = metrics.PendedCollector(engine, lambda: NOW + timedelta(days=days))
+        return parse(metrics.exposition([collector]).decode())
+
+    samples = scrape(28)  # 2026-11-30: both due within 5 days, none past due
+    assert by_label(samples, "claims_pended", "queue") == {
+        "pricing": 1.0,
+        "waiting-for-provider": 1.0,
+    }
+    assert by_label(samples, "claims_pended_by_reason", "reason") == {
+        "INFO-REQUESTED": 1.0,
+        "NO-PRICE": 2.0,
+        "UNLISTED-PROCEDURE": 2.0,
+    }
+    assert by_label(samples, "claims_pended_due_soon", "queue") == {
+        "pricing": 1.0,
+        "waiting-for-provider": 1.0,
+    }
+    assert total(samples, "claims_pended_past_due") == 0
+    # both 28 days old: none within 21 days, both within 30
+    assert total(samples, "claims_pended_age_days_bucket", le="21.0") == 0
+    assert total(samples, "claims_pended_age_days_bucket", le="30.0") == 2
+    assert total(samples, "claims_pended_age_days_bucket", le="+Inf") == 2
+    assert total(samples, "claims_pended_age_days_count") == 2
+    assert total(samples, "claims_pended_age_days_sum") == 56
+    assert by_label(samples, "claims_examiner_actions_total", "kind") == {
+        "request-info": 1.0,
+        "note": 1.0,
+        "price": 1.0,
+    }
+    assert total(samples, "claims_pended_store_up") == 1
+
+    samples = scrape(31)  # 2026-12-03: both past due
+    assert by_label(samples, "claims_pended_past_due", "queue") == {
+        "pricing": 1.0,
+        "waiting-for-provider": 1.0,
+    }
+    assert total(samples, "claims_pended_due_soon") == 0
+
+
+def test_a_store_that_does_not_answer_is_said_not_a_failed_scrape(tmp_path: Path) -> None:
+    from claims_engine.store.db import engine_for
+
+    empty = engine_for(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables
+    try:
+        collector = metrics.PendedCollector(empty, lambda: NOW)
+        samples = parse(metrics.exposition([collector]).decode())
+    finally:
+        empty.dispose()
+    assert total(samples, "claims_pended_store_up") == 0
+    assert not [n for (n, _), _v in samples.items() if n.startswith("claims_pended_age")]

@@ -262,8 +262,10 @@ def test_an_old_store_is_sealed_and_reads_as_before(
     assert upgrade(engine) == [
         "3: seal health data at rest",
         "4: sender ids registered to provider keys",
+        "5: examination of pended claims: pend items, queues, examiner actions",
+        "6: key roles for examiners and supervisors",
     ]
-    assert current_version(engine) == len(MIGRATIONS) == 4
+    assert current_version(engine) == len(MIGRATIONS) == 6
     vault = current_vault()
     with engine.connect() as conn:
         check_lookup_key(conn, vault)  # the store notes the lookup key its lookups are made with
@@ -332,7 +334,7 @@ def test_an_old_store_is_sealed_and_reads_as_before(
     # no PHI left in the clear, in the rows or (SQLite) anywhere in the file
     leaks, sealed = _stored_leaks(engine, values)
     assert leaks == []
-    assert sealed == sum(len(old[c.split(".")[0]]) for c in t.SEALED_COLUMNS)
+    assert sealed == sum(len(old.get(c.split(".")[0], ())) for c in t.SEALED_COLUMNS)
     if engine.dialect.name == "sqlite":
         path = Path(engine.url.database or "")
         engine.dispose()
@@ -450,6 +452,8 @@ def test_a_store_sealed_from_the_start_is_left_as_it_is(sqlite_engine: Engine) -
     assert upgrade(sqlite_engine) == [
         "3: seal health data at rest",
         "4: sender ids registered to provider keys",
+        "5: examination of pended claims: pend items, queues, examiner actions",
+        "6: key roles for examiners and supervisors",
     ]
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM store_settings")).scalar_one() == "f" * 16
@@ -460,7 +464,7 @@ def test_provider_keys_made_before_sender_ids_send_under_none(engine: Engine) ->
     submit no 837 until one is registered); keys made afterwards hold theirs."""
     upgrade(engine, MIGRATIONS[:3])
     old = access.create_key(engine, access.Role.PROVIDER, now=NOW, npis=["1234567893"])
-    assert upgrade(engine) == ["4: sender ids registered to provider keys"]
+    assert upgrade(engine, MIGRATIONS[:4]) == ["4: sender ids registered to provider keys"]
     principal = access.authenticate(engine, old.token, NOW, None)
     assert principal is not None
     assert principal.npis == {"1234567893"} and principal.senders == frozenset()
@@ -470,6 +474,48 @@ def test_provider_keys_made_before_sender_ids_send_under_none(engine: Engine) ->
     principal = access.authenticate(engine, new.token, NOW, None)
     assert principal is not None and principal.senders == {"SUBMITTER01"}
     assert [k["senders"] for k in access.list_keys(engine)] == [[], ["SUBMITTER01"]]
+
+
+def test_a_store_upgraded_from_step_5_takes_examiner_and_supervisor_keys(engine: Engine) -> None:
+    """Step 6: the role check of ``api_keys`` names ``examiner`` and ``supervisor``; the keys
+    made before it (a provider's with its sender ids) open the store as before."""
+    from sqlalchemy.exc import IntegrityError
+
+    upgrade(engine, MIGRATIONS[:5])
+    old = access.create_key(
+        engine, access.Role.PROVIDER, now=NOW, npis=["1234567893"], senders=["SUBMITTER01"]
+    )
+    insurer = access.create_key(engine, access.Role.INSURER, now=NOW, label="analyst")
+    with pytest.raises(IntegrityError, match="ck_api_keys_role"):  # step 5 refuses the role
+        access.create_key(engine, access.Role.EXAMINER, now=NOW)
+    assert upgrade(engine) == ["6: key roles for examiners and supervisors"]
+    examiner = access.create_key(engine, access.Role.EXAMINER, now=NOW, label="alice")
+    supervisor = access.create_key(engine, access.Role.SUPERVISOR, now=NOW)
+    for key, role in (
+        (old, "provider"),
+        (insurer, "insurer"),
+        (examiner, "examiner"),
+        (supervisor, "supervisor"),
+    ):
+        principal = access.authenticate(engine, key.token, NOW, None)
+        assert principal is not None and principal.role == role
+    principal = access.authenticate(engine, old.token, NOW, None)
+    assert principal is not None and principal.senders == {"SUBMITTER01"}
+    assert [(k["role"], k["label"], k["senders"]) for k in access.list_keys(engine)] == [
+        ("provider", "", ["SUBMITTER01"]),
+        ("insurer", "analyst", []),
+        ("examiner", "alice", []),
+        ("supervisor", "", []),
+    ]
+    with engine.begin() as conn, pytest.raises(IntegrityError, match="ck_api_keys_role"):
+        conn.execute(
+            t.api_keys_table.update()
+            .where(t.api_keys_table.c.key_id == examiner.key_id)
+            .values(role="auditor")
+        )
+    # a sender id still belongs to the key that holds it: the foreign key survived the rebuild
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(t.api_key_senders_table.insert().values(key_id="nosuchkey", sender_id="X1"))
 
 
 def test_a_step_that_breaks_a_foreign_key_is_undone(sqlite_engine: Engine) -> None:

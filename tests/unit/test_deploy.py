@@ -6,9 +6,11 @@ expression of both names only metrics the engine, dramatiq's middleware or Prome
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,8 @@ def exported_series() -> set[str]:
             for family in describe():
                 families[family.name] = family.type
     for family in metrics.QueueCollector(broker=_EmptyBroker()).collect():
+        families[family.name] = family.type
+    for family in metrics.PendedCollector(None, datetime.now).describe():
         families[family.name] = family.type
     families.update(DRAMATIQ_METRICS)
     for name, kind in families.items():
@@ -161,6 +165,120 @@ def test_alert_rules_name_only_exported_metrics() -> None:
     # what the issue asks to alert on: rejection rate, queue age, pended growth, workers down
     assert {"claims_rejected_total", "claims_queue_oldest_message_age_seconds"} <= used
     assert {"claims_adjudicated_total", "up", "dramatiq_message_errors_total"} <= used
+    # and pended claims about to pass, or past, their due date
+    assert {"claims_pended_due_soon", "claims_pended_past_due"} <= used
+
+
+def _promtool_or_skip() -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        message = "promtool is not installed (tests/services.sh installs it)"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return promtool
+
+
+def _alert(name: str) -> dict[str, Any]:
+    document = yaml.safe_load(ALERTS.read_text())
+    return next(r for g in document["groups"] for r in g["rules"] if r.get("alert") == name)
+
+
+def test_the_due_date_alert_says_the_days_the_queues_call_due_soon() -> None:
+    from claims_engine.services.examination import DUE_SOON_DAYS
+
+    text = _alert("ClaimsPendedDueSoon")["annotations"]["description"]
+    assert f"due within {DUE_SOON_DAYS} days" in text
+
+
+def test_pended_claim_alerts_fire_as_promtool_evaluates_them(tmp_path: Path) -> None:
+    """The pended-claim alerts on series as the API and the workers both serve them (the same
+    store read twice: the alert counts the claims once), through ``promtool test rules``."""
+    promtool = _promtool_or_skip()
+    due_soon = 'claims_pended_due_soon{{job="{}",instance="{}",queue="pricing"}}'
+    past_due = 'claims_pended_past_due{{job="{}",instance="{}",queue="high-dollar"}}'
+    served = [("claims-engine-api", "api:8000"), ("claims-engine-workers", "workers:9191")]
+    store_up = 'claims_pended_store_up{{job="{}",instance="{}"}}'
+    # the API's store goes away at minute 10; the workers' answers on
+    up_values = {"claims-engine-api": "1x9 0x60", "claims-engine-workers": "1x69"}
+    tests = {
+        "rule_files": [str(ALERTS)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    *({"series": due_soon.format(*s), "values": "0 0 3x60"} for s in served),
+                    *({"series": past_due.format(*s), "values": "0x9 2x60"} for s in served),
+                    *({"series": store_up.format(*s), "values": up_values[s[0]]} for s in served),
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "20m", "alertname": "ClaimsPendedDueSoon", "exp_alerts": []},
+                    {
+                        "eval_time": "40m",
+                        "alertname": "ClaimsPendedDueSoon",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "queue": "pricing"},
+                                "exp_annotations": {
+                                    "summary": "pended claims in pricing are about to pass "
+                                    "their due date",
+                                    "description": "3 pended claims in queue pricing are due "
+                                    "within 5 days (receipt plus the plan's prompt-payment "
+                                    "days): decide them before the clock runs out "
+                                    "(`claims-engine pended list pricing`).",
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "5m", "alertname": "ClaimsPendedPastDue", "exp_alerts": []},
+                    {
+                        "eval_time": "30m",
+                        "alertname": "ClaimsPendedPastDue",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "critical", "queue": "high-dollar"},
+                                "exp_annotations": {
+                                    "summary": "pended claims in high-dollar are past their "
+                                    "due date",
+                                    "description": "2 pended claims in queue high-dollar were "
+                                    "not decided by their prompt-payment due date; interest or "
+                                    "penalties may be owed.",
+                                },
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "12m",
+                        "alertname": "ClaimsPendedStoreUnreadable",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "20m",
+                        "alertname": "ClaimsPendedStoreUnreadable",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning"},
+                                "exp_annotations": _alert("ClaimsPendedStoreUnreadable")[
+                                    "annotations"
+                                ],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "alerts_test.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    done = subprocess.run(
+        [promtool, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _dashboard() -> dict[str, Any]:
@@ -200,6 +318,7 @@ def test_dashboard_panels_name_only_exported_metrics() -> None:
     missing = {n for n in missing if not n.endswith(("_sum", "_count"))}
     # (the broker's reachability is an alert, not a panel)
     quiet = {"claims_interchanges_total", "claims_reversed_amount_total", "claims_queue_broker_up"}
+    quiet.add("claims_pended_store_up")  # an alert too
     assert missing <= quiet, missing
 
 
