@@ -126,6 +126,11 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         return EXIT_OK
     if not page.entries:
+        known = environment_from_vars().runtime().reference.pend_reasons.queues
+        if args.queue not in known:
+            raise ConfigurationError(
+                f"no queue {args.queue!r}: the pend reasons file names {', '.join(known)}"
+            )
         out.write(f"queue {args.queue}: no pended claims\n")
         return EXIT_OK
     out.write(

@@ -180,3 +180,36 @@ def test_the_demo_ends_with_a_pended_claim_worked_to_payment(demo: Demo) -> None
             "SELECT count(*) FROM pended_claims WHERE claim_id = ?", (int(worked[1]),)
         ).fetchone()
     assert (state, queued) == ("remitted", (0,))
+
+
+def test_the_pended_commands_on_the_demo_store_refuse_bad_input_in_one_line(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLAIMS_DATABASE_URL", f"sqlite:///{demo.out / 'claims.db'}")
+    monkeypatch.delenv("CLAIMS_REDIS_URL", raising=False)
+    monkeypatch.delenv("CLAIMS_EXAMINER", raising=False)
+    assert main(["pended", "queues", "--json"]) == EXIT_OK
+    queues = {q["queue"]: q["claims"] for q in json.loads(capsys.readouterr().out)}
+    assert queues.get("high-dollar", 0) >= 1
+    assert main(["pended", "list", "high-dollar", "--json"]) == EXIT_OK
+    first = json.loads(capsys.readouterr().out)["claims"][0]["claim_id"]
+    cases = [
+        (["pended", "list", "nosuch"], 2, "no queue 'nosuch'"),
+        (["pended", "list", "high-dollar", "--after", "x"], 2, "is not a page cursor"),
+        (["pended", "show", "99999999"], 1, "claim 99999999 not found"),
+        (["pended", "release", str(first), "--why", "x"], 2, "say who acts"),
+        (["pended", "deny", str(first), "--carc", "96", "--as", "bob", "--why", "x"], 2, "RARC"),
+        (
+            ["pended", "price", str(first), "--line", "1", "--as", "bob", "--why", "x"],
+            2,
+            "--allowed",
+        ),
+        (["pended", "approve", "99999", "--as", "bob"], 1, "action 99999 not found"),
+        (["pended", "take", str(first), "--as", "bad name!"], 2, "examiner name"),
+    ]
+    for argv, code, message in cases:
+        assert main(argv) == code, argv
+        _out, err = capsys.readouterr()
+        assert "Traceback" not in err and message in err and err.count("\n") == 1, (argv, err)
+    assert main(["pended", "show", str(first)]) == EXIT_OK
+    assert "pend reasons:" in capsys.readouterr().out
