@@ -113,6 +113,8 @@ _LEVELS_276: Final = {
 
 
 def _level_of(transaction_set: str, loop: str) -> str:
+    if transaction_set == "834":  # the 2000 loop and those under it are a member's
+        return "member" if loop.startswith("2") else LEVEL_HEADER
     if transaction_set == "276":
         if loop.startswith("22"):
             return "inquiry"

@@ -5,6 +5,7 @@ and the hand-written sources beside this file; the engine only reads the JSON.
 
 - ``837p.json``: pyx12 ``837.5010.X222.A1.xml`` plus :data:`OVERRIDES`.
 - ``837i.json``: pyx12 ``837Q3.I.5010.X223.A1.xml`` (the map is of X223A2) plus :data:`OVERRIDES`.
+- ``834.json``: pyx12 ``834.5010.X220.A1.xml``.
 - ``837d.json``: pyx12 has no 5010 dental map. ``837d_source.yaml`` describes the X224A2 tree;
   its segments are either copied from a place of the 837P table (``from:``) or written out in
   the element shorthand below.
@@ -82,6 +83,7 @@ OVERRIDES: dict[str, list[Json]] = {
 GUIDES = {
     "837p": ("837.5010.X222.A1.xml", "005010X222A1"),
     "837i": ("837Q3.I.5010.X223.A1.xml", "005010X223A2"),
+    "834": ("834.5010.X220.A1.xml", "005010X220A1"),
 }
 # Maps whose segment layouts (element numbers per position) make the standard dictionary.
 DICTIONARY_MAPS = [

@@ -18,12 +18,13 @@ from tests.guides import derive_guides
 
 Json = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x12"
-NAMES = ["837p", "837i", "837d", "276"]
+NAMES = ["837p", "837i", "837d", "276", "834"]
 GLOBS = {
     "837p": ["837p/*.edi", "valid/*.edi", "lengths/837p-*.edi"],
     "837i": ["837i/*.edi", "lengths/837i-*.edi"],
     "837d": ["837d/*.edi", "lengths/837d-*.edi"],
     "276": ["276/*.x12"],
+    "834": ["834/*.x12"],
 }
 # loops, segment places, element places (components counted), listed codes
 EXPECTED_STATS = {
@@ -31,6 +32,7 @@ EXPECTED_STATS = {
     "837i": {"loops": 60, "segments": 273, "elements": 3552, "codes": 1716},
     "837d": {"loops": 54, "segments": 248, "elements": 1827, "codes": 1248},
     "276": {"loops": 15, "segments": 41, "elements": 329, "codes": 90},
+    "834": {"loops": 22, "segments": 76, "elements": 468, "codes": 784},
 }
 
 

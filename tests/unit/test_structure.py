@@ -32,12 +32,14 @@ GUIDE_BY_VERSION = {
     "005010X223A2": "837i",
     "005010X224A2": "837d",
     "005010X212": "276",
+    "005010X220A1": "834",
 }
 GLOBS = {
     "837p": ["837p/*.edi", "valid/*.edi", "lengths/837p-*.edi"],
     "837i": ["837i/*.edi", "lengths/837i-*.edi"],
     "837d": ["837d/*.edi", "lengths/837d-*.edi"],
     "276": ["276/*.x12"],
+    "834": ["834/*.x12"],
 }
 
 Brief = tuple[str, int, str, str, int, int, str]
@@ -838,3 +840,32 @@ def test_odd_segments_do_not_break_the_walker() -> None:
     walker = GuideWalker(guide)
     assert walker.step(["BHT"], 1)  # no ST first
     assert walker.finish(1)
+
+
+# ------------------------------------------------------------------------------- the 834
+
+ENROLL = FIXTURES / "834" / "enroll-employee-in-managed-care-product.x12"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "wanted", "pyx12_says"),
+    [
+        # the subscriber identifier (2000 REF*0F) is required
+        ("REF*0F*202443307~", "", ("X12-SEGMENT-3", "REF", "member"), "REF"),
+        # INS03 maintenance type code: 001, 021, 024, 025 or 030
+        ("INS*Y*18*021*", "INS*Y*18*999*", ("X12-ELEMENT-7", "INS", "member"), "INS03"),
+        # BGN08 action code: 2, 4 or RX
+        ("PS***2~", "PS***9~", ("X12-ELEMENT-7", "BGN", "header"), "BGN08"),
+    ],
+)
+def test_834_single_faults_are_named_as_pyx12_names_them(
+    old: str, new: str, wanted: tuple[str, str, str], pyx12_says: str
+) -> None:
+    text = ENROLL.read_text(encoding="utf-8").replace("\n", "")
+    assert old in text
+    changed = text.replace(old, new)
+    (segments,), _, _ = _split(changed)
+    changed = re.sub(r"SE\*\d+\*", f"SE*{len(segments)}*", changed)
+    found = _walk_text(changed, "834")
+    assert [(f.code, f.segment_id, f.level) for f in found] == [wanted]
+    assert pyx12_says in "\n".join(_pyx12(changed))
