@@ -100,11 +100,11 @@ from claims_engine.store.db import begin_write, next_numbers
 from claims_engine.store.tables import ClaimState, claims_table, pend_items_table
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
+from claims_engine.x12.envelope_walk import Unreadable
 from claims_engine.x12.reader276 import (
     ClaimInquiry,
     LineInquiry,
     TooManyInquiries,
-    Unreadable,
     read_276,
 )
 from claims_engine.x12.writer277 import ClaimReport, InquiryReport, LineReport, write_277

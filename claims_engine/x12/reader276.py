@@ -43,16 +43,14 @@ from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     ENVELOPE_SEGMENTS,
     MAX_REPORTED_ISSUES,
-    GroupEnd,
     GroupHeader,
     InterchangeHeader,
     TransactionEnd,
     TransactionHeader,
-    check_isa,
-    envelope_code,
     trailer_issues,
     transaction_issue,
 )
+from claims_engine.x12.envelope_walk import EnvelopeSpec, EnvelopeWalk, Unreadable, segments
 from claims_engine.x12.reader837 import parse_date8
 from claims_engine.x12.situational import INQUIRY_2200D_MISSING as SITUATIONAL_2200D
 from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, unreported
@@ -61,6 +59,7 @@ from claims_engine.x12.tokenizer import INVALID_CHARACTER, SegmentReader
 IMPLEMENTATION = "005010X212"
 FUNCTIONAL_ID = "HR"
 TRANSACTION_SET = "276"
+SPEC = EnvelopeSpec(FUNCTIONAL_ID, TRANSACTION_SET, (IMPLEMENTATION,), "claim status request")
 
 # HL03 level code -> (parent level, NM101 of its name, loop of the level, loop of its name)
 LEVELS: dict[str, tuple[str, str, str, str]] = {
@@ -212,23 +211,6 @@ class StatusRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Unreadable:
-    """Why a 276 cannot be answered, and what its acknowledgment needs.
-
-    ``scope`` is ``None`` when the input is not X12 at all (nothing can acknowledge it),
-    :attr:`Scope.INTERCHANGE` when the interchange is rejected (a TA1 with ``issue``'s note),
-    :attr:`Scope.GROUP` or :attr:`Scope.TRANSACTION` when a functional group or transaction set
-    is (a 999 of ``groups``). ``reason`` is one line saying what and where.
-    """
-
-    scope: Scope | None
-    reason: str
-    interchange: InterchangeHeader | None = None
-    issue: Issue | None = None
-    groups: tuple[tuple[GroupEnd, tuple[TransactionEnd, ...]], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class TooManyInquiries:
     """A 276 asking about more than one request may: reading stopped at the TRN (the start of
     a claim inquiry) over ``limit``, or at the SVC over :data:`MAX_SERVICE_LINES` (``what``
@@ -262,10 +244,10 @@ def read_276(
     the TRN over that many, or the SVC over :data:`MAX_SERVICE_LINES`, before reading
     further."""
     reader = SegmentReader(io.BytesIO(data))
-    walk = _Interchange()
+    walk = EnvelopeWalk(SPEC, _Transaction)
     asked = lines = 0
     try:
-        for seg, bad in _segments(reader):
+        for seg, bad in segments(reader):
             if seg[0] == "ISA" and walk.header is not None:
                 return Unreadable(
                     None,
@@ -287,313 +269,11 @@ def read_276(
         return Unreadable(None, f"after the interchange's IEA: {exc}")
     if walk.header is None:
         return Unreadable(None, "not an X12 interchange: the request is empty")
-    return walk.result()
-
-
-def _segments(reader: SegmentReader) -> Iterator[tuple[list[str], bool]]:
-    for texts, bad in reader.batches():
-        elem = reader.delimiters.element
-        for i, text in enumerate(texts):
-            yield text.split(elem), bad is not None and i in bad
-
-
-def _without(value: str, *chars: str) -> str:
-    for ch in chars:
-        if ch:
-            value = value.replace(ch, "")
-    return value.rstrip()
-
-
-def _group_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
-    return Issue(
-        code=envelope_code(segment_id, ack_code),
-        message=message,
-        level=1,
-        scope=Scope.GROUP,
-        location=Location(segment_id, position),
-        ack_code=ack_code,
-    )
-
-
-def _interchange_issue(ack_code: str, message: str, segment_id: str, position: int) -> Issue:
-    return Issue(
-        code=envelope_code(segment_id, ack_code),
-        message=message,
-        level=1,
-        scope=Scope.INTERCHANGE,
-        location=Location(segment_id, position),
-        ack_code=ack_code,
-    )
-
-
-@dataclass(slots=True)
-class _Group:
-    header: GroupHeader
-    issues: list[Issue] = field(default_factory=list)
-    transactions: list[TransactionEnd] = field(default_factory=list)
-    read: list[InquiryTransaction] = field(default_factory=list)
-    controls: set[str] = field(default_factory=set)
-
-
-class _Interchange:
-    """The envelope walk of one interchange: ISA, GS/GE, ST/SE, IEA."""
-
-    def __init__(self) -> None:
-        self.header: InterchangeHeader | None = None
-        self.issues: list[Issue] = []
-        self.groups: list[_Group] = []
-        self.group: _Group | None = None
-        self.body: _Transaction | None = None
-        self.count = 0  # segments read, ISA is 1
-        self.ended = False
-
-    def feed(self, seg: list[str], bad: bool, reader: SegmentReader) -> None:
-        self.count += 1
-        sid = seg[0]
-        if sid == "ISA":
-            self.header, self.issues = check_isa(seg, reader.delimiters)
-            self._isa_ids()
-            return
-        if self.header is None or self.ended or self.issues:
-            return  # nothing before an ISA; nothing more once the interchange is condemned
-        if self.body is not None and sid not in ENVELOPE_SEGMENTS:
-            self.body.feed(seg, bad)
-            return
-        if sid == "IEA":
-            self._iea(seg)
-        elif sid == "GS":
-            self._close_group(missing=True)
-            self._gs(seg, bad)
-        elif self.group is None:
-            self._reject(codes.TA1_INVALID_CONTENT, f"{sid[:3]!r} outside a functional group", sid)
-        elif sid == "GE":
-            self._ge(seg)
-        elif sid == "ST":
-            self._close_transaction(missing=True)
-            self._st(seg)
-        elif sid == "SE":
-            if self.body is None:
-                self._group_problem(codes.FG_NOT_SUPPORTED, "SE without ST", "SE")
-            else:
-                self.body.feed(seg, bad)
-                self._close_transaction(missing=False)
-        else:
-            self._group_problem(
-                codes.FG_NOT_SUPPORTED, f"{sid[:3]!r} outside a transaction set", sid[:3]
-            )
-
-    # -- envelope segments ------------------------------------------------------------------------
-    def _isa_ids(self) -> None:
-        """The sender and receiver ids are echoed in the answer's ISA and GS: one holding the
-        repetition or component separator could not be."""
-        header = self.header
-        assert header is not None
-        d = header.delimiters
-        for code, name, value in (
-            (codes.TA1_SENDER_ID, "ISA06 sender id", header.sender_id),
-            (codes.TA1_RECEIVER_ID, "ISA08 receiver id", header.receiver_id),
-        ):
-            if any(ch and ch in value for ch in (d.repetition, d.component)):
-                self._reject(code, f"{name} {value!r} holds a delimiter", "ISA")
-
-    def _reject(self, ack_code: str, message: str, segment_id: str) -> None:
-        if not self.issues:
-            self.issues.append(_interchange_issue(ack_code, message, segment_id, self.count))
-
-    def _group_problem(self, ack_code: str, message: str, segment_id: str) -> None:
-        assert self.group is not None
-        self.group.issues.append(_group_issue(ack_code, message, segment_id, self.count))
-
-    def _gs(self, seg: list[str], bad: bool) -> None:
-        # The acknowledgments echo these: a separator inside one (an error already) goes, and
-        # so do the spaces it leaves at the end.
-        assert self.header is not None
-        d = self.header.delimiters
-        v = [_without(x, d.repetition, d.component) for x in [*seg[1:9], *_PAD][:8]]
-        header = GroupHeader(v[0], v[1], v[2], v[3], v[4], v[5], v[7])
-        self.group = group = _Group(header)
-        self.groups.append(group)
-        if bad:
-            self._group_problem(
-                codes.FG_NOT_SUPPORTED, "GS holds a character outside the X12 character sets", "GS"
-            )
-        elif header.functional_id != FUNCTIONAL_ID:
-            self._group_problem(
-                codes.FG_NOT_SUPPORTED,
-                f"GS01 {header.functional_id!r}: only HR (276 claim status request) is accepted",
-                "GS",
-            )
-        elif header.version != IMPLEMENTATION:
-            self._group_problem(
-                codes.FG_VERSION, f"GS08 {header.version!r} is not {IMPLEMENTATION}", "GS"
-            )
-        if not (header.control.isdigit() and 1 <= len(header.control) <= 9):
-            self._group_problem(
-                codes.FG_CONTROL_SYNTAX, f"GS06 {header.control!r} is not a 1-9 digit number", "GS"
-            )
-        if len(seg) < 9:
-            self._group_problem(
-                codes.FG_NOT_SUPPORTED, f"GS has {len(seg) - 1} elements, 8 are required", "GS"
-            )
-
-    def _st(self, seg: list[str]) -> None:
-        group = self.group
-        assert group is not None
-        v = [*seg[1:4], *_PAD][:3]
-        th = TransactionHeader(v[0], v[1], v[2])
-        assert self.header is not None
-        body = self.body = _Transaction(
-            th, group.header, self._component(), self.header.delimiters.repetition
-        )
-        if group.issues:
-            body.envelope(codes.TS_NOT_SUPPORTED, "its functional group was rejected", skip=True)
-        elif th.set_id != TRANSACTION_SET:
-            body.envelope(
-                codes.TS_NOT_SUPPORTED,
-                f"ST01 {th.set_id!r}: only 276 (claim status request) is accepted",
-                skip=True,
-            )
-        elif not (4 <= len(th.control) <= 9):
-            body.envelope(codes.TS_INVALID_CONTROL, f"ST02 {th.control!r} is not 4-9 characters")
-        elif th.control in group.controls:
-            body.envelope(
-                codes.TS_DUPLICATE_CONTROL,
-                f"ST02 {th.control!r} is used twice in this functional group",
-            )
-        elif th.implementation != IMPLEMENTATION:
-            body.envelope(
-                codes.TS_IMPL_NOT_SUPPORTED,
-                f"ST03 {th.implementation!r} is not {IMPLEMENTATION}",
-                skip=True,
-            )
-        group.controls.add(th.control)
-        body.feed(seg, False)
-
-    def _component(self) -> str:
-        assert self.header is not None
-        return self.header.delimiters.component
-
-    def _close_transaction(self, missing: bool) -> None:
-        body, group = self.body, self.group
-        if body is None or group is None:
-            return
-        if missing:
-            body.envelope(codes.TS_TRAILER_MISSING, "SE trailer is missing")
-        end, read = body.finish()
-        group.transactions.append(end)
-        if read is not None:
-            group.read.append(read)
-        self.body = None
-
-    def _ge(self, seg: list[str]) -> None:
-        self._close_transaction(missing=True)
-        group = self.group
-        assert group is not None
-        count = seg[1] if len(seg) > 1 else ""
-        control = seg[2] if len(seg) > 2 else ""
-        if control != group.header.control:
-            self._group_problem(
-                codes.FG_CONTROL_MISMATCH,
-                f"GE02 {control!r} does not match GS06 {group.header.control!r}",
-                "GE",
-            )
-        if count != str(len(group.transactions)):
-            self._group_problem(
-                codes.FG_COUNT_MISMATCH,
-                f"GE01 says {count!r} transaction sets, the group has {len(group.transactions)}",
-                "GE",
-            )
-        if not group.transactions:
-            self._group_problem(codes.FG_NOT_SUPPORTED, "the group holds no 276", "GE")
-        self.group = None
-
-    def _close_group(self, missing: bool) -> None:
-        if self.group is None:
-            return
-        self._close_transaction(missing=True)
-        if missing:
-            self._group_problem(codes.FG_TRAILER_MISSING, "GE is missing", "GE")
-        self.group = None
-
-    def _iea(self, seg: list[str]) -> None:
-        assert self.header is not None
-        self._close_group(missing=True)
-        self.ended = True
-        count = seg[1] if len(seg) > 1 else ""
-        control = seg[2] if len(seg) > 2 else ""
-        if control != self.header.control:
-            self._reject(
-                codes.TA1_CONTROL_MISMATCH,
-                f"IEA02 {control!r} does not match ISA13 {self.header.control!r}",
-                "IEA",
-            )
-        elif count != str(len(self.groups)):
-            self._reject(
-                codes.TA1_GROUP_COUNT,
-                f"IEA01 says {count!r} functional groups, the interchange has {len(self.groups)}",
-                "IEA",
-            )
-
-    # -- the verdict ------------------------------------------------------------------------------
-    def result(self) -> StatusRequest | Unreadable:
-        header = self.header
-        assert header is not None
-        if not self.issues and not self.ended:
-            self._close_group(missing=True)
-            self._reject(
-                codes.TA1_PREMATURE_END,
-                "the interchange ends without an IEA trailer (request truncated?)",
-                "IEA",
-            )
-        if not self.issues and not self.groups:
-            self._reject(codes.TA1_INVALID_CONTENT, "the interchange holds no 276", "IEA")
-        if self.issues:
-            issue = self.issues[0]
-            where = issue.location.position if issue.location else 0
-            control = header.control
-            named = control if control.isdigit() else repr(control) if control else "(no ISA13)"
-            return Unreadable(
-                Scope.INTERCHANGE,
-                f"interchange {named} rejected (TA1 note "
-                f"{issue.ack_code}): {issue.message}, at segment {where} of the interchange",
-                header,
-                issue,
-            )
-        groups = tuple(
-            (GroupEnd(g.header, tuple(g.issues), len(g.transactions)), tuple(g.transactions))
-            for g in self.groups
-        )
-        for g in self.groups:
-            if g.issues:
-                issue = g.issues[0]
-                where = issue.location.position if issue.location else 0
-                return Unreadable(
-                    Scope.GROUP,
-                    f"functional group {g.header.control or '(no GS06)'} rejected (999 AK9 "
-                    f"code {issue.ack_code}): {issue.message}, at segment {where} of the "
-                    "interchange",
-                    header,
-                    groups=groups,
-                )
-            for end in g.transactions:
-                if not end.accepted:
-                    issue = next(i for i in end.issues if i.scope <= Scope.TRANSACTION)
-                    return Unreadable(
-                        Scope.TRANSACTION,
-                        f"transaction set {_shown(end.header.control) or '(no ST02)'} "
-                        "rejected (999): "
-                        f"{issue.describe()}",
-                        header,
-                        groups=groups,
-                    )
-        transactions = tuple(t for g in self.groups for t in g.read)
-        return StatusRequest(header, transactions)
-
-
-def _shown(value: str) -> str:
-    """A value from the input as a message shows it: control characters escaped, so that a
-    reason stays one line."""
-    return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
+    read = walk.result()
+    if isinstance(read, Unreadable):
+        return read
+    header, transactions = read
+    return StatusRequest(header, transactions)
 
 
 # -- the transaction set --------------------------------------------------------------------------

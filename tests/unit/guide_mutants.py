@@ -742,7 +742,8 @@ _CREATED = datetime(2026, 11, 2, 8, 0)
 def _answer_276(data: bytes) -> EngineAnswer:
     from claims_engine.domain.issues import Scope
     from claims_engine.x12.acks import Envelope, write_999
-    from claims_engine.x12.reader276 import Unreadable, read_276
+    from claims_engine.x12.envelope_walk import Unreadable
+    from claims_engine.x12.reader276 import read_276
 
     read = read_276(data)
     if not isinstance(read, Unreadable):

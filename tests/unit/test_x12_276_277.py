@@ -24,11 +24,11 @@ from claims_engine.domain.issues import ClaimStatus, Scope
 from claims_engine.domain.model import Procedure
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
+from claims_engine.x12.envelope_walk import Unreadable
 from claims_engine.x12.reader276 import (
     MAX_SERVICE_LINES,
     StatusRequest,
     TooManyInquiries,
-    Unreadable,
     read_276,
 )
 from claims_engine.x12.tokenizer import Delimiters
