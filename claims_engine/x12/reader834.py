@@ -1,0 +1,361 @@
+"""The 834 reader: benefit enrollment and maintenance (005010X220A1) into frozen dataclasses.
+
+An 834 tells a payer who is covered, as a sponsor (an employer, an exchange, a state agency)
+knows it::
+
+    ISA GS*BE ST*834 BGN                      BGN08: 2 changes, 4 verify (compare only), RX replace
+      REF*38 DTP QTY                           master policy, file effective date, counts
+      1000A N1*P5  1000B N1*IN  [1000C N1]     sponsor, payer, broker or administrator
+      2000 INS REF*0F [REF*1L ...] [DTP]       one member: subscriber or dependant (INS01/02),
+        2100A NM1*IL PER N3 N4 DMG ...         maintenance (INS03 001 change, 021 add, 024
+        2100B..2100H                           cancel or terminate, 025 reinstate, 030 audit)
+        2300 HD DTP*348/349 REF ...            one coverage line, with its own maintenance
+          2310 LX NM1 ...  2320 COB ...        (HD01), insurance line (HD03), plan (HD04)
+        2700 LS ... LE                         reporting categories
+    SE GE IEA
+
+The envelope is checked by :mod:`claims_engine.x12.envelope_walk` (TA1 notes and 999 codes as
+for claims), the structure of each transaction set by the guide walker on the 834 table
+(:mod:`claims_engine.x12.structure`): every finding rejects the set, and nothing of a rejected
+set is read. :func:`read_834` returns an :class:`Enrollment`, or an
+:class:`~claims_engine.x12.envelope_walk.Unreadable` saying what is wrong and where. What the
+members' maintenance means for the store (who is added, terminated, reinstated, from when,
+and what is refused) is the enrollment service's to decide: this module only reads.
+
+Pure: no clock, no I/O beyond the bytes given.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date
+
+from claims_engine.domain.errors import X12FormatError
+from claims_engine.domain.issues import Issue, Scope
+from claims_engine.x12.envelope import (
+    MAX_REPORTED_ISSUES,
+    GroupHeader,
+    InterchangeHeader,
+    TransactionEnd,
+    TransactionHeader,
+    trailer_issues,
+    transaction_issue,
+)
+from claims_engine.x12.envelope_walk import EnvelopeSpec, EnvelopeWalk, Unreadable, segments
+from claims_engine.x12.reader837 import parse_date8
+from claims_engine.x12.structure import GuideWalker, compile_guide
+from claims_engine.x12.tokenizer import INVALID_CHARACTER, SegmentReader
+
+IMPLEMENTATION = "005010X220A1"
+SPEC = EnvelopeSpec("BE", "834", (IMPLEMENTATION,), "benefit enrollment and maintenance")
+
+# BGN08: what the file asks of the payer
+ACTION_CHANGE, ACTION_VERIFY, ACTION_REPLACE = "2", "4", "RX"
+# INS03 / HD01 maintenance type codes
+MAINTENANCE = {
+    "001": "change",
+    "021": "add",
+    "024": "cancel or terminate",
+    "025": "reinstate",
+    "030": "audit or compare",
+}
+_PAD = ("",) * 16
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A sponsor, payer or broker (N1): its name and identifier."""
+
+    name: str = ""
+    qualifier: str = ""  # N103: FI federal tax id, 94 code assigned by the payer, ...
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """One coverage line of a member (2300 HD) and its dates (DTP by qualifier: 348 benefit
+    begin, 349 benefit end, 303 maintenance effective, ...)."""
+
+    position: int  # the HD's place in its transaction set
+    maintenance: str  # HD01
+    insurance_line: str  # HD03: HLT, DEN, VIS, HMO, PPO, ...
+    plan: str  # HD04: plan coverage description
+    coverage_level: str  # HD05: EMP, ESP, FAM, ...
+    dates: dict[str, date] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)  # REF01 -> REF02
+
+    @property
+    def begin(self) -> date | None:
+        return self.dates.get("348")
+
+    @property
+    def end(self) -> date | None:
+        return self.dates.get("349")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMaintenance:
+    """One member of an 834 (a 2000 loop) as the file tells it."""
+
+    position: int  # the INS segment's place in its transaction set
+    subscriber: bool  # INS01 Y
+    relationship: str  # INS02: 18 self, 01 spouse, 19 child, ...
+    maintenance: str  # INS03
+    reason: str  # INS04 maintenance reason
+    benefit_status: str  # INS05: A active, C COBRA, S surviving insured, T tax equity
+    subscriber_id: str  # REF*0F
+    group: str  # REF*1L, group or policy number
+    last_name: str
+    first_name: str
+    middle_name: str
+    id_qualifier: str  # NM108: 34 social security number, ZZ mutually defined
+    member_id: str  # NM109
+    birth_date: date | None
+    sex: str  # DMG03
+    address: tuple[str, ...] = ()  # N301, N302, N401 city, N402 state, N403 postal code
+    dates: dict[str, date] = field(default_factory=dict)  # 356/357 eligibility, 303, ...
+    references: dict[str, str] = field(default_factory=dict)  # REF01 -> REF02 (2000 loop)
+    coverages: tuple[Coverage, ...] = ()
+
+    @property
+    def eligibility_begin(self) -> date | None:
+        return self.dates.get("356")
+
+    @property
+    def eligibility_end(self) -> date | None:
+        return self.dates.get("357")
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentTransaction:
+    """One 834 transaction set."""
+
+    header: TransactionHeader
+    group: GroupHeader
+    purpose: str  # BGN01: 00 original, 15 re-submission, 22 information copy
+    reference: str  # BGN02
+    created: date | None  # BGN03
+    action: str  # BGN08: 2 change, 4 verify, RX replace
+    sponsor: Party
+    payer: Party
+    policy: str  # REF*38 master policy number
+    members: tuple[MemberMaintenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """A readable 834 interchange."""
+
+    interchange: InterchangeHeader
+    transactions: tuple[EnrollmentTransaction, ...]
+
+    @property
+    def members(self) -> tuple[MemberMaintenance, ...]:
+        return tuple(m for t in self.transactions for m in t.members)
+
+
+def read_834(data: bytes) -> Enrollment | Unreadable:
+    """Read one 834 interchange (see the module docstring)."""
+    reader = SegmentReader(io.BytesIO(data))
+    walk = EnvelopeWalk(SPEC, _Transaction)
+    try:
+        for seg, bad in segments(reader):
+            if seg[0] == "ISA" and walk.header is not None:
+                return Unreadable(
+                    None,
+                    f"a second interchange starts at segment {walk.count + 1}: "
+                    "send one interchange per file",
+                )
+            walk.feed(seg, bad, reader)
+    except X12FormatError as exc:
+        if walk.header is None:
+            return Unreadable(None, f"not an X12 interchange: {exc}")
+        return Unreadable(None, f"after the interchange's IEA: {exc}")
+    if walk.header is None:
+        return Unreadable(None, "not an X12 interchange: the file is empty")
+    read = walk.result()
+    if isinstance(read, Unreadable):
+        return read
+    header, transactions = read
+    return Enrollment(header, transactions)
+
+
+# -- the transaction set --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Coverage:
+    position: int
+    maintenance: str
+    insurance_line: str
+    plan: str
+    coverage_level: str
+    dates: dict[str, date] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)
+
+    def build(self) -> Coverage:
+        return Coverage(
+            self.position,
+            self.maintenance,
+            self.insurance_line,
+            self.plan,
+            self.coverage_level,
+            dict(self.dates),
+            dict(self.references),
+        )
+
+
+@dataclass(slots=True)
+class _Member:
+    position: int
+    ins: list[str]
+    references: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, date] = field(default_factory=dict)
+    name: list[str] = field(default_factory=lambda: list(_PAD))
+    birth_date: date | None = None
+    sex: str = ""
+    address: list[str] = field(default_factory=list)
+    coverages: list[_Coverage] = field(default_factory=list)
+
+    def build(self) -> MemberMaintenance:
+        ins, name = self.ins, self.name
+        return MemberMaintenance(
+            position=self.position,
+            subscriber=ins[1] == "Y",
+            relationship=ins[2],
+            maintenance=ins[3],
+            reason=ins[4],
+            benefit_status=ins[5],
+            subscriber_id=self.references.get("0F", ""),
+            group=self.references.get("1L", ""),
+            last_name=name[3],
+            first_name=name[4],
+            middle_name=name[5],
+            id_qualifier=name[8],
+            member_id=name[9],
+            birth_date=self.birth_date,
+            sex=self.sex,
+            address=tuple(self.address),
+            dates=dict(self.dates),
+            references=dict(self.references),
+            coverages=tuple(c.build() for c in self.coverages),
+        )
+
+
+class _Transaction:
+    """Reads one 834 transaction set from ST to SE: the guide walker checks every segment,
+    and the values of the ones read are kept (only a set without a finding is built)."""
+
+    def __init__(
+        self, header: TransactionHeader, group: GroupHeader, component: str, repetition: str = ""
+    ) -> None:
+        self.header = header
+        self.group = group
+        self.walker = GuideWalker(compile_guide("834"), component, repetition)
+        self.position = 0
+        self.issues: list[Issue] = []
+        self.suppressed = 0
+        self.skip = False
+        self.ended = False
+        self.bgn: list[str] = list(_PAD)
+        self.policy = ""
+        self.parties: dict[str, Party] = {}
+        self.members: list[_Member] = []
+        self.member: _Member | None = None
+        self.coverage: _Coverage | None = None
+        self.name_loop = ""  # the 2100 loop NM1 opened (IL is the member's own)
+
+    def _report(self, issue: Issue) -> None:
+        if len(self.issues) < MAX_REPORTED_ISSUES:
+            self.issues.append(issue)
+        else:
+            self.suppressed += 1
+
+    def envelope(self, code: str, message: str, skip: bool = False) -> None:
+        """A problem with the whole transaction set found by the envelope (IK5 code)."""
+        self._report(transaction_issue(code, message, "ST", max(self.position, 1)))
+        self.skip = self.skip or skip
+
+    def feed(self, seg: list[str], bad: bool) -> None:
+        self.position += 1
+        if self.skip or self.ended:
+            if seg[0] == "SE":
+                self._se(seg)
+            return
+        if bad:  # the walker reports the element (its character check); the value is kept clean
+            seg = [INVALID_CHARACTER.sub("", v) for v in seg]
+        for finding in self.walker.step(seg, self.position):
+            self._report(finding.issue(Scope.TRANSACTION))
+        padded = [*seg, *_PAD]
+        sid = seg[0]
+        if sid == "SE":
+            self._se(seg)
+        elif sid == "BGN":
+            self.bgn = padded
+        elif sid == "N1" and self.member is None:
+            self.parties[padded[1]] = Party(padded[2], padded[3], padded[4])
+        elif sid == "INS":
+            self.coverage = None
+            self.name_loop = ""
+            self.member = _Member(self.position, padded)
+            self.members.append(self.member)
+        elif sid == "HD" and self.member is not None:
+            self.coverage = _Coverage(self.position, padded[1], padded[3], padded[4], padded[5])
+            self.member.coverages.append(self.coverage)
+        elif sid == "NM1" and self.member is not None and self.coverage is None:
+            self.name_loop = padded[1]
+            if padded[1] == "IL":
+                self.member.name = padded
+        elif self.member is None:
+            if sid == "REF" and padded[1] == "38":
+                self.policy = padded[2]
+        else:
+            self._member_segment(sid, padded, self.member)
+
+    def _member_segment(self, sid: str, seg: list[str], member: _Member) -> None:
+        coverage = self.coverage
+        if sid == "REF":
+            (coverage.references if coverage is not None else member.references)[seg[1]] = seg[2]
+        elif sid == "DTP" and seg[2] == "D8":
+            day = parse_date8(seg[3])
+            if day is not None:
+                (coverage.dates if coverage is not None else member.dates)[seg[1]] = day
+        elif coverage is None and self.name_loop == "IL":
+            if sid == "DMG" and seg[1] == "D8":
+                member.birth_date = parse_date8(seg[2])
+                member.sex = seg[3]
+            elif sid == "N3":
+                member.address = [seg[1], seg[2]]
+            elif sid == "N4":
+                member.address = [*member.address[:2], seg[1], seg[2], seg[3]]
+
+    def _se(self, seg: list[str]) -> None:
+        if not self.skip and not self.ended:
+            for finding in self.walker.finish(self.position):
+                self._report(finding.issue(Scope.TRANSACTION))
+        self.ended = True
+        for issue in trailer_issues([*seg, *_PAD], self.header.control, self.position):
+            self._report(issue)
+
+    def finish(self) -> tuple[TransactionEnd, EnrollmentTransaction | None]:
+        """The set's end for the 999 (a missing SE the envelope reported already), and what it
+        holds when nothing rejected it."""
+        end = TransactionEnd(
+            self.header, tuple(self.issues), self.position, len(self.members), self.suppressed
+        )
+        if not end.accepted:
+            return end, None
+        bgn = self.bgn
+        return end, EnrollmentTransaction(
+            header=self.header,
+            group=self.group,
+            purpose=bgn[1],
+            reference=bgn[2],
+            created=parse_date8(bgn[3]),
+            action=bgn[8],
+            sponsor=self.parties.get("P5", Party()),
+            payer=self.parties.get("IN", Party()),
+            policy=self.policy,
+            members=tuple(m.build() for m in self.members),
+        )
