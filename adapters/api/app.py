@@ -54,12 +54,14 @@ from claims_engine.services import access, queries
 from claims_engine.services import examination as ex
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276
+from claims_engine.services.eligibility import answer_270
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.intake import preflight, submit
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import begin_write, engine_for
 from claims_engine.store.tables import pend_items_table
+from claims_engine.store.vault import current_vault
 from workers.settings import Environment
 
 log = logging.getLogger("claims_engine.api")
@@ -679,6 +681,72 @@ def create_app(config: ApiConfig) -> FastAPI:
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
         with reading() as conn:
             access.record_reads(conn, who, route, "claim", answer.claim_ids, config.now())
+        return Response(answer.x12, media_type=X12_MEDIA)
+
+    # -- X12 270/271 -------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/x12/270",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the 271 answering every inquiry of the 270",
+                "content": {X12_MEDIA: {"schema": {"type": "string"}}},
+            },
+            **_errors(400, 401, 403, 413, 422, 503),
+        },
+        summary="Eligibility and benefit inquiry: an X12 270 (005010X279A1) in, the 271 out",
+        description=(
+            "At most `CLAIMS_API_MAX_INQUIRIES` patients (subscriber and dependent HLs, "
+            "default 100) a request: more is refused with 413 `too_many_inquiries`. A "
+            "provider key is answered only for an information receiver (2100B) identified by "
+            "one of its NPIs (NM108 `XX`); for another, the 271 says AAA 43 and nothing "
+            "about the patient."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    X12_MEDIA: {"schema": {"type": "string"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_270(request: Request, who: Who) -> Response:
+        if who.role not in (Role.PROVIDER, Role.INSURER):
+            raise ApiError(403, "forbidden", "only provider and insurer keys ask with a 270")
+        body = await _read_body(request, config.max_276_body_bytes)
+        return await run_in_threadpool(_answer_270, body, who, route_of(request))
+
+    def _eligibility_reference() -> ReferenceData:
+        try:
+            return env.runtime().reference
+        except ConfigurationError as exc:
+            raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+
+    def _answer_270(body: bytes, who: Principal, route: str) -> Response:
+        allowed = None if who.sees_everything else who.npis
+        now = config.now()
+        try:
+            answer = answer_270(
+                engine,
+                body,
+                reference=_eligibility_reference(),
+                allowed_npis=allowed,
+                now=now,
+                max_inquiries=config.max_inquiries,
+            )
+        except UnusableInquiry as exc:
+            code = {422: "transaction_sets_rejected", 413: "too_many_inquiries"}.get(
+                exc.status, "not_usable"
+            )
+            raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
+        lookup = current_vault().lookup
+        with reading() as conn:
+            access.record_reads(
+                conn, who, route, "member", [lookup(m) for m in answer.member_ids], now
+            )
         return Response(answer.x12, media_type=X12_MEDIA)
 
     # -- FHIR ExplanationOfBenefit -----------------------------------------------------------

@@ -49,6 +49,7 @@ from typing import Any, TextIO
 from claims_engine.cli import (
     api_commands,
     audit_commands,
+    eligibility_commands,
     examination_commands,
     pipeline_commands,
     report_commands,
@@ -573,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_commands(sub)
     examination_commands.add_commands(sub)
     report_commands.add_commands(sub)
+    eligibility_commands.add_commands(sub)
     return parser
 
 

@@ -213,7 +213,7 @@ def answer_276(
             None,
         )
     if isinstance(request, Unreadable):
-        raise _unusable(engine, request, now)
+        raise unusable(engine, request, now)
     inquiries = request.inquiries
     with engine.connect() as conn:
         decoded = _Decoded(conn, allowed_npis)
@@ -229,23 +229,25 @@ def answer_276(
         claim_ids.update(int(f.row.id) for f in rows)
         reports.append(InquiryReport(q, claims))
     out = io.StringIO()
-    write_277(out, request, reports, control=_next_control(engine), created=now)
+    write_277(out, request, reports, control=next_control(engine), created=now)
     return InquiryAnswer(out.getvalue(), tuple(sorted(claim_ids)))
 
 
 # -- unusable requests ----------------------------------------------------------------------------
-def _next_control(engine: Engine) -> int:
+def next_control(engine: Engine) -> int:
     """An interchange control number for what the engine sends, from the store's counter."""
     with begin_write(engine) as conn:
         return next_numbers(conn, CONTROL_COUNTER, 1)
 
 
-def _unusable(engine: Engine, problem: Unreadable, now: datetime) -> UnusableInquiry:
+def unusable(engine: Engine, problem: Unreadable, now: datetime) -> UnusableInquiry:
+    """What answers a request that cannot be read: its TA1 or 999 (with the status the API
+    answers with), or only the reason when nothing could acknowledge it."""
     header = problem.interchange
     if problem.scope is None or header is None:
         return UnusableInquiry(400, problem.reason, None)
     out = io.StringIO()
-    env = Envelope(header, _next_control(engine), now)
+    env = Envelope(header, next_control(engine), now)
     if problem.scope is Scope.INTERCHANGE:
         write_ta1(out, env, problem.issue)
         return UnusableInquiry(400, problem.reason, out.getvalue())

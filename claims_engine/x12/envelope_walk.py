@@ -17,14 +17,18 @@ Pure: no clock, no I/O beyond the bytes given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Generic, Protocol, TypeVar
 
-from claims_engine.domain.issues import Issue, Location, Scope
+from claims_engine.domain.errors import X12FormatError
+from claims_engine.domain.issues import Issue, Location, Scope, Syntax
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     ENVELOPE_SEGMENTS,
+    MAX_REPORTED_ISSUES,
     GroupEnd,
     GroupHeader,
     InterchangeHeader,
@@ -32,7 +36,9 @@ from claims_engine.x12.envelope import (
     TransactionHeader,
     check_isa,
     envelope_code,
+    transaction_issue,
 )
+from claims_engine.x12.reader837 import parse_date8
 from claims_engine.x12.tokenizer import SegmentReader
 
 T = TypeVar("T")
@@ -86,6 +92,44 @@ class Unreadable:
     interchange: InterchangeHeader | None = None
     issue: Issue | None = None
     groups: tuple[tuple[GroupEnd, tuple[TransactionEnd, ...]], ...] = ()
+
+
+S = TypeVar("S")
+
+
+def read_interchange(
+    data: bytes,
+    spec: EnvelopeSpec,
+    make_body: BodyMaker[T],
+    *,
+    stop: Callable[[list[str], int], S | None] | None = None,
+    one: str = "request",
+) -> tuple[InterchangeHeader, tuple[T, ...]] | Unreadable | S:
+    """Read one interchange whole: its header and the transaction sets ``make_body`` read, or
+    an :class:`Unreadable`. ``stop`` sees each segment with its place and may end the reading
+    with what it returns (a limit passed, say); ``one`` names what the input is in messages."""
+    reader = SegmentReader(io.BytesIO(data))
+    walk = EnvelopeWalk(spec, make_body)
+    try:
+        for seg, bad in segments(reader):
+            if seg[0] == "ISA" and walk.header is not None:
+                return Unreadable(
+                    None,
+                    f"a second interchange starts at segment {walk.count + 1}: "
+                    f"send one interchange per {one}",
+                )
+            if stop is not None:
+                stopped = stop(seg, walk.count + 1)
+                if stopped is not None:
+                    return stopped
+            walk.feed(seg, bad, reader)
+    except X12FormatError as exc:
+        if walk.header is None:
+            return Unreadable(None, f"not an X12 interchange: {exc}")
+        return Unreadable(None, f"after the interchange's IEA: {exc}")
+    if walk.header is None:
+        return Unreadable(None, f"not an X12 interchange: the {one} is empty")
+    return walk.result()
 
 
 def segments(reader: SegmentReader) -> Iterator[tuple[list[str], bool]]:
@@ -405,3 +449,124 @@ def shown(value: str) -> str:
     """A value from the input as a message shows it: control characters escaped, so that a
     reason stays one line."""
     return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
+
+
+class SetReader:
+    """What the body readers of :class:`EnvelopeWalk` share: the transaction set's place and
+    issues, and the element checks that report what they find (IK3/IK4 of a 999)."""
+
+    def __init__(
+        self, header: TransactionHeader, group: GroupHeader, component: str, repetition: str = ""
+    ) -> None:
+        self.header = header
+        self.group = group
+        self.component = component
+        self.repetition = repetition
+        self.position = 0
+        self.loop = "HEADER"
+        self.issues: list[Issue] = []
+        self.suppressed = 0
+        self.skip = False
+        self.ended = False
+
+    # -- issues -------------------------------------------------------------------------------
+    def _report(self, issue: Issue) -> None:
+        if len(self.issues) < MAX_REPORTED_ISSUES:
+            self.issues.append(issue)
+        else:
+            self.suppressed += 1
+
+    def envelope(self, code: str, message: str, skip: bool = False) -> None:
+        """A problem with the whole transaction set found by the envelope (IK5 code)."""
+        self._report(transaction_issue(code, message, "ST", max(self.position, 1)))
+        self.skip = self.skip or skip
+
+    def _structure(
+        self, segment_id: str, segment_error: str, message: str, *, loop: str = ""
+    ) -> None:
+        self._report(
+            Issue(
+                code=f"X12-SEGMENT-{segment_error}",
+                message=message,
+                level=1,
+                scope=Scope.TRANSACTION,
+                location=Location(segment_id[:3], self.position, loop or self.loop),
+                syntax=Syntax(segment_error),
+            )
+        )
+
+    def _element(
+        self, seg: Sequence[str], element: int, error: str, message: str, component: int = 0
+    ) -> None:
+        value = seg[element] if element < len(seg) else ""
+        if component and value:
+            parts = value.split(self.component)
+            value = parts[component - 1] if len(parts) >= component else ""
+        value = value.rstrip()  # IK404 copies it, and X12 allows no trailing spaces
+        self._report(
+            Issue(
+                code=f"X12-ELEMENT-{error}",
+                message=message,
+                level=2,
+                scope=Scope.TRANSACTION,
+                location=Location(seg[0], self.position, self.loop, element, component, "", value),
+                syntax=Syntax(codes.SEG_ELEMENT_ERRORS, error),
+            )
+        )
+
+    def _required(self, seg: Sequence[str], i: int, what: str) -> str:
+        value = seg[i]
+        if not value:
+            self._element(seg, i, codes.ELEM_MISSING, f"{what} ({seg[0]}{i:02d}) is missing")
+        return value
+
+    def _length(self, seg: Sequence[str], i: int, what: str, high: int, low: int = 1) -> str:
+        """An element the answer echoes, within its length (the X12 dictionary's)."""
+        value = seg[i]
+        if value and len(value) < low:
+            self._element(
+                seg, i, codes.ELEM_TOO_SHORT, f"{what} ({seg[0]}{i:02d}) is shorter than {low}"
+            )
+        elif len(value) > high:
+            self._element(
+                seg, i, codes.ELEM_TOO_LONG, f"{what} ({seg[0]}{i:02d}) is longer than {high}"
+            )
+        return value
+
+    def _code(self, seg: Sequence[str], i: int, allowed: frozenset[str], what: str) -> str:
+        value = self._required(seg, i, what)
+        if value and value not in allowed:
+            self._element(
+                seg,
+                i,
+                codes.ELEM_INVALID_CODE,
+                f"{what} ({seg[0]}{i:02d}) {value!r} is not one of {', '.join(sorted(allowed))}",
+            )
+        return value
+
+    def _period(self, seg: Sequence[str], what: str) -> tuple[date | None, date | None]:
+        """DTP02 D8 or RD8 and DTP03 as (from, to)."""
+        fmt = self._code(seg, 2, frozenset({"D8", "RD8"}), f"{what} format")
+        value = self._required(seg, 3, what)
+        if not value or fmt not in ("D8", "RD8"):
+            return None, None
+        if fmt == "D8":
+            day = parse_date8(value)
+            if day is None:
+                self._element(
+                    seg,
+                    3,
+                    codes.ELEM_INVALID_DATE,
+                    f"{what} (DTP03) {value!r} is not a date CCYYMMDD",
+                )
+            return day, day
+        start, _, end = value.partition("-")
+        first, last = parse_date8(start), parse_date8(end)
+        if first is None or last is None or last < first:
+            self._element(
+                seg,
+                3,
+                codes.ELEM_INVALID_DATE,
+                f"{what} (DTP03) {value!r} is not a date range CCYYMMDD-CCYYMMDD",
+            )
+        return first, last

@@ -28,33 +28,34 @@ interchange; it is read whole (an inquiry is small), or up to the claim inquiry 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import overload
 
-from claims_engine.domain.errors import X12FormatError
-from claims_engine.domain.issues import Issue, Location, Scope, Syntax
+from claims_engine.domain.issues import Scope
 from claims_engine.domain.model import Procedure
 from claims_engine.domain.money import parse_x12_decimal, round_money
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     ENVELOPE_SEGMENTS,
-    MAX_REPORTED_ISSUES,
     GroupHeader,
     InterchangeHeader,
     TransactionEnd,
     TransactionHeader,
     trailer_issues,
-    transaction_issue,
 )
-from claims_engine.x12.envelope_walk import EnvelopeSpec, EnvelopeWalk, Unreadable, segments
+from claims_engine.x12.envelope_walk import (
+    EnvelopeSpec,
+    SetReader,
+    Unreadable,
+    read_interchange,
+)
 from claims_engine.x12.reader837 import parse_date8
 from claims_engine.x12.situational import INQUIRY_2200D_MISSING as SITUATIONAL_2200D
 from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, unreported
-from claims_engine.x12.tokenizer import INVALID_CHARACTER, SegmentReader
+from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
 IMPLEMENTATION = "005010X212"
 FUNCTIONAL_ID = "HR"
@@ -243,34 +244,22 @@ def read_276(
     """Read one 276 interchange (see the module docstring); with ``max_inquiries``, stop at
     the TRN over that many, or the SVC over :data:`MAX_SERVICE_LINES`, before reading
     further."""
-    reader = SegmentReader(io.BytesIO(data))
-    walk = EnvelopeWalk(SPEC, _Transaction)
     asked = lines = 0
-    try:
-        for seg, bad in segments(reader):
-            if seg[0] == "ISA" and walk.header is not None:
-                return Unreadable(
-                    None,
-                    f"a second interchange starts at segment {walk.count + 1}: "
-                    "send one interchange per request",
-                )
-            if seg[0] == "TRN":
-                asked += 1
-                if max_inquiries is not None and asked > max_inquiries:
-                    return TooManyInquiries(max_inquiries, walk.count + 1)
-            elif seg[0] == "SVC":
-                lines += 1
-                if max_inquiries is not None and lines > MAX_SERVICE_LINES:
-                    return TooManyInquiries(MAX_SERVICE_LINES, walk.count + 1, "service lines")
-            walk.feed(seg, bad, reader)
-    except X12FormatError as exc:
-        if walk.header is None:
-            return Unreadable(None, f"not an X12 interchange: {exc}")
-        return Unreadable(None, f"after the interchange's IEA: {exc}")
-    if walk.header is None:
-        return Unreadable(None, "not an X12 interchange: the request is empty")
-    read = walk.result()
-    if isinstance(read, Unreadable):
+
+    def limit(seg: list[str], position: int) -> TooManyInquiries | None:
+        nonlocal asked, lines
+        if seg[0] == "TRN":
+            asked += 1
+            if max_inquiries is not None and asked > max_inquiries:
+                return TooManyInquiries(max_inquiries, position)
+        elif seg[0] == "SVC":
+            lines += 1
+            if max_inquiries is not None and lines > MAX_SERVICE_LINES:
+                return TooManyInquiries(MAX_SERVICE_LINES, position, "service lines")
+        return None
+
+    read = read_interchange(data, SPEC, _Transaction, stop=limit)
+    if isinstance(read, Unreadable | TooManyInquiries):
         return read
     header, transactions = read
     return StatusRequest(header, transactions)
@@ -329,23 +318,15 @@ class _Level:
     children: int = 0
 
 
-class _Transaction:
+class _Transaction(SetReader):
     """Reads one 276 transaction set from ST to SE (see the module docstring)."""
 
     def __init__(
         self, header: TransactionHeader, group: GroupHeader, component: str, repetition: str = ""
     ) -> None:
-        self.header = header
-        self.group = group
-        self.component = component
+        super().__init__(header, group, component, repetition)
         # the guide's structure, every segment (claims_engine.x12.structure)
         self.walker = GuideWalker(compile_guide("276"), component, repetition)
-        self.position = 0
-        self.loop = "HEADER"
-        self.issues: list[Issue] = []
-        self.suppressed = 0
-        self.skip = False
-        self.ended = False
         self.reference = ""
         self.bht = False
         self.levels: dict[str, _Level] = {}
@@ -353,81 +334,6 @@ class _Transaction:
         self.inquiry: _Inquiry | None = None
         self.line: _Line | None = None
         self.inquiries: list[_Inquiry] = []
-
-    # -- issues -------------------------------------------------------------------------------
-    def _report(self, issue: Issue) -> None:
-        if len(self.issues) < MAX_REPORTED_ISSUES:
-            self.issues.append(issue)
-        else:
-            self.suppressed += 1
-
-    def envelope(self, code: str, message: str, skip: bool = False) -> None:
-        """A problem with the whole transaction set found by the envelope (IK5 code)."""
-        self._report(transaction_issue(code, message, "ST", max(self.position, 1)))
-        self.skip = self.skip or skip
-
-    def _structure(
-        self, segment_id: str, segment_error: str, message: str, *, loop: str = ""
-    ) -> None:
-        self._report(
-            Issue(
-                code=f"X12-SEGMENT-{segment_error}",
-                message=message,
-                level=1,
-                scope=Scope.TRANSACTION,
-                location=Location(segment_id[:3], self.position, loop or self.loop),
-                syntax=Syntax(segment_error),
-            )
-        )
-
-    def _element(
-        self, seg: Sequence[str], element: int, error: str, message: str, component: int = 0
-    ) -> None:
-        value = seg[element] if element < len(seg) else ""
-        if component and value:
-            parts = value.split(self.component)
-            value = parts[component - 1] if len(parts) >= component else ""
-        value = value.rstrip()  # IK404 copies it, and X12 allows no trailing spaces
-        self._report(
-            Issue(
-                code=f"X12-ELEMENT-{error}",
-                message=message,
-                level=2,
-                scope=Scope.TRANSACTION,
-                location=Location(seg[0], self.position, self.loop, element, component, "", value),
-                syntax=Syntax(codes.SEG_ELEMENT_ERRORS, error),
-            )
-        )
-
-    def _required(self, seg: Sequence[str], i: int, what: str) -> str:
-        value = seg[i]
-        if not value:
-            self._element(seg, i, codes.ELEM_MISSING, f"{what} ({seg[0]}{i:02d}) is missing")
-        return value
-
-    def _length(self, seg: Sequence[str], i: int, what: str, high: int, low: int = 1) -> str:
-        """An element the answer echoes, within its length (the X12 dictionary's)."""
-        value = seg[i]
-        if value and len(value) < low:
-            self._element(
-                seg, i, codes.ELEM_TOO_SHORT, f"{what} ({seg[0]}{i:02d}) is shorter than {low}"
-            )
-        elif len(value) > high:
-            self._element(
-                seg, i, codes.ELEM_TOO_LONG, f"{what} ({seg[0]}{i:02d}) is longer than {high}"
-            )
-        return value
-
-    def _code(self, seg: Sequence[str], i: int, allowed: frozenset[str], what: str) -> str:
-        value = self._required(seg, i, what)
-        if value and value not in allowed:
-            self._element(
-                seg,
-                i,
-                codes.ELEM_INVALID_CODE,
-                f"{what} ({seg[0]}{i:02d}) {value!r} is not one of {', '.join(sorted(allowed))}",
-            )
-        return value
 
     def _amount(self, seg: Sequence[str], i: int, what: str, required: bool) -> Decimal | None:
         value = seg[i]
@@ -444,33 +350,6 @@ class _Transaction:
                 f"{what} ({seg[0]}{i:02d}) {value!r} is not a number",
             )
         return amount
-
-    def _period(self, seg: Sequence[str], what: str) -> tuple[date | None, date | None]:
-        """DTP02 D8 or RD8 and DTP03 as (from, to)."""
-        fmt = self._code(seg, 2, frozenset({"D8", "RD8"}), f"{what} format")
-        value = self._required(seg, 3, what)
-        if not value or fmt not in ("D8", "RD8"):
-            return None, None
-        if fmt == "D8":
-            day = parse_date8(value)
-            if day is None:
-                self._element(
-                    seg,
-                    3,
-                    codes.ELEM_INVALID_DATE,
-                    f"{what} (DTP03) {value!r} is not a date CCYYMMDD",
-                )
-            return day, day
-        start, _, end = value.partition("-")
-        first, last = parse_date8(start), parse_date8(end)
-        if first is None or last is None or last < first:
-            self._element(
-                seg,
-                3,
-                codes.ELEM_INVALID_DATE,
-                f"{what} (DTP03) {value!r} is not a date range CCYYMMDD-CCYYMMDD",
-            )
-        return first, last
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, seg: list[str], bad: bool) -> None:

@@ -27,25 +27,26 @@ Pure: no clock, no I/O beyond the bytes given.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import date
 
-from claims_engine.domain.errors import X12FormatError
-from claims_engine.domain.issues import Issue, Scope
+from claims_engine.domain.issues import Scope
 from claims_engine.x12.envelope import (
-    MAX_REPORTED_ISSUES,
     GroupHeader,
     InterchangeHeader,
     TransactionEnd,
     TransactionHeader,
     trailer_issues,
-    transaction_issue,
 )
-from claims_engine.x12.envelope_walk import EnvelopeSpec, EnvelopeWalk, Unreadable, segments
+from claims_engine.x12.envelope_walk import (
+    EnvelopeSpec,
+    SetReader,
+    Unreadable,
+    read_interchange,
+)
 from claims_engine.x12.reader837 import parse_date8
 from claims_engine.x12.structure import GuideWalker, compile_guide
-from claims_engine.x12.tokenizer import INVALID_CHARACTER, SegmentReader
+from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
 IMPLEMENTATION = "005010X220A1"
 SPEC = EnvelopeSpec("BE", "834", (IMPLEMENTATION,), "benefit enrollment and maintenance")
@@ -157,24 +158,9 @@ class Enrollment:
 
 def read_834(data: bytes) -> Enrollment | Unreadable:
     """Read one 834 interchange (see the module docstring)."""
-    reader = SegmentReader(io.BytesIO(data))
-    walk = EnvelopeWalk(SPEC, _Transaction)
-    try:
-        for seg, bad in segments(reader):
-            if seg[0] == "ISA" and walk.header is not None:
-                return Unreadable(
-                    None,
-                    f"a second interchange starts at segment {walk.count + 1}: "
-                    "send one interchange per file",
-                )
-            walk.feed(seg, bad, reader)
-    except X12FormatError as exc:
-        if walk.header is None:
-            return Unreadable(None, f"not an X12 interchange: {exc}")
-        return Unreadable(None, f"after the interchange's IEA: {exc}")
-    if walk.header is None:
-        return Unreadable(None, "not an X12 interchange: the file is empty")
-    read = walk.result()
+    read: tuple[InterchangeHeader, tuple[EnrollmentTransaction, ...]] | Unreadable = (
+        read_interchange(data, SPEC, _Transaction, one="file")
+    )
     if isinstance(read, Unreadable):
         return read
     header, transactions = read
@@ -243,21 +229,15 @@ class _Member:
         )
 
 
-class _Transaction:
+class _Transaction(SetReader):
     """Reads one 834 transaction set from ST to SE: the guide walker checks every segment,
     and the values of the ones read are kept (only a set without a finding is built)."""
 
     def __init__(
         self, header: TransactionHeader, group: GroupHeader, component: str, repetition: str = ""
     ) -> None:
-        self.header = header
-        self.group = group
+        super().__init__(header, group, component, repetition)
         self.walker = GuideWalker(compile_guide("834"), component, repetition)
-        self.position = 0
-        self.issues: list[Issue] = []
-        self.suppressed = 0
-        self.skip = False
-        self.ended = False
         self.bgn: list[str] = list(_PAD)
         self.policy = ""
         self.parties: dict[str, Party] = {}
@@ -265,17 +245,6 @@ class _Transaction:
         self.member: _Member | None = None
         self.coverage: _Coverage | None = None
         self.name_loop = ""  # the 2100 loop NM1 opened (IL is the member's own)
-
-    def _report(self, issue: Issue) -> None:
-        if len(self.issues) < MAX_REPORTED_ISSUES:
-            self.issues.append(issue)
-        else:
-            self.suppressed += 1
-
-    def envelope(self, code: str, message: str, skip: bool = False) -> None:
-        """A problem with the whole transaction set found by the envelope (IK5 code)."""
-        self._report(transaction_issue(code, message, "ST", max(self.position, 1)))
-        self.skip = self.skip or skip
 
     def feed(self, seg: list[str], bad: bool) -> None:
         self.position += 1

@@ -63,6 +63,7 @@ OPERATIONS = (
     ("GET", "/v1/claims/{claim_id}"),
     ("GET", "/v1/remittances/{remittance_id}"),
     ("POST", "/v1/x12/276"),
+    ("POST", "/v1/x12/270"),
     ("GET", "/fhir/r4/ExplanationOfBenefit"),
     ("GET", "/fhir/r4/ExplanationOfBenefit/{eob_id}"),
     ("GET", "/healthz"),
