@@ -738,10 +738,12 @@ def create_app(config: ApiConfig) -> FastAPI:
                 max_inquiries=config.max_inquiries,
             )
         except UnusableInquiry as exc:
+            metrics.record_rejected_inquiry("270")
             code = {422: "transaction_sets_rejected", 413: "too_many_inquiries"}.get(
                 exc.status, "not_usable"
             )
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
+        metrics.record_inquiries("270", answer.asked, answer.answered)
         lookup = current_vault().lookup
         with reading() as conn:
             access.record_reads(

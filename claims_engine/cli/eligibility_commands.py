@@ -32,6 +32,7 @@ from claims_engine.cli.pipeline_commands import (
     store_engine,
 )
 from claims_engine.domain.errors import InputFileError
+from claims_engine.observability import metrics
 from claims_engine.runtime import clock
 from claims_engine.services.claim_inquiry import UnusableInquiry
 from claims_engine.services.eligibility import answer_270
@@ -71,6 +72,7 @@ def cmd_eligibility(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
                     max_inquiries=None,
                 )
             except UnusableInquiry as exc:
+                metrics.record_rejected_inquiry("270")
                 failed = True
                 result: dict[str, Any] = {"file": str(path), "answered": False}
                 result["reason"] = exc.reason
@@ -81,6 +83,7 @@ def cmd_eligibility(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
                     result["written"] = str(target)
                 results.append(result)
                 continue
+            metrics.record_inquiries("270", answer.asked, answer.answered)
             target = out_dir / f"{name}.271"
             target.write_text(answer.x12, encoding="ascii", errors="replace")
             results.append(

@@ -78,6 +78,13 @@ CLAIMS_RECEIVED = Counter(
     "Claims read by the intake, by 837 transaction type (837P, 837I, 837D).",
     ["transaction"],
 )
+INQUIRIES = Counter(
+    "claims_inquiries_total",
+    "Patients asked about in X12 270 eligibility inquiries, by outcome: answered (found and "
+    "answered with benefits), not found (answered AAA), rejected (the request could not be "
+    "read).",
+    ["transaction", "outcome"],
+)
 CLAIMS_REJECTED = Counter(
     "claims_rejected_total",
     "Claims rejected by the intake, by the stage that rejected them (claim: a 277CA "
@@ -137,6 +144,19 @@ def bounded(code: str) -> str:
 
 
 # -- counting the services' results ------------------------------------------------------------
+
+
+def record_inquiries(transaction: str, asked: int, answered: int) -> None:
+    """Count an answered inquiry file: its patients found and not found."""
+    if answered:
+        INQUIRIES.labels(transaction, "answered").inc(answered)
+    if asked > answered:
+        INQUIRIES.labels(transaction, "not found").inc(asked - answered)
+
+
+def record_rejected_inquiry(transaction: str) -> None:
+    """Count a request that could not be read (answered with a TA1 or 999, or only a reason)."""
+    INQUIRIES.labels(transaction, "rejected").inc()
 
 
 def record_ingest(result: Any) -> None:

@@ -44,6 +44,7 @@ out of network (``EB*A``, EB08 a fraction), the deductible (``EB*C``) and out-of
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -126,10 +127,15 @@ HUNDRED = Decimal(100)
 NETWORKS = (("in", "Y"), ("out", "N"))
 
 
+log = logging.getLogger("claims_engine.services.eligibility")
+
+
 @dataclass(frozen=True, slots=True)
 class EligibilityAnswer:
     x12: str  # the 271 text
     member_ids: tuple[str, ...]  # the members whose data went into the answer (PHI audit)
+    asked: int = 0  # patients asked about
+    answered: int = 0  # of them, found and answered with benefits
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +226,25 @@ def answer_270(
                 )
             reports.append(report)
     out = io.StringIO()
-    write_271(out, request, reports, control=next_control(engine), created=now)
-    return EligibilityAnswer(out.getvalue(), tuple(sorted(members)))
+    control = next_control(engine)
+    write_271(out, request, reports, control=control, created=now)
+    answered = sum(1 for r in reports if r.rejection is None)
+    for t in request.transactions:
+        traces = ",".join(
+            tr.number for q in t.inquiries for tr in (*q.subscriber_traces, *q.dependent_traces)
+        )
+        log.info(
+            "270 answered with 271 %09d: ISA13 %s GS06 %s ST02 %s TRN02 %s, %d patients",
+            control,
+            request.interchange.control,
+            t.group.control,
+            t.header.control,
+            traces or "-",
+            len(t.inquiries),
+        )
+    return EligibilityAnswer(
+        out.getvalue(), tuple(sorted(members)), len(request.inquiries), answered
+    )
 
 
 def _report(

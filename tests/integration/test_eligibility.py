@@ -16,6 +16,7 @@ and a 271 asked after it says 0 remains of the individual's, 500 of the family's
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from x12sdk.io import X12ModelReader
@@ -546,3 +548,30 @@ def test_the_270_route_answers_a_provider_for_its_own_npi_only(
     broken = _post(c, keys["insurer"], build_270([liam]).replace(b"HL*2*1*", b"HL*2*9*"))
     assert broken.status_code == 422
     assert pyx12_errors(broken.json()["error"]["acknowledgment"]) == []
+
+
+def _counted(outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "claims_inquiries_total", {"transaction": "270", "outcome": outcome}
+    )
+    return value or 0.0
+
+
+def test_every_270_is_logged_by_its_control_numbers_and_counted(
+    client: tuple[TestClient, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    c, keys = client
+    before = {o: _counted(o) for o in ("answered", "not found", "rejected")}
+    liam = Patient("T-LOG", "PG00000100", "HILL", "LIAM", "19871227")
+    nobody = Patient("T-NOBODY", "ZZ99999999", "NOBODY", "ANNA", "19800101")
+    with caplog.at_level(logging.INFO, logger="claims_engine.services.eligibility"):
+        assert _post(c, keys["insurer"], build_270([liam, nobody], control=77)).status_code == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("270 answered")]
+    assert "ISA13 000000077" in line and "TRN02 T-LOG,T-NOBODY" in line and "2 patients" in line
+    broken = _post(
+        c, keys["insurer"], build_270([liam], control=78).replace(b"HL*2*1*", b"HL*2*9*")
+    )
+    assert broken.status_code == 422
+    assert _counted("answered") - before["answered"] == 1
+    assert _counted("not found") - before["not found"] == 1
+    assert _counted("rejected") - before["rejected"] == 1
