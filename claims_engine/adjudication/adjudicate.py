@@ -258,7 +258,7 @@ def reverse(decision: ClaimDecision, on: date) -> ClaimDecision:
     )
 
 
-class _Keys(NamedTuple):
+class AccumulatorKeys(NamedTuple):
     """The four running totals one line's cost share reads and moves."""
 
     member_deductible: AccumulatorKey
@@ -267,17 +267,21 @@ class _Keys(NamedTuple):
     family_oop: AccumulatorKey
 
 
-def _keys(member: Member, plan: Plan, day: date, network: str) -> _Keys:
-    return _keys_for(member.member_id, member.family_id, plan.id, plan.plan_year(day), network)
+def _keys(member: Member, plan: Plan, day: date, network: str) -> AccumulatorKeys:
+    return accumulator_keys(
+        member.member_id, member.family_id, plan.id, plan.plan_year(day), network
+    )
 
 
 @lru_cache(maxsize=65536)  # the same members come back: build their keys once
-def _keys_for(member_id: str, family_id: str, plan_id: str, year: date, network: str) -> _Keys:
+def accumulator_keys(
+    member_id: str, family_id: str, plan_id: str, year: date, network: str
+) -> AccumulatorKeys:
     def key(holder: str, bucket: str) -> AccumulatorKey:
         return AccumulatorKey(holder, plan_id, year, bucket, network)
 
     member, family = f"member:{member_id}", f"family:{family_id}"
-    return _Keys(
+    return AccumulatorKeys(
         key(member, DEDUCTIBLE), key(family, DEDUCTIBLE), key(member, OOP), key(family, OOP)
     )
 
@@ -292,7 +296,7 @@ class _Running:
     def value(self, key: AccumulatorKey) -> Decimal:
         return self.start.get(key, ZERO) + self.changes.get(key, ZERO)
 
-    def balances(self, keys: _Keys) -> Balances:
+    def balances(self, keys: AccumulatorKeys) -> Balances:
         return Balances(
             individual_deductible=self.value(keys.member_deductible),
             family_deductible=self.value(keys.family_deductible),
@@ -300,7 +304,7 @@ class _Running:
             family_oop=self.value(keys.family_oop),
         )
 
-    def add(self, keys: _Keys, deductible: Decimal, oop: Decimal) -> None:
+    def add(self, keys: AccumulatorKeys, deductible: Decimal, oop: Decimal) -> None:
         changes = self.changes
         for key, amount in (
             (keys.member_deductible, deductible),

@@ -27,7 +27,7 @@ code  loop    when
 
 What remains of a deductible or out-of-pocket maximum (EB06 ``29``) is read from the live
 accumulators of the store (the ``accumulators`` table, keyed as adjudication keys them:
-:func:`claims_engine.adjudication.adjudicate._keys_for`), so it is exactly what the next
+:func:`claims_engine.adjudication.adjudicate.accumulator_keys`), so it is exactly what the next
 claim's adjudication starts from: it takes ``min(individual left, family left, out-of-pocket
 left)`` of the deductible, the figures the 271 gives. A plan's amount of zero means it has none
 (as in :mod:`claims_engine.adjudication.cost_share`): no EB segment is written for it.
@@ -52,7 +52,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, select
 
-from claims_engine.adjudication.adjudicate import AccumulatorKey, _keys_for
+from claims_engine.adjudication.adjudicate import AccumulatorKey, accumulator_keys
 from claims_engine.domain.benefits import Plan, PlanVersion
 from claims_engine.domain.money import ZERO
 from claims_engine.domain.reference_data import Member, ReferenceData
@@ -357,7 +357,7 @@ def plan_benefits(
             out.append(Benefit(COINSURANCE, "IND", t, percent=percent / HUNDRED, in_network=flag))
         for network, flag in NETWORKS:
             inside = network == "in"
-            keys = _keys_for(patient.member_id, patient.family_id, plan.id, year, network)
+            keys = accumulator_keys(patient.member_id, patient.family_id, plan.id, year, network)
             for info, level, limit, key in (
                 (DEDUCTIBLE, "IND", version.deductible_individual, keys.member_deductible),
                 (DEDUCTIBLE, "FAM", version.deductible_family, keys.family_deductible),

@@ -768,100 +768,15 @@ def decide_again(
     accumulators and service history move, and the claim's state follows (``adjudicated``,
     or still ``pended`` with its pend items in step); without, nothing is written (what an
     action needing a second examiner would do)."""
-    c = _claims.c
-    row = conn.execute(
-        select(
-            c.id,
-            c.payer_claim_number,
-            c.family,
-            c.received_on,
-            c.claim,
-            c.member_id,
-            c.total_charge,
-            c.original_claim_number,
-            c.billing_npi,
-        ).where(c.id == claim_id, c.state == ClaimState.PENDED)
-    ).first()
-    if row is None:
+    result = decide_again_many(
+        conn, [claim_id], {claim_id: directives}, runtime, now, actor, write=write
+    )
+    if claim_id in result.not_pended:
         raise NotPended(f"claim {claim_id} is not pended")
-    w = _Waiting(
-        int(row.id),
-        str(row.payer_claim_number),
-        str(row.family),
-        row.received_on,
-        row.claim,
-        str(row.member_id),
-        row.total_charge,
-    )
-    reached: list[str] = []
-    if row.original_claim_number:
-        original = claims_table.alias("original")
-        reached = [
-            str(f)
-            for f in conn.execute(
-                select(original.c.family).where(
-                    original.c.payer_claim_number == row.original_claim_number,
-                    original.c.billing_npi == row.billing_npi,
-                    original.c.member_id == row.member_id,
-                    original.c.family != w.family,
-                )
-            ).scalars()
-        ]
-    names = sorted({w.family, *reached})
-    _lock_families(conn, names)
-    # under the lock: still pended (another action may have decided it meanwhile)
-    still = conn.execute(
-        select(c.state).where(c.id == claim_id).with_for_update()
-        if is_postgres(conn)
-        else select(c.state).where(c.id == claim_id)
-    ).scalar_one()
-    if still != ClaimState.PENDED:
-        raise NotPended(f"claim {claim_id} is no longer pended")
-    claim = read_claim(w.claim, w.id)
-    ledger = _ledger(conn, runtime, names, [(claim, w.member_id)])
-    context = replace(runtime.context(w.received_on, claim), directives=directives)
-    outcome = adjudicate(claim, ledger.context_for(claim, context), w.payer_claim_number)
-    if not write:
-        return outcome
-    ledger.record(outcome)
-    a = _adjudications.c
-    previous = list(
-        conn.execute(select(a.id).where(a.claim_id == claim_id, a.kind == "decision")).scalars()
-    )
-    if previous:
-        conn.execute(delete(_adjustments).where(_adjustments.c.adjudication_id.in_(previous)))
-        conn.execute(delete(_adjudications).where(a.id.in_(previous)))
-    decided = [(w, outcome)]
-    _write_decisions(conn, decided, {w.id: claim}, now)
-    _write_accumulators(conn, names, ledger, dict.fromkeys(outcome.accumulator_changes, w.family))
-    _write_history(conn, decided)
-    d = outcome.decision
-    pended = d.outcome is Outcome.PENDED
-    state = ClaimState.PENDED if pended else ClaimState.ADJUDICATED
-    reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
-    reason += f" (rule pack {d.rule_pack_version}; decided again by an examiner)"
-    if len(outcome.decisions) > 1:
-        reason += f"; reversed {outcome.decisions[0].reverses}"
-    conn.execute(
-        update(_claims)
-        .where(c.id == claim_id)
-        .values(state=state.value, error=None, updated_at=now)
-    )
-    insert_rows(
-        conn,
-        _events,
-        [
-            {
-                "claim_id": claim_id,
-                "at": now,
-                "actor": EXAMINATION_ACTOR,
-                "from_state": ClaimState.PENDED.value,
-                "to_state": state.value,
-                "reason": reason,
-            }
-        ],
-    )
-    return outcome
+    failure = result.failed.get(claim_id)
+    if failure is not None:
+        raise failure
+    return result.outcomes[claim_id]
 
 
 @dataclass(slots=True)
@@ -882,8 +797,10 @@ def decide_again_many(
     runtime: Runtime,
     now: datetime,
     actor: str,
+    *,
+    write: bool = True,
 ) -> DecidedAgain:
-    """:func:`decide_again` (with ``write``) of many pended claims at once, in the caller's
+    """:func:`decide_again` of many pended claims at once, in the caller's
     write transaction, and as though one after the other in the order of ``claim_ids``: the
     families of all of them (and of the originals their replacements reach) are locked once,
     in key order; their accumulators, service history and reversible decisions are loaded
@@ -891,7 +808,8 @@ def decide_again_many(
     :class:`~claims_engine.adjudication.batch.Ledger`, so each sees what the ones before it
     changed; and the decisions, accumulators, history, claim states and events are written
     with batched statements, as :func:`adjudicate_claims` writes new claims'. A claim that
-    cannot be read, or whose adjudication raises, is left as it was (``failed``)."""
+    cannot be read, or whose adjudication raises, is left as it was (``failed``). Without
+    ``write``, the outcomes are worked out and nothing is written."""
     result = DecidedAgain()
     wanted = list(dict.fromkeys(claim_ids))
     if not wanted:
@@ -967,7 +885,7 @@ def decide_again_many(
         result.outcomes[w.id] = outcome
         for key in outcome.accumulator_changes:
             changed[key] = w.family
-    if not decided:
+    if not decided or not write:
         return result
     a = _adjudications.c
     previous = list(
