@@ -353,7 +353,8 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     )
     if member is None:
         return _with_reversal(_deny_all(claim, "CO", "31", pccn, ctx), reversal, reversal_changes)
-    plan = ref.plans[member.plan_id]
+    dental = claim.claim_type == "D"
+    plan = ref.plans[member.plan_on(claim.service_from or ctx.received_on, dental=dental)]
     directives = ctx.directives
     claim_denial = directives.denials.get(0)
     if claim_denial is not None:  # an examiner denied the whole claim
@@ -405,7 +406,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     place_default = claim.facility_code
     for ln in claim.lines:
         day = _line_date(claim, ln) or ctx.received_on
-        if not member.covered_on(day):
+        if not member.covered_on(day, dental=dental):
             carc = "26" if day < member.effective_from else "27"
             decided[ln.number] = _denied_line(ln, day, "CO", carc)
             continue
@@ -679,7 +680,8 @@ def _reverse_accumulators(
     )
     if member is None:
         return {}
-    plan = ref.plans[member.plan_id]
+    day = claim.service_from
+    plan = ref.plans[member.plan_on(day, dental=claim.claim_type == "D") if day else member.plan_id]
     network = (
         "in" if ref.in_network(claim.billing_provider.npi, plan.id, claim.service_from) else "out"
     )

@@ -118,19 +118,32 @@ def cmd_reference_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
         summary["reference_set"] = stored.id
         summary["sha256"] = stored.sha256
         summary["new"] = stored.created
+        if stored.members is not None:
+            summary["enrollment"] = {
+                "added": stored.members.added,
+                "changed": stored.members.changed,
+                "left_to_834s": stored.members.left,
+            }
     if args.json:
         json.dump(summary, stdout, indent=2)
         stdout.write("\n")
         return EXIT_OK
     stdout.write(f"reference data in {args.directory} is valid:\n")
     for key, value in summary.items():
-        if key not in ("reference_set", "sha256", "new"):
+        if key not in ("reference_set", "sha256", "new", "enrollment"):
             stdout.write(f"  {key:24} {value}\n")
     if not args.check:
         state = "stored" if summary["new"] else "already stored"
         stdout.write(
             f"reference set {summary['reference_set']} {state} (sha256 {summary['sha256'][:12]})\n"
         )
+        imported = summary.get("enrollment")
+        if imported:
+            stdout.write(
+                f"members.csv into the enrollment: {imported['added']} added, "
+                f"{imported['changed']} changed, "
+                f"{imported['left_to_834s']} left as 834s keep them\n"
+            )
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -86,9 +86,28 @@ PROVIDER_KINDS = frozenset({"professional", "institutional", "dental"})
 
 
 @dataclass(frozen=True, slots=True)
+class CoverageSpan:
+    """Coverage by one plan from ``start`` through ``end`` (``None``: open), on one insurance
+    line (HD03 of an 834: HLT, DEN, ...)."""
+
+    plan_id: str
+    start: date
+    end: date | None = None
+    line: str = "HLT"
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
     """A covered person. ``subscriber_id`` is the member id of the policy holder (themselves
-    when ``relationship`` is 18); ``effective_through`` is ``None`` for open coverage."""
+    when ``relationship`` is 18). ``spans`` are the member's coverage periods as enrollment
+    keeps them (see :mod:`claims_engine.enrollment.records`); a member read from
+    ``members.csv`` has none, and ``plan_id``, ``effective_from`` and ``effective_through``
+    (``None`` for open coverage) are its one period. With spans, those three are the newest
+    span's plan, the first start and the last end (:func:`member_with_spans`). ``group_id`` is
+    the sponsor's group (REF*1L) and ``sponsor_id`` the sponsor whose files enroll the member."""
 
     member_id: str
     subscriber_id: str
@@ -102,16 +121,69 @@ class Member:
     plan_id: str
     effective_from: date
     effective_through: date | None
+    group_id: str = ""
+    sponsor_id: str = ""
+    spans: tuple[CoverageSpan, ...] = ()
 
     @property
     def is_subscriber(self) -> bool:
         return self.relationship == "18"
 
-    def covered_on(self, day: date) -> bool:
-        """Whether the coverage period includes ``day``."""
+    def covered_on(self, day: date, *, dental: bool | None = None) -> bool:
+        """Whether the coverage includes ``day``: with ``dental``, the coverage of the kind a
+        dental (or another) claim needs, where the member has spans of both kinds."""
+        if self.spans:
+            spans = self.spans
+            if dental is not None:
+                kind = [s for s in spans if (s.line == "DEN") == dental]
+                spans = tuple(kind) or spans
+            return any(s.covers(day) for s in spans)
         if day < self.effective_from:
             return False
         return self.effective_through is None or day <= self.effective_through
+
+    def plan_on(self, day: date, *, dental: bool = False) -> str:
+        """The plan covering ``day``: of a dental line (HD03 ``DEN``) for a dental claim, of
+        another line for any other claim, else of any line; else the member's newest plan."""
+        covering = [s for s in self.spans if s.covers(day)]
+        for s in covering:
+            if (s.line == "DEN") == dental:
+                return s.plan_id
+        return covering[0].plan_id if covering else self.plan_id
+
+
+def member_with_spans(member: Member, spans: tuple[CoverageSpan, ...]) -> Member:
+    """``member`` with ``spans`` as its coverage, its plan and period following them."""
+    m = member
+    if not spans:
+        return replace(member, spans=())
+    ordered = tuple(sorted(spans, key=lambda s: (s.start, s.line))) if len(spans) > 1 else spans
+    last_end: date | None = date.min
+    newest = ordered[0]
+    for s in ordered:
+        if s.end is None:
+            last_end = None
+        elif last_end is not None and s.end > last_end:
+            last_end = s.end
+        if (s.start, s.line == "HLT") >= (newest.start, newest.line == "HLT"):
+            newest = s
+    return Member(
+        m.member_id,
+        m.subscriber_id,
+        m.family_id,
+        m.relationship,
+        m.last_name,
+        m.first_name,
+        m.birth_date,
+        m.sex,
+        m.address,
+        newest.plan_id,
+        ordered[0].start,
+        last_end,
+        m.group_id,
+        m.sponsor_id,
+        ordered,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +359,8 @@ def load_members(path: str | Path) -> tuple[Member, ...]:
                 plan_id=rows.required(row, "plan_id"),
                 effective_from=effective_from,
                 effective_through=effective_through,
+                group_id=row.get("group_id", ""),
+                sponsor_id=row.get("sponsor_id", ""),
             )
         )
     by_id = {m.member_id: m for m in members}

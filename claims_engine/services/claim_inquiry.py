@@ -87,7 +87,6 @@ from claims_engine.domain.issues import ClaimStatus, Scope
 from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.domain.money import ZERO, round_money
 from claims_engine.front_end.edits import EditContext, edit_claim
-from claims_engine.services.intake import CONTROL_COUNTER
 from claims_engine.services.queries import (
     AdjudicationView,
     adjudications_of,
@@ -96,7 +95,7 @@ from claims_engine.services.queries import (
     stored_time,
 )
 from claims_engine.services.stored_adjudication import read_claim, read_decision
-from claims_engine.store.db import begin_write, next_numbers
+from claims_engine.store.db import CONTROL_COUNTER, begin_write, next_numbers
 from claims_engine.store.tables import ClaimState, claims_table, pend_items_table
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.acks import Envelope, write_999, write_ta1

@@ -33,6 +33,7 @@ from claims_engine.front_end.ingest import IntakeOptions, MemoryAckOutput, inges
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows
 from claims_engine.store.db import (
+    CONTROL_COUNTER,
     begin_write,
     error_line,
     is_postgres,
@@ -56,10 +57,10 @@ from claims_engine.store.tables import (
 from claims_engine.store.vault import current_vault
 from claims_engine.x12 import codes
 from claims_engine.x12.acks import ClaimAck, Envelope, write_ta1
-from claims_engine.x12.envelope import InterchangeHeader, check_isa
-from claims_engine.x12.tokenizer import SegmentReader, parse_isa_delimiters
+from claims_engine.x12.envelope import InterchangeHeader
+from claims_engine.x12.envelope_walk import read_header
+from claims_engine.x12.tokenizer import SegmentReader
 
-CONTROL_COUNTER = "interchange_control"
 BATCH_CLAIMS = 500  # claims per adjudication message (a larger family stays whole)
 _FLUSH_CLAIMS = 2000
 _MILLI = Decimal("0.001")
@@ -97,19 +98,6 @@ class IngestResult:
     received: dict[str, int] = field(default_factory=dict)  # claims read, by claim type
     rejections: dict[tuple[str, str], int] = field(default_factory=dict)  # (stage, code): n
     size_bytes: int = 0
-
-
-def read_header(raw: bytes, file_name: str) -> InterchangeHeader:
-    """The first interchange header of ``raw``; a file that is not X12 is refused, naming it."""
-    text = raw[:4096].decode("utf-8", errors="replace").lstrip("\r\n\t \x00\ufeff")
-    if not text:
-        raise InputFileError(f"{file_name}: the file is empty")
-    try:
-        delimiters, length = parse_isa_delimiters(text)
-    except X12FormatError as exc:
-        raise InputFileError(f"{file_name}: not an X12 interchange: {exc}") from None
-    header, _issues = check_isa(text[: length - 1].split(delimiters.element), delimiters)
-    return header
 
 
 def sender_ids(raw: bytes) -> frozenset[str]:

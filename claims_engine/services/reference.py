@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,16 @@ from claims_engine.domain.reference_data import (
     load_reference,
     read_utf8,
 )
+from claims_engine.enrollment.records import Sponsor, load_sponsors
 from claims_engine.rules.book import RuleBook, fingerprint, load_rulebook
 from claims_engine.rules.engine import Pend, RulePack
+from claims_engine.services.members import ImportResult, enrolled, import_members
 from claims_engine.store.db import check_lookup_key
 from claims_engine.store.tables import REFERENCE, reference_sets_table
 from claims_engine.store.vault import current_vault
 
-# The files of a reference directory; ``pend_reasons.yaml`` is read too where it is present.
+# The files of a reference directory; ``pend_reasons.yaml`` and ``sponsors.yaml`` are read too
+# where they are present.
 REFERENCE_FILES = (
     "members.csv",
     "providers.csv",
@@ -49,6 +52,9 @@ REFERENCE_FILES = (
     "payer.yaml",
 )
 
+SPONSORS_FILE = "sponsors.yaml"
+OPTIONAL_FILES = (PEND_REASONS_FILE, SPONSORS_FILE)
+
 _sets = reference_sets_table
 
 
@@ -57,6 +63,7 @@ class StoredReference:
     id: int
     sha256: str
     created: bool  # False when the same content was stored before
+    members: ImportResult | None = None  # what members.csv did to the enrollment
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,8 @@ class Runtime:
     hooks: Mapping[str, RuleHook]  # the adjudication hook of each pack, by its version
     # the member ids of each family, by the key :meth:`family_of` gives
     family_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sponsors: Mapping[str, Sponsor] = field(default_factory=dict)  # by N1*P5 id
+    enrollment_version: int = 0  # the newest enrollment version the members include
 
     @property
     def rules(self) -> RulePack:
@@ -164,9 +173,10 @@ def _read_files(directory: Path) -> dict[str, str]:
         if not path.exists():
             raise ConfigurationError(f"{directory}: {name} is missing")
         files[name] = read_utf8(path)  # one line naming the file, and the line of a bad byte
-    optional = directory / PEND_REASONS_FILE
-    if optional.exists():
-        files[PEND_REASONS_FILE] = read_utf8(optional)
+    for name in OPTIONAL_FILES:
+        optional = directory / name
+        if optional.exists():
+            files[name] = read_utf8(optional)
     return files
 
 
@@ -186,10 +196,18 @@ def parse_reference(files: dict[str, str]) -> tuple[ReferenceData, Payer]:
         return load_reference(root), load_payer(root / "payer.yaml")
 
 
+def parse_sponsors(files: Mapping[str, str], reference: ReferenceData) -> dict[str, Sponsor]:
+    """The sponsors of a set's ``sponsors.yaml`` (none without one)."""
+    text = files.get(SPONSORS_FILE)
+    return {} if text is None else load_sponsors(text, SPONSORS_FILE, tuple(reference.plans))
+
+
 def _checked(directory: Path) -> tuple[dict[str, str], ReferenceData, Payer]:
     files = _read_files(directory)
     # every problem, named by file and line, before anything is stored
-    return files, load_reference(directory), load_payer(directory / "payer.yaml")
+    reference = load_reference(directory)
+    parse_sponsors(files, reference)
+    return files, reference, load_payer(directory / "payer.yaml")
 
 
 def check_reference(directory: Path) -> tuple[ReferenceData, Payer]:
@@ -200,19 +218,26 @@ def check_reference(directory: Path) -> tuple[ReferenceData, Payer]:
 
 
 def store_reference(engine: Engine, directory: Path, now: datetime) -> StoredReference:
-    """Check the reference data in ``directory`` and store it as the set in force."""
-    files, _, _ = _checked(directory)
+    """Check the reference data in ``directory`` and store it as the set in force; its
+    ``members.csv`` is imported into the enrollment
+    (:func:`~claims_engine.services.members.import_members`)."""
+    files, reference, _ = _checked(directory)
     digest = _digest(files)
     with engine.begin() as conn:
         found = conn.execute(select(_sets.c.id).where(_sets.c.sha256 == digest)).scalar()
-        if found is not None:
-            return StoredReference(found, digest, created=False)
-        new_id = conn.execute(
-            insert(_sets)
-            .values(sha256=digest, loaded_at=now, files=current_vault().seal_json(files, REFERENCE))
-            .returning(_sets.c.id)
-        ).scalar_one()
-    return StoredReference(new_id, digest, created=True)
+        if found is None:
+            found = conn.execute(
+                insert(_sets)
+                .values(
+                    sha256=digest, loaded_at=now, files=current_vault().seal_json(files, REFERENCE)
+                )
+                .returning(_sets.c.id)
+            ).scalar_one()
+            created = True
+        else:
+            created = False
+    members = import_members(engine, reference.members.values(), now)
+    return StoredReference(int(found), digest, created=created, members=members)
 
 
 def latest_reference_id(conn: Connection) -> int | None:
@@ -220,7 +245,7 @@ def latest_reference_id(conn: Connection) -> int | None:
     return None if found is None else int(found)
 
 
-_cache: dict[tuple[str, int, str, Any, str], Runtime] = {}
+_cache: dict[tuple[str, int, str, Any, str, int], Runtime] = {}
 _cache_lock = threading.Lock()
 RULES_LOOK_SECONDS = 2.0  # how often a process looks for a changed rules folder
 _looked: dict[str, tuple[float, Any]] = {}
@@ -266,6 +291,9 @@ def load_runtime(
     vault = current_vault()
     with engine.connect() as conn:
         set_id = latest_reference_id(conn)
+        view = enrolled(conn)
+        version = view.last_id
+        members, families = view.in_force()
     if set_id is None:
         raise ConfigurationError(
             "the store holds no reference data: run `claims-engine reference load DIR` first"
@@ -273,7 +301,7 @@ def load_runtime(
     with _cache_lock:
         mark = _rules_mark(rules_dir, look_seconds)
         store = engine.url.render_as_string(hide_password=True)
-        key = (store, set_id, str(rules_dir), mark, vault.identity())
+        key = (store, set_id, str(rules_dir), mark, vault.identity(), version)
         runtime = _cache.get(key)
         if runtime is None:
             with engine.connect() as conn:
@@ -281,12 +309,22 @@ def load_runtime(
                 sealed = conn.execute(
                     select(_sets.c.files).where(_sets.c.id == set_id)
                 ).scalar_one()
-            files = vault.open_json(sealed, REFERENCE, set_id)
-            reference, payer = parse_reference(dict(files))
+            files = dict(vault.open_json(sealed, REFERENCE, set_id))
+            reference, payer = parse_reference(files)
+            reference = replace(reference, members=members, families=families)
             book = load_rulebook(rules_dir, known_plans=reference.plans)
             check_pend_codes(book, reference)
             hooks = {pack.version: rule_hook(pack) for _, pack in book.versions}
-            runtime = Runtime(set_id, reference, payer, book, hooks, family_index(reference))
+            runtime = Runtime(
+                set_id,
+                reference,
+                payer,
+                book,
+                hooks,
+                family_index(reference),
+                parse_sponsors(files, reference),
+                version,
+            )
             for old in [k for k in _cache if k[:3] == key[:3]]:
                 del _cache[old]  # the runtime of the folder as it was: batches holding it finish
             _cache[key] = runtime

@@ -20,11 +20,10 @@ from sqlalchemy import Engine, and_, exists, func, insert, or_, select, text, up
 
 from claims_engine.adjudication.decision import ClaimDecision, Outcome
 from claims_engine.adjudication.payment_cycle import payment_cycle
-from claims_engine.services.intake import CONTROL_COUNTER
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import family_lock_key, read_decision
 from claims_engine.store.bulk import insert_rows
-from claims_engine.store.db import begin_write, is_postgres, next_numbers
+from claims_engine.store.db import CONTROL_COUNTER, begin_write, is_postgres, next_numbers
 from claims_engine.store.tables import (
     REMITTANCE,
     ClaimState,

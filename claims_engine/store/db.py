@@ -63,6 +63,7 @@ from claims_engine.store import tables
 from claims_engine.store.migrations import (
     LOOKUP_SETTING,
     create_schema,
+    enrollment,
     examination,
     examiner_roles,
     register_senders,
@@ -71,6 +72,8 @@ from claims_engine.store.migrations import (
 from claims_engine.store.vault import Vault
 
 DEFAULT_SQLITE_PATH = Path("var") / "claims.db"
+# The counter of the interchange control numbers (ISA13) of everything the engine sends.
+CONTROL_COUNTER = "interchange_control"
 _UPGRADE_LOCK_KEY = 0x636C61696D73  # "claims": any constant shared by every upgrader
 
 # Execution option: how a SQLite transaction begins ("IMMEDIATE" for one that will write).
@@ -131,6 +134,7 @@ MIGRATIONS: list[Step] = [
     (4, "sender ids registered to provider keys", register_senders),
     (5, "examination of pended claims: pend items, queues, examiner actions", examination),
     (6, "key roles for examiners and supervisors", examiner_roles),
+    (7, "enrollment: members and coverage spans, 834s applied, sponsor keys", enrollment),
 ]
 
 

@@ -25,11 +25,13 @@ old release pass through the same schemas and end the same.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -53,6 +55,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    inspect,
     or_,
     select,
     update,
@@ -67,6 +70,8 @@ from claims_engine.domain.pend_reasons import (
     PendItem,
     items_from_text,
 )
+from claims_engine.domain.reference_data import load_members
+from claims_engine.enrollment.records import member_to_json
 from claims_engine.store.bulk import update_rows
 from claims_engine.store.vault import Vault, current_vault
 
@@ -899,20 +904,154 @@ def examiner_roles(conn: Connection) -> None:
             f"ADD CONSTRAINT ck_api_keys_role CHECK (role IN ({listed}))"
         )
         return
-    building = "api_keys__roles"
+    _remake_sqlite(conn, table, [c.name for c in table.columns])
+
+
+def _remake_sqlite(conn: Connection, table: Table, copied: Sequence[str]) -> None:
+    """Make ``table`` again on SQLite as ``table`` says (SQLite cannot change a check or add
+    a constrained column in place) and copy the ``copied`` columns of its rows across, ids
+    kept; its indexes are made again."""
+    building = f"{table.name}__remade"
     statements = [str(CreateTable(table).compile(dialect=conn.dialect)).strip()]
     statements += [
         str(CreateIndex(i).compile(dialect=conn.dialect)).strip()
         for i in sorted(table.indexes, key=lambda i: str(i.name))
     ]
     ddl = statements[0]
-    renamed = ddl.replace("CREATE TABLE api_keys (", f'CREATE TABLE "{building}" (', 1)
+    renamed = ddl.replace(f"CREATE TABLE {table.name} (", f'CREATE TABLE "{building}" (', 1)
     if renamed == ddl:
-        raise RuntimeError(f"unexpected DDL for api_keys: {ddl[:80]!r}")
+        raise RuntimeError(f"unexpected DDL for {table.name}: {ddl[:80]!r}")
     conn.exec_driver_sql(renamed)
-    columns = ", ".join(f'"{c.name}"' for c in table.columns)
-    conn.exec_driver_sql(f'INSERT INTO "{building}" ({columns}) SELECT {columns} FROM api_keys')
-    conn.exec_driver_sql("DROP TABLE api_keys")
-    conn.exec_driver_sql(f'ALTER TABLE "{building}" RENAME TO api_keys')
+    columns = ", ".join(f'"{c}"' for c in copied)
+    conn.exec_driver_sql(f'INSERT INTO "{building}" ({columns}) SELECT {columns} FROM {table.name}')
+    conn.exec_driver_sql(f"DROP TABLE {table.name}")
+    conn.exec_driver_sql(f'ALTER TABLE "{building}" RENAME TO {table.name}')
     for statement in statements[1:]:
         conn.exec_driver_sql(statement)
+
+
+# -- step 7: enrollment in the store ------------------------------------------------------------
+
+_KEY_ROLES_7 = (*_KEY_ROLES_6, "sponsor")
+
+
+def _enrollment_tables(meta: MetaData) -> tuple[Table, Table]:
+    """The two tables as step 7 made them (frozen: :mod:`tables` moves on)."""
+    members = Table(
+        "enrollment_members",
+        meta,
+        _id(),
+        _text("member_id", 80),
+        _text("subscriber_id", 80),
+        _text("sponsor_id", 80),
+        Column("recorded_at", DateTime(), nullable=False),
+        Column("superseded_at", DateTime(), nullable=True),
+        Column("as_of", DateTime(), nullable=False),
+        _text("source", 120),
+        Column("content", LargeBinary(), nullable=False),
+        Index("ix_enrollment_members_member", "member_id", "superseded_at"),
+        Index("ix_enrollment_members_subscriber", "subscriber_id", "superseded_at"),
+        Index("ix_enrollment_members_sponsor", "sponsor_id", "superseded_at"),
+    )
+    files = Table(
+        "enrollment_files",
+        meta,
+        _id(),
+        _ref("interchange_id", "interchanges.id"),
+        _text("sponsor_id", 80),
+        _text("action", 2),
+        Column("applied_at", DateTime(), nullable=False),
+        Column("counts", JSON(), nullable=False),
+        Column("report", LargeBinary(), nullable=False),
+        Index("ix_enrollment_files_sponsor", "sponsor_id", "id"),
+    )
+    return members, files
+
+
+def _api_keys_7(meta: MetaData) -> Table:
+    """``api_keys`` as step 7 leaves it: step 6's, with ``sponsor_id`` and the sponsor role."""
+    return Table(
+        "api_keys",
+        meta,
+        _id(),
+        Column("key_id", String(32), nullable=False, unique=True),
+        Column("secret_sha256", String(64), nullable=False),
+        _text("role", 16),
+        _text("label", 200),
+        Column("npis", JSON(), nullable=False),
+        _text("member_id", 80, nullable=True),
+        Column("dependents", JSON(), nullable=False),
+        _text("sponsor_id", 80, nullable=True),
+        Column("created_at", DateTime(), nullable=False),
+        Column("expires_at", DateTime(), nullable=False),
+        Column("revoked_at", DateTime(), nullable=True),
+        _in("role", _KEY_ROLES_7, "ck_api_keys_role"),
+    )
+
+
+def enrollment(conn: Connection) -> None:
+    """Step 7: members and their coverage in the store (``enrollment_members``, every version
+    kept), the 834s applied (``enrollment_files``), sponsor keys (``api_keys.sponsor_id`` and
+    the ``sponsor`` role) and ``interchanges.transaction_set`` (``837`` for those before it).
+    The members of the newest reference set's ``members.csv`` become the enrollment's first
+    versions, as ``reference load`` imports them from now on."""
+    meta = MetaData()
+    schema_3().tables["interchanges"].to_metadata(meta)
+    members, files = _enrollment_tables(meta)
+    members.create(conn, checkfirst=True)
+    files.create(conn, checkfirst=True)
+    if "transaction_set" not in _columns(conn, "interchanges"):
+        conn.exec_driver_sql(
+            "ALTER TABLE interchanges ADD COLUMN transaction_set VARCHAR(3) NOT NULL DEFAULT '837'"
+        )
+    has_sponsor = "sponsor_id" in _columns(conn, "api_keys")
+    if conn.dialect.name != "sqlite":
+        listed = ", ".join(f"'{v}'" for v in _KEY_ROLES_7)
+        if not has_sponsor:
+            conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN sponsor_id VARCHAR(80)")
+        conn.exec_driver_sql(
+            "ALTER TABLE api_keys DROP CONSTRAINT IF EXISTS ck_api_keys_role, "
+            f"ADD CONSTRAINT ck_api_keys_role CHECK (role IN ({listed}))"
+        )
+    elif not has_sponsor:
+        copied = [c.name for c in _api_keys_6(MetaData()).columns]
+        _remake_sqlite(conn, _api_keys_7(MetaData()), copied)
+    _import_reference_members(conn, members)
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _import_reference_members(conn: Connection, members: Table) -> None:
+    """The members of the newest stored reference set as the enrollment's first versions."""
+    sets = _reference_sets(MetaData(), sealed=True)
+    newest = conn.execute(
+        select(sets.c.id, sets.c.files, sets.c.loaded_at).order_by(sets.c.id.desc()).limit(1)
+    ).first()
+    if newest is None:
+        return
+    vault = current_vault()
+    files = vault.open_json(newest.files, "reference_sets.files", newest.id)
+    text = files.get("members.csv")
+    if not text:
+        return
+    with tempfile.TemporaryDirectory(prefix="claims-members-") as tmp:
+        path = Path(tmp) / "members.csv"
+        path.write_text(text, encoding="utf-8")
+        found = load_members(path)
+    rows = [
+        {
+            "member_id": vault.lookup(m.member_id),
+            "subscriber_id": vault.lookup(m.subscriber_id),
+            "sponsor_id": m.sponsor_id,
+            "recorded_at": newest.loaded_at,
+            "superseded_at": None,
+            "as_of": newest.loaded_at,
+            "source": "members.csv",
+            "content": vault.seal_json(member_to_json(m), "enrollment_members.content"),
+        }
+        for m in found
+    ]
+    for start in range(0, len(rows), BATCH):
+        conn.execute(members.insert(), rows[start : start + BATCH])

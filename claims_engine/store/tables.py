@@ -169,6 +169,8 @@ IDENTITY = "claims.identity"
 DECISION = "adjudications.decision"
 REMITTANCE = "remittances.content"
 EXAMINER_ACTION = "examiner_actions.content"
+ENROLLED = "enrollment_members.content"
+ENROLLMENT_REPORT = "enrollment_files.report"
 SEALED_COLUMNS: dict[str, str] = {
     RAW: "bytes",
     ACK: "text",
@@ -178,6 +180,8 @@ SEALED_COLUMNS: dict[str, str] = {
     DECISION: "json",
     REMITTANCE: "text",
     EXAMINER_ACTION: "json",
+    ENROLLED: "json",
+    ENROLLMENT_REPORT: "json",
 }
 # Lookup columns: keyed hashes of member ids and patient control numbers (CLM01); a JSON list of
 # them in ``api_keys.dependents``.
@@ -193,6 +197,8 @@ LOOKUP_COLUMNS: tuple[str, ...] = (
     "accumulators.holder",
     "api_keys.member_id",
     "api_keys.dependents",
+    "enrollment_members.member_id",
+    "enrollment_members.subscriber_id",
 )
 
 
@@ -218,7 +224,8 @@ class SchemaVersion(SQLModel, table=True):
 
 
 class InterchangeRow(SQLModel, table=True):
-    """An 837 interchange as received: the raw bytes, kept sealed, and what became of it."""
+    """An interchange as received (837 claims, or 834 enrollment: ``transaction_set``): the
+    raw bytes, kept sealed, and what became of it."""
 
     __tablename__ = "interchanges"
     __table_args__ = (
@@ -237,6 +244,9 @@ class InterchangeRow(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     # the API key that submitted it (None from the command line): who may read its acks
     submitted_by: str | None = Field(default=None, max_length=32, index=True)
+    transaction_set: str = Field(  # ST01: 837, or 834 enrollment
+        default="837", sa_column=Column(String(3), nullable=False, server_default="837")
+    )
 
 
 class StoreSettingRow(SQLModel, table=True):
@@ -520,14 +530,15 @@ class ApiKeyRow(SQLModel, table=True):
     """A key of the HTTP API. Only a hash of the secret is kept: the token is shown once, when
     the key is made. ``npis`` are the billing NPIs a provider key holds; ``member_id`` is the
     member a member key speaks for, and ``dependents`` the other members it may see beyond the
-    minors of its own policy. The sender ids a provider key sends under are
-    :class:`ApiKeySenderRow` rows."""
+    minors of its own policy; ``sponsor_id`` the sponsor (see ``sponsors.yaml`` of the
+    reference data) whose enrollment a sponsor key sends. The sender ids a provider key sends
+    under are :class:`ApiKeySenderRow` rows."""
 
     __tablename__ = "api_keys"
     __table_args__ = (
         _in(
             "role",
-            ("provider", "member", "insurer", "examiner", "supervisor"),
+            ("provider", "member", "insurer", "examiner", "supervisor", "sponsor"),
             "ck_api_keys_role",
         ),
     )
@@ -540,6 +551,7 @@ class ApiKeyRow(SQLModel, table=True):
     npis: list[str] = Field(sa_column=Column(_JSON, nullable=False))
     member_id: str | None = Field(default=None, max_length=80)
     dependents: list[str] = Field(sa_column=Column(_JSON, nullable=False))
+    sponsor_id: str | None = Field(default=None, max_length=80)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
@@ -685,6 +697,52 @@ class ExaminerActionRow(SQLModel, table=True):
     content: bytes = _sealed()
 
 
+class EnrolledMemberRow(SQLModel, table=True):
+    """One version of a member as enrollment knows them (sealed ``content``: name, birth
+    date, address, relationship, group and coverage spans; see
+    :mod:`claims_engine.enrollment.records`). Versions are never changed but to be superseded:
+    the version in force has ``superseded_at`` empty, and the one in force at a past moment
+    is the one recorded before it and superseded after it. ``as_of`` is when the source says
+    the change was made (an 834's BGN03 and BGN04): a file older than it is not applied over
+    it. ``source`` names the file or the import the version came from."""
+
+    __tablename__ = "enrollment_members"
+    __table_args__ = (
+        Index("ix_enrollment_members_member", "member_id", "superseded_at"),
+        Index("ix_enrollment_members_subscriber", "subscriber_id", "superseded_at"),
+        Index("ix_enrollment_members_sponsor", "sponsor_id", "superseded_at"),
+    )
+
+    id: int | None = _id()
+    member_id: str = Field(max_length=80)  # lookup
+    subscriber_id: str = Field(max_length=80)  # lookup
+    sponsor_id: str = Field(default="", max_length=80)
+    recorded_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    superseded_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    as_of: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    source: str = Field(max_length=120)
+    content: bytes = _sealed()
+
+
+class EnrollmentFileRow(SQLModel, table=True):
+    """An 834 as applied (or verified): its interchange, the sponsor it was applied as, what
+    it asked (BGN08), the counts of what it did, and the whole report (sealed: it names
+    members)."""
+
+    __tablename__ = "enrollment_files"
+    __table_args__ = (Index("ix_enrollment_files_sponsor", "sponsor_id", "id"),)
+
+    id: int | None = _id()
+    interchange_id: int = _ref("interchanges.id")
+    sponsor_id: str = Field(max_length=80)
+    action: str = Field(max_length=2)
+    applied_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    counts: dict[str, int] = Field(sa_column=Column(_JSON, nullable=False))
+    report: bytes = _sealed()
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -708,3 +766,5 @@ audit_anchors_table: Table = AuditAnchorRow.__table__  # type: ignore[attr-defin
 pend_items_table: Table = PendItemRow.__table__  # type: ignore[attr-defined]
 pended_claims_table: Table = PendedClaimRow.__table__  # type: ignore[attr-defined]
 examiner_actions_table: Table = ExaminerActionRow.__table__  # type: ignore[attr-defined]
+enrollment_members_table: Table = EnrolledMemberRow.__table__  # type: ignore[attr-defined]
+enrollment_files_table: Table = EnrollmentFileRow.__table__  # type: ignore[attr-defined]

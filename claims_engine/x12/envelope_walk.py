@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Generic, Protocol, TypeVar
 
-from claims_engine.domain.errors import X12FormatError
+from claims_engine.domain.errors import InputFileError, X12FormatError
 from claims_engine.domain.issues import Issue, Location, Scope, Syntax
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
@@ -39,7 +39,7 @@ from claims_engine.x12.envelope import (
     transaction_issue,
 )
 from claims_engine.x12.reader837 import parse_date8
-from claims_engine.x12.tokenizer import SegmentReader
+from claims_engine.x12.tokenizer import SegmentReader, parse_isa_delimiters
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -130,6 +130,19 @@ def read_interchange(
     if walk.header is None:
         return Unreadable(None, f"not an X12 interchange: the {one} is empty")
     return walk.result()
+
+
+def read_header(raw: bytes, file_name: str) -> InterchangeHeader:
+    """The first interchange header of ``raw``; a file that is not X12 is refused, naming it."""
+    text = raw[:4096].decode("utf-8", errors="replace").lstrip("\r\n\t \x00\ufeff")
+    if not text:
+        raise InputFileError(f"{file_name}: the file is empty")
+    try:
+        delimiters, length = parse_isa_delimiters(text)
+    except X12FormatError as exc:
+        raise InputFileError(f"{file_name}: not an X12 interchange: {exc}") from None
+    header, _issues = check_isa(text[: length - 1].split(delimiters.element), delimiters)
+    return header
 
 
 def segments(reader: SegmentReader) -> Iterator[tuple[list[str], bool]]:

@@ -28,7 +28,7 @@ Pure: no clock, no I/O beyond the bytes given.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 
 from claims_engine.domain.issues import Scope
 from claims_engine.x12.envelope import (
@@ -142,6 +142,17 @@ class EnrollmentTransaction:
     payer: Party
     policy: str  # REF*38 master policy number
     members: tuple[MemberMaintenance, ...]
+    created_time: str = ""  # BGN04: HHMM, HHMMSS, ...
+
+    @property
+    def created_at(self) -> datetime | None:
+        """BGN03 and BGN04 as one moment (the time's first four digits; midnight without)."""
+        if self.created is None:
+            return None
+        hhmm = self.created_time[:4]
+        if len(hhmm) == 4 and hhmm.isdigit() and int(hhmm[:2]) < 24 and int(hhmm[2:]) < 60:
+            return datetime.combine(self.created, time(int(hhmm[:2]), int(hhmm[2:])))
+        return datetime.combine(self.created, time())
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,4 +338,5 @@ class _Transaction(SetReader):
             payer=self.parties.get("IN", Party()),
             policy=self.policy,
             members=tuple(m.build() for m in self.members),
+            created_time=bgn[4],
         )

@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "claims_engine"
-CORE_PACKAGES = {"domain", "x12", "front_end", "adjudication", "rules", "synthetic"}
+CORE_PACKAGES = {
+    "domain",
+    "x12",
+    "front_end",
+    "enrollment",
+    "adjudication",
+    "rules",
+    "synthetic",
+}
 EDGE_PACKAGES = {"runtime", "store", "services", "observability", "cli"}
 MODULES = sorted(PACKAGE.rglob("*.py"))
 CORE = [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in CORE_PACKAGES]
