@@ -25,7 +25,16 @@ from dramatiq.middleware.prometheus import Prometheus
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import WORKER_READY, configure_logging, log_context
 from claims_engine.runtime import clock
-from claims_engine.services import examination, intake, recovery, remittance, stored_adjudication
+from claims_engine.services import (
+    examination,
+    intake,
+    members,
+    readjustment,
+    recovery,
+    remittance,
+    stored_adjudication,
+)
+from claims_engine.store.tables import InterchangeState, api_keys_table, interchanges_table
 from workers.broker import make_broker
 from workers.settings import environment
 
@@ -63,6 +72,60 @@ def ingest_interchange(interchange_id: int) -> None:
             )
         for batch in result.batches:
             adjudicate_batch.send(batch)
+
+
+@dramatiq.actor(queue_name="intake", time_limit=3_600_000, **_RETRIES)
+def apply_enrollment(interchange_id: int, sponsor_id: str | None = None) -> None:
+    """Apply a received 834 to the enrollment, as the sponsor of the key that submitted it
+    (``interchanges.submitted_by``; an insurer's key: ``sponsor_id``, else the file's N1*P5),
+    and send the claims it sent back to adjudication."""
+    env = environment()
+    with log_context(interchange_id=interchange_id):
+        state, key_sponsor = _submission(interchange_id)
+        if state is None:
+            log.warning("no 834 interchange %d in the store: nothing to apply", interchange_id)
+            return
+        runtime = env.runtime()
+        report = members.apply_stored_834(
+            env.engine,
+            interchange_id,
+            now=clock.now(),
+            plans=tuple(runtime.reference.plans),
+            sponsors=runtime.sponsors,
+            sponsor_id=key_sponsor or sponsor_id,
+            readjust=readjustment.readjust,
+        )
+        if state == InterchangeState.RECEIVED:
+            metrics.record_enrollment(report)
+        if report.error:
+            log.info("834 refused: %s", report.error)
+            return
+        counts = report.counts
+        log.info(
+            "834 applied: %s",
+            ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no members",
+        )
+        ids = [int(r["claim_id"]) for r in report.readjusted if r.get("claim_id")]
+        for batch in recovery.claim_batches(env.engine, ids):
+            adjudicate_batch.send(batch)
+
+
+def _submission(interchange_id: int) -> tuple[str | None, str | None]:
+    """The state of 834 interchange ``interchange_id`` (None: no such 834) and the sponsor of
+    the sponsor key that submitted it (None: an insurer's key, or the command line)."""
+    from sqlalchemy import select
+
+    i, k = interchanges_table.c, api_keys_table.c
+    with environment().engine.connect() as conn:
+        row = conn.execute(
+            select(i.state, k.role, k.sponsor_id)
+            .select_from(interchanges_table)
+            .outerjoin(api_keys_table, k.key_id == i.submitted_by)
+            .where(i.id == interchange_id, i.transaction_set == "834")
+        ).first()
+    if row is None:
+        return None, None
+    return str(row.state), (row.sponsor_id if row.role == "sponsor" else None) or None
 
 
 def _reasons(rejections: dict[tuple[str, str], int]) -> dict[str, int]:
@@ -108,12 +171,15 @@ def sweep(stale_after: timedelta | None = None) -> recovery.StaleWork:
     work = recovery.stale_work(env.engine, now - (stale_after or timedelta(0)))
     for interchange_id in work.interchanges:
         ingest_interchange.send(interchange_id)
+    for interchange_id in work.enrollments:
+        apply_enrollment.send(interchange_id)
     for batch in work.claim_batches:
         adjudicate_batch.send(batch)
-    if work.interchanges or work.claim_batches:
+    if work.interchanges or work.enrollments or work.claim_batches:
         log.warning(
-            "sweep: sent again %d interchanges and %d claims",
+            "sweep: sent again %d interchanges, %d 834s and %d claims",
             len(work.interchanges),
+            len(work.enrollments),
             work.claims,
         )
     if examination.overdue_info_requests(env.engine, now):

@@ -88,9 +88,13 @@ def cmd_keys_create(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
     engine = store_engine()
     env = environment_from_vars()
     reference = None
+    sponsors = None
     if args.role == "member":
         with database_errors(engine):
             reference = env.runtime().reference
+    elif args.role == "sponsor" and args.sponsor:
+        with database_errors(engine):
+            sponsors = list(env.runtime().sponsors)
     with database_errors(engine):
         key = create_key(
             engine,
@@ -104,6 +108,8 @@ def cmd_keys_create(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
             reference=reference,
             senders=args.sender or (),
             same_partner_as=args.same_partner_as,
+            sponsor_id=args.sponsor,
+            sponsors=sponsors,
         )
     if args.json:
         json.dump(key.to_json(), stdout, indent=2)
@@ -145,6 +151,8 @@ def cmd_keys_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         return EXIT_OK
     for k in found:
         who = ",".join(k["npis"]) or k["member_id"] or _ROLE_SEES.get(k["role"], "all claims")
+        if k.get("sponsor_id"):
+            who = f"834s of sponsor {k['sponsor_id']}"
         if k["senders"]:
             who += f" sending as {','.join(k['senders'])}"
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else f"expires {k['expires_at']}"
@@ -253,9 +261,10 @@ def add_commands(sub: Any) -> None:
     kc.add_argument(
         "--role",
         required=True,
-        choices=["provider", "member", "insurer", "examiner", "supervisor"],
+        choices=["provider", "member", "insurer", "examiner", "supervisor", "sponsor"],
         help="provider (--npi), member (--member-id), insurer (every claim), examiner or "
-        "supervisor (works pended claims; a supervisor also reassigns them)",
+        "supervisor (works pended claims; a supervisor also reassigns them), sponsor "
+        "(--sponsor: sends its own 834 enrollment)",
     )
     kc.add_argument(
         "--npi",
@@ -285,6 +294,12 @@ def add_commands(sub: Any) -> None:
         "--same-partner-as",
         metavar="KEY_ID",
         help="the new key is this active key's trading partner's, and may share its sender ids",
+    )
+    kc.add_argument(
+        "--sponsor",
+        metavar="ID",
+        help="the sponsor a sponsor key sends 834s for: its N1*P5 id in the reference data's "
+        "sponsors.yaml",
     )
     kc.add_argument(
         "--days",

@@ -22,6 +22,7 @@ Subcommands::
     claims-engine audit verify [FILE] [--json]
     claims-engine pended queues|list|show|take|release|deny|price|override|request-info|...
     claims-engine report prompt-pay --since DATE --until DATE [--json]
+    claims-engine enroll FILE... [--sponsor ID] [--json]
 
 The pipeline's commands live in :mod:`claims_engine.cli.pipeline_commands`, the rule pack's in
 :mod:`claims_engine.cli.rules_commands`.
@@ -50,6 +51,7 @@ from claims_engine.cli import (
     api_commands,
     audit_commands,
     eligibility_commands,
+    enrollment_commands,
     examination_commands,
     pipeline_commands,
     report_commands,
@@ -575,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     examination_commands.add_commands(sub)
     report_commands.add_commands(sub)
     eligibility_commands.add_commands(sub)
+    enrollment_commands.add_commands(sub)
     return parser
 
 

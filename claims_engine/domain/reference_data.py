@@ -29,6 +29,7 @@ from claims_engine.domain.benefits import (
     load_revenue_rates,
 )
 from claims_engine.domain.errors import ConfigurationError
+from claims_engine.domain.frozen import fast_init
 from claims_engine.domain.model import Address
 from claims_engine.domain.money import ascii_digits
 from claims_engine.domain.npi import npi_is_valid
@@ -85,6 +86,7 @@ SEXES = frozenset({"M", "F", "U"})
 PROVIDER_KINDS = frozenset({"professional", "institutional", "dental"})
 
 
+@fast_init  # enrollment builds one per member version read or written
 @dataclass(frozen=True, slots=True)
 class CoverageSpan:
     """Coverage by one plan from ``start`` through ``end`` (``None``: open), on one insurance
@@ -99,6 +101,7 @@ class CoverageSpan:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
+@fast_init  # enrollment builds one per member version read or written
 @dataclass(frozen=True, slots=True)
 class Member:
     """A covered person. ``subscriber_id`` is the member id of the policy holder (themselves

@@ -21,14 +21,15 @@ The maintenance codes (INS03 for the member, HD01 for each coverage line; they m
 =====  =======================================================================================
 code   what it does
 =====  =======================================================================================
-021    add: a new member with their coverage lines (DTP 348 begin, or DTP 356, or the file's
-       date), or a new coverage line for a member already enrolled
+021    add: a new member with their coverage lines (DTP 348 begin, or DTP 356, or DTP 303, or
+       the file's date), or a new coverage line for a member already enrolled
 001    change: name, birth date, sex, address as the file gives them; a coverage line with
        HD01 021/024/025/001 adds, ends, reopens or changes (new plan from its DTP 348) that line
 024    cancel or terminate: coverage ends on DTP 357 (member) or DTP 349 (line); coverage that
        had not begun by then is cancelled; a subscriber's termination ends their dependants'
        coverage on the same day
-025    reinstate: coverage reopens from DTP 356/348 (open ended, unless DTP 357/349 ends it)
+025    reinstate: coverage reopens from DTP 356/348 (or the maintenance's effective day, DTP
+       303), open ended unless DTP 357/349 ends it
 030    audit or compare: in a full file (BGN08 ``RX``) the member is made to match the file;
        otherwise compared and reported
 =====  =======================================================================================
@@ -232,7 +233,11 @@ class Enroller:
                 raise Refused("a termination needs its last day (DTP*357, or DTP*349 on the HD)")
             return member_with_spans(person, _ended(spans, end))
         if code == "025":
-            start = m.eligibility_begin or _first(c.begin for c in m.coverages)
+            start = (
+                m.eligibility_begin
+                or _first(c.begin for c in m.coverages)
+                or m.dates.get("303")  # maintenance effective
+            )
             spans = _reinstated(spans, start, m.eligibility_end)
         elif code == "030" and self.action == ACTION_REPLACE and m.coverages:
             spans = []  # a full file tells the member's coverage whole
@@ -287,7 +292,7 @@ class Enroller:
         if not plan:
             return spans  # a line the sponsor's plans leave to another administrator
         code = cov.maintenance or member_code
-        begin = cov.begin or m.eligibility_begin
+        begin = cov.begin or m.eligibility_begin or m.dates.get("303")
         end = cov.end
         if end is not None and begin is not None and end < begin:
             raise Refused(

@@ -81,9 +81,25 @@ CLAIMS_RECEIVED = Counter(
 INQUIRIES = Counter(
     "claims_inquiries_total",
     "Patients asked about in X12 270 eligibility inquiries, by outcome: answered (found and "
-    "answered with benefits), not found (answered AAA), rejected (the request could not be "
-    "read).",
+    "answered with benefits), not found (answered AAA), unavailable (answered AAA 42: the "
+    "store could not be read), rejected (the request could not be read).",
     ["transaction", "outcome"],
+)
+ENROLLMENT_FILES = Counter(
+    "claims_enrollment_files_total",
+    "X12 834 enrollment files applied (applied) or refused whole (refused: the envelope, the "
+    "guide, the sponsor or BGN08), a file applied before and sent again not counted.",
+    ["result"],
+)
+ENROLLMENT_MEMBERS = Counter(
+    "claims_enrollment_members_total",
+    "Members of applied X12 834 files, by outcome (added, changed, terminated, reinstated, "
+    "unchanged, stale, refused; differs and matches for verify files).",
+    ["outcome"],
+)
+ENROLLMENT_READJUSTED = Counter(
+    "claims_enrollment_readjusted_total",
+    "Decided claims an 834's change of coverage in the past sent back to adjudication.",
 )
 CLAIMS_REJECTED = Counter(
     "claims_rejected_total",
@@ -146,17 +162,37 @@ def bounded(code: str) -> str:
 # -- counting the services' results ------------------------------------------------------------
 
 
-def record_inquiries(transaction: str, asked: int, answered: int) -> None:
-    """Count an answered inquiry file: its patients found and not found."""
+def record_inquiries(transaction: str, asked: int, answered: int, unavailable: int = 0) -> None:
+    """Count an answered inquiry file: its patients found, not found, and answered that the
+    store could not be read (``unavailable``, of those not ``answered``)."""
     if answered:
         INQUIRIES.labels(transaction, "answered").inc(answered)
-    if asked > answered:
-        INQUIRIES.labels(transaction, "not found").inc(asked - answered)
+    if unavailable:
+        INQUIRIES.labels(transaction, "unavailable").inc(unavailable)
+    if asked > answered + unavailable:
+        INQUIRIES.labels(transaction, "not found").inc(asked - answered - unavailable)
 
 
 def record_rejected_inquiry(transaction: str) -> None:
     """Count a request that could not be read (answered with a TA1 or 999, or only a reason)."""
     INQUIRIES.labels(transaction, "rejected").inc()
+
+
+def record_enrollment(report: Any) -> None:
+    """Count a :class:`~claims_engine.services.members.EnrollmentReport` of an 834 applied or
+    refused now (nothing for the report of a file applied before)."""
+    if report.duplicate_of is not None:
+        return
+    if report.error:
+        ENROLLMENT_FILES.labels("refused").inc()
+        return
+    ENROLLMENT_FILES.labels("applied").inc()
+    for outcome, n in report.counts.items():
+        if outcome == "readjusted":
+            if n:
+                ENROLLMENT_READJUSTED.inc(n)
+        elif n:
+            ENROLLMENT_MEMBERS.labels(bounded(outcome)).inc(n)
 
 
 def record_ingest(result: Any) -> None:

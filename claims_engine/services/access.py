@@ -6,7 +6,10 @@ it may see, and the audit of every read of health data.
   on its policy when it is the subscriber, and those of members it was granted), ``insurer``
   (everything), ``examiner`` or ``supervisor`` (the payer's claims examiners: pended claims,
   through the examination routes only, and what they need to decide them; see
-  :func:`examination_refusal`).
+  :func:`examination_refusal`), ``sponsor`` (an employer, exchange or agency of the reference
+  data's ``sponsors.yaml``: sends the 834 enrollment of its own sponsor id, N1*P5, and reads
+  what became of the 834s it sent; no claim, member or remittance; see
+  :func:`enrollment_refusal`).
 * A sender id (the ISA06 of an interchange, the GS02 of a functional group) belongs to the
   trading partner it is registered to. A provider key sends 837s only under the sender ids
   registered to it when it is made (none: it sends none); an insurer key, the payer's own,
@@ -59,6 +62,7 @@ ADULT_AGE = 18
 # ISA06 (trimmed of its padding) and GS02: 2 to 15 printable characters, no space at the ends
 SENDER_ID = re.compile(r"[!-~][ -~]{0,13}[!-~]")
 _SENDERS_LOCK = 0x73656E64657273  # "senders": serializes registrations on PostgreSQL
+SPONSOR_ID_LENGTH = 80  # N1*P5 N104 (api_keys.sponsor_id)
 
 
 class Role(StrEnum):
@@ -67,6 +71,7 @@ class Role(StrEnum):
     INSURER = "insurer"
     EXAMINER = "examiner"  # works pended claims (claims_engine.services.examination)
     SUPERVISOR = "supervisor"  # an examiner who may also reassign and give back others' claims
+    SPONSOR = "sponsor"  # sends its own group's 834 enrollment (services.members)
 
 
 EXAMINING = frozenset({Role.EXAMINER, Role.SUPERVISOR})
@@ -83,6 +88,7 @@ class Principal:
     members: frozenset[str] = frozenset()  # lookups of whose claims it sees, itself included
     expires_at: datetime | None = None
     senders: frozenset[str] = frozenset()  # the ISA06 / GS02 ids it may send under
+    sponsor_id: str | None = None  # a sponsor key's sponsor (N1*P5 N104 of its 834s)
 
     @property
     def sees_everything(self) -> bool:
@@ -99,6 +105,7 @@ class CreatedKey:
     dependents: tuple[str, ...]
     expires_at: datetime
     senders: tuple[str, ...] = ()
+    sponsor_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +116,7 @@ class CreatedKey:
             "member_id": self.member_id,
             "dependents": list(self.dependents),
             "senders": list(self.senders),
+            "sponsor_id": self.sponsor_id,
             "expires_at": self.expires_at.isoformat(),
         }
 
@@ -130,12 +138,15 @@ def create_key(
     reference: ReferenceData | None = None,
     senders: Sequence[str] = (),
     same_partner_as: str | None = None,
+    sponsor_id: str | None = None,
+    sponsors: Iterable[str] | None = None,
 ) -> CreatedKey:
     """A new key; the token in the answer is the only copy of its secret.
 
     A provider key needs at least one valid NPI and no member; a member key needs a member id
     (known to ``reference`` when given) and no NPI; an insurer, examiner or supervisor key
-    takes neither. Only a
+    takes neither; a sponsor key takes ``sponsor_id`` (one of ``sponsors``, the ids of the
+    reference data's ``sponsors.yaml``, when given) and nothing else. Only a
     provider key takes ``senders``, the sender ids it may send 837s under; one that an active
     key already holds only with ``same_partner_as`` naming such a key (see the module
     docstring).
@@ -153,6 +164,9 @@ def create_key(
         raise ConfigurationError(
             "only a provider key takes --sender (an insurer key sends under any sender id)"
         )
+    sponsor_id = (sponsor_id or "").strip() or None
+    if sponsor_id is not None and role is not Role.SPONSOR:
+        raise ConfigurationError("only a sponsor key takes --sponsor")
     if same_partner_as and not senders:
         raise ConfigurationError("--same-partner-as shares sender ids: give them with --sender")
     if lifetime <= timedelta(0):
@@ -170,6 +184,24 @@ def create_key(
     elif role is Role.INSURER:
         if npis or member_id or dependents:
             raise ConfigurationError("an insurer key sees every claim: it takes no --npi or member")
+    elif role is Role.SPONSOR:
+        if sponsor_id is None or npis or member_id or dependents:
+            raise ConfigurationError(
+                "a sponsor key takes --sponsor (its N1*P5 id in sponsors.yaml) and no --npi "
+                "or member"
+            )
+        if len(sponsor_id) > SPONSOR_ID_LENGTH:
+            raise ConfigurationError(
+                f"--sponsor {sponsor_id[:20]!r}...: a sponsor id (N1*P5 N104) is at most "
+                f"{SPONSOR_ID_LENGTH} characters"
+            )
+        if sponsors is not None:
+            known = sorted(sponsors)
+            if sponsor_id not in known:
+                raise ConfigurationError(
+                    f"sponsor {sponsor_id} is not in the reference data's sponsors.yaml "
+                    f"(listed: {', '.join(known) or 'none'})"
+                )
     elif npis or member_id or dependents:
         raise ConfigurationError(
             f"an {role.value} key works the payer's pended claims: it takes no --npi or member"
@@ -195,6 +227,8 @@ def create_key(
                 dependents=[lookup(m) for m in dependent_list],
                 created_at=now,
                 expires_at=expires,
+                # only a sponsor key's: other keys are made on stores of any schema version
+                **({"sponsor_id": sponsor_id} if sponsor_id is not None else {}),
             )
         )
         if sender_list:
@@ -210,6 +244,7 @@ def create_key(
         tuple(dependent_list),
         expires,
         tuple(sender_list),
+        sponsor_id,
     )
 
 
@@ -291,6 +326,7 @@ def list_keys(engine: Engine, reference: ReferenceData | None = None) -> list[di
                 k.npis,
                 k.member_id,
                 k.dependents,
+                k.sponsor_id,
                 k.created_at,
                 k.expires_at,
                 k.revoked_at,
@@ -306,6 +342,7 @@ def list_keys(engine: Engine, reference: ReferenceData | None = None) -> list[di
             "member_id": name(r.member_id),
             "dependents": [name(m) for m in r.dependents],
             "senders": senders.get(r.key_id, []),
+            "sponsor_id": r.sponsor_id,
             "created_at": r.created_at.isoformat(),
             "expires_at": r.expires_at.isoformat(),
             "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
@@ -351,6 +388,7 @@ def authenticate(
         members=members,
         expires_at=row.expires_at,
         senders=frozenset(senders),
+        sponsor_id=row.sponsor_id if role is Role.SPONSOR else None,
     )
 
 
@@ -423,12 +461,12 @@ def sending_refusal(principal: Principal, raw: bytes) -> str | None:
 def claim_scope(principal: Principal) -> ClaimScope:
     """The claims a principal may see through the claim routes: all, those billed under its
     NPIs, or its members'. An examiner's or supervisor's: none (a pended claim, with what is
-    needed to decide it, is read through the examination routes)."""
+    needed to decide it, is read through the examination routes); a sponsor's: none."""
     if principal.role is Role.INSURER:
         return ClaimScope()
     if principal.role is Role.PROVIDER:
         return ClaimScope("billing_npi", tuple(sorted(principal.npis)))
-    if principal.role in EXAMINING:
+    if principal.role in EXAMINING or principal.role is Role.SPONSOR:
         return ClaimScope("member_id", ())  # nothing
     return ClaimScope("member_id", tuple(sorted(principal.members)))
 
@@ -449,6 +487,24 @@ def examination_refusal(principal: Principal, *, acting: bool) -> str | None:
             "examiner or supervisor keys (claims-engine keys create --role examiner)"
         )
     return "only examiner, supervisor and insurer keys see the queues of pended claims"
+
+
+def enrollment_refusal(principal: Principal, file_sponsors: Iterable[str]) -> str | None:
+    """Why ``principal`` may not send an 834 whose transaction sets name the sponsors
+    ``file_sponsors`` (their N1*P5 N104), or None when it may: an insurer key sends any
+    sponsor's, a sponsor key its own sponsor's only, other keys none."""
+    if principal.role is Role.INSURER:
+        return None
+    if principal.role is not Role.SPONSOR or not principal.sponsor_id:
+        return "only insurer and sponsor keys send 834 enrollment"
+    foreign = sorted(set(file_sponsors) - {principal.sponsor_id})
+    if foreign:
+        listed = ", ".join(repr(s or "(none)") for s in foreign[:5])
+        return (
+            f"the file's sponsor (N1*P5 N104) {listed} is not this key's sponsor "
+            f"{principal.sponsor_id!r}: a sponsor sends its own enrollment only"
+        )
+    return None
 
 
 def active_examiner(conn: Connection, key_id: str, now: datetime) -> bool:
@@ -472,11 +528,12 @@ def claim_visibility(principal: Principal) -> ColumnElement[bool] | None:
 
 
 def interchange_visibility(principal: Principal) -> ColumnElement[bool] | None:
-    """Interchanges: an insurer sees all, a provider those its key submitted, a member (and an
-    examiner) none (an interchange's acknowledgments name other patients and providers)."""
+    """Interchanges: an insurer sees all, a provider or a sponsor those its key submitted, a
+    member (and an examiner) none (an interchange's acknowledgments name other patients and
+    providers)."""
     if principal.role is Role.INSURER:
         return None
-    if principal.role is Role.PROVIDER:
+    if principal.role in (Role.PROVIDER, Role.SPONSOR):
         return interchanges_table.c.submitted_by == principal.key_id
     return interchanges_table.c.id.is_(None)  # nothing
 

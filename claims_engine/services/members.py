@@ -59,7 +59,13 @@ from claims_engine.enrollment.records import (
     member_to_json,
 )
 from claims_engine.store.bulk import insert_rows, update_rows
-from claims_engine.store.db import CONTROL_COUNTER, begin_write, is_postgres, next_numbers
+from claims_engine.store.db import (
+    CONTROL_COUNTER,
+    begin_write,
+    check_lookup_key,
+    is_postgres,
+    next_numbers,
+)
 from claims_engine.store.tables import (
     ACK,
     ENROLLED,
@@ -72,7 +78,7 @@ from claims_engine.store.tables import (
     enrollment_members_table,
     interchanges_table,
 )
-from claims_engine.store.vault import Vault, current_vault
+from claims_engine.store.vault import current_vault
 from claims_engine.x12.acks import Envelope, write_999, write_ta1
 from claims_engine.x12.envelope import GroupEnd, TransactionEnd
 from claims_engine.x12.envelope_walk import Unreadable, read_header
@@ -163,6 +169,8 @@ def enrolled(conn: Connection) -> EnrolledView:
     key = (conn.engine.url.render_as_string(hide_password=True), vault.identity())
     with _views_lock:
         view = _views.setdefault(key, EnrolledView())
+        if view.last_id == 0:  # the first read: a vault of other keys is refused by name
+            check_lookup_key(conn, vault)
         m = _members.c
         rows = conn.execute(
             select(m.id, m.content, m.as_of, m.source).where(m.id > view.last_id).order_by(m.id)
@@ -234,12 +242,28 @@ def write_versions(
         if m.member_id in view.version_ids
     ]
     update_rows(conn, _members, superseded)
-    ids = insert_rows(
-        conn,
-        _members,
-        [_version_row(vault, m, now, as_of, source) for m in members],
-        return_ids=True,
-    )
+    lookups: dict[str, str] = {}
+
+    def lookup(value: str) -> str:
+        found = lookups.get(value)
+        if found is None:
+            found = lookups[value] = vault.lookup(value)[:80]
+        return found
+
+    rows = [
+        {
+            "member_id": lookup(m.member_id),
+            "subscriber_id": lookup(m.subscriber_id),
+            "sponsor_id": m.sponsor_id[:80],
+            "recorded_at": now,
+            "superseded_at": None,
+            "as_of": as_of,
+            "source": source[:120],
+            "content": vault.seal_json(member_to_json(m), ENROLLED),
+        }
+        for m in members
+    ]
+    ids = insert_rows(conn, _members, rows, return_ids=True)
     return list(zip(ids, members, strict=True))
 
 
@@ -258,21 +282,6 @@ def remember_written(
             return
         for version, member in written:
             view.remember(version, member, as_of, source)
-
-
-def _version_row(
-    vault: Vault, m: Member, now: datetime, as_of: datetime, source: str
-) -> dict[str, Any]:
-    return {
-        "member_id": vault.lookup(m.member_id)[:80],
-        "subscriber_id": vault.lookup(m.subscriber_id)[:80],
-        "sponsor_id": m.sponsor_id[:80],
-        "recorded_at": now,
-        "superseded_at": None,
-        "as_of": as_of,
-        "source": source[:120],
-        "content": vault.seal_json(member_to_json(m), ENROLLED),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,7 +449,14 @@ def apply_834(
     readjust: Readjust | None = None,
 ) -> EnrollmentReport:
     """Store and apply one 834 (:func:`receive_834`, :func:`apply_stored_834`); the same file
-    again is answered with the report of its first application, changing nothing."""
+    again is answered with the report of its first application, changing nothing. A readable
+    file whose sponsor may not be applied (:func:`check_sponsor`) is refused before it is
+    stored (``interchange_id`` None): once the sponsor is right, the same bytes may come."""
+    read = read_834(data)
+    if isinstance(read, Enrollment):
+        checked = check_sponsor(read, sponsor_id, sponsors)
+        if checked.sponsor is None:
+            return EnrollmentReport(file_name, error=checked.problem)
     received = receive_834(engine, data, file_name=file_name, now=now, submitted_by=submitted_by)
     report = apply_stored_834(
         engine,
@@ -450,6 +466,7 @@ def apply_834(
         sponsors=sponsors,
         sponsor_id=sponsor_id,
         readjust=readjust,
+        read=None if received.duplicate else read,
     )
     if received.duplicate:
         report.duplicate_of = received.interchange_id
@@ -465,6 +482,7 @@ def apply_stored_834(
     sponsors: Mapping[str, Sponsor],
     sponsor_id: str | None = None,
     readjust: Readjust | None = None,
+    read: Enrollment | Unreadable | None = None,
 ) -> EnrollmentReport:
     """Apply a received 834 as ``sponsor_id`` (a sponsor key's own, or ``--sponsor``;
     ``None``: as the file's N1*P5 says, which an insurer may do), under the enrollment lock, in
@@ -488,13 +506,15 @@ def apply_stored_834(
         report = EnrollmentReport(str(row.file_name), interchange_id=interchange_id)
         if row.state != InterchangeState.RECEIVED:
             return _stored_report(conn, row, report)
-        read = read_834(vault.open(row.raw, RAW, interchange_id))
+        if read is None:  # (the caller that stored the bytes may have read them already)
+            read = read_834(vault.open(row.raw, RAW, interchange_id))
         if isinstance(read, Unreadable):
             report.error = read.reason
             report.acknowledgments = _refusal_acks(conn, read, interchange_id, now)
-            _set_state(conn, interchange_id, InterchangeState.REJECTED, read.reason)
+            _set_state(conn, interchange_id, InterchangeState.REJECTED, _kept_reason(read))
             return report
-        sponsor, problem = _sponsor_of(read, sponsor_id, sponsors)
+        checked = check_sponsor(read, sponsor_id, sponsors)
+        sponsor, problem = checked.sponsor, checked.problem
         unknown = [t.action for t in read.transactions if t.action not in ACTIONS]
         if sponsor is not None and unknown:
             problem = (
@@ -549,6 +569,24 @@ def apply_stored_834(
         _set_state(conn, interchange_id, InterchangeState.INGESTED, None)
     remember_written(view, read_up_to, written, as_of, source)
     return report
+
+
+def _kept_reason(read: Unreadable) -> str:
+    """Why an 834 was refused, as the store keeps it: without the values the file held (a
+    name or a birth date quoted in a finding is health data)."""
+    for group, ends in read.groups:
+        for end in ends:
+            for issue in end.issues:
+                if issue.scope <= Scope.TRANSACTION:
+                    return (
+                        f"transaction set {end.header.control} rejected (999): "
+                        + issue.describe(values=False)
+                    )
+        for issue in group.issues:
+            return f"functional group {group.header.control} rejected (999): " + issue.describe(
+                values=False
+            )
+    return read.reason
 
 
 def _set_state(conn: Connection, interchange_id: int, state: str, reason: str | None) -> None:
@@ -615,29 +653,47 @@ def _member_json(a: Applied) -> dict[str, Any]:
     }
 
 
-def _sponsor_of(
+MISMATCH, UNKNOWN, SEVERAL = "mismatch", "unknown", "several"
+
+
+@dataclass(frozen=True, slots=True)
+class SponsorCheck:
+    """Whose enrollment a readable 834 is (N1*P5 N104 of every transaction set), checked
+    against who sends it: ``sponsor`` when it may be applied, else ``problem`` (one line) and
+    ``kind``: ``several`` sponsors named, a ``mismatch`` with the sender's sponsor, or a
+    sponsor ``unknown`` to the reference data's ``sponsors.yaml``."""
+
+    sponsor: Sponsor | None
+    problem: str = ""
+    kind: str = ""
+    named: tuple[str, ...] = ()
+
+
+def check_sponsor(
     read: Enrollment, sponsor_id: str | None, sponsors: Mapping[str, Sponsor]
-) -> tuple[Sponsor | None, str]:
-    named = {t.sponsor.id for t in read.transactions}
+) -> SponsorCheck:
+    """The sponsor ``read`` is applied as: the file's own, which must be ``sponsor_id`` when
+    given (a sponsor key's, or ``--sponsor``) and one of ``sponsors``."""
+    named = tuple(sorted({t.sponsor.id for t in read.transactions}))
+    shown = ", ".join(n or "(none)" for n in named)
     if len(named) != 1:
-        return None, (
-            "the file's transaction sets name different sponsors (N1*P5): "
-            + ", ".join(sorted(n or "(none)" for n in named))
+        problem = f"the file's transaction sets name different sponsors (N1*P5): {shown}"
+        return SponsorCheck(None, problem, SEVERAL, named)
+    if sponsor_id is not None and named[0] != sponsor_id:
+        problem = (
+            f"the file's sponsor (N1*P5 N104) is {shown}, not {sponsor_id}: a sponsor sends "
+            "its own enrollment only"
         )
-    (file_sponsor,) = named
-    if sponsor_id is not None and file_sponsor != sponsor_id:
-        return None, (
-            f"the file's sponsor (N1*P5 N104) is {file_sponsor or '(none)'}, "
-            f"not {sponsor_id}: a sponsor sends its own enrollment only"
-        )
-    sponsor = sponsors.get(file_sponsor)
+        return SponsorCheck(None, problem, MISMATCH, named)
+    sponsor = sponsors.get(named[0])
     if sponsor is None:
         known = ", ".join(sorted(sponsors)) or "none"
-        return None, (
-            f"sponsor {file_sponsor or '(no N1*P5 N104)'} is not one the reference data's "
+        problem = (
+            f"sponsor {named[0] or '(no N1*P5 N104)'} is not one the reference data's "
             f"sponsors.yaml lists (listed: {known})"
         )
-    return sponsor, ""
+        return SponsorCheck(None, problem, UNKNOWN, named)
+    return SponsorCheck(sponsor, named=named)
 
 
 def _accepted_acks(

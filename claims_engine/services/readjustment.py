@@ -160,17 +160,20 @@ def _ranges_of(changes: Sequence[Change], member_id: str) -> list[tuple[date, da
 
 
 def _candidates(conn: Connection, changes: Sequence[Change]) -> list[_Found]:
-    """The standing decisions of the claims of the changed members: stored as theirs, or (a
-    member the payer did not know) under their subscriber's id as submitted."""
+    """The standing decisions of the claims of the changed members: stored as theirs (a member
+    the payer knew), or under their subscriber's id as submitted (a member it adds: their
+    claims found no member and were stored so)."""
     if not changes:
         return []
     vault = current_vault()
     by_lookup: dict[str, Member] = {}
     unknown_family: dict[str, list[Member]] = {}
-    for _before, after, _ranges in changes:
-        by_lookup[vault.lookup(after.member_id)[:80]] = after
-        key = vault.lookup(f"subscriber:{after.subscriber_id}")[:90]
-        unknown_family.setdefault(key, []).append(after)
+    for before, after, _ranges in changes:
+        if before is not None:  # claims of a member the payer knew are stored as theirs
+            by_lookup[vault.lookup(after.member_id)[:80]] = after
+        else:  # a member it did not: under the subscriber's id as submitted
+            key = vault.lookup(f"subscriber:{after.subscriber_id}")[:90]
+            unknown_family.setdefault(key, []).append(after)
     c, a = _claims.c, _adjudications.c
     decided = c.state.in_([ClaimState.ADJUDICATED.value, ClaimState.REMITTED.value])
     claim_ids: set[int] = set()

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from claims_engine.domain.frozen import fast_init
 from claims_engine.domain.issues import Scope
 from claims_engine.x12.envelope import (
     GroupHeader,
@@ -73,6 +74,7 @@ class Party:
     id: str = ""
 
 
+@fast_init  # built once per member of files of a hundred thousand
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """One coverage line of a member (2300 HD) and its dates (DTP by qualifier: 348 benefit
@@ -83,8 +85,8 @@ class Coverage:
     insurance_line: str  # HD03: HLT, DEN, VIS, HMO, PPO, ...
     plan: str  # HD04: plan coverage description
     coverage_level: str  # HD05: EMP, ESP, FAM, ...
-    dates: dict[str, date] = field(default_factory=dict)
-    references: dict[str, str] = field(default_factory=dict)  # REF01 -> REF02
+    dates: dict[str, date]
+    references: dict[str, str]  # REF01 -> REF02
 
     @property
     def begin(self) -> date | None:
@@ -95,6 +97,7 @@ class Coverage:
         return self.dates.get("349")
 
 
+@fast_init  # built once per member of files of a hundred thousand
 @dataclass(frozen=True, slots=True)
 class MemberMaintenance:
     """One member of an 834 (a 2000 loop) as the file tells it."""
@@ -114,10 +117,10 @@ class MemberMaintenance:
     member_id: str  # NM109
     birth_date: date | None
     sex: str  # DMG03
-    address: tuple[str, ...] = ()  # N301, N302, N401 city, N402 state, N403 postal code
-    dates: dict[str, date] = field(default_factory=dict)  # 356/357 eligibility, 303, ...
-    references: dict[str, str] = field(default_factory=dict)  # REF01 -> REF02 (2000 loop)
-    coverages: tuple[Coverage, ...] = ()
+    address: tuple[str, ...]  # N301, N302, N401 city, N402 state, N403 postal code
+    dates: dict[str, date]  # 356/357 eligibility, 303, ...
+    references: dict[str, str]  # REF01 -> REF02 (2000 loop)
+    coverages: tuple[Coverage, ...]
 
     @property
     def eligibility_begin(self) -> date | None:

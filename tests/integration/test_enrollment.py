@@ -30,6 +30,7 @@ import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -96,7 +97,7 @@ def _outcomes(report: EnrollmentReport) -> list[tuple[str, str]]:
     return [(m["member_id"], m["outcome"]) for m in report.members]
 
 
-def _member(engine: Engine, member_id: str) -> t.Any:
+def _member(engine: Engine, member_id: str) -> Any:
     return load_runtime(engine, RULES).reference.members.get(member_id)
 
 
@@ -380,7 +381,10 @@ def test_reference_load_keeps_what_834s_changed(
     csv = (folder / "members.csv").read_text()
     # the CSV moves LIAM HILL's address, and lists KATE as an 834 does not
     csv = csv.replace("6053 CHESTNUT ST", "6055 CHESTNUT ST")
-    csv += "SP0000100,SP0000100,F09999,18,MORROW,KATHERINE,1984-03-09,F,1 MAIN ST,AKRON,OH,44301,PPO-GOLD,2020-01-01,\n"
+    csv += (
+        "SP0000100,SP0000100,F09999,18,MORROW,KATHERINE,1984-03-09,F,"
+        "1 MAIN ST,AKRON,OH,44301,PPO-GOLD,2020-01-01,\n"
+    )
     (folder / "members.csv").write_text(csv)
     stored = store_reference(engine, folder, LATER)
     assert stored.members is not None
