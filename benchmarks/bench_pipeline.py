@@ -91,7 +91,7 @@ def generate_files(out_dir: Path, claims: int, files: int, seed: int) -> list[Pa
     from claims_engine.cli.demo import renumber
     from claims_engine.cli.fixtures_commands import generate_file
     from claims_engine.runtime.clock import now
-    from claims_engine.services.intake import read_header
+    from claims_engine.x12.envelope_walk import read_header
 
     created = now()
     paths: list[Path] = []

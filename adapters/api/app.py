@@ -13,8 +13,10 @@ that ``claims-engine worker`` processes.
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name
 # dependencies local to create_app, and must see them evaluated.
+import gc
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -60,7 +62,7 @@ from claims_engine.services.intake import preflight, submit
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import begin_write, engine_for
-from claims_engine.store.tables import pend_items_table
+from claims_engine.store.tables import pend_items_table, phi_reads_table
 from claims_engine.store.vault import current_vault
 from workers.settings import Environment
 
@@ -69,6 +71,8 @@ log = logging.getLogger("claims_engine.api")
 X12_MEDIA = "application/edi-x12"
 FHIR_MEDIA = "application/fhir+json"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+# how often POST /v1/x12/270 looks for a newer reference set in the store
+REFERENCE_LOOK_SECONDS = 1.0
 MAX_PAGE = 500
 # A 276's body: its envelope and, per inquiry, its provider, subscriber, patient and service
 # lines; more than this is no real-time inquiry (a 100-inquiry 276 of the tests is 19 KB)
@@ -215,7 +219,8 @@ def create_app(config: ApiConfig) -> FastAPI:
             "made by `claims-engine keys create`. A provider key sees the claims billed under "
             "its NPIs, a member key its own claims and its minor dependents', an insurer key "
             "everything; examiner and supervisor keys work pended claims through the queue, "
-            "examination and action routes (which insurer keys only read). A record that is "
+            "examination and action routes (which insurer keys only read); a sponsor key sends "
+            "its own sponsor's X12 834 enrollment and reads what became of it. A record that is "
             "not yours is answered exactly as a missing one: 404; a route your role may not "
             "use, 403."
         ),
@@ -456,6 +461,260 @@ def create_app(config: ApiConfig) -> FastAPI:
                 conn, who, route_of(request), "acknowledgment", [ack_id], config.now()
             )
         return Response(found[1], media_type=X12_MEDIA)
+
+    # -- X12 834 enrollment ------------------------------------------------------------------
+
+    @app.post(
+        "/v1/x12/834",
+        status_code=202,
+        response_model=m.EnrollmentAccepted,
+        responses=_errors(
+            400,
+            401,
+            403,
+            409,
+            413,
+            422,
+            503,
+            e400="the body is not X12, or its interchange is refused (the TA1 says why)",
+            e403="only insurer and sponsor keys send 834s; a sponsor key only its own "
+            "sponsor's (N1*P5): nothing stored",
+            e409="the interchange was received before (the same bytes, or its ISA13 reused)",
+            e422="a transaction set is refused (the 999 says why), or the file's sponsor "
+            "(N1*P5) is not one of sponsors.yaml or not the one `sponsor` names",
+        ),
+        summary="Send an X12 834 enrollment file (005010X220A1)",
+        description=(
+            "The raw X12 is the body: one 834 interchange of a sponsor the reference data's "
+            "`sponsors.yaml` lists. A usable file is stored and queued (202): a worker applies "
+            "it to the enrollment, writes its 999 (and TA1 when ISA14 asks) and the report, "
+            "and adjudicates again the claims a change of coverage in the past makes wrong; "
+            "`GET /v1/x12/834/{interchange_id}` answers what it did. A body that is not X12 "
+            "is refused with 400, nothing stored; an interchange or transaction set the "
+            "guide refuses is answered at once with 400 / 422 carrying its TA1 or 999, and "
+            "kept as a refused interchange. An insurer key sends any sponsor's file (`sponsor` "
+            "asserts which: another is refused with 422); a sponsor key only its own "
+            "sponsor's: a file naming another is refused with 403, nothing stored or applied."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    X12_MEDIA: {
+                        "schema": {"type": "string"},
+                        "example": "ISA*00*          *00*          *ZZ*SPONSOR ...~",
+                    },
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_834(
+        request: Request,
+        who: Who,
+        sponsor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=80,
+                description="the sponsor the file must be (N1*P5 N104); an insurer key's check",
+            ),
+        ] = None,
+    ) -> Response:
+        refusal = access.enrollment_refusal(who, [])
+        if refusal is not None:
+            raise ApiError(403, "forbidden", refusal)
+        if who.role is Role.SPONSOR and sponsor not in (None, who.sponsor_id):
+            raise ApiError(
+                403, "forbidden", f"this key sends the enrollment of sponsor {who.sponsor_id} only"
+            )
+        raw = await _read_body(request, config.max_body_bytes)
+        return await run_in_threadpool(_receive_834, raw, who, sponsor)
+
+    def _receive_834(raw: bytes, who: Principal, asked: str | None) -> Response:
+        from claims_engine.domain.issues import Scope
+        from claims_engine.services.members import apply_stored_834
+        from claims_engine.x12.envelope_walk import Unreadable
+        from claims_engine.x12.reader834 import read_834
+
+        now = config.now()
+        read = read_834(raw)
+        if isinstance(read, Unreadable) and (read.scope is None or read.interchange is None):
+            raise ApiError(400, "not_x12", read.reason)
+        if isinstance(read, Unreadable):  # kept as refused, with the TA1 or 999 that says why
+            received = _stored_834(raw, who, now)
+            runtime = _enrollment_runtime()
+            report = apply_stored_834(
+                engine,
+                received,
+                now=now,
+                plans=tuple(runtime.reference.plans),
+                sponsors=runtime.sponsors,
+                sponsor_id=who.sponsor_id,
+            )
+            metrics.record_enrollment(report)
+            ta1 = read.scope is Scope.INTERCHANGE
+            ack = report.acknowledgments[0][1] if report.acknowledgments else None
+            raise ApiError(
+                400 if ta1 else 422,
+                "interchange_refused" if ta1 else "transaction_sets_rejected",
+                f"834 interchange {received} refused: {report.error or read.reason}",
+                ack,
+            )
+        named = sorted({t.sponsor.id for t in read.transactions})
+        refusal = access.enrollment_refusal(who, named)
+        if refusal is not None:  # another sponsor's file: nothing of it stored
+            raise ApiError(403, "forbidden", refusal)
+        if asked is not None and named != [asked]:
+            raise ApiError(
+                422,
+                "sponsor_mismatch",
+                f"the file's sponsor (N1*P5 N104) is {', '.join(named) or '(none)'}, not {asked}",
+            )
+        sponsors = _enrollment_runtime().sponsors
+        if len(named) != 1 or named[0] not in sponsors:
+            listed = ", ".join(sorted(sponsors)) or "none"
+            raise ApiError(
+                422,
+                "unknown_sponsor",
+                f"the file's sponsor (N1*P5 N104) {', '.join(named) or '(none)'} is not one "
+                f"sponsor of the reference data's sponsors.yaml (listed: {listed})",
+            )
+        interchange_id = _stored_834(raw, who, now)
+        bind(interchange_id=interchange_id)
+        log.info("834 received: %d members", len(read.members), extra={"bytes": len(raw)})
+        _enqueue_834(interchange_id, asked)
+        href = f"/v1/x12/834/{interchange_id}"
+        body = {
+            "id": interchange_id,
+            "state": "received",
+            "sponsor": named[0],
+            "members": len(read.members),
+            "links": [
+                {"rel": "self", "href": href},
+                {"rel": "interchange", "href": f"/v1/interchanges/{interchange_id}"},
+            ],
+        }
+        return FastJSON(body, status_code=202, headers={"Location": href})
+
+    def _stored_834(raw: bytes, who: Principal, now: datetime) -> int:
+        from claims_engine.domain.errors import InputFileError
+        from claims_engine.services.members import receive_834
+
+        try:
+            received = receive_834(
+                engine, raw, file_name="api-submission", now=now, submitted_by=who.key_id
+            )
+        except InputFileError as exc:  # its ISA13 reused with other content, or no X12
+            reused = "received before" in str(exc)
+            status, code = (409, "duplicate_interchange") if reused else (400, "not_x12")
+            raise ApiError(status, code, str(exc)) from None
+        if received.duplicate:
+            raise ApiError(
+                409,
+                "duplicate_interchange",
+                f"this 834 was received before, as interchange {received.interchange_id}: "
+                "nothing changed",
+            )
+        return received.interchange_id
+
+    def _enrollment_runtime() -> Runtime:
+        try:
+            return env.runtime()
+        except ConfigurationError as exc:
+            raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+
+    def _enqueue_834(interchange_id: int, sponsor: str | None) -> None:
+        from workers import actors
+
+        try:
+            actors.apply_enrollment.send(interchange_id, sponsor)
+        except Exception as exc:  # stored: the workers' sweep picks it up
+            log.warning("834 %s stored but not queued: %s", interchange_id, exc)
+
+    @app.get(
+        "/v1/x12/834/{interchange_id}",
+        response_model=m.EnrollmentOut,
+        responses=_errors(401, 403, 404, 422, 503),
+        summary="What an 834 did: its state, report and acknowledgments",
+        description=(
+            "For the insurer, and for the sponsor key that sent it. The report lists every "
+            "member with its outcome (refused ones with the reason and the INS segment's "
+            "place) and the claims the file sent back to adjudication; `report` is null "
+            "while the file waits to be applied, and for a file refused whole (`reason`)."
+        ),
+    )
+    def get_834(
+        interchange_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], who: Who, request: Request
+    ) -> Response:
+        if who.role not in (Role.INSURER, Role.SPONSOR):
+            raise ApiError(403, "forbidden", "only insurer and sponsor keys read 834 results")
+        with reading() as conn:
+            found = _enrollment_view(conn, interchange_id, access.interchange_visibility(who))
+            if found is None:
+                _not_found(f"834 interchange {interchange_id}")
+            access.record_reads(
+                conn, who, route_of(request), "enrollment_file", [interchange_id], config.now()
+            )
+        if who.role is Role.SPONSOR and found["report"] is not None:
+            # a sponsor reads its members' enrollment, never their claims: not which claims
+            # the file sent back to adjudication, nor how many
+            found["report"]["readjusted"] = []
+            found["report"]["counts"].pop("readjusted", None)
+        return FastJSON(found)
+
+    def _enrollment_view(
+        conn: Connection, interchange_id: int, visible: Any
+    ) -> dict[str, Any] | None:
+        from claims_engine.store.tables import (
+            ENROLLMENT_REPORT,
+            acknowledgments_table,
+            enrollment_files_table,
+            interchanges_table,
+        )
+
+        i, f, a = interchanges_table.c, enrollment_files_table.c, acknowledgments_table.c
+        query = select(i.id, i.state, i.reason, i.received_at).where(
+            i.id == interchange_id, i.transaction_set == "834"
+        )
+        if visible is not None:
+            query = query.where(visible)
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        applied = conn.execute(
+            select(f.id, f.sponsor_id, f.applied_at, f.report).where(
+                f.interchange_id == interchange_id
+            )
+        ).first()
+        report = None
+        if applied is not None:
+            report = current_vault().open_json(applied.report, ENROLLMENT_REPORT, applied.id)
+        base = f"/v1/interchanges/{interchange_id}/acknowledgments"
+        acks = conn.execute(
+            select(a.id, a.kind, a.control_number, a.created_at)
+            .where(a.interchange_id == interchange_id)
+            .order_by(a.id)
+        ).all()
+        return {
+            "id": int(row.id),
+            "state": str(row.state),
+            "reason": row.reason,
+            "sponsor": applied.sponsor_id if applied is not None else None,
+            "received_at": queries.utc_text(row.received_at),
+            "applied_at": queries.utc_text(applied.applied_at) if applied is not None else None,
+            "report": report,
+            "acknowledgments": [
+                {
+                    "id": int(r.id),
+                    "kind": str(r.kind),
+                    "control_number": r.control_number,
+                    "created_at": queries.utc_text(r.created_at),
+                    "href": f"{base}/{r.id}",
+                }
+                for r in acks
+            ],
+        }
 
     # -- claims ------------------------------------------------------------------------------
 
@@ -701,7 +960,8 @@ def create_app(config: ApiConfig) -> FastAPI:
             "default 100) a request: more is refused with 413 `too_many_inquiries`. A "
             "provider key is answered only for an information receiver (2100B) identified by "
             "one of its NPIs (NM108 `XX`); for another, the 271 says AAA 43 and nothing "
-            "about the patient."
+            "about the patient. When the store cannot be read, each patient is answered AAA "
+            "42 (unable to respond now: ask again later) in a 271 with status 200."
         ),
         openapi_extra={
             "requestBody": {
@@ -719,11 +979,26 @@ def create_app(config: ApiConfig) -> FastAPI:
         body = await _read_body(request, config.max_276_body_bytes)
         return await run_in_threadpool(_answer_270, body, who, route_of(request))
 
+    # the reference data in force, looked for at most once a REFERENCE_LOOK_SECONDS (a set
+    # loaded meanwhile answers from then on), not with a store round trip for every 270
+    eligibility_reference: list[tuple[float, ReferenceData]] = []
+
     def _eligibility_reference() -> ReferenceData:
+        now = time.monotonic()
+        if eligibility_reference and now - eligibility_reference[0][0] < REFERENCE_LOOK_SECONDS:
+            return eligibility_reference[0][1]
         try:
-            return env.runtime().reference
+            reference = env.runtime().reference
         except ConfigurationError as exc:
             raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+        if not eligibility_reference or eligibility_reference[0][1] is not reference:
+            # a reference set newly loaded (some 10 objects a member, long-lived): out of the
+            # cyclic garbage collector's full scans, which would otherwise walk them all again
+            # and again while 270s are answered (freed by reference counting all the same)
+            gc.collect()
+            gc.freeze()
+        eligibility_reference[:] = [(now, reference)]
+        return reference
 
     def _answer_270(body: bytes, who: Principal, route: str) -> Response:
         allowed = None if who.sees_everything else who.npis
@@ -743,12 +1018,18 @@ def create_app(config: ApiConfig) -> FastAPI:
                 exc.status, "not_usable"
             )
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
-        metrics.record_inquiries("270", answer.asked, answer.answered)
-        lookup = current_vault().lookup
-        with reading() as conn:
-            access.record_reads(
-                conn, who, route, "member", [lookup(m) for m in answer.member_ids], now
-            )
+        metrics.record_inquiries("270", answer.asked, answer.answered, answer.unavailable)
+        if answer.member_ids:  # a 271 of AAAs alone tells nothing the payer knows
+            lookup = current_vault().lookup
+            entry = access.audit_entry(who, route, now)
+            rows = [
+                {**entry, "record_type": "member", "record_id": lookup(m)[:64]}
+                for m in answer.member_ids
+            ]
+            # one INSERT of every member's row, its own transaction on PostgreSQL (an
+            # executemany would take the driver's pipeline and its extra round trips)
+            with one_statement() as conn:
+                conn.execute(insert(phi_reads_table).values(rows))
         return Response(answer.x12, media_type=X12_MEDIA)
 
     # -- FHIR ExplanationOfBenefit -----------------------------------------------------------

@@ -800,3 +800,123 @@ class AwaitingList(_Model):
         ]
     )
     items: list[AwaitingOut] = Field(description="oldest first")
+
+
+# -- X12 834 enrollment ---------------------------------------------------------------------
+
+
+class EnrollmentAccepted(_Model):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 21,
+                    "state": "received",
+                    "sponsor": "999888777",
+                    "members": 120,
+                    "links": [
+                        {"rel": "self", "href": "/v1/x12/834/21"},
+                        {"rel": "interchange", "href": "/v1/interchanges/21"},
+                    ],
+                }
+            ]
+        },
+    )
+    id: int
+    state: InterchangeStateName
+    sponsor: str = Field(description="the sponsor the file is applied as (its N1*P5 N104)")
+    members: int = Field(description="member maintenances (INS) read from the body")
+    links: list[Link]
+
+
+class EnrollmentMemberOut(_Model):
+    position: int = Field(
+        description="the INS segment's place in its transaction set (0: not in the file)"
+    )
+    member_id: str
+    outcome: str = Field(
+        description="added, changed, terminated, reinstated, unchanged, stale, refused; "
+        "differs or matches in a verify file"
+    )
+    reason: str = Field(description="why a member was refused or is stale; empty otherwise")
+
+
+class EnrollmentReportOut(_Model):
+    file: str
+    sponsor: str
+    actions: list[str] = Field(description="per transaction set: change, verify or replace")
+    interchange_id: int | None
+    duplicate_of: int | None
+    error: str | None = Field(description="why the file was refused whole")
+    counts: dict[str, int] = Field(description="members by outcome, and claims readjusted")
+    members: list[EnrollmentMemberOut]
+    readjusted: list[dict[str, str]] = Field(
+        description="claims sent back to adjudication: the claim (payer claim number), the "
+        "replacement it was adjudicated again as (`as`), why, and the first day of service"
+    )
+    acknowledgments: list[str]
+
+
+class EnrollmentOut(_Model):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 21,
+                    "state": "ingested",
+                    "reason": None,
+                    "sponsor": "999888777",
+                    "received_at": "2026-11-02T09:30:00",
+                    "applied_at": "2026-11-02T09:30:01",
+                    "report": {
+                        "file": "api-submission",
+                        "sponsor": "999888777",
+                        "actions": ["change"],
+                        "interchange_id": 21,
+                        "duplicate_of": None,
+                        "error": None,
+                        "counts": {"added": 1, "terminated": 1, "readjusted": 2},
+                        "members": [
+                            {
+                                "position": 5,
+                                "member_id": "202443307",
+                                "outcome": "added",
+                                "reason": "",
+                            }
+                        ],
+                        "readjusted": [
+                            {
+                                "claim": "26110200000000010010000001",
+                                "as": "26110200000000210010000001",
+                                "why": "the member's coverage does not include 2026-10-05 now",
+                                "service": "2026-10-05",
+                                "claim_id": "311",
+                            }
+                        ],
+                        "acknowledgments": ["999"],
+                    },
+                    "acknowledgments": [
+                        {
+                            "id": 77,
+                            "kind": "999",
+                            "control_number": "000000031",
+                            "created_at": "2026-11-02T09:30:01",
+                            "href": "/v1/interchanges/21/acknowledgments/77",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    id: int
+    state: InterchangeStateName = Field(
+        description="received (waiting to be applied), ingested (applied), rejected (refused)"
+    )
+    reason: str | None = Field(description="why the file was refused whole")
+    sponsor: str | None = Field(description="the sponsor it was applied as")
+    received_at: datetime
+    applied_at: datetime | None
+    report: EnrollmentReportOut | None = Field(description="what the file did (once applied)")
+    acknowledgments: list[AcknowledgmentOut]

@@ -11,8 +11,10 @@ are looked up in the reference data in force, what remains of their deductibles 
 out-of-pocket maximums in the store's accumulators (:mod:`claims_engine.services.eligibility`);
 an inquiry without a date (DTP*291) is answered for ``--on`` (default: today). A batch has no
 limit of patients a file. One line per file says what was written (``--json``: a list of
-objects); the exit status is 1 when a file was not answered, 2 when nothing could be done (no
-store, no reference data, an unwritable DIR), each said in one line.
+objects); the exit status is 1 when a file was not answered, or answered AAA 42 for a patient
+because the store could not be read while answering it (its 271 is written: ask it again
+later), 2 when nothing could be done (no store, no reference data, an unwritable DIR), each
+said in one line.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def cmd_eligibility(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
                     result["written"] = str(target)
                 results.append(result)
                 continue
-            metrics.record_inquiries("270", answer.asked, answer.answered)
+            metrics.record_inquiries("270", answer.asked, answer.answered, answer.unavailable)
             target = out_dir / f"{name}.271"
             target.write_text(answer.x12, encoding="ascii", errors="replace")
             results.append(
@@ -92,17 +94,22 @@ def cmd_eligibility(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) ->
                     "answered": True,
                     "written": str(target),
                     "patients_found": len(answer.member_ids),
+                    "patients_unavailable": answer.unavailable,
                 }
             )
+            failed = failed or answer.unavailable > 0
     if args.json:
         json.dump(results, stdout, indent=2)
         stdout.write("\n")
     else:
         for r in results:
             if r["answered"]:
+                later = r["patients_unavailable"]
                 stdout.write(
                     f"{r['file']}: 271 written to {r['written']} "
-                    f"({r['patients_found']} members found)\n"
+                    f"({r['patients_found']} members found"
+                    + (f", {later} answered AAA 42: the store could not be read" if later else "")
+                    + ")\n"
                 )
             else:
                 where = f", {r['written']} written" if "written" in r else ""

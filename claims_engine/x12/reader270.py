@@ -20,7 +20,15 @@ What the payer knows of the patient (is the member id known, do name and birth d
 not this module's business: an inquiry naming no member, say, is well formed and is answered
 with an AAA segment by the 271; only a broken envelope or structure makes the request
 :class:`Unreadable` (a TA1 or a 999, as :mod:`claims_engine.x12.reader276` does for a 276).
-Nothing here reads a clock.
+
+The structure is checked twice over, as the 276's is: the reader's own checks of what it reads
+(the HL tree it builds the inquiries from, the values it keeps), and the guide walker
+(:mod:`claims_engine.x12.structure`) on the 270 table (``claims_engine/x12/guides/270.json``,
+derived from ``tests/guides/270_source.yaml``) for every segment: its place in its loop,
+required and "not used" segments and elements, maximum use and loop repeats, element types,
+lengths, code values and syntax rules, the HL tree. Each finding rejects the transaction set
+with the IK3/IK4 codes of its 999; where both find the same element, the reader's message
+stands. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import overload
 
+from claims_engine.domain.issues import Scope
 from claims_engine.x12 import codes
 from claims_engine.x12.envelope import (
     ENVELOPE_SEGMENTS,
@@ -42,6 +51,8 @@ from claims_engine.x12.envelope import (
 from claims_engine.x12.envelope_walk import EnvelopeSpec, SetReader, Unreadable, read_interchange
 from claims_engine.x12.reader276 import NO_ENTITY, Entity, TooManyInquiries
 from claims_engine.x12.reader837 import parse_date8
+from claims_engine.x12.situational import INQUIRY_2200D_MISSING
+from claims_engine.x12.structure import Finding, GuideWalker, compile_guide, unreported
 from claims_engine.x12.tokenizer import INVALID_CHARACTER
 
 __all__ = [
@@ -85,9 +96,12 @@ NAME_LENGTHS = (
     (5, "middle name", 25),
     (7, "suffix", 10),
 )
-# Segments of the subscriber's and dependent's loops the reader reads past (they narrow a
-# search the engine does not make: addresses, provider information, diagnoses, amounts).
+# Segments of the receiver's, subscriber's and dependent's loops the reader reads past (they
+# narrow a search the engine does not make: addresses, provider information, diagnoses,
+# amounts); the guide walker checks them.
 PASSED = frozenset({"REF", "N3", "N4", "PRV", "INS", "HI", "AMT", "III"})
+# DTP01 of the subscriber's and dependent's dates: 291 plan (the day asked about), 102 issue
+DATE_QUALIFIERS = frozenset({"102", "291"})
 DEFAULT_SERVICE_TYPE = "30"  # health benefit plan coverage: what a 270 without EQ01 asks
 MAX_SERVICE_TYPES = 99  # EQ01 repeats up to 99 times
 _PAD = ("",) * 16
@@ -224,6 +238,8 @@ class _Transaction(SetReader):
         self, header: TransactionHeader, group: GroupHeader, component: str, repetition: str = ""
     ) -> None:
         super().__init__(header, group, component, repetition)
+        # the guide's structure, every segment (claims_engine.x12.structure)
+        self.walker = GuideWalker(compile_guide("270"), component, repetition)
         self.reference = ""
         self.bht = False
         self.levels: dict[str, _Level] = {}
@@ -246,6 +262,8 @@ class _Transaction(SetReader):
                 f"{seg[0][:3] or 'UNK'}{element:02d} holds a character outside the X12 "
                 "character sets",
             )
+        found = self.walker.step(seg, self.position)
+        mark = len(self.issues)
         padded = [*seg, *_PAD]
         sid = seg[0]
         handler = _HANDLERS.get(sid)
@@ -261,6 +279,16 @@ class _Transaction(SetReader):
                 codes.SEG_UNRECOGNIZED,
                 f"unrecognized segment {sid[:3]!r}",
             )
+        if found:
+            self._findings(found, mark)
+
+    def _findings(self, found: list[Finding], mark: int) -> None:
+        """The walker's findings, each unless the reader reported it already (at ``mark`` and
+        after): every one rejects the set. The walker's rule that a 276's subscriber loop
+        (its 2000D) holds a claim or a dependent is not the 270's: its 2000D is the dependent."""
+        for f in unreported(found, self.issues[mark:]):
+            if f.code != INQUIRY_2200D_MISSING:
+                self._report(f.issue(Scope.TRANSACTION))
 
     def _st(self, seg: list[str]) -> None:
         if self.position != 1:
@@ -279,10 +307,14 @@ class _Transaction(SetReader):
             self._element(seg, 4, codes.ELEM_INVALID_DATE, f"BHT04 {when!r} is not a date")
 
     def _passed(self, sid: str) -> None:
+        """A segment read past: it belongs after the receiver's, subscriber's or dependent's
+        NM1 (which of them may have it, and where, is the guide walker's to say)."""
         current = self.current
-        if current is None or current.level not in ("22", "23") or current.entity is None:
+        if current is None or current.level == "20" or current.entity is None:
             self._structure(
-                sid, codes.SEG_UNEXPECTED, f"{sid} outside a subscriber's or dependent's name"
+                sid,
+                codes.SEG_UNEXPECTED,
+                f"{sid} outside the receiver's, a subscriber's or a dependent's name",
             )
 
     # -- hierarchy ----------------------------------------------------------------------------
@@ -422,8 +454,10 @@ class _Transaction(SetReader):
         current = self._patient_level("DTP")
         if current is None:
             return
-        self._code(seg, 1, frozenset({"291"}), "date qualifier (291 plan)")
+        qualifier = self._code(seg, 1, DATE_QUALIFIERS, "date qualifier (291 plan, 102 issue)")
         start, end = self._period(seg, "eligibility date")
+        if qualifier != "291":
+            return  # the date the member's card was issued: not a date asked about
         if not current.has_date:  # the first asked: one date answers the patient's questions
             current.has_date = True
             current.asked_from, current.asked_to = start, end
@@ -455,6 +489,11 @@ class _Transaction(SetReader):
             )
 
     def _se(self, seg: list[str]) -> None:
+        if not self.skip and not self.ended:
+            mark = len(self.issues)
+            found = self.walker.finish(self.position)
+            if found:
+                self._findings(found, mark)
         if not self.skip:
             self._check_named()
         self.ended = True

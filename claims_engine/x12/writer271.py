@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from claims_engine.domain.money import format_x12_amount, format_x12_number
 from claims_engine.x12.acks import Envelope, clean_value, write_gs, write_isa
@@ -52,20 +52,25 @@ COINSURANCE, COPAY, DEDUCTIBLE, OUT_OF_POCKET = "A", "B", "C", "G"
 VISIT, SERVICE_YEAR, CALENDAR_YEAR, REMAINING = "27", "22", "23", "29"
 # AAA03 reject reasons (005010X279A1)
 REQUIRED_FIELD_MISSING = "15"
+UNABLE_TO_RESPOND = "42"  # unable to respond at current time
 INVALID_PROVIDER = "43"
 INVALID_BIRTH_DATE = "58"
+INVALID_PATIENT_NAME = "65"  # a dependent (2100D): invalid or missing patient name
 PATIENT_NOT_FOUND = "67"  # a dependent (2100D)
+DUPLICATE_PATIENT_ID = "68"  # a dependent (2100D): duplicate patient id number
 BIRTH_DATE_MISMATCH = "71"
 INVALID_MEMBER_ID = "72"
 INVALID_NAME = "73"
 SUBSCRIBER_NOT_FOUND = "75"
-# AAA04 follow-up action: C please correct and resubmit
+DUPLICATE_MEMBER_ID = "76"  # the subscriber (2100C): duplicate member id number
+# AAA04 follow-up action: C please correct and resubmit, R resubmission allowed (later)
 CORRECT_AND_RESUBMIT = "C"
+RESUBMIT_LATER = "R"
 
 
-@dataclass(frozen=True, slots=True)
-class Benefit:
-    """One EB segment (loop 2110C or 2110D) and the REF and DTP under it."""
+class Benefit(NamedTuple):
+    """One EB segment (loop 2110C or 2110D) and the REF under it (a named tuple: a 271 of a
+    CORE inquiry has some 250 of them, made and written on every answer)."""
 
     info: str  # EB01
     coverage_level: str = ""  # EB02: IND individual, FAM family
@@ -86,6 +91,12 @@ class Rejection:
     loop: str  # 2100B (the receiver), 2100C (the subscriber) or 2100D (the dependent)
     reason: str  # AAA03
     follow_up: str = CORRECT_AND_RESUBMIT  # AAA04
+
+    @property
+    def valid_request(self) -> str:
+        """AAA01: ``Y`` when the request was right and the payer could not answer it now
+        (42), ``N`` when something in it is wrong or unknown."""
+        return "Y" if self.reason == UNABLE_TO_RESPOND else "N"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +264,7 @@ class _Transaction:
     def _aaa(self, report: EligibilityReport, loop: str) -> None:
         rejection = report.rejection
         if rejection is not None and rejection.loop == loop:
-            self.w.seg("AAA", "N", "", rejection.reason, rejection.follow_up)
+            self.w.seg("AAA", rejection.valid_request, "", rejection.reason, rejection.follow_up)
 
     def _patient(
         self,
@@ -315,7 +326,7 @@ class _Transaction:
                 b.coverage_level,
                 b.service_type,
                 b.insurance_type,
-                self.v(b.plan_name, 50),
+                self.v(b.plan_name, 50) if b.plan_name else "",
                 b.period,
                 "" if b.amount is None else format_x12_amount(b.amount),
                 "" if b.percent is None else percent_text(b.percent),

@@ -11,12 +11,16 @@ and the hand-written sources beside this file; the engine only reads the JSON.
   the element shorthand below.
 - ``276.json``: pyx12 has no 5010 276 map (``277.5010.X212.xml`` holds only the 277, and is
   broken, see ``tests/x12_maps.py``). ``276_source.yaml`` describes it in the shorthand.
+- ``270.json``: pyx12 has no 5010 270 map (only the 4010 ``270.4010.X092.A1.xml``).
+  ``270_source.yaml`` describes it in the shorthand.
 
 Element shorthand of the sources: one string per element position, ``U``, ``U:C1,C2`` (allowed
 codes), ``U:@name`` (pyx12 external code list) or ``U{c1;c2;...}`` for a composite whose
-components use the same shorthand; ``U`` is R, S or N. Positions left off the end are filled
-as N. Element numbers, names, types and lengths come from the standard (the segment layouts
-of pyx12's maps and ``dataele.xml``), never from the source.
+components use the same shorthand; ``U`` is R, S or N, ``U*99`` an element repeated up to 99
+times, and ``U:=name`` takes the codes of the source's ``code_lists`` entry ``name``.
+Positions left off the end are filled as N. Element numbers, names, types and lengths come
+from the standard (the segment layouts of pyx12's maps and ``dataele.xml``), never from the
+source.
 
 Run ``python -m tests.guides.derive_guides`` to rewrite the JSON, ``--check`` to compare.
 """
@@ -94,6 +98,7 @@ DICTIONARY_MAPS = [
     "835.5010.X221.A1.xml",
     "834.5010.X220.A1.xml",
     "837.4010.X097.A1.xml",
+    "270.4010.X092.A1.xml",  # EQ and III (5010's EQ02 and EQ05 patched below)
 ]
 
 
@@ -276,15 +281,20 @@ def element_at(seg: Json, ref: str) -> Json:
 
 
 def apply_spec(element: Json, spec: str) -> None:
-    """Set usage and codes of one element from shorthand (``R:A,B`` / ``S:@ext`` / ``N``)."""
+    """Set usage, repeat and codes of one element from shorthand (``R:A,B`` / ``S:@ext`` /
+    ``S*99:A,B`` / ``N``)."""
     usage, _, codes = spec.partition(":")
+    usage, star, repeat = usage.partition("*")
     element["usage"] = usage
     element.pop("codes", None)
     element.pop("external", None)
+    element.pop("repeat", None)
+    if star:
+        element["repeat"] = int(repeat)
     if codes.startswith("@"):
         element["external"] = codes[1:]
     elif codes:
-        element["codes"] = sorted(codes.split(","))
+        element["codes"] = sorted(c.strip() for c in codes.split(","))
 
 
 def apply_overrides(tree: Json, overrides: list[Json]) -> None:
@@ -337,6 +347,8 @@ class Dictionary:
         self.layout["DN2"].append({"data_ele": "1270", "components": []})  # DN206
         self.layout["SV3"][0] = copy.deepcopy(self.layout["SV1"][0])  # SV301 C003, 8 parts
         self.layout["SV3"][10] = {"data_ele": "C004", "components": ["1328"] * 4}  # SV311
+        self.layout["EQ"][1] = copy.deepcopy(self.layout["SV1"][0])  # EQ02 C003, 8 parts
+        self.layout["EQ"].append({"data_ele": "C004", "components": ["1328"] * 4})  # EQ05
 
     def element(self, sid: str, pos: int, spec: str) -> Json:
         std = self.layout[sid][pos - 1]
@@ -402,6 +414,13 @@ def _composite_name(ele: str) -> str:
 
 
 def build_from_source(source: Json, dictionary: Dictionary, base: Json | None) -> Json:
+    code_lists: dict[str, str] = source.get("code_lists", {})
+
+    def named(espec: str) -> str:
+        """``U:=name`` with the codes of ``code_lists[name]``."""
+        head, sep, name = espec.partition(":=")
+        return f"{head}:{code_lists[name]}" if sep else espec
+
     def seg_of(spec: Json) -> Json:
         if "from" in spec:
             assert base is not None
@@ -415,6 +434,8 @@ def build_from_source(source: Json, dictionary: Dictionary, base: Json | None) -
                 apply_spec(element_at(seg, ref), espec)
             seg["qualifier"] = qualifier(seg)
             return seg
+        if "elements" in spec:
+            spec = {**spec, "elements": [named(e) for e in spec["elements"]]}
         return dictionary.segment(spec)
 
     def flat(specs: list[Any]) -> Iterator[Json]:
@@ -522,7 +543,7 @@ def derive_all() -> dict[str, str]:
         src: Json = {"file": map_file, **SOURCE}
         out[name] = render(table(name, tree, guide, title.strip(), src, overrides))
     dictionary = Dictionary(deriver)
-    for name, base in (("837d", trees["837p"]), ("276", None)):
+    for name, base in (("837d", trees["837p"]), ("276", None), ("270", None)):
         source_file = HERE / f"{name}_source.yaml"
         source = yaml.safe_load(source_file.read_text(encoding="utf-8"))
         tree = build_from_source(source, dictionary, base)

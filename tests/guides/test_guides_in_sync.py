@@ -18,13 +18,14 @@ from tests.guides import derive_guides
 
 Json = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x12"
-NAMES = ["837p", "837i", "837d", "276", "834"]
+NAMES = ["837p", "837i", "837d", "276", "834", "270"]
 GLOBS = {
     "837p": ["837p/*.edi", "valid/*.edi", "lengths/837p-*.edi"],
     "837i": ["837i/*.edi", "lengths/837i-*.edi"],
     "837d": ["837d/*.edi", "lengths/837d-*.edi"],
     "276": ["276/*.x12"],
     "834": ["834/*.x12"],
+    "270": ["270/*.x12"],
 }
 # loops, segment places, element places (components counted), listed codes
 EXPECTED_STATS = {
@@ -33,6 +34,7 @@ EXPECTED_STATS = {
     "837d": {"loops": 54, "segments": 248, "elements": 1827, "codes": 1248},
     "276": {"loops": 15, "segments": 41, "elements": 329, "codes": 90},
     "834": {"loops": 22, "segments": 76, "elements": 468, "codes": 784},
+    "270": {"loops": 11, "segments": 43, "elements": 516, "codes": 627},
 }
 
 
@@ -81,6 +83,12 @@ def test_header_and_hl_levels() -> None:
         "21": "2000B",
         "22": "2000D",
         "23": "2000E",
+    }
+    assert json.loads(_packaged("270"))["hl_levels"] == {
+        "20": "2000A",
+        "21": "2000B",
+        "22": "2000C",
+        "23": "2000D",
     }
     for name in NAMES:
         table = json.loads(_packaged(name))

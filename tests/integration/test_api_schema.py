@@ -64,6 +64,8 @@ OPERATIONS = (
     ("GET", "/v1/remittances/{remittance_id}"),
     ("POST", "/v1/x12/276"),
     ("POST", "/v1/x12/270"),
+    ("POST", "/v1/x12/834"),
+    ("GET", "/v1/x12/834/{interchange_id}"),
     ("GET", "/fhir/r4/ExplanationOfBenefit"),
     ("GET", "/fhir/r4/ExplanationOfBenefit/{eob_id}"),
     ("GET", "/healthz"),
@@ -128,6 +130,8 @@ def test_the_document_describes_every_route_completely(served: Served) -> None:
         "RefusalIn",
         "PriceIn",
         "DenyIn",
+        "EnrollmentAccepted",
+        "EnrollmentOut",
     ):
         assert schemas[name].get("examples"), f"{name} has no example"
     for path, operations in paths.items():

@@ -15,6 +15,7 @@ and a 271 asked after it says 0 remains of the individual's, 500 of the family's
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import shutil
@@ -29,20 +30,28 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import OperationalError
 from x12sdk.io import X12ModelReader
 
 from adapters.api.app import ApiConfig, create_app
 from claims_engine.cli.main import main
 from claims_engine.services.access import Role, create_key, reads_of
 from claims_engine.services.claim_inquiry import UnusableInquiry
-from claims_engine.services.eligibility import CORE_SERVICE_TYPES, answer_270
+from claims_engine.services.eligibility import (
+    CORE_SERVICE_TYPES,
+    FALLBACK_CONTROL_BASE,
+    answer_270,
+    find_member,
+)
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.reference import Runtime, load_runtime, store_reference
 from claims_engine.services.stored_adjudication import adjudicate_claims, read_decision
 from claims_engine.store import tables as t
 from claims_engine.store.db import upgrade
 from claims_engine.store.vault import current_vault
+from claims_engine.x12.reader270 import EligibilityRequest, read_270
+from claims_engine.x12.writer271 import Rejection
 from claims_engine.x12.writer837 import write_837
 from tests.integration.pipeline_support import NOW, REFERENCE, RULES
 from tests.unit.adjudication.support import LIAM_HILL, claim_from_837
@@ -57,13 +66,25 @@ BUCKEYE_NPI = "2781759230"
 OTHER_NPI = "1234567893"
 TODAY = NOW.strftime("%Y%m%d")
 # AAA03 codes of loops 2100C/2100D (005010X279A1) the engine writes
-SUBSCRIBER_REASONS = frozenset({"15", "58", "65", "67", "71", "72", "73", "75"})
+SUBSCRIBER_REASONS = frozenset({"15", "42", "58", "65", "67", "68", "71", "72", "73", "75", "76"})
 # The corpus's subscriber and his wife, added to the reference data for its examples.
 CORPUS_MEMBERS = (
     "11122333301,11122333301,FSMITH,18,SMITH,ROBERT,1943-05-19,M,1 MAIN ST,AKRON,OH,44301,"
     "PPO-GOLD,2006-01-01,\n"
     "11122333302,11122333301,FSMITH,01,SMITH,MARY,1978-10-14,F,1 MAIN ST,AKRON,OH,44301,"
     "PPO-GOLD,2006-01-01,\n"
+)
+# A family with twins (EMMA and ELLA) and, by a clerk's mistake, a second EMMA of that birth
+# date: a dependent asked by birth date alone is ambiguous, and so is EMMA.
+TWINS = (
+    "TW00000100,TW00000100,FKING,18,KING,ANNA,1985-04-04,F,2 ELM ST,AKRON,OH,44301,"
+    "PPO-GOLD,2024-01-01,\n"
+    "TW00000101,TW00000100,FKING,19,KING,EMMA,2015-03-03,F,2 ELM ST,AKRON,OH,44301,"
+    "PPO-GOLD,2024-01-01,\n"
+    "TW00000102,TW00000100,FKING,19,KING,ELLA,2015-03-03,F,2 ELM ST,AKRON,OH,44301,"
+    "PPO-GOLD,2024-01-01,\n"
+    "TW00000103,TW00000100,FKING,19,KING,EMMA,2015-03-03,F,2 ELM ST,AKRON,OH,44301,"
+    "PPO-GOLD,2024-01-01,\n"
 )
 
 
@@ -96,7 +117,9 @@ def build_270(patients: list[Patient], *, npi: str = BUCKEYE_NPI, control: int =
             body += [f"HL*{sub}*2*22*0", f"TRN*1*{p.trace}*9877281234"]
         else:
             body.append(f"HL*{sub}*2*22*1")
-        body.append(f"NM1*IL*1*{p.last}*{p.first}****MI*{p.member_id}".replace("*MI*", "*MI*"))
+        # NM108 and NM109 come together (syntax rule P0809): no id, no qualifier
+        ident = f"****MI*{p.member_id}" if p.member_id else ""
+        body.append(f"NM1*IL*1*{p.last}*{p.first}{ident}")
         if p.dependent is None:
             if p.born:
                 body.append(f"DMG*D8*{p.born}")
@@ -414,6 +437,156 @@ def test_the_corpus_270s_are_read_and_answered(engine: Engine, tmp_path: Path) -
             assert "NM1*IL*1*SMITH*ROBERT****MI*11122333301" in new.x12
 
 
+def test_an_id_that_names_more_than_one_person_is_answered_aaa_76(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "reference"
+    shutil.copytree(REFERENCE, folder)
+    with (folder / "members.csv").open("a", encoding="utf-8") as f:
+        f.write(TWINS)
+    runtime = _store(engine, folder)
+    patients = [
+        # SOPHIA JOHNSON's id, asked at the subscriber level for her son CALEB
+        Patient("T-SHARED", "PG00000200", "JOHNSON", "CALEB", "20000210"),
+        Patient("T-SHARED-BORN", "PG00000200", "", "", "20000210"),
+        # the subscriber herself, by the same id: no doubt
+        Patient("T-SOPHIA", "PG00000200", "JOHNSON", "SOPHIA", "19751120"),
+        # a birth date nobody in the family has: not the member's (71), as before
+        Patient("T-NOBODY", "PG00000200", "JOHNSON", "SOPHIA", "19751121"),
+        # twins asked by birth date alone, and a first name two of them have
+        Patient("T-TWIN", "TW00000100", dependent=("KING", "", "20150303")),
+        Patient("T-EMMA", "TW00000100", dependent=("KING", "EMMA", "20150303")),
+        Patient("T-ELLA", "TW00000100", dependent=("KING", "ELLA", "20150303")),
+    ]
+    answer = answer_270(
+        engine, build_270(patients), reference=runtime.reference, allowed_npis=None, now=NOW
+    )
+    parsed_by_x12sdk(answer.x12)
+    got = by_trace(answer.x12)
+    assert got["T-SHARED"].aaa == ["76"] and got["T-SHARED"].eb == []
+    assert got["T-SHARED-BORN"].aaa == ["76"]
+    assert "AAA*N**76*C" in answer.x12
+    assert got["T-SOPHIA"].aaa == [] and {s[1] for s in got["T-SOPHIA"].eb} >= {"1", "C"}
+    assert got["T-NOBODY"].aaa == ["71"]
+    assert got["T-TWIN"].aaa == ["65"] and got["T-EMMA"].aaa == ["68"]
+    assert got["T-ELLA"].aaa == [] and got["T-ELLA"].names[-1][3:5] == ["KING", "ELLA"]
+    assert set(answer.member_ids) == {"PG00000200", "TW00000100", "TW00000102"}
+    assert (answer.asked, answer.answered, answer.unavailable) == (7, 2, 0)
+
+    # an id written two ways that finds two members (keys the reference data never makes
+    # itself, but a store may hold)
+    reference = runtime.reference
+    liam = reference.members["PG00000100"]
+    two = dataclasses.replace(
+        reference,
+        members={
+            **reference.members,
+            "pg00000100": dataclasses.replace(liam, member_id="pg00000100"),
+        },
+    )
+    [q] = _request_of([Patient("T-CASE", "pg00000100", "HILL", "LIAM")]).inquiries
+    assert find_member(two, q, NOW.date()) == Rejection("2100C", "76")
+    # one member, asked in either case: found
+    assert find_member(reference, q, NOW.date()) == find_member(
+        reference,
+        _request_of([Patient("T-CASE", "PG00000100", "HILL", "LIAM")]).inquiries[0],
+        NOW.date(),
+    )
+
+
+def _request_of(patients: list[Patient]) -> EligibilityRequest:
+    read = read_270(build_270(patients))
+    assert isinstance(read, EligibilityRequest), read
+    return read
+
+
+def _fail_on(engine: Engine, table: str) -> Any:
+    """Make every statement of ``engine`` that reads ``table`` raise what a database that went
+    down raises; returns the listener (for event.remove)."""
+
+    def down(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if table in statement:
+            raise OperationalError(statement, None, Exception("the database is down"))
+
+    event.listen(engine, "before_cursor_execute", down)
+    return down
+
+
+def test_a_store_that_cannot_be_read_is_answered_aaa_42(
+    engine: Engine, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    patients = [
+        Patient("T-UNKNOWN", "ZZ99999999", "NOBODY", "ANNA"),  # needs no store: 75
+        Patient("T-LIAM", "PG00000100", "HILL", "LIAM", "19871227"),
+        Patient("T-DEPOK", "PG00000200", dependent=("JOHNSON", "CALEB", "20000210")),
+    ]
+    down = _fail_on(engine, "accumulators")
+    try:
+        with caplog.at_level(logging.ERROR, logger="claims_engine.services.eligibility"):
+            answer = answer_270(
+                engine,
+                build_270(patients, control=42),
+                reference=runtime.reference,
+                allowed_npis=None,
+                now=NOW,
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", down)
+    parsed_by_x12sdk(answer.x12)
+    got = by_trace(answer.x12)
+    assert got["T-UNKNOWN"].aaa == ["75"]
+    assert got["T-LIAM"].aaa == ["42"] and got["T-DEPOK"].aaa == ["42"]
+    assert "AAA*Y**42*R" in answer.x12
+    # nothing the payer knows goes out: the request's names, no benefits, no dates
+    assert all(got[t].eb == [] for t in got) and "DTP*346" not in answer.x12
+    assert answer.member_ids == () and (answer.asked, answer.answered, answer.unavailable) == (
+        3,
+        0,
+        2,
+    )
+    # the 271's control number still comes from the store's counter
+    assert int(segments(answer.x12)[0][13]) < FALLBACK_CONTROL_BASE
+    (line,) = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert line.levelno == logging.ERROR and "ISA13 000000042" in line.getMessage()
+    assert "OperationalError" in line.getMessage() and "HILL" not in line.getMessage()
+
+    # the store works again: answered
+    again = answer_270(
+        engine, build_270(patients), reference=runtime.reference, allowed_npis=None, now=NOW
+    )
+    assert by_trace(again.x12)["T-LIAM"].aaa == [] and again.unavailable == 0
+
+
+def test_a_store_that_cannot_be_reached_is_answered_aaa_42(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    runtime = _store(sqlite_engine)
+    # a database that cannot be opened at all: the answer, and its control number, need none
+    gone = create_engine(f"sqlite:///{tmp_path / 'no such folder' / 'claims.db'}")
+    patients = [
+        Patient("T-LIAM", "PG00000100", "HILL", "LIAM", "19871227"),
+        Patient("T-DEPOK", "PG00000200", dependent=("JOHNSON", "CALEB", "20000210")),
+    ]
+    answer = answer_270(
+        gone, build_270(patients), reference=runtime.reference, allowed_npis=None, now=NOW
+    )
+    parsed_by_x12sdk(answer.x12)
+    got = by_trace(answer.x12)
+    assert got["T-LIAM"].aaa == ["42"] and got["T-DEPOK"].aaa == ["42"]
+    control = segments(answer.x12)[0][13]
+    assert int(control) >= FALLBACK_CONTROL_BASE and len(control) == 9
+    assert segments(answer.x12)[-1] == ["IEA", "1", control]
+    # a provider asking for another's NPI still learns nothing, store or no store
+    other = answer_270(
+        gone,
+        build_270(patients, npi=OTHER_NPI),
+        reference=runtime.reference,
+        allowed_npis=frozenset({BUCKEYE_NPI}),
+        now=NOW,
+    )
+    assert by_trace(other.x12)["T-LIAM"].aaa == ["43"] and other.unavailable == 0
+
+
 def test_unusable_270s_are_answered_with_a_ta1_or_a_999(engine: Engine, runtime: Runtime) -> None:
     reference = runtime.reference
     with pytest.raises(UnusableInquiry) as caught:
@@ -575,3 +748,21 @@ def test_every_270_is_logged_by_its_control_numbers_and_counted(
     assert _counted("answered") - before["answered"] == 1
     assert _counted("not found") - before["not found"] == 1
     assert _counted("rejected") - before["rejected"] == 1
+
+
+def test_the_270_route_answers_aaa_42_when_the_store_cannot_be_read(
+    engine: Engine, client: tuple[TestClient, dict[str, str]]
+) -> None:
+    c, keys = client
+    before = _counted("unavailable")
+    liam = Patient("T-LIAM", "PG00000100", "HILL", "LIAM", "19871227")
+    down = _fail_on(engine, "accumulators")
+    try:
+        answered = _post(c, keys["provider"], build_270([liam], control=90))
+    finally:
+        event.remove(engine, "before_cursor_execute", down)
+    assert answered.status_code == 200, answered.text
+    assert by_trace(answered.text)["T-LIAM"].aaa == ["42"]
+    assert _counted("unavailable") - before == 1
+    # nothing of the member was told: no read recorded
+    assert reads_of(engine, "member", current_vault().lookup("PG00000100")) == []

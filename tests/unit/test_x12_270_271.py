@@ -1,6 +1,7 @@
 """The 270 reader and the 271 writer, without a store: the guide's examples (stupidedi, in
 fixtures/x12/270), several patients a file, EQ01 repeated, structural faults answered with a
-999 that pyx12 validates, and a 271 that x12sdk's models of 005010X279A1 read back."""
+999 that pyx12 validates (the reader's own checks, and the guide walker's on the 270 table with
+the IK3/IK4 codes of each fault), and a 271 that x12sdk's models of 005010X279A1 read back."""
 
 from __future__ import annotations
 
@@ -102,6 +103,114 @@ def test_a_broken_set_is_answered_with_a_999(old: str, new: str, says: str) -> N
     out = io.StringIO()
     write_999(out, Envelope(read.interchange, 5, NOW), read.groups)
     assert pyx12_errors(out.getvalue()) == [], out.getvalue()
+
+
+def _with_se(text: str) -> str:
+    """``text`` with its SE01 counting the segments it now has."""
+    segs = text.split("~")
+    st = next(i for i, s in enumerate(segs) if s.startswith("ST*"))
+    se = next(i for i, s in enumerate(segs) if s.startswith("SE*"))
+    segs[se] = f"SE*{se - st + 1}*0001"
+    return "~".join(segs)
+
+
+def _ik(ack: str) -> list[str]:
+    return [s.strip() for s in ack.split("~") if s.strip().startswith(("IK3", "IK4"))]
+
+
+# What the guide walker finds, and the 999's IK3 (segment, position, loop, IK304) and IK4
+# (element, data element, IK403) for it.
+GUIDE_FAULTS = [
+    pytest.param(
+        "EQ*UC~", "EQ*ZZ~", ["IK3*EQ*13*2110*8", "IK4*1*1365*7"], id="service type not a code"
+    ),
+    pytest.param(
+        "EQ*86~", "EQ*86**FAM~", ["IK3*EQ*20*2110*8", "IK4*3*1207*I10"], id="EQ03 not used (D)"
+    ),
+    pytest.param(
+        "EQ*UC~",
+        "EQ*" + "^".join(["1"] * 100) + "~",
+        ["IK3*EQ*13*2110*8", "IK4*1*1365*12"],
+        id="EQ01 over 99 repetitions",
+    ),
+    pytest.param(
+        "NM1*IL*1*HILL*LIAM****MI*PG00000100~",
+        "NM1*IL*1*HILL*LIAM****MI~",
+        ["IK3*NM1*9*2100*8", "IK4*9*67*2"],
+        id="NM108 without NM109 (P0809)",
+    ),
+    pytest.param(
+        "DMG*D8*19871227~",
+        "DMG*D8*19871227~HI*XX:123~",
+        ["IK3*HI*11*2100*8", "IK4*1:1*1270*7"],
+        id="diagnosis qualifier",
+    ),
+    pytest.param(
+        "EQ*86~", "EQ*86~AMT*R*100~", ["IK3*AMT*21*2110*2"], id="spend down of a dependent"
+    ),
+    pytest.param("EQ*86~", "", ["IK3*EQ*20*2110*3"], id="dependent without EQ"),
+    pytest.param(
+        "BHT*0022*13*R1*20261102*0930~",
+        "BHT*0022*13*R1*20261102*0930*XX~",
+        ["IK3*BHT*2**8", "IK4*6*640*7"],
+        id="BHT06",
+    ),
+    pytest.param(
+        "HL*3*2*22*0~", "HL*3*2*22*1~", ["IK3*HL*7*2000*8", "IK4*4*736*7"], id="HL04 no child"
+    ),
+    pytest.param(
+        "NM1*1P*2*CLINIC*****XX*2781759230~",
+        "NM1*1P*2*CLINIC*****XX*2781759230~REF*ZZ*1~",
+        ["IK3*REF*7*2100*8", "IK4*1*128*7"],
+        id="receiver REF qualifier",
+    ),
+    pytest.param(
+        "DTP*291*RD8*20261101-20261130~",
+        "DTP*291*RD8*20261101-20261130~DTP*291*D8*20261101~DTP*102*D8*20261101~",
+        ["IK3*DTP*13*2100*5"],
+        id="three subscriber dates",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "ik"), GUIDE_FAULTS)
+def test_the_guide_walker_answers_a_fault_with_its_999_codes(
+    old: str, new: str, ik: list[str]
+) -> None:
+    assert old in TWO_PATIENTS
+    read = read_270(_with_se(TWO_PATIENTS.replace(old, new, 1)).encode())
+    assert isinstance(read, Unreadable) and read.scope is Scope.TRANSACTION, read
+    assert read.interchange is not None
+    out = io.StringIO()
+    write_999(out, Envelope(read.interchange, 5, NOW), read.groups)
+    assert _ik(out.getvalue()) == ik, out.getvalue()
+    assert "IK5*R" in out.getvalue()
+    assert pyx12_errors(out.getvalue()) == [], out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("EQ*UC~", "EQ*UC~III*ZZ*11~REF*G1*AUTH1~DTP*291*D8*20261101~"),
+        (
+            "DMG*D8*19871227~",
+            "N3*1 MAIN ST~N4*AKRON*OH*44301~PRV*PE*PXC*207Q00000X~DMG*D8*19871227~"
+            "INS*Y*18***************1~DTP*102*D8*20250101~",
+        ),
+        (
+            "NM1*1P*2*CLINIC*****XX*2781759230~",
+            "NM1*1P*2*CLINIC*****XX*2781759230~REF*EO*SUB1~N3*2 MAIN ST~N4*AKRON*OH*44301~"
+            "PRV*BI*PXC*207Q00000X~",
+        ),
+        ("NM1*03*1*JOHNSON*CALEB~DMG*D8*20000210*M~", "NM1*03*1*JOHNSON*CALEB~INS*N*19~"),
+    ],
+)
+def test_what_the_guide_allows_is_read(old: str, new: str) -> None:
+    assert old in TWO_PATIENTS
+    request = _request(_with_se(TWO_PATIENTS.replace(old, new, 1)))
+    first, _ = request.inquiries
+    # the 2110C date narrows nothing the subscriber's DTP*291 said; a 102 is not asked about
+    assert first.asked_from == date(2026, 11, 1)
 
 
 def test_not_x12_and_a_broken_interchange() -> None:
