@@ -59,6 +59,7 @@ from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry,
 from claims_engine.services.eligibility import answer_270
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.intake import preflight, submit
+from claims_engine.services.members import enrollment_file
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import begin_write, engine_for
@@ -650,7 +651,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         if who.role not in (Role.INSURER, Role.SPONSOR):
             raise ApiError(403, "forbidden", "only insurer and sponsor keys read 834 results")
         with reading() as conn:
-            found = _enrollment_view(conn, interchange_id, access.interchange_visibility(who))
+            found = enrollment_file(conn, interchange_id, access.interchange_visibility(who))
             if found is None:
                 _not_found(f"834 interchange {interchange_id}")
             access.record_reads(
@@ -662,59 +663,6 @@ def create_app(config: ApiConfig) -> FastAPI:
             found["report"]["readjusted"] = []
             found["report"]["counts"].pop("readjusted", None)
         return FastJSON(found)
-
-    def _enrollment_view(
-        conn: Connection, interchange_id: int, visible: Any
-    ) -> dict[str, Any] | None:
-        from claims_engine.store.tables import (
-            ENROLLMENT_REPORT,
-            acknowledgments_table,
-            enrollment_files_table,
-            interchanges_table,
-        )
-
-        i, f, a = interchanges_table.c, enrollment_files_table.c, acknowledgments_table.c
-        query = select(i.id, i.state, i.reason, i.received_at).where(
-            i.id == interchange_id, i.transaction_set == "834"
-        )
-        if visible is not None:
-            query = query.where(visible)
-        row = conn.execute(query).first()
-        if row is None:
-            return None
-        applied = conn.execute(
-            select(f.id, f.sponsor_id, f.applied_at, f.report).where(
-                f.interchange_id == interchange_id
-            )
-        ).first()
-        report = None
-        if applied is not None:
-            report = current_vault().open_json(applied.report, ENROLLMENT_REPORT, applied.id)
-        base = f"/v1/interchanges/{interchange_id}/acknowledgments"
-        acks = conn.execute(
-            select(a.id, a.kind, a.control_number, a.created_at)
-            .where(a.interchange_id == interchange_id)
-            .order_by(a.id)
-        ).all()
-        return {
-            "id": int(row.id),
-            "state": str(row.state),
-            "reason": row.reason,
-            "sponsor": applied.sponsor_id if applied is not None else None,
-            "received_at": queries.utc_text(row.received_at),
-            "applied_at": queries.utc_text(applied.applied_at) if applied is not None else None,
-            "report": report,
-            "acknowledgments": [
-                {
-                    "id": int(r.id),
-                    "kind": str(r.kind),
-                    "control_number": r.control_number,
-                    "created_at": queries.utc_text(r.created_at),
-                    "href": f"{base}/{r.id}",
-                }
-                for r in acks
-            ],
-        }
 
     # -- claims ------------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from claims_engine.enrollment.records import (
     member_from_json,
     member_to_json,
 )
+from claims_engine.services.queries import utc_text
 from claims_engine.store.bulk import insert_rows, update_rows
 from claims_engine.store.db import (
     CONTROL_COUNTER,
@@ -788,6 +789,55 @@ def _stored_report(conn: Connection, row: Any, report: EnrollmentReport) -> Enro
     return report
 
 
+def enrollment_file(
+    conn: Connection, interchange_id: int, visible: Any = None
+) -> dict[str, Any] | None:
+    """An 834 as the API shows it: its state (and the reason it was refused), the sponsor and
+    when it was applied, its report, and its acknowledgments (with their hrefs); ``None`` when
+    the store holds no such 834 or ``visible`` (a condition on ``interchanges``: the caller's
+    key's) does not let the caller see it."""
+    i, f, a = _interchanges.c, _files.c, _acks.c
+    query = select(i.id, i.state, i.reason, i.received_at).where(
+        i.id == interchange_id, i.transaction_set == "834"
+    )
+    if visible is not None:
+        query = query.where(visible)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    applied = conn.execute(
+        select(f.id, f.sponsor_id, f.applied_at, f.report).where(f.interchange_id == interchange_id)
+    ).first()
+    report = None
+    if applied is not None:
+        report = current_vault().open_json(applied.report, ENROLLMENT_REPORT, applied.id)
+    base = f"/v1/interchanges/{interchange_id}/acknowledgments"
+    acks = conn.execute(
+        select(a.id, a.kind, a.control_number, a.created_at)
+        .where(a.interchange_id == interchange_id)
+        .order_by(a.id)
+    ).all()
+    return {
+        "id": int(row.id),
+        "state": str(row.state),
+        "reason": row.reason,
+        "sponsor": applied.sponsor_id if applied is not None else None,
+        "received_at": utc_text(row.received_at),
+        "applied_at": utc_text(applied.applied_at) if applied is not None else None,
+        "report": report,
+        "acknowledgments": [
+            {
+                "id": int(r.id),
+                "kind": str(r.kind),
+                "control_number": r.control_number,
+                "created_at": utc_text(r.created_at),
+                "href": f"{base}/{r.id}",
+            }
+            for r in acks
+        ],
+    }
+
+
 __all__ = [
     "ADDED",
     "CHANGED",
@@ -800,6 +850,7 @@ __all__ = [
     "apply_834",
     "apply_stored_834",
     "enrolled",
+    "enrollment_file",
     "import_members",
     "receive_834",
 ]
