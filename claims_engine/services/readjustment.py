@@ -52,7 +52,8 @@ _services = services_table
 
 ACTOR = "enrollment"
 NOT_COVERED = frozenset({"26", "27", "31"})  # CARCs of a patient the plan did not cover
-CHUNK = 1_000  # ids looked up per statement
+CHUNK = 1_000  # ids looked up per statement (SQLite: one bind each)
+KEYS_PER_QUERY = 50_000  # lookups per statement on PostgreSQL (one array bind)
 
 Change = tuple[Member | None, Member, list[tuple[date, date | None]]]
 
@@ -168,18 +169,24 @@ def _candidates(conn: Connection, changes: Sequence[Change]) -> list[_Found]:
     vault = current_vault()
     by_lookup: dict[str, Member] = {}
     unknown_family: dict[str, list[Member]] = {}
+    families: dict[str, str] = {}  # subscriber id -> the lookup of its family as submitted
     for before, after, _ranges in changes:
         if before is not None:  # claims of a member the payer knew are stored as theirs
             by_lookup[vault.lookup(after.member_id)[:80]] = after
         else:  # a member it did not: under the subscriber's id as submitted
-            key = vault.lookup(f"subscriber:{after.subscriber_id}")[:90]
+            key = families.get(after.subscriber_id)
+            if key is None:
+                key = families[after.subscriber_id] = vault.lookup(
+                    f"subscriber:{after.subscriber_id}"
+                )[:90]
             unknown_family.setdefault(key, []).append(after)
     c, a = _claims.c, _adjudications.c
     decided = c.state.in_([ClaimState.ADJUDICATED.value, ClaimState.REMITTED.value])
     claim_ids: set[int] = set()
     for column, keys in ((c.member_id, sorted(by_lookup)), (c.family, sorted(unknown_family))):
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
+        step = KEYS_PER_QUERY if conn.dialect.name == "postgresql" else CHUNK
+        for start in range(0, len(keys), step):
+            chunk = keys[start : start + step]
             claim_ids.update(
                 conn.execute(select(c.id).where(_among(conn, column, chunk), decided)).scalars()
             )
