@@ -1,11 +1,13 @@
 """Hand-made X12 834s (005010X220A1) for the enrollment tests, as a sponsor would send them:
-each validates under pyx12, which has the 834 5010 map (the tests check it)."""
+each validates under pyx12, which has the 834 5010 map (:func:`write_834` checks it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+
+from tests.x12_oracle import pyx12_errors
 
 SPONSOR = "999888777"
 GROUP = "123456001"
@@ -99,4 +101,6 @@ def write_834(
     )
     gs = f"GS*BE*{sender}*PAYER01*{_d8(created)}*{time[:4]}*{control}*X*005010X220A1"
     segments = [isa, gs, *body, f"GE*1*{control}", f"IEA*1*{control:09d}"]
-    return ("~\n".join(segments) + "~\n").encode()
+    text = "~\n".join(segments) + "~\n"
+    assert pyx12_errors(text) == [], text  # the 834s the tests write are valid ones
+    return text.encode()
