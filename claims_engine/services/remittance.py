@@ -13,10 +13,11 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, text, update
 
 from claims_engine.adjudication.decision import ClaimDecision, Outcome
 from claims_engine.adjudication.payment_cycle import payment_cycle
@@ -118,6 +119,21 @@ def run_payment_cycle(
     return files
 
 
+def _owed(conn: Connection, npi: str) -> tuple[Decimal, str] | None:
+    """What the payee owes after its last 835, and that 835's trace number (the FB's
+    reference); ``None`` when it owes nothing."""
+    r = _remittances.c
+    last = conn.execute(
+        select(r.carry_forward, r.trace_number)
+        .where(r.payee_npi == npi)
+        .order_by(r.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or not last.carry_forward:
+        return None
+    return Decimal(last.carry_forward), str(last.trace_number)
+
+
 def _pay(
     engine: Engine, runtime: Runtime, now: datetime, npi: str, trace: int, control: int
 ) -> tuple[RemitFile, str] | None:
@@ -144,6 +160,14 @@ def _pay(
         [remittance] = payment_cycle(
             decisions, runtime.payer, paid_on=now.date(), first_trace=trace
         )
+        owed = _owed(conn, npi)
+        if owed is not None:  # an earlier 835 took more than it paid: this one takes it back
+            remittance = replace(
+                remittance,
+                payment=replace(
+                    remittance.payment, forward_balance=owed[0], forward_reference=owed[1]
+                ),
+            )
         out = io.StringIO()
         summary = write_835(
             out,
@@ -163,6 +187,7 @@ def _pay(
                 created_at=now,
                 claims=len(remittance.decisions),
                 total_paid=summary.total_paid,
+                carry_forward=summary.carry_forward,
                 file_name=f"835-{npi}-{trace_number}.x12",
                 content=current_vault().seal_text(content, REMITTANCE),
             )

@@ -992,7 +992,9 @@ def _api_keys_7(meta: MetaData) -> Table:
 def enrollment(conn: Connection) -> None:
     """Step 7: members and their coverage in the store (``enrollment_members``, every version
     kept), the 834s applied (``enrollment_files``), sponsor keys (``api_keys.sponsor_id`` and
-    the ``sponsor`` role) and ``interchanges.transaction_set`` (``837`` for those before it).
+    the ``sponsor`` role), ``interchanges.transaction_set`` (``837`` for those before it) and
+    ``remittances.carry_forward`` (what a payee owes after an 835: 0 for those before it, as
+    none was kept).
     The members of the newest reference set's ``members.csv`` become the enrollment's first
     versions, as ``reference load`` imports them from now on."""
     meta = MetaData()
@@ -1003,6 +1005,11 @@ def enrollment(conn: Connection) -> None:
     if "transaction_set" not in _columns(conn, "interchanges"):
         conn.exec_driver_sql(
             "ALTER TABLE interchanges ADD COLUMN transaction_set VARCHAR(3) NOT NULL DEFAULT '837'"
+        )
+    if "carry_forward" not in _columns(conn, "remittances"):
+        money = "NUMERIC(12, 2)" if conn.dialect.name != "sqlite" else "BIGINT"
+        conn.exec_driver_sql(
+            f"ALTER TABLE remittances ADD COLUMN carry_forward {money} NOT NULL DEFAULT 0"
         )
     has_sponsor = "sponsor_id" in _columns(conn, "api_keys")
     if conn.dialect.name != "sqlite":

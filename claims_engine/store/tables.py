@@ -40,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
@@ -493,7 +494,7 @@ class AccumulatorRow(SQLModel, table=True):
 
 
 class RemittanceRow(SQLModel, table=True):
-    """An 835 written for one payee."""
+    """An 835 written for one payee, and what the payee owes after it (``carry_forward``)."""
 
     __tablename__ = "remittances"
 
@@ -506,6 +507,12 @@ class RemittanceRow(SQLModel, table=True):
     total_paid: Decimal = _money()
     file_name: str = Field(max_length=200)
     content: bytes = _sealed()
+    # what the payee owes after this 835 (its PLB FB took more than its claims paid): the
+    # payee's next 835 takes it back
+    carry_forward: Decimal = Field(
+        default=Decimal("0.00"),
+        sa_column=Column(ExactDecimal(12, 2), nullable=False, server_default=text("0")),
+    )
 
 
 class RemittanceClaimRow(SQLModel, table=True):

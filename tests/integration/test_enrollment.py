@@ -15,7 +15,10 @@ The golden scenarios, worked by hand (fee schedule and Gold PPO of fixtures/refe
   go back to adjudication; the next 835 reverses them (CLP02 22, -63.20 and -106.20) and denies
   them again CO-27 (paid 0.00): the claims pay -169.40, so BPR02 is 0.00 and PLB FB -169.40
   carries the 169.40 he was overpaid to the next payment. His out-of-pocket accumulator for
-  2026 (the 50.00 of copays) goes back to 0.00.
+  2026 (the 50.00 of copays) goes back to 0.00. The practice's next 835 pays a visit of SOPHIA
+  JOHNSON (63.20) and takes the balance back (PLB FB 169.40): it pays 0.00 again and carries
+  the 106.20 still owed (FB -106.20); the one after pays her knee arthroscopy (29881, allowed
+  4,331.00, deductible 500.00, coinsurance 766.20, paid 3,064.80) less FB 106.20: 2,958.60.
 * Retro-add. A claim for NORA QUINN (PG09999900, not enrolled: 99213 on 2026-10-20, charge
   150.00) is denied CO-31 on the 835 of 2026-11-02. The 834 of 2026-11-05 enrolls her in the
   Gold PPO from 2026-10-01. The next 835 reverses the denial (0.00) and pays the claim: allowed
@@ -397,6 +400,7 @@ def test_reference_load_keeps_what_834s_changed(
 
 NORA = subscriber("PG09999900", "QUINN", "NORA", "19900304", "F", "PPO-GOLD")
 LIAM = subscriber("PG00000100", "HILL", "LIAM", "19871227", "M", "PPO-GOLD")
+SOPHIA = subscriber("PG00000200", "JOHNSON", "SOPHIA", "19751120", "F", "PPO-GOLD")
 
 
 def _visit(patient: str, claim_id: str, code: str, charge: str, day: str) -> str:
@@ -491,6 +495,26 @@ def test_a_retro_termination_recoups_two_paid_claims_through_plb(
     assert plb[3].startswith("FB") and _money(plb[4]) == Decimal("-169.40")
     # the copays he paid no longer count toward his out-of-pocket maximum
     assert _accumulated(engine, "PG00000100") == Decimal("0.00")
+
+    # the practice's next 835 takes the 169.40 back: a visit of SOPHIA JOHNSON (PG00000200)
+    # paid 63.20, less PLB FB 169.40: BPR02 0.00 again and 106.20 still owed, then taken back
+    # from her knee arthroscopy (29881, allowed 4,331.00: 500.00 deductible, 20% of the rest
+    # 766.20, paid 3,064.80): BPR02 2,958.60
+    _submit(engine, runtime, [_visit(SOPHIA, "SJ1028", "99213", "150.00", "20261028")], 3)
+    third = _pay(engine, LATER + timedelta(days=1), tmp_path / "third")
+    assert _clps(third) == [("SJ1028", "1", Decimal("150.00"), Decimal("63.20"))]
+    assert _money(next(s for s in third if s[0] == "BPR")[2]) == Decimal("0.00")
+    plbs = [s for s in third if s[0] == "PLB"]
+    assert [(p[3].split(":")[0], _money(p[4])) for p in plbs] == [("FB", Decimal("169.40"))]
+    assert [(p[5].split(":")[0], _money(p[6])) for p in plbs if len(p) > 5] == [
+        ("FB", Decimal("-106.20"))
+    ]
+    _submit(engine, runtime, [_visit(SOPHIA, "SJ1029", "29881", "5000.00", "20261029")], 4)
+    fourth = _pay(engine, LATER + timedelta(days=2), tmp_path / "fourth")
+    assert _clps(fourth) == [("SJ1029", "1", Decimal("5000.00"), Decimal("3064.80"))]
+    assert _money(next(s for s in fourth if s[0] == "BPR")[2]) == Decimal("2958.60")
+    plb = next(s for s in fourth if s[0] == "PLB")
+    assert plb[3].split(":")[0] == "FB" and _money(plb[4]) == Decimal("106.20")
 
 
 def test_a_retro_add_pays_a_co31_denial(engine: Engine, runtime: Runtime, tmp_path: Path) -> None:
