@@ -158,8 +158,8 @@ class Member:
 def member_with_spans(member: Member, spans: tuple[CoverageSpan, ...]) -> Member:
     """``member`` with ``spans`` as its coverage, its plan and period following them."""
     m = member
-    if not spans:
-        return replace(member, spans=())
+    if not spans:  # no coverage at all: covered on no day
+        return replace(member, effective_from=date.max, effective_through=date.min, spans=())
     ordered = tuple(sorted(spans, key=lambda s: (s.start, s.line))) if len(spans) > 1 else spans
     last_end: date | None = date.min
     newest = ordered[0]

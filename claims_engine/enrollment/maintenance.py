@@ -370,6 +370,9 @@ def _ended(
             kept.append(replace(s, end=end))
         else:
             kept.append(s)
+    if not kept:  # cancelled before it began: kept as a span of no day, with its plan
+        first = min(spans, key=lambda s: s.start)
+        kept.append(replace(first, end=first.start - timedelta(days=1)))
     return tuple(kept)
 
 

@@ -581,3 +581,25 @@ def _accumulated(engine: Engine, member_id: str) -> Decimal:
             )
         ).scalar()
     return Decimal(amount or 0).quantize(Decimal("0.01"))
+
+
+def test_a_cancellation_before_the_coverage_begins_leaves_no_day_covered(
+    engine: Engine, runtime: Runtime
+) -> None:
+    future = dataclasses.replace(
+        KATE, eligibility_begin=date(2027, 1, 1), lines=[Line("021", "HLT", "", date(2027, 1, 1))]
+    )
+    _apply(engine, runtime, write_834([future], control=1), "a.834")
+    cancel = Person(
+        "024",
+        "SP0000100",
+        last="MORROW",
+        first="KATE",
+        birth=None,
+        eligibility_end=date(2026, 12, 31),
+    )
+    report = _apply(engine, runtime, write_834([cancel], control=2, created=date(2026, 12, 2)))
+    assert _outcomes(report) == [("SP0000100", "terminated")]
+    kate = _member(engine, "SP0000100")
+    assert kate.plan_id == "PPO-GOLD"
+    assert not any(kate.covered_on(date(2027, 1, 1) + timedelta(days=d)) for d in (0, 400))

@@ -97,3 +97,10 @@ def test_sponsors_yaml_is_checked_with_the_place_of_each_problem() -> None:
         with pytest.raises(ConfigurationError, match=problem) as raised:
             load_sponsors(text, "sponsors.yaml", PLANS)
         assert str(raised.value).startswith("sponsors.yaml")
+
+
+def test_a_member_without_coverage_is_covered_on_no_day() -> None:
+    none = _member()
+    assert not none.covered_on(date(2026, 1, 1)) and not none.covered_on(date.max)
+    cancelled = _member(CoverageSpan("PPO-GOLD", date(2026, 3, 1), date(2026, 2, 28)))
+    assert cancelled.plan_id == "PPO-GOLD" and not cancelled.covered_on(date(2026, 3, 1))
