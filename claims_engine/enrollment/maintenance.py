@@ -371,8 +371,8 @@ def _ended(
         else:
             kept.append(s)
     if not kept:  # cancelled before it began: kept as a span of no day, with its plan
-        first = min(spans, key=lambda s: s.start)
-        kept.append(replace(first, end=first.start - timedelta(days=1)))
+        earliest = min(spans, key=lambda s: s.start)
+        kept.append(replace(earliest, end=earliest.start - timedelta(days=1)))
     return tuple(kept)
 
 
