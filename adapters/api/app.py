@@ -16,6 +16,7 @@ that ``claims-engine worker`` processes.
 import gc
 import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -33,7 +34,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -63,8 +64,7 @@ from claims_engine.services.members import enrollment_file
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import begin_write, engine_for
-from claims_engine.store.tables import pend_items_table, phi_reads_table
-from claims_engine.store.vault import current_vault
+from claims_engine.store.tables import pend_items_table
 from workers.settings import Environment
 
 log = logging.getLogger("claims_engine.api")
@@ -928,30 +928,47 @@ def create_app(config: ApiConfig) -> FastAPI:
         return await run_in_threadpool(_answer_270, body, who, route_of(request))
 
     # the reference data in force, looked for at most once a REFERENCE_LOOK_SECONDS (a set
-    # loaded meanwhile answers from then on), not with a store round trip for every 270
+    # loaded meanwhile answers from then on), not with a store round trip for every 270; one
+    # thread looks at a time, the others answer meanwhile with the set they have (no stall
+    # of every request in flight each second)
     eligibility_reference: list[tuple[float, ReferenceData]] = []
+    eligibility_looking = threading.Lock()
 
     def _eligibility_reference() -> ReferenceData:
-        now = time.monotonic()
-        if eligibility_reference and now - eligibility_reference[0][0] < REFERENCE_LOOK_SECONDS:
-            return eligibility_reference[0][1]
+        held = eligibility_reference[0] if eligibility_reference else None
+        if held is not None and time.monotonic() - held[0] < REFERENCE_LOOK_SECONDS:
+            return held[1]
+        if not eligibility_looking.acquire(blocking=held is None):
+            assert held is not None
+            return held[1]
         try:
-            reference = env.runtime().reference
-        except ConfigurationError as exc:
-            raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
-        if not eligibility_reference or eligibility_reference[0][1] is not reference:
-            # a reference set newly loaded (some 10 objects a member, long-lived): out of the
-            # cyclic garbage collector's full scans, which would otherwise walk them all again
-            # and again while 270s are answered (freed by reference counting all the same)
-            gc.collect()
-            gc.freeze()
-        eligibility_reference[:] = [(now, reference)]
-        return reference
+            now = time.monotonic()
+            held = eligibility_reference[0] if eligibility_reference else None
+            if held is not None and now - held[0] < REFERENCE_LOOK_SECONDS:
+                return held[1]  # looked at while this thread waited
+            try:
+                reference = env.runtime().reference
+            except ConfigurationError as exc:
+                raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+            if held is None or held[1] is not reference:
+                # a reference set newly loaded (some 10 objects a member, long-lived): out of
+                # the cyclic garbage collector's full scans, which would otherwise walk them
+                # all again and again while 270s are answered (freed by reference counting
+                # all the same)
+                gc.collect()
+                gc.freeze()
+            eligibility_reference[:] = [(now, reference)]
+            return reference
+        finally:
+            eligibility_looking.release()
 
     def _answer_270(body: bytes, who: Principal, route: str) -> Response:
         allowed = None if who.sees_everything else who.npis
         now = config.now()
         try:
+            # the phi_reads row of each member told about is committed by the statement that
+            # reads their accumulators, before the 271 exists (answered AAA 42 when it cannot
+            # be): no second round trip, and no 271 out without its audit
             answer = answer_270(
                 engine,
                 body,
@@ -959,6 +976,7 @@ def create_app(config: ApiConfig) -> FastAPI:
                 allowed_npis=allowed,
                 now=now,
                 max_inquiries=config.max_inquiries,
+                audit=access.audit_entry(who, route, now),
             )
         except UnusableInquiry as exc:
             metrics.record_rejected_inquiry("270")
@@ -967,17 +985,6 @@ def create_app(config: ApiConfig) -> FastAPI:
             )
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
         metrics.record_inquiries("270", answer.asked, answer.answered, answer.unavailable)
-        if answer.member_ids:  # a 271 of AAAs alone tells nothing the payer knows
-            lookup = current_vault().lookup
-            entry = access.audit_entry(who, route, now)
-            rows = [
-                {**entry, "record_type": "member", "record_id": lookup(m)[:64]}
-                for m in answer.member_ids
-            ]
-            # one INSERT of every member's row, its own transaction on PostgreSQL (an
-            # executemany would take the driver's pipeline and its extra round trips)
-            with one_statement() as conn:
-                conn.execute(insert(phi_reads_table).values(rows))
         return Response(answer.x12, media_type=X12_MEDIA)
 
     # -- FHIR ExplanationOfBenefit -----------------------------------------------------------

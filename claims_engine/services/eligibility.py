@@ -35,11 +35,26 @@ code  loop    when
 68    2100D   two dependents have the birth date and the first name asked
 ====  ======  ===================================================================
 
-The store cannot be read when opening a connection or a query raises what a database that is
-down, unreachable or overloaded raises (:data:`STORE_UNAVAILABLE`: SQLAlchemy's
-``OperationalError``, ``InterfaceError`` and pool ``TimeoutError``), while reading a patient's
-accumulators or members. The request is still answered: each patient from that one on gets
-AAA 42 (those answered before it keep their answer), the failure is logged as an error by the
+An answer is made in three steps, so that a request costs one round trip to the store: first
+what needs no store (the asker's NPI, the member in the reference data held in memory, the
+plan covering the day asked, the benefits but what remains of them), then one statement that
+reads the accumulators of every patient found covered and, when the caller gives ``audit``
+(the API does), writes the ``phi_reads`` row of every member the 271 tells about, then the
+271. The audit row is committed before the 271 is written, in that same round trip: on
+PostgreSQL a data-modifying ``WITH`` in front of the accumulators' ``SELECT``, on an
+autocommit connection, so the statement is its own transaction; on SQLite both statements in
+one transaction. A 271 that tells anything therefore never goes out without its audit row,
+even if the process dies right after answering; a process that dies between the commit and
+the answer leaves a row for a read the asker did not receive (an audit may say too much,
+never too little). Rows are not batched across requests for that reason: a batch held in
+memory is lost with the process.
+
+The store cannot be read when opening a connection or that statement raises what a database
+that is down, unreachable or overloaded raises (:data:`STORE_UNAVAILABLE`: SQLAlchemy's
+``OperationalError``, ``InterfaceError`` and pool ``TimeoutError``). The request is still
+answered: each patient found (whose answer needed the store, for their accumulators or their
+audit row) gets AAA 42, those rejected without the store keep their AAA, no audit row is
+written (the statement failed as a whole), the failure is logged as an error by the
 request's control numbers (never a patient's data), and :attr:`EligibilityAnswer.unavailable`
 counts them (``claims_inquiries_total{outcome="unavailable"}``). When even the 271's control
 number cannot be drawn from the store's counter, the 271 takes one of the reserved range
@@ -47,6 +62,17 @@ number cannot be drawn from the store's counter, the 271 takes one of the reserv
 it never reuses one the store gave. The 271's control numbers otherwise come from the store's
 counter :data:`CONTROL_BLOCK` at a time (:func:`control_271`): one counter transaction for
 that many answers, not one each.
+
+The plan answered for is the one covering the day asked (:meth:`Member.plan_on
+<claims_engine.domain.reference_data.Member.plan_on>`, of a medical line: a member whose
+coverage moved from one plan to another is answered with each span's plan for its days), and
+DTP 356/357 are that span's start and end (a member without spans: their one period).
+
+The EB loops of a plan version for a set of service types are the same for every member but
+for what remains (EB06 ``29``): they are written once per plan, version, service types and
+request delimiters (:func:`claims_engine.x12.writer271.benefit_template`, kept in
+:data:`_TEMPLATES`) and each answer fills in its few amounts; the text is the one
+:func:`plan_benefits` and :func:`~claims_engine.x12.writer271.write_271` would write.
 
 What remains of a deductible or out-of-pocket maximum (EB06 ``29``) is read from the live
 accumulators of the store (the ``accumulators`` table, keyed as adjudication keys them:
@@ -75,8 +101,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -86,7 +113,7 @@ from claims_engine.domain.money import ZERO
 from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.services.claim_inquiry import UnusableInquiry, unusable
 from claims_engine.store.db import CONTROL_COUNTER, begin_write, next_numbers
-from claims_engine.store.tables import accumulators_table
+from claims_engine.store.tables import accumulators_table, phi_reads_table
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.reader270 import (
     EligibilityInquiry,
@@ -95,6 +122,7 @@ from claims_engine.x12.reader270 import (
     Unreadable,
     read_270,
 )
+from claims_engine.x12.tokenizer import Delimiters
 from claims_engine.x12.writer271 import (
     ACTIVE,
     BIRTH_DATE_MISMATCH,
@@ -120,9 +148,12 @@ from claims_engine.x12.writer271 import (
     UNABLE_TO_RESPOND,
     VISIT,
     Benefit,
+    BenefitTemplate,
     EligibilityReport,
     Person,
     Rejection,
+    amount_text,
+    benefit_template,
     write_271,
 )
 
@@ -283,14 +314,18 @@ def answer_270(
     now: datetime,
     on: date | None = None,
     max_inquiries: int | None = MAX_INQUIRIES,
+    audit: Mapping[str, Any] | None = None,
 ) -> EligibilityAnswer:
     """The 271 answering the 270 ``data`` (see the module docstring).
 
     ``on`` is the day an inquiry without a date (DTP*291) is answered for (default: ``now``'s
     day); ``allowed_npis`` are the receiver NPIs (2100B, NM108 ``XX``) the caller may ask for
     (``None``: any, for the insurer): another is answered AAA 43 and nothing about the
-    patient. Raises :class:`UnusableInquiry` when the request cannot be answered (400 with a
-    TA1, 422 with a 999, 413 over ``max_inquiries`` patients).
+    patient. ``audit``, when given, is the who, when and how of a ``phi_reads`` row
+    (:func:`claims_engine.services.access.audit_entry`): one such row for each member the 271
+    tells about is committed in the statement that reads their accumulators, before the 271
+    is written (see the module docstring). Raises :class:`UnusableInquiry` when the request
+    cannot be answered (400 with a TA1, 422 with a 999, 413 over ``max_inquiries`` patients).
     """
     request = read_270(data, max_inquiries=max_inquiries)
     if isinstance(request, TooManyInquiries):
@@ -303,26 +338,30 @@ def answer_270(
     if isinstance(request, Unreadable):
         raise unusable(engine, request, now)
     default_day = on or now.date()
-    reports: list[EligibilityReport] = []
-    members: set[str] = set()
-    balances = _Balances(engine)
+    delimiters = request.interchange.delimiters
+    inquiries = request.inquiries
+    # what needs no store first: the member, the plan, the benefits but what remains
+    resolved = [_resolve(q, reference, allowed_npis, default_day, delimiters) for q in inquiries]
+    pending = [r for r in resolved if isinstance(r, _Pending)]
+    members = sorted({m for r in pending for m in r.member_ids})
     down: Exception | None = None
-    try:
-        for q in request.inquiries:
-            if down is None:
-                try:
-                    report = _report(q, reference, allowed_npis, default_day, balances)
-                except STORE_UNAVAILABLE as exc:
-                    down = exc
-            if down is not None:
-                report = _unavailable(q, allowed_npis)
-            elif report.rejection is None:
-                members.update(
-                    p.member_id for p in (report.subscriber, report.dependent) if p is not None
-                )
-            reports.append(report)
-    finally:
-        balances.close()
+    met: dict[tuple[str, str, date], dict[AccumulatorKey, Decimal]] = {}
+    wanted = [r for r in pending if r.active is not None]
+    if wanted or (audit is not None and members):
+        try:
+            met = _read_store(engine, wanted, members if audit is not None else (), audit)
+        except STORE_UNAVAILABLE as exc:
+            down = exc
+    reports: list[EligibilityReport] = []
+    for r in resolved:
+        if not isinstance(r, _Pending):
+            reports.append(r)
+        elif down is not None:
+            reports.append(_unavailable(r.inquiry, allowed_npis))
+        else:
+            reports.append(r.report(met))
+    if down is not None:
+        members = []
     out = io.StringIO()
     try:
         control = control_271(engine)
@@ -356,9 +395,7 @@ def answer_270(
             traces or "-",
             len(t.inquiries),
         )
-    return EligibilityAnswer(
-        out.getvalue(), tuple(sorted(members)), len(request.inquiries), answered, unavailable
-    )
+    return EligibilityAnswer(out.getvalue(), tuple(members), len(inquiries), answered, unavailable)
 
 
 class _ControlBlock:
@@ -415,13 +452,60 @@ def _not_allowed(q: EligibilityInquiry, allowed_npis: frozenset[str] | None) -> 
     return allowed_npis is not None and (not q.receiver.npi or q.receiver.npi not in allowed_npis)
 
 
-def _report(
+@dataclass(frozen=True, slots=True)
+class _Active:
+    """What a covered patient's benefits need from the store: their accumulators of the plan
+    year, to fill the template's amounts that remain."""
+
+    patient: Member
+    plan: Plan
+    year: date
+    limits: tuple[_Limit, ...]
+    template: BenefitTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An inquiry whose patient is found: answered once the store is read (its accumulators
+    when ``active``, the audit of ``member_ids``)."""
+
+    inquiry: EligibilityInquiry
+    subscriber: Person
+    dependent: Person | None
+    dates: tuple[tuple[str, date, date | None], ...]
+    member_ids: tuple[str, ...]
+    active: _Active | None
+    benefits: tuple[Benefit, ...] = ()  # of an inactive patient
+
+    def report(
+        self, met: Mapping[tuple[str, str, date], Mapping[AccumulatorKey, Decimal]]
+    ) -> EligibilityReport:
+        active = self.active
+        if active is None:
+            return EligibilityReport(
+                self.inquiry, None, self.subscriber, self.dependent, self.dates, self.benefits
+            )
+        patient = active.patient
+        balances = met.get((patient.member_id, active.plan.id, active.year), {})
+        values = _remaining(active.limits, balances, patient, active.plan.id, active.year)
+        return EligibilityReport(
+            self.inquiry,
+            None,
+            self.subscriber,
+            self.dependent,
+            self.dates,
+            written=active.template.fill(values),
+        )
+
+
+def _resolve(
     q: EligibilityInquiry,
     reference: ReferenceData,
     allowed_npis: frozenset[str] | None,
     default_day: date,
-    balances: _Balances,
-) -> EligibilityReport:
+    delimiters: Delimiters,
+) -> EligibilityReport | _Pending:
+    """The answer to ``q`` as far as it needs no store: a rejection, or the patient found."""
     if _not_allowed(q, allowed_npis):
         return EligibilityReport(q, Rejection("2100B", INVALID_PROVIDER))
     day = q.asked_from or default_day
@@ -429,22 +513,35 @@ def _report(
     if isinstance(found, Rejection):
         return EligibilityReport(q, found)
     patient = found.patient
-    plan = reference.plans.get(patient.plan_id)
+    plan_id = patient.plan_on(day)
+    plan = reference.plans.get(plan_id)
     version = plan.version_on(day) if plan is not None else None
     subscriber = _person(found.subscriber)
     dependent = _person(patient) if q.dependent is not None else None
-    dates: list[tuple[str, date, date | None]] = [("356", patient.effective_from, None)]
-    if patient.effective_through is not None:
-        dates.append(("357", patient.effective_through, None))
+    told = tuple(p.member_id for p in (subscriber, dependent) if p is not None)
+    start, end = _eligibility(patient, plan_id, day)
+    dates: list[tuple[str, date, date | None]] = [("356", start, None)]
+    if end is not None:
+        dates.append(("357", end, None))
     types = service_types(q.service_types)
     if plan is None or version is None or not patient.covered_on(day):
         benefits = tuple(Benefit(INACTIVE, service_type=t) for t in types)
-        return EligibilityReport(q, None, subscriber, dependent, tuple(dates), benefits)
+        return _Pending(q, subscriber, dependent, tuple(dates), told, None, benefits)
     year = plan.plan_year(day)
     dates.insert(0, ("346", year, None))
-    met = balances.of(patient, plan, year)
-    benefits = plan_benefits(plan, version, types, met, patient, year)
-    return EligibilityReport(q, None, subscriber, dependent, tuple(dates), benefits)
+    limits, template = _template(plan, version, types, delimiters)
+    active = _Active(patient, plan, year, limits, template)
+    return _Pending(q, subscriber, dependent, tuple(dates), told, active)
+
+
+def _eligibility(patient: Member, plan_id: str, day: date) -> tuple[date, date | None]:
+    """DTP 356 and 357: the coverage span of ``plan_id`` (the plan answered for) that covers
+    ``day``, else the member's first start and last end (a member without spans: their one
+    period)."""
+    for s in patient.spans:
+        if s.plan_id == plan_id and s.covers(day):
+            return s.start, s.end
+    return patient.effective_from, patient.effective_through
 
 
 def _person(member: Member) -> Person:
@@ -477,6 +574,61 @@ def insurance_type(plan: Plan) -> str:
     return "C1"
 
 
+class _Limit(NamedTuple):
+    """A deductible or out-of-pocket maximum of a plan version: (EB01, EB02, the plan-year
+    amount, EB12, the network and which of the accumulator keys counts it)."""
+
+    info: str
+    level: str
+    amount: Decimal
+    flag: str
+    network: str
+    key: int  # index into AccumulatorKeys: member and family deductible, member and family OOP
+
+
+def _limits(version: PlanVersion) -> tuple[_Limit, ...]:
+    """The plan's deductibles and out-of-pocket maximums (a zero amount: it has none)."""
+    out: list[_Limit] = []
+    for network, flag in NETWORKS:
+        inside = network == "in"
+        for info, level, limit, key in (
+            (DEDUCTIBLE, "IND", version.deductible_individual, 0),
+            (DEDUCTIBLE, "FAM", version.deductible_family, 1),
+            (OUT_OF_POCKET, "IND", version.oop_individual, 2),
+            (OUT_OF_POCKET, "FAM", version.oop_family, 3),
+        ):
+            amount = limit.for_network(inside)
+            if amount != ZERO:
+                out.append(_Limit(info, level, amount, flag, network, key))
+    return tuple(out)
+
+
+def _left(
+    limits: Sequence[_Limit],
+    met: Mapping[AccumulatorKey, Decimal],
+    patient: Member,
+    plan_id: str,
+    year: date,
+) -> list[Decimal]:
+    """What remains of each of ``limits``, by the accumulators ``met`` (keyed as adjudication
+    keys them)."""
+    keys = {
+        network: accumulator_keys(patient.member_id, patient.family_id, plan_id, year, network)
+        for network, _ in NETWORKS
+    }
+    return [max(m.amount - met.get(keys[m.network][m.key], ZERO), ZERO) for m in limits]
+
+
+def _remaining(
+    limits: Sequence[_Limit],
+    met: Mapping[AccumulatorKey, Decimal],
+    patient: Member,
+    plan_id: str,
+    year: date,
+) -> list[str]:
+    return [amount_text(v) for v in _left(limits, met, patient, plan_id, year)]
+
+
 def plan_benefits(
     plan: Plan,
     version: PlanVersion,
@@ -487,25 +639,24 @@ def plan_benefits(
 ) -> tuple[Benefit, ...]:
     """The EB segments of an active patient in the plan year starting ``year`` (pure: ``met``
     are the accumulators so far, keyed as adjudication keys them)."""
+    limits = _limits(version)
+    left = _left(limits, met, patient, plan.id, year)
+    benefits, slots = _plan_benefits(plan, version, types, limits)
+    return tuple(
+        b if slot is None else b._replace(amount=left[slot])
+        for b, slot in zip(benefits, slots, strict=True)
+    )
+
+
+def _plan_benefits(
+    plan: Plan, version: PlanVersion, types: Sequence[str], limits: Sequence[_Limit]
+) -> tuple[list[Benefit], list[int | None]]:
+    """The EB segments of an active patient, but for what remains of ``limits``: each of those
+    has the number of its limit in the second list (``None`` for the others)."""
     period = CALENDAR_YEAR if plan.plan_year_start == (1, 1) else SERVICE_YEAR
     kind = insurance_type(plan)
-    # the deductibles and out-of-pocket maximums, and what remains of them, are the same for
-    # every service type: (EB01, EB02, the plan-year amount, what remains, EB12)
-    limits: list[tuple[str, str, Decimal, Decimal, str]] = []
-    for network, flag in NETWORKS:
-        inside = network == "in"
-        keys = accumulator_keys(patient.member_id, patient.family_id, plan.id, year, network)
-        for info, level, limit, key in (
-            (DEDUCTIBLE, "IND", version.deductible_individual, keys.member_deductible),
-            (DEDUCTIBLE, "FAM", version.deductible_family, keys.family_deductible),
-            (OUT_OF_POCKET, "IND", version.oop_individual, keys.member_oop),
-            (OUT_OF_POCKET, "FAM", version.oop_family, keys.family_oop),
-        ):
-            amount = limit.for_network(inside)
-            if amount == ZERO:  # the plan has none
-                continue
-            limits.append((info, level, amount, max(amount - met.get(key, ZERO), ZERO), flag))
     out: list[Benefit] = []
+    slots: list[int | None] = []
     for k, t in enumerate(types):
         out.append(
             Benefit(
@@ -516,6 +667,7 @@ def plan_benefits(
                 references=(("18", plan.id),) if k == 0 else (),
             )
         )
+        slots.append(None)
         category = SERVICE_CATEGORIES.get(t, DEFAULT_CATEGORY)
         free = category in version.no_cost_share
         copay_only = category in version.copay_only
@@ -530,6 +682,7 @@ def plan_benefits(
                     in_network="Y",
                 )
             )
+            slots.append(None)
         for network, flag in NETWORKS:
             inside = network == "in"
             if inside and (free or copay_only):
@@ -539,58 +692,148 @@ def plan_benefits(
                     category, version.coinsurance.for_network(inside)
                 )
             out.append(Benefit(COINSURANCE, "IND", t, percent=percent / HUNDRED, in_network=flag))
-        for info, level, amount, left, flag in limits:
-            out.append(Benefit(info, level, t, period=period, amount=amount, in_network=flag))
-            out.append(Benefit(info, level, t, period=REMAINING, amount=left, in_network=flag))
-    return tuple(out)
-
-
-class _Balances:
-    """The live accumulators of the store, read once per family and plan year, on one
-    connection opened at the first read (a request of rejections opens none)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._conn: Connection | None = None
-        self._read: dict[tuple[str, str, str, date], dict[AccumulatorKey, Decimal]] = {}
-
-    @property
-    def conn(self) -> Connection:
-        if self._conn is None:
-            engine = self.engine
-            if engine.dialect.name == "postgresql":
-                # each read its own statement: no BEGIN and ROLLBACK round trips around it
-                engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._conn = engine.connect()
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def of(self, patient: Member, plan: Plan, year: date) -> dict[AccumulatorKey, Decimal]:
-        key = (patient.member_id, patient.family_id, plan.id, year)
-        found = self._read.get(key)
-        if found is None:
-            found = self._read[key] = self._load(patient, plan, year)
-        return found
-
-    def _load(self, patient: Member, plan: Plan, year: date) -> dict[AccumulatorKey, Decimal]:
-        vault = current_vault()
-        names = {
-            vault.lookup(name): name
-            for name in (f"member:{patient.member_id}", f"family:{patient.family_id}")
-        }
-        a = accumulators_table.c
-        rows = self.conn.execute(
-            select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
-                a.holder.in_(sorted(names)), a.plan_id == plan.id, a.plan_year == year
+            slots.append(None)
+        for n, m in enumerate(limits):
+            out.append(
+                Benefit(m.info, m.level, t, period=period, amount=m.amount, in_network=m.flag)
             )
-        )
-        met: dict[AccumulatorKey, Decimal] = {}
-        for r in rows:
-            met[AccumulatorKey(names[r.holder], r.plan_id, r.plan_year, r.bucket, r.network)] = (
-                Decimal(r.amount)
+            slots.append(None)
+            out.append(Benefit(m.info, m.level, t, period=REMAINING, in_network=m.flag))
+            slots.append(n)
+    return out, slots
+
+
+# The benefits of a plan version for a set of service types, written with a request's
+# delimiters but for the amounts that remain: the same for every member of the plan. Keyed by
+# the plan and version objects' identities (a newly loaded reference set has new ones; the
+# entry holds them, so an identity is not reused while it is kept), cleared when full.
+_TEMPLATES: dict[
+    tuple[int, int, tuple[str, ...], Delimiters],
+    tuple[Plan, PlanVersion, tuple[_Limit, ...], BenefitTemplate],
+] = {}
+_TEMPLATES_MAX = 512
+_templates_lock = threading.Lock()
+
+
+def _template(
+    plan: Plan, version: PlanVersion, types: tuple[str, ...], delimiters: Delimiters
+) -> tuple[tuple[_Limit, ...], BenefitTemplate]:
+    key = (id(plan), id(version), types, delimiters)
+    found = _TEMPLATES.get(key)
+    if found is not None and found[0] is plan and found[1] is version:
+        return found[2], found[3]
+    limits = _limits(version)
+    benefits, slots = _plan_benefits(plan, version, types, limits)
+    template = benefit_template(benefits, slots, delimiters)
+    with _templates_lock:
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = (plan, version, limits, template)
+    return limits, template
+
+
+# -- the store: accumulators and audit in one round trip -------------------------------------------
+_autocommit: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+# PostgreSQL: the audit rows written by the statement that reads the accumulators (a
+# data-modifying WITH runs to completion whether or not its rows are read); the statement is
+# its own transaction (autocommit), committed before the 271 is written.
+_PG_READ = (
+    "SELECT holder, plan_id, plan_year, bucket, network, amount FROM accumulators "
+    "WHERE holder = ANY(%(holders)s) AND plan_id = ANY(%(plans)s) "
+    "AND plan_year = ANY(%(years)s)"
+)
+_PG_AUDITED = (
+    "WITH audited AS (INSERT INTO phi_reads (at, key_id, role, route, record_type, record_id) "
+    "SELECT %(at)s, %(key_id)s, %(role)s, %(route)s, 'member', r "
+    "FROM unnest(%(records)s::text[]) AS r) "
+)
+_PG_AUDIT_ONLY = (
+    "INSERT INTO phi_reads (at, key_id, role, route, record_type, record_id) "
+    "SELECT %(at)s, %(key_id)s, %(role)s, %(route)s, 'member', r "
+    "FROM unnest(%(records)s::text[]) AS r"
+)
+
+
+def _read_store(
+    engine: Engine,
+    wanted: Sequence[_Pending],
+    members: Sequence[str],
+    audit: Mapping[str, Any] | None,
+) -> dict[tuple[str, str, date], dict[AccumulatorKey, Decimal]]:
+    """The accumulators of ``wanted`` patients, by (member, plan, plan year), and, with
+    ``audit``, a ``phi_reads`` row for each of ``members`` committed with the same round trip
+    (PostgreSQL) or transaction (SQLite)."""
+    vault = current_vault()
+    names: dict[str, str] = {}
+    asked: set[tuple[str, str, date]] = set()
+    for r in wanted:
+        active = r.active
+        assert active is not None
+        p = active.patient
+        for name in (f"member:{p.member_id}", f"family:{p.family_id}"):
+            names[vault.lookup(name)] = name
+        asked.add((p.member_id, active.plan.id, active.year))
+    holders = sorted(names)
+    plans = sorted({plan for _, plan, _ in asked})
+    years = sorted({year for _, _, year in asked})
+    records = [vault.lookup(m)[:64] for m in members] if audit is not None else []
+    rows: list[Any] = []
+    if engine.dialect.name == "postgresql":
+        params: dict[str, Any] = {"holders": holders, "plans": plans, "years": years}
+        if records:
+            assert audit is not None
+            params.update(
+                at=audit["at"],
+                key_id=audit["key_id"],
+                role=audit["role"],
+                route=audit["route"],
+                records=records,
             )
-        return met
+        autocommit = _autocommit.get(engine)
+        if autocommit is None:
+            autocommit = _autocommit[engine] = engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        with autocommit.connect() as conn:
+            if wanted:
+                sql = (_PG_AUDITED if records else "") + _PG_READ
+                rows = list(conn.exec_driver_sql(sql, params))
+            elif records:
+                conn.exec_driver_sql(_PG_AUDIT_ONLY, params)
+    else:
+        # the write lock up front only for a write (SQLite): a read alone takes none
+        with begin_write(engine) if records else engine.connect() as conn:
+            if records:
+                assert audit is not None
+                entry = dict(audit)
+                conn.execute(
+                    insert(phi_reads_table).values(
+                        [{**entry, "record_type": "member", "record_id": r} for r in records]
+                    )
+                )
+            if wanted:
+                a = accumulators_table.c
+                rows = list(
+                    conn.execute(
+                        select(
+                            a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount
+                        ).where(a.holder.in_(holders), a.plan_id.in_(plans), a.plan_year.in_(years))
+                    )
+                )
+    by_holder: dict[tuple[str, str, date], dict[AccumulatorKey, Decimal]] = {}
+    for holder, plan_id, plan_year, bucket, network, amount in rows:
+        name = names[holder]
+        by_holder.setdefault((name, plan_id, plan_year), {})[
+            AccumulatorKey(name, plan_id, plan_year, bucket, network)
+        ] = Decimal(amount)
+    met: dict[tuple[str, str, date], dict[AccumulatorKey, Decimal]] = {}
+    for r in wanted:
+        active = r.active
+        assert active is not None
+        p, plan_id, year = active.patient, active.plan.id, active.year
+        balances: dict[AccumulatorKey, Decimal] = {}
+        for name in (f"member:{p.member_id}", f"family:{p.family_id}"):
+            balances.update(by_holder.get((name, plan_id, year), {}))
+        met[(p.member_id, plan_id, year)] = balances
+    return met

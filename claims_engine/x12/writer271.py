@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from io import StringIO
 from typing import NamedTuple, TextIO
 
 from claims_engine.domain.money import format_x12_amount, format_x12_number
@@ -41,6 +42,7 @@ from claims_engine.x12.reader270 import (
     Trace,
 )
 from claims_engine.x12.segments import SegmentWriter, d8, period
+from claims_engine.x12.tokenizer import Delimiters
 
 IMPLEMENTATION = "005010X279A1"
 FUNCTIONAL_ID = "HB"
@@ -112,13 +114,66 @@ class Person:
     relationship: str = ""  # INS02 of a dependent: 01 spouse, 19 child ...
 
 
+class Written(NamedTuple):
+    """Segments written already: their text (each with its terminator) and how many."""
+
+    text: str
+    segments: int
+
+
+@dataclass(frozen=True, slots=True)
+class BenefitTemplate:
+    """The EB loops of a plan's benefits written once with the delimiters of a request, but for
+    the amounts that change from member to member (what remains, EB06 ``29``): ``pieces`` are
+    the text between them, ``slots`` which of the values given to :meth:`fill` goes between
+    ``pieces[k]`` and ``pieces[k + 1]``. Made by :func:`benefit_template`; :meth:`fill` gives
+    the same text :func:`write_271` writes for the benefits with those amounts."""
+
+    pieces: tuple[str, ...]
+    slots: tuple[int, ...]
+    count: int  # segments
+
+    def fill(self, values: Sequence[str]) -> Written:
+        pieces = self.pieces
+        parts = [pieces[0]]
+        for k, slot in enumerate(self.slots, start=1):
+            parts.append(values[slot])
+            parts.append(pieces[k])
+        return Written("".join(parts), self.count)
+
+
+_SLOT = "\x00"  # marks a slot while a template is written: no X12 value holds it
+
+
+def benefit_template(
+    benefits: Sequence[Benefit], slots: Sequence[int | None], delimiters: Delimiters
+) -> BenefitTemplate:
+    """``benefits`` written as :func:`write_271` writes them, but for the EB07 of each benefit
+    whose ``slots`` entry is a number: that amount is the value of that index given to
+    :meth:`BenefitTemplate.fill` (an EB07 of :func:`amount_text`)."""
+    out = StringIO()
+    w = SegmentWriter(out, delimiters)
+    t = _Transaction(w, datetime(2000, 1, 1))
+    for b, slot in zip(benefits, slots, strict=True):
+        t.eb(b, "" if slot is None else f"{_SLOT}{slot}{_SLOT}")
+    parts = out.getvalue().split(_SLOT)
+    return BenefitTemplate(tuple(parts[0::2]), tuple(int(s) for s in parts[1::2]), w.count)
+
+
+def amount_text(amount: Decimal) -> str:
+    """EB07 as written."""
+    return format_x12_amount(amount)
+
+
 @dataclass(frozen=True, slots=True)
 class EligibilityReport:
     """The answer to one inquiry: a rejection, or the patient and their benefits.
 
     ``subscriber`` and ``dependent`` are ``None`` when the payer does not know them (the
     request's names are echoed); ``dates`` are the patient's DTP (qualifier, start, end):
-    346 plan begin, 356 eligibility begin, 357 eligibility end, 307 eligibility.
+    346 plan begin, 356 eligibility begin, 357 eligibility end, 307 eligibility. The benefits
+    are ``benefits``, or when ``written`` is given, its segments (written already with the
+    request's delimiters, :class:`BenefitTemplate`) in their place.
     """
 
     inquiry: EligibilityInquiry
@@ -127,6 +182,7 @@ class EligibilityReport:
     dependent: Person | None = None
     dates: tuple[tuple[str, date, date | None], ...] = ()
     benefits: tuple[Benefit, ...] = ()
+    written: Written | None = None
 
 
 def write_271(
@@ -318,23 +374,34 @@ class _Transaction:
     def _benefits(self, report: EligibilityReport) -> None:
         if report.rejection is not None:
             return
-        w = self.w
+        written = report.written
+        if written is not None:
+            self.w.out.write(written.text)
+            self.w.count += written.segments
+            return
         for b in report.benefits:
-            w.seg(
-                "EB",
-                b.info,
-                b.coverage_level,
-                b.service_type,
-                b.insurance_type,
-                self.v(b.plan_name, 50) if b.plan_name else "",
-                b.period,
-                "" if b.amount is None else format_x12_amount(b.amount),
-                "" if b.percent is None else percent_text(b.percent),
-                "",
-                "",
-                "",
-                b.in_network,
-            )
-            for qualifier, value in b.references:
-                if self.v(value, 50):
-                    w.seg("REF", qualifier, self.v(value, 50))
+            self.eb(b, "")
+
+    def eb(self, b: Benefit, amount: str) -> None:
+        """The EB segment of ``b`` and its REFs; ``amount``, when given, as its EB07."""
+        w = self.w
+        if not amount and b.amount is not None:
+            amount = format_x12_amount(b.amount)
+        w.seg(
+            "EB",
+            b.info,
+            b.coverage_level,
+            b.service_type,
+            b.insurance_type,
+            self.v(b.plan_name, 50) if b.plan_name else "",
+            b.period,
+            amount,
+            "" if b.percent is None else percent_text(b.percent),
+            "",
+            "",
+            "",
+            b.in_network,
+        )
+        for qualifier, value in b.references:
+            if self.v(value, 50):
+                w.seg("REF", qualifier, self.v(value, 50))

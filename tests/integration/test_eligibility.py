@@ -21,7 +21,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from x12sdk.io import X12ModelReader
 
 from adapters.api.app import ApiConfig, create_app
 from claims_engine.cli.main import main
+from claims_engine.domain.reference_data import CoverageSpan, member_with_spans
 from claims_engine.services.access import Role, create_key, reads_of
 from claims_engine.services.claim_inquiry import UnusableInquiry
 from claims_engine.services.eligibility import (
@@ -766,3 +767,117 @@ def test_the_270_route_answers_aaa_42_when_the_store_cannot_be_read(
     assert _counted("unavailable") - before == 1
     # nothing of the member was told: no read recorded
     assert reads_of(engine, "member", current_vault().lookup("PG00000100")) == []
+
+
+def test_the_plan_answered_is_the_one_covering_the_day_asked(
+    engine: Engine, runtime: Runtime
+) -> None:
+    """A member with two coverage spans on different plans (Gold PPO through June 2025, a gap,
+    Silver HMO from August 2025): each day asked is answered with the plan of its span, and
+    its dates; a day in the gap is inactive. The member's newest plan (``plan_id``, Silver
+    HMO) is not the answer for a day of the first span."""
+    reference = runtime.reference
+    liam = member_with_spans(
+        reference.members["PG00000100"],
+        (
+            CoverageSpan("PPO-GOLD", date(2024, 1, 1), date(2025, 6, 30)),
+            CoverageSpan("HMO-SILVER", date(2025, 8, 1)),
+        ),
+    )
+    assert liam.plan_id == "HMO-SILVER"
+    moved = dataclasses.replace(
+        reference,
+        members={**reference.members, liam.member_id: liam},
+        families={
+            **reference.families,
+            liam.family_id: tuple(
+                liam if m.member_id == liam.member_id else m
+                for m in reference.families.get(liam.family_id, ())
+            ),
+        },
+    )
+
+    def ask(day: str) -> Answered:
+        patient = Patient("T-LIAM", "PG00000100", "HILL", "LIAM", "19871227", day=day)
+        answer = answer_270(
+            engine, build_270([patient]), reference=moved, allowed_npis=None, now=NOW
+        )
+        assert parsed_by_x12sdk(answer.x12), answer.x12
+        assert answer.member_ids == ("PG00000100",)
+        return by_trace(answer.x12)["T-LIAM"]
+
+    def dtp(day: str) -> list[str]:
+        patient = Patient("T-LIAM", "PG00000100", "HILL", "LIAM", "19871227", day=day)
+        x12 = answer_270(
+            engine, build_270([patient]), reference=moved, allowed_npis=None, now=NOW
+        ).x12
+        return ["*".join(s) for s in segments(x12) if s[0] == "DTP"]
+
+    gold = ask("20250315")
+    assert gold.aaa == [] and gold.eb[0][1] == "1" and gold.eb[0][4:6] == ["PR", "Gold PPO"]
+    assert eb(gold, "C", "IND", "30", "23", "Y") == "500"
+    assert eb(gold, "C", "IND", "30", "29", "Y") == "500"
+    assert dtp("20250315") == ["DTP*346*D8*20250101", "DTP*356*D8*20240101", "DTP*357*D8*20250630"]
+
+    silver = ask("20260315")
+    assert silver.aaa == [] and silver.eb[0][1] == "1" and silver.eb[0][4:6] == ["HM", "Silver HMO"]
+    assert eb(silver, "C", "IND", "30", "23", "Y") == "1500"
+    assert dtp("20260315") == ["DTP*346*D8*20260101", "DTP*356*D8*20250801"]
+
+    gap = ask("20250715")
+    assert gap.aaa == [] and {s[1] for s in gap.eb} == {"6"}
+
+
+def test_the_270_audit_row_is_written_with_the_accumulators_read(
+    engine: Engine, runtime: Runtime
+) -> None:
+    """With ``audit``, answer_270 writes one phi_reads row a member told about, in the round
+    trip (PostgreSQL) or transaction (SQLite) that reads the accumulators; none for AAAs."""
+    entry = {"at": NOW, "key_id": "k1", "role": "provider", "route": "/v1/x12/270"}
+    patients = [
+        Patient("T-LIAM", "PG00000100", "HILL", "LIAM", "19871227"),
+        Patient("T-DEPOK", "PG00000200", dependent=("JOHNSON", "CALEB", "20000210")),
+        Patient("T-NOBODY", "ZZ99999999", "NOBODY", "ANNA", "19800101"),
+    ]
+    answer = answer_270(
+        engine,
+        build_270(patients),
+        reference=runtime.reference,
+        allowed_npis=None,
+        now=NOW,
+        audit=entry,
+    )
+    assert answer.member_ids == ("PG00000100", "PG00000200", "PG00000202")
+    lookup = current_vault().lookup
+    for member in answer.member_ids:
+        (read,) = reads_of(engine, "member", lookup(member))
+        assert read["route"] == "/v1/x12/270" and read["key_id"] == "k1"
+    assert reads_of(engine, "member", lookup("ZZ99999999")) == []
+    # a member not covered on the day asked (no accumulators to read) is told about: audited
+    before = Patient("T-EARLY", "PG00000300", "", "", "", day="20100101")
+    inactive = answer_270(
+        engine,
+        build_270([before]),
+        reference=runtime.reference,
+        allowed_npis=None,
+        now=NOW,
+        audit=entry,
+    )
+    assert {s[1] for s in by_trace(inactive.x12)["T-EARLY"].eb} == {"6"}
+    assert inactive.member_ids == ("PG00000300",)
+    assert len(reads_of(engine, "member", lookup("PG00000300"))) == 1
+    # the store cannot be read: AAA 42, and no row
+    down = _fail_on(engine, "accumulators")
+    try:
+        again = answer_270(
+            engine,
+            build_270(patients[:1]),
+            reference=runtime.reference,
+            allowed_npis=None,
+            now=NOW,
+            audit=entry,
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", down)
+    assert by_trace(again.x12)["T-LIAM"].aaa == ["42"] and again.member_ids == ()
+    assert len(reads_of(engine, "member", lookup("PG00000100"))) == 1

@@ -21,6 +21,8 @@ from claims_engine.x12.writer271 import (
     EligibilityReport,
     Person,
     Rejection,
+    amount_text,
+    benefit_template,
     percent_text,
     write_271,
 )
@@ -275,3 +277,41 @@ def test_percent_text() -> None:
         "1",
         ".35",
     ]
+
+
+def test_a_benefit_template_writes_what_the_benefits_write() -> None:
+    """The EB loops written once with slots for what remains, filled per member, are the
+    text write_271 writes for the benefits with those amounts: with odd delimiters too."""
+    request = _request(TWO_PATIENTS)
+    first, second = request.inquiries
+    plan = Benefit("1", service_type="30", insurance_type="PR", plan_name="Gold*PPO~")
+    benefits = [
+        plan._replace(references=(("18", "PPO-GOLD"),)),
+        Benefit("B", "IND", "30", period="27", amount=Decimal("25.00"), in_network="Y"),
+        Benefit("C", "IND", "30", period="23", amount=Decimal("500.00"), in_network="Y"),
+        Benefit("C", "IND", "30", period="29", in_network="Y"),
+        Benefit("C", "FAM", "30", period="29", in_network="N"),
+        Benefit("A", "IND", "30", percent=Decimal("0.2"), in_network="Y"),
+        Benefit("C", "IND", "98", period="29", in_network="Y"),
+    ]
+    slots = [None, None, None, 0, 1, None, 0]
+    amounts = [Decimal("410.50"), Decimal("0.00")]
+    template = benefit_template(benefits, slots, request.interchange.delimiters)
+    written = template.fill([amount_text(a) for a in amounts])
+    plain = [
+        b if s is None else b._replace(amount=amounts[s])
+        for b, s in zip(benefits, slots, strict=True)
+    ]
+    liam = Person("HILL", "LIAM", date(1987, 12, 27), "M", member_id="PG00000100")
+    texts = []
+    for report in (
+        EligibilityReport(first, subscriber=liam, benefits=tuple(plain)),
+        EligibilityReport(first, subscriber=liam, written=written),
+    ):
+        out = io.StringIO()
+        reports = [report, EligibilityReport(second, Rejection("2100D", "67"))]
+        write_271(out, request, reports, control=42, created=NOW)
+        texts.append(out.getvalue())
+    assert texts[0] == texts[1]
+    assert "EB*C*IND*30***29*410.5*****Y~" in texts[0] and "EB*C*FAM*30***29*0*****N~" in texts[0]
+    assert written.segments == len(benefits) + 1  # and the REF
