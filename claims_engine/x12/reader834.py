@@ -27,7 +27,8 @@ Pure: no clock, no I/O beyond the bytes given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from claims_engine.domain.frozen import fast_init
@@ -184,15 +185,25 @@ def read_834(data: bytes) -> Enrollment | Unreadable:
 # -- the transaction set --------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class _Coverage:
-    position: int
-    maintenance: str
-    insurance_line: str
-    plan: str
-    coverage_level: str
-    dates: dict[str, date] = field(default_factory=dict)
-    references: dict[str, str] = field(default_factory=dict)
+    """A coverage line as it is read; its dicts become the built line's (read once: a set's
+    members are built when its SE is read, and these are dropped)."""
+
+    __slots__ = (
+        "dates",
+        "insurance_line",
+        "level",
+        "maintenance",
+        "plan",
+        "position",
+        "references",
+    )
+
+    def __init__(self, position: int, hd: list[str]) -> None:
+        self.position = position
+        self.maintenance, self.insurance_line, self.plan, self.level = hd[1], hd[3], hd[4], hd[5]
+        self.dates: dict[str, date] = {}
+        self.references: dict[str, str] = {}
 
     def build(self) -> Coverage:
         return Coverage(
@@ -200,46 +211,60 @@ class _Coverage:
             self.maintenance,
             self.insurance_line,
             self.plan,
-            self.coverage_level,
-            dict(self.dates),
-            dict(self.references),
+            self.level,
+            self.dates,
+            self.references,
         )
 
 
-@dataclass(slots=True)
 class _Member:
-    position: int
-    ins: list[str]
-    references: dict[str, str] = field(default_factory=dict)
-    dates: dict[str, date] = field(default_factory=dict)
-    name: list[str] = field(default_factory=lambda: list(_PAD))
-    birth_date: date | None = None
-    sex: str = ""
-    address: list[str] = field(default_factory=list)
-    coverages: list[_Coverage] = field(default_factory=list)
+    """A member (2000 loop) as it is read."""
+
+    __slots__ = (
+        "address",
+        "birth_date",
+        "coverages",
+        "dates",
+        "ins",
+        "name",
+        "position",
+        "references",
+        "sex",
+    )
+
+    def __init__(self, position: int, ins: list[str]) -> None:
+        self.position = position
+        self.ins = ins
+        self.references: dict[str, str] = {}
+        self.dates: dict[str, date] = {}
+        self.name: Sequence[str] = _PAD
+        self.birth_date: date | None = None
+        self.sex = ""
+        self.address: list[str] = []
+        self.coverages: list[_Coverage] = []
 
     def build(self) -> MemberMaintenance:
-        ins, name = self.ins, self.name
+        ins, name, refs = self.ins, self.name, self.references
         return MemberMaintenance(
-            position=self.position,
-            subscriber=ins[1] == "Y",
-            relationship=ins[2],
-            maintenance=ins[3],
-            reason=ins[4],
-            benefit_status=ins[5],
-            subscriber_id=self.references.get("0F", ""),
-            group=self.references.get("1L", ""),
-            last_name=name[3],
-            first_name=name[4],
-            middle_name=name[5],
-            id_qualifier=name[8],
-            member_id=name[9],
-            birth_date=self.birth_date,
-            sex=self.sex,
-            address=tuple(self.address),
-            dates=dict(self.dates),
-            references=dict(self.references),
-            coverages=tuple(c.build() for c in self.coverages),
+            self.position,
+            ins[1] == "Y",
+            ins[2],
+            ins[3],
+            ins[4],
+            ins[5],
+            refs.get("0F", ""),
+            refs.get("1L", ""),
+            name[3],
+            name[4],
+            name[5],
+            name[8],
+            name[9],
+            self.birth_date,
+            self.sex,
+            tuple(self.address),
+            self.dates,
+            refs,
+            tuple([c.build() for c in self.coverages]),
         )
 
 
@@ -284,7 +309,7 @@ class _Transaction(SetReader):
             self.member = _Member(self.position, padded)
             self.members.append(self.member)
         elif sid == "HD" and self.member is not None:
-            self.coverage = _Coverage(self.position, padded[1], padded[3], padded[4], padded[5])
+            self.coverage = _Coverage(self.position, padded)
             self.member.coverages.append(self.coverage)
         elif sid == "NM1" and self.member is not None and self.coverage is None:
             self.name_loop = padded[1]

@@ -73,6 +73,21 @@ def test_an_enrollment_reads_as_the_file_says() -> None:
     )
 
 
+def test_a_coverage_line_keeps_its_own_dates_and_references() -> None:
+    text = ENROLL.read_bytes().replace(
+        b"HD*021**HMO~DTP*348*D8*19960601~",
+        b"HD*021**HMO*GOLD*FAM~DTP*348*D8*19960601~DTP*349*D8*19961231~REF*17*ABC123~",
+    )
+    read = read_834(text.replace(b"SE*18*", b"SE*20*"))
+    assert isinstance(read, Enrollment), read
+    (member,) = read.members
+    (coverage,) = member.coverages
+    assert (coverage.plan, coverage.coverage_level) == ("GOLD", "FAM")
+    assert (coverage.begin, coverage.end) == (date(1996, 6, 1), date(1996, 12, 31))
+    assert coverage.references == {"17": "ABC123"}
+    assert "17" not in member.references and "349" not in member.dates
+
+
 def test_a_termination_and_a_reinstatement_carry_their_dates() -> None:
     ended = _read(next(p for p in EXAMPLES if p.name.startswith("terminate-eligibility")))
     (member,) = ended.members
