@@ -121,12 +121,28 @@ def sender_ids(raw: bytes) -> frozenset[str]:
     return frozenset(found)
 
 
+def _first_functional_id(raw: bytes, header: InterchangeHeader) -> str:
+    """GS01 of the first functional group (``""`` when none is in the file's first 64 KiB)."""
+    d = header.delimiters
+    text = raw[:65536].decode("utf-8", errors="replace")
+    for segment in text.split(d.segment):
+        fields = segment.lstrip("\r\n\t ").split(d.element, 2)
+        if fields[0] == "GS":
+            return fields[1].strip() if len(fields) > 1 else ""
+    return ""
+
+
 def submit(
     engine: Engine, raw: bytes, file_name: str, now: datetime, *, submitted_by: str | None = None
 ) -> Submission:
     """Store ``raw`` as a new interchange, or recognize it as a duplicate of a stored one.
     ``submitted_by`` names the API key that sent it (None from the command line)."""
     header = read_header(raw, file_name)
+    if _first_functional_id(raw, header) == "BE":
+        raise InputFileError(
+            f"{file_name}: an 834 enrollment file (GS01 BE), not claims: apply it with "
+            "`claims-engine enroll` (or POST /v1/x12/834); nothing stored"
+        )
     digest = hashlib.sha256(raw).hexdigest()
     for _attempt in range(2):
         try:

@@ -183,3 +183,15 @@ def test_sponsor_keys(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert said in err and len(err.splitlines()) == 1
     code, _, err = _run(["keys", "create", "--role", "insurer", "--sponsor", "999888777"], capsys)
     assert code == 2 and "only a sponsor key takes --sponsor" in err
+
+
+def test_an_834_sent_as_claims_is_refused_with_the_command_to_use(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    enroll = _example(store, "enroll-employee-in-managed-care-product", 31)
+    code, _, err = _run(["submit", str(enroll)], capsys)
+    assert code == 1
+    assert "an 834 enrollment file (GS01 BE), not claims" in err
+    assert "claims-engine enroll" in err and "Traceback" not in err
+    code, out, _ = _run(["enroll", str(enroll)], capsys)  # nothing was stored: it applies
+    assert code == 0 and "1 added" in out
