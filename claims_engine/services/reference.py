@@ -111,7 +111,9 @@ class Runtime:
             claim.patient.first_name,
             claim.patient.birth_date,
         )
-        plan = self.reference.plans.get(member.plan_id) if member else None
+        day = claim.service_from or received_on
+        dental = claim.claim_type == "D"
+        plan = self.reference.plans.get(member.plan_on(day, dental=dental)) if member else None
         if plan is not None and plan.rules_by == "receipt_date":
             return received_on
         days = [d for d in (ln.service_from for ln in claim.lines) if d is not None]

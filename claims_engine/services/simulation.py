@@ -297,7 +297,10 @@ def _plan_finder(runtime: Runtime) -> Callable[[Claim], str]:
             claim.patient.first_name,
             claim.patient.birth_date,
         )
-        return member.plan_id if member is not None else ""
+        if member is None:
+            return ""
+        day = claim.service_from
+        return member.plan_on(day, dental=claim.claim_type == "D") if day else member.plan_id
 
     return plan_of
 
