@@ -30,13 +30,10 @@ import json
 import os
 import platform
 import random
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.api_server import free_port, start_server, stop_server  # noqa: E402
 from claims_engine.store.vault import fresh_key_variables  # noqa: E402
 
 TARGET_RPS = 1_000.0
@@ -128,12 +126,6 @@ async def _drive(
     return phase
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _prepare(pg_url: str, schema: str, claims: int, tmp: Path) -> dict[str, Any]:
     from sqlalchemy import select, text
 
@@ -206,48 +198,6 @@ def _audit_rows(url: str) -> int:
     return n
 
 
-def _start_server(url: str, redis_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    # as deployed: PostgreSQL and Redis (submissions would go to the workers' queues; the
-    # server runs no actors of its own)
-    env = {**os.environ, "CLAIMS_DATABASE_URL": url, "CLAIMS_REDIS_URL": redis_url}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "adapters.api.app:app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench_api: the server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("bench_api: the server did not answer /healthz within 60 s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--claims", type=int, default=2000)
@@ -280,8 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         print(f"preparing {args.claims} claims in schema {schema} ...", flush=True)
         data = _prepare(args.pg_url, schema, args.claims, Path(tmp))
-    port = _free_port()
-    server = _start_server(data["url"], args.redis_url, port, args.server_workers)
+    port = free_port()
+    # as deployed: PostgreSQL and Redis (submissions would go to the workers' queues)
+    server = start_server(
+        "bench_api",
+        {"CLAIMS_DATABASE_URL": data["url"], "CLAIMS_REDIS_URL": args.redis_url},
+        port,
+        args.server_workers,
+    )
     phases: list[Phase] = []
     try:
         audit_before = _audit_rows(data["url"])
@@ -303,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             phases.append(phase)
         audit_rows = _audit_rows(data["url"]) - audit_before
     finally:
-        _stop(server)
+        stop_server(server)
         if not args.keep:
             admin = engine_for(args.pg_url)
             with admin.begin() as conn:

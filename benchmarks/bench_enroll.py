@@ -53,14 +53,11 @@ import os
 import platform
 import random
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +72,7 @@ REFERENCE = ROOT / "fixtures" / "reference"
 RULES = ROOT / "rules"
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.api_server import free_port, start_server, stop_server  # noqa: E402
 from claims_engine.store.vault import fresh_key_variables  # noqa: E402
 
 CENTS = Decimal(100)
@@ -382,65 +380,6 @@ def request_270(person: Person, control: int) -> bytes:
     return text.encode()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(
-    url: str, redis_url: str, port: int, workers: int, log: Path
-) -> subprocess.Popen[bytes]:
-    """The API under uvicorn, its log (every 270 logged at info, as deployed) into ``log``."""
-    env = {
-        **os.environ,
-        "CLAIMS_DATABASE_URL": url,
-        "CLAIMS_REDIS_URL": redis_url,
-        "CLAIMS_RULES_DIR": str(RULES),
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "adapters.api.app:app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, start_new_session=True, stdout=sink, stderr=sink
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise SystemExit(f"bench_enroll: the server exited with {proc.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-    raise SystemExit(f"bench_enroll: the server did not answer /healthz within 120 s:\n{tail}")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def drop_schema(pg_url: str, schema: str) -> None:
     from sqlalchemy import text
 
@@ -468,7 +407,16 @@ def inquiry(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ]
         port = free_port()
         server = start_server(
-            data["url"], args.redis_url, port, args.server_workers, work / "server.log"
+            "bench_enroll",
+            {
+                "CLAIMS_DATABASE_URL": data["url"],
+                "CLAIMS_REDIS_URL": args.redis_url,
+                "CLAIMS_RULES_DIR": str(RULES),
+            },
+            port,
+            args.server_workers,
+            log=work / "server.log",  # every 270 logged at info, as deployed
+            wait=120,
         )
         headers = {
             "Authorization": f"Bearer {data['provider']}",
