@@ -182,12 +182,19 @@ def enrollment_version(conn: Connection) -> int:
 
 def enrolled(conn: Connection) -> EnrolledView:
     """The members in force, read incrementally: the versions written since this process last
-    looked are decoded and take their members' places."""
+    looked are decoded and take their members' places. A store whose newest version is older
+    than the view's (made again at the same address) is read again whole."""
     vault = current_vault()
     key = (conn.engine.url.render_as_string(hide_password=True), vault.identity())
     with _views_lock:
         view = _views.setdefault(key, EnrolledView())
         if view.last_id == 0:  # the first read: a vault of other keys is refused by name
+            check_lookup_key(conn, vault)
+        newest = enrollment_version(conn)
+        if newest == view.last_id:
+            return view
+        if newest < view.last_id:  # not the store this view was read from
+            view = _views[key] = EnrolledView()
             check_lookup_key(conn, vault)
         m = _members.c
         rows = conn.execute(

@@ -603,3 +603,18 @@ def test_a_cancellation_before_the_coverage_begins_leaves_no_day_covered(
     kate = _member(engine, "SP0000100")
     assert kate.plan_id == "PPO-GOLD"
     assert not any(kate.covered_on(date(2027, 1, 1) + timedelta(days=d)) for d in (0, 400))
+
+
+def test_a_store_made_again_at_the_same_address_is_read_again(
+    engine: Engine, runtime: Runtime
+) -> None:
+    from claims_engine.services.members import enrolled
+
+    _apply(engine, runtime, write_834([KATE], control=1), "a.834")
+    assert _member(engine, "SP0000100") is not None
+    with engine.begin() as conn:  # the enrollment as a store made again would have it
+        conn.execute(t.enrollment_members_table.delete())
+    store_reference(engine, REFERENCE, LATER)  # members.csv again, with lower version ids
+    with engine.connect() as conn:
+        view = enrolled(conn)
+    assert "SP0000100" not in view.members and "PG00000100" in view.members
