@@ -18,7 +18,7 @@ Pure: no clock, no I/O beyond the bytes given.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Generic, Protocol, TypeVar
@@ -44,6 +44,13 @@ from claims_engine.x12.tokenizer import SegmentReader, parse_isa_delimiters
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 _PAD = ("",) * 16
+
+
+class HierarchyLevel(Protocol):
+    """An HL a set reader keeps: its level (HL03) and how many HLs name it as their parent."""
+
+    level: str
+    children: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,6 +514,53 @@ class SetReader:
                 syntax=Syntax(segment_error),
             )
         )
+
+    def _place_hl(
+        self,
+        seg: Sequence[str],
+        parents: Mapping[str, str],
+        names: Mapping[str, str],
+        levels: Mapping[str, HierarchyLevel],
+    ) -> bool:
+        """Whether the HL ``seg`` has a place in the hierarchy read so far: HL03 one of
+        ``parents`` (level -> the level of its parent, ``""`` for the top), HL01 new, HL02
+        naming an earlier HL of the parent's level (whose ``children`` it counts) or empty at
+        the top. A fault is reported on its element; one that leaves the hierarchy unreadable
+        stops the reading of the set (``skip``)."""
+        hl_id, parent_id, level = seg[1], seg[2], seg[3]
+        want = parents.get(level)
+        if want is None:
+            *first, last = parents
+            self._element(
+                seg,
+                3,
+                codes.ELEM_INVALID_CODE,
+                f"HL03 {level!r} is not {', '.join(first)} or {last}",
+            )
+            self.skip = True
+            return False
+        if not hl_id or hl_id in levels:
+            self._element(seg, 1, codes.ELEM_INVALID_CODE, f"HL01 {hl_id!r} is missing or repeated")
+            self.skip = True  # the hierarchy cannot be told apart any more
+            return False
+        if not want:
+            if parent_id:
+                self._element(
+                    seg, 2, codes.ELEM_INVALID_CODE, "HL02 must be empty for the information source"
+                )
+            return True
+        parent = levels.get(parent_id)
+        if parent is None or parent.level != want:
+            self._element(
+                seg,
+                2,
+                codes.ELEM_INVALID_CODE,
+                f"HL02 {parent_id!r} does not name an HL of level {want} ({names[want]}) before it",
+            )
+            self.skip = True
+            return False
+        parent.children += 1
+        return True
 
     def _element(
         self, seg: Sequence[str], element: int, error: str, message: str, component: int = 0

@@ -78,6 +78,8 @@ LEVELS: dict[str, tuple[str, frozenset[str], str, str]] = {
     "22": ("21", frozenset({"IL"}), "2000C", "2100C"),
     "23": ("22", frozenset({"03"}), "2000D", "2100D"),
 }
+# the level of each level's parent ("": the top)
+PARENTS = {level: spec[0] for level, spec in LEVELS.items()}
 LEVEL_NAMES = {
     "20": "information source",
     "21": "information receiver",
@@ -325,36 +327,10 @@ class _Transaction(SetReader):
         self._check_named()
         hl_id, parent_id, level = seg[1], seg[2], seg[3]
         spec = LEVELS.get(level)
-        if spec is None:
-            self._element(
-                seg, 3, codes.ELEM_INVALID_CODE, f"HL03 {level!r} is not 20, 21, 22 or 23"
-            )
-            self.skip = True
+        if spec is not None:
+            self.loop = spec[2]
+        if not self._place_hl(seg, PARENTS, LEVEL_NAMES, self.levels):
             return
-        want, _, loop, _ = spec
-        self.loop = loop
-        if not hl_id or hl_id in self.levels:
-            self._element(seg, 1, codes.ELEM_INVALID_CODE, f"HL01 {hl_id!r} is missing or repeated")
-            self.skip = True  # the hierarchy cannot be told apart any more
-            return
-        if not want:
-            if parent_id:
-                self._element(
-                    seg, 2, codes.ELEM_INVALID_CODE, "HL02 must be empty for the information source"
-                )
-        else:
-            parent = self.levels.get(parent_id)
-            if parent is None or parent.level != want:
-                self._element(
-                    seg,
-                    2,
-                    codes.ELEM_INVALID_CODE,
-                    f"HL02 {parent_id!r} does not name an HL of level {want} "
-                    f"({LEVEL_NAMES[want]}) before it",
-                )
-                self.skip = True
-                return
-            parent.children += 1
         self.current = self.levels[hl_id] = _Level(hl_id, level, parent_id, self.position)
 
     def _check_named(self) -> None:
