@@ -7,8 +7,8 @@
    intake, adjudication and the payment cycle by the service functions (not timed);
 2. ``claims-engine serve``'s app under uvicorn in ``--server-workers`` processes, configured
    with PostgreSQL and Redis as deployed, with a provider key and an insurer key;
-3. for ``--seconds`` each, ``--clients`` keep-alive connections (asyncio, a minimal HTTP/1.1
-   client, in this process) ask in turn for:
+3. for ``--seconds`` each, ``--clients`` keep-alive connections (``benchmarks/load.py``:
+   asyncio, a minimal HTTP/1.1 client, in this process) ask in turn for:
    * ``/healthz``: the same server doing no work, the peer that shows the cost of the route;
    * ``GET /v1/claims/{id}`` with an insurer key, over random claims;
    * ``GET /v1/claims/{id}`` with a provider key, half its own claims (200) and half others'
@@ -25,17 +25,13 @@ dropped at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import random
-import socket
 import sys
 import tempfile
-import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import load  # noqa: E402
 from benchmarks.api_server import free_port, start_server, stop_server  # noqa: E402
 from claims_engine.store.vault import fresh_key_variables  # noqa: E402
 
@@ -50,80 +47,9 @@ TARGET_RPS = 1_000.0
 TARGET_P99_MS = 50.0
 
 
-@dataclass
-class Phase:
-    name: str
-    requests: int = 0
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    statuses: dict[int, int] = field(default_factory=dict)
-
-    def percentile(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "requests": self.requests,
-            "seconds": round(self.seconds, 3),
-            "requests_per_s": round(self.requests / self.seconds, 1) if self.seconds else 0,
-            "p50_ms": round(self.percentile(0.50), 2),
-            "p99_ms": round(self.percentile(0.99), 2),
-            "max_ms": round(max(self.latencies) * 1000, 2) if self.latencies else None,
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-        }
-
-
-async def _client(
-    host: str,
-    port: int,
-    paths: list[str],
-    token: str,
-    stop_at: float,
-    phase: Phase,
-    seed: int,
-) -> None:
-    rng = random.Random(seed)
-    reader, writer = await asyncio.open_connection(host, port)
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    try:
-        while time.perf_counter() < stop_at:
-            path = paths[rng.randrange(len(paths))]
-            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode()
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            phase.latencies.append(time.perf_counter() - started)
-            phase.requests += 1
-            phase.statuses[status] = phase.statuses.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _drive(
-    host: str, port: int, paths: list[str], token: str, clients: int, seconds: float, name: str
-) -> Phase:
-    phase = Phase(name)
-    started = time.perf_counter()
-    stop_at = started + seconds
-    await asyncio.gather(
-        *(_client(host, port, paths, token, stop_at, phase, i) for i in range(clients))
-    )
-    phase.seconds = time.perf_counter() - started
-    return phase
+def _gets(paths: list[str], token: str) -> list[bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return [load.request("GET", path, headers=headers) for path in paths]
 
 
 def _prepare(pg_url: str, schema: str, claims: int, tmp: Path) -> dict[str, Any]:
@@ -238,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         port,
         args.server_workers,
     )
-    phases: list[Phase] = []
+    phases: list[load.Phase] = []
     try:
         audit_before = _audit_rows(data["url"])
         own = [f"/v1/claims/{i}" for i in data["own"]]
@@ -250,13 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             ("GET /v1/claims/{id}, provider 50% own", mixed, "provider"),
         ]
         # a short warm-up: connections, caches, the key lookups
-        asyncio.run(_drive("127.0.0.1", port, own, data["provider"], 4, 1.0, "warm-up"))
+        load.drive(port, "warm-up", _gets(own, data["provider"]), clients=4, seconds=1.0)
         for name, paths, who in plan:
-            token = data[who] if who else ""
-            phase = asyncio.run(
-                _drive("127.0.0.1", port, paths, token, args.clients, args.seconds, name)
+            requests = _gets(paths, data[who] if who else "")
+            phases.append(
+                load.drive(port, name, requests, clients=args.clients, seconds=args.seconds)
             )
-            phases.append(phase)
         audit_rows = _audit_rows(data["url"]) - audit_before
     finally:
         stop_server(server)

@@ -30,10 +30,12 @@ the new versions. Target (issue 19): at least 10,000 members/s.
 3. ``--pool`` different 270s, each asking about one random generated member (a subscriber, or
    a dependent in loop 2000D) for ``EQ*30``, answered with the CAQH CORE set of service
    types (some 250 EB segments: copays, coinsurance, deductible and out-of-pocket with what
-   remains of them); ``--clients`` threads, each on its own keep-alive ``http.client``
-   connection, post them at random for ``--seconds`` (after a warm-up that loads the
-   reference data in each server process): answers/s, latency p50 / p95 / p99 / max, the
-   status codes, and how many 271s answered the patient (no AAA); the warm-up first posts
+   remains of them); ``--clients`` keep-alive connections (``benchmarks/load.py``: asyncio,
+   a minimal HTTP/1.1 client, in this process) post them at random for ``--seconds`` (after
+   a warm-up that loads the reference data in each server process): answers/s, latency p50 /
+   p95 / p99 / max, the client's own CPU time a request (the load shares the machine's cores
+   with the server), the status codes, and how many 271s answered the patient (no AAA); the
+   warm-up first posts
    270s on new connections until every server process answers fast. Beside it, the peer:
    ``/healthz``, the same server doing no work.
 
@@ -53,14 +55,12 @@ import os
 import platform
 import random
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -72,6 +72,7 @@ REFERENCE = ROOT / "fixtures" / "reference"
 RULES = ROOT / "rules"
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import load  # noqa: E402
 from benchmarks.api_server import free_port, start_server, stop_server  # noqa: E402
 from claims_engine.store.vault import fresh_key_variables  # noqa: E402
 
@@ -91,110 +92,9 @@ FIRST_NAMES = {
 
 
 # -- measuring ------------------------------------------------------------------------------------
-@dataclass
-class Phase:
-    name: str
-    requests: int = 0
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    statuses: dict[int, int] = field(default_factory=dict)
-    answered: int = 0  # 271s without an AAA
-
-    def percentile(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "requests": self.requests,
-            "seconds": round(self.seconds, 3),
-            "requests_per_s": round(self.requests / self.seconds, 1) if self.seconds else 0,
-            "p50_ms": round(self.percentile(0.50), 2),
-            "p95_ms": round(self.percentile(0.95), 2),
-            "p99_ms": round(self.percentile(0.99), 2),
-            "max_ms": round(max(self.latencies) * 1000, 2) if self.latencies else None,
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "answered_without_aaa": self.answered,
-        }
-
-
-def _client(
-    port: int,
-    method: str,
-    path: str,
-    bodies: list[bytes],
-    headers: dict[str, str],
-    start: threading.Barrier,
-    stop_at: list[float],
-    out: Phase,
-    lock: threading.Lock,
-    seed: int,
-) -> None:
-    rng = random.Random(seed)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.connect()
-    assert conn.sock is not None
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    answered = 0
-    start.wait()
-    try:
-        while time.perf_counter() < stop_at[0]:
-            body = bodies[rng.randrange(len(bodies))] if bodies else None
-            started = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status] = statuses.get(response.status, 0) + 1
-            if response.status == 200 and bodies and b"AAA*" not in data:
-                answered += 1
-    finally:
-        conn.close()
-    with lock:
-        out.latencies.extend(latencies)
-        out.requests += len(latencies)
-        out.answered += answered
-        for status, n in statuses.items():
-            out.statuses[status] = out.statuses.get(status, 0) + n
-
-
-def drive(
-    port: int,
-    name: str,
-    method: str,
-    path: str,
-    bodies: list[bytes],
-    headers: dict[str, str],
-    clients: int,
-    seconds: float,
-) -> Phase:
-    """``clients`` threads, each on its own keep-alive connection, for ``seconds``."""
-    phase = Phase(name)
-    lock = threading.Lock()
-    start = threading.Barrier(clients + 1)
-    stop_at = [float("inf")]
-    threads = [
-        threading.Thread(
-            target=_client,
-            args=(port, method, path, bodies, headers, start, stop_at, phase, lock, i),
-            daemon=True,
-        )
-        for i in range(clients)
-    ]
-    for t in threads:
-        t.start()
-    start.wait()  # every connection is open
-    began = time.perf_counter()
-    stop_at[0] = began + seconds
-    for t in threads:
-        t.join()
-    phase.seconds = time.perf_counter() - began
-    return phase
+def answered(status: int, body: bytes) -> bool:
+    """A 271 that told about the patient (no AAA)."""
+    return status == 200 and b"AAA*" not in body
 
 
 def warm_up(
@@ -425,19 +325,22 @@ def inquiry(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         try:
             # the warm-up: each server process loads the reference data on its first 270
             warm_up(port, bodies, headers)
-            drive(port, "warm-up", "POST", "/v1/x12/270", bodies, headers, args.clients, 5.0)
-            peer = drive(
-                port, "/healthz (peer: no work)", "GET", "/healthz", [], {}, args.clients, 5.0
+            asking = [load.request("POST", "/v1/x12/270", headers=headers, body=b) for b in bodies]
+            load.drive(port, "warm-up", asking, clients=args.clients, seconds=5.0)
+            peer = load.drive(
+                port,
+                "/healthz (peer: no work)",
+                [load.request("GET", "/healthz")],
+                clients=args.clients,
+                seconds=5.0,
             )
-            phase = drive(
+            phase = load.drive(
                 port,
                 "POST /v1/x12/270, provider",
-                "POST",
-                "/v1/x12/270",
-                bodies,
-                headers,
-                args.clients,
-                args.seconds,
+                asking,
+                clients=args.clients,
+                seconds=args.seconds,
+                judge=answered,
             )
         finally:
             stop_server(server)
@@ -454,14 +357,14 @@ def inquiry(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     print()
     print(
         f"{'phase':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        "  statuses, answered without AAA"
+        f" {'client':>7}  statuses, answered without AAA"
     )
     for ph in (peer, phase):
         j = ph.to_json()
         print(
             f"{ph.name:<32} {j['requests_per_s']:>8.0f} {j['p50_ms']:>8.2f} {j['p95_ms']:>8.2f} "
-            f"{j['p99_ms']:>8.2f} {j['max_ms']:>8.2f}  {j['statuses']}"
-            + (f", {ph.answered}" if ph is phase else "")
+            f"{j['p99_ms']:>8.2f} {j['max_ms']:>8.2f} {j['client_cpu_ms_per_request']:>7.3f}"
+            f"  {j['statuses']}" + (f", {ph.accepted}" if ph is phase else "")
         )
     print(
         f"\ntarget {TARGET_ANSWERS_PER_S:.0f} answers/s with p99 < {TARGET_P99_MS:.0f} ms at "
@@ -480,7 +383,7 @@ def inquiry(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "database": "postgresql",
             "prepare_seconds": round(prepared, 1),
         },
-        "phases": [peer.to_json(), phase.to_json()],
+        "phases": [peer.to_json(), {**phase.to_json(), "answered_without_aaa": phase.accepted}],
         "target": {
             "answers_per_s": TARGET_ANSWERS_PER_S,
             "p99_ms": TARGET_P99_MS,

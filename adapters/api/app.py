@@ -63,7 +63,7 @@ from claims_engine.services.intake import preflight, submit
 from claims_engine.services.members import enrollment_file
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
-from claims_engine.store.db import begin_write, engine_for
+from claims_engine.store.db import KeptConnections, begin_write, engine_for
 from claims_engine.store.tables import pend_items_table
 from workers.settings import Environment
 
@@ -211,6 +211,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         try:
             yield
         finally:
+            connections_270.close()
             worker = state.pop("worker", None)
             if worker is not None:
                 from workers.inprocess import stop_worker
@@ -971,6 +972,9 @@ def create_app(config: ApiConfig) -> FastAPI:
             eligibility_looking.release()
 
     answering_270 = anyio.CapacityLimiter(ANSWERING_270)
+    # one open connection for each 270 answered at once (its statement is most of its store
+    # time: not a pool checkout and reset each time)
+    connections_270 = KeptConnections(engine, ANSWERING_270)  # closed by the lifespan
 
     def _answer_270(body: bytes, who: Principal, route: str) -> Response:
         allowed = None if who.sees_everything else who.npis
@@ -987,6 +991,7 @@ def create_app(config: ApiConfig) -> FastAPI:
                 now=now,
                 max_inquiries=config.max_inquiries,
                 audit=access.audit_entry(who, route, now),
+                connections=connections_270,
             )
         except UnusableInquiry as exc:
             metrics.record_rejected_inquiry("270")

@@ -1,7 +1,8 @@
 """Which modules are compiled with mypyc, and whether this process runs them compiled.
 
 Intake (tokenizer, envelopes, the 837 reader, the edits, the acknowledgment writers) is the
-engine's hot path; ``setup.py`` compiles these modules with mypyc into extension modules that
+engine's hot path, and the 270, 276 and 834 readers are those of the routes answered while the
+sender waits; ``setup.py`` compiles these modules with mypyc into extension modules that
 sit beside their sources. Python prefers an extension to a source file of the same name, so a
 source edited after the build would be silently shadowed by the extension built from its old
 text. :func:`install` prevents that: unless every extension module is there and every source
@@ -36,7 +37,11 @@ COMPILED: tuple[str, ...] = (
     "claims_engine.x12.acks",
     "claims_engine.x12.codes",
     "claims_engine.x12.envelope",
+    "claims_engine.x12.envelope_walk",
     "claims_engine.x12.interchange",
+    "claims_engine.x12.reader270",
+    "claims_engine.x12.reader276",
+    "claims_engine.x12.reader834",
     "claims_engine.x12.reader837",
     "claims_engine.x12.situational",
     "claims_engine.x12.structure",

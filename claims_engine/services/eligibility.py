@@ -112,7 +112,7 @@ from claims_engine.domain.benefits import Plan, PlanVersion
 from claims_engine.domain.money import ZERO
 from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.services.claim_inquiry import UnusableInquiry, unusable
-from claims_engine.store.db import CONTROL_COUNTER, begin_write, next_numbers
+from claims_engine.store.db import CONTROL_COUNTER, KeptConnections, begin_write, next_numbers
 from claims_engine.store.tables import accumulators_table, phi_reads_table
 from claims_engine.store.vault import current_vault
 from claims_engine.x12.reader270 import (
@@ -315,6 +315,7 @@ def answer_270(
     on: date | None = None,
     max_inquiries: int | None = MAX_INQUIRIES,
     audit: Mapping[str, Any] | None = None,
+    connections: KeptConnections | None = None,
 ) -> EligibilityAnswer:
     """The 271 answering the 270 ``data`` (see the module docstring).
 
@@ -326,6 +327,8 @@ def answer_270(
     tells about is committed in the statement that reads their accumulators, before the 271
     is written (see the module docstring). Raises :class:`UnusableInquiry` when the request
     cannot be answered (400 with a TA1, 422 with a 999, 413 over ``max_inquiries`` patients).
+    ``connections``: PostgreSQL connections kept open for the store's statement (a server
+    answering many 270s a second), instead of one from ``engine``'s pool each time.
     """
     request = read_270(data, max_inquiries=max_inquiries)
     if isinstance(request, TooManyInquiries):
@@ -349,7 +352,9 @@ def answer_270(
     wanted = [r for r in pending if r.active is not None]
     if wanted or (audit is not None and members):
         try:
-            met = _read_store(engine, wanted, members if audit is not None else (), audit)
+            met = _read_store(
+                engine, wanted, members if audit is not None else (), audit, connections
+            )
         except STORE_UNAVAILABLE as exc:
             down = exc
     reports: list[EligibilityReport] = []
@@ -733,8 +738,6 @@ def _template(
 
 
 # -- the store: accumulators and audit in one round trip -------------------------------------------
-_autocommit: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-
 # PostgreSQL: the audit rows written by the statement that reads the accumulators (a
 # data-modifying WITH runs to completion whether or not its rows are read); the statement is
 # its own transaction (autocommit), committed before the 271 is written.
@@ -760,10 +763,11 @@ def _read_store(
     wanted: Sequence[_Pending],
     members: Sequence[str],
     audit: Mapping[str, Any] | None,
+    connections: KeptConnections | None,
 ) -> dict[tuple[str, str, date], dict[AccumulatorKey, Decimal]]:
     """The accumulators of ``wanted`` patients, by (member, plan, plan year), and, with
     ``audit``, a ``phi_reads`` row for each of ``members`` committed with the same round trip
-    (PostgreSQL) or transaction (SQLite)."""
+    (PostgreSQL, on one of ``connections`` when given) or transaction (SQLite)."""
     vault = current_vault()
     names: dict[str, str] = {}
     asked: set[tuple[str, str, date]] = set()
@@ -790,12 +794,11 @@ def _read_store(
                 route=audit["route"],
                 records=records,
             )
-        autocommit = _autocommit.get(engine)
-        if autocommit is None:
-            autocommit = _autocommit[engine] = engine.execution_options(
-                isolation_level="AUTOCOMMIT"
-            )
-        with autocommit.connect() as conn:
+        with (
+            connections.connect()
+            if connections is not None
+            else KeptConnections(engine, 0).connect()
+        ) as conn:
             if wanted:
                 sql = (_PG_AUDITED if records else "") + _PG_READ
                 rows = list(conn.exec_driver_sql(sql, params))

@@ -31,6 +31,7 @@ less machinery:
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -333,6 +334,48 @@ def begin_write(engine: Engine) -> Any:
     """A transaction that will write: on SQLite it takes the write lock up front, so two
     writers queue instead of failing on the upgrade from a read lock."""
     return engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin()
+
+
+class KeptConnections:
+    """Up to ``keep`` connections of ``engine`` kept open between statements, in autocommit:
+    for a route that runs one short statement a request, many times a second, where taking a
+    connection from SQLAlchemy's pool and giving it back (its reset and events) costs the
+    process more CPU than the statement itself. A connection whose use raised is given back to
+    the pool, not kept (the next use takes another: a database that went away and came back is
+    used again).
+    """
+
+    def __init__(self, engine: Engine, keep: int) -> None:
+        self.engine = engine
+        self.keep = keep
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            if not self._closed and len(self._idle) < self.keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Give the idle connections back to the engine's pool, and any in use when it ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def is_postgres(conn: Connection) -> bool:

@@ -11,7 +11,6 @@ codes on :class:`InterchangeEnd`, AK9 codes on :class:`GroupEnd`, IK3/IK4/IK5 co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
@@ -20,6 +19,7 @@ from claims_engine.domain.issues import Issue, Location, Scope
 from claims_engine.domain.model import Claim
 from claims_engine.domain.money import ZERO
 from claims_engine.x12 import codes
+from claims_engine.x12.structure import valid_date, valid_time
 from claims_engine.x12.tokenizer import INVALID_CHARACTER, Delimiters
 
 ISA_WIDTHS: Final = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
@@ -169,14 +169,6 @@ def envelope_issue(scope: Scope, ack_code: str, message: str, segment_id: str) -
     )
 
 
-def _valid_date(text: str, fmt: str) -> bool:
-    try:
-        datetime.strptime(text, fmt)
-    except ValueError:
-        return False
-    return True
-
-
 def check_isa(seg: list[str], delimiters: Delimiters) -> tuple[InterchangeHeader, list[Issue]]:
     """Read an ISA into a header and the TA1 problems with it."""
     issues: list[Issue] = []
@@ -216,9 +208,9 @@ def check_isa(seg: list[str], delimiters: Delimiters) -> tuple[InterchangeHeader
         bad(codes.TA1_RECEIVER_QUALIFIER, f"ISA07 {values[6]!r} is not an id qualifier")
     if not values[7].strip():
         bad(codes.TA1_RECEIVER_ID, "ISA08 receiver id is blank")
-    if not _valid_date(values[8], "%y%m%d"):
+    if not (len(values[8]) == 6 and valid_date(values[8])):
         bad(codes.TA1_DATE, f"ISA09 {values[8]!r} is not a date YYMMDD")
-    if not _valid_date(values[9], "%H%M"):
+    if not (len(values[9]) == 4 and valid_time(values[9])):
         bad(codes.TA1_TIME, f"ISA10 {values[9]!r} is not a time HHMM")
     if values[11] != "00501":
         bad(codes.TA1_VERSION, f"ISA12 {values[11]!r}: only version 00501 is supported")

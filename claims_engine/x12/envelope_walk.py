@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Generic, Protocol, TypeVar
 
@@ -190,13 +190,13 @@ def _interchange_issue(ack_code: str, message: str, segment_id: str, position: i
     )
 
 
-@dataclass(slots=True)
-class _Group(Generic[T]):
-    header: GroupHeader
-    issues: list[Issue] = field(default_factory=list)
-    transactions: list[TransactionEnd] = field(default_factory=list)
-    read: list[T] = field(default_factory=list)
-    controls: set[str] = field(default_factory=set)
+class _Group(Generic[T]):  # not a dataclass: mypyc compiles no generic dataclass
+    def __init__(self, header: GroupHeader) -> None:
+        self.header = header
+        self.issues: list[Issue] = []
+        self.transactions: list[TransactionEnd] = []
+        self.read: list[T] = []
+        self.controls: set[str] = set()
 
 
 class EnvelopeWalk(Generic[T]):

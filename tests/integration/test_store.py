@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, SQLModel, col, select
 
 from claims_engine.store import tables as t
-from claims_engine.store.db import MIGRATIONS, current_version, upgrade
+from claims_engine.store.db import MIGRATIONS, KeptConnections, current_version, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -306,3 +307,39 @@ def test_the_first_numbers_of_a_counter_taken_side_by_side_are_all_distinct(
     with ThreadPoolExecutor(workers) as pool:
         taken = [n for numbers in pool.map(take, range(workers)) for n in numbers]
     assert sorted(taken) == list(range(1, len(taken) + 1))
+
+
+def _backend(conn: Any) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def test_kept_connections_are_reused_and_one_that_failed_is_not(postgres_engine: Engine) -> None:
+    """KeptConnections (the 270 route's): the same server session answers again and again
+    (no pool checkout each time), in autocommit (a write is committed without a COMMIT); one
+    whose statement raised is given back and the next use takes another; close() gives back
+    the idle ones (none is held out of the pool after it)."""
+    kept = KeptConnections(postgres_engine, 1)
+    with kept.connect() as conn:
+        first = _backend(conn)
+        conn.exec_driver_sql("CREATE TABLE kept_probe (n int)")
+        conn.exec_driver_sql("INSERT INTO kept_probe VALUES (1)")
+    with postgres_engine.connect() as other:  # committed: another session sees the row
+        assert other.exec_driver_sql("SELECT count(*) FROM kept_probe").scalar_one() == 1
+    with kept.connect() as conn:
+        assert _backend(conn) == first
+    with pytest.raises(ProgrammingError), kept.connect() as failed:
+        failed.exec_driver_sql("SELECT * FROM no_such_table")
+    assert failed.closed
+    with kept.connect() as conn:
+        assert conn is not failed and not conn.closed
+    # two at once: the second is opened, and not kept beyond ``keep``
+    with kept.connect() as a, kept.connect() as b:
+        assert _backend(a) != _backend(b)
+    pool = postgres_engine.pool
+    assert isinstance(pool, QueuePool)
+    assert pool.checkedout() == 1  # the one kept
+    kept.close()
+    assert pool.checkedout() == 0
+    with kept.connect():  # used after close(): given back at the end, not kept
+        pass
+    assert pool.checkedout() == 0

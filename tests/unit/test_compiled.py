@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -143,13 +144,28 @@ def _mutations(valid: bytes, count: int, seed: int) -> list[bytes]:
 
 
 def answers(inputs: Path) -> dict[str, str]:
-    """Each input file's summary and acknowledgments, as digests (run in a child process)."""
+    """Each input file's summary and acknowledgments (an 837), or what its reader made of it
+    (a 270, 276 or 834, by the name's first three characters), as digests (run in a child
+    process)."""
     from claims_engine.cli.main import summary_json
     from claims_engine.front_end.ingest import IntakeOptions, MemoryAckOutput, ingest
+    from claims_engine.x12.reader270 import read_270
+    from claims_engine.x12.reader276 import read_276
+    from claims_engine.x12.reader834 import read_834
 
+    readers: dict[str, Callable[[bytes], object]] = {
+        "270": read_270,
+        "276": read_276,
+        "834": read_834,
+    }
     options = IntakeOptions(received_on=date(2026, 11, 2), created=datetime(2026, 11, 2, 8, 0))
     found = {}
     for path in sorted(inputs.iterdir()):
+        read = readers.get(path.name[:3])
+        if read is not None:
+            text = repr(read(path.read_bytes()))
+            found[path.name] = hashlib.sha256(text.encode()).hexdigest()
+            continue
         out = MemoryAckOutput()
         with path.open("rb") as fh:
             summary = ingest(fh, options, out, name=path.stem)
@@ -183,7 +199,8 @@ def _answers_in_child(inputs: Path, *, pure: bool) -> tuple[bool, dict[str, str]
 @pytest.mark.skipif(not BUILT, reason=NOT_BUILT)
 def test_compiled_and_pure_python_give_the_same_answers() -> None:
     """Every fixture 837, a generated P/I/D batch with other delimiters, and 300 damaged files:
-    the same summaries and byte-identical 999s, 277CAs and TA1s either way."""
+    the same summaries and byte-identical 999s, 277CAs and TA1s either way; every fixture 270,
+    276 and 834 and 100 damaged 270s and 834s each: read the same either way."""
     from claims_engine.cli.fixtures_commands import FIXTURES, generate_file
 
     with tempfile.TemporaryDirectory(prefix="compiled-") as tmp:
@@ -203,10 +220,22 @@ def test_compiled_and_pure_python_give_the_same_answers() -> None:
         valid = (ROOT / "fixtures" / "x12" / "valid" / "837p-two-claims.edi").read_bytes()
         for i, data in enumerate(_mutations(valid, 300, seed=5)):
             (inputs / f"damaged-{i:03d}.x12").write_bytes(data)
+        for kind in ("270", "276", "834"):
+            for path in sorted((ROOT / "fixtures" / "x12" / kind).glob("*.x12")):
+                shutil.copyfile(path, inputs / f"{kind}-{path.name}")
+        for kind, example in (("270", "dependent-request"), ("834", "add-subscriber-coverage")):
+            valid = (ROOT / "fixtures" / "x12" / kind / f"{example}.x12").read_bytes()
+            for i, data in enumerate(_mutations(valid, 100, seed=int(kind))):
+                (inputs / f"{kind}-damaged-{i:03d}.x12").write_bytes(data)
         compiled_run, compiled_answers = _answers_in_child(inputs, pure=False)
         pure_run, pure_answers = _answers_in_child(inputs, pure=True)
     assert compiled_run and not pure_run
-    assert len(compiled_answers) == len(list((ROOT / "fixtures" / "x12").glob("837*/*.edi"))) + 301
+    fixtures = ROOT / "fixtures" / "x12"
+    read_whole = len(list(fixtures.glob("837*/*.edi"))) + 301
+    read_by_readers = len(list(fixtures.glob("2[7][06]/*.x12"))) + len(
+        list(fixtures.glob("834/*.x12"))
+    )
+    assert len(compiled_answers) == read_whole + read_by_readers + 200
     different = sorted(k for k in compiled_answers if compiled_answers[k] != pure_answers.get(k))
     assert different == []
 

@@ -99,6 +99,22 @@ def test_bad_isa_control_number_gets_a_ta1_rejection() -> None:
     assert "*R*018~" in run.ack("ta1")
 
 
+def test_a_bad_isa_date_or_time_gets_a_ta1_rejection() -> None:
+    """ISA09 is six digits of a real day (YYMMDD), ISA10 four of a time of day (HHMM): the
+    widths stay those of the fixed ISA, the value is what is wrong."""
+    for date_, time_, code in (
+        ("261131", "0930", "014"),  # 31 November
+        ("270229", "0930", "014"),  # 2027 is no leap year
+        ("26111 ", "0930", "014"),
+        ("261101", "2460", "015"),
+        ("261101", "093 ", "015"),
+    ):
+        run = run_intake(_replace("*261101*0930*", f"*{date_}*{time_}*"))
+        assert f"*R*{code}~" in run.ack("ta1"), (date_, time_, run.ack("ta1"))
+    run = run_intake(_replace("*261101*0930*", "*280229*2359*"))  # 2028 is a leap year
+    assert "*A*000~" in run.ack("ta1")
+
+
 def test_missing_clm_rejects_the_transaction_on_the_999() -> None:
     segs = _segments(VALID)
     index = next(i for i, s in enumerate(segs) if s.startswith("CLM*26463775"))
