@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the services the integration tests use, PostgreSQL (127.0.0.1:5432) and Redis
-# (127.0.0.1:6379), unless they already answer. Safe to run when they are up. Where one is not
+# (127.0.0.1:6379), unless they already answer, and install the Chromium the browser tests
+# drive. Safe to run when they are up. Where one is not
 # installed and this runs as root on Debian or Ubuntu, it installs the system package first
 # (apt-get), and for a PostgreSQL it installed, lets 127.0.0.1 in without a password and creates
 # the database `test` (what the tests expect; never done to a PostgreSQL that was already there).
@@ -100,6 +101,17 @@ fi
 if ! command -v promtool >/dev/null 2>&1; then
     install_packages promtool prometheus \
         || say "no promtool: alert rules are checked by their schema only"
+fi
+
+# Chromium for the portal's browser tests (tests/browser): Debian's package, which Playwright
+# for Python launches by its path (Playwright's own browser download is not used).
+chromium_path="${CLAIMS_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$chromium_path" ]; then
+    install_packages Chromium chromium fonts-dejavu-core || true
+fi
+if [ ! -x "$chromium_path" ]; then
+    say "Chromium: $chromium_path not found (apt-get install chromium, or set CLAIMS_TEST_CHROMIUM)"
+    problems=1
 fi
 
 if (( problems )); then
