@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from claims_engine.cli import (
+    account_commands,
     api_commands,
     audit_commands,
     eligibility_commands,
@@ -572,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
     pipeline_commands.add_commands(sub)
     api_commands.add_commands(sub)
+    account_commands.add_commands(sub)
     rules_commands.add_commands(sub)
     audit_commands.add_commands(sub)
     examination_commands.add_commands(sub)

@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, insert, select, text, update
 
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.npi import npi_is_valid
@@ -63,6 +63,7 @@ ADULT_AGE = 18
 SENDER_ID = re.compile(r"[!-~][ -~]{0,13}[!-~]")
 _SENDERS_LOCK = 0x73656E64657273  # "senders": serializes registrations on PostgreSQL
 SPONSOR_ID_LENGTH = 80  # N1*P5 N104 (api_keys.sponsor_id)
+KEY_ID = re.compile(r"[A-Za-z0-9-]{1,32}")  # no "_": it ends the key id in a token
 
 
 class Role(StrEnum):
@@ -140,6 +141,7 @@ def create_key(
     same_partner_as: str | None = None,
     sponsor_id: str | None = None,
     sponsors: Iterable[str] | None = None,
+    key_id: str | None = None,
 ) -> CreatedKey:
     """A new key; the token in the answer is the only copy of its secret.
 
@@ -149,7 +151,8 @@ def create_key(
     reference data's ``sponsors.yaml``, when given) and nothing else. Only a
     provider key takes ``senders``, the sender ids it may send 837s under; one that an active
     key already holds only with ``same_partner_as`` naming such a key (see the module
-    docstring).
+    docstring). ``key_id`` names the key (a web account's, see
+    :mod:`claims_engine.services.accounts`); a random id otherwise.
     """
     bad_npis = [n for n in npis if not npi_is_valid(n)]
     if bad_npis:
@@ -206,7 +209,9 @@ def create_key(
         raise ConfigurationError(
             f"an {role.value} key works the payer's pended claims: it takes no --npi or member"
         )
-    key_id = secrets.token_hex(6)
+    if key_id is not None and not KEY_ID.fullmatch(key_id):
+        raise ConfigurationError(f"key id {key_id!r}: 1 to 32 letters, digits or '-'")
+    key_id = key_id or secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     expires = now + lifetime
     npi_list = sorted(set(npis))
@@ -373,10 +378,28 @@ def authenticate(
         row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
         if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
             return None
-        if row.revoked_at is not None or row.expires_at <= now:
-            return None
-        role = Role(row.role)
-        senders = senders_of(conn, key_id).get(key_id, []) if role is Role.PROVIDER else []
+        return _principal_of_row(conn, row, now, reference)
+
+
+def principal_of_key(
+    conn: Connection, key_id: str, now: datetime, reference: ReferenceData | None
+) -> Principal | None:
+    """The principal the key ``key_id`` speaks for, when it is neither expired nor revoked
+    (None otherwise, or when there is no such key); the caller has proven it may use the key
+    (its token's secret, or a web account's sign-in)."""
+    row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
+    if row is None:
+        return None
+    return _principal_of_row(conn, row, now, reference)
+
+
+def _principal_of_row(
+    conn: Connection, row: Row[Any], now: datetime, reference: ReferenceData | None
+) -> Principal | None:
+    if row.revoked_at is not None or row.expires_at <= now:
+        return None
+    role = Role(row.role)
+    senders = senders_of(conn, row.key_id).get(row.key_id, []) if role is Role.PROVIDER else []
     members: frozenset[str] = frozenset()
     if role is Role.MEMBER and row.member_id:
         members = visible_members(row.member_id, row.dependents, reference, now.date())

@@ -63,6 +63,7 @@ from claims_engine.runtime import clock
 from claims_engine.store import tables
 from claims_engine.store.migrations import (
     LOOKUP_SETTING,
+    accounts,
     create_schema,
     enrollment,
     examination,
@@ -136,6 +137,7 @@ MIGRATIONS: list[Step] = [
     (5, "examination of pended claims: pend items, queues, examiner actions", examination),
     (6, "key roles for examiners and supervisors", examiner_roles),
     (7, "enrollment: members and coverage spans, 834s applied, sponsor keys", enrollment),
+    (8, "accounts of the web portal: passwords, second factor, sessions", accounts),
 ]
 
 

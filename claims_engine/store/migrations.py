@@ -20,6 +20,7 @@ old release pass through the same schemas and end the same.
 * Step 4 (:func:`register_senders`) adds ``api_key_senders``, the sender ids (ISA06, GS02)
   registered to provider keys. Keys made before it have none: they read as before, and may not
   submit 837s through the API until a key with sender ids is made for their trading partner.
+* Step 8 (:func:`accounts`) adds the accounts of the web portal, empty.
 """
 
 from __future__ import annotations
@@ -1062,3 +1063,89 @@ def _import_reference_members(conn: Connection, members: Table) -> None:
     ]
     for start in range(0, len(rows), BATCH):
         conn.execute(members.insert(), rows[start : start + BATCH])
+
+
+# -- step 8: accounts of the web portal ---------------------------------------------------------
+
+_SESSION_STAGES_8 = ("enroll", "second", "full")
+
+
+def _account_tables(meta: MetaData) -> tuple[Table, ...]:
+    """The five tables as step 8 made them (frozen: :mod:`tables` moves on)."""
+    accounts = Table(
+        "accounts",
+        meta,
+        _id(),
+        Column("user_id", String(24), nullable=False, unique=True),
+        Column("email_lookup", String(320), nullable=False, unique=True),
+        Column("email", LargeBinary(), nullable=False),
+        _text("role", 16),
+        Column("key_id", String(32), ForeignKey("api_keys.key_id"), nullable=False, unique=True),
+        Column("password_hash", Text(), nullable=True),
+        Column("totp_secret", LargeBinary(), nullable=True),
+        Column("totp_confirmed_at", DateTime(), nullable=True),
+        Column("totp_last_step", BigInteger(), nullable=True),
+        Column("failures", Integer(), nullable=False),
+        Column("locked_until", DateTime(), nullable=True),
+        Column("created_at", DateTime(), nullable=False),
+        Column("last_sign_in_at", DateTime(), nullable=True),
+        Column("disabled_at", DateTime(), nullable=True),
+    )
+    invitations = Table(
+        "account_invitations",
+        meta,
+        _id(),
+        Column("user_id", String(24), ForeignKey("accounts.user_id"), nullable=False, index=True),
+        Column("token_sha256", String(64), nullable=False, unique=True),
+        Column("created_at", DateTime(), nullable=False),
+        Column("expires_at", DateTime(), nullable=False),
+        Column("used_at", DateTime(), nullable=True),
+        Column("voided_at", DateTime(), nullable=True),
+    )
+    codes = Table(
+        "account_recovery_codes",
+        meta,
+        _id(),
+        Column("user_id", String(24), ForeignKey("accounts.user_id"), nullable=False),
+        Column("code_sha256", String(64), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+        Column("used_at", DateTime(), nullable=True),
+        UniqueConstraint("user_id", "code_sha256", name="uq_recovery_codes"),
+    )
+    sessions = Table(
+        "web_sessions",
+        meta,
+        _id(),
+        Column("token_sha256", String(64), nullable=False, unique=True),
+        Column("user_id", String(24), ForeignKey("accounts.user_id"), nullable=False),
+        _text("stage", 8),
+        Column("csrf", String(64), nullable=False),
+        Column("created_at", DateTime(), nullable=False),
+        Column("last_seen_at", DateTime(), nullable=False),
+        Column("ended_at", DateTime(), nullable=True),
+        _text("end_reason", 40, nullable=True),
+        _in("stage", _SESSION_STAGES_8, "ck_web_sessions_stage"),
+        Index("ix_web_sessions_user", "user_id", "ended_at"),
+    )
+    events = Table(
+        "account_events",
+        meta,
+        _id(),
+        Column("at", DateTime(), nullable=False, index=True),
+        _text("user_id", 24, nullable=True),
+        _text("event", 40),
+        _text("detail", 200),
+        Index("ix_account_events_user", "user_id", "id"),
+    )
+    return accounts, invitations, codes, sessions, events
+
+
+def accounts(conn: Connection) -> None:
+    """Step 8: the accounts of the web portal (see :mod:`claims_engine.services.accounts`):
+    accounts, their invitations, recovery codes, sessions and events, all empty. A store
+    made from :mod:`claims_engine.store.tables` after they existed has them: left as they
+    are."""
+    meta = MetaData()
+    _api_keys_7(meta)  # what accounts.key_id names
+    for table in _account_tables(meta):
+        table.create(conn, checkfirst=True)

@@ -172,6 +172,8 @@ REMITTANCE = "remittances.content"
 EXAMINER_ACTION = "examiner_actions.content"
 ENROLLED = "enrollment_members.content"
 ENROLLMENT_REPORT = "enrollment_files.report"
+ACCOUNT_EMAIL = "accounts.email"
+ACCOUNT_TOTP = "accounts.totp_secret"
 SEALED_COLUMNS: dict[str, str] = {
     RAW: "bytes",
     ACK: "text",
@@ -183,6 +185,8 @@ SEALED_COLUMNS: dict[str, str] = {
     EXAMINER_ACTION: "json",
     ENROLLED: "json",
     ENROLLMENT_REPORT: "json",
+    ACCOUNT_EMAIL: "text",
+    ACCOUNT_TOTP: "bytes",  # empty until the account's authenticator app is enrolled
 }
 # Lookup columns: keyed hashes of member ids and patient control numbers (CLM01); a JSON list of
 # them in ``api_keys.dependents``.
@@ -200,6 +204,7 @@ LOOKUP_COLUMNS: tuple[str, ...] = (
     "api_keys.dependents",
     "enrollment_members.member_id",
     "enrollment_members.subscriber_id",
+    "accounts.email_lookup",  # of "email:" and the address in lower case
 )
 
 
@@ -750,6 +755,120 @@ class EnrollmentFileRow(SQLModel, table=True):
     report: bytes = _sealed()
 
 
+class SessionStage(StrEnum):
+    """How far a web session got (see :mod:`claims_engine.services.accounts`)."""
+
+    ENROLL = "enroll"
+    SECOND = "second"
+    FULL = "full"
+
+
+class AccountRow(SQLModel, table=True):
+    """A person's account of the web portal. It speaks through its own ``api_keys`` row
+    (``key_id``, whose secret nobody knows), so scopes, audit and examiner actions are the
+    API's. The email is sealed (shown) and kept as a lookup (signed in with, unique); the
+    password as its argon2id hash; the authenticator app's secret sealed, with the time step
+    its last code was used at (a code is used once). ``failures`` counts failed sign-ins in a
+    row; ``locked_until`` ends a lockout."""
+
+    __tablename__ = "accounts"
+
+    id: int | None = _id()
+    user_id: str = Field(sa_column=Column(String(24), nullable=False, unique=True))
+    email_lookup: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
+    email: bytes = _sealed()
+    role: str = Field(max_length=16)
+    key_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("api_keys.key_id"), nullable=False, unique=True)
+    )
+    password_hash: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    totp_secret: bytes | None = Field(default=None, sa_column=Column(LargeBinary(), nullable=True))
+    totp_confirmed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    failures: int = Field(default=0, sa_column=Column(Integer(), nullable=False))
+    locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    last_sign_in_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(), nullable=True)
+    )
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class AccountInvitationRow(SQLModel, table=True):
+    """A link that lets a person set an account's password: only the SHA-256 of its token is
+    kept. Used once; a newer one (a reset) voids it."""
+
+    __tablename__ = "account_invitations"
+
+    id: int | None = _id()
+    user_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("accounts.user_id"), nullable=False, index=True)
+    )
+    token_sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    voided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class RecoveryCodeRow(SQLModel, table=True):
+    """A single-use recovery code of an account (its SHA-256), for a sign-in without the
+    authenticator app."""
+
+    __tablename__ = "account_recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_sha256", name="uq_recovery_codes"),)
+
+    id: int | None = _id()
+    user_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("accounts.user_id"), nullable=False)
+    )
+    code_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A session of the web portal: the SHA-256 of its cookie's token, the stage it reached,
+    its CSRF token, and when it ended and why (a token of an ended session never works
+    again). ``created_at`` is when its sign-in began (kept across the new tokens a session
+    gets as its stage changes: the absolute timeout counts from it)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        _in("stage", tuple(SessionStage), "ck_web_sessions_stage"),
+        Index("ix_web_sessions_user", "user_id", "ended_at"),
+    )
+
+    id: int | None = _id()
+    token_sha256: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    user_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("accounts.user_id"), nullable=False)
+    )
+    stage: str = Field(max_length=8)
+    csrf: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    end_reason: str | None = Field(default=None, max_length=40)
+
+
+class AccountEventRow(SQLModel, table=True):
+    """What happened to an account, for the audit: sign-ins and their failures, lockouts,
+    enrolments, resets. ``user_id`` is empty for a sign-in with an unknown email. Never a
+    password, code, token or email."""
+
+    __tablename__ = "account_events"
+    __table_args__ = (Index("ix_account_events_user", "user_id", "id"),)
+
+    id: int | None = _id()
+    at: datetime = Field(sa_column=Column(DateTime(), nullable=False, index=True))
+    user_id: str | None = Field(default=None, max_length=24)
+    event: str = Field(max_length=40)
+    detail: str = Field(default="", max_length=200)
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -775,3 +894,8 @@ pended_claims_table: Table = PendedClaimRow.__table__  # type: ignore[attr-defin
 examiner_actions_table: Table = ExaminerActionRow.__table__  # type: ignore[attr-defined]
 enrollment_members_table: Table = EnrolledMemberRow.__table__  # type: ignore[attr-defined]
 enrollment_files_table: Table = EnrollmentFileRow.__table__  # type: ignore[attr-defined]
+accounts_table: Table = AccountRow.__table__  # type: ignore[attr-defined]
+account_invitations_table: Table = AccountInvitationRow.__table__  # type: ignore[attr-defined]
+recovery_codes_table: Table = RecoveryCodeRow.__table__  # type: ignore[attr-defined]
+web_sessions_table: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
+account_events_table: Table = AccountEventRow.__table__  # type: ignore[attr-defined]
