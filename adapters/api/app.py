@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters import fhir
 from adapters.api import models as m
 from adapters.api.security import KeyRing
+from adapters.web.portal import PortalConfig, add_portal, error_page, is_portal_path
 from claims_engine.domain.errors import (
     ClaimsEngineError,
     ConfigurationError,
@@ -237,6 +238,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     )
     bearer = HTTPBearer(auto_error=False, description="a key from `claims-engine keys create`")
     app.add_middleware(CorrelationMiddleware)
+    add_portal(app, PortalConfig(engine, config.now, reference))  # adapters/web: the pages
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -1475,6 +1477,11 @@ def _error_response(
     request: Request, status: int, code: str, message: str, ack: str | None = None
 ) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if is_portal_path(request.url.path) or (
+        "text/html" in request.headers.get("accept", "")
+        and not request.url.path.startswith(("/v1/", "/fhir/"))
+    ):
+        return error_page(status, message)  # a browser's: the portal's page
     if request.url.path.startswith("/fhir/"):
         severity, issue = ("error", "not-found") if status == 404 else ("error", "processing")
         if status == 401:

@@ -624,6 +624,43 @@ def _left(
     return [max(m.amount - met.get(keys[m.network][m.key], ZERO), ZERO) for m in limits]
 
 
+@dataclass(frozen=True, slots=True)
+class LimitProgress:
+    """A deductible or out-of-pocket maximum of a patient's plan year, as a member reads it."""
+
+    kind: str  # "deductible" or "out-of-pocket maximum"
+    level: str  # "individual" or "family"
+    network: str  # "in" or "out"
+    limit: Decimal
+    met: Decimal
+    remaining: Decimal
+
+
+def limit_progress(
+    version: PlanVersion,
+    met: Mapping[AccumulatorKey, Decimal],
+    patient: Member,
+    plan_id: str,
+    year: date,
+) -> tuple[LimitProgress, ...]:
+    """Each deductible and out-of-pocket maximum of ``version`` with what ``met`` (the
+    accumulators so far, keyed as adjudication keys them) has used and what remains: the
+    amounts a 271 tells (pure)."""
+    limits = _limits(version)
+    left = _left(limits, met, patient, plan_id, year)
+    return tuple(
+        LimitProgress(
+            "deductible" if m.info == DEDUCTIBLE else "out-of-pocket maximum",
+            "individual" if m.level == "IND" else "family",
+            m.network,
+            m.amount,
+            m.amount - remaining,
+            remaining,
+        )
+        for m, remaining in zip(limits, left, strict=True)
+    )
+
+
 def _remaining(
     limits: Sequence[_Limit],
     met: Mapping[AccumulatorKey, Decimal],

@@ -1,0 +1,302 @@
+"""The portal: server-rendered pages for members, providers and examiners, beside the API.
+
+:func:`add_portal` adds the pages to the API's FastAPI app (``claims-engine serve``). They are
+plain HTML from Jinja2 templates (``templates/``) with one stylesheet (``static/``) and no
+script: every page works as a form post and a link. What a page shows is read by
+:mod:`claims_engine.services.portal` (and the other services) with the signed-in account's
+principal, the same scopes and the same ``phi_reads`` audit as the API's keys.
+
+Sign-in (:mod:`claims_engine.services.accounts`): email and password, then a TOTP code (or a
+recovery code); an invitation link sets the password and enrolls the authenticator (QR code)
+first. The session is a cookie holding a random token (HttpOnly, SameSite=Lax, Secure except on
+a loopback address), ended on the server by sign-out, 15 minutes idle or 12 hours.
+
+Every form carries a CSRF token: the session's, or before sign-in one of a cookie of its own
+(double submit); a post without it, or with another, is refused (403) before anything is done.
+Every portal response has the security headers of :data:`SECURITY_HEADERS` (a
+Content-Security-Policy without inline script, no framing, ``no-store``). A claim the account may
+not see is the same 404 page as a missing one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from claims_engine.domain.reference_data import ReferenceData
+from claims_engine.services import accounts
+from claims_engine.services.access import Role
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "ce_session"
+FORM_COOKIE = "ce_form"  # the CSRF token of the forms shown before sign-in
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+# the first segment of every portal path (the API's are v1, fhir, docs, healthz, ...)
+PORTAL_ROOTS = frozenset(
+    {"", "sign-in", "sign-out", "invitation", "enroll", "my", "provider", "examiner", "portal"}
+)
+HOME = {
+    Role.MEMBER: "/my/claims",
+}
+
+
+def is_portal_path(path: str) -> bool:
+    return path.split("/", 2)[1] in PORTAL_ROOTS if path.startswith("/") else False
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    engine: Engine
+    now: Callable[[], datetime]
+    reference: Callable[[], ReferenceData | None]
+
+
+# -- presentation: money and dates in the reader's terms --------------------------------------
+def money(value: Decimal | None) -> str:
+    if value is None:
+        return "–"
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
+def day(value: date | datetime | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:%b} {value.day}, {value.year}"
+
+
+def days(first: date | None, last: date | None) -> str:
+    if first is None:
+        return "–"
+    if last is None or last == first:
+        return day(first)
+    return f"{day(first)} to {day(last)}"
+
+
+def templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=money, day=day)
+    env.globals.update(days=days)
+    return env
+
+
+_ERRORS = {
+    400: "The request cannot be used",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed",
+    422: "The request cannot be used",
+    503: "Temporarily unavailable",
+}
+
+
+def error_page(status: int, message: str) -> HTMLResponse:
+    """An error of a portal path answered outside the pages (an unknown path, a database that
+    is down): the same page, without the signed-in parts."""
+    title = _ERRORS.get(status, "Something went wrong")
+    if status == 404:
+        message = "There is no such page."
+    html = (
+        templates()
+        .get_template("error.html")
+        .render(session=None, csrf="", home="/", title=title, message=message)
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+class SecurityHeaders:
+    """The portal's headers on every response of a portal path, and on every other HTML page
+    but the API's own documentation (whose pages run script): not on the API's JSON."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        portal_path = is_portal_path(path)
+        documentation = path.startswith(("/docs", "/redoc"))
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                html = any(
+                    k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers
+                )
+                if portal_path or (html and not documentation):
+                    extra = [
+                        (k.lower().encode(), v.encode())
+                        for k, v in SECURITY_HEADERS.items()
+                        if k.lower().encode() not in present
+                    ]
+                    message = {**message, "headers": headers + extra}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class Portal:
+    """The pages, over ``config``'s store, clock and reference data."""
+
+    def __init__(self, config: PortalConfig) -> None:
+        self.config = config
+        self.env = templates()
+
+    # -- rendering -------------------------------------------------------------------------
+    def page(
+        self,
+        request: Request,
+        template: str,
+        *,
+        session: accounts.WebSession | None = None,
+        status: int = 200,
+        form_token: str | None = None,
+        **values: Any,
+    ) -> HTMLResponse:
+        """``template`` with ``values``; the CSRF token of its forms is the session's or, before
+        sign-in, ``form_token`` (also set as the form cookie)."""
+        csrf = session.csrf if session is not None else form_token or ""
+        html = self.env.get_template(template).render(
+            session=session,
+            csrf=csrf,
+            home=HOME.get(session.role, "/") if session is not None else "/",
+            **values,
+        )
+        response = HTMLResponse(html, status_code=status)
+        if session is None and form_token is not None:
+            self._cookie(request, response, FORM_COOKIE, form_token, strict=True)
+        return response
+
+    def error(
+        self, request: Request, status: int, title: str, message: str, **values: Any
+    ) -> HTMLResponse:
+        return self.page(
+            request,
+            "error.html",
+            status=status,
+            title=title,
+            message=message,
+            session=values.pop("session", None),
+            **values,
+        )
+
+    @staticmethod
+    def _secure(request: Request) -> bool:
+        return request.url.scheme == "https" or (request.url.hostname or "") not in LOOPBACK
+
+    def _cookie(
+        self, request: Request, response: Response, name: str, value: str, *, strict: bool = False
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            httponly=True,
+            secure=self._secure(request),
+            samesite="strict" if strict else "lax",
+            path="/",
+        )
+
+    def signed_in(self, request: Request, session: accounts.WebSession, to: str) -> Response:
+        response = RedirectResponse(to, status_code=303)
+        self._cookie(request, response, SESSION_COOKIE, session.token)
+        response.delete_cookie(FORM_COOKIE, path="/")
+        return response
+
+    # -- who is asking ---------------------------------------------------------------------
+    async def session(self, request: Request) -> accounts.WebSession | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        return await run_in_threadpool(
+            accounts.session_of,
+            self.config.engine,
+            token,
+            self.config.now(),
+            self.config.reference(),
+        )
+
+    @staticmethod
+    def form_token(request: Request) -> str:
+        return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
+
+    async def form(
+        self, request: Request, session: accounts.WebSession | None
+    ) -> dict[str, str] | HTMLResponse:
+        """The posted form's fields, or the 403 page when its CSRF token is missing or not the
+        session's (before sign-in: the form cookie's)."""
+        data = await request.form()
+        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+        expected = session.csrf if session is not None else request.cookies.get(FORM_COOKIE, "")
+        given = fields.get("csrf", "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("portal: a form posted to %s without its CSRF token", request.url.path)
+            return self.error(
+                request,
+                403,
+                "This form has expired",
+                "The form was not sent from this site's current page. Go back, reload the "
+                "page and send it again.",
+                session=session,
+            )
+        return fields
+
+    def to_sign_in(self, request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Where to go after sign-in: a path of this site only (never another origin)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    return target if is_portal_path(target.split("?", 1)[0]) else fallback
+
+
+def add_portal(app: FastAPI, config: PortalConfig) -> Portal:
+    """Add the portal's pages, its stylesheet and its headers to ``app``."""
+    from adapters.web import member_pages, sign_in_pages
+
+    site = Portal(config)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/portal/static", StaticFiles(directory=HERE / "static"), name="portal-static")
+    sign_in_pages.add(app, site)
+    member_pages.add(app, site)
+    return site
