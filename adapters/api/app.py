@@ -44,7 +44,6 @@ from adapters.api import models as m
 from adapters.api.security import KeyRing
 from adapters.web.portal import PortalConfig, add_portal, error_page, is_portal_path
 from claims_engine.domain.errors import (
-    ClaimsEngineError,
     ConfigurationError,
     DataKeyError,
     StoredDataError,
@@ -54,13 +53,12 @@ from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import bind, configure_logging, log_context
 from claims_engine.runtime import clock
-from claims_engine.services import access, queries
+from claims_engine.services import access, queries, submission
 from claims_engine.services import examination as ex
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276
 from claims_engine.services.eligibility import answer_270
 from claims_engine.services.explanation import load_explanations
-from claims_engine.services.intake import preflight, submit
 from claims_engine.services.members import enrollment_file
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
@@ -204,6 +202,48 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     keys = KeyRing(engine, reference, ttl=config.key_cache_seconds)
 
+    # the reference data in force for the 270s and the portal's pages, looked for at most
+    # once a REFERENCE_LOOK_SECONDS (a set loaded meanwhile answers from then on), not with a
+    # store round trip for every request (the key ring asks the store itself); one
+    # thread looks at a time, the others answer meanwhile with the set they have (no stall
+    # of every request in flight each second)
+    reference_held: list[tuple[float, ReferenceData]] = []
+    reference_looking = threading.Lock()
+
+    def reference_in_force() -> ReferenceData:
+        held = reference_held[0] if reference_held else None
+        if held is not None and time.monotonic() - held[0] < REFERENCE_LOOK_SECONDS:
+            return held[1]
+        if not reference_looking.acquire(blocking=held is None):
+            assert held is not None
+            return held[1]
+        try:
+            now = time.monotonic()
+            held = reference_held[0] if reference_held else None
+            if held is not None and now - held[0] < REFERENCE_LOOK_SECONDS:
+                return held[1]  # looked at while this thread waited
+            try:
+                reference = env.runtime().reference
+            except ConfigurationError as exc:
+                raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+            if held is None or held[1] is not reference:
+                # a reference set newly loaded (some 10 objects a member, long-lived): out of
+                # the cyclic garbage collector's full scans, which would otherwise walk them
+                # all again and again while requests are answered (freed by reference counting
+                # all the same)
+                gc.collect()
+                gc.freeze()
+            reference_held[:] = [(now, reference)]
+            return reference
+        finally:
+            reference_looking.release()
+
+    def portal_reference() -> ReferenceData | None:
+        try:
+            return reference_in_force()
+        except ApiError:
+            return None  # no reference data yet
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
@@ -238,7 +278,6 @@ def create_app(config: ApiConfig) -> FastAPI:
     )
     bearer = HTTPBearer(auto_error=False, description="a key from `claims-engine keys create`")
     app.add_middleware(CorrelationMiddleware)
-    add_portal(app, PortalConfig(engine, config.now, reference))  # adapters/web: the pages
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -358,44 +397,42 @@ def create_app(config: ApiConfig) -> FastAPI:
         raw = await _read_body(request, config.max_body_bytes)
         return await run_in_threadpool(_accept, raw, who)
 
+    def _submit_837(
+        raw: bytes, who: Principal, file_name: str = "api-submission"
+    ) -> submission.Submitted | submission.Refused:
+        """The one way an 837 is taken (this route and the provider portal's upload): the
+        checks and storage of :func:`submission.accept_837`, then the queue."""
+        result = submission.accept_837(
+            engine, raw, who, config.now(), env.settings.levels, file_name=file_name
+        )
+        if isinstance(result, submission.Submitted):
+            bind(interchange_id=result.interchange_id)
+            log.info("interchange submitted: %d claims", result.claims, extra={"bytes": len(raw)})
+            _enqueue(result.interchange_id)
+        return result
+
+    # the portal's pages (adapters/web): its providers' uploads come through the same door
+    add_portal(
+        app,
+        PortalConfig(
+            engine,
+            config.now,
+            portal_reference,
+            env.runtime,
+            submit_837=_submit_837,
+            max_upload_bytes=config.max_body_bytes,
+        ),
+    )
+
     def _accept(raw: bytes, who: Principal) -> Response:
-        now = config.now()
-        # under sender ids not the key's: refused before the body is read whole, answered with
-        # nothing of it (no TA1 or 999 of another's interchange)
-        refusal = access.sending_refusal(who, raw)
-        if refusal is not None:
-            raise ApiError(403, "forbidden", refusal)
-        check = preflight(raw, now, env.settings.levels)
-        if not check.usable:
-            status = 422 if check.kind == "999" else 400
-            code = {"ta1": "interchange_refused", "999": "transaction_sets_rejected"}.get(
-                check.kind, "not_x12"
-            )
-            raise ApiError(status, code, check.reason, check.acknowledgment or None)
-        if who.role is Role.PROVIDER and not check.billing_npis <= who.npis:
-            foreign = ", ".join(sorted(check.billing_npis - who.npis)[:5])
-            raise ApiError(
-                403, "forbidden", f"claims billed under NPIs this key does not hold: {foreign}"
-            )
-        try:
-            sub = submit(engine, raw, "api-submission", now, submitted_by=who.key_id)
-        except ClaimsEngineError as exc:
-            raise ApiError(400, "not_x12", str(exc)) from None
-        if sub.duplicate:
-            raise ApiError(
-                409,
-                "duplicate_interchange",
-                f"sender {sub.sender_id} ISA13 {sub.control_number} was received before",
-                sub.ta1 or None,
-            )
-        bind(interchange_id=sub.interchange_id)
-        log.info("interchange submitted: %d claims", check.claims, extra={"bytes": len(raw)})
-        _enqueue(sub.interchange_id)
-        href = f"/v1/interchanges/{sub.interchange_id}"
+        result = _submit_837(raw, who)
+        if isinstance(result, submission.Refused):
+            raise ApiError(result.status, result.code, result.reason, result.acknowledgment)
+        href = f"/v1/interchanges/{result.interchange_id}"
         body = {
-            "id": sub.interchange_id,
+            "id": result.interchange_id,
             "state": "received",
-            "claims": check.claims,
+            "claims": result.claims,
             "links": [{"rel": "self", "href": href}],
         }
         return FastJSON(body, status_code=202, headers={"Location": href})
@@ -938,41 +975,6 @@ def create_app(config: ApiConfig) -> FastAPI:
             _answer_270, body, who, route_of(request), limiter=answering_270
         )
 
-    # the reference data in force, looked for at most once a REFERENCE_LOOK_SECONDS (a set
-    # loaded meanwhile answers from then on), not with a store round trip for every 270; one
-    # thread looks at a time, the others answer meanwhile with the set they have (no stall
-    # of every request in flight each second)
-    eligibility_reference: list[tuple[float, ReferenceData]] = []
-    eligibility_looking = threading.Lock()
-
-    def _eligibility_reference() -> ReferenceData:
-        held = eligibility_reference[0] if eligibility_reference else None
-        if held is not None and time.monotonic() - held[0] < REFERENCE_LOOK_SECONDS:
-            return held[1]
-        if not eligibility_looking.acquire(blocking=held is None):
-            assert held is not None
-            return held[1]
-        try:
-            now = time.monotonic()
-            held = eligibility_reference[0] if eligibility_reference else None
-            if held is not None and now - held[0] < REFERENCE_LOOK_SECONDS:
-                return held[1]  # looked at while this thread waited
-            try:
-                reference = env.runtime().reference
-            except ConfigurationError as exc:
-                raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
-            if held is None or held[1] is not reference:
-                # a reference set newly loaded (some 10 objects a member, long-lived): out of
-                # the cyclic garbage collector's full scans, which would otherwise walk them
-                # all again and again while 270s are answered (freed by reference counting
-                # all the same)
-                gc.collect()
-                gc.freeze()
-            eligibility_reference[:] = [(now, reference)]
-            return reference
-        finally:
-            eligibility_looking.release()
-
     answering_270 = anyio.CapacityLimiter(ANSWERING_270)
     # one open connection for each 270 answered at once (its statement is most of its store
     # time: not a pool checkout and reset each time)
@@ -988,7 +990,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             answer = answer_270(
                 engine,
                 body,
-                reference=_eligibility_reference(),
+                reference=reference_in_force(),
                 allowed_npis=allowed,
                 now=now,
                 max_inquiries=config.max_inquiries,

@@ -40,7 +40,9 @@ from starlette.concurrency import run_in_threadpool
 
 from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.services import accounts
-from claims_engine.services.access import Role
+from claims_engine.services.access import Principal, Role
+from claims_engine.services.reference import Runtime
+from claims_engine.services.submission import Refused, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ PORTAL_ROOTS = frozenset(
 )
 HOME = {
     Role.MEMBER: "/my/claims",
+    Role.PROVIDER: "/provider/claims",
+    Role.INSURER: "/provider/claims",
+    Role.EXAMINER: "/examiner/queues",
+    Role.SUPERVISOR: "/examiner/queues",
 }
 
 
@@ -78,6 +84,10 @@ class PortalConfig:
     engine: Engine
     now: Callable[[], datetime]
     reference: Callable[[], ReferenceData | None]
+    runtime: Callable[[], Runtime] | None = None  # what examiners' actions adjudicate with
+    # the API's door for an 837 (its checks, storage and queue), for the providers' upload
+    submit_837: Callable[[bytes, Principal, str], Submitted | Refused] | None = None
+    max_upload_bytes: int = 0
 
 
 # -- presentation: money and dates in the reader's terms --------------------------------------
@@ -292,11 +302,13 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 def add_portal(app: FastAPI, config: PortalConfig) -> Portal:
     """Add the portal's pages, its stylesheet and its headers to ``app``."""
-    from adapters.web import member_pages, sign_in_pages
+    from adapters.web import examiner_pages, member_pages, provider_pages, sign_in_pages
 
     site = Portal(config)
     app.add_middleware(SecurityHeaders)
     app.mount("/portal/static", StaticFiles(directory=HERE / "static"), name="portal-static")
     sign_in_pages.add(app, site)
     member_pages.add(app, site)
+    provider_pages.add(app, site)
+    examiner_pages.add(app, site)
     return site

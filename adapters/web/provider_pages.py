@@ -1,0 +1,335 @@
+"""A provider office's pages: find a claim (by CLM01, payer claim number, or patient and date of
+service) and read its state and decision; the 835s paying its NPIs and the acknowledgments of
+the files it sent, each downloadable as X12; and the upload of an 837, taken by the same door
+as ``POST /v1/interchanges`` (:func:`claims_engine.services.submission.accept_837` and the
+queue, given to the portal as ``PortalConfig.submit_837``).
+
+What the pages read comes from :mod:`claims_engine.services.portal_provider`, with the signed-in
+account's principal (a provider's NPIs and sender ids; an insurer account sees everything), the
+API's scopes and its ``phi_reads`` audit. An id in a path that is not the account's is the same
+404 page as a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from adapters.web.portal import Portal
+from claims_engine.domain.money import ascii_digits
+from claims_engine.services import accounts
+from claims_engine.services import portal_provider as pp
+from claims_engine.services.access import Principal, Role
+from claims_engine.services.accounts import Stage
+from claims_engine.services.submission import Refused, Submitted
+
+log = logging.getLogger(__name__)
+
+X12_MEDIA = "application/edi-x12"
+ROLES = (Role.PROVIDER, Role.INSURER)
+MULTIPART_SLACK = 64 * 1024  # a form's boundaries, headers and token around the file
+NOT_FOUND = {
+    "claim": (
+        "Claim not found",
+        "There is no such claim among those billed under your NPIs. Search by the claim "
+        "number on your ledger (CLM01), the payer claim number, or the patient and the date.",
+    ),
+    "remittance": ("Remittance not found", "There is no such 835 among those paying your NPIs."),
+    "file": ("File not found", "There is no such file among those you sent."),
+}
+
+
+def _row_id(given: str) -> int | None:
+    """A path's id: 1 to 18 ASCII digits, else None (answered as a missing record)."""
+    if ascii_digits(given) and len(given) <= 18 and int(given) >= 1:
+        return int(given)
+    return None
+
+
+def _page_number(given: str | None) -> int:
+    if given is None or not ascii_digits(given) or len(given) > 5:
+        return 1
+    return min(max(int(given), 1), 10_000)
+
+
+def add(app: FastAPI, site: Portal) -> None:
+    engine = site.config.engine
+    now = site.config.now
+    reference = site.config.reference
+
+    async def provider(request: Request) -> accounts.WebSession | Response:
+        """The signed-in provider's (or insurer's) session, or where to go instead."""
+        session = await site.session(request)
+        if session is None or session.stage is not Stage.FULL:
+            return site.to_sign_in(request)
+        if session.role not in ROLES or session.principal is None:
+            return site.error(
+                request,
+                403,
+                "This page is for providers",
+                "Your account is not a provider's: use the pages of your own role.",
+                session=session,
+            )
+        return session
+
+    def missing(request: Request, what: str, session: accounts.WebSession) -> Response:
+        title, message = NOT_FOUND[what]
+        return site.error(request, 404, title, message, session=session)
+
+    def download(found: pp.Download) -> Response:
+        return Response(
+            found.text,
+            media_type=X12_MEDIA,
+            headers={"Content-Disposition": f'attachment; filename="{found.file_name}"'},
+        )
+
+    @app.get("/provider", include_in_schema=False)
+    async def home() -> Response:
+        return RedirectResponse("/provider/claims", status_code=303)
+
+    @app.get("/provider/claims", include_in_schema=False)
+    async def claims(request: Request) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        q = request.query_params
+        fields = {
+            name: q.get(name, "")[:200]
+            for name in ("claim_id", "npi", "payer_claim_number", "member_id", "service_date")
+        }
+        problem = None
+        found: list[pp.FoundClaim] | None = None
+        try:
+            search = pp.parse_search(who, **fields)
+        except pp.SearchError as exc:
+            search, problem = None, str(exc)
+        if search is not None:
+            at = now()
+            found = await run_in_threadpool(
+                lambda: pp.find_claims(engine, who, search, route="/provider/claims", now=at)
+            )
+        return site.page(
+            request,
+            "provider_claims.html",
+            session=session,
+            status=400 if problem else 200,
+            fields=fields,
+            npis=sorted(who.npis),
+            problem=problem,
+            found=found,
+            searched=search,
+            limit=pp.MAX_FOUND,
+        )
+
+    @app.get("/provider/claims/{claim_id}", include_in_schema=False)
+    async def claim(request: Request, claim_id: str) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        row = _row_id(claim_id)
+        found = None
+        if row is not None:
+            at = now()
+            known = reference()
+            found = await run_in_threadpool(
+                lambda: pp.claim_view(
+                    engine, who, row, known, route="/provider/claims/{claim_id}", now=at
+                )
+            )
+        if found is None:
+            return missing(request, "claim", session)
+        return site.page(request, "provider_claim.html", session=session, claim=found)
+
+    @app.get("/provider/remittances", include_in_schema=False)
+    async def remittances(request: Request) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        page = _page_number(request.query_params.get("page"))
+        lines, more = await run_in_threadpool(lambda: pp.remittances(engine, who, page=page))
+        return site.page(
+            request,
+            "provider_remittances.html",
+            session=session,
+            lines=lines,
+            page=page,
+            more=more,
+        )
+
+    @app.get("/provider/remittances/{remittance_id}/835", include_in_schema=False)
+    async def remittance_835(request: Request, remittance_id: str) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        row = _row_id(remittance_id)
+        found = None
+        if row is not None:
+            at = now()
+            found = await run_in_threadpool(
+                lambda: pp.remittance_file(
+                    engine, who, row, route="/provider/remittances/{remittance_id}/835", now=at
+                )
+            )
+        if found is None:
+            return missing(request, "remittance", session)
+        return download(found)
+
+    async def files_page(
+        request: Request,
+        session: accounts.WebSession,
+        *,
+        status: int = 200,
+        answer: dict[str, Any] | None = None,
+    ) -> Response:
+        who = session.principal
+        assert who is not None
+        page = _page_number(request.query_params.get("page"))
+        views, more = await run_in_threadpool(lambda: pp.files(engine, who, page=page))
+        return site.page(
+            request,
+            "provider_files.html",
+            session=session,
+            status=status,
+            files=views,
+            page=page,
+            more=more,
+            answer=answer,
+            counts=pp.counts_in_words,
+            can_upload=who.role is Role.INSURER or bool(who.senders),
+        )
+
+    @app.get("/provider/files", include_in_schema=False)
+    async def files(request: Request) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        return await files_page(request, session)
+
+    @app.get("/provider/files/{interchange_id}", include_in_schema=False)
+    async def file(request: Request, interchange_id: str) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        row = _row_id(interchange_id)
+        view = None
+        if row is not None:
+            view = await run_in_threadpool(lambda: pp.file_view(engine, who, row))
+        if view is None:
+            return missing(request, "file", session)
+        return site.page(
+            request, "provider_file.html", session=session, file=view, counts=pp.counts_in_words
+        )
+
+    @app.get("/provider/files/{interchange_id}/acknowledgments/{ack_id}", include_in_schema=False)
+    async def acknowledgment(request: Request, interchange_id: str, ack_id: str) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        row, ack = _row_id(interchange_id), _row_id(ack_id)
+        found = None
+        if row is not None and ack is not None:
+            at = now()
+            found = await run_in_threadpool(
+                lambda: pp.acknowledgment_file(
+                    engine,
+                    who,
+                    row,
+                    ack,
+                    route="/provider/files/{interchange_id}/acknowledgments/{ack_id}",
+                    now=at,
+                )
+            )
+        if found is None:
+            return missing(request, "file", session)
+        return download(found)
+
+    @app.post("/provider/files", include_in_schema=False)
+    async def upload(request: Request) -> Response:
+        session = await provider(request)
+        if not isinstance(session, accounts.WebSession):
+            return session
+        who = session.principal
+        assert who is not None
+        submit = site.config.submit_837
+        limit = site.config.max_upload_bytes
+        if submit is None or limit <= 0:
+            return site.error(
+                request,
+                503,
+                "Uploads are not available",
+                "This server does not take files from the portal; send them through the API.",
+                session=session,
+            )
+        declared = request.headers.get("content-length", "")
+        if not ascii_digits(declared) or len(declared) > 18:
+            return site.error(
+                request,
+                411,
+                "The file cannot be used",
+                "The upload did not say its size. Send it again from the form.",
+                session=session,
+            )
+        if int(declared) > limit + MULTIPART_SLACK:
+            return await files_page(request, session, status=413, answer=_too_large(limit))
+        fields = await site.form(request, session)  # the CSRF check, before the file is used
+        form = await request.form()  # parsed once: the same as the check's
+        try:
+            if not isinstance(fields, dict):
+                return fields
+            answer, status = await take(form.get("file"), who, submit, limit)
+        finally:
+            await form.close()  # the upload's temporary file, whatever the answer
+        return await files_page(request, session, status=status, answer=answer)
+
+    async def take(
+        sent: object, who: Principal, submit: Any, limit: int
+    ) -> tuple[dict[str, Any], int]:
+        """The answer to an uploaded file and its status: the API's door's (``submit``)."""
+        if not isinstance(sent, UploadFile) or not sent.filename:
+            return {"outcome": "refused", "reason": "Choose an 837 file to send."}, 400
+        raw = await sent.read(limit + 1)
+        if len(raw) > limit:
+            return _too_large(limit), 413
+        if not raw:
+            return {"outcome": "refused", "reason": "The file is empty.", "name": ""}, 400
+        result = await run_in_threadpool(submit, raw, who, "portal-upload")
+        if isinstance(result, Submitted):
+            accepted = {
+                "outcome": "accepted",
+                "interchange_id": result.interchange_id,
+                "claims": result.claims,
+                "name": sent.filename,
+            }
+            return accepted, 200
+        assert isinstance(result, Refused)
+        refused = {
+            "outcome": "duplicate" if result.code == "duplicate_interchange" else "refused",
+            "reason": result.reason,
+            "acknowledgment": result.acknowledgment,
+            "name": sent.filename,
+        }
+        return refused, result.status
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return {
+        "outcome": "refused",
+        "reason": f"The file is larger than this server takes ({limit:,} bytes). Split it.",
+    }
