@@ -299,7 +299,9 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, exc: SQLAlchemyError) -> Response:
-        log.warning("database error on %s: %s", request.url.path, type(exc).__name__)
+        # the route's template, not the path: a portal path may hold an invitation's token
+        where = str(getattr(request.scope.get("route"), "path", "an unknown route"))
+        log.warning("database error on %s: %s", where, type(exc).__name__)
         return _error_response(request, 503, "database_unavailable", "the store is unavailable")
 
     @app.exception_handler(ex.ExaminationError)
@@ -318,7 +320,8 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     @app.exception_handler(DataKeyError)
     async def _sealed(request: Request, exc: DataKeyError) -> Response:
-        log.error("sealed data unreadable on %s: %s", request.url.path, exc)
+        where = str(getattr(request.scope.get("route"), "path", "an unknown route"))
+        log.error("sealed data unreadable on %s: %s", where, exc)
         return _error_response(request, 500, "stored_data_sealed", str(exc).splitlines()[0])
 
     # -- who is asking -----------------------------------------------------------------------

@@ -50,6 +50,8 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "ce_session"
 FORM_COOKIE = "ce_form"  # the CSRF token of the forms shown before sign-in
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded")
+FORM_BYTES = 64 * 1024  # a portal form but the upload: a few fields
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -230,7 +232,13 @@ class Portal:
 
     @staticmethod
     def _secure(request: Request) -> bool:
-        return request.url.scheme == "https" or (request.url.hostname or "") not in LOOPBACK
+        """Cookies are Secure but for development on a loopback address over plain HTTP: a
+        request that came through a proxy (any forwarding header), or names another host, gets
+        Secure cookies even when the proxy reached the app on 127.0.0.1."""
+        if request.url.scheme == "https" or (request.url.hostname or "") not in LOOPBACK:
+            return True
+        headers = request.headers
+        return any(h in headers for h in FORWARDING_HEADERS)
 
     def _cookie(
         self, request: Request, response: Response, name: str, value: str, *, strict: bool = False
@@ -268,16 +276,33 @@ class Portal:
         return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
 
     async def form(
-        self, request: Request, session: accounts.WebSession | None
+        self, request: Request, session: accounts.WebSession | None, *, upload: bool = False
     ) -> dict[str, str] | HTMLResponse:
         """The posted form's fields, or the 403 page when its CSRF token is missing or not the
-        session's (before sign-in: the form cookie's)."""
-        data = await request.form()
+        session's (before sign-in: the form cookie's). A form is a few fields: a body over
+        :data:`FORM_BYTES`, or without its length, or with a file (but the ``upload``, whose
+        route bounds it first), is refused before it is read."""
+        declared = request.headers.get("content-length", "")
+        if not upload and (
+            not declared.isascii()
+            or not declared.isdigit()
+            or int(declared) > FORM_BYTES
+            or "multipart/" in request.headers.get("content-type", "")
+        ):
+            return self.error(
+                request,
+                413,
+                "The form cannot be used",
+                "The form sent was too large, or not a form of this site's. Go back and send "
+                "it again from the page.",
+                session=session,
+            )
+        data = await request.form(max_files=1 if upload else 0)
         fields = {k: v for k, v in data.items() if isinstance(v, str)}
         expected = session.csrf if session is not None else request.cookies.get(FORM_COOKIE, "")
         given = fields.get("csrf", "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            log.warning("portal: a form posted to %s without its CSRF token", request.url.path)
+            log.warning("portal: a form posted to %s without its CSRF token", route_of(request))
             return self.error(
                 request,
                 403,
@@ -291,6 +316,13 @@ class Portal:
     def to_sign_in(self, request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+
+
+def route_of(request: Request) -> str:
+    """The route's template (``/invitation/{token}``), never the path: a path may hold a
+    secret (an invitation's token), and logs are no place for one."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "an unknown route"))
 
 
 def safe_next(target: str | None, fallback: str) -> str:

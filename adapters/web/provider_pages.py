@@ -288,7 +288,7 @@ def add(app: FastAPI, site: Portal) -> None:
             )
         if int(declared) > limit + MULTIPART_SLACK:
             return await files_page(request, session, status=413, answer=_too_large(limit))
-        fields = await site.form(request, session)  # the CSRF check, before the file is used
+        fields = await site.form(request, session, upload=True)  # CSRF, before the file is used
         form = await request.form()  # parsed once: the same as the check's
         try:
             if not isinstance(fields, dict):

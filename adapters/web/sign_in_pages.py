@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -91,7 +93,7 @@ def add(app: FastAPI, site: Portal) -> None:
         target = _after_stage(session)
         nxt = safe_next(fields.get("next"), "")
         if nxt and session.stage is Stage.SECOND:
-            target += f"?next={nxt}"
+            target += f"?next={quote(nxt, safe='')}"
         return site.signed_in(request, session, target)
 
     @app.get("/sign-in/code", include_in_schema=False)

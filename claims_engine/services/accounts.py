@@ -320,12 +320,16 @@ def _revoke(conn: Connection, key_id: str, now: datetime) -> None:
     )
 
 
-def _end_sessions(conn: Connection, user_id: str, now: datetime, reason: str) -> int:
+def _end_sessions(
+    conn: Connection, user_id: str, now: datetime, reason: str, *, signing_in_only: bool = False
+) -> int:
+    """End the account's sessions (``signing_in_only``: those not yet signed in whole)."""
     s = _sessions.c
+    where = [s.user_id == user_id, s.ended_at.is_(None)]
+    if signing_in_only:
+        where.append(s.stage != Stage.FULL.value)
     done = conn.execute(
-        update(_sessions)
-        .where(s.user_id == user_id, s.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason[:40])
+        update(_sessions).where(*where).values(ended_at=now, end_reason=reason[:40])
     )
     return int(done.rowcount)
 
@@ -562,7 +566,11 @@ def _live(conn: Connection, token: str, now: datetime) -> tuple[Row[Any], Row[An
     reason = None
     if account is None or account.disabled_at is not None:
         reason = "account disabled"
-    elif account.locked_until is not None and account.locked_until > now:
+    elif (
+        account.locked_until is not None
+        and account.locked_until > now
+        and session.stage != Stage.FULL.value
+    ):
         reason = "account locked"
     elif now - session.last_seen_at >= IDLE_TIMEOUT:
         reason = "idle"
@@ -648,7 +656,9 @@ def _record_failure(conn: Connection, account: Row[Any], now: datetime, what: st
     _event(conn, now, account.user_id, "sign-in failed", f"{what} ({failures} in a row)")
     if locked_until is None:
         return False
-    ended = _end_sessions(conn, account.user_id, now, "account locked")
+    # the sessions still signing in end; one signed in whole goes on: failed attempts by
+    # whoever knows the email must not sign its owner out
+    ended = _end_sessions(conn, account.user_id, now, "account locked", signing_in_only=True)
     _event(
         conn,
         now,
@@ -661,9 +671,10 @@ def _record_failure(conn: Connection, account: Row[Any], now: datetime, what: st
 
 def sign_in(engine: Engine, email: str, password: str, now: datetime) -> WebSession:
     """A session at :attr:`Stage.SECOND` when the password is right (the second factor comes
-    next), or at :attr:`Stage.ENROLL` when the account's authenticator app was never
-    confirmed. AccountError, the same for every case, when the email has no account, the
-    password is wrong, or the account is locked or disabled."""
+    next). AccountError, the same for every case, when the email has no account, the password
+    is wrong, the account is locked or disabled, or its authenticator app was never confirmed
+    (the app is enrolled only in the session its invitation began: ``users reset`` gives a new
+    invitation)."""
     lookup = email_lookup(email)
     with engine.connect() as conn:
         account = conn.execute(select(_accounts).where(_accounts.c.email_lookup == lookup)).first()
@@ -685,6 +696,11 @@ def sign_in(engine: Engine, email: str, password: str, now: datetime) -> WebSess
             elif account.password_hash is None:
                 _event(conn, now, account.user_id, "sign-in refused", "no password chosen yet")
                 refusal = WRONG_SIGN_IN
+            elif right and account.totp_confirmed_at is None:
+                # the app is enrolled only in the session its invitation began: a password
+                # alone never reaches an account's second factor (users reset, a new link)
+                _event(conn, now, account.user_id, "sign-in refused", "app never enrolled")
+                refusal = WRONG_SIGN_IN
             elif not right:
                 _record_failure(conn, account, now, "wrong password")
                 refusal = WRONG_SIGN_IN
@@ -698,7 +714,7 @@ def sign_in(engine: Engine, email: str, password: str, now: datetime) -> WebSess
                 conn.execute(
                     update(_accounts).where(_accounts.c.user_id == account.user_id).values(**values)
                 )
-            stage = Stage.SECOND if account.totp_confirmed_at is not None else Stage.ENROLL
+            stage = Stage.SECOND
             made = _new_session(conn, account.user_id, stage, now, now)
             _event(conn, now, account.user_id, "password accepted", f"next: {stage.value}")
             return _web_session(conn, made, account, now, None)

@@ -43,11 +43,17 @@ from claims_engine.store.vault import current_vault
 PAGE_SIZE = 20
 
 # What the member owes, by claim adjustment reason (group PR): the headings of an EOB.
-OWED_AS: dict[str, str] = {"1": "deductible", "2": "coinsurance", "3": "copay"}
+OWED_AS: dict[str, str] = {
+    "1": "deductible",
+    "2": "coinsurance",
+    "3": "copay",
+    "45": "out of network",  # PR-45: an out-of-network provider's charge above the allowed
+}
 WHY_OWED = {
     "deductible": "Deductible",
     "coinsurance": "Coinsurance",
     "copay": "Copay",
+    "out of network": "Out of network: above what the plan allows",
     "not covered": "Not covered by your plan",
 }
 
@@ -229,10 +235,13 @@ def _explained(
                 )
             )
     billed = e.claim.total_charge
-    paid = sum((ln.plan_paid for ln in lines), start=ZERO)
-    owes = sum((ln.you_owe for ln in lines), start=ZERO) + sum(
-        (a.amount for a in (d.claim_adjustments if d else ()) if a.group == "PR"), start=ZERO
-    )
+    # the decision's own totals: the lines', less (paid) or with (owed) the claim-level CAS
+    paid = d.paid if d is not None else ZERO
+    owes = d.patient_responsibility if d is not None else ZERO
+    for a in d.claim_adjustments if d is not None else ():
+        if a.group == "PR":
+            kind = OWED_AS.get(a.reason, "not covered")
+            kinds[kind] = kinds.get(kind, ZERO) + a.amount
     outcome = str(d.outcome) if d is not None else None
     status = status_text(
         e.state,

@@ -327,7 +327,7 @@ def test_another_providers_claim_and_835_are_out_of_reach_and_bad_input_is_told(
     for body, status, words in (
         (b"", 400, "The file is empty"),
         (foreign, 403, "not registered"),
-        (b"not an X12 file at all", 400, ""),
+        (b"not an X12 file at all", 400, "expected an ISA segment"),
     ):
         answered = page.request.post(
             f"{server.url}/provider/files",

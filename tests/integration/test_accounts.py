@@ -300,14 +300,15 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(
     store: Engine, reference: ReferenceData
 ) -> None:
     who = enrolled(store, reference)
-    at = NOW + timedelta(hours=1)
+    at = NOW + timedelta(minutes=10)  # the owner's session is still active
     for n in range(acc.MAX_FAILURES):
         with pytest.raises(AccountError):
             acc.sign_in(store, who.email, f"wrong password {n}", at)
-    assert ("locked", f"until {(at + acc.LOCKOUT).isoformat()}, 1 sessions ended") in events(
+    assert ("locked", f"until {(at + acc.LOCKOUT).isoformat()}, 0 sessions ended") in events(
         store, who.user_id
     )
-    assert acc.session_of(store, who.session.token, at) is None  # its sessions ended
+    # the owner's signed-in session goes on: another's failed attempts do not sign them out
+    assert acc.session_of(store, who.session.token, at) is not None
     assert acc.list_users(store, at)[0]["state"] == "locked"
     with pytest.raises(AccountError) as refused:  # even the right password
         acc.sign_in(store, who.email, PASSWORD, at + acc.LOCKOUT - timedelta(seconds=1))
@@ -435,18 +436,30 @@ def test_a_reset_account_starts_again(store: Engine, reference: ReferenceData) -
     assert full.stage is Stage.FULL and not set(codes) & set(who.codes)
 
 
-def test_a_password_without_an_app_signs_in_to_enrol(
+def test_a_password_alone_never_reaches_an_apps_enrolment(
     store: Engine, reference: ReferenceData
 ) -> None:
+    """The app is enrolled only in the session the invitation began: someone who learns the
+    password of an account whose owner left before enrolling gets nowhere (a supervisor's
+    account here), with the words of any wrong sign-in; the owner asks for a new link."""
     invitation = acc.create_user(store, Role.SUPERVISOR, email="sup@payer.example", now=NOW)
     first = acc.accept_invitation(store, invitation.token, PASSWORD, NOW)
+    secret = acc.totp_enrollment(store, first, NOW).secret
     acc.end_session(store, first.token, NOW)
-    again = acc.sign_in(store, "sup@payer.example", PASSWORD, NOW + timedelta(hours=1))
-    assert again.stage is Stage.ENROLL
-    with pytest.raises(AccountError, match="session has ended"):  # not a second-factor session
-        acc.second_factor(store, again, "123456", NOW + timedelta(hours=1))
+    later = NOW + timedelta(days=30)
+    with pytest.raises(AccountError) as refused:
+        acc.sign_in(store, "sup@payer.example", PASSWORD, later)
+    assert str(refused.value) == acc.WRONG_SIGN_IN
+    assert events(store, first.user_id)[-1] == ("sign-in refused", "app never enrolled")
     with pytest.raises(AccountError, match="session has ended"):
-        acc.totp_enrollment(store, first, NOW + timedelta(hours=1))
+        acc.totp_enrollment(store, first, later)
+    with pytest.raises(AccountError, match="session has ended"):
+        acc.confirm_totp(store, first, code(secret, later), later, reference)
+    # a new link: a new secret, enrolled in the session it begins
+    renewed = acc.reset_user(store, first.user_id, later)
+    session = acc.accept_invitation(store, renewed.token, PASSWORD, later)
+    app = acc.totp_enrollment(store, session, later)
+    assert app.secret != secret
 
 
 # -- the audit holds no secret --------------------------------------------------------------------
