@@ -9,8 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.web.portal import Portal
 from claims_engine.services import accounts, portal
-from claims_engine.services.access import Role
-from claims_engine.services.accounts import Stage
+from claims_engine.services.access import Principal, Role
 
 NOT_FOUND = (
     "There is no such claim among yours. Claims appear here once your provider has sent them."
@@ -22,28 +21,15 @@ def add(app: FastAPI, site: Portal) -> None:
     now = site.config.now
     reference = site.config.reference
 
-    async def member(request: Request) -> accounts.WebSession | Response:
-        """The signed-in member's session, or where to go instead."""
-        session = await site.session(request)
-        if session is None or session.stage is not Stage.FULL:
-            return site.to_sign_in(request)
-        if session.role is not Role.MEMBER or session.principal is None:
-            return site.error(
-                request,
-                403,
-                "This page is for members",
-                "Your account is not a member's: use the pages of your own role.",
-                session=session,
-            )
-        return session
+    async def member(request: Request) -> tuple[accounts.WebSession, Principal] | Response:
+        return await site.signed_in_as(request, frozenset({Role.MEMBER}), "members")
 
     @app.get("/my/claims", include_in_schema=False)
     async def claims(request: Request, page: int = 1) -> Response:
-        session = await member(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await member(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         page = min(max(page, 1), 10_000)
         at = now()
         known = reference()
@@ -72,11 +58,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/my/claims/{claim_id}", include_in_schema=False)
     async def explanation(request: Request, claim_id: str) -> Response:
-        session = await member(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await member(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         found = None
         if claim_id.isascii() and claim_id.isdigit() and len(claim_id) <= 18:
             at = now()

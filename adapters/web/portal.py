@@ -23,7 +23,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -312,6 +312,25 @@ class Portal:
                 session=session,
             )
         return fields
+
+    async def signed_in_as(
+        self, request: Request, roles: Collection[Role], whose: str
+    ) -> tuple[accounts.WebSession, Principal] | Response:
+        """The request's session, signed in whole by an account of one of ``roles``, and its
+        principal; else where to go instead: the sign-in page, or the 403 page saying the page
+        is for ``whose`` (e.g. "members")."""
+        session = await self.session(request)
+        if session is None or session.stage is not accounts.Stage.FULL:
+            return self.to_sign_in(request)
+        if session.role not in roles or session.principal is None:
+            return self.error(
+                request,
+                403,
+                f"This page is for {whose}",
+                "Your account's role has pages of its own: use those.",
+                session=session,
+            )
+        return session, session.principal
 
     def to_sign_in(self, request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

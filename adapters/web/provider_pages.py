@@ -25,7 +25,6 @@ from claims_engine.domain.money import ascii_digits
 from claims_engine.services import accounts
 from claims_engine.services import portal_provider as pp
 from claims_engine.services.access import Principal, Role
-from claims_engine.services.accounts import Stage
 from claims_engine.services.submission import Refused, Submitted
 
 log = logging.getLogger(__name__)
@@ -62,20 +61,8 @@ def add(app: FastAPI, site: Portal) -> None:
     now = site.config.now
     reference = site.config.reference
 
-    async def provider(request: Request) -> accounts.WebSession | Response:
-        """The signed-in provider's (or insurer's) session, or where to go instead."""
-        session = await site.session(request)
-        if session is None or session.stage is not Stage.FULL:
-            return site.to_sign_in(request)
-        if session.role not in ROLES or session.principal is None:
-            return site.error(
-                request,
-                403,
-                "This page is for providers",
-                "Your account is not a provider's: use the pages of your own role.",
-                session=session,
-            )
-        return session
+    async def provider(request: Request) -> tuple[accounts.WebSession, Principal] | Response:
+        return await site.signed_in_as(request, ROLES, "providers")
 
     def missing(request: Request, what: str, session: accounts.WebSession) -> Response:
         title, message = NOT_FOUND[what]
@@ -94,11 +81,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/provider/claims", include_in_schema=False)
     async def claims(request: Request) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         q = request.query_params
         fields = {
             name: q.get(name, "")[:200]
@@ -130,11 +116,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/provider/claims/{claim_id}", include_in_schema=False)
     async def claim(request: Request, claim_id: str) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         row = _row_id(claim_id)
         found = None
         if row is not None:
@@ -151,11 +136,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/provider/remittances", include_in_schema=False)
     async def remittances(request: Request) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         page = _page_number(request.query_params.get("page"))
         lines, more = await run_in_threadpool(lambda: pp.remittances(engine, who, page=page))
         return site.page(
@@ -169,11 +153,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/provider/remittances/{remittance_id}/835", include_in_schema=False)
     async def remittance_835(request: Request, remittance_id: str) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         row = _row_id(remittance_id)
         found = None
         if row is not None:
@@ -213,18 +196,18 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/provider/files", include_in_schema=False)
     async def files(request: Request) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session = signed[0]
         return await files_page(request, session)
 
     @app.get("/provider/files/{interchange_id}", include_in_schema=False)
     async def file(request: Request, interchange_id: str) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         row = _row_id(interchange_id)
         view = None
         if row is not None:
@@ -237,11 +220,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.get("/provider/files/{interchange_id}/acknowledgments/{ack_id}", include_in_schema=False)
     async def acknowledgment(request: Request, interchange_id: str, ack_id: str) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         row, ack = _row_id(interchange_id), _row_id(ack_id)
         found = None
         if row is not None and ack is not None:
@@ -262,11 +244,10 @@ def add(app: FastAPI, site: Portal) -> None:
 
     @app.post("/provider/files", include_in_schema=False)
     async def upload(request: Request) -> Response:
-        session = await provider(request)
-        if not isinstance(session, accounts.WebSession):
-            return session
-        who = session.principal
-        assert who is not None
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
         submit = site.config.submit_837
         limit = site.config.max_upload_bytes
         if submit is None or limit <= 0:
