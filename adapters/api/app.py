@@ -318,6 +318,16 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def _stored(request: Request, exc: StoredDataError) -> Response:
         return _error_response(request, 500, "stored_data_unreadable", str(exc).splitlines()[0])
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # a bug: answered in the caller's terms (the portal's page with its headers, or the
+        # API's JSON), never a bare text; the server logs the traceback as well
+        where = str(getattr(request.scope.get("route"), "path", "an unknown route"))
+        log.error("unexpected %s on %s", type(exc).__name__, where)
+        return _error_response(
+            request, 500, "internal_error", "the server failed on this request; it is logged"
+        )
+
     @app.exception_handler(DataKeyError)
     async def _sealed(request: Request, exc: DataKeyError) -> Response:
         where = str(getattr(request.scope.get("route"), "path", "an unknown route"))

@@ -148,7 +148,8 @@ def error_page(status: int, message: str) -> HTMLResponse:
         .get_template("error.html")
         .render(session=None, csrf="", home="/", title=title, message=message)
     )
-    return HTMLResponse(html, status_code=status)
+    # its own headers: a 500 is answered outside the middleware that adds them
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
 class SecurityHeaders:

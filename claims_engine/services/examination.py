@@ -589,6 +589,9 @@ def queue_page(
 def _cursor(after: str) -> tuple[int, date, int]:
     try:
         priority, due, claim_id = after.split(".")
+        # numbers a store's integer holds: ASCII digits, at most 18 of them
+        if not all(n.isascii() and n.isdigit() and len(n) <= 18 for n in (priority, claim_id)):
+            raise ValueError(after)
         return int(priority), date.fromisoformat(due), int(claim_id)
     except ValueError:
         raise ExaminationError(

@@ -454,7 +454,14 @@ def test_ids_cursors_and_bodies_from_outside_are_checked(desk: Desk) -> None:
     assert desk.get("alice", "/v1/queues/general/claims").json()["items"] == []  # known, empty
     _error(desk.get("alice", "/v1/queues/Not_A_Queue/claims"), 422, "invalid_request")
     _error(desk.get("alice", "/v1/queues/pricing/claims?limit=0"), 422, "invalid_request")
-    for cursor in ("garbage", "3.2026-02-30.1", "x.2026-12-02.1"):
+    for cursor in (
+        "garbage",
+        "3.2026-02-30.1",
+        "x.2026-12-02.1",
+        "1.2026-01-01." + "9" * 40,  # more than a store's integer holds
+        "-1.2026-01-01.1",
+        "\u0661.2026-01-01.1",  # a digit, but not an ASCII one
+    ):
         message = _error(
             desk.get("alice", f"/v1/queues/pricing/claims?after={cursor}"), 400, "bad_request"
         )

@@ -87,3 +87,30 @@ def test_an_invitations_token_never_reaches_the_logs(
     assert any("/invitation/{token}" in line for line in lines), lines
     assert not any(invitation.token in line for line in lines)
     assert accounts.invitation_of(store, invitation.token, NOW) is not None  # still unused
+
+
+def test_a_bug_is_answered_in_the_callers_terms_with_the_headers(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no handler expects: the portal's error page with its security headers for
+    a page, the API's JSON error for an API route; never a bare text."""
+    from adapters.web import sign_in_pages
+    from claims_engine.services import queries
+    from claims_engine.services.access import create_key
+
+    def broken(*_args: object, **_kwargs: object) -> str:
+        raise RuntimeError("a bug")
+
+    app = create_app(ApiConfig(environment_for(store), now=lambda: NOW, inprocess_workers=False))
+    monkeypatch.setattr(sign_in_pages, "safe_next", broken)  # what the sign-in page calls
+    monkeypatch.setattr(queries, "search_claims", broken)  # what GET /v1/claims calls
+    token = create_key(store, Role.INSURER, now=NOW).token
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        page = client.get("/sign-in", headers={"Accept": "text/html"})
+        assert page.status_code == 500
+        assert "Something went wrong" in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+        api = client.get("/v1/claims", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 500
+    assert api.json()["error"]["code"] == "internal_error"
