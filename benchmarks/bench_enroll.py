@@ -327,13 +327,7 @@ def inquiry(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             warm_up(port, bodies, headers)
             asking = [load.request("POST", "/v1/x12/270", headers=headers, body=b) for b in bodies]
             load.drive(port, "warm-up", asking, clients=args.clients, seconds=5.0)
-            peer = load.drive(
-                port,
-                "/healthz (peer: no work)",
-                [load.request("GET", "/healthz")],
-                clients=args.clients,
-                seconds=5.0,
-            )
+            peer = load.peer(port, args.clients)
             phase = load.drive(
                 port,
                 "POST /v1/x12/270, provider",
@@ -354,18 +348,7 @@ def inquiry(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         and p99 < TARGET_P99_MS
         and phase.statuses == {200: phase.requests}
     )
-    print()
-    print(
-        f"{'phase':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        f" {'client':>7}  statuses, answered without AAA"
-    )
-    for ph in (peer, phase):
-        j = ph.to_json()
-        print(
-            f"{ph.name:<32} {j['requests_per_s']:>8.0f} {j['p50_ms']:>8.2f} {j['p95_ms']:>8.2f} "
-            f"{j['p99_ms']:>8.2f} {j['max_ms']:>8.2f} {j['client_cpu_ms_per_request']:>7.3f}"
-            f"  {j['statuses']}" + (f", {ph.accepted}" if ph is phase else "")
-        )
+    load.print_table(peer, phase, "answered without AAA")
     print(
         f"\ntarget {TARGET_ANSWERS_PER_S:.0f} answers/s with p99 < {TARGET_P99_MS:.0f} ms at "
         f"{args.clients} clients: {rps:.0f} answers/s, p99 {p99:.1f} ms -> "

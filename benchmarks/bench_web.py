@@ -213,13 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         asked = pages(data["sessions"], seed=20)
         try:
             load.drive(port, "warm-up", asked, clients=4, seconds=2.0)
-            peer = load.drive(
-                port,
-                "/healthz (peer: no work)",
-                [load.request("GET", "/healthz")],
-                clients=args.clients,
-                seconds=5.0,
-            )
+            peer = load.peer(port, args.clients)
             phase = load.drive(
                 port,
                 "/my/claims and /my/claims/{id}",
@@ -236,18 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     rate = phase.rate
     p99 = phase.percentile(0.99)
     met = rate >= TARGET_PAGES_PER_S and p99 < TARGET_P99_MS and phase.accepted == phase.requests
-    print()
-    print(
-        f"{'phase':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        f" {'client':>7}  statuses, pages as asked"
-    )
-    for ph in (peer, phase):
-        j = ph.to_json()
-        print(
-            f"{ph.name:<32} {j['requests_per_s']:>8.0f} {j['p50_ms']:>8.2f} {j['p95_ms']:>8.2f} "
-            f"{j['p99_ms']:>8.2f} {j['max_ms']:>8.2f} {j['client_cpu_ms_per_request']:>7.3f}"
-            f"  {j['statuses']}" + (f", {ph.accepted}" if ph is phase else "")
-        )
+    load.print_table(peer, phase, "pages as asked")
     print(
         f"\ntarget {TARGET_PAGES_PER_S:.0f} pages/s with p99 < {TARGET_P99_MS:.0f} ms at "
         f"{args.clients} clients: {rate:.0f} pages/s, p99 {p99:.1f} ms -> "

@@ -145,3 +145,31 @@ def drive(
     phase = Phase(name)
     asyncio.run(_drive(host, port, requests, clients, seconds, phase, judge))
     return phase
+
+
+def peer(port: int, clients: int, seconds: float = 5.0) -> Phase:
+    """``/healthz`` on the same server: the peer a route's numbers are read against."""
+    return drive(
+        port,
+        "/healthz (peer: no work)",
+        [request("GET", "/healthz")],
+        clients=clients,
+        seconds=seconds,
+    )
+
+
+def print_table(peer_phase: Phase, phase: Phase, accepted: str) -> None:
+    """The peer's and the phase's rates, latencies, client CPU and statuses; ``accepted``
+    names what the phase's judge counted."""
+    print()
+    print(
+        f"{'phase':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+        f" {'client':>7}  statuses, {accepted}"
+    )
+    for ph in (peer_phase, phase):
+        j = ph.to_json()
+        print(
+            f"{ph.name:<32} {j['requests_per_s']:>8.0f} {j['p50_ms']:>8.2f} {j['p95_ms']:>8.2f} "
+            f"{j['p99_ms']:>8.2f} {j['max_ms']:>8.2f} {j['client_cpu_ms_per_request']:>7.3f}"
+            f"  {j['statuses']}" + (f", {ph.accepted}" if ph is phase else "")
+        )

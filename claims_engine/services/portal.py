@@ -174,6 +174,14 @@ def _provider(reference: ReferenceData | None, npi: str) -> str:
     return known.last_or_org_name.title()
 
 
+def service_code(line: LineDecision) -> str:
+    """What a line's service is called on a page: its procedure code with its modifiers, or
+    its revenue code."""
+    if line.procedure is None:
+        return line.revenue_code
+    return " ".join((line.procedure.code, *line.procedure.modifiers))
+
+
 def _owed(line: LineDecision) -> Decimal:
     return sum((a.amount for a in line.adjustments if a.group == "PR"), start=ZERO)
 
@@ -218,13 +226,10 @@ def _explained(
                 if a.group == "PR":
                     kind = OWED_AS.get(a.reason, "not covered")
                     kinds[kind] = kinds.get(kind, ZERO) + a.amount
-            service = ln.procedure.code if ln.procedure is not None else ln.revenue_code
-            if ln.procedure is not None and ln.procedure.modifiers:
-                service += " " + " ".join(ln.procedure.modifiers)
             lines.append(
                 ServiceLine(
                     ln.line_number,
-                    service,
+                    service_code(ln),
                     ln.service_from,
                     ln.service_to,
                     ln.charge,

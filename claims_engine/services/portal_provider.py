@@ -41,6 +41,7 @@ from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.services import access, queries
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.explanation import load_explanations
+from claims_engine.services.portal import service_code
 from claims_engine.store.db import begin_write
 from claims_engine.store.tables import (
     ClaimState,
@@ -334,13 +335,10 @@ def claim_view(
     d = e.decision if e is not None else None
     lines: list[DecidedLine] = []
     for ln in d.lines if d is not None else ():
-        service = ln.procedure.code if ln.procedure is not None else ln.revenue_code
-        if ln.procedure is not None and ln.procedure.modifiers:
-            service += " " + " ".join(ln.procedure.modifiers)
         lines.append(
             DecidedLine(
                 ln.line_number,
-                service,
+                service_code(ln),
                 ln.service_from,
                 ln.service_to,
                 ln.charge,
