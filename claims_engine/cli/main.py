@@ -23,6 +23,7 @@ Subcommands::
     claims-engine pended queues|list|show|take|release|deny|price|override|request-info|...
     claims-engine report prompt-pay --since DATE --until DATE [--json]
     claims-engine enroll FILE... [--sponsor ID] [--json]
+    claims-engine ncci load DIR [--quarter 2026Q4] [--check] [--json] | ncci list [--json]
 
 The pipeline's commands live in :mod:`claims_engine.cli.pipeline_commands`, the rule pack's in
 :mod:`claims_engine.cli.rules_commands`.
@@ -54,6 +55,7 @@ from claims_engine.cli import (
     eligibility_commands,
     enrollment_commands,
     examination_commands,
+    ncci_commands,
     pipeline_commands,
     report_commands,
     rules_commands,
@@ -580,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_commands.add_commands(sub)
     eligibility_commands.add_commands(sub)
     enrollment_commands.add_commands(sub)
+    ncci_commands.add_commands(sub)
     return parser
 
 

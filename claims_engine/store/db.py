@@ -68,6 +68,7 @@ from claims_engine.store.migrations import (
     enrollment,
     examination,
     examiner_roles,
+    ncci_tables,
     register_senders,
     seal_health_data,
 )
@@ -138,6 +139,7 @@ MIGRATIONS: list[Step] = [
     (6, "key roles for examiners and supervisors", examiner_roles),
     (7, "enrollment: members and coverage spans, 834s applied, sponsor keys", enrollment),
     (8, "accounts of the web portal: passwords, second factor, sessions", accounts),
+    (9, "CMS NCCI edit tables by quarter", ncci_tables),
 ]
 
 

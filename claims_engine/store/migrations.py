@@ -21,6 +21,7 @@ old release pass through the same schemas and end the same.
   registered to provider keys. Keys made before it have none: they read as before, and may not
   submit 837s through the API until a key with sender ids is made for their trading partner.
 * Step 8 (:func:`accounts`) adds the accounts of the web portal, empty.
+* Step 9 (:func:`ncci_tables`) adds ``ncci_tables``, the CMS NCCI edit tables by quarter, empty.
 """
 
 from __future__ import annotations
@@ -1149,3 +1150,33 @@ def accounts(conn: Connection) -> None:
     _api_keys_7(meta)  # what accounts.key_id names
     for table in _account_tables(meta):
         table.create(conn, checkfirst=True)
+
+
+# -- step 9: CMS NCCI edit tables ---------------------------------------------------------------
+
+
+def _ncci_tables_9(meta: MetaData) -> Table:
+    """The table as step 9 made it (frozen: :mod:`tables` moves on)."""
+    return Table(
+        "ncci_tables",
+        meta,
+        _id(),
+        _text("quarter", 6),
+        _text("kind", 3),
+        _text("setting", 12),
+        Column("effective_from", Date(), nullable=False),
+        Column("digest", String(64), nullable=False),
+        Column("edits", Integer(), nullable=False),
+        Column("sources", Text(), nullable=False),
+        Column("loaded_at", DateTime(), nullable=False),
+        Column("payload", LargeBinary(), nullable=False),
+        UniqueConstraint("kind", "setting", "quarter", name="uq_ncci_tables"),
+        _in("kind", ("ptp", "mue"), "ck_ncci_tables_kind"),
+        _in("setting", ("practitioner", "hospital", "dme"), "ck_ncci_tables_setting"),
+    )
+
+
+def ncci_tables(conn: Connection) -> None:
+    """Step 9: ``ncci_tables``, empty (see :mod:`claims_engine.services.ncci`). A store made
+    from :mod:`claims_engine.store.tables` after it existed has it: left as it is."""
+    _ncci_tables_9(MetaData()).create(conn, checkfirst=True)

@@ -869,6 +869,31 @@ class AccountEventRow(SQLModel, table=True):
     detail: str = Field(default="", max_length=200)
 
 
+class NcciTableRow(SQLModel, table=True):
+    """A CMS NCCI table of one quarter (see :mod:`claims_engine.services.ncci`): the PTP edits
+    or the MUEs of one setting, as the compact bytes of :func:`claims_engine.domain.ncci.
+    table_to_bytes`. Public CMS data, not health data: not sealed. ``digest`` is the SHA-256 of
+    its content, so that loading the same edits again changes nothing."""
+
+    __tablename__ = "ncci_tables"
+    __table_args__ = (
+        UniqueConstraint("kind", "setting", "quarter", name="uq_ncci_tables"),
+        _in("kind", ("ptp", "mue"), "ck_ncci_tables_kind"),
+        _in("setting", ("practitioner", "hospital", "dme"), "ck_ncci_tables_setting"),
+    )
+
+    id: int | None = _id()
+    quarter: str = Field(max_length=6)
+    kind: str = Field(max_length=3)
+    setting: str = Field(max_length=12)
+    effective_from: date = Field(sa_column=Column(Date(), nullable=False))
+    digest: str = Field(sa_column=Column(String(64), nullable=False))
+    edits: int = Field(sa_column=Column(Integer(), nullable=False))
+    sources: str = Field(sa_column=Column(Text(), nullable=False))
+    loaded_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -899,3 +924,4 @@ account_invitations_table: Table = AccountInvitationRow.__table__  # type: ignor
 recovery_codes_table: Table = RecoveryCodeRow.__table__  # type: ignore[attr-defined]
 web_sessions_table: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
 account_events_table: Table = AccountEventRow.__table__  # type: ignore[attr-defined]
+ncci_tables_table: Table = NcciTableRow.__table__  # type: ignore[attr-defined]

@@ -266,8 +266,9 @@ def test_an_old_store_is_sealed_and_reads_as_before(
         "6: key roles for examiners and supervisors",
         "7: enrollment: members and coverage spans, 834s applied, sponsor keys",
         "8: accounts of the web portal: passwords, second factor, sessions",
+        "9: CMS NCCI edit tables by quarter",
     ]
-    assert current_version(engine) == len(MIGRATIONS) == 8
+    assert current_version(engine) == len(MIGRATIONS) == 9
     vault = current_vault()
     with engine.connect() as conn:
         check_lookup_key(conn, vault)  # the store notes the lookup key its lookups are made with
@@ -463,6 +464,7 @@ def test_a_store_sealed_from_the_start_is_left_as_it_is(sqlite_engine: Engine) -
         "6: key roles for examiners and supervisors",
         "7: enrollment: members and coverage spans, 834s applied, sponsor keys",
         "8: accounts of the web portal: passwords, second factor, sessions",
+        "9: CMS NCCI edit tables by quarter",
     ]
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM store_settings")).scalar_one() == "f" * 16
