@@ -520,8 +520,11 @@ def _items(
         if profile == ORAL:
             item.update(_oral_sites(ln, supporting))
         remarks = list(dict.fromkeys(line.remarks)) if line is not None else []
-        if remarks:
-            item["noteNumber"] = [notes.number(r) for r in remarks]
+        numbers = [notes.number(r) for r in remarks]
+        if line is not None and line.note:  # the NCCI edit the line met, in words
+            numbers.append(notes.text(line.note))
+        if numbers:
+            item["noteNumber"] = numbers
         item["adjudication"] = _item_adjudication(ln, line, network)
         items.append(item)
     return items
@@ -735,7 +738,7 @@ class _Supporting:
 
 
 class _Notes:
-    """Process notes, one per remark code, numbered as they are first met."""
+    """Process notes, one per remark code (and one per line note), numbered as first met."""
 
     def __init__(self) -> None:
         self.entries: list[JSON] = []
@@ -749,6 +752,16 @@ class _Notes:
                 {"number": found, "type": "display", "text": f"{remark}: {describe_rarc(remark)}"}
             )
             self._numbers[remark] = found
+        return found
+
+    def text(self, text: str) -> int:
+        """A note of its own words (why a line was adjusted, beyond its codes)."""
+        key = "\0" + text  # never a remark code
+        found = self._numbers.get(key)
+        if found is None:
+            found = len(self.entries) + 1
+            self.entries.append({"number": found, "type": "display", "text": text})
+            self._numbers[key] = found
         return found
 
 

@@ -98,6 +98,10 @@ class ApiConfig:
     inprocess_workers: bool = True  # without Redis: run the actors in this process
     key_cache_seconds: float = 30.0
     threads: int = API_THREADS
+    # Swagger UI at /docs: its page runs script from a CDN, on the portal's origin (where it
+    # could read what a signed-in person's cookies may): off unless CLAIMS_API_DOCS=on. The
+    # OpenAPI document (/openapi.json) is served either way.
+    api_docs: bool = False
 
     @property
     def max_276_body_bytes(self) -> int:
@@ -244,6 +248,11 @@ def create_app(config: ApiConfig) -> FastAPI:
         except ApiError:
             return None  # no reference data yet
 
+    # connections kept between uses (closed by the lifespan): the 270's, and the portal's
+    # pages' (a transaction each: the session's check, what the page shows, its audit)
+    connections_270 = KeptConnections(engine, ANSWERING_270)
+    connections_pages = KeptConnections(engine, config.threads, transactions=True)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
@@ -253,6 +262,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             yield
         finally:
             connections_270.close()
+            connections_pages.close()
             worker = state.pop("worker", None)
             if worker is not None:
                 from workers.inprocess import stop_worker
@@ -275,6 +285,8 @@ def create_app(config: ApiConfig) -> FastAPI:
         ),
         lifespan=lifespan,
         default_response_class=FastJSON,
+        docs_url="/docs" if config.api_docs else None,
+        redoc_url=None,  # a CDN's script too, and /docs says the same
     )
     bearer = HTTPBearer(auto_error=False, description="a key from `claims-engine keys create`")
     app.add_middleware(CorrelationMiddleware)
@@ -434,6 +446,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             env.runtime,
             submit_837=_submit_837,
             max_upload_bytes=config.max_body_bytes,
+            connections=connections_pages,
         ),
     )
 
@@ -991,7 +1004,6 @@ def create_app(config: ApiConfig) -> FastAPI:
     answering_270 = anyio.CapacityLimiter(ANSWERING_270)
     # one open connection for each 270 answered at once (its statement is most of its store
     # time: not a pool checkout and reset each time)
-    connections_270 = KeptConnections(engine, ANSWERING_270)  # closed by the lifespan
 
     def _answer_270(body: bytes, who: Principal, route: str) -> Response:
         allowed = None if who.sees_everything else who.npis
@@ -1583,7 +1595,8 @@ def _add_fhir_schemas(app: FastAPI) -> None:
 def app_from_env() -> FastAPI:
     """The app over the environment's store and broker (``CLAIMS_DATABASE_URL``,
     ``CLAIMS_REDIS_URL``; ``CLAIMS_API_MAX_BODY`` bytes per body, ``CLAIMS_API_MAX_INQUIRIES``
-    claim inquiries per 276): uvicorn's factory."""
+    claim inquiries per 276, ``CLAIMS_API_DOCS`` on for Swagger UI at ``/docs``): uvicorn's
+    factory."""
     from workers.settings import environment, use_environment
 
     max_body = _count_setting("CLAIMS_API_MAX_BODY", DEFAULT_MAX_BODY, "bytes")
@@ -1594,7 +1607,24 @@ def app_from_env() -> FastAPI:
     engine = engine_for(settings.database_url, pool_size=API_THREADS, pre_ping=False)
     env = Environment(settings, engine)
     use_environment(env)  # the in-process actors, without Redis, work on the same store
-    return create_app(ApiConfig(env, max_body_bytes=max_body, max_inquiries=max_inquiries))
+    return create_app(
+        ApiConfig(
+            env,
+            max_body_bytes=max_body,
+            max_inquiries=max_inquiries,
+            api_docs=_switch_setting("CLAIMS_API_DOCS"),
+        )
+    )
+
+
+def _switch_setting(name: str) -> bool:
+    """The environment variable ``name`` as on or off (unset or empty: off)."""
+    import os
+
+    text = os.environ.get(name, "").strip().lower()
+    if text not in ("", "on", "off"):
+        raise ConfigurationError(f"{name} must be on or off, not {text!r}")
+    return text == "on"
 
 
 def _count_setting(name: str, default: int, unit: str) -> int:

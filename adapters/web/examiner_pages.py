@@ -31,7 +31,6 @@ from claims_engine.domain.pend_reasons import INFO_REQUESTED
 from claims_engine.services import access, accounts, portal_examiner
 from claims_engine.services import examination as ex
 from claims_engine.services.access import Principal, Role
-from claims_engine.services.accounts import Stage
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import begin_write
@@ -62,6 +61,9 @@ ACTIONS = (
     "info-received",
     "note",
 )
+# who reads the pages and who acts on them: access.examination_refusal's rule
+READING = frozenset({Role.EXAMINER, Role.SUPERVISOR, Role.INSURER})
+ACTING = access.EXAMINING
 _T = TypeVar("_T")
 
 
@@ -256,24 +258,19 @@ def add(app: FastAPI, site: Portal) -> None:
         request: Request, *, acting: bool
     ) -> tuple[accounts.WebSession, Principal] | Response:
         """The session and principal of an account that may use these pages (``acting``:
-        take actions), or where to go instead: the same rule as the API's examination
-        routes."""
-        session = await site.session(request)
-        if session is None or session.stage is not Stage.FULL:
-            if request.method == "GET":
-                return site.to_sign_in(request)
-            return RedirectResponse("/sign-in", status_code=303)
-        who = session.principal
-        refusal = "this account has no role here"
-        if who is not None:
-            refusal = access.examination_refusal(who, acting=acting) or ""
-        if who is None or refusal:
+        take actions), or where to go instead (:meth:`Portal.signed_in_as`): the roles of the
+        API's examination routes, whose rule the service then applies again."""
+        signed = await site.signed_in_as(request, ACTING if acting else READING, "examiners")
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
+        refusal = access.examination_refusal(who, acting=acting)
+        if refusal:  # the roles above are the rule's: never reached while they agree
             return site.error(
                 request,
                 403,
                 "This page is for examiners",
-                f"Your account may not do this: {refusal.rstrip('.')}. Use the pages of your "
-                "own role.",
+                f"Your account may not do this: {refusal.rstrip('.')}.",
                 session=session,
             )
         return session, who

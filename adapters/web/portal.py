@@ -20,6 +20,8 @@ not see is the same 404 page as a missing one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import logging
 import secrets
@@ -28,14 +30,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from claims_engine.domain.reference_data import ReferenceData
@@ -43,12 +45,20 @@ from claims_engine.services import accounts
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.reference import Runtime
 from claims_engine.services.submission import Refused, Submitted
+from claims_engine.store.db import KeptConnections, begin_write
+from claims_engine.store.vault import current_vault
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "ce_session"
-FORM_COOKIE = "ce_form"  # the CSRF token of the forms shown before sign-in
+FORM_COOKIE = "ce_form"  # the CSRF token of the forms shown before sign-in (plain HTTP)
+# ... and its name when Secure: a __Host- cookie is set by this host only (Secure, Path=/, no
+# Domain), never planted by a sibling subdomain
+SECURE_FORM_COOKIE = "__Host-ce_form"
+FORM_KEY_NAME = "claims-engine portal form token key"
+_PROCESS_FORM_KEY = secrets.token_bytes(32)  # with encryption off: this process's own
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded")
 FORM_BYTES = 64 * 1024  # a portal form but the upload: a few fields
@@ -90,6 +100,8 @@ class PortalConfig:
     # the API's door for an 837 (its checks, storage and queue), for the providers' upload
     submit_837: Callable[[bytes, Principal, str], Submitted | Refused] | None = None
     max_upload_bytes: int = 0
+    # where the pages' transactions run (kept connections); None: the engine's pool
+    connections: KeptConnections | None = None
 
 
 # -- presentation: money and dates in the reader's terms --------------------------------------
@@ -112,6 +124,39 @@ def days(first: date | None, last: date | None) -> str:
     if last is None or last == first:
         return day(first)
     return f"{day(first)} to {day(last)}"
+
+
+# -- the pre-sign-in forms' CSRF token ----------------------------------------------------------
+def _form_key() -> bytes:
+    """The server's key of the form tokens: derived from the lookup key (the same in every
+    process of a deployment, never written anywhere), or this process's own random key when
+    encryption is off (a throwaway store)."""
+    vault = current_vault()
+    if not vault.enabled:
+        return _PROCESS_FORM_KEY
+    return bytes.fromhex(vault.lookup(FORM_KEY_NAME))
+
+
+def _form_mac(nonce: str) -> str:
+    digest = hmac.digest(_form_key(), b"ce-form:" + nonce.encode("ascii"), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest[:16]).decode("ascii").rstrip("=")
+
+
+def new_form_token() -> str:
+    """A random value and its HMAC under the server's key: ``nonce.mac``."""
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_form_mac(nonce)}"
+
+
+def form_token_valid(token: str | None) -> bool:
+    """Whether ``token`` was made by this server (:func:`new_form_token`): a value set in the
+    cookie by anyone else (another subdomain, a script of another site) is not."""
+    if not token or len(token) > 100 or not token.isascii():
+        return False
+    nonce, _, mac = token.partition(".")
+    if not nonce or not mac:
+        return False
+    return hmac.compare_digest(mac.encode("ascii"), _form_mac(nonce).encode("ascii"))
 
 
 def templates() -> Environment:
@@ -186,6 +231,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a page's read is given (:meth:`Portal.reading_as`): the transaction it reads in,
+    who is asking, the time and the reference data in force."""
+
+    conn: Connection
+    principal: Principal
+    now: datetime
+    reference: ReferenceData | None
+
+
 class Portal:
     """The pages, over ``config``'s store, clock and reference data."""
 
@@ -215,7 +271,8 @@ class Portal:
         )
         response = HTMLResponse(html, status_code=status)
         if session is None and form_token is not None:
-            self._cookie(request, response, FORM_COOKIE, form_token, strict=True)
+            name = self.form_cookie(request)
+            self._cookie(request, response, name, form_token, strict=True)
         return response
 
     def error(
@@ -256,7 +313,10 @@ class Portal:
     def signed_in(self, request: Request, session: accounts.WebSession, to: str) -> Response:
         response = RedirectResponse(to, status_code=303)
         self._cookie(request, response, SESSION_COOKIE, session.token)
-        response.delete_cookie(FORM_COOKIE, path="/")
+        secure = self._secure(request)  # a __Host- cookie is deleted as it was set: Secure
+        response.delete_cookie(
+            self.form_cookie(request), path="/", secure=secure, httponly=True, samesite="strict"
+        )
         return response
 
     # -- who is asking ---------------------------------------------------------------------
@@ -272,9 +332,17 @@ class Portal:
             self.config.reference(),
         )
 
-    @staticmethod
-    def form_token(request: Request) -> str:
-        return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
+    @classmethod
+    def form_cookie(cls, request: Request) -> str:
+        """The name of the pre-sign-in forms' cookie: ``__Host-`` prefixed when Secure."""
+        return SECURE_FORM_COOKIE if cls._secure(request) else FORM_COOKIE
+
+    @classmethod
+    def form_token(cls, request: Request) -> str:
+        """The pre-sign-in forms' CSRF token: the cookie's when this server made it, else a
+        new one (:func:`new_form_token`)."""
+        given = request.cookies.get(cls.form_cookie(request))
+        return given if given is not None and form_token_valid(given) else new_form_token()
 
     async def form(
         self, request: Request, session: accounts.WebSession | None, *, upload: bool = False
@@ -300,7 +368,12 @@ class Portal:
             )
         data = await request.form(max_files=1 if upload else 0)
         fields = {k: v for k, v in data.items() if isinstance(v, str)}
-        expected = session.csrf if session is not None else request.cookies.get(FORM_COOKIE, "")
+        if session is not None:
+            expected = session.csrf
+        else:  # double submit, of a cookie this server made (not one planted beside it)
+            expected = request.cookies.get(self.form_cookie(request), "")
+            if not form_token_valid(expected):
+                expected = ""
         given = fields.get("csrf", "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("portal: a form posted to %s without its CSRF token", route_of(request))
@@ -320,10 +393,44 @@ class Portal:
         """The request's session, signed in whole by an account of one of ``roles``, and its
         principal; else where to go instead: the sign-in page, or the 403 page saying the page
         is for ``whose`` (e.g. "members")."""
-        session = await self.session(request)
+        return await self.reading_as(request, roles, whose, lambda r: r.principal)
+
+    async def reading_as(
+        self,
+        request: Request,
+        roles: Collection[Role],
+        whose: str,
+        read: Callable[[Reading], T],
+    ) -> tuple[accounts.WebSession, T] | Response:
+        """:meth:`signed_in_as` and the page's ``read`` in one transaction of the store (one
+        connection, one commit: the session's check and touch, what the page shows, its
+        ``phi_reads`` rows): what ``read`` answered with the session, or where to go instead.
+        ``read`` runs only for a session of one of ``roles``, in a worker thread."""
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return self.to_sign_in(request)
+        config = self.config
+        at = config.now()
+        known = config.reference()
+
+        kept = config.connections
+
+        def run() -> tuple[accounts.WebSession | None, tuple[T] | None]:
+            with kept.begin() if kept is not None else begin_write(config.engine) as conn:
+                session = accounts.live_session(conn, token, at, known)
+                if (
+                    session is None
+                    or session.stage is not accounts.Stage.FULL
+                    or session.role not in roles
+                    or session.principal is None
+                ):
+                    return session, None
+                return session, (read(Reading(conn, session.principal, at, known)),)
+
+        session, found = await run_in_threadpool(run)
         if session is None or session.stage is not accounts.Stage.FULL:
             return self.to_sign_in(request)
-        if session.role not in roles or session.principal is None:
+        if found is None:
             return self.error(
                 request,
                 403,
@@ -331,9 +438,13 @@ class Portal:
                 "Your account's role has pages of its own: use those.",
                 session=session,
             )
-        return session, session.principal
+        return session, found[0]
 
     def to_sign_in(self, request: Request) -> RedirectResponse:
+        """The sign-in page, and back to the page asked for after it; a form posted without a
+        session (an action, an upload) is no page to come back to."""
+        if request.method not in ("GET", "HEAD"):
+            return RedirectResponse("/sign-in", status_code=303)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
 

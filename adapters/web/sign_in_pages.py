@@ -14,6 +14,15 @@ from claims_engine.services.access import Role
 from claims_engine.services.accounts import Stage
 
 
+def client_address(request: Request) -> str:
+    """The address a sign-in came from, for its per-client limit: the connection's peer, as
+    the ASGI server gives it. Behind a reverse proxy that is the proxy, unless the server was
+    told to trust it: ``claims-engine serve`` (uvicorn) puts the ``X-Forwarded-For`` client in
+    its place only when the peer is one of ``FORWARDED_ALLOW_IPS`` (127.0.0.1 and ::1 unless
+    set), so a header sent by anyone else is never believed here."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def add(app: FastAPI, site: Portal) -> None:
     engine = site.config.engine
     now = site.config.now
@@ -78,8 +87,25 @@ def add(app: FastAPI, site: Portal) -> None:
         email = fields.get("email", "").strip()
         try:
             session = await run_in_threadpool(
-                accounts.sign_in, engine, email, fields.get("password", ""), now()
+                accounts.sign_in,
+                engine,
+                email,
+                fields.get("password", ""),
+                now(),
+                client_address(request),
             )
+        except accounts.Throttled as exc:
+            minutes = -(-exc.retry_after // 60)
+            response = site.error(
+                request,
+                429,
+                "Too many failed sign-ins",
+                f"Too many sign-ins failed from your network in the last "
+                f"{accounts.CLIENT_WINDOW.seconds // 60} minutes. Nothing was checked: try "
+                f"again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except accounts.AccountError as exc:
             return site.page(
                 request,

@@ -65,7 +65,9 @@ def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise ConfigurationError(f"--workers must be at least 1, not {args.workers}")
     _check_listen(args.host, args.port)  # before it is announced: one line, not uvicorn's logs
     store_engine()  # refuse a missing or old schema before listening
-    stdout.write(f"claims-engine API on http://{args.host}:{args.port} (docs at /docs)\n")
+    stdout.write(
+        f"claims-engine API on http://{args.host}:{args.port} (OpenAPI at /openapi.json)\n"
+    )
     stdout.flush()
     uvicorn.run(
         "adapters.api.app:app_from_env",

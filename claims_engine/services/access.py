@@ -29,17 +29,17 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select, text, update
 
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.npi import npi_is_valid
-from claims_engine.domain.reference_data import ReferenceData
+from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.services.intake import sender_ids
 from claims_engine.services.queries import ClaimScope
 from claims_engine.store.db import begin_write, is_postgres
@@ -378,7 +378,7 @@ def authenticate(
         row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
         if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
             return None
-        return _principal_of_row(conn, row, now, reference)
+        return principal_of_row(conn, row._mapping, now, reference)
 
 
 def principal_of_key(
@@ -390,28 +390,31 @@ def principal_of_key(
     row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
     if row is None:
         return None
-    return _principal_of_row(conn, row, now, reference)
+    return principal_of_row(conn, row._mapping, now, reference)
 
 
-def _principal_of_row(
-    conn: Connection, row: Row[Any], now: datetime, reference: ReferenceData | None
+def principal_of_row(
+    conn: Connection, key: Mapping[Any, Any], now: datetime, reference: ReferenceData | None
 ) -> Principal | None:
-    if row.revoked_at is not None or row.expires_at <= now:
+    """The principal of a key read by the caller (``key``: the ``api_keys`` columns by name),
+    None when it expired or was revoked; a provider's sender ids are read with ``conn``."""
+    if key["revoked_at"] is not None or key["expires_at"] <= now:
         return None
-    role = Role(row.role)
-    senders = senders_of(conn, row.key_id).get(row.key_id, []) if role is Role.PROVIDER else []
+    role = Role(key["role"])
+    key_id = str(key["key_id"])
+    senders = senders_of(conn, key_id).get(key_id, []) if role is Role.PROVIDER else []
     members: frozenset[str] = frozenset()
-    if role is Role.MEMBER and row.member_id:
-        members = visible_members(row.member_id, row.dependents, reference, now.date())
+    if role is Role.MEMBER and key["member_id"]:
+        members = visible_members(key["member_id"], key["dependents"], reference, now.date())
     return Principal(
-        key_id=row.key_id,
+        key_id=key_id,
         role=role,
-        npis=frozenset(row.npis),
-        member_id=row.member_id,
+        npis=frozenset(key["npis"]),
+        member_id=key["member_id"],
         members=members,
-        expires_at=row.expires_at,
+        expires_at=key["expires_at"],
         senders=frozenset(senders),
-        sponsor_id=row.sponsor_id if role is Role.SPONSOR else None,
+        sponsor_id=key["sponsor_id"] if role is Role.SPONSOR else None,
     )
 
 
@@ -436,6 +439,24 @@ def reference_lookups(reference: ReferenceData | None) -> dict[str, str]:
     return found
 
 
+_dependents: list[tuple[object, dict[str, tuple[Member, ...]]]] = []  # (members, by subscriber)
+
+
+def dependents_of(reference: ReferenceData, subscriber_id: str) -> tuple[Member, ...]:
+    """The members of ``reference`` on the policy of the subscriber ``subscriber_id``, but the
+    subscriber (an index made once per reference data, as :func:`reference_lookups`)."""
+    for members, found in _dependents:
+        if members is reference.members:
+            return found.get(subscriber_id, ())
+    index: dict[str, list[Member]] = {}
+    for other in reference.members.values():
+        if other.subscriber_id and other.subscriber_id != other.member_id:
+            index.setdefault(other.subscriber_id, []).append(other)
+    made = {k: tuple(v) for k, v in index.items()}
+    _dependents[:] = [(reference.members, made)]
+    return made.get(subscriber_id, ())
+
+
 def visible_members(
     member: str, granted: Iterable[str], reference: ReferenceData | None, today: date
 ) -> frozenset[str]:
@@ -447,12 +468,8 @@ def visible_members(
     me = reference.members.get(member_id) if reference and member_id else None
     if reference is not None and me is not None and me.is_subscriber:
         lookup = current_vault().lookup
-        for other in reference.members.values():
-            if (
-                other.subscriber_id == me.member_id
-                and other.member_id != me.member_id
-                and age_on(other.birth_date, today) < ADULT_AGE
-            ):
+        for other in dependents_of(reference, me.member_id):
+            if age_on(other.birth_date, today) < ADULT_AGE:
                 seen.add(lookup(other.member_id))
     return frozenset(seen)
 
@@ -594,11 +611,40 @@ def record_reads(
 ) -> int:
     """One audit row per record read; in the caller's transaction, so a read whose audit
     cannot be written fails with it."""
+    return record_reads_of(conn, principal, route, ((record_type, r) for r in record_ids), now)
+
+
+def record_reads_of(
+    conn: Connection,
+    principal: Principal,
+    route: str,
+    records: Iterable[tuple[str, int | str]],
+    now: datetime,
+) -> int:
+    """:func:`record_reads` of records of several types (``(type, id)`` each), in one
+    statement (on PostgreSQL one ``INSERT ... SELECT`` of two arrays, not a statement a
+    row)."""
     entry = audit_entry(principal, route, now)
-    rows = [{**entry, "record_type": record_type, "record_id": str(r)[:64]} for r in record_ids]
-    if rows:
-        conn.execute(insert(_reads), rows)
-    return len(rows)
+    pairs = [(kind, str(r)[:64]) for kind, r in records]
+    if not pairs:
+        return 0
+    if is_postgres(conn):
+        conn.execute(
+            _READS_FROM_ARRAYS,
+            {**entry, "types": [k for k, _ in pairs], "ids": [r for _, r in pairs]},
+        )
+    else:
+        conn.execute(
+            insert(_reads), [{**entry, "record_type": k, "record_id": r} for k, r in pairs]
+        )
+    return len(pairs)
+
+
+_READS_FROM_ARRAYS = text(
+    "INSERT INTO phi_reads (at, key_id, role, route, record_type, record_id) "
+    "SELECT :at, :key_id, :role, :route, r.t, r.i "
+    "FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS r(t, i)"
+)
 
 
 def reads_of(engine: Engine, record_type: str, record_id: int | str) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ with an email, a password and an authenticator app, rather than holding an API k
   account all get the same answer, so the answer never tells whether an email has an account.
   A code of the app is taken once (its time step is kept), one step either side of now.
 * A session is a cookie's random token (only its SHA-256 kept) with a stage (:class:`Stage`) and
-  a CSRF token. It ends after ``IDLE_TIMEOUT`` without use or ``ABSOLUTE_TIMEOUT`` after its
+  a CSRF token. It ends after ``IDLE_TIMEOUT`` without use (its last use is kept to within
+  ``TOUCH_EVERY``: a page seen sooner after the last kept one writes nothing, so a busy session
+  costs no write a page and may end that much early, never late) or ``ABSOLUTE_TIMEOUT`` after its
   sign-in began, when its owner signs out, and when the account is locked, reset or disabled;
   the end is kept on the server (``ended_at``, ``end_reason``) and an ended session's token
   never works again. Each change of stage gives the session a new token and a new CSRF token,
@@ -38,6 +40,7 @@ gives it).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Sequence
@@ -49,13 +52,19 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Select, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from claims_engine.domain.errors import ClaimsEngineError, ConfigurationError
 from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.domain.totp import base32_secret, matching_step, otpauth_uri
-from claims_engine.services.access import Principal, Role, create_key, principal_of_key
+from claims_engine.services.access import (
+    Principal,
+    Role,
+    create_key,
+    principal_of_key,
+    principal_of_row,
+)
 from claims_engine.store.db import begin_write
 from claims_engine.store.tables import (
     ACCOUNT_EMAIL,
@@ -70,9 +79,14 @@ from claims_engine.store.tables import (
 from claims_engine.store.vault import current_vault
 
 IDLE_TIMEOUT = timedelta(minutes=15)
+TOUCH_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
+# failed sign-ins from one client address (any accounts, known or not) within CLIENT_WINDOW
+# that refuse its next sign-ins, before any password is checked, until the oldest is older
+CLIENT_MAX_FAILURES = 20
+CLIENT_WINDOW = timedelta(minutes=15)
 INVITATION_LIFETIME = timedelta(days=7)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # a longer one would only make the hash slow to compute
@@ -96,6 +110,10 @@ NOW_LOCKED = (
     f"too many failed attempts: you are signed out and the account is locked for "
     f"{LOCKOUT.seconds // 60} minutes"
 )
+THROTTLED = (
+    f"too many failed sign-ins from your network: sign-in is paused for up to "
+    f"{CLIENT_WINDOW.seconds // 60} minutes"
+)
 SESSION_OVER = "your session has ended: sign in again"
 BAD_INVITATION = (
     "this invitation link does not work: it was used already, replaced by a newer one, or it "
@@ -112,6 +130,16 @@ _events = account_events_table
 class AccountError(ClaimsEngineError):
     """A sign-in, invitation or session step refused. Its text is safe to show to the person:
     it never tells whether an email has an account."""
+
+
+class Throttled(AccountError):
+    """A sign-in refused before its password is looked at: its client address failed
+    ``CLIENT_MAX_FAILURES`` sign-ins within ``CLIENT_WINDOW``. ``retry_after``: whole seconds
+    until one more is taken."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(THROTTLED)
+        self.retry_after = retry_after
 
 
 class Stage(StrEnum):
@@ -554,21 +582,57 @@ def _end(conn: Connection, session_id: int, now: datetime, reason: str) -> bool:
     return bool(done.rowcount)
 
 
-def _live(conn: Connection, token: str, now: datetime) -> tuple[Row[Any], Row[Any]] | None:
-    """The session of ``token`` and its account, while it lasts (touched: seen ``now``); one
-    that should have ended (idle, too old, its account locked or disabled) is ended now, with
-    its reason, and None answered."""
+def _live_query() -> Select[Any]:
+    s, a, k = _sessions.c, _accounts.c, api_keys_table.c
+    return (
+        select(
+            s.id,
+            s.user_id,
+            s.stage,
+            s.csrf,
+            s.created_at,
+            s.last_seen_at,
+            s.ended_at,
+            a.id.label("account_id"),
+            a.email,
+            a.role,
+            a.disabled_at,
+            a.locked_until,
+            k.key_id,
+            k.role.label("key_role"),
+            k.npis,
+            k.member_id,
+            k.dependents,
+            k.sponsor_id,
+            k.expires_at,
+            k.revoked_at,
+        )
+        .select_from(_sessions)
+        .outerjoin(_accounts, a.user_id == s.user_id)
+        .outerjoin(api_keys_table, k.key_id == a.key_id)
+        .where(s.token_sha256 == bindparam("token"))
+    )
+
+
+_LIVE = _live_query()  # made once: every page asks it
+
+
+def _live(conn: Connection, token: str, now: datetime) -> Row[Any] | None:
+    """The session of ``token`` with its account's and its key's columns, in one statement,
+    while it lasts (touched: seen ``now``); one that should have ended (idle, too old, its
+    account locked or disabled) is ended now, with its reason, and None answered. The row's
+    ``id``, ``user_id``, ``created_at`` are the session's; ``account_id`` and ``key_role`` the
+    account's id and its key's role."""
     s = _sessions.c
-    session = conn.execute(select(_sessions).where(s.token_sha256 == _sha256(token))).first()
+    session = conn.execute(_LIVE, {"token": _sha256(token)}).first()
     if session is None or session.ended_at is not None:
         return None
-    account = _account(conn, session.user_id)
     reason = None
-    if account is None or account.disabled_at is not None:
+    if session.account_id is None or session.disabled_at is not None:
         reason = "account disabled"
     elif (
-        account.locked_until is not None
-        and account.locked_until > now
+        session.locked_until is not None
+        and session.locked_until > now
         and session.stage != Stage.FULL.value
     ):
         reason = "account locked"
@@ -580,31 +644,63 @@ def _live(conn: Connection, token: str, now: datetime) -> tuple[Row[Any], Row[An
         if _end(conn, session.id, now, reason):
             _event(conn, now, session.user_id, "session ended", reason)
         return None
-    conn.execute(update(_sessions).where(s.id == session.id).values(last_seen_at=now))
-    assert account is not None
-    return session, account
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        conn.execute(update(_sessions).where(s.id == session.id).values(last_seen_at=now))
+    return session
+
+
+def live_session(
+    conn: Connection, token: str, now: datetime, reference: ReferenceData | None = None
+) -> WebSession | None:
+    """The session of a cookie's token, seen ``now``, in the caller's transaction (a page reads
+    what it shows in the same one); None when there is none, it ended, or it ends now (idle
+    for ``IDLE_TIMEOUT``, begun ``ABSOLUTE_TIMEOUT`` ago, its account locked or disabled, its
+    key revoked): it is then ended with that reason. One statement, a second when its use is
+    written (``TOUCH_EVERY``), one more for a provider (its sender ids)."""
+    if not token:
+        return None
+    row = _live(conn, token, now)
+    if row is None:
+        return None
+    stage = Stage(row.stage)
+    principal = None
+    if stage is Stage.FULL:
+        key = {
+            "key_id": row.key_id,
+            "role": row.key_role,
+            "npis": row.npis,
+            "member_id": row.member_id,
+            "dependents": row.dependents,
+            "sponsor_id": row.sponsor_id,
+            "expires_at": row.expires_at,
+            "revoked_at": row.revoked_at,
+        }
+        principal = principal_of_row(conn, key, now, reference)
+        if principal is None:  # the key was revoked
+            _end(conn, row.id, now, "key revoked")
+            _event(conn, now, row.user_id, "session ended", "key revoked")
+            return None
+    return WebSession(
+        token=token,
+        user_id=row.user_id,
+        email=current_vault().open_text(row.email, ACCOUNT_EMAIL, row.account_id),
+        role=Role(row.role),
+        stage=stage,
+        csrf=row.csrf,
+        created_at=row.created_at,
+        last_seen_at=now,
+        principal=principal,
+    )
 
 
 def session_of(
     engine: Engine, token: str, now: datetime, reference: ReferenceData | None = None
 ) -> WebSession | None:
-    """The session of a cookie's token, seen ``now``; None when there is none, it ended, or it
-    ends now (idle for ``IDLE_TIMEOUT``, begun ``ABSOLUTE_TIMEOUT`` ago, its account locked or
-    disabled, its key revoked): it is then ended on the server with that reason."""
+    """:func:`live_session` in a transaction of its own."""
     if not token:
         return None
     with begin_write(engine) as conn:
-        found = _live(conn, token, now)
-        if found is None:
-            return None
-        session, account = found
-        made = _Made(token, session.csrf, Stage(session.stage), session.created_at)
-        web = _web_session(conn, made, account, now, reference)
-        if web.stage is Stage.FULL and web.principal is None:  # the key was revoked
-            _end(conn, session.id, now, "key revoked")
-            _event(conn, now, session.user_id, "session ended", "key revoked")
-            return None
-        return web
+        return live_session(conn, token, now, reference)
 
 
 def end_session(engine: Engine, token: str, now: datetime, reason: str = "signed out") -> None:
@@ -626,10 +722,10 @@ def _require(
     """The live session ``session`` names, at ``stage``, and its account (locked for the
     change); None when it has ended (or ends now: its end is kept) or is at another stage."""
     found = _live(conn, session.token, now)
-    if found is None or found[0].stage != stage.value:
+    if found is None or found.stage != stage.value:
         return None
-    account = _account(conn, found[1].user_id, lock=True)
-    return None if account is None else (found[0], account)
+    account = _account(conn, found.user_id, lock=True)
+    return None if account is None else (found, account)
 
 
 def _rotate(conn: Connection, session: Row[Any], stage: Stage, now: datetime) -> _Made:
@@ -642,9 +738,12 @@ def _rotate(conn: Connection, session: Row[Any], stage: Stage, now: datetime) ->
 # -- sign-in --------------------------------------------------------------------------------------
 
 
-def _record_failure(conn: Connection, account: Row[Any], now: datetime, what: str) -> bool:
+def _record_failure(
+    conn: Connection, account: Row[Any], now: datetime, what: str, client: str = ""
+) -> bool:
     """Count a failed sign-in of ``account``; True when it locks the account (its sessions
-    end). A lockout that is over starts the count again."""
+    end). A lockout that is over starts the count again. ``client``: the attempt's
+    :func:`_client_mark`, at the end of the event's detail."""
     over = account.locked_until is not None and account.locked_until <= now
     failures = (0 if over else account.failures) + 1
     locked_until = now + LOCKOUT if failures >= MAX_FAILURES else None
@@ -653,7 +752,7 @@ def _record_failure(conn: Connection, account: Row[Any], now: datetime, what: st
         .where(_accounts.c.user_id == account.user_id)
         .values(failures=failures, locked_until=locked_until)
     )
-    _event(conn, now, account.user_id, "sign-in failed", f"{what} ({failures} in a row)")
+    _event(conn, now, account.user_id, "sign-in failed", f"{what} ({failures} in a row){client}")
     if locked_until is None:
         return False
     # the sessions still signing in end; one signed in whole goes on: failed attempts by
@@ -669,40 +768,93 @@ def _record_failure(conn: Connection, account: Row[Any], now: datetime, what: st
     return True
 
 
-def sign_in(engine: Engine, email: str, password: str, now: datetime) -> WebSession:
+_CLIENT_FAILURES = ("sign-in failed", "sign-in refused")  # the events a client's count reads
+
+
+def _client_mark(address: str) -> str:
+    """How a sign-in's client address ends its events' detail: its keyed hash (the vault's
+    lookup, as an email's), never the address itself, so that a client's failures are counted
+    across accounts and processes without the audit holding where people sign in from."""
+    return "; client " + current_vault().lookup("client:" + address[:64])
+
+
+def _client_failures(conn: Connection, mark: str, now: datetime) -> list[datetime]:
+    """When the client of ``mark`` failed to sign in within ``CLIENT_WINDOW`` of ``now``, the
+    latest first: at most one more than ``CLIENT_MAX_FAILURES``."""
+    e = _events.c
+    return list(
+        conn.execute(
+            select(e.at)
+            .where(
+                e.at > now - CLIENT_WINDOW,
+                e.event.in_(_CLIENT_FAILURES),
+                e.detail.endswith(mark, autoescape=True),
+            )
+            .order_by(e.at.desc())
+            .limit(CLIENT_MAX_FAILURES + 1)
+        ).scalars()
+    )
+
+
+def _throttled_until(failures: list[datetime]) -> datetime | None:
+    """When a client with ``failures`` (:func:`_client_failures`) may try again; None: now."""
+    if len(failures) < CLIENT_MAX_FAILURES:
+        return None
+    return failures[CLIENT_MAX_FAILURES - 1] + CLIENT_WINDOW  # the oldest counted leaves
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+def sign_in(
+    engine: Engine, email: str, password: str, now: datetime, client: str | None = None
+) -> WebSession:
     """A session at :attr:`Stage.SECOND` when the password is right (the second factor comes
     next). AccountError, the same for every case, when the email has no account, the password
     is wrong, the account is locked or disabled, or its authenticator app was never confirmed
     (the app is enrolled only in the session its invitation began: ``users reset`` gives a new
-    invitation)."""
+    invitation).
+
+    ``client`` is the address the attempt came from (the web page's; None from elsewhere):
+    :class:`Throttled`, before the account is looked up or the password hashed, while that
+    address has ``CLIENT_MAX_FAILURES`` failed sign-ins within ``CLIENT_WINDOW`` whatever their
+    emails (credential stuffing: many accounts tried from one place, each below its own
+    lockout). The failure that reaches the limit records ``sign-in throttled``."""
+    mark = _client_mark(client) if client is not None else ""
+    if mark:
+        with engine.connect() as conn:
+            until = _throttled_until(_client_failures(conn, mark, now))
+        if until is not None:
+            raise Throttled(_retry_after(until, now))
     lookup = email_lookup(email)
     with engine.connect() as conn:
         account = conn.execute(select(_accounts).where(_accounts.c.email_lookup == lookup)).first()
     right = _password_matches(account.password_hash if account is not None else None, password)
     with begin_write(engine) as conn:
         if account is None:
-            _event(conn, now, None, "sign-in failed", "unknown email")
+            _event(conn, now, None, "sign-in failed", "unknown email" + mark)
             refusal: str | None = WRONG_SIGN_IN
         else:
             account = _account(conn, account.user_id, lock=True)
             assert account is not None
             refusal = None
+            refused = None
             if account.disabled_at is not None:
-                _event(conn, now, account.user_id, "sign-in refused", "account disabled")
-                refusal = WRONG_SIGN_IN
+                refused = "account disabled"
             elif account.locked_until is not None and account.locked_until > now:
-                _event(conn, now, account.user_id, "sign-in refused", "account locked")
-                refusal = WRONG_SIGN_IN
+                refused = "account locked"
             elif account.password_hash is None:
-                _event(conn, now, account.user_id, "sign-in refused", "no password chosen yet")
-                refusal = WRONG_SIGN_IN
+                refused = "no password chosen yet"
             elif right and account.totp_confirmed_at is None:
                 # the app is enrolled only in the session its invitation began: a password
                 # alone never reaches an account's second factor (users reset, a new link)
-                _event(conn, now, account.user_id, "sign-in refused", "app never enrolled")
-                refusal = WRONG_SIGN_IN
+                refused = "app never enrolled"
             elif not right:
-                _record_failure(conn, account, now, "wrong password")
+                _record_failure(conn, account, now, "wrong password", mark)
+                refusal = WRONG_SIGN_IN
+            if refused is not None:
+                _event(conn, now, account.user_id, "sign-in refused", refused + mark)
                 refusal = WRONG_SIGN_IN
         if refusal is None and account is not None:
             values: dict[str, Any] = {}
@@ -718,6 +870,18 @@ def sign_in(engine: Engine, email: str, password: str, now: datetime) -> WebSess
             made = _new_session(conn, account.user_id, stage, now, now)
             _event(conn, now, account.user_id, "password accepted", f"next: {stage.value}")
             return _web_session(conn, made, account, now, None)
+        failures = _client_failures(conn, mark, now) if mark else []
+        if len(failures) == CLIENT_MAX_FAILURES:  # this failure reached the limit
+            until = _throttled_until(failures)
+            assert until is not None
+            _event(
+                conn,
+                now,
+                None,
+                "sign-in throttled",
+                f"{CLIENT_MAX_FAILURES} failed in {CLIENT_WINDOW.seconds // 60} minutes, "
+                f"until {until.isoformat()}{mark}",
+            )
     raise AccountError(refusal or WRONG_SIGN_IN)
 
 

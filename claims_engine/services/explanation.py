@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, select
 
 from claims_engine.adjudication.decision import ClaimDecision
 from claims_engine.domain.model import Claim
@@ -97,11 +97,22 @@ def load_explanation(engine: Engine, claim_row_id: int) -> Explanation | None:
 def load_explanations(engine: Engine, claim_row_ids: Sequence[int]) -> list[Explanation]:
     """The explanations of the claims among ``claim_row_ids`` that exist, in the order asked
     (an id asked twice comes twice). Three or four statements per :data:`CHUNK` ids."""
+    with engine.connect() as conn:
+        return read_explanations(conn, claim_row_ids)
+
+
+def read_explanations(
+    conn: Connection,
+    claim_row_ids: Sequence[int],
+    visible: ColumnElement[bool] | None = None,
+) -> list[Explanation]:
+    """:func:`load_explanations` in the caller's transaction (a page that audits its reads
+    reads and audits in one), of the claims among them the condition ``visible`` on
+    ``claims`` accepts (None: all)."""
     wanted = list(dict.fromkeys(int(i) for i in claim_row_ids))
     loaded: dict[int, Explanation] = {}
-    with engine.connect() as conn:
-        for chunk in _chunks(wanted):
-            loaded.update(_load(conn, chunk))
+    for chunk in _chunks(wanted):
+        loaded.update(_load(conn, chunk, visible))
     return [loaded[int(i)] for i in claim_row_ids if int(i) in loaded]
 
 
@@ -144,20 +155,23 @@ def _reversing_claims(conn: Connection, numbers: list[str | None]) -> dict[str, 
     return result
 
 
-def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
+def _load(
+    conn: Connection, ids: list[int], visible: ColumnElement[bool] | None = None
+) -> dict[int, Explanation]:
     c, a = _claims.c, _adjudications.c
-    rows = conn.execute(
-        select(
-            c.id,
-            c.state,
-            c.received_on,
-            c.updated_at,
-            c.error,
-            c.payer_claim_number,
-            c.identity,
-            c.claim,
-        ).where(c.id.in_(ids))
-    ).all()
+    query = select(
+        c.id,
+        c.state,
+        c.received_on,
+        c.updated_at,
+        c.error,
+        c.payer_claim_number,
+        c.identity,
+        c.claim,
+    ).where(c.id.in_(ids))
+    if visible is not None:
+        query = query.where(visible)
+    rows = conn.execute(query).all()
     if not rows:
         return {}
     # Each adjudication with the 835 it is in (a decision is in one remittance at most).
@@ -177,7 +191,7 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
         .select_from(_adjudications)
         .outerjoin(_items, _items.c.adjudication_id == a.id)
         .outerjoin(_remittances, _remittances.c.id == _items.c.remittance_id)
-        .where(a.claim_id.in_(ids))
+        .where(a.claim_id.in_([int(r.id) for r in rows]))
     ).all()
     adjudications: dict[tuple[int, str], _Adjudication] = {
         (int(r.claim_id), str(r.kind)): _Adjudication(
@@ -192,7 +206,15 @@ def _load(conn: Connection, ids: list[int]) -> dict[int, Explanation]:
         )
         for r in found
     }
-    reversing = _reversing_claims(conn, [r.payer_claim_number for r in rows])
+    # only a decision marked reversed was (its mark is written with the reversal)
+    reversing = _reversing_claims(
+        conn,
+        [
+            r.payer_claim_number
+            for r in rows
+            if (own := adjudications.get((int(r.id), "decision"))) and own.reversed_by
+        ],
+    )
     requests = _info_requests(conn, [int(r.id) for r in rows if r.state == ClaimState.PENDED])
     result: dict[int, Explanation] = {}
     for r in rows:

@@ -24,20 +24,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, select
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey
 from claims_engine.adjudication.decision import ClaimDecision, LineDecision, Outcome
+from claims_engine.domain.model import Claim
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.pend_reasons import INFO_REQUESTED
 from claims_engine.domain.reasons import describe_carc, describe_group
 from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.services import access
 from claims_engine.services.access import Principal
 from claims_engine.services.eligibility import LimitProgress, limit_progress
-from claims_engine.services.explanation import Explanation, load_explanations
-from claims_engine.store.db import begin_write
-from claims_engine.store.tables import ClaimState, accumulators_table, claims_table
+from claims_engine.services.explanation import Explanation, read_explanations
+from claims_engine.services.stored_adjudication import read_claim
+from claims_engine.store.tables import (
+    ClaimState,
+    PendState,
+    accumulators_table,
+    adjudications_table,
+    claim_lines_table,
+    claims_table,
+    pend_items_table,
+)
 from claims_engine.store.vault import current_vault
 
 PAGE_SIZE = 20
@@ -204,17 +215,10 @@ def _adjusted(d: ClaimDecision | None, groups: Callable[[str], bool]) -> Decimal
     return sum((a.amount for a in every if groups(a.group)), start=ZERO)
 
 
-def _explained(
-    e: Explanation, reference: ReferenceData | None
-) -> tuple[ClaimLine, ExplanationOfBenefits]:
+def _explained(e: Explanation, reference: ReferenceData | None) -> ExplanationOfBenefits:
     members = reference.members if reference is not None else {}
     patient = _name(members.get(e.member_id), "the patient")
     provider = _provider(reference, e.claim.billing_provider.npi)
-    froms = [ln.service_from for ln in e.claim.lines if ln.service_from is not None]
-    tos = [ln.service_to or ln.service_from for ln in e.claim.lines if ln.service_from]
-    if not froms and e.claim.statement_from is not None:  # an institutional claim's period
-        froms = [e.claim.statement_from]
-        tos = [e.claim.statement_to or e.claim.statement_from]
     d = e.decision
     lines: list[ServiceLine] = []
     kinds: dict[str, Decimal] = {}
@@ -269,20 +273,7 @@ def _explained(
         )
     elif e.state == ClaimState.REJECTED:
         note = "The claim was not accepted as sent; your provider was told why"
-    row = ClaimLine(
-        e.claim_row_id,
-        patient,
-        provider,
-        min(froms) if froms else None,
-        max(t for t in tos if t is not None) if tos else None,
-        e.received_on,
-        e.state,
-        status,
-        billed,
-        paid if d is not None else None,
-        owes if d is not None else None,
-    )
-    eob = ExplanationOfBenefits(
+    return ExplanationOfBenefits(
         e.claim_row_id,
         e.payer_claim_number,
         patient,
@@ -303,11 +294,170 @@ def _explained(
         d is not None,
         note,
     )
-    return row, eob
+
+
+def _status(
+    state: str,
+    outcome: str | None,
+    paid: Decimal | None,
+    owes: Decimal | None,
+    *,
+    info_requested: bool,
+    replaced: bool,
+    void: bool,
+) -> str:
+    """The words of :func:`status_text`, or that the claim was replaced or cancelled."""
+    if replaced:
+        return "Replaced by a corrected claim"
+    if void:
+        return "Cancelled by your provider"
+    return status_text(state, outcome, owes, info_requested=info_requested, plan_paid=paid)
+
+
+def _period(claim: Claim) -> tuple[date | None, date | None]:
+    """The first and last day of a claim's services: its lines', or an institutional claim's
+    statement period when no line has a date."""
+    froms = [ln.service_from for ln in claim.lines if ln.service_from is not None]
+    tos = [ln.service_to or ln.service_from for ln in claim.lines if ln.service_from]
+    if not froms and claim.statement_from is not None:
+        froms = [claim.statement_from]
+        tos = [claim.statement_to or claim.statement_from]
+    return (min(froms) if froms else None), (max(t for t in tos if t) if tos else None)
+
+
+def _page_query() -> Select[Any]:
+    """The claims list's statement but its scope and page: the claims' columns, their
+    decisions' amounts, whether they were reversed or wait for the provider's information,
+    and their lines' first and last days (made once: a statement's construction costs more
+    than its run)."""
+    c, ln, adj, item = (
+        claims_table.c,
+        claim_lines_table.c,
+        adjudications_table.c,
+        pend_items_table.c,
+    )
+    decision = adjudications_table.alias("decision")
+    d = decision.c
+    lines = select(ln.claim_id).where(ln.claim_id == c.id, ln.service_from.is_not(None))
+    first = select(func.min(ln.service_from)).where(ln.claim_id == c.id).scalar_subquery()
+    last = (
+        select(func.max(func.coalesce(ln.service_to, ln.service_from)))
+        .where(ln.claim_id == c.id, ln.service_from.is_not(None))
+        .scalar_subquery()
+    )
+    reversal = select(adj.id).where(adj.claim_id == c.id, adj.kind == "reversal").exists()
+    asked = (
+        select(item.id)
+        .where(
+            item.claim_id == c.id,
+            item.state == PendState.OPEN.value,
+            item.code == INFO_REQUESTED,
+            item.asked.is_not(None),
+        )
+        .exists()
+    )
+    query = (
+        select(
+            c.id,
+            c.state,
+            c.received_on,
+            c.member_id,
+            c.billing_npi,
+            c.total_charge,
+            c.frequency,
+            d.outcome,
+            d.paid,
+            d.patient_responsibility,
+            d.reversed_by,
+            reversal.label("reversed"),
+            asked.label("asked"),
+            first.label("first_day"),
+            last.label("last_day"),
+            lines.exists().label("dated"),
+        )
+        .select_from(claims_table)
+        .outerjoin(decision, and_(d.claim_id == c.id, d.kind == "decision"))
+        .order_by(c.received_on.desc(), c.id.desc())
+    )
+    return query
+
+
+_PAGES: dict[str | None, Select[Any]] = {}
+
+
+def _page_statement(column: str | None) -> Select[Any]:
+    """The claims list's statement for a scope on ``column`` (None: every claim), its values,
+    offset and limit parameters (``scope``, ``skip``, ``take``): made once per column."""
+    found = _PAGES.get(column)
+    if found is None:
+        found = _page_query()
+        if column is not None:
+            found = found.where(claims_table.c[column].in_(bindparam("scope", expanding=True)))
+        found = found.offset(bindparam("skip")).limit(bindparam("take"))
+        _PAGES[column] = found
+    return found
+
+
+def _claims_page(
+    conn: Connection,
+    principal: Principal,
+    reference: ReferenceData | None,
+    page: int,
+    per_page: int,
+) -> tuple[list[ClaimLine], bool]:
+    """:func:`member_claims` without its audit."""
+    c = claims_table.c
+    scope = access.claim_scope(principal)
+    values: dict[str, Any] = {"skip": (max(page, 1) - 1) * per_page, "take": per_page + 1}
+    if scope.column is not None:
+        values["scope"] = list(scope.values)
+    rows = conn.execute(_page_statement(scope.column), values).all()
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    undated = [int(r.id) for r in rows if not r.dated]
+    periods: dict[int, tuple[date | None, date | None]] = {}
+    if undated:
+        for row_id, sealed in conn.execute(select(c.id, c.claim).where(c.id.in_(undated))):
+            periods[int(row_id)] = _period(read_claim(sealed, row_id))
+    names = access.reference_lookups(reference)
+    members = reference.members if reference is not None else {}
+    found = []
+    for r in rows:
+        decided = r.outcome is not None
+        paid = Decimal(r.paid) if decided else None
+        owes = Decimal(r.patient_responsibility) if decided else None
+        member_id = names.get(r.member_id)
+        first_day, last_day = (
+            (r.first_day, r.last_day) if r.dated else periods.get(int(r.id), (None, None))
+        )
+        found.append(
+            ClaimLine(
+                int(r.id),
+                _name(members.get(member_id) if member_id else None, "the patient"),
+                _provider(reference, r.billing_npi),
+                first_day,
+                last_day,
+                r.received_on,
+                str(r.state),
+                _status(
+                    r.state,
+                    r.outcome,
+                    paid,
+                    owes,
+                    info_requested=r.state == ClaimState.PENDED and bool(r.asked),
+                    replaced=bool(r.reversed_by),
+                    void=r.frequency == "8" and not decided and bool(r.reversed),
+                ),
+                Decimal(r.total_charge),
+                paid,
+                owes,
+            )
+        )
+    return found, more
 
 
 def member_claims(
-    engine: Engine,
+    conn: Connection,
     principal: Principal,
     reference: ReferenceData | None,
     *,
@@ -317,23 +467,16 @@ def member_claims(
     per_page: int = PAGE_SIZE,
 ) -> tuple[list[ClaimLine], bool]:
     """A page (from 1) of the claims ``principal`` may see, newest first (received, then id),
-    and whether there are more; one ``phi_reads`` row per claim shown."""
-    c = claims_table.c
-    query = select(c.id).order_by(c.received_on.desc(), c.id.desc())
-    visible = access.claim_visibility(principal)
-    if visible is not None:
-        query = query.where(visible)
-    query = query.offset((max(page, 1) - 1) * per_page).limit(per_page + 1)
-    with begin_write(engine) as conn:
-        ids = [int(r[0]) for r in conn.execute(query)]
-        more = len(ids) > per_page
-        ids = ids[:per_page]
-        access.record_reads(conn, principal, route, "claim", ids, now)
-    return [_explained(e, reference)[0] for e in load_explanations(engine, ids)], more
+    and whether there are more; one ``phi_reads`` row per claim shown. One statement reads
+    the page from the claims' columns, their decisions' amounts and their lines' dates: a
+    stored claim is opened only when no line has a date (its statement period)."""
+    found, more = _claims_page(conn, principal, reference, page, per_page)
+    access.record_reads(conn, principal, route, "claim", [c.claim_id for c in found], now)
+    return found, more
 
 
 def explanation_of_benefits(
-    engine: Engine,
+    conn: Connection,
     principal: Principal,
     claim_id: int,
     reference: ReferenceData | None,
@@ -343,14 +486,11 @@ def explanation_of_benefits(
 ) -> ExplanationOfBenefits | None:
     """The claim as an explanation of benefits, or None when there is no such claim or
     ``principal`` may not see it (the two are not told apart); its read is audited."""
-    from claims_engine.services.queries import claim_is_visible
-
-    with begin_write(engine) as conn:
-        if not claim_is_visible(conn, claim_id, access.claim_visibility(principal)):
-            return None
-        access.record_reads(conn, principal, route, "claim", [claim_id], now)
-    found = load_explanations(engine, [claim_id])
-    return _explained(found[0], reference)[1] if found else None
+    found = read_explanations(conn, [claim_id], access.claim_visibility(principal))
+    if not found:
+        return None
+    access.record_reads(conn, principal, route, "claim", [claim_id], now)
+    return _explained(found[0], reference)
 
 
 def household(principal: Principal, reference: ReferenceData | None) -> list[Member]:
@@ -365,7 +505,7 @@ def household(principal: Principal, reference: ReferenceData | None) -> list[Mem
 
 
 def benefit_progress(
-    engine: Engine,
+    conn: Connection,
     principal: Principal,
     reference: ReferenceData | None,
     *,
@@ -376,8 +516,47 @@ def benefit_progress(
     """The plan year's deductibles and out-of-pocket maximums of each member ``principal``
     sees who is covered today, with what is met and what remains (audited: one ``phi_reads``
     row per member)."""
+    found, members = _progress(conn, principal, reference, today)
+    access.record_reads(conn, principal, route, "member", members, now)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class MemberHome:
+    """A member's claims page: a page of claims, whether there are more, and the plan year's
+    progress."""
+
+    lines: list[ClaimLine]
+    more: bool
+    progress: list[BenefitProgress]
+
+
+def member_home(
+    conn: Connection,
+    principal: Principal,
+    reference: ReferenceData | None,
+    *,
+    today: date,
+    route: str,
+    now: datetime,
+    page: int = 1,
+) -> MemberHome:
+    """:func:`member_claims` and :func:`benefit_progress` read together, their ``phi_reads``
+    rows written in one statement."""
+    lines, more = _claims_page(conn, principal, reference, page, PAGE_SIZE)
+    progress, members = _progress(conn, principal, reference, today)
+    reads: list[tuple[str, int | str]] = [("claim", c.claim_id) for c in lines]
+    reads += [("member", m) for m in members]
+    access.record_reads_of(conn, principal, route, reads, now)
+    return MemberHome(lines, more, progress)
+
+
+def _progress(
+    conn: Connection, principal: Principal, reference: ReferenceData | None, today: date
+) -> tuple[list[BenefitProgress], list[str]]:
+    """:func:`benefit_progress` without its audit, and the lookups of the members read."""
     if reference is None:
-        return []
+        return [], []
     people = [m for m in household(principal, reference) if m.covered_on(today)]
     wanted: list[tuple[Member, str, date]] = []
     for m in people:
@@ -391,22 +570,17 @@ def benefit_progress(
             names[vault.lookup(name)] = name
     a = accumulators_table.c
     met: dict[AccumulatorKey, Decimal] = {}
-    with begin_write(engine) as conn:
-        if names:
-            rows = conn.execute(
-                select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
-                    a.holder.in_(sorted(names)),
-                    a.plan_id.in_(sorted({p for _, p, _ in wanted})),
-                    a.plan_year.in_(sorted({y for _, _, y in wanted})),
-                )
+    if names:
+        rows = conn.execute(
+            select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
+                a.holder.in_(sorted(names)),
+                a.plan_id.in_(sorted({p for _, p, _ in wanted})),
+                a.plan_year.in_(sorted({y for _, _, y in wanted})),
             )
-            for holder, plan_id, year, bucket, network, amount in rows:
-                key = AccumulatorKey(names[holder], plan_id, year, bucket, network)
-                met[key] = Decimal(amount)
-        lookup = vault.lookup
-        access.record_reads(
-            conn, principal, route, "member", [lookup(m.member_id) for m, _, _ in wanted], now
         )
+        for holder, plan_id, year, bucket, network, amount in rows:
+            key = AccumulatorKey(names[holder], plan_id, year, bucket, network)
+            met[key] = Decimal(amount)
     found = []
     for m, plan_id, year in wanted:
         plan = reference.plans[plan_id]
@@ -420,4 +594,4 @@ def benefit_progress(
                 limit_progress(version, met, m, plan_id, year),
             )
         )
-    return found
+    return found, [vault.lookup(m.member_id) for m, _, _ in wanted]

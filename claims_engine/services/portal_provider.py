@@ -17,8 +17,9 @@ is not.
   billed under one of the principal's NPIs), by its payer claim control number, or by its
   patient (member id) and a day of service;
 * :func:`claim_view`: a claim's state in words, its decision (each line, the amounts, each
-  adjustment in the words of :mod:`claims_engine.domain.reasons`) and, when rejected, the reason
-  the 277CA gave;
+  adjustment in the words of :mod:`claims_engine.domain.reasons`), when rejected the reason
+  the 277CA gave, and its history in words (:func:`history_words`: pend reasons in the
+  payer's texts, never a rule id, a stage's code or an error's text);
 * :func:`remittances` / :func:`remittance_file`: the 835s paying the principal's NPIs, and
   one as its X12 text;
 * :func:`files` / :func:`file_view` / :func:`acknowledgment_file`: the 837s the principal sent
@@ -36,6 +37,7 @@ from sqlalchemy import ColumnElement, Engine, and_, or_, select
 
 from claims_engine.adjudication.decision import Outcome
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.pend_reasons import DEFAULT_CATALOGUE, PendCatalogue, items_from_text
 from claims_engine.domain.reasons import describe_carc, describe_group
 from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.services import access, queries
@@ -273,6 +275,14 @@ class DecidedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class Happened:
+    """One event of a claim's history, in words."""
+
+    at: datetime
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderClaim:
     """A claim as its provider sees it."""
 
@@ -297,7 +307,7 @@ class ProviderClaim:
     remittance_trace: str | None  # TRN02 of the 835 that carried the decision
     lines: tuple[DecidedLine, ...]
     claim_adjustments: tuple[Adjustment, ...]
-    history: tuple[queries.EventView, ...]
+    history: tuple[Happened, ...]
 
 
 def adjustment(group: str, reason: str, amount: Decimal) -> Adjustment:
@@ -384,8 +394,90 @@ def claim_view(
         view.remittance_trace,
         tuple(lines),
         claim_level,
-        tuple(view.history),
+        tuple(
+            Happened(e.at, history_words(e, catalogue=_catalogue(reference))) for e in view.history
+        ),
     )
+
+
+def _catalogue(reference: ReferenceData | None) -> PendCatalogue:
+    return reference.pend_reasons if reference is not None else DEFAULT_CATALOGUE
+
+
+_ACCEPTED = re.compile(r"accepted \(277CA\), payer claim number (?P<number>\S+)\Z")
+_DECIDED = re.compile(
+    r"(?P<outcome>paid|partly paid|denied): paid (?P<paid>-?[0-9]+\.[0-9]{2}) \(rule pack [^;)]*"
+    r"(?P<again>; decided again by an examiner)?\)(?:; reversed (?P<reversed>\S+))?\Z"
+)
+_PENDED = re.compile(
+    r"pended: (?P<why>.*?) \(rule pack [^;)]*(?:; [^)]*)?\)(?:; reversed \S+)?\Z", re.S
+)
+_REMITTED = re.compile(r"835 trace (?P<trace>\S+) to (?P<npi>[0-9]{10})\Z")
+_AGAIN = re.compile(r"adjudicated again in place of (?P<claim>\S+): ")
+_STATES = {
+    "received": "Received",
+    "accepted": "Accepted",
+    "rejected": "Rejected: correct the claim and send it again",
+    "pended": "Pended: under review by the plan",
+    "adjudicated": "Decided",
+    "remitted": "In an 835",
+}
+
+
+def history_words(event: queries.EventView, *, catalogue: PendCatalogue = DEFAULT_CATALOGUE) -> str:
+    """What an event of a claim's history did, in a provider's words (pure). The engine's
+    reasons are read as it writes them (:mod:`claims_engine.services.intake`,
+    ``stored_adjudication``, ``remittance``, ``readjustment``); pend reasons are said in
+    ``catalogue``'s texts (the payer's ``pend_reasons.yaml``); anything else is said by the
+    state it reached, so that no rule id, stage code or error text reaches the page."""
+    reason = event.reason.strip()
+    state = event.to_state
+    if state == "accepted":
+        accepted = _ACCEPTED.match(reason)
+        if accepted:
+            return f"Accepted (277CA), payer claim number {accepted['number']}"
+        again = _AGAIN.match(reason)
+        if again:
+            return (
+                f"Taken to be decided again in place of claim {again['claim']}, after a change "
+                "of the patient's coverage"
+            )
+    if state == "adjudicated":
+        decided = _DECIDED.match(reason)
+        if decided:
+            paid = Decimal(decided["paid"])
+            outcome = decided["outcome"]
+            if outcome == "denied":
+                words = "Decided: denied"
+            elif outcome == "partly paid":
+                words = f"Decided: partly paid, {_dollars(paid)}"
+            else:
+                words = f"Decided: paid {_dollars(paid)}"
+            if decided["again"]:
+                words += ", after the plan's review"
+            if decided["reversed"]:
+                words += f"; the decision on claim {decided['reversed']} is reversed"
+            return words
+    if state == "pended":
+        pended = _PENDED.match(reason)
+        items = items_from_text(pended["why"] if pended else reason)
+        texts = list(
+            dict.fromkeys(
+                catalogue.get(i.code).text + (f" (line {i.line})" if i.line else "") for i in items
+            )
+        )
+        if texts:
+            return "Pended for review: " + "; ".join(texts)
+    if state == "remitted":
+        remitted = _REMITTED.match(reason)
+        if remitted:
+            return f"Paid in the 835 with trace number {remitted['trace']} to NPI {remitted['npi']}"
+    return _STATES.get(state, state.replace("_", " ").capitalize())
+
+
+def _dollars(amount: Decimal) -> str:
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}"
 
 
 # -- 835s -------------------------------------------------------------------------------------

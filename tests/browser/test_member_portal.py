@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import Engine, select
 
 from adapters.api.app import ApiConfig, create_app
@@ -250,6 +250,14 @@ def test_a_member_signs_in_and_reads_the_835s_amounts_but_not_another_members_cl
     mine = [(i, n) for i, n in store.claims[member]]
     links = page.locator("ul.claims a")
     assert links.count() >= len(mine)
+    listed = {int(str(href).rsplit("/", 1)[1]) for href in _hrefs(links)}
+    assert {i for i, _ in mine} <= listed
+    # and nobody else's: every claim listed is of the member's household, none of the others'
+    ours = _household(store, member) | {member}
+    household = {i for m in ours for i, _ in store.claims.get(m, [])}
+    others_listed = {i for m, rows in store.claims.items() if m not in ours for i, _ in rows}
+    others_listed &= listed
+    assert listed <= household and not others_listed
     paid_ones = [(i, n) for i, n in mine if n in store.paid]
     assert paid_ones, "the busiest subscriber has a paid claim"
     claim_id, number = paid_ones[0]
@@ -294,6 +302,10 @@ def _first_screen(page: Page, name: str) -> None:
     path = results_dir() / "docs" / f"{name}-{viewport_name(page)}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
+
+
+def _hrefs(links: Locator) -> list[str]:
+    return [str(links.nth(n).get_attribute("href")) for n in range(links.count())]
 
 
 def _household(store: Store, member_id: str) -> set[str]:

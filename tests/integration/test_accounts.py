@@ -324,6 +324,42 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(
     assert row.failures == 0 and row.locked_until is None
 
 
+def test_failures_from_one_client_throttle_it_whatever_the_accounts(
+    store: Engine, reference: ReferenceData
+) -> None:
+    """Credential stuffing: one address tries many emails, each below its own lockout. Its
+    failures (wrong passwords, unknown emails, refusals) are counted in ``account_events`` by
+    the address's keyed hash; at ``CLIENT_MAX_FAILURES`` within ``CLIENT_WINDOW`` its next
+    sign-ins are refused before any account is looked at."""
+    who = enrolled(store, reference)
+    client, other = "203.0.113.7", "2001:db8::1"
+    mark = "; client " + current_vault().lookup("client:" + client)
+    at = NOW + timedelta(minutes=1)
+    for n in range(acc.CLIENT_MAX_FAILURES):
+        email = who.email if n % 5 == 0 else f"user{n}@example.org"
+        with pytest.raises(AccountError) as refused:
+            acc.sign_in(store, email, f"guess {n}", at + timedelta(seconds=n), client)
+        assert not isinstance(refused.value, acc.Throttled), n
+    details = [e["detail"] for e in acc.account_events(store) if e["event"].startswith("sign-in")]
+    assert details[-1].startswith(f"{acc.CLIENT_MAX_FAILURES} failed in 15 minutes, until ")
+    assert sum(d.endswith(mark) for d in details) == acc.CLIENT_MAX_FAILURES + 1
+    assert ("sign-in failed", f"wrong password (1 in a row){mark}") in events(store, who.user_id)
+    assert not any(client in d for d in details)  # the hash, not the address
+    counted = len(acc.account_events(store))
+    later = at + timedelta(minutes=3)
+    with pytest.raises(acc.Throttled) as throttled:  # the right password, never checked
+        acc.sign_in(store, who.email, PASSWORD, later, client)
+    assert str(throttled.value) == acc.THROTTLED
+    assert throttled.value.retry_after == (at + acc.CLIENT_WINDOW - later).seconds
+    assert len(acc.account_events(store)) == counted  # nothing written while throttled
+    # another address, and the command line (no address), are not throttled
+    assert acc.sign_in(store, who.email, PASSWORD, later, other).stage is Stage.SECOND
+    assert acc.sign_in(store, who.email, PASSWORD, later).stage is Stage.SECOND
+    # the oldest failure leaves the window: one more attempt is taken
+    free = at + acc.CLIENT_WINDOW + timedelta(milliseconds=1)
+    assert acc.sign_in(store, who.email, PASSWORD, free, client).stage is Stage.SECOND
+
+
 def test_second_factor_failures_count_to_the_lockout(
     store: Engine, reference: ReferenceData
 ) -> None:

@@ -5,7 +5,9 @@ read audited; another member's claim answered as a missing one."""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,13 +16,24 @@ from sqlalchemy import Engine, select
 
 from claims_engine.adjudication.adjudicate import accumulator_keys
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.reference_data import ReferenceData
+from claims_engine.services import examination as ex
 from claims_engine.services import portal
 from claims_engine.services.access import Principal, Role, authenticate, create_key, reads_of
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.reference import Runtime
+from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.store import tables as t
+from claims_engine.store.db import begin_write
 from claims_engine.store.vault import current_vault
-from tests.integration.pipeline_support import NOW, generated_837, prepared_store, work_through
+from claims_engine.x12.writer837 import write_837
+from tests.integration.pipeline_support import (
+    NOW,
+    count,
+    generated_837,
+    prepared_store,
+    work_through,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +43,15 @@ def _member(engine: Engine, runtime: Runtime, member_id: str) -> Principal:
     found = authenticate(engine, key.token, NOW, runtime.reference)
     assert found is not None
     return found
+
+
+def _eob(
+    engine: Engine, who: Principal, claim_id: int, reference: ReferenceData | None
+) -> portal.ExplanationOfBenefits | None:
+    with begin_write(engine) as conn:
+        return portal.explanation_of_benefits(
+            conn, who, claim_id, reference, route="/my/claims/{claim_id}", now=NOW
+        )
 
 
 def _store(engine: Engine, tmp_path: Path) -> tuple[Runtime, Counter[str]]:
@@ -59,9 +81,10 @@ def test_a_member_sees_their_household_newest_first_every_dollar_explained(
     seen: list[portal.ClaimLine] = []
     page = 1
     while True:
-        lines, more = portal.member_claims(
-            engine, who, reference, route="/my/claims", now=NOW, page=page, per_page=3
-        )
+        with begin_write(engine) as conn:
+            lines, more = portal.member_claims(
+                conn, who, reference, route="/my/claims", now=NOW, page=page, per_page=3
+            )
         seen += lines
         if not more:
             break
@@ -93,9 +116,7 @@ def test_a_member_sees_their_household_newest_first_every_dollar_explained(
 
     # each explanation of benefits: every dollar of every line accounted for
     for c in seen:
-        eob = portal.explanation_of_benefits(
-            engine, who, c.claim_id, reference, route="/my/claims/{claim_id}", now=NOW
-        )
+        eob = _eob(engine, who, c.claim_id, reference)
         assert eob is not None and eob.claim_id == c.claim_id
         if not eob.decided:
             continue
@@ -126,19 +147,9 @@ def test_another_members_claim_is_answered_as_a_missing_one(engine: Engine, tmp_
     ]
     assert theirs
     before = len(reads_of(engine, "claim", theirs[0]))
-    assert (
-        portal.explanation_of_benefits(
-            engine, who, theirs[0], reference, route="/my/claims/{claim_id}", now=NOW
-        )
-        is None
-    )
+    assert _eob(engine, who, theirs[0], reference) is None
     missing = max(r.id for r in rows) + 1000
-    assert (
-        portal.explanation_of_benefits(
-            engine, who, missing, reference, route="/my/claims/{claim_id}", now=NOW
-        )
-        is None
-    )
+    assert _eob(engine, who, missing, reference) is None
     assert len(reads_of(engine, "claim", theirs[0])) == before  # nothing read, nothing audited
     assert second != first
 
@@ -152,9 +163,10 @@ def test_the_plan_years_progress_is_what_the_accumulators_hold(
         m for m, _ in per_member.most_common() if reference.members[m].covered_on(NOW.date())
     )
     who = _member(engine, runtime, member_id)
-    found = portal.benefit_progress(
-        engine, who, reference, today=NOW.date(), route="/my/claims", now=NOW
-    )
+    with begin_write(engine) as conn:
+        found = portal.benefit_progress(
+            conn, who, reference, today=NOW.date(), route="/my/claims", now=NOW
+        )
     me = reference.members[member_id]
     mine = [p for p in found if p.patient.upper() == f"{me.first_name} {me.last_name}".upper()]
     assert len(mine) == 1
@@ -195,3 +207,88 @@ def test_status_words() -> None:
     assert portal.status_text("rejected", None, None).startswith("Not accepted")
     zero = portal.status_text("remitted", "paid", Decimal("80.00"), plan_paid=ZERO)
     assert zero == "Processed: the plan pays nothing this time; you may owe your share"
+
+
+def _future_claim() -> bytes:
+    from tests.unit.adjudication.support import LIAM_HILL, claim_from_837
+
+    ahead = (NOW + timedelta(days=30)).strftime("%Y%m%d")
+    claim = claim_from_837(
+        LIAM_HILL
+        + "CLM*FUTURE-1*140***11:B:1*Y*A*Y*Y~\nHI*ABK:L989~\n"
+        + f"LX*1~\nSV1*HC:99213*140*UN*1***1~\nDTP*472*D8*{ahead}~\n"
+    )
+    out = io.StringIO()
+    write_837(
+        [claim],
+        out,
+        interchange_control=909,
+        created=NOW,
+        sender_id="SUBMITTER01",
+        receiver_id="CLAIMSENGINE",
+    )
+    return out.getvalue().encode()
+
+
+def test_the_claims_list_says_what_each_whole_claim_says(engine: Engine, tmp_path: Path) -> None:
+    """The list reads summary columns (the claims', their decisions', their lines' dates), not
+    the stored claims: for every kind of claim (paid, denied, pended and waiting for the
+    provider's information, rejected, voided, replaced, and the void and the replacement
+    themselves) each row says what the whole claim's explanation of benefits says."""
+    from tests.integration.test_examination_status import ALICE, ASKED, _submit
+    from tests.integration.test_explanation import _corrections, _ingest
+
+    runtime = prepared_store(engine)
+    _ingest(engine, runtime, generated_837(tmp_path / "a.837", claims=150, seed=41), "a.837")
+    run_payment_cycle(engine, runtime, NOW, tmp_path / "835")
+    _ingest(engine, runtime, _corrections(engine), "corrections.837")
+    asked, _ = _submit(engine, runtime, "ASKED-1", 7)
+    ex.act(engine, runtime, asked, ALICE, ex.RequestInfo("why", ASKED, "M127"), NOW)
+    _submit(engine, runtime, "UNDER-REVIEW-1", 8)
+    _ingest(engine, runtime, _future_claim(), "future.837")  # rejected: 510 future date
+    reference = runtime.reference
+    insurer = authenticate(engine, create_key(engine, Role.INSURER, now=NOW).token, NOW, reference)
+    assert insurer is not None
+    with begin_write(engine) as conn:
+        rows, more = portal.member_claims(
+            conn, insurer, reference, route="/test", now=NOW, per_page=1000
+        )
+    assert not more and len(rows) == count(engine, t.claims_table)
+    statuses = Counter(r.status for r in rows)
+    for expected in (
+        "Replaced by a corrected claim",
+        "Cancelled by your provider",
+        "On hold: waiting for information from your provider",
+        "Under review by the plan",
+        "Not accepted: your provider must correct and resend it",
+    ):
+        assert statuses[expected] >= 1, (expected, statuses)
+    whole = {e.claim_row_id: e for e in load_explanations(engine, [r.claim_id for r in rows])}
+    for row in rows:
+        e = whole[row.claim_id]
+        eob = _eob(engine, insurer, row.claim_id, reference)
+        assert eob is not None
+        first, last = portal._period(e.claim)
+        assert (
+            row.patient,
+            row.provider,
+            row.received_on,
+            row.state,
+            row.status,
+            row.billed,
+            row.service_from,
+            row.service_to,
+        ) == (
+            eob.patient,
+            eob.provider,
+            eob.received_on,
+            eob.state,
+            eob.status,
+            eob.billed,
+            first,
+            last,
+        ), row.claim_id
+        if eob.decided:
+            assert (row.plan_paid, row.you_owe) == (eob.plan_paid, eob.you_owe), row.claim_id
+        else:
+            assert row.plan_paid is None and row.you_owe is None, row.claim_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.pend_reasons import PendCatalogue, PendReason
 from claims_engine.services import portal_provider as pp
 from claims_engine.services import submission
 from claims_engine.services.access import Principal, Role, authenticate, create_key, reads_of
 from claims_engine.services.intake import ingest_interchange, preflight, submit
-from claims_engine.services.queries import identity_of
+from claims_engine.services.queries import EventView, identity_of
 from claims_engine.services.reference import Runtime
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.services.stored_adjudication import adjudicate_claims
@@ -30,6 +31,7 @@ from tests.integration.pipeline_support import NOW, generated_837, prepared_stor
 pytestmark = pytest.mark.integration
 
 SENDER = "SUBMITTER01"  # ISA06 / GS02 of the generated files
+OTHER_SENDER = "OTHERSENDER"  # as long: the ISA keeps its fixed width
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,31 @@ def _store(engine: Engine, tmp_path: Path) -> Store:
     return Store(engine, runtime, office, other, sent.interchange_id, claims, remittances)
 
 
+@dataclass(frozen=True)
+class OwnedFile:
+    """An 837 another provider sent itself (its key's sender id), taken in: its 999 and 277CA."""
+
+    owner: Principal
+    interchange_id: int
+    acknowledgments: dict[str, int]  # kind: acknowledgment id
+
+
+def _another_providers_file(store: Store, tmp_path: Path) -> OwnedFile:
+    raw = generated_837(tmp_path / "b.837", claims=5, seed=22).replace(
+        SENDER.encode(), OTHER_SENDER.encode()
+    )
+    npis = sorted(preflight(raw, NOW).billing_npis)
+    owner = _principal(store.engine, store.runtime, npis=npis, senders=[OTHER_SENDER])
+    sent = submission.accept_837(store.engine, raw, owner, NOW)
+    assert isinstance(sent, submission.Submitted)
+    ingest_interchange(store.engine, sent.interchange_id, store.runtime, NOW)
+    view = pp.file_view(store.engine, owner, sent.interchange_id)
+    assert view is not None  # its owner's
+    acks = {a.kind: a.id for a in view.acknowledgments}
+    assert set(acks) == {"999", "277ca"}
+    return OwnedFile(owner, sent.interchange_id, acks)
+
+
 def _search(who: Principal, **fields: str) -> pp.Search:
     search = pp.parse_search(who, **fields)
     assert search is not None
@@ -144,6 +171,12 @@ def test_a_claim_is_found_by_each_key_and_shown_with_its_decision(
         assert ln.paid + adjusted == ln.billed  # every dollar of the line accounted for
         assert all(a.words and "(" in a.words for a in ln.adjustments)
     assert "/provider/claims/{id}" in _reads(engine, "claim", claim.id, who)
+    # its history in words: no rule pack, stage code or raw reason
+    said = [h.words for h in view.history]
+    assert said[0] == f"Accepted (277CA), payer claim number {claim.payer_claim_number}"
+    assert said[1].startswith("Decided: ")
+    assert said[2].startswith(f"Paid in the 835 with trace number {view.remittance_trace} to NPI")
+    assert not any("rule pack" in w or ":" in w.removeprefix("Decided:") for w in said)
 
 
 def test_another_providers_claim_835_and_file_are_not_found_and_not_audited(
@@ -193,6 +226,28 @@ def test_another_providers_claim_835_and_file_are_not_found_and_not_audited(
             is None
         )
         assert _reads(engine, "acknowledgment", ack.id, who) == []
+    # a file that another provider sent and owns: the office sees neither it nor its
+    # acknowledgments, by its own id or under the office's own file's id; its owner does
+    theirs_file = _another_providers_file(store, tmp_path)
+    office = store.office
+    assert pp.file_view(engine, office, theirs_file.interchange_id) is None
+    assert [f.id for f in pp.files(engine, office)[0]] == [store.interchange_id]
+    assert [f.id for f in pp.files(engine, theirs_file.owner)[0]] == [theirs_file.interchange_id]
+    for ack_id in theirs_file.acknowledgments.values():
+        for under in (theirs_file.interchange_id, store.interchange_id):
+            assert pp.acknowledgment_file(engine, office, under, ack_id, route="r", now=NOW) is None
+        assert _reads(engine, "acknowledgment", ack_id, office) == []
+        owned = pp.acknowledgment_file(
+            engine, theirs_file.owner, theirs_file.interchange_id, ack_id, route="r", now=NOW
+        )
+        assert owned is not None and owned.text.startswith("ISA")
+    for ack in office_file.acknowledgments:  # the office's own, under the other's file's id
+        assert (
+            pp.acknowledgment_file(
+                engine, office, theirs_file.interchange_id, ack.id, route="r", now=NOW
+            )
+            is None
+        )
 
 
 def test_the_835s_and_acknowledgments_download_as_x12_and_are_audited(
@@ -228,8 +283,13 @@ def test_the_835s_and_acknowledgments_download_as_x12_and_are_audited(
         assert ("ST*999" if kind == "999" else "ST*277") in doc.text
         assert doc.file_name.startswith(kind.upper())
         assert _reads(engine, "acknowledgment", ack_id, who) == ["/provider/files"]
-    # an acknowledgment asked under another interchange's id: not found
-    assert pp.acknowledgment_file(engine, who, 10**9, kinds["999"], route="r", now=NOW) is None
+    # an acknowledgment asked under another provider's owned interchange's id: not found
+    theirs = _another_providers_file(store, tmp_path)
+    for ack_id in (kinds["999"], theirs.acknowledgments["999"]):
+        found = pp.acknowledgment_file(
+            engine, who, theirs.interchange_id, ack_id, route="r", now=NOW
+        )
+        assert found is None
 
 
 def test_a_rejected_claim_shows_the_reason_its_277ca_gave(engine: Engine, tmp_path: Path) -> None:
@@ -333,3 +393,131 @@ def test_search_input_that_cannot_be_used_is_told_in_words(
     assert pp.parse_search(who, claim_id="  A1 ") == pp.Search("clm01", claim_id="A1")
     assert pp.safe_file_name("835", "../x y", suffix="x12") == "835-x_y.x12"
     assert pp.status_text("remitted", "paid", Decimal("5")) == "Paid: in an 835"
+
+
+def _event(to_state: str, reason: str) -> EventView:
+    return EventView(datetime(2026, 3, 2, 9, 0), "adjudication", "accepted", to_state, reason)
+
+
+@pytest.mark.parametrize(
+    ("to_state", "reason", "words"),
+    [
+        (
+            "accepted",
+            "accepted (277CA), payer claim number 26110200000000010010000001",
+            "Accepted (277CA), payer claim number 26110200000000010010000001",
+        ),
+        ("adjudicated", "paid: paid 1585.24 (rule pack 167984a34342)", "Decided: paid $1,585.24"),
+        (
+            "adjudicated",
+            "partly paid: paid 67.15 (rule pack 167984a34342); reversed 26110200000000010010000001",
+            "Decided: partly paid, $67.15; the decision on claim 26110200000000010010000001 is "
+            "reversed",
+        ),
+        ("adjudicated", "denied: paid 0.00 (rule pack 167984a34342)", "Decided: denied"),
+        (
+            "adjudicated",
+            "paid: paid 700.00 (rule pack 167984a34342; decided again by an examiner)",
+            "Decided: paid $700.00, after the plan's review",
+        ),
+        (
+            "pended",
+            "pended: charge 12000.00 is above 10000.00; line 2: no price on file for 99499; "
+            "line 1: physical therapy past 30 visits (PT-VISIT-LIMIT) (rule pack 167984a34342)",
+            "Pended for review: Charge above the plan's review threshold; No price on file for "
+            "a service (line 2); A coverage rule asks for review (line 1)",
+        ),
+        (
+            "pended",
+            "adjudication failed: KeyError: 'PG00000100'",
+            "Pended for review: Adjudication failed",
+        ),
+        (
+            "remitted",
+            "835 trace 0000000001 to 1095644468",
+            ("Paid in the 835 with trace number 0000000001 to NPI 1095644468"),
+        ),
+        (
+            "accepted",
+            "adjudicated again in place of 2611020001: coverage ended (834 interchange 7)",
+            "Taken to be decided again in place of claim 2611020001, after a change of the "
+            "patient's coverage",
+        ),
+        (
+            "rejected",
+            "2029-12-31: A7/187 a date of service in the future",
+            ("Rejected: correct the claim and send it again"),
+        ),
+        ("adjudicated", "something new: RULE-X (v9)", "Decided"),
+    ],
+)
+def test_a_claims_history_is_told_in_words(to_state: str, reason: str, words: str) -> None:
+    assert pp.history_words(_event(to_state, reason)) == words
+
+
+def test_a_pend_reason_is_told_in_the_payers_own_words() -> None:
+    catalogue = PendCatalogue(
+        {"NO-PRICE": PendReason("NO-PRICE", "We are pricing this service", "pricing", 3, 10)}
+    )
+    said = pp.history_words(
+        _event("pended", "pended: line 3: no price on file for 99499 (rule pack 1)"),
+        catalogue=catalogue,
+    )
+    assert said == "Pended for review: We are pricing this service (line 3)"
+
+
+def test_downloads_carry_the_portals_security_headers(engine: Engine, tmp_path: Path) -> None:
+    """An 835, a 999 and a 277CA downloaded from the pages: health data, so the headers of
+    every portal page (no-store, the CSP, nosniff, no framing), as an attachment."""
+    from fastapi.testclient import TestClient
+
+    from adapters.api.app import ApiConfig, create_app
+    from adapters.web.portal import SECURITY_HEADERS, SESSION_COOKIE
+    from claims_engine.domain.totp import secret_from_base32, totp
+    from claims_engine.services import accounts
+    from tests.browser.harness import environment_for
+
+    runtime = prepared_store(engine)
+    raw = generated_837(tmp_path / "a.837", claims=8, seed=23)
+    npis = sorted(preflight(raw, NOW).billing_npis)
+    invitation = accounts.create_user(
+        engine,
+        Role.PROVIDER,
+        email="office@clinic.example",
+        now=NOW,
+        npis=npis,
+        senders=[SENDER],
+        reference=runtime.reference,
+    )
+    enrolling = accounts.accept_invitation(engine, invitation.token, "a long enough password", NOW)
+    secret = accounts.totp_enrollment(engine, enrolling, NOW).secret
+    code = totp(secret_from_base32(secret), int(NOW.replace(tzinfo=UTC).timestamp()))
+    session, _ = accounts.confirm_totp(engine, enrolling, code, NOW, runtime.reference)
+    assert session.principal is not None
+    sent = submission.accept_837(engine, raw, session.principal, NOW)
+    assert isinstance(sent, submission.Submitted)
+    for batch in ingest_interchange(engine, sent.interchange_id, runtime, NOW).batches:
+        adjudicate_claims(engine, batch, runtime, NOW)
+    run_payment_cycle(engine, runtime, NOW, None)
+    view = pp.file_view(engine, session.principal, sent.interchange_id)
+    remits, _ = pp.remittances(engine, session.principal)
+    assert view is not None and remits
+    paths = [f"/provider/remittances/{remits[0].remittance_id}/835"] + [
+        f"/provider/files/{sent.interchange_id}/acknowledgments/{a.id}"
+        for a in view.acknowledgments
+    ]
+    assert len(paths) == 3  # the 835, the 999 and the 277CA
+    app = create_app(ApiConfig(environment_for(engine), now=lambda: NOW, inprocess_workers=False))
+    client = TestClient(app, base_url="http://127.0.0.1")
+    client.cookies.set(SESSION_COOKIE, session.token)
+    for path in paths:
+        got = client.get(path, follow_redirects=False)
+        assert got.status_code == 200, path
+        assert got.text.startswith("ISA")
+        assert got.headers["content-type"].startswith("application/edi-x12")
+        assert got.headers["content-disposition"].startswith("attachment; filename=")
+        for name, value in SECURITY_HEADERS.items():
+            assert got.headers[name] == value, (path, name)
+        assert got.headers["cache-control"] == "no-store"
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in got.headers["content-security-policy"]

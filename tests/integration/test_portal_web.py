@@ -1,18 +1,24 @@
 """The portal's protections that need no browser, through the app itself: when cookies are
 Secure (behind a proxy that reached the app on 127.0.0.1 too), forms bounded before they are
-read, and no invitation token in the logs."""
+read, no invitation token in the logs, failed sign-ins limited per client address (a trusted
+proxy's forwarded address only), the pre-sign-in forms' token made and checked by the server,
+and Swagger UI off unless enabled."""
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import Engine
 
 from adapters.api.app import ApiConfig, create_app
+from claims_engine.domain.totp import secret_from_base32, totp
 from claims_engine.services import accounts
 from claims_engine.services.access import Role
 from claims_engine.store.db import engine_for
@@ -20,6 +26,8 @@ from tests.browser.harness import environment_for
 from tests.integration.pipeline_support import NOW, prepared_store
 
 pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -114,3 +122,169 @@ def test_a_bug_is_answered_in_the_callers_terms_with_the_headers(
         api = client.get("/v1/claims", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 500
     assert api.json()["error"]["code"] == "internal_error"
+
+
+# -- sign-in throttled per client --------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def _enrolled(engine: Engine, email: str, at: datetime) -> None:
+    """An account with its password and app: the right password would reach the code page."""
+    invitation = accounts.create_user(engine, Role.INSURER, email=email, now=at)
+    session = accounts.accept_invitation(engine, invitation.token, PASSWORD, at)
+    app = accounts.totp_enrollment(engine, session, at)
+    code = totp(secret_from_base32(app.secret), int(at.replace(tzinfo=UTC).timestamp()))
+    accounts.confirm_totp(engine, session, code, at)
+
+
+def _sign_in(client: TestClient, email: str, password: str, **headers: str) -> Response:
+    token = _csrf(client.get("/sign-in", headers=headers).text)
+    return client.post(
+        "/sign-in",
+        data={"csrf": token, "email": email, "password": password},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def _throttled(engine: Engine) -> list[str]:
+    return [
+        e["detail"] for e in accounts.account_events(engine) if e["event"] == "sign-in throttled"
+    ]
+
+
+def test_one_client_failing_many_accounts_is_throttled_before_any_password(
+    store: Engine,
+) -> None:
+    clock = Clock()
+    _enrolled(store, "ann@payer.example", clock.at)
+    app = create_app(ApiConfig(environment_for(store), now=clock, inprocess_workers=False))
+    client = TestClient(app, base_url="https://portal.example.org")
+    limit = accounts.CLIENT_MAX_FAILURES
+    for n in range(limit):  # credential stuffing: every attempt another email, below lockouts
+        clock.at = NOW + timedelta(seconds=10 * n)
+        # a forwarding header from a client that is no trusted proxy changes nothing
+        refused = _sign_in(
+            client, f"user{n}@example.org", "guess", **{"X-Forwarded-For": f"198.51.100.{n}"}
+        )
+        assert refused.status_code == 401, n
+    assert len(_throttled(store)) == 1  # the failure that reached the limit is recorded
+    events_before = len(accounts.account_events(store))
+    clock.at = NOW + timedelta(minutes=5)
+    for email, password in (("ann@payer.example", PASSWORD), ("bob@example.org", "guess")):
+        answer = _sign_in(client, email, password)
+        assert answer.status_code == 429, email  # even the right password: never looked at
+        assert "Too many failed sign-ins" in answer.text
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        # until the first of the 20 (at NOW) is 15 minutes old: 10 minutes from now
+        assert answer.headers["retry-after"] == str(10 * 60)
+        assert "ce_session" not in answer.headers.get("set-cookie", "")
+    assert len(accounts.account_events(store)) == events_before  # nothing counted, no hash
+    [ann] = [u for u in accounts.list_users(store) if u["email"] == "ann@payer.example"]
+    assert ann["state"] == "active"  # the account itself is not locked by others' failures
+    # the audit holds the client's keyed hash, never its address
+    assert not any("testclient" in e["detail"] for e in accounts.account_events(store))
+    assert f"until {(NOW + accounts.CLIENT_WINDOW).isoformat()}" in _throttled(store)[0]
+    # the first failure leaves the window: one attempt goes through again
+    clock.at = NOW + accounts.CLIENT_WINDOW + timedelta(seconds=1)
+    again = _sign_in(client, "ann@payer.example", PASSWORD)
+    assert again.status_code == 303 and again.headers["location"] == "/sign-in/code"
+
+
+def test_a_trusted_proxys_forwarded_address_is_the_client(store: Engine) -> None:
+    """``claims-engine serve`` (uvicorn) puts the X-Forwarded-For address in the peer's place
+    when the peer is one of FORWARDED_ALLOW_IPS: then each client behind the proxy has its own
+    limit, and the proxy's own address is not everyone's."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app = create_app(ApiConfig(environment_for(store), now=lambda: NOW, inprocess_workers=False))
+    # trusting TestClient's peer, as FORWARDED_ALLOW_IPS names a proxy (uvicorn's ASGI types
+    # are its own: the app and the middleware are plain ASGI callables to each other)
+    proxied: Any = ProxyHeadersMiddleware(cast(Any, app), trusted_hosts="testclient")
+    client = TestClient(proxied, base_url="https://portal.example.org")
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    for n in range(accounts.CLIENT_MAX_FAILURES):
+        assert _sign_in(client, f"user{n}@example.org", "guess", **attacker).status_code == 401
+    assert _sign_in(client, "user@example.org", "guess", **attacker).status_code == 429
+    other = _sign_in(client, "user@example.org", "guess", **{"X-Forwarded-For": "198.51.100.9"})
+    assert other.status_code == 401  # another client behind the same proxy: its own count
+
+
+# -- the pre-sign-in forms' token ---------------------------------------------------------------
+
+
+def test_a_pre_sign_in_form_needs_the_servers_own_token_of_its_cookie(store: Engine) -> None:
+    client = _client(store)
+    mine = _csrf(client.get("/sign-in").text)
+    assert "." in mine  # a random value and the server's HMAC of it
+    theirs = _csrf(_client(store).get("/sign-in").text)  # another browser's, valid for it
+    fields = {"email": "a@b.example", "password": "p"}
+    mismatched = client.post("/sign-in", data={"csrf": theirs, **fields})
+    assert mismatched.status_code == 403 and "expired" in mismatched.text
+    assert client.post("/sign-in", data={"csrf": mine, **fields}).status_code == 401
+    # a cookie planted beside the form (a sibling subdomain's), and the same value posted: the
+    # server did not make it, so it is no token
+    planted = _client(store)
+    planted.cookies.set("ce_form", "planted-value")
+    refused = planted.post("/sign-in", data={"csrf": "planted-value", **fields})
+    assert refused.status_code == 403
+    forged = mine.split(".")[0] + ".AAAAAAAAAAAAAAAAAAAAAA"
+    planted.cookies.set("ce_form", forged)
+    assert planted.post("/sign-in", data={"csrf": forged, **fields}).status_code == 403
+    # a fresh page after a planted cookie gives a token of the server's own
+    assert _csrf(planted.get("/sign-in").text) != forged
+
+
+def test_the_secure_form_cookie_is_a_host_cookie(store: Engine) -> None:
+    client = _client(store, "https://portal.example.org")
+    page = client.get("/sign-in")
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("__Host-ce_form=") and "secure" in cookie.lower()
+    assert "path=/" in cookie.lower() and "domain" not in cookie.lower()
+    token = _csrf(page.text)
+    fields = {"email": "a@b.example", "password": "p"}
+    assert client.post("/sign-in", data={"csrf": token, **fields}).status_code == 401
+    # the same server-made token under the name a sibling subdomain can set: not read
+    sibling = _client(store, "https://portal.example.org")
+    sibling.cookies.set("ce_form", token)
+    assert sibling.post("/sign-in", data={"csrf": token, **fields}).status_code == 403
+
+
+# -- the API's documentation ----------------------------------------------------------------------
+
+
+def test_swagger_ui_is_off_unless_enabled_and_the_openapi_document_stays(store: Engine) -> None:
+    client = _client(store)
+    assert client.get("/docs").status_code == 404  # no CDN's script on the portal's origin
+    assert client.get("/redoc").status_code == 404
+    document = client.get("/openapi.json")
+    assert document.status_code == 200 and document.json()["info"]["title"] == "claims-engine"
+    config = ApiConfig(
+        environment_for(store), now=lambda: NOW, inprocess_workers=False, api_docs=True
+    )
+    enabled = TestClient(create_app(config), base_url="http://127.0.0.1")
+    docs = enabled.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    # the portal's policy is the same either way
+    sign_in = enabled.get("/sign-in").headers["content-security-policy"]
+    assert sign_in == client.get("/sign-in").headers["content-security-policy"]
+    assert "script-src" not in sign_in and "default-src 'none'" in sign_in
+
+
+def test_the_docs_setting_is_on_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.api import app as api
+    from claims_engine.domain.errors import ConfigurationError
+
+    for text, expected in (("", False), ("off", False), ("on", True), (" ON ", True)):
+        monkeypatch.setenv("CLAIMS_API_DOCS", text)
+        assert api._switch_setting("CLAIMS_API_DOCS") is expected
+    monkeypatch.setenv("CLAIMS_API_DOCS", "yes")
+    with pytest.raises(ConfigurationError, match="on or off"):
+        api._switch_setting("CLAIMS_API_DOCS")
