@@ -1,8 +1,9 @@
 """The adjudication pipeline for one claim:
 
 eligibility → duplicates → timely filing → pend threshold → coverage rules → authorization →
-pricing (fee schedule, contractual, multiple-procedure reduction) → cost share (deductible,
-copay, coinsurance, out-of-pocket maximum) → coordination of benefits → decision.
+NCCI edits (PTP pairs, MUE units: :mod:`claims_engine.adjudication.ncci_edits`) → pricing (fee
+schedule, contractual, multiple-procedure reduction) → cost share (deductible, copay,
+coinsurance, out-of-pocket maximum) → coordination of benefits → decision.
 
 Pure: :func:`adjudicate` takes the claim and an :class:`AdjudicationContext` (reference data,
 the member's earlier services and decisions, the accumulator balances, the rules, the receipt
@@ -29,10 +30,19 @@ from claims_engine.adjudication.decision import (
 )
 from claims_engine.adjudication.directives import NONE as NO_DIRECTIVES
 from claims_engine.adjudication.directives import Directives
+from claims_engine.adjudication.ncci_edits import (
+    NO_FINDINGS,
+    MueCounter,
+    PtpFindings,
+    check_ptp,
+    same_provider_days,
+    setting_of,
+)
 from claims_engine.adjudication.pricing import multiple_procedure_reductions, price_line
 from claims_engine.domain.benefits import Plan, PlanVersion
 from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.domain.money import ZERO, round_money
+from claims_engine.domain.ncci import NcciTables
 from claims_engine.domain.pend_reasons import HIGH_DOLLAR, NO_PRICE, RULE_REVIEW, PendItem
 from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.rules.engine import EvaluationBudget
@@ -109,6 +119,7 @@ class AdjudicationContext:
     rules: RuleHook | None = None
     rule_pack_version: str = ""
     directives: Directives = NO_DIRECTIVES  # an examiner's, when a pended claim is decided again
+    ncci: NcciTables = field(default_factory=NcciTables)  # CMS's NCCI edits (none: no stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +179,12 @@ def _line_date(claim: Claim, line: ServiceLine) -> date | None:
 
 
 def _denied_line(
-    line: ServiceLine, day: date | None, group: str, carc: str, remarks: Sequence[str] = ()
+    line: ServiceLine,
+    day: date | None,
+    group: str,
+    carc: str,
+    remarks: Sequence[str] = (),
+    note: str = "",
 ) -> LineDecision:
     return LineDecision(
         line_number=line.number,
@@ -185,6 +201,7 @@ def _denied_line(
         remarks=tuple(remarks),
         outcome=Outcome.DENIED,
         control_number=line.control_number,
+        note=note,
     )
 
 
@@ -393,10 +410,22 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             PendItem(HIGH_DOLLAR, 0, "", f"charge {claim.total_charge} is above {plan.pend_above}")
         )
 
-    # First pass: eligibility, rules, authorization, pricing.
+    ptp, mue = _ncci_stage(claim, ctx, member, plan, history)
+    pends.extend(ptp.pends)
+    edits = plan.ncci
+
+    # First pass: eligibility, rules, authorization, NCCI edits, pricing.
     priced: list[
         tuple[
-            ServiceLine, date, PlanVersion, str, Decimal, list[Adjustment], tuple[str, ...], Decimal
+            ServiceLine,
+            date,
+            PlanVersion,
+            str,
+            Decimal,
+            list[Adjustment],
+            tuple[str, ...],
+            Decimal,
+            str,
         ]
     ] = []
     decided: dict[int, LineDecision] = {}
@@ -448,6 +477,21 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             group, carc, rarc = denial
             decided[ln.number] = _denied_line(ln, day, group, carc, (rarc,) if rarc else ())
             continue
+        ptp_denial = ptp.denied.get(ln.number)
+        if ptp_denial is not None:
+            decided[ln.number] = _denied_line(
+                ln, day, edits.ptp_group, edits.ptp_carc, (edits.ptp_remark,), ptp_denial
+            )
+            continue
+        mue_units, note = ln.units, ""
+        if mue is not None:
+            mue_units, note = mue.units(_code(ln), day, ln.units, overridden=overridden)
+            if mue_units <= ZERO:
+                decided[ln.number] = _denied_line(
+                    ln, day, edits.mue_group, edits.mue_carc, (edits.mue_remark,), note
+                )
+                continue
+            units = min(units, mue_units)
         place = ln.place_of_service or place_default
         line_for_price = ln if units == ln.units else replace(ln, units=units)
         price = price_line(
@@ -473,20 +517,29 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             decided[ln.number] = _denied_line(ln, day, "CO", "16", ("M51",))
             continue
         adjustments: list[Adjustment] = []
-        if units < ln.units:
+        charge_left = ln.charge
+        if mue_units < ln.units:
+            # the units above the MUE: by default CO-151, remark N362
+            mue_charge = round_money(ln.charge * mue_units / ln.units)
+            adjustments.append(
+                Adjustment(
+                    edits.mue_group, edits.mue_carc, ln.charge - mue_charge, ln.units - mue_units
+                )
+            )
+            remarks = (*remarks, edits.mue_remark)
+            charge_left = mue_charge
+        if units < mue_units:
             # by default CARC 119: benefit maximum for this period or occurrence reached
             capped_charge = round_money(ln.charge * units / ln.units)
-            adjustments.append(Adjustment(cap[0], cap[1], ln.charge - capped_charge))
+            adjustments.append(Adjustment(cap[0], cap[1], charge_left - capped_charge))
             if cap[2]:
                 remarks = (*remarks, cap[2])
             charge_left = capped_charge
-        else:
-            charge_left = ln.charge
         allowed = min(price_allowed, charge_left)
         over = charge_left - allowed
         if over > ZERO:
             adjustments.append(Adjustment("CO" if in_network else "PR", "45", over))
-        priced.append((ln, day, version, category, allowed, adjustments, remarks, units))
+        priced.append((ln, day, version, category, allowed, adjustments, remarks, units, note))
         code = _code(ln)
         claim_services.append(
             PriorService(
@@ -505,7 +558,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
 
     # Second pass, in line order: reductions, cost share, coordination of benefits.
     secondary = claim.payer_responsibility not in ("", "P")
-    for ln, day, version, category, allowed, adjustments, remarks, units in priced:
+    for ln, day, version, category, allowed, adjustments, remarks, units, note in priced:
         cut = reductions.get(ln.number, ZERO)
         if cut:
             adjustments.append(Adjustment("CO", "59", cut))
@@ -558,6 +611,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             remarks=remarks,
             outcome=Outcome.PAID,
             control_number=ln.control_number,
+            note=note,
         )
 
     lines = tuple(decided[ln.number] for ln in claim.lines)
@@ -599,6 +653,47 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
 
 def _code(line: ServiceLine) -> str:
     return line.procedure.code if line.procedure else line.revenue_code
+
+
+def _ncci_stage(
+    claim: Claim,
+    ctx: AdjudicationContext,
+    member: Member,
+    plan: Plan,
+    history: Sequence[PriorService],
+) -> tuple[PtpFindings, MueCounter | None]:
+    """The claim's PTP findings and its MUE counter (None: no MUE applies), when its plan
+    applies the NCCI edits and its kind meets them (see :mod:`.ncci_edits`). PTP pairs are
+    looked for among the lines eligibility and the examiner left standing."""
+    if not ctx.ncci or not plan.ncci.enabled:
+        return NO_FINDINGS, None
+    setting = setting_of(claim, ctx.reference)
+    if not setting:
+        return NO_FINDINGS, None
+    dental = claim.claim_type == "D"
+    denials = ctx.directives.denials
+    lines: list[tuple[ServiceLine, date]] = []
+    for ln in claim.lines:
+        day = _line_date(claim, ln) or ctx.received_on
+        if (
+            ln.number not in denials
+            and member.covered_on(day, dental=dental)
+            and plan.version_on(day) is not None
+        ):
+            lines.append((ln, day))
+    earlier = same_provider_days(history, claim.billing_provider.npi, {d for _, d in lines})
+    ptp = NO_FINDINGS
+    if setting.ptp is not None:
+        ptp = check_ptp(
+            lines,
+            earlier,
+            ctx.ncci,
+            setting.ptp,
+            overrides=ctx.directives.overrides,
+            resolved=ctx.directives.resolved,
+        )
+    mue = MueCounter(ctx.ncci, setting.mue, earlier) if setting.mue is not None else None
+    return ptp, mue
 
 
 def _authorization(

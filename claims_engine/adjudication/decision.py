@@ -56,6 +56,8 @@ class LineDecision:
     outcome: Outcome = Outcome.PAID
     control_number: str = ""
     original_procedure: Procedure | None = None
+    # why, in words, when a stage says more than its codes can: the NCCI edit a line met
+    note: str = ""
 
     @property
     def patient_responsibility(self) -> Decimal:

@@ -1,6 +1,7 @@
 """``claims-engine demo``: the whole pipeline on embedded defaults with the fixtures.
 
-A fresh SQLite store under the output folder, the fixture reference data, the sample 837s of
+A fresh SQLite store under the output folder, the fixture reference data and NCCI sample
+(``fixtures/ncci``, made up), the sample 837s of
 ``fixtures/x12`` (P, I and D) and a generated batch, submitted and worked by the actors
 in-process (dramatiq's StubBroker, one worker thread, so the run is deterministic), a payment
 cycle, and a resubmission answered as a duplicate. It ends with a summary table and the paths
@@ -27,12 +28,13 @@ from claims_engine.cli.fixtures_commands import (
     FIXTURES,
     generate_file,
 )
-from claims_engine.domain.errors import InputFileError
+from claims_engine.domain.errors import ConfigurationError, InputFileError
 from claims_engine.front_end.edits import ALL_LEVELS
 from claims_engine.observability.metrics import record_payment_cycle
 from claims_engine.runtime import PROJECT_ROOT, clock
 from claims_engine.services import examination
 from claims_engine.services.intake import submit, write_acknowledgments
+from claims_engine.services.ncci_store import load_ncci
 from claims_engine.services.reference import store_reference
 from claims_engine.services.remittance import RemitFile, run_payment_cycle
 from claims_engine.store.db import upgrade
@@ -112,6 +114,12 @@ def run_demo(out_dir: Path, *, stdout: TextIO, stderr: TextIO) -> int:
         f"claims-engine demo: store {database}, reference set {reference.id} "
         f"(sha256 {reference.sha256[:12]})\n"
     )
+    # the made-up NCCI sample (a few dozen edits: milliseconds), so the demo meets the edits
+    read, tables = load_ncci(engine, FIXTURES / "ncci", created)
+    if read.problems:
+        raise ConfigurationError(f"{FIXTURES / 'ncci'}: {read.problems[0]}")
+    quarters = sorted({t.quarter for t in tables})
+    stdout.write(f"NCCI edits: {len(tables)} tables of {', '.join(quarters)} (made up)\n")
 
     batch = inputs / "generated-batch.837"
     generate_file(

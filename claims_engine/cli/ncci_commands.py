@@ -7,7 +7,7 @@
 
 ``load`` reads the CMS files under DIR (``ccipra-*`` and ``ccioph-*`` PTP text files, the
 ``MCR_MUE_*`` CSV files, or CSV exports of them; see ``docs/ncci.md``) and stores one table per
-kind, setting and quarter (:mod:`claims_engine.services.ncci`). The quarter is ``--quarter``,
+kind, setting and quarter (:mod:`claims_engine.services.ncci_store`). The quarter is ``--quarter``,
 else what each file's name or folder says. ``--check`` reads and checks, and stores nothing.
 
 Exit status: 0 when every table was stored (or was stored already); 1 when a file has a
@@ -52,7 +52,7 @@ def _describe(table: NcciTable) -> dict[str, Any]:
 
 
 def cmd_ncci_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from claims_engine.services.ncci import read_ncci, store_tables
+    from claims_engine.services.ncci_store import read_ncci, store_tables
 
     engine = None if args.check else store_engine()  # no store: say so before reading
     started = time.monotonic()
@@ -101,7 +101,7 @@ def cmd_ncci_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
 
 
 def cmd_ncci_list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from claims_engine.services.ncci import stored_tables
+    from claims_engine.services.ncci_store import stored_tables
 
     engine = store_engine()
     with database_errors(engine):

@@ -1,4 +1,5 @@
-"""``claims-engine rules simulate``: stored claims adjudicated again under a candidate pack.
+"""``claims-engine rules simulate``: stored claims adjudicated again under a candidate pack,
+or under another quarter's NCCI tables (``--ncci-quarter 2026Q4 --against 2026Q3``).
 
 Reads the store (``CLAIMS_DATABASE_URL``) and the rules in force (``CLAIMS_RULES_DIR``), writes
 nothing to either: a table in the terminal (or the summary as JSON), and in ``--out`` the CSV
@@ -32,7 +33,17 @@ def add_simulate_command(rules_sub: Any) -> None:
     s = rules_sub.add_parser(
         "simulate", help="what-if: stored claims adjudicated again under a candidate pack"
     )
-    s.add_argument("--candidate", type=Path, required=True, metavar="PATH", help="rules folder")
+    s.add_argument("--candidate", type=Path, metavar="PATH", help="rules folder")
+    s.add_argument(
+        "--ncci-quarter",
+        metavar="QUARTER",
+        help="replay the candidate side with the NCCI tables of this loaded quarter (2026Q4)",
+    )
+    s.add_argument(
+        "--against",
+        metavar="QUARTER",
+        help="with --ncci-quarter: the loaded quarter the side in force uses (2026Q3)",
+    )
     s.add_argument("--since", type=_day, metavar="DATE", help="received on or after (YYYY-MM-DD)")
     s.add_argument("--until", type=_day, metavar="DATE", help="received on or before")
     s.add_argument("--plan", metavar="ID", help="only claims of members of this plan")
@@ -57,8 +68,15 @@ def cmd_simulate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> in
 
     if args.since and args.until and args.since > args.until:
         raise ConfigurationError(f"--since {args.since} is after --until {args.until}")
-    if not args.candidate.exists():
+    new_quarter = getattr(args, "ncci_quarter", None)
+    old_quarter = getattr(args, "against", None)
+    if args.candidate is None and new_quarter is None:
+        raise ConfigurationError("give --candidate PATH, or --ncci-quarter Q --against Q")
+    if (new_quarter is None) != (old_quarter is None):
+        raise ConfigurationError("--ncci-quarter and --against go together")
+    if args.candidate is not None and not args.candidate.exists():
         raise ConfigurationError(f"{args.candidate}: no such rules folder or file")
+    quarters = None if new_quarter is None else (str(old_quarter), str(new_quarter))
     env = environment_from_vars()
     engine = store_engine()
     _writable(args.out)
@@ -74,6 +92,7 @@ def cmd_simulate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> in
             plan=args.plan,
             processes=args.processes or default_processes(),
             store_file=env.settings.store_file,  # its key file, for the worker processes
+            ncci_quarters=quarters,
         )
         result = simulate(engine, runtime, request)
     paths = write_reports(result, args.out, generated)

@@ -21,6 +21,7 @@ import yaml
 
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.money import money
+from claims_engine.domain.reasons import CARC, RARC
 
 OUT_OF_NETWORK_METHODS = frozenset({"percent_of_fee_schedule", "billed_charges", "not_covered"})
 RATE_BASES = frozenset({"per_diem", "percent_of_charge", "per_unit"})
@@ -69,6 +70,24 @@ class Examination:
     second_approval_above: Decimal = Decimal("5000.00")
 
 
+@dataclass(frozen=True, slots=True)
+class NcciSettings:
+    """How the plan applies CMS's NCCI edits (see ``docs/ncci.md``): whether at all, and the
+    codes of a denial: a PTP edit's column 2 line (by default CO-97 with remark N20; CO-236 is
+    the other usual choice) and the units above an MUE (CO-151 with N362)."""
+
+    enabled: bool = True
+    ptp_group: str = "CO"
+    ptp_carc: str = "97"
+    ptp_remark: str = "N20"
+    mue_group: str = "CO"
+    mue_carc: str = "151"
+    mue_remark: str = "N362"
+
+
+_NCCI_KEYS = frozenset({"enabled", "ptp_denial", "ptp_remark", "mue_denial", "mue_remark"})
+NCCI_GROUPS = ("CO", "PR", "OA", "PI")
+
 _EXAMINATION_KEYS = frozenset(
     {"prompt_pay_days", "info_request_days", "info_request_stops_clock", "second_approval_above"}
 )
@@ -87,6 +106,7 @@ class Plan:
     # the day it was received
     rules_by: str = "service_date"
     examination: Examination = Examination()
+    ncci: NcciSettings = NcciSettings()
 
     def version_on(self, day: date) -> PlanVersion | None:
         """The version in force on ``day`` (``None`` before the first)."""
@@ -339,6 +359,56 @@ def _examination(raw: object, where: str) -> Examination:
     return Examination(days["prompt_pay_days"], days["info_request_days"], stops, above)
 
 
+def _ncci(raw: object, file: str, plan: Any, where: str) -> NcciSettings:
+    """The plan's ``ncci`` mapping (absent: the edits apply, with the default codes)."""
+    if raw is None:
+        return NcciSettings()
+
+    def at(*keys: str) -> str:
+        return _at(file, plan, f"{where} {'.'.join(('ncci', *keys))}", "ncci", *keys)
+
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{at()}: ncci is a mapping (enabled, ptp_denial, ...)")
+    unknown = sorted(str(k) for k in set(raw) - _NCCI_KEYS)
+    if unknown:
+        known = ", ".join(sorted(_NCCI_KEYS))
+        raise ConfigurationError(
+            f"{at(unknown[0])}: ncci has an unknown key {unknown[0]!r} (known: {known})"
+        )
+    default = NcciSettings()
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigurationError(f"{at('enabled')}: enabled is true or false")
+
+    def denial(key: str, group: str, carc: str) -> tuple[str, str]:
+        text = str(raw.get(key, f"{group}-{carc}")).strip().upper()
+        found_group, _, found_carc = text.partition("-")
+        if found_group not in NCCI_GROUPS or found_carc not in CARC:
+            raise ConfigurationError(
+                f"{at(key)}: {key} {text!r} is not GROUP-CARC with a group of "
+                f"{', '.join(NCCI_GROUPS)} and a known CARC (such as CO-97 or CO-236)"
+            )
+        return found_group, found_carc
+
+    def remark(key: str, code: str) -> str:
+        text = str(raw.get(key, code)).strip().upper()
+        if text not in RARC:
+            raise ConfigurationError(f"{at(key)}: {key} {text!r} is not a known remark code (RARC)")
+        return text
+
+    ptp_group, ptp_carc = denial("ptp_denial", default.ptp_group, default.ptp_carc)
+    mue_group, mue_carc = denial("mue_denial", default.mue_group, default.mue_carc)
+    return NcciSettings(
+        enabled=enabled,
+        ptp_group=ptp_group,
+        ptp_carc=ptp_carc,
+        ptp_remark=remark("ptp_remark", default.ptp_remark),
+        mue_group=mue_group,
+        mue_carc=mue_carc,
+        mue_remark=remark("mue_remark", default.mue_remark),
+    )
+
+
 def load_plans(path: str | Path) -> dict[str, Plan]:
     """The plans of a ``plans.yaml`` file; a problem names the file, its line and the plan."""
     path = Path(path)
@@ -407,6 +477,7 @@ def load_plans(path: str | Path) -> dict[str, Plan]:
                 versions=versions,
                 rules_by=rules_by,
                 examination=_examination(p.get("examination"), _at(file, p, where, "examination")),
+                ncci=_ncci(p.get("ncci"), file, p, where),
             )
         except KeyError as exc:
             raise ConfigurationError(f"{_at(file, p, where)}: missing {exc.args[0]!r}") from None

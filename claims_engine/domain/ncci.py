@@ -3,7 +3,7 @@ and the medically unlikely edits (MUE), read from the quarterly files in the lay
 publishes and held compactly for adjudication.
 
 Pure: this module takes text (lines) and returns tables and problems; reading the files, the
-store and the clock belong to :mod:`claims_engine.services.ncci`.
+store and the clock belong to :mod:`claims_engine.services.ncci_store`.
 
 The files (see ``docs/ncci.md``)::
 

@@ -33,6 +33,8 @@ ADJUDICATION_ERROR = "ADJUDICATION-ERROR"  # adjudication raised
 CLAIM_UNREADABLE = "CLAIM-UNREADABLE"  # the stored claim could not be read
 INFO_REQUESTED = "INFO-REQUESTED"  # an examiner asked the provider for information
 UNCLASSIFIED = "UNCLASSIFIED"  # a free-text reason from before codes, not recognised
+# an NCCI PTP column 1 code billed after its column 2 code was paid on an earlier claim
+NCCI_PTP_PAID = "NCCI-PTP-PAID"
 
 PRIORITIES = range(1, 6)  # 1 is the most urgent
 PEND_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}\Z")
@@ -98,6 +100,13 @@ DEFAULT_REASONS: Mapping[str, PendReason] = MappingProxyType(
                 waits_for_provider=True,
             ),
             PendReason(UNCLASSIFIED, "Pended before pend reasons had codes", "general", 3, 15),
+            PendReason(
+                NCCI_PTP_PAID,
+                "Billed with a service paid on an earlier claim (NCCI edit)",
+                "coding-review",
+                3,
+                10,
+            ),
         )
     }
 )

@@ -103,6 +103,10 @@ _CARC: dict[str, str] = {
     "198": "Precertification/notification/authorization/pre-treatment exceeded",
     "199": "Revenue code and procedure code do not match",
     "204": "This service/equipment/drug is not covered under the patient's current benefit plan",
+    "236": "This procedure or procedure/modifier combination is not compatible with another "
+    "procedure or procedure/modifier combination provided on the same day according to the "
+    "National Correct Coding Initiative or workers compensation state regulations/fee schedule "
+    "requirements",
     "242": "Services not provided by network/primary care providers",
     "243": "Services not authorized by network/primary care providers",
     "254": "Claim received by the dental plan, but benefits not available under this plan; "

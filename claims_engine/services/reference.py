@@ -26,6 +26,7 @@ from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.adjudication.payment_cycle import Payer, load_payer
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.model import Claim
+from claims_engine.domain.ncci import NcciTables
 from claims_engine.domain.reference_data import (
     PEND_REASONS_FILE,
     ReferenceData,
@@ -36,6 +37,7 @@ from claims_engine.enrollment.records import Sponsor, load_sponsors
 from claims_engine.rules.book import RuleBook, fingerprint, load_rulebook
 from claims_engine.rules.engine import Pend, RulePack
 from claims_engine.services.members import ImportResult, enrolled, import_members
+from claims_engine.services.ncci_store import ncci_in_force
 from claims_engine.store.db import check_lookup_key
 from claims_engine.store.tables import REFERENCE, reference_sets_table
 from claims_engine.store.vault import current_vault
@@ -68,7 +70,8 @@ class StoredReference:
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """What the workers need to decide claims: reference data, the payer and the rule pack."""
+    """What the workers need to decide claims: reference data, the payer, the rule pack and
+    the NCCI edit tables loaded (``ncci load``)."""
 
     reference_id: int
     reference: ReferenceData
@@ -79,6 +82,7 @@ class Runtime:
     family_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sponsors: Mapping[str, Sponsor] = field(default_factory=dict)  # by N1*P5 id
     enrollment_version: int = 0  # the newest enrollment version the members include
+    ncci: NcciTables = field(default_factory=NcciTables)
 
     @property
     def rules(self) -> RulePack:
@@ -100,6 +104,7 @@ class Runtime:
             received_on=received_on,
             rules=self.hooks[pack.version],
             rule_pack_version=pack.version,
+            ncci=self.ncci,
         )
 
     def _rules_day(self, received_on: date, claim: Claim | None) -> date:
@@ -330,4 +335,25 @@ def load_runtime(
             for old in [k for k in _cache if k[:3] == key[:3]]:
                 del _cache[old]  # the runtime of the folder as it was: batches holding it finish
             _cache[key] = runtime
+    # the NCCI tables: one look at which are stored, rebuilt only when one changed
+    tables = ncci_in_force(engine)
+    if not same_tables(runtime.ncci, tables):
+        runtime = replace(runtime, ncci=tables)
+        with _cache_lock:
+            if key in _cache:
+                _cache[key] = runtime
     return runtime
+
+
+def same_tables(a: NcciTables, b: NcciTables) -> bool:
+    """Whether two sets of NCCI tables hold the very same tables (the service keeps each
+    table it rebuilt, so an unchanged store gives the same objects)."""
+    if a.tables.keys() != b.tables.keys():
+        return False
+    for key, tables in a.tables.items():
+        others = b.tables[key]
+        if len(tables) != len(others) or any(
+            x is not y for x, y in zip(tables, others, strict=True)
+        ):
+            return False
+    return True

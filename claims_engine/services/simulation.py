@@ -19,6 +19,12 @@ a family in another chunk does not find it (the same as an original the store no
 
 A claim's amounts are net of the reversals its adjudication made: a replacement or a void
 counts what it paid less what its original's reversal took back.
+
+NCCI quarters: with ``ncci_quarters`` (``rules simulate --ncci-quarter 2026Q4 --against
+2026Q3``) the two replays use the loaded NCCI tables of one quarter each, whatever the claims'
+dates of service (each kind and setting that quarter loaded; a table it did not load is the
+one in force as usual): the impact of a new quarter's files before it takes effect. Without a
+candidate rules folder both replays use the rules in force, so the difference is the edits'.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from claims_engine.adjudication.decision import ClaimDecision
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.model import Claim, ServiceLine
 from claims_engine.domain.money import ZERO
+from claims_engine.domain.ncci import NcciTables, Quarter
 from claims_engine.rules.book import RuleBook, load_rulebook
 from claims_engine.rules.simulation_report import ClaimImpact, Contribution, Simulation, Totals
 from claims_engine.services.reference import Runtime, load_runtime
@@ -69,12 +76,14 @@ class SimulationRequest:
 
     database_url: str
     rules_dir: Path
-    candidate: Path
+    candidate: Path | None  # None: the rules in force on both sides (an NCCI comparison)
     since: date | None = None
     until: date | None = None
     plan: str | None = None
     processes: int = 1
     store_file: Path | None = None
+    # (in force, candidate): the NCCI quarter each replay uses, such as ("2026Q3", "2026Q4")
+    ncci_quarters: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -83,14 +92,57 @@ class _Partial:
     changed: list[ClaimImpact] = field(default_factory=list)
 
 
-def load_candidate(candidate: Path, runtime: Runtime) -> RuleBook:
-    """The candidate rule book, checked as the runtime's own (plans known to the reference)."""
+def load_candidate(candidate: Path | None, runtime: Runtime) -> RuleBook:
+    """The candidate rule book, checked as the runtime's own (plans known to the reference);
+    the runtime's own book when there is no candidate."""
+    if candidate is None:
+        return runtime.book
     return load_rulebook(candidate, known_plans=runtime.reference.plans)
+
+
+def quarter_tables(tables: NcciTables, quarter: str) -> NcciTables:
+    """``tables`` with the tables of ``quarter`` in force on every day (for each kind and
+    setting it has; the others as they are). :class:`ConfigurationError` when the store
+    holds no table of that quarter."""
+    try:
+        wanted = Quarter.parse(quarter)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    chosen = {
+        key: [t for t in found if t.quarter == wanted] for key, found in tables.tables.items()
+    }
+    if not any(chosen.values()):
+        loaded = sorted({str(t.quarter) for found in tables.tables.values() for t in found})
+        raise ConfigurationError(
+            f"no NCCI table of {wanted} is loaded (loaded: {', '.join(loaded) or 'none'}; "
+            "see `claims-engine ncci load`)"
+        )
+    return NcciTables(
+        {key: tuple(chosen[key]) if chosen[key] else found for key, found in tables.tables.items()}
+    )
+
+
+def _sides(
+    runtime: Runtime, candidate: RuleBook, request: SimulationRequest
+) -> tuple[Runtime, Runtime]:
+    """The runtimes of the two replays: rules in force and candidate rules, each with its
+    NCCI quarter when the request compares quarters."""
+    before, after = runtime, replace(runtime, book=candidate)
+    if request.ncci_quarters is not None:
+        current, proposed = request.ncci_quarters
+        before = replace(before, ncci=quarter_tables(runtime.ncci, current))
+        after = replace(after, ncci=quarter_tables(runtime.ncci, proposed))
+    return before, after
+
+
+def _described(book: RuleBook, ncci: tuple[str, str] | None, side: int) -> str:
+    return book.describe() + (f"; NCCI tables of {ncci[side]}" if ncci is not None else "")
 
 
 def simulate(engine: Engine, runtime: Runtime, request: SimulationRequest) -> Simulation:
     """Replay the requested claims under the rules in force and under the candidate pack."""
     candidate = load_candidate(request.candidate, runtime)
+    _sides(runtime, candidate, request)  # an NCCI quarter not loaded stops here, one line
     if request.plan is not None and request.plan not in runtime.reference.plans:
         known = ", ".join(sorted(runtime.reference.plans))
         raise ConfigurationError(f"unknown plan {request.plan!r} (plans: {known})")
@@ -115,8 +167,8 @@ def simulate(engine: Engine, runtime: Runtime, request: SimulationRequest) -> Si
             for result in pool.map(_worker_chunk, [request] * len(chunks), chunks):
                 _merge(partial, result)
     return Simulation(
-        current_versions=runtime.book.describe(),
-        candidate_versions=candidate.describe(),
+        current_versions=_described(runtime.book, request.ncci_quarters, 0),
+        candidate_versions=_described(candidate, request.ncci_quarters, 1),
         since=request.since,
         until=request.until,
         plan=request.plan,
@@ -193,9 +245,9 @@ class _Replay:
     """One of the two runs over a chunk: the runtime with its rule book and recording hooks
     (so :meth:`Runtime.context` picks each claim's pack as production does), and a ledger."""
 
-    def __init__(self, runtime: Runtime, book: RuleBook) -> None:
-        self.recorder = _Recorder(book)
-        self.runtime = replace(runtime, book=book, hooks=self.recorder.hooks)
+    def __init__(self, runtime: Runtime) -> None:
+        self.recorder = _Recorder(runtime.book)
+        self.runtime = replace(runtime, hooks=self.recorder.hooks)
         self.ledger = Ledger()
 
     def run(self, claim: Claim, received_on: date, pccn: str) -> tuple[Adjudication, set[str]]:
@@ -227,8 +279,9 @@ def _replay_chunk(
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    before = _Replay(runtime, runtime.book)
-    after = _Replay(runtime, candidate)
+    current, proposed = _sides(runtime, candidate, request)
+    before = _Replay(current)
+    after = _Replay(proposed)
     partial = _Partial()
     plan_of = _plan_finder(runtime)
     for r in rows:
@@ -324,7 +377,8 @@ def _signature(decisions: Sequence[ClaimDecision]) -> Any:
             d.outcome,
             d.paid,
             d.patient_responsibility,
-            d.pend_reason,
+            # why it pends, not the words: an NCCI pend names its quarter
+            tuple((p.code, p.line, p.rule) for p in d.pend_items),
             sorted((a.group, a.reason, a.amount) for a in d.claim_adjustments),
             [
                 (

@@ -683,7 +683,7 @@ def _write_states(
         pended = d.outcome is Outcome.PENDED
         state = ClaimState.PENDED if pended else ClaimState.ADJUDICATED
         reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
-        reason += f" (rule pack {d.rule_pack_version})"
+        reason += f" (rule pack {d.rule_pack_version})" + line_notes(d)
         if len(outcome.decisions) > 1:
             reason += f"; reversed {outcome.decisions[0].reverses}"
         states.append({"id": w.id, "state": state.value, "error": None, "updated_at": now})
@@ -698,6 +698,13 @@ def _write_states(
         return
     update_rows(conn, _claims, states, where_state=("state", ClaimState.ACCEPTED.value))
     insert_rows(conn, _events, events)
+
+
+def line_notes(decision: ClaimDecision) -> str:
+    """What the decision's lines say in words beyond their codes (the NCCI edit a line met),
+    for the claim's event: ``; line 2: Billed with 99214 on the same day (NCCI PTP edit
+    ...)``; empty when no line says anything."""
+    return "".join(f"; line {ln.line_number}: {ln.note}" for ln in decision.lines if ln.note)
 
 
 def _event(claim_id: int, state: str, reason: str, now: datetime) -> dict[str, Any]:
@@ -954,6 +961,7 @@ def _decided_again_reason(outcome: Adjudication, actor: str) -> str:
     pended = d.outcome is Outcome.PENDED
     reason = f"pended: {d.pend_reason}" if pended else f"{d.outcome.value}: paid {d.paid}"
     reason += f" (rule pack {d.rule_pack_version}; decided again by an examiner)"
+    reason += line_notes(d)
     if len(outcome.decisions) > 1:
         reason += f"; reversed {outcome.decisions[0].reverses}"
     return reason

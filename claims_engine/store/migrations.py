@@ -1177,6 +1177,6 @@ def _ncci_tables_9(meta: MetaData) -> Table:
 
 
 def ncci_tables(conn: Connection) -> None:
-    """Step 9: ``ncci_tables``, empty (see :mod:`claims_engine.services.ncci`). A store made
+    """Step 9: ``ncci_tables``, empty (see :mod:`claims_engine.services.ncci_store`). A store made
     from :mod:`claims_engine.store.tables` after it existed has it: left as it is."""
     _ncci_tables_9(MetaData()).create(conn, checkfirst=True)

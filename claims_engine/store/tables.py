@@ -870,7 +870,7 @@ class AccountEventRow(SQLModel, table=True):
 
 
 class NcciTableRow(SQLModel, table=True):
-    """A CMS NCCI table of one quarter (see :mod:`claims_engine.services.ncci`): the PTP edits
+    """A CMS NCCI table of one quarter (see :mod:`claims_engine.services.ncci_store`): the PTP edits
     or the MUEs of one setting, as the compact bytes of :func:`claims_engine.domain.ncci.
     table_to_bytes`. Public CMS data, not health data: not sealed. ``digest`` is the SHA-256 of
     its content, so that loading the same edits again changes nothing."""

@@ -1,4 +1,4 @@
-"""Loading CMS NCCI tables into the store (:mod:`claims_engine.services.ncci`), on SQLite and
+"""Loading CMS NCCI tables into the store (:mod:`claims_engine.services.ncci_store`), on SQLite and
 PostgreSQL, and ``claims-engine ncci load``: the made-up sample of ``fixtures/ncci``, a load
 that changes nothing the second time, a bad file that stores nothing, and the tables a worker
 rebuilds from the store."""
@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from claims_engine.cli.main import main
 from claims_engine.domain.ncci import HOSPITAL, PRACTITIONER, Quarter
-from claims_engine.services.ncci import load_ncci, ncci_in_force, read_ncci
+from claims_engine.services.ncci_store import load_ncci, ncci_in_force, read_ncci
 from claims_engine.store.db import upgrade
 from claims_engine.store.tables import ncci_tables_table
 from tests.conftest import FIXTURES
