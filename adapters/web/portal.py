@@ -402,10 +402,13 @@ class Portal:
         whose: str,
         read: Callable[[Reading], T],
     ) -> tuple[accounts.WebSession, T] | Response:
-        """:meth:`signed_in_as` and the page's ``read`` in one transaction of the store (one
-        connection, one commit: the session's check and touch, what the page shows, its
-        ``phi_reads`` rows): what ``read`` answered with the session, or where to go instead.
-        ``read`` runs only for a session of one of ``roles``, in a worker thread."""
+        """:meth:`signed_in_as` and the page's ``read`` on one connection of the store (the
+        session's check and touch, what the page shows, its ``phi_reads`` rows): what ``read``
+        answered with the session, or where to go instead. ``read`` runs only for a session
+        of one of ``roles``, in a worker thread. On the kept connections
+        (``config.connections``) each statement commits by itself: a page's writes are one
+        statement each (the touch, the audit rows), and a read whose audit fails fails the
+        page with it; fewer round trips than a transaction's BEGIN and COMMIT around them."""
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return self.to_sign_in(request)
@@ -415,17 +418,29 @@ class Portal:
 
         kept = config.connections
 
+        def attempt(
+            conn: Connection, end: bool
+        ) -> tuple[accounts.WebSession | None, tuple[T] | None]:
+            session = accounts.live_session(conn, token, at, known, end=end)
+            if (
+                session is None
+                or session.stage is not accounts.Stage.FULL
+                or session.role not in roles
+                or session.principal is None
+            ):
+                return session, None
+            return session, (read(Reading(conn, session.principal, at, known)),)
+
         def run() -> tuple[accounts.WebSession | None, tuple[T] | None]:
-            with kept.begin() if kept is not None else begin_write(config.engine) as conn:
-                session = accounts.live_session(conn, token, at, known)
-                if (
-                    session is None
-                    or session.stage is not accounts.Stage.FULL
-                    or session.role not in roles
-                    or session.principal is None
-                ):
-                    return session, None
-                return session, (read(Reading(conn, session.principal, at, known)),)
+            try:
+                if kept is not None:  # autocommit: each statement (a touch, an audit) its own
+                    with kept.connect() as conn:
+                        return attempt(conn, end=False)
+                with begin_write(config.engine) as conn:
+                    return attempt(conn, end=True)
+            except accounts.SessionEnds:  # ended in a transaction of its own, its reason kept
+                accounts.session_of(config.engine, token, at, known)
+                return None, None
 
         session, found = await run_in_threadpool(run)
         if session is None or session.stage is not accounts.Stage.FULL:

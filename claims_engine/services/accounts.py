@@ -142,6 +142,11 @@ class Throttled(AccountError):
         self.retry_after = retry_after
 
 
+class SessionEnds(AccountError):
+    """A session found over (idle, too old, its account locked or disabled, its key revoked)
+    by a check that does not end it itself (:func:`live_session` without ``end``)."""
+
+
 class Stage(StrEnum):
     ENROLL = "enroll"  # password set from an invitation, the authenticator app not yet confirmed
     SECOND = "second"  # password right, the second factor not yet given
@@ -617,12 +622,13 @@ def _live_query() -> Select[Any]:
 _LIVE = _live_query()  # made once: every page asks it
 
 
-def _live(conn: Connection, token: str, now: datetime) -> Row[Any] | None:
+def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> Row[Any] | None:
     """The session of ``token`` with its account's and its key's columns, in one statement,
     while it lasts (touched: seen ``now``); one that should have ended (idle, too old, its
     account locked or disabled) is ended now, with its reason, and None answered. The row's
     ``id``, ``user_id``, ``created_at`` are the session's; ``account_id`` and ``key_role`` the
-    account's id and its key's role."""
+    account's id and its key's role. Without ``end``, a session that should end raises
+    :class:`SessionEnds` instead (the caller, in autocommit, ends it in a transaction)."""
     s = _sessions.c
     session = conn.execute(_LIVE, {"token": _sha256(token)}).first()
     if session is None or session.ended_at is not None:
@@ -641,6 +647,8 @@ def _live(conn: Connection, token: str, now: datetime) -> Row[Any] | None:
     elif now - session.created_at >= ABSOLUTE_TIMEOUT:
         reason = "too old"
     if reason is not None:
+        if not end:
+            raise SessionEnds(reason)
         if _end(conn, session.id, now, reason):
             _event(conn, now, session.user_id, "session ended", reason)
         return None
@@ -650,16 +658,24 @@ def _live(conn: Connection, token: str, now: datetime) -> Row[Any] | None:
 
 
 def live_session(
-    conn: Connection, token: str, now: datetime, reference: ReferenceData | None = None
+    conn: Connection,
+    token: str,
+    now: datetime,
+    reference: ReferenceData | None = None,
+    *,
+    end: bool = True,
 ) -> WebSession | None:
     """The session of a cookie's token, seen ``now``, in the caller's transaction (a page reads
     what it shows in the same one); None when there is none, it ended, or it ends now (idle
     for ``IDLE_TIMEOUT``, begun ``ABSOLUTE_TIMEOUT`` ago, its account locked or disabled, its
     key revoked): it is then ended with that reason. One statement, a second when its use is
-    written (``TOUCH_EVERY``), one more for a provider (its sender ids)."""
+    written (``TOUCH_EVERY``), one more for a provider (its sender ids). Without ``end`` (a
+    connection in autocommit), a session that ends now raises :class:`SessionEnds` rather
+    than being ended in two statements that are not one transaction: :func:`session_of` ends
+    it."""
     if not token:
         return None
-    row = _live(conn, token, now)
+    row = _live(conn, token, now, end=end)
     if row is None:
         return None
     stage = Stage(row.stage)
@@ -677,6 +693,8 @@ def live_session(
         }
         principal = principal_of_row(conn, key, now, reference)
         if principal is None:  # the key was revoked
+            if not end:
+                raise SessionEnds("key revoked")
             _end(conn, row.id, now, "key revoked")
             _event(conn, now, row.user_id, "session ended", "key revoked")
             return None

@@ -256,7 +256,10 @@ def _sqlite_transactions(engine: Engine) -> None:
     def _begin(conn: Connection) -> None:
         # "IMMEDIATE" takes the write lock up front: two writers that both began with a read
         # would otherwise deadlock on the upgrade to a write lock (SQLITE_BUSY at once).
-        mode = conn.get_execution_options().get(SQLITE_BEGIN, "")
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement its own transaction (KeptConnections): none to open
+        mode = options.get(SQLITE_BEGIN, "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
@@ -341,41 +344,28 @@ def begin_write(engine: Engine) -> Any:
 
 
 class KeptConnections:
-    """Up to ``keep`` connections of ``engine`` kept open between uses: for a route that runs
-    a few short statements a request, many times a second, where taking a connection from
-    SQLAlchemy's pool and giving it back (its check, its reset and events) costs the process
-    more CPU than the statements themselves. In autocommit (:meth:`connect`: one statement a
-    use), or not (``transactions``: :meth:`begin`, a transaction a use). A connection whose use
-    raised is given back to the pool, not kept (the next use takes another: a database that
-    went away and came back is used again).
+    """Up to ``keep`` connections of ``engine`` kept open between uses, in autocommit: for a
+    route that runs a few short statements a request, many times a second, where taking a
+    connection from SQLAlchemy's pool and giving it back (its reset and events) costs the
+    process more CPU than the statements themselves, and a transaction's BEGIN and COMMIT
+    would be two round trips more. A connection whose use raised is given back to the pool,
+    not kept (the next use takes another: a database that went away and came back is used
+    again).
     """
 
-    def __init__(self, engine: Engine, keep: int, *, transactions: bool = False) -> None:
+    def __init__(self, engine: Engine, keep: int) -> None:
         self.engine = engine
         self.keep = keep
-        self.transactions = transactions
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A transaction on a kept connection, committed as it ends, rolled back when the block
-        raises; on SQLite it takes the write lock up front, as :func:`begin_write`."""
-        if not self.transactions:
-            raise ValueError("KeptConnections.begin: these connections are in autocommit")
-        with self.connect() as conn, conn.begin():
-            yield conn
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            if self.transactions:
-                conn = self.engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-            else:
-                conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             yield conn
         except BaseException:

@@ -19,11 +19,12 @@ from sqlalchemy import Engine
 
 from adapters.api.app import ApiConfig, create_app
 from claims_engine.domain.totp import secret_from_base32, totp
-from claims_engine.services import accounts
+from claims_engine.services import access, accounts
 from claims_engine.services.access import Role
+from claims_engine.services.reference import load_runtime
 from claims_engine.store.db import engine_for
 from tests.browser.harness import environment_for
-from tests.integration.pipeline_support import NOW, prepared_store
+from tests.integration.pipeline_support import NOW, RULES, prepared_store
 
 pytestmark = pytest.mark.integration
 
@@ -288,3 +289,46 @@ def test_the_docs_setting_is_on_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAIMS_API_DOCS", "yes")
     with pytest.raises(ConfigurationError, match="on or off"):
         api._switch_setting("CLAIMS_API_DOCS")
+
+
+def _signed_in(engine: Engine, email: str, at: datetime) -> str:
+    """A member's account signed in whole at ``at``: its session's cookie value."""
+    reference = load_runtime(engine, RULES).reference
+    member = next(m for m in sorted(reference.members) if reference.members[m].is_subscriber)
+    invitation = accounts.create_user(
+        engine, Role.MEMBER, email=email, now=at, member_id=member, reference=reference
+    )
+    session = accounts.accept_invitation(engine, invitation.token, PASSWORD, at, reference)
+    app = accounts.totp_enrollment(engine, session, at)
+    code = totp(secret_from_base32(app.secret), int(at.replace(tzinfo=UTC).timestamp()))
+    full, _codes = accounts.confirm_totp(engine, session, code, at, reference)
+    return full.token
+
+
+@pytest.mark.parametrize("why", ["idle", "key revoked"])
+def test_a_session_found_over_by_a_page_is_ended_with_its_reason_once(
+    store: Engine, why: str
+) -> None:
+    """A page checks its session on a connection in autocommit; one found over is ended in a
+    transaction of its own, its end and its event together, and the page is the sign-in."""
+    clock = Clock()
+    token = _signed_in(store, "ann@member.example", clock.at)
+    app = create_app(ApiConfig(environment_for(store), now=clock, inprocess_workers=False))
+    client = TestClient(app, base_url="http://127.0.0.1")
+    client.cookies.set("ce_session", token)
+    assert client.get("/my/claims").status_code == 200
+    [user] = accounts.list_users(store)
+    if why == "idle":
+        clock.at = NOW + accounts.IDLE_TIMEOUT
+    else:
+        access.revoke_key(store, accounts.KEY_PREFIX + user["user_id"], clock.at)
+    for _ in range(2):
+        page = client.get("/my/claims", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/sign-in")
+    ended = [
+        e["detail"]
+        for e in accounts.account_events(store)
+        if e["event"] == "session ended" and e["detail"] != "new token"
+    ]
+    assert ended == [why], ended
+    assert accounts.session_of(store, token, clock.at) is None

@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,14 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, SQLModel, col, select
 
 from claims_engine.store import tables as t
-from claims_engine.store.db import MIGRATIONS, KeptConnections, current_version, upgrade
+from claims_engine.store.db import (
+    MIGRATIONS,
+    KeptConnections,
+    begin_write,
+    current_version,
+    engine_for,
+    upgrade,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -343,3 +351,28 @@ def test_kept_connections_are_reused_and_one_that_failed_is_not(postgres_engine:
     with kept.connect():  # used after close(): given back at the end, not kept
         pass
     assert pool.checkedout() == 0
+
+
+def _in_transaction(conn: Any) -> bool:
+    return bool(conn.connection.driver_connection.in_transaction)
+
+
+def test_kept_connections_on_sqlite_hold_no_transaction_between_statements(
+    tmp_path: Path,
+) -> None:
+    """On SQLite too a kept connection is in autocommit: no BEGIN is issued for it (a
+    transaction left open would hold its lock and its old snapshot), so another connection
+    writes at once, and the kept one reads what it wrote."""
+    engine = engine_for(f"sqlite:///{tmp_path / 'kept.db'}")
+    kept = KeptConnections(engine, 1)
+    with kept.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE kept_probe (n int)")
+        conn.exec_driver_sql("INSERT INTO kept_probe VALUES (1)")
+        assert not _in_transaction(conn)
+    with begin_write(engine) as other:  # the write lock, at once
+        other.exec_driver_sql("INSERT INTO kept_probe VALUES (2)")
+    with kept.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM kept_probe").scalar_one() == 2
+        assert not _in_transaction(conn)
+    kept.close()
+    engine.dispose()
