@@ -107,6 +107,7 @@ class ServiceLine:
     plan_paid: Decimal
     you_owe: Decimal
     reasons: tuple[Reason, ...]
+    note: str = ""  # why, in words, beyond the codes (e.g. the NCCI edit a line met)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,7 @@ def _explained(e: Explanation, reference: ReferenceData | None) -> ExplanationOf
                     ln.paid,
                     owed,
                     reasons,
+                    ln.note,
                 )
             )
     billed = e.claim.total_charge

@@ -25,15 +25,18 @@ from adapters.fhir import explanation_of_benefit
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.pend_reasons import NCCI_PTP_PAID
 from claims_engine.services import examination as ex
+from claims_engine.services.access import Principal, Role
 from claims_engine.services.explanation import load_explanation
 from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.ncci_store import load_ncci
+from claims_engine.services.portal import explanation_of_benefits
 from claims_engine.services.queries import claim_status, find_claims
 from claims_engine.services.reference import load_runtime, store_reference
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.services.simulation import SimulationRequest, simulate
 from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store import tables as t
+from claims_engine.store.db import begin_write
 from claims_engine.store.vault import current_vault
 from tests.conftest import FIXTURES
 from tests.integration.pipeline_support import RULES, check_835, prepared_store
@@ -177,6 +180,13 @@ def test_ncci_edits_from_intake_to_the_835(engine: Engine, tmp_path: Path) -> No
         "N20: Service not payable with other service rendered on the same date",
         "Billed with 99214 on the same day (NCCI PTP edit 99214/99213, practitioner table, 2026Q4)",
     ]
+    # the member's explanation of benefits on the portal: the reason in words, and the edit
+    insurer = Principal(key_id="test", role=Role.INSURER)
+    with begin_write(engine) as conn:
+        page = explanation_of_benefits(conn, insurer, a_row, None, route="/test", now=NOW)
+    assert page is not None
+    assert page.lines[1].note == line_2[1]
+    assert [r.code for r in page.lines[1].reasons] == ["CO-97"]
     assert all(adj[2] not in ("97", "151") for adj in _adjustments(_status(engine, "NCCI-B")))
     assert all(adj[2] not in ("97", "151") for adj in _adjustments(_status(engine, "NCCI-C")))
     assert _status(engine, "NCCI-D")["outcome"] == "paid"
