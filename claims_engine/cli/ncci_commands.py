@@ -58,13 +58,13 @@ def cmd_ncci_load(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
     started = time.monotonic()
     read = read_ncci(args.directory, quarter=args.quarter)
     if read.problems:
-        for problem in read.problems:
-            stderr.write(f"claims-engine: {problem}\n")
         count = len(read.problems)
-        stderr.write(
-            f"claims-engine: {count} problem{'s' if count != 1 else ''} in {args.directory}: "
-            "nothing stored\n"
-        )
+        if count == 1:  # one line: the problem, and that nothing was stored
+            stderr.write(f"claims-engine: {read.problems[0]} (nothing stored)\n")
+        else:
+            for problem in read.problems:
+                stderr.write(f"claims-engine: {problem}\n")
+            stderr.write(f"claims-engine: {count} problems in {args.directory}: nothing stored\n")
         if args.json:
             json.dump({"problems": [str(p) for p in read.problems], "tables": []}, stdout)
             stdout.write("\n")

@@ -80,10 +80,18 @@ def phi_values(inputs: list[Path]) -> set[str]:
 
 
 def hits(line: str, values: set[str]) -> set[str]:
-    """PHI values standing as whole words in ``line``."""
-    words = set(re.findall(r"[A-Za-z0-9]+(?:[-][A-Za-z0-9]+)*", line))
+    """PHI values standing as whole words in ``line`` (an amount such as 43141.65 is one
+    word: the ZIP code 43141 is not in it)."""
+    words = set(re.findall(r"\d+\.\d+|[A-Za-z0-9]+(?:[-][A-Za-z0-9]+)*", line))
     found = {v for v in values if v in words}
     return found | {v for v in values if " " in v and v in line}
+
+
+def test_an_amount_is_not_a_postal_code_but_a_postal_code_is_found() -> None:
+    values = {"43141", "SMITH"}
+    assert hits("remittance written: paid 43141.65", values) == set()
+    assert hits("member at 43141, paid 10.00", values) == {"43141"}
+    assert hits("name SMITH-JONES", values) == set() and hits("SMITH, paid", values) == {"SMITH"}
 
 
 def test_the_837_parser_finds_people() -> None:
