@@ -62,9 +62,18 @@ from claims_engine.services.eligibility import answer_270
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.members import enrollment_file
 from claims_engine.services.reference import Runtime
+from claims_engine.services.review_requests import (
+    Decide,
+    answer_278,
+    authorization_rules,
+    authorizations_decide,
+)
 from claims_engine.services.stored_adjudication import NotPended
 from claims_engine.store.db import KeptConnections, begin_write, engine_for
 from claims_engine.store.tables import pend_items_table
+from claims_engine.store.vault import current_vault
+from claims_engine.x12.reader278 import ReviewRequest
+from claims_engine.x12.writer278 import Decisions
 from workers.settings import Environment
 
 log = logging.getLogger("claims_engine.api")
@@ -104,6 +113,9 @@ class ApiConfig:
     # could read what a signed-in person's cookies may): off unless CLAIMS_API_DOCS=on. The
     # OpenAPI document (/openapi.json) is served either way.
     api_docs: bool = False
+    # what decides the events of a 278 (POST /v1/x12/278); None: the prior-authorization
+    # service (claims_engine.services.authorizations) on the reference data and rules in force
+    decide_278: Decide | None = None
 
     @property
     def max_276_body_bytes(self) -> int:
@@ -1032,6 +1044,99 @@ def create_app(config: ApiConfig) -> FastAPI:
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
         metrics.record_inquiries("270", answer.asked, answer.answered, answer.unavailable)
         return Response(answer.x12, media_type=X12_MEDIA)
+
+    # -- X12 278 -----------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/x12/278",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the 278 response answering every patient event of the request",
+                "content": {X12_MEDIA: {"schema": {"type": "string"}}},
+            },
+            **_errors(
+                400,
+                401,
+                403,
+                413,
+                422,
+                503,
+                e503="the database is unavailable, or the store holds no reference data yet",
+            ),
+        },
+        summary="Health care services review: an X12 278 request (005010X217) in, its response out",
+        description=(
+            "At most `CLAIMS_API_MAX_INQUIRIES` patient events (HL EV, default 100) a request: "
+            "more is refused with 413 `too_many_inquiries`. A provider key sends only under "
+            "the sender ids registered to it (every ISA06 and GS02; another is 403 and nothing "
+            "of the body is answered) and is answered only for a requester (2010B) identified "
+            "by one of its NPIs (NM108 `XX`); for another, the response says AAA 43 and "
+            "nothing else. Each event is answered with its HCR (A1 certified, A2 in part, A3 "
+            "not certified, A4 pended, A6 modified, C cancelled, CT contact the payer, NA no "
+            "action required), its certification number and the period and quantity "
+            "certified, or with an AAA."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    X12_MEDIA: {"schema": {"type": "string"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_278(request: Request, who: Who) -> Response:
+        if who.role not in (Role.PROVIDER, Role.INSURER):
+            raise ApiError(403, "forbidden", "only provider and insurer keys ask for reviews")
+        body = await _read_body(request, config.max_276_body_bytes)
+        return await run_in_threadpool(_answer_278, body, who, route_of(request))
+
+    def _answer_278(body: bytes, who: Principal, route: str) -> Response:
+        now = config.now()
+        decide = config.decide_278 or _authorizations(now)
+        try:
+            answer = answer_278(
+                engine,
+                body,
+                principal=who,
+                decide=decide,
+                now=now,
+                max_events=config.max_inquiries,
+            )
+        except UnusableInquiry as exc:
+            metrics.record_rejected_inquiry("278")
+            code = {
+                403: "forbidden",
+                422: "transaction_sets_rejected",
+                413: "too_many_inquiries",
+            }.get(exc.status, "not_usable")
+            raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
+        metrics.record_inquiries("278", answer.events, answer.reviewed)
+        lookup = current_vault().lookup
+        with reading() as conn:
+            access.record_reads(
+                conn, who, route, "member", [lookup(m) for m in answer.member_ids], now
+            )
+        return Response(answer.x12, media_type=X12_MEDIA)
+
+    def _authorizations(now: datetime) -> Decide:
+        """The prior-authorization service as the 278's decider, on the reference data, rule
+        pack and decisions file in force, looked up only once a request is read."""
+
+        def decide(request: ReviewRequest, who: Principal) -> Decisions:
+            try:
+                runtime = env.runtime()
+                rules = authorization_rules(env.settings.rules_dir, runtime.reference.plans)
+            except ConfigurationError as exc:
+                raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+            service = authorizations_decide(
+                engine, reference=runtime.reference, book=runtime.book, rules=rules, now=now
+            )
+            return service(request, who)
+
+        return decide
 
     # -- FHIR ExplanationOfBenefit -----------------------------------------------------------
 

@@ -7,9 +7,11 @@ coinsurance, out-of-pocket maximum) → coordination of benefits → decision.
 
 Pure: :func:`adjudicate` takes the claim and an :class:`AdjudicationContext` (reference data,
 the member's earlier services and decisions, the accumulator balances, the rules, the receipt
-date) and returns an :class:`Adjudication`: the decisions (a reversal first when the claim
-replaces or voids an earlier one) and the accumulator changes to apply. Storing them, once, is
-the caller's business.
+date, the approved prior authorizations with the units left) and returns an
+:class:`Adjudication`: the decisions (a reversal first when the claim replaces or voids an
+earlier one) and the accumulator changes to apply. A line an authorization covers notes it
+(``LineDecision.authorization``): the units it drew, which a reversal gives back. Storing them,
+once, is the caller's business.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from claims_engine.adjudication.ncci_edits import (
     setting_of,
 )
 from claims_engine.adjudication.pricing import multiple_procedure_reductions, price_line
-from claims_engine.domain.benefits import Plan, PlanVersion
+from claims_engine.domain.benefits import Authorization, Plan, PlanVersion
 from claims_engine.domain.model import Adjustment, Claim, ClaimType, ServiceLine
 from claims_engine.domain.money import ZERO, round_money
 from claims_engine.domain.ncci import NcciTables
@@ -120,6 +122,12 @@ class AdjudicationContext:
     rule_pack_version: str = ""
     directives: Directives = NO_DIRECTIVES  # an examiner's, when a pended claim is decided again
     ncci: NcciTables = field(default_factory=NcciTables)  # CMS's NCCI edits (none: no stage)
+    # the approved authorizations by member id, with the units each service has left (the
+    # store's); None: the reference data's, whole
+    authorizations: Mapping[str, tuple[Authorization, ...]] | None = None
+    # units drawn on each (authorization, service) since ``authorizations`` was read, by
+    # claims decided before this one (negative: given back by a reversal)
+    authorization_used: Mapping[tuple[str, int], Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +359,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
     pccn = payer_claim_number
     reversal: ClaimDecision | None = None
     reversal_changes: dict[AccumulatorKey, Decimal] = {}
+    auth_used: dict[tuple[str, int], Decimal] = dict(ctx.authorization_used)
     if claim.frequency_code in ("7", "8"):
         original = ctx.prior_decisions.get(claim.original_claim_number)
         if original is None or not may_reverse(claim, original.claim, ref):
@@ -359,6 +368,9 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             return _deny_all(claim, "CO", "129", pccn, ctx, ("N185",))
         reversal = reverse(original, ctx.received_on)
         reversal_changes = _reverse_accumulators(original, ref)
+        # the replacement may draw again on what its original drew (the reversal gives it back)
+        for key, units in authorization_draws(original):
+            auth_used[key] = auth_used.get(key, ZERO) - units
         if claim.frequency_code == "8":
             return Adjudication((reversal,), reversal_changes)
 
@@ -429,7 +441,8 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
         ]
     ] = []
     decided: dict[int, LineDecision] = {}
-    auth_used: dict[str, Decimal] = {}
+    line_auth: dict[int, tuple[str, int]] = {}  # the authorization each line drew on
+    auths = ctx.authorizations if ctx.authorizations is not None else ref.authorizations
     claim_services: list[PriorService] = []  # earlier allowed lines of this claim, for rules
     rule_budget = EvaluationBudget()
     place_default = claim.facility_code
@@ -472,7 +485,7 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
                     cap = (action.group or "CO", action.carc or "119", action.rarc)
                 elif action.kind == "require_authorization" and denial is None and not overridden:
                     absent = (action.group or "CO", action.carc or "197", action.rarc or "N54")
-                    denial = _authorization(member, ln, day, ref, auth_used, absent)
+                    denial = _authorization(member, ln, day, auths, auth_used, absent, line_auth)
         if denial is not None:
             group, carc, rarc = denial
             decided[ln.number] = _denied_line(ln, day, group, carc, (rarc,) if rarc else ())
@@ -612,6 +625,8 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, payer_claim_number: str) 
             outcome=Outcome.PAID,
             control_number=ln.control_number,
             note=note,
+            authorization=line_auth.get(ln.number, ("", 0))[0],
+            authorization_service=line_auth.get(ln.number, ("", 0))[1],
         )
 
     lines = tuple(decided[ln.number] for ln in claim.lines)
@@ -700,22 +715,37 @@ def _authorization(
     member: Member,
     line: ServiceLine,
     day: date,
-    ref: ReferenceData,
-    used: dict[str, Decimal],
+    authorizations: Mapping[str, tuple[Authorization, ...]],
+    used: dict[tuple[str, int], Decimal],
     absent: tuple[str, str, str],
+    drawn: dict[int, tuple[str, int]],
 ) -> tuple[str, str, str] | None:
-    """``None`` when an authorization covers the line; else the denial: ``absent`` (by default
-    CO-197) when there is none, CO-198 when its units are used up. ``used`` counts the units
-    this claim has already drawn on each authorization."""
+    """``None`` when an authorization covers the line (``drawn`` then notes which); else the
+    denial: ``absent`` (by default CO-197) when there is none, CO-198 when its units are used
+    up. ``used`` counts the units drawn on each authorization's service since the units of
+    ``authorizations`` were counted: by earlier claims, and by this claim's earlier lines."""
     code = _code(line)
-    for auth in ref.authorizations.get(member.member_id, ()):
+    covered = False
+    for auth in authorizations.get(member.member_id, ()):
         if auth.covers(code, day):
-            taken = used.get(auth.number, ZERO)
+            covered = True
+            key = (auth.number, auth.service)
+            taken = used.get(key, ZERO)
             if taken + line.units > auth.units:
-                return ("CO", "198", "N54")
-            used[auth.number] = taken + line.units
+                continue  # used up: another may cover the line
+            used[key] = taken + line.units
+            drawn[line.number] = key
             return None
-    return absent
+    return ("CO", "198", "N54") if covered else absent
+
+
+def authorization_draws(decision: ClaimDecision) -> list[tuple[tuple[str, int], Decimal]]:
+    """The units each paid line of ``decision`` drew, by (authorization, service)."""
+    return [
+        ((ln.authorization, ln.authorization_service), ln.units)
+        for ln in decision.lines
+        if ln.authorization and ln.outcome is not Outcome.DENIED
+    ]
 
 
 def may_reverse(claim: Claim, original: Claim, ref: ReferenceData) -> bool:

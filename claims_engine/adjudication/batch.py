@@ -18,8 +18,10 @@ from claims_engine.adjudication.adjudicate import (
     AdjudicationContext,
     PriorService,
     adjudicate,
+    authorization_draws,
 )
 from claims_engine.adjudication.decision import ClaimDecision, ClaimStatusCode, Outcome
+from claims_engine.domain.benefits import Authorization
 from claims_engine.domain.model import Claim
 from claims_engine.domain.money import ZERO
 
@@ -32,16 +34,25 @@ class Ledger:
     # services by the subscriber's member id: a family's history, small whatever the volume
     history: dict[str, list[PriorService]] = field(default_factory=dict)
     decisions: dict[str, ClaimDecision] = field(default_factory=dict)  # by payer claim number
+    # approved authorizations by member id, with their units left when read (None: the
+    # reference data's), and the units drawn on each (authorization, service) since
+    authorizations: dict[str, tuple[Authorization, ...]] | None = None
+    authorization_used: dict[tuple[str, int], Decimal] = field(default_factory=dict)
 
     def record(self, result: Adjudication) -> None:
         for key, change in result.accumulator_changes.items():
             self.accumulators[key] = self.accumulators.get(key, ZERO) + change
+        used = self.authorization_used
         for decision in result.decisions:
             if decision.status is ClaimStatusCode.REVERSAL:
+                for auth, units in authorization_draws(decision):
+                    used[auth] = used.get(auth, ZERO) - units  # given back
                 self._forget(decision.reverses)
                 continue
             if decision.outcome in (Outcome.PENDED, Outcome.DENIED):
                 continue
+            for auth, units in authorization_draws(decision):
+                used[auth] = used.get(auth, ZERO) + units
             self.decisions[decision.payer_claim_number] = decision
             self.history.setdefault(decision.claim.subscriber.member_id, []).extend(
                 services_of(decision)
@@ -63,6 +74,10 @@ class Ledger:
             accumulators=self.accumulators,
             history=tuple(self.history.get(claim.subscriber.member_id, ())),
             prior_decisions=self.decisions,
+            authorizations=(
+                self.authorizations if self.authorizations is not None else context.authorizations
+            ),
+            authorization_used=self.authorization_used,
         )
 
 

@@ -58,6 +58,10 @@ class LineDecision:
     original_procedure: Procedure | None = None
     # why, in words, when a stage says more than its codes can: the NCCI edit a line met
     note: str = ""
+    # the prior authorization (certification number) and its service the line drew its units
+    # on, when a coverage rule required one
+    authorization: str = ""
+    authorization_service: int = 0
 
     @property
     def patient_responsibility(self) -> Decimal:

@@ -24,6 +24,10 @@ Subcommands::
     claims-engine report prompt-pay --since DATE --until DATE [--json]
     claims-engine enroll FILE... [--sponsor ID] [--json]
     claims-engine ncci load DIR [--quarter 2026Q4] [--check] [--json] | ncci list [--json]
+    claims-engine prior-auth queue | due [--within 12h] [--alert] | show | decide | extend
+                             | cancel | expire   (the clinical queue of prior authorizations)
+    claims-engine report prior-auth --year YEAR [--out DIR] [--json]
+    claims-engine authorize FILE... --out DIR [--json]   (278 review requests, 278 responses)
 
 The pipeline's commands live in :mod:`claims_engine.cli.pipeline_commands`, the rule pack's in
 :mod:`claims_engine.cli.rules_commands`.
@@ -52,11 +56,13 @@ from claims_engine.cli import (
     account_commands,
     api_commands,
     audit_commands,
+    authorize_commands,
     eligibility_commands,
     enrollment_commands,
     examination_commands,
     ncci_commands,
     pipeline_commands,
+    prior_auth_commands,
     report_commands,
     rules_commands,
 )
@@ -583,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     eligibility_commands.add_commands(sub)
     enrollment_commands.add_commands(sub)
     ncci_commands.add_commands(sub)
+    prior_auth_commands.add_commands(sub)
+    authorize_commands.add_commands(sub)
     return parser
 
 

@@ -144,12 +144,17 @@ class RevenueRate:
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
+    """An approved authorization's service, as adjudication draws on it: the codes it covers
+    between two dates, and its units (in the store's, what is left of them). ``service``
+    numbers the services of one authorization (0: the reference data's, which have one)."""
+
     number: str
     member_id: str
     procedures: frozenset[str]
     effective_from: date
     effective_through: date
     units: Decimal
+    service: int = 0
 
     def covers(self, procedure: str, day: date) -> bool:
         return procedure in self.procedures and self.effective_from <= day <= self.effective_through

@@ -128,6 +128,12 @@ CLAIMS_REVERSED_AMOUNT = Counter(
     "claims_reversed_amount_total",
     "Dollars taken back by reversals of earlier decisions (voids and replacements).",
 )
+PRIOR_AUTH_ALERTS = Counter(
+    "claims_prior_auth_alerts_total",
+    "Open prior authorization requests alerted as near (or past) their due time, by urgency "
+    "(standard, expedited); each request is alerted once.",
+    ["urgency"],
+)
 ADJUDICATION_SECONDS = Histogram(
     "claims_adjudication_seconds",
     "Seconds of adjudication per claim: each batch's wall time divided by the claims it "
@@ -160,6 +166,12 @@ def bounded(code: str) -> str:
 
 
 # -- counting the services' results ------------------------------------------------------------
+
+
+def record_prior_auth_alerts(urgencies: Iterable[str]) -> None:
+    """Count alerted prior authorization requests by urgency (a fixed set)."""
+    for urgency in urgencies:
+        PRIOR_AUTH_ALERTS.labels(urgency if urgency in ("standard", "expedited") else "other").inc()
 
 
 def record_inquiries(transaction: str, asked: int, answered: int, unavailable: int = 0) -> None:

@@ -36,6 +36,7 @@ from claims_engine.domain.reference_data import (
 from claims_engine.enrollment.records import Sponsor, load_sponsors
 from claims_engine.rules.book import RuleBook, fingerprint, load_rulebook
 from claims_engine.rules.engine import Pend, RulePack
+from claims_engine.services.authorizations import import_reference_authorizations
 from claims_engine.services.members import ImportResult, enrolled, import_members
 from claims_engine.services.ncci_store import ncci_in_force
 from claims_engine.store.db import check_lookup_key
@@ -66,6 +67,7 @@ class StoredReference:
     sha256: str
     created: bool  # False when the same content was stored before
     members: ImportResult | None = None  # what members.csv did to the enrollment
+    authorizations: int = 0  # authorizations.csv's authorizations new to the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +229,9 @@ def check_reference(directory: Path) -> tuple[ReferenceData, Payer]:
 def store_reference(engine: Engine, directory: Path, now: datetime) -> StoredReference:
     """Check the reference data in ``directory`` and store it as the set in force; its
     ``members.csv`` is imported into the enrollment
-    (:func:`~claims_engine.services.members.import_members`)."""
+    (:func:`~claims_engine.services.members.import_members`), and its ``authorizations.csv``
+    becomes approved authorizations
+    (:func:`~claims_engine.services.authorizations.import_reference_authorizations`)."""
     files, reference, _ = _checked(directory)
     digest = _digest(files)
     with engine.begin() as conn:
@@ -244,7 +248,10 @@ def store_reference(engine: Engine, directory: Path, now: datetime) -> StoredRef
         else:
             created = False
     members = import_members(engine, reference.members.values(), now)
-    return StoredReference(int(found), digest, created=created, members=members)
+    authorizations = import_reference_authorizations(engine, reference, now)
+    return StoredReference(
+        int(found), digest, created=created, members=members, authorizations=authorizations
+    )
 
 
 def latest_reference_id(conn: Connection) -> int | None:

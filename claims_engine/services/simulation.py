@@ -17,6 +17,9 @@ whose decision changed. A family's claims received before ``since`` are replayed
 build its accumulators and history) but not reported; a replacement whose original belongs to
 a family in another chunk does not find it (the same as an original the store no longer holds).
 
+Prior authorizations: both replays draw on the store's approved authorizations of the chunk's
+families, whole (each replay counts the units its own claims draw).
+
 A claim's amounts are net of the reversals its adjudication made: a replacement or a void
 counts what it paid less what its original's reversal took back.
 
@@ -51,14 +54,16 @@ from claims_engine.adjudication.adjudicate import (
 from claims_engine.adjudication.batch import Ledger
 from claims_engine.adjudication.coverage import rule_hook
 from claims_engine.adjudication.decision import ClaimDecision
+from claims_engine.domain.benefits import Authorization
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.model import Claim, ServiceLine
 from claims_engine.domain.money import ZERO
 from claims_engine.domain.ncci import NcciTables, Quarter
 from claims_engine.rules.book import RuleBook, load_rulebook
 from claims_engine.rules.simulation_report import ClaimImpact, Contribution, Simulation, Totals
+from claims_engine.services.authorizations import approved_for_families
 from claims_engine.services.reference import Runtime, load_runtime
-from claims_engine.services.stored_adjudication import read_claim
+from claims_engine.services.stored_adjudication import read_claim, readable_lookups
 from claims_engine.store.db import engine_for
 from claims_engine.store.tables import ClaimState, claims_table
 from claims_engine.store.vault import use_vault, vault_from_environment
@@ -245,10 +250,13 @@ class _Replay:
     """One of the two runs over a chunk: the runtime with its rule book and recording hooks
     (so :meth:`Runtime.context` picks each claim's pack as production does), and a ledger."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self, runtime: Runtime, authorizations: dict[str, tuple[Authorization, ...]]
+    ) -> None:
         self.recorder = _Recorder(runtime.book)
         self.runtime = replace(runtime, hooks=self.recorder.hooks)
-        self.ledger = Ledger()
+        # the store's approved prior authorizations, whole: the replay draws on them anew
+        self.ledger = Ledger(authorizations=authorizations)
 
     def run(self, claim: Claim, received_on: date, pccn: str) -> tuple[Adjudication, set[str]]:
         self.recorder.fired.clear()
@@ -279,13 +287,16 @@ def _replay_chunk(
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
+        claims = [read_claim(r.claim, r.payer_claim_number) for r in rows]
+        approved = approved_for_families(
+            conn, families, readable_lookups(runtime, claims), whole=True
+        )
     current, proposed = _sides(runtime, candidate, request)
-    before = _Replay(current)
-    after = _Replay(proposed)
+    before = _Replay(current, approved)
+    after = _Replay(proposed, approved)
     partial = _Partial()
     plan_of = _plan_finder(runtime)
-    for r in rows:
-        claim = read_claim(r.claim, r.payer_claim_number)
+    for r, claim in zip(rows, claims, strict=True):
         pccn = str(r.payer_claim_number)
         old, old_rules = before.run(claim, r.received_on, pccn)
         new, new_rules = after.run(claim, r.received_on, pccn)

@@ -47,6 +47,7 @@ from claims_engine.domain.errors import DataKeyError
 from claims_engine.domain.model import Claim
 from claims_engine.domain.money import ZERO
 from claims_engine.domain.pend_reasons import ADJUDICATION_ERROR, CLAIM_UNREADABLE, PendItem
+from claims_engine.services.authorizations import approved_for_families, record_uses
 from claims_engine.services.pends import DEFAULT_PROMPT_PAY_DAYS, PendedClaim, among, sync_pends
 from claims_engine.services.reference import Runtime
 from claims_engine.store.bulk import insert_rows, update_rows
@@ -245,6 +246,7 @@ def _adjudicate(
         _write_decisions(conn, decided, claims, now)
         _write_accumulators(conn, names, ledger, changed)
         _write_history(conn, decided)
+        record_uses(conn, [(w.payer_claim_number, o) for w, o in decided], now)
         _write_states(conn, decided, failures, now)
         _record_pends(conn, runtime, decided, failures, unreadable, now)
     requested = set(claim_ids)
@@ -306,7 +308,8 @@ def _ledger(
 ) -> Ledger:
     """What adjudicating ``claims`` (each with the lookup of its patient, as stored) in the
     locked ``families`` starts from: their accumulators, their service history from the first
-    day the claims can need, and the standing decisions their replacements and voids reverse."""
+    day the claims can need, the standing decisions their replacements and voids reverse, and
+    their approved prior authorizations with the units left."""
     reversed_decisions = _load_reversed(conn, claims)
     lookups = readable_lookups(
         runtime, [*(c for c, _ in claims), *(d.claim for d in reversed_decisions.values())]
@@ -315,6 +318,7 @@ def _ledger(
         accumulators=_load_accumulators(conn, families, lookups),
         history=_load_history(conn, families, _history_start(c for c, _ in claims), lookups),
         decisions=reversed_decisions,
+        authorizations=approved_for_families(conn, families, lookups),
     )
 
 
@@ -910,6 +914,7 @@ def decide_again_many(
     _write_decisions(conn, decided, claims, now)
     _write_accumulators(conn, names, ledger, changed)
     _write_history(conn, decided)
+    record_uses(conn, [(w.payer_claim_number, o) for w, o in decided], now)
     states: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for w, outcome in decided:

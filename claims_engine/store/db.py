@@ -69,6 +69,7 @@ from claims_engine.store.migrations import (
     examination,
     examiner_roles,
     ncci_tables,
+    prior_authorizations,
     register_senders,
     seal_health_data,
 )
@@ -140,6 +141,7 @@ MIGRATIONS: list[Step] = [
     (7, "enrollment: members and coverage spans, 834s applied, sponsor keys", enrollment),
     (8, "accounts of the web portal: passwords, second factor, sessions", accounts),
     (9, "CMS NCCI edit tables by quarter", ncci_tables),
+    (10, "prior authorizations: requests, services, units used by claims", prior_authorizations),
 ]
 
 

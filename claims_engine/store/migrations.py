@@ -66,6 +66,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import TypeEngine
 
+from claims_engine.domain.benefits import load_authorizations
 from claims_engine.domain.pend_reasons import (
     DEFAULT_CATALOGUE,
     UNCLASSIFIED,
@@ -1180,3 +1181,229 @@ def ncci_tables(conn: Connection) -> None:
     """Step 9: ``ncci_tables``, empty (see :mod:`claims_engine.services.ncci_store`). A store made
     from :mod:`claims_engine.store.tables` after it existed has it: left as it is."""
     _ncci_tables_9(MetaData()).create(conn, checkfirst=True)
+
+
+# -- step 10: prior authorizations ---------------------------------------------------------------
+
+_AUTHORIZATION_STATES_10 = (
+    "requested",
+    "pended",
+    "approved",
+    "denied",
+    "not required",
+    "cancelled",
+    "expired",
+)
+_AUTHORIZATION_SOURCES_10 = ("x12", "fhir", "csv", "reviewer")
+
+
+def _prior_authorization_tables_10(meta: MetaData) -> tuple[Table, Table, Table, Table]:
+    """The four tables as step 10 made them (frozen: :mod:`tables` moves on)."""
+    authorizations = Table(
+        "prior_authorizations",
+        meta,
+        _id(),
+        Column("number", String(30), nullable=False, unique=True),
+        _text("source", 8),
+        _text("trace", 50),
+        _text("requesting_npi", 10),
+        _text("servicing_npi", 10),
+        _text("member_id", 80),
+        _text("family", 90),
+        _text("plan_id", 50),
+        _text("urgency", 10),
+        _text("state", 16),
+        _text("action", 2, nullable=True),
+        _text("queue", 32, nullable=True),
+        Column("received_at", DateTime(), nullable=False),
+        Column("due_at", DateTime(), nullable=False),
+        Column("decided_at", DateTime(), nullable=True),
+        _text("decided_by", 100, nullable=True),
+        Column("extended_at", DateTime(), nullable=True),
+        Column("alerted_at", DateTime(), nullable=True),
+        _text("appeal_of", 30, nullable=True),
+        Column("effective_from", Date(), nullable=False),
+        Column("effective_through", Date(), nullable=False),
+        _text("rules_version", 64),
+        Column("updated_at", DateTime(), nullable=False),
+        Column("content", LargeBinary(), nullable=False),
+        UniqueConstraint("source", "requesting_npi", "trace", name="uq_prior_authorizations_trace"),
+        _in("state", _AUTHORIZATION_STATES_10, "ck_prior_authorizations_state"),
+        _in("source", _AUTHORIZATION_SOURCES_10, "ck_prior_authorizations_source"),
+        _in("urgency", ("standard", "expedited"), "ck_prior_authorizations_urgency"),
+        Index("ix_prior_authorizations_open", "state", "due_at"),
+        Index("ix_prior_authorizations_family", "family", "state"),
+        Index("ix_prior_authorizations_requesting", "requesting_npi", "id"),
+        Index("ix_prior_authorizations_servicing", "servicing_npi", "id"),
+        Index("ix_prior_authorizations_decided", "decided_at"),
+    )
+    services = Table(
+        "prior_authorization_services",
+        meta,
+        _id(),
+        _ref("authorization_id", "prior_authorizations.id", index=False),
+        Column("line", Integer(), nullable=False),
+        _text("codes", 200),
+        _text("code_kind", 9),
+        _text("modifiers", 16),
+        _text("unit", 8),
+        _text("place_of_service", 2),
+        _text("category", 32),
+        Column("requested", _money(15, 3), nullable=False),
+        Column("approved", _money(15, 3), nullable=False),
+        _text("action", 2, nullable=True),
+        _text("rule", 80),
+        _text("reason_code", 8),
+        Column("from_date", Date(), nullable=False),
+        Column("to_date", Date(), nullable=False),
+        UniqueConstraint("authorization_id", "line", name="uq_prior_authorization_services"),
+    )
+    uses = Table(
+        "prior_authorization_uses",
+        meta,
+        _id(),
+        _ref("authorization_id", "prior_authorizations.id", index=False),
+        Column("service_line", Integer(), nullable=False),
+        _text("payer_claim_number", 50),
+        Column("line_number", Integer(), nullable=False),
+        Column("units", _money(15, 3), nullable=False),
+        Column("used_at", DateTime(), nullable=False),
+        _text("reversed_by", 50, nullable=True),
+        Column("reversed_at", DateTime(), nullable=True),
+        UniqueConstraint(
+            "authorization_id",
+            "payer_claim_number",
+            "line_number",
+            name="uq_prior_authorization_uses",
+        ),
+        Index("ix_prior_authorization_uses_claim", "payer_claim_number"),
+    )
+    events = Table(
+        "prior_authorization_events",
+        meta,
+        _id(),
+        _ref("authorization_id", "prior_authorizations.id", index=False),
+        Column("at", DateTime(), nullable=False),
+        _text("actor", 100),
+        _text("from_state", 16, nullable=True),
+        _text("to_state", 16),
+        _text("action", 2, nullable=True),
+        Column("note", Text(), nullable=False),
+        Index("ix_prior_authorization_events", "authorization_id", "id"),
+    )
+    return authorizations, services, uses, events
+
+
+def prior_authorizations(conn: Connection) -> None:
+    """Step 10: prior authorizations in the store (see
+    :mod:`claims_engine.services.authorizations`): the requests, their services, the units
+    claims drew on them and their events. The authorizations of the newest reference set's
+    ``authorizations.csv`` become approved authorizations, as ``reference load`` imports them
+    from now on. A store made from :mod:`claims_engine.store.tables` after they existed has
+    them: left as they are."""
+    tables = _prior_authorization_tables_10(MetaData())
+    for table in tables:
+        table.create(conn, checkfirst=True)
+    _import_reference_authorizations(conn, tables)
+
+
+def _import_reference_authorizations(
+    conn: Connection, tables: tuple[Table, Table, Table, Table]
+) -> None:
+    """The newest stored reference set's ``authorizations.csv``, approved, as step 10 kept
+    them (those already in the store are left)."""
+    authorizations, services, _uses, events = tables
+    sets = _reference_sets(MetaData(), sealed=True)
+    newest = conn.execute(
+        select(sets.c.id, sets.c.files, sets.c.loaded_at).order_by(sets.c.id.desc()).limit(1)
+    ).first()
+    if newest is None:
+        return
+    vault = current_vault()
+    files = vault.open_json(newest.files, "reference_sets.files", newest.id)
+    if not files.get("authorizations.csv") or not files.get("members.csv"):
+        return
+    with tempfile.TemporaryDirectory(prefix="claims-authorizations-") as tmp:
+        (Path(tmp) / "authorizations.csv").write_text(files["authorizations.csv"], encoding="utf-8")
+        (Path(tmp) / "members.csv").write_text(files["members.csv"], encoding="utf-8")
+        found = load_authorizations(Path(tmp) / "authorizations.csv")
+        members = {m.member_id: m for m in load_members(Path(tmp) / "members.csv")}
+    known = set(conn.execute(select(authorizations.c.number)).scalars())
+    at = newest.loaded_at
+    for member_id, auths in sorted(found.items()):
+        member = members.get(member_id)
+        for auth in auths:
+            if auth.number in known:
+                continue
+            known.add(auth.number)
+            document = {
+                "member_id": member_id,
+                "subscriber_id": member.subscriber_id if member else member_id,
+                "diagnoses": [],
+                "reason": "",
+            }
+            family = f"family:{member.family_id}" if member else f"subscriber:{member_id}"
+            new_id = conn.execute(
+                authorizations.insert()
+                .values(
+                    number=auth.number,
+                    source="csv",
+                    trace=auth.number,
+                    requesting_npi="",
+                    servicing_npi="",
+                    member_id=vault.lookup(member_id),
+                    family=vault.lookup(family),
+                    plan_id=member.plan_id if member else "",
+                    urgency="standard",
+                    state="approved",
+                    action="A1",
+                    queue=None,
+                    received_at=at,
+                    due_at=at,
+                    decided_at=at,
+                    decided_by="authorizations.csv",
+                    effective_from=auth.effective_from,
+                    effective_through=auth.effective_through,
+                    rules_version="",
+                    updated_at=at,
+                    content=vault.seal_json(document, "prior_authorizations.content"),
+                )
+                .returning(authorizations.c.id)
+            ).scalar_one()
+            conn.execute(
+                services.insert().values(
+                    authorization_id=new_id,
+                    line=1,
+                    codes=" ".join(sorted(auth.procedures)),
+                    code_kind="procedure",
+                    modifiers="",
+                    unit="units",
+                    place_of_service="",
+                    category="",
+                    requested=_units_10(auth.units, conn),
+                    approved=_units_10(auth.units, conn),
+                    action="A1",
+                    rule="",
+                    reason_code="",
+                    from_date=auth.effective_from,
+                    to_date=auth.effective_through,
+                )
+            )
+            conn.execute(
+                events.insert().values(
+                    authorization_id=new_id,
+                    at=at,
+                    actor="authorizations.csv",
+                    from_state=None,
+                    to_state="approved",
+                    action="A1",
+                    note="imported",
+                )
+            )
+
+
+def _units_10(units: Any, conn: Connection) -> Any:
+    """Units as the frozen column keeps them: thousandths on SQLite, a number elsewhere."""
+    if conn.dialect.name == "sqlite":
+        return int(units.scaleb(3))
+    return units

@@ -174,6 +174,7 @@ ENROLLED = "enrollment_members.content"
 ENROLLMENT_REPORT = "enrollment_files.report"
 ACCOUNT_EMAIL = "accounts.email"
 ACCOUNT_TOTP = "accounts.totp_secret"
+AUTHORIZATION = "prior_authorizations.content"
 SEALED_COLUMNS: dict[str, str] = {
     RAW: "bytes",
     ACK: "text",
@@ -187,6 +188,7 @@ SEALED_COLUMNS: dict[str, str] = {
     ENROLLMENT_REPORT: "json",
     ACCOUNT_EMAIL: "text",
     ACCOUNT_TOTP: "bytes",  # empty until the account's authenticator app is enrolled
+    AUTHORIZATION: "json",
 }
 # Lookup columns: keyed hashes of member ids and patient control numbers (CLM01); a JSON list of
 # them in ``api_keys.dependents``.
@@ -205,6 +207,8 @@ LOOKUP_COLUMNS: tuple[str, ...] = (
     "enrollment_members.member_id",
     "enrollment_members.subscriber_id",
     "accounts.email_lookup",  # of "email:" and the address in lower case
+    "prior_authorizations.member_id",
+    "prior_authorizations.family",
 )
 
 
@@ -894,6 +898,141 @@ class NcciTableRow(SQLModel, table=True):
     payload: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
 
 
+AUTHORIZATION_STATES = (
+    "requested",
+    "pended",
+    "approved",
+    "denied",
+    "not required",
+    "cancelled",
+    "expired",
+)
+AUTHORIZATION_SOURCES = ("x12", "fhir", "csv", "reviewer")
+
+
+class PriorAuthorizationRow(SQLModel, table=True):
+    """A prior authorization request and where it stands (see
+    :mod:`claims_engine.services.authorizations`): ``number`` is the certification number the
+    payer gives it (the 278's REF*NT / HCR02), ``trace`` the requester's own reference, unique
+    with the source and the requesting NPI so that a request sent twice is kept once.
+    ``member_id`` and ``family`` are lookups (the family locks it with the claims that draw
+    on it); ``content`` (sealed) holds the member and subscriber ids, the diagnoses and the
+    reason of the decision in words. ``due_at`` is when the decision is due (the clinical
+    queue's order), ``alerted_at`` when it was alerted as near it."""
+
+    __tablename__ = "prior_authorizations"
+    __table_args__ = (
+        UniqueConstraint("source", "requesting_npi", "trace", name="uq_prior_authorizations_trace"),
+        _in("state", AUTHORIZATION_STATES, "ck_prior_authorizations_state"),
+        _in("source", AUTHORIZATION_SOURCES, "ck_prior_authorizations_source"),
+        _in("urgency", ("standard", "expedited"), "ck_prior_authorizations_urgency"),
+        Index("ix_prior_authorizations_open", "state", "due_at"),
+        Index("ix_prior_authorizations_family", "family", "state"),
+        Index("ix_prior_authorizations_requesting", "requesting_npi", "id"),
+        Index("ix_prior_authorizations_servicing", "servicing_npi", "id"),
+        Index("ix_prior_authorizations_decided", "decided_at"),
+    )
+
+    id: int | None = _id()
+    number: str = Field(sa_column=Column(String(30), nullable=False, unique=True))
+    source: str = Field(max_length=8)
+    trace: str = Field(max_length=50)
+    requesting_npi: str = Field(max_length=10)
+    servicing_npi: str = Field(max_length=10)
+    member_id: str = Field(max_length=80)
+    family: str = Field(max_length=90)
+    plan_id: str = Field(max_length=50)
+    urgency: str = Field(max_length=10)
+    state: str = _state()
+    action: str | None = Field(default=None, max_length=2)
+    queue: str | None = Field(default=None, max_length=32)
+    received_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    due_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    decided_by: str | None = Field(default=None, max_length=100)
+    extended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    alerted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+    appeal_of: str | None = Field(default=None, max_length=30)
+    effective_from: date = Field(sa_column=Column(Date(), nullable=False))
+    effective_through: date = Field(sa_column=Column(Date(), nullable=False))
+    rules_version: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    content: bytes = _sealed()
+
+
+class PriorAuthorizationServiceRow(SQLModel, table=True):
+    """A service of an authorization: its codes (one, or several sharing the units, as the
+    reference data's CSV lists them), so many units, visits or days asked for and approved,
+    between two dates, and what was decided of it (``action``, by ``rule``)."""
+
+    __tablename__ = "prior_authorization_services"
+    __table_args__ = (
+        UniqueConstraint("authorization_id", "line", name="uq_prior_authorization_services"),
+    )
+
+    id: int | None = _id()
+    authorization_id: int = _ref("prior_authorizations.id", index=False)
+    line: int
+    codes: str = Field(max_length=200)
+    code_kind: str = Field(max_length=9)
+    modifiers: str = Field(default="", max_length=16)
+    unit: str = Field(max_length=8)
+    place_of_service: str = Field(default="", max_length=2)
+    category: str = Field(default="", max_length=32)
+    requested: Decimal = Field(sa_column=Column(ExactDecimal(15, 3), nullable=False))
+    approved: Decimal = Field(sa_column=Column(ExactDecimal(15, 3), nullable=False))
+    action: str | None = Field(default=None, max_length=2)
+    rule: str = Field(default="", max_length=80)
+    reason_code: str = Field(default="", max_length=8)
+    from_date: date = Field(sa_column=Column(Date(), nullable=False))
+    to_date: date = Field(sa_column=Column(Date(), nullable=False))
+
+
+class PriorAuthorizationUseRow(SQLModel, table=True):
+    """Units a claim's line drew on an approved authorization's service: one row per
+    authorization, payer claim number and line (the unique key is what makes a claim draw
+    once). A reversal of the claim (a void or a replacement) gives them back:
+    ``reversed_by`` names the claim that reversed it, and the row no longer counts."""
+
+    __tablename__ = "prior_authorization_uses"
+    __table_args__ = (
+        UniqueConstraint(
+            "authorization_id",
+            "payer_claim_number",
+            "line_number",
+            name="uq_prior_authorization_uses",
+        ),
+        Index("ix_prior_authorization_uses_claim", "payer_claim_number"),
+    )
+
+    id: int | None = _id()
+    authorization_id: int = _ref("prior_authorizations.id", index=False)
+    service_line: int
+    payer_claim_number: str = Field(max_length=50)
+    line_number: int
+    units: Decimal = Field(sa_column=Column(ExactDecimal(15, 3), nullable=False))
+    used_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    reversed_by: str | None = Field(default=None, max_length=50)
+    reversed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(), nullable=True))
+
+
+class PriorAuthorizationEventRow(SQLModel, table=True):
+    """One change of an authorization: who, when, from, to, the action, and a note in fixed
+    words (the reason in words is in the authorization's sealed content)."""
+
+    __tablename__ = "prior_authorization_events"
+    __table_args__ = (Index("ix_prior_authorization_events", "authorization_id", "id"),)
+
+    id: int | None = _id()
+    authorization_id: int = _ref("prior_authorizations.id", index=False)
+    at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+    actor: str = Field(max_length=100)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = _state()
+    action: str | None = Field(default=None, max_length=2)
+    note: str = Field(default="", sa_column=Column(Text(), nullable=False))
+
+
 # The tables as SQLAlchemy Core sees them, for the batched statements of the services.
 interchanges_table: Table = InterchangeRow.__table__  # type: ignore[attr-defined]
 interchange_controls_table: Table = InterchangeControlRow.__table__  # type: ignore[attr-defined]
@@ -925,3 +1064,7 @@ recovery_codes_table: Table = RecoveryCodeRow.__table__  # type: ignore[attr-def
 web_sessions_table: Table = WebSessionRow.__table__  # type: ignore[attr-defined]
 account_events_table: Table = AccountEventRow.__table__  # type: ignore[attr-defined]
 ncci_tables_table: Table = NcciTableRow.__table__  # type: ignore[attr-defined]
+prior_authorizations_table: Table = PriorAuthorizationRow.__table__  # type: ignore[attr-defined]
+prior_authorization_services_table: Table = PriorAuthorizationServiceRow.__table__  # type: ignore[attr-defined]
+prior_authorization_uses_table: Table = PriorAuthorizationUseRow.__table__  # type: ignore[attr-defined]
+prior_authorization_events_table: Table = PriorAuthorizationEventRow.__table__  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ from claims_engine.services.intake import ingest_interchange, submit
 from claims_engine.services.remittance import run_payment_cycle
 from claims_engine.services.stored_adjudication import adjudicate_claims
 from claims_engine.store.db import engine_for
+from claims_engine.x12.reader278 import ReviewRequest
+from claims_engine.x12.writer278 import PENDED, Decision, Decisions, EventDecision
 from tests.integration.pipeline_support import NOW, generated_837, prepared_store
 from workers.settings import Environment, Settings
 
@@ -37,6 +39,12 @@ class Served:
     examiner: CreatedKey  # for the examination routes, which an insurer key only reads
 
 
+def _pend_every_event(request: ReviewRequest, _who: Any) -> Decisions:
+    """The 278's decisions here: every event pended (the route's own paths are fuzzed, not a
+    prior-authorization service's)."""
+    return tuple(EventDecision(e, Decision(PENDED)) for e in request.events)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("schema")
@@ -50,7 +58,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     key = create_key(engine, Role.INSURER, now=NOW)
     examiner = create_key(engine, Role.EXAMINER, now=NOW)
     env = Environment(Settings(url, None, ROOT / "rules", frozenset({1, 2, 3, 4, 5})), engine)
-    app = create_app(ApiConfig(env, now=lambda: NOW + timedelta(hours=1), inprocess_workers=False))
+    app = create_app(
+        ApiConfig(
+            env,
+            now=lambda: NOW + timedelta(hours=1),
+            inprocess_workers=False,
+            decide_278=_pend_every_event,
+        )
+    )
     yield Served(app, key, examiner)
     engine.dispose()
 
@@ -64,6 +79,7 @@ OPERATIONS = (
     ("GET", "/v1/remittances/{remittance_id}"),
     ("POST", "/v1/x12/276"),
     ("POST", "/v1/x12/270"),
+    ("POST", "/v1/x12/278"),
     ("POST", "/v1/x12/834"),
     ("GET", "/v1/x12/834/{interchange_id}"),
     ("GET", "/fhir/r4/ExplanationOfBenefit"),

@@ -267,8 +267,9 @@ def test_an_old_store_is_sealed_and_reads_as_before(
         "7: enrollment: members and coverage spans, 834s applied, sponsor keys",
         "8: accounts of the web portal: passwords, second factor, sessions",
         "9: CMS NCCI edit tables by quarter",
+        "10: prior authorizations: requests, services, units used by claims",
     ]
-    assert current_version(engine) == len(MIGRATIONS) == 9
+    assert current_version(engine) == len(MIGRATIONS) == 10
     vault = current_vault()
     with engine.connect() as conn:
         check_lookup_key(conn, vault)  # the store notes the lookup key its lookups are made with
@@ -342,7 +343,18 @@ def test_an_old_store_is_sealed_and_reads_as_before(
         enrolled = conn.execute(select(func.count()).select_from(t.enrollment_members_table))
         imported = enrolled.scalar_one()
     assert imported == len(runtime.reference.members) > 0
-    assert sealed == imported + sum(len(old.get(c.split(".")[0], ())) for c in t.SEALED_COLUMNS)
+    # step 10 made the stored set's authorizations.csv approved authorizations
+    with engine.connect() as conn:
+        authorizations = conn.execute(
+            select(t.prior_authorizations_table.c.number).order_by("number")
+        ).scalars()
+        numbers = list(authorizations)
+    assert numbers == sorted(
+        a.number for found in runtime.reference.authorizations.values() for a in found
+    )
+    assert sealed == imported + len(numbers) + sum(
+        len(old.get(c.split(".")[0], ())) for c in t.SEALED_COLUMNS
+    )
     if engine.dialect.name == "sqlite":
         path = Path(engine.url.database or "")
         engine.dispose()
@@ -465,6 +477,7 @@ def test_a_store_sealed_from_the_start_is_left_as_it_is(sqlite_engine: Engine) -
         "7: enrollment: members and coverage spans, 834s applied, sponsor keys",
         "8: accounts of the web portal: passwords, second factor, sessions",
         "9: CMS NCCI edit tables by quarter",
+        "10: prior authorizations: requests, services, units used by claims",
     ]
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM store_settings")).scalar_one() == "f" * 16
