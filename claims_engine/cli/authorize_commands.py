@@ -114,7 +114,8 @@ def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         for r in results:
             if r["answered"]:
                 stdout.write(
-                    f"{r['file']}: 278 written to {r['written']} ({r['events']} events: "
+                    f"{r['file']}: 278 written to {r['written']} ({r['events']} "
+                    f"event{'' if r['events'] == 1 else 's'}: "
                     f"{r['reviewed']} reviewed, {r['rejected']} rejected)\n"
                 )
             else:

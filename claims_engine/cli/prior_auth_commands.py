@@ -135,6 +135,9 @@ def _list(queued: list[Any], now: Any, stdout: TextIO, as_json: bool) -> None:
         )
         stdout.write("\n")
         return
+    if not queued:
+        stdout.write("no open request\n")
+        return
     stdout.write(f"{'number':<15} {'urgency':<9} {'plan':<12} {'due':<19} {'hours left':>10}\n")
     for q in queued:
         left = q.left(now) / timedelta(hours=1)

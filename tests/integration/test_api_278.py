@@ -281,6 +281,7 @@ def test_the_authorize_command(
     assert main(["authorize", str(good), str(bad), "--out", str(out)]) == 1
     said = capsys.readouterr().out
     assert "ask.278: 278 written" in said and "bad.278: not answered" in said
+    assert "(1 event: 1 reviewed, 0 rejected)" in said
     response = (out / "ask.278.278").read_text()
     assert x217_errors(response) == [] and "HCR*A1*CE-EV-1" in response
     assert pyx12_errors((out / "bad.278.999").read_text()) == []
