@@ -79,6 +79,16 @@ from workers.settings import Environment
 log = logging.getLogger("claims_engine.api")
 
 X12_MEDIA = "application/edi-x12"
+# the OpenAPI request body of a route that takes an X12 interchange as its body
+X12_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            X12_MEDIA: {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
 FHIR_MEDIA = "application/fhir+json"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 # how often POST /v1/x12/270 looks for a newer reference set in the store
@@ -941,15 +951,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             "At most `CLAIMS_API_MAX_INQUIRIES` claim inquiries (TRNs, default 100) a request: "
             "more is refused with 413 `too_many_inquiries` before any claim is looked up."
         ),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    X12_MEDIA: {"schema": {"type": "string"}},
-                    "text/plain": {"schema": {"type": "string"}},
-                },
-            }
-        },
+        openapi_extra=X12_BODY,
     )
     async def post_276(request: Request, who: Who) -> Response:
         if who.role not in (Role.PROVIDER, Role.INSURER):
@@ -997,15 +999,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             "about the patient. When the store cannot be read, each patient is answered AAA "
             "42 (unable to respond now: ask again later) in a 271 with status 200."
         ),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    X12_MEDIA: {"schema": {"type": "string"}},
-                    "text/plain": {"schema": {"type": "string"}},
-                },
-            }
-        },
+        openapi_extra=X12_BODY,
     )
     async def post_270(request: Request, who: Who) -> Response:
         if who.role not in (Role.PROVIDER, Role.INSURER):
@@ -1077,15 +1071,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             "action required), its certification number and the period and quantity "
             "certified, or with an AAA."
         ),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    X12_MEDIA: {"schema": {"type": "string"}},
-                    "text/plain": {"schema": {"type": "string"}},
-                },
-            }
-        },
+        openapi_extra=X12_BODY,
     )
     async def post_278(request: Request, who: Who) -> Response:
         if who.role not in (Role.PROVIDER, Role.INSURER):
