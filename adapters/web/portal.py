@@ -166,6 +166,7 @@ def templates() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates are the package's: no stat of each file per page
     )
     env.filters.update(money=money, day=day)
     env.globals.update(days=days)

@@ -42,7 +42,7 @@ from claims_engine.domain.npi import npi_is_valid
 from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.services.intake import sender_ids
 from claims_engine.services.queries import ClaimScope
-from claims_engine.store.db import begin_write, is_postgres
+from claims_engine.store.db import DriverStatement, begin_write, is_postgres
 from claims_engine.store.tables import (
     api_key_senders_table,
     api_keys_table,
@@ -629,9 +629,8 @@ def record_reads_of(
     if not pairs:
         return 0
     if is_postgres(conn):
-        conn.execute(
-            _READS_FROM_ARRAYS,
-            {**entry, "types": [k for k, _ in pairs], "ids": [r for _, r in pairs]},
+        _READS_SQL.rows(
+            conn, {**entry, "types": [k for k, _ in pairs], "ids": [r for _, r in pairs]}
         )
     else:
         conn.execute(
@@ -645,6 +644,7 @@ _READS_FROM_ARRAYS = text(
     "SELECT :at, :key_id, :role, :route, r.t, r.i "
     "FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[])) AS r(t, i)"
 )
+_READS_SQL = DriverStatement(lambda: _READS_FROM_ARRAYS)  # every page's audit, on the driver
 
 
 def reads_of(engine: Engine, record_type: str, record_id: int | str) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ from claims_engine.services.access import (
     principal_of_key,
     principal_of_row,
 )
-from claims_engine.store.db import begin_write
+from claims_engine.store.db import DriverStatement, begin_write, is_postgres
 from claims_engine.store.tables import (
     ACCOUNT_EMAIL,
     ACCOUNT_TOTP,
@@ -620,9 +620,10 @@ def _live_query() -> Select[Any]:
 
 
 _LIVE = _live_query()  # made once: every page asks it
+_LIVE_SQL = DriverStatement(_live_query)  # on PostgreSQL, past SQLAlchemy's work per statement
 
 
-def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> Row[Any] | None:
+def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> Any | None:
     """The session of ``token`` with its account's and its key's columns, in one statement,
     while it lasts (touched: seen ``now``); one that should have ended (idle, too old, its
     account locked or disabled) is ended now, with its reason, and None answered. The row's
@@ -630,7 +631,12 @@ def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> R
     account's id and its key's role. Without ``end``, a session that should end raises
     :class:`SessionEnds` instead (the caller, in autocommit, ends it in a transaction)."""
     s = _sessions.c
-    session = conn.execute(_LIVE, {"token": _sha256(token)}).first()
+    token_key = {"token": _sha256(token)}
+    session: Any  # a row, SQLAlchemy's or the driver's: the same names
+    if is_postgres(conn):
+        session = _LIVE_SQL.first(conn, token_key)
+    else:
+        session = conn.execute(_LIVE, token_key).first()
     if session is None or session.ended_at is not None:
         return None
     reason = None

@@ -21,14 +21,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from claims_engine.adjudication.decision import ClaimDecision
 from claims_engine.domain.model import Claim
 from claims_engine.domain.pend_reasons import INFO_REQUESTED
-from claims_engine.services.queries import InfoRequest, identity_of
+from claims_engine.services.queries import ClaimScope, InfoRequest, identity_of
 from claims_engine.services.stored_adjudication import read_claim, read_decision
+from claims_engine.store.db import DriverStatement, is_postgres
 from claims_engine.store.tables import (
     ClaimState,
     PendState,
@@ -104,11 +117,12 @@ def load_explanations(engine: Engine, claim_row_ids: Sequence[int]) -> list[Expl
 def read_explanations(
     conn: Connection,
     claim_row_ids: Sequence[int],
-    visible: ColumnElement[bool] | None = None,
+    visible: ColumnElement[bool] | ClaimScope | None = None,
 ) -> list[Explanation]:
     """:func:`load_explanations` in the caller's transaction (a page that audits its reads
     reads and audits in one), of the claims among them the condition ``visible`` on
-    ``claims`` accepts (None: all)."""
+    ``claims`` accepts (None: all), or a caller's :class:`ClaimScope` (on PostgreSQL, read
+    past SQLAlchemy's work per statement: a page's path)."""
     wanted = list(dict.fromkeys(int(i) for i in claim_row_ids))
     loaded: dict[int, Explanation] = {}
     for chunk in _chunks(wanted):
@@ -155,10 +169,10 @@ def _reversing_claims(conn: Connection, numbers: list[str | None]) -> dict[str, 
     return result
 
 
-def _load(
-    conn: Connection, ids: list[int], visible: ColumnElement[bool] | None = None
-) -> dict[int, Explanation]:
-    c, a = _claims.c, _adjudications.c
+def _claims_of(scope_column: str | None = None) -> Select[Any]:
+    """The claims' columns an explanation needs, of the ids in the array ``ids``, and with a
+    scope's column (``scope_column``) ``= ANY`` of the array ``scope`` (PostgreSQL)."""
+    c = _claims.c
     query = select(
         c.id,
         c.state,
@@ -168,14 +182,17 @@ def _load(
         c.payer_claim_number,
         c.identity,
         c.claim,
-    ).where(c.id.in_(ids))
-    if visible is not None:
-        query = query.where(visible)
-    rows = conn.execute(query).all()
-    if not rows:
-        return {}
-    # Each adjudication with the 835 it is in (a decision is in one remittance at most).
-    found = conn.execute(
+    )
+    if scope_column is not None:
+        query = query.where(c[scope_column] == any_(bindparam("scope", type_=ARRAY(Text()))))
+    return query
+
+
+def _adjudications_of(ids: Any) -> Select[Any]:
+    """Each adjudication of the claims ``ids`` with the 835 it is in (a decision is in one
+    remittance at most)."""
+    a = _adjudications.c
+    return (
         select(
             a.id,
             a.claim_id,
@@ -191,8 +208,53 @@ def _load(
         .select_from(_adjudications)
         .outerjoin(_items, _items.c.adjudication_id == a.id)
         .outerjoin(_remittances, _remittances.c.id == _items.c.remittance_id)
-        .where(a.claim_id.in_([int(r.id) for r in rows]))
-    ).all()
+        .where(ids)
+    )
+
+
+_IDS = bindparam("ids", type_=ARRAY(BigInteger()))
+_CLAIMS_SQL: dict[str | None, DriverStatement] = {}
+_ADJUDICATIONS_SQL = DriverStatement(
+    lambda: _adjudications_of(_adjudications.c.claim_id == any_(_IDS))
+)
+
+
+def _claims_sql(column: str | None) -> DriverStatement:
+    found = _CLAIMS_SQL.get(column)
+    if found is None:
+        found = _CLAIMS_SQL.setdefault(
+            column,
+            DriverStatement(lambda: _claims_of(column).where(_claims.c.id == any_(_IDS))),
+        )
+    return found
+
+
+def _load(
+    conn: Connection, ids: list[int], visible: ColumnElement[bool] | ClaimScope | None = None
+) -> dict[int, Explanation]:
+    c, a = _claims.c, _adjudications.c
+    rows: list[Any]
+    found: list[Any]
+    if isinstance(visible, ClaimScope) and is_postgres(conn):
+        values: dict[str, Any] = {"ids": ids}
+        if visible.column is not None:
+            values["scope"] = list(visible.values)
+        rows = _claims_sql(visible.column).rows(conn, values)
+        if not rows:
+            return {}
+        found = _ADJUDICATIONS_SQL.rows(conn, {"ids": [int(r.id) for r in rows]})
+    else:
+        if isinstance(visible, ClaimScope):
+            visible = visible.condition()
+        query = _claims_of().where(c.id.in_(ids))
+        if visible is not None:
+            query = query.where(visible)
+        rows = list(conn.execute(query).all())
+        if not rows:
+            return {}
+        found = list(
+            conn.execute(_adjudications_of(a.claim_id.in_([int(r.id) for r in rows]))).all()
+        )
     adjudications: dict[tuple[int, str], _Adjudication] = {
         (int(r.claim_id), str(r.kind)): _Adjudication(
             int(r.id),

@@ -26,7 +26,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, select
+from sqlalchemy import Connection, Date, Select, Text, and_, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey
 from claims_engine.adjudication.decision import ClaimDecision, LineDecision, Outcome
@@ -40,6 +41,7 @@ from claims_engine.services.access import Principal
 from claims_engine.services.eligibility import LimitProgress, limit_progress
 from claims_engine.services.explanation import Explanation, read_explanations
 from claims_engine.services.stored_adjudication import read_claim
+from claims_engine.store.db import DriverStatement, is_postgres
 from claims_engine.store.tables import (
     ClaimState,
     PendState,
@@ -385,19 +387,38 @@ def _page_query() -> Select[Any]:
 
 
 _PAGES: dict[str | None, Select[Any]] = {}
+_PAGES_SQL: dict[str | None, DriverStatement] = {}
 
 
-def _page_statement(column: str | None) -> Select[Any]:
+def _page_statement(column: str | None, *, postgres: bool = False) -> Select[Any]:
     """The claims list's statement for a scope on ``column`` (None: every claim), its values,
-    offset and limit parameters (``scope``, ``skip``, ``take``): made once per column."""
-    found = _PAGES.get(column)
+    offset and limit parameters (``scope``, ``skip``, ``take``): made once per column. The
+    scope is an expanding ``IN``, or on PostgreSQL (``postgres``) ``= ANY`` of one array."""
+    found = None if postgres else _PAGES.get(column)
     if found is None:
         found = _page_query()
         if column is not None:
-            found = found.where(claims_table.c[column].in_(bindparam("scope", expanding=True)))
+            if postgres:
+                scope = any_(bindparam("scope", type_=ARRAY(Text())))
+                found = found.where(claims_table.c[column] == scope)
+            else:
+                found = found.where(claims_table.c[column].in_(bindparam("scope", expanding=True)))
         found = found.offset(bindparam("skip")).limit(bindparam("take"))
-        _PAGES[column] = found
+        if not postgres:
+            _PAGES[column] = found
     return found
+
+
+def _page_rows(conn: Connection, column: str | None, values: dict[str, Any]) -> list[Any]:
+    """The claims list's rows: on PostgreSQL on the driver (:class:`DriverStatement`)."""
+    if not is_postgres(conn):
+        return list(conn.execute(_page_statement(column), values).all())
+    found = _PAGES_SQL.get(column)
+    if found is None:
+        found = _PAGES_SQL.setdefault(
+            column, DriverStatement(lambda: _page_statement(column, postgres=True))
+        )
+    return found.rows(conn, values)
 
 
 def _claims_page(
@@ -413,7 +434,7 @@ def _claims_page(
     values: dict[str, Any] = {"skip": (max(page, 1) - 1) * per_page, "take": per_page + 1}
     if scope.column is not None:
         values["scope"] = list(scope.values)
-    rows = conn.execute(_page_statement(scope.column), values).all()
+    rows = _page_rows(conn, scope.column, values)
     more = len(rows) > per_page
     rows = rows[:per_page]
     undated = [int(r.id) for r in rows if not r.dated]
@@ -488,7 +509,7 @@ def explanation_of_benefits(
 ) -> ExplanationOfBenefits | None:
     """The claim as an explanation of benefits, or None when there is no such claim or
     ``principal`` may not see it (the two are not told apart); its read is audited."""
-    found = read_explanations(conn, [claim_id], access.claim_visibility(principal))
+    found = read_explanations(conn, [claim_id], access.claim_scope(principal))
     if not found:
         return None
     access.record_reads(conn, principal, route, "claim", [claim_id], now)
@@ -553,6 +574,27 @@ def member_home(
     return MemberHome(lines, more, progress)
 
 
+def _accumulators(postgres: bool) -> Select[Any]:
+    """The accumulators of some holders, plans and plan years (``holders``, ``plans``,
+    ``years``): expanding ``IN`` lists, or on PostgreSQL (``postgres``) arrays."""
+    a = accumulators_table.c
+
+    def among(column: Any, name: str, kind: Any) -> Any:
+        if postgres:
+            return column == any_(bindparam(name, type_=ARRAY(kind)))
+        return column.in_(bindparam(name, expanding=True))
+
+    return select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
+        among(a.holder, "holders", Text()),
+        among(a.plan_id, "plans", Text()),
+        among(a.plan_year, "years", Date()),
+    )
+
+
+_ACCUMULATORS = _accumulators(postgres=False)  # made once: every member's page asks it
+_ACCUMULATORS_SQL = DriverStatement(lambda: _accumulators(postgres=True))
+
+
 def _progress(
     conn: Connection, principal: Principal, reference: ReferenceData | None, today: date
 ) -> tuple[list[BenefitProgress], list[str]]:
@@ -570,16 +612,17 @@ def _progress(
     for m, _, _ in wanted:
         for name in (f"member:{m.member_id}", f"family:{m.family_id}"):
             names[vault.lookup(name)] = name
-    a = accumulators_table.c
     met: dict[AccumulatorKey, Decimal] = {}
     if names:
-        rows = conn.execute(
-            select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
-                a.holder.in_(sorted(names)),
-                a.plan_id.in_(sorted({p for _, p, _ in wanted})),
-                a.plan_year.in_(sorted({y for _, _, y in wanted})),
-            )
-        )
+        values = {
+            "holders": sorted(names),
+            "plans": sorted({p for _, p, _ in wanted}),
+            "years": sorted({y for _, _, y in wanted}),
+        }
+        if is_postgres(conn):
+            rows: Any = _ACCUMULATORS_SQL.rows(conn, values)
+        else:
+            rows = conn.execute(_ACCUMULATORS, values)
         for holder, plan_id, year, bucket, network, amount in rows:
             key = AccumulatorKey(names[holder], plan_id, year, bucket, network)
             met[key] = Decimal(amount)

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from claims_engine.adjudication.decision import Outcome
 from claims_engine.domain.pend_reasons import INFO_REQUESTED
 from claims_engine.domain.reasons import describe_adjustment
-from claims_engine.store.db import is_postgres
+from claims_engine.store.db import DriverStatement, is_postgres
 from claims_engine.store.tables import (
     ACK,
     IDENTITY,
@@ -418,19 +418,23 @@ class ClaimScope:
         return _claims.c[self.column].in_(self.values)
 
 
-_STATUS_STATEMENTS: dict[tuple[str | None, bool], tuple[str, dict[str, Any]]] = {}
+_STATUS_STATEMENTS: dict[tuple[str | None, bool], DriverStatement] = {}
 
 
-def _status_statement(
-    conn: Connection, column: str | None, audited: bool
-) -> tuple[str, dict[str, Any]]:
-    """The one-statement status read of a scope's shape as PostgreSQL SQL and its constant
-    parameters, compiled once: the claim id, the scope's values (an array) and the audit
-    columns are the parameters a call adds."""
+def _status_sql(column: str | None, audited: bool) -> DriverStatement:
+    """The one-statement status read of a scope's shape, on the driver; made once per shape."""
     key = (column, audited)
-    found_sql = _STATUS_STATEMENTS.get(key)
-    if found_sql is not None:
-        return found_sql
+    found = _STATUS_STATEMENTS.get(key)
+    if found is None:
+        found = _STATUS_STATEMENTS.setdefault(
+            key, DriverStatement(lambda: _status_statement(column, audited))
+        )
+    return found
+
+
+def _status_statement(column: str | None, audited: bool) -> Select[Any]:
+    """The one-statement status read of a scope's shape (PostgreSQL): the claim id, the
+    scope's values (an array) and the audit columns are its parameters."""
     visible = None
     if column is not None:
         visible = _claims.c[column] == any_(bindparam("scope", type_=ARRAY(Text())))
@@ -482,11 +486,7 @@ def _status_statement(
         columns.append(
             select(func.count()).select_from(audit_cte).scalar_subquery().label("audited")
         )
-    statement = select(*columns).select_from(found)
-    compiled = statement.compile(dialect=conn.dialect)
-    constants = {k: v for k, v in compiled.params.items() if v is not None}
-    _STATUS_STATEMENTS[key] = (str(compiled), constants)
-    return _STATUS_STATEMENTS[key]
+    return select(*columns).select_from(found)
 
 
 def claim_row_of_number(conn: Connection, payer_claim_number: str) -> int | None:
@@ -511,17 +511,12 @@ def claim_status_read(
     be a third of its time)."""
     if not is_postgres(conn):
         return visible_claim_status(conn, claim_row_id, scope.condition(), audit)
-    from psycopg.rows import namedtuple_row  # the PostgreSQL driver, only where it is used
-
-    sql, constants = _status_statement(conn, scope.column, audit is not None)
-    params: dict[str, Any] = {**constants, "claim_id": claim_row_id}
+    params: dict[str, Any] = {"claim_id": claim_row_id}
     if scope.column is not None:
         params["scope"] = list(scope.values)
     if audit is not None:
         params.update(audit)
-    driver: Any = conn.connection.driver_connection
-    with driver.cursor(row_factory=namedtuple_row) as cursor:
-        row = cursor.execute(sql, params, prepare=True).fetchone()
+    row = _status_sql(scope.column, audit is not None).first(conn, params)
     if row is None:
         return None
     view = _status_view(row)
