@@ -22,6 +22,8 @@ it splits the interchange by its own reading of the ISA, and checks
 
 The guide's own response examples (``fixtures/x12/278/*response*``) pass it, as the tests
 assert. :func:`x217_errors` returns every problem found; an empty list is a valid response.
+With ``version="005010X215"`` it checks an inquiry's response (the same layout, UM02 may be
+left out), as ``tests/x215_oracle.py`` does.
 """
 
 from __future__ import annotations
@@ -123,9 +125,9 @@ class _State:
         self.errors.append(f"segment {n}: {message}")
 
 
-def x217_errors(text: str) -> list[str]:
+def x217_errors(text: str, *, version: str = VERSION) -> list[str]:
     """Every problem this parser finds in the 278 response ``text`` (see the module
-    docstring)."""
+    docstring), answering under the guide ``version``."""
     text = text.lstrip()
     if not text.startswith("ISA") or len(text) < 106:
         return ["not an X12 interchange"]
@@ -148,8 +150,8 @@ def x217_errors(text: str) -> list[str]:
             groups += 1
             transactions = 0
             gs_control = v[6]
-            if v[1] != "HI" or v[8] != VERSION:
-                s.bad(n, f"GS01 {v[1]!r} / GS08 {v[8]!r}: not HI / {VERSION}")
+            if v[1] != "HI" or v[8] != version:
+                s.bad(n, f"GS01 {v[1]!r} / GS08 {v[8]!r}: not HI / {version}")
         elif sid == "GE":
             if v[1] != str(transactions) or v[2] != gs_control:
                 s.bad(n, f"GE {v[1]}*{v[2]} does not close GS {gs_control} of {transactions}")
@@ -159,8 +161,8 @@ def x217_errors(text: str) -> list[str]:
         elif sid == "ST":
             transactions += 1
             st_at, st_control = n, v[2]
-            if v[1] != "278" or v[3] != VERSION:
-                s.bad(n, f"ST01 {v[1]!r} / ST03 {v[3]!r}: not 278 / {VERSION}")
+            if v[1] != "278" or v[3] != version:
+                s.bad(n, f"ST01 {v[1]!r} / ST03 {v[3]!r}: not 278 / {version}")
             s.levels, s.hl_children, s.had_child, s.loop, s.level = {}, {}, set(), "", ""
         elif sid == "SE":
             if v[1] != str(n - st_at + 1) or v[2] != st_control:
@@ -181,7 +183,7 @@ def x217_errors(text: str) -> list[str]:
         elif sid == "HL":
             _hl(s, n, v)
         else:
-            _segment(s, n, sid, v, component)
+            _segment(s, n, sid, v, component, inquiry=version != VERSION)
     return s.errors
 
 
@@ -215,7 +217,9 @@ def _hl(s: _State, n: int, v: list[str]) -> None:
     s.level, s.loop, s.place, s.used, s.seen = level, level, -1, {}, set()
 
 
-def _segment(s: _State, n: int, sid: str, v: list[str], component: str) -> None:
+def _segment(
+    s: _State, n: int, sid: str, v: list[str], component: str, *, inquiry: bool = False
+) -> None:
     if not s.loop:
         s.bad(n, f"{sid} before the first HL")
         return
@@ -235,10 +239,12 @@ def _segment(s: _State, n: int, sid: str, v: list[str], component: str) -> None:
     if s.used[sid] > LOOPS[s.loop][index][1]:
         s.bad(n, f"{sid} repeated more than {LOOPS[s.loop][index][1]} times in {s.loop}")
     s.seen.add(sid)
-    _values(s, n, sid, v, component)
+    _values(s, n, sid, v, component, inquiry)
 
 
-def _values(s: _State, n: int, sid: str, v: list[str], component: str) -> None:
+def _values(
+    s: _State, n: int, sid: str, v: list[str], component: str, inquiry: bool = False
+) -> None:
     joined = "*".join(x for x in v if x)
     if sid == "NM1":
         named = s.loop.startswith("2010") and s.level in NAME_ENTITY
@@ -256,7 +262,7 @@ def _values(s: _State, n: int, sid: str, v: list[str], component: str) -> None:
         if v[1] not in ("Y", "N") or not v[3] or v[4] not in FOLLOW_UPS:
             s.bad(n, f"AAA {joined!r}: AAA01 Y/N, AAA03 a reason, AAA04 a follow-up")
     elif sid == "UM":
-        if v[1] not in CATEGORIES or v[2] not in CERTIFICATION_TYPES:
+        if v[1] not in CATEGORIES or (v[2] not in CERTIFICATION_TYPES and (v[2] or not inquiry)):
             s.bad(n, f"UM {joined!r}: UM01 / UM02 not codes")
         if v[4] and v[4].split(component)[1:2] not in (["A"], ["B"]):
             s.bad(n, f"UM04 {v[4]!r}: a facility code and qualifier A or B")

@@ -12,7 +12,10 @@ command acts for the insurer: every event is handed to the prior-authorization s
 :func:`claims_engine.services.review_requests.authorizations_decide`) on the reference data,
 rule pack and decisions file (``CLAIMS_RULES_DIR``'s ``prior-auth/decisions.yaml``) in force,
 which certifies, pends, modifies or denies it, or answers what an earlier request now stands
-at. A batch has no limit of events a file. One line per file says what was written
+at. A file of 278 inquiries (005010X215 in GS08 / ST03) is answered the same way, each event
+with where the request it names stands now, from the store alone (nothing is decided or
+changed: :func:`claims_engine.services.review_requests.inquiry_decision`). A batch has no limit
+of events a file. One line per file says what was written
 (``--json``: a list of objects); the exit status is 1 when a file was not answered, 2 when
 nothing could be done (no store, no reference data, a decisions file that does not load, an
 unwritable DIR), each said in one line.
@@ -127,7 +130,7 @@ def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
 def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "authorize",
-        help="answer X12 278 health care services review requests (a batch of files)",
+        help="answer X12 278 health care services review requests and inquiries (files)",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="278 requests, one a file")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where answers go")

@@ -14,8 +14,12 @@ about the services that do need one, and when:
 - ``decisions``: rules in file order; the first in force whose scope and criteria meet a
   service decides it: ``approve`` (``max_quantity`` approves at most that many: more asked is
   a modification, A6), ``review`` (a clinical reviewer's queue, A4) or ``deny`` (A3, with a
-  ``reason`` in words, always, and a short ``code``). A service no rule meets goes to review:
-  nothing is denied that no rule denies.
+  ``reason`` in words, always, a short ``code`` of the file's own, and ``x12_reason``, the
+  code of X12's external code list 886, Health Care Services Review Decision Reason Codes,
+  that a 278 response carries in HCR03: two letters or digits, by default
+  :data:`DEFAULT_X12_REASON`). A service no rule meets goes to review: nothing is denied that
+  no rule denies. The file's own code is kept with the reason in words (``LBP6W - Imaging
+  ...``), which a 278 response carries in MSG.
 
 Loading checks everything (durations, plans, codes, criteria, that every denial has a
 reason) and raises :class:`~claims_engine.rules.engine.RuleError` naming the file, the rule
@@ -69,6 +73,16 @@ _SCOPE_KEYS = frozenset({"procedures", "procedure_ranges", "plans", "places_of_s
 _CRITERIA_KEYS = frozenset({"gold_card", "urgency", "diagnoses", "max_quantity", "in_network"})
 _DURATION = re.compile(r"^(\d{1,5})([hd])$")
 _CODE = re.compile(r"^[A-Z0-9]{1,8}$")
+# HCR03 of a 278 response: a code of X12's external code list 886 (Health Care Services Review
+# Decision Reason Codes), two letters or digits (01 ... 09, 0A ... 0Z, 10 ...)
+X12_REASON = re.compile(r"^[0-9A-Z]{2}$")
+# 886 "0F": Not Medically Necessary. A decision rule denies on clinical criteria (the service,
+# diagnoses, urgency, quantity, a gold card): a medical necessity determination, unless the
+# rule names another code of the list (09 out of network, 0T experimental, 0M non-covered ...)
+DEFAULT_X12_REASON = "0F"
+# 886 "0M": Non-covered Service: what the service itself denies when the member is not
+# covered by the plan on the days asked
+NOT_COVERED_X12_REASON = "0M"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +125,14 @@ class DecisionRule:
     criteria: Criteria
     action: Action  # A1 approve, A4 review, A3 deny
     reason: str = ""
-    code: str = ""
+    code: str = ""  # the file's own short code of the reason
     max_quantity: Decimal | None = None  # an approval of at most this much
+    x12_reason: str = ""  # a denial's HCR03 (code list 886)
+
+    @property
+    def words(self) -> str:
+        """The reason in words, behind the file's own code when the rule has one."""
+        return with_code(self.code, self.reason)
 
     def in_force(self, day: date) -> bool:
         if day < self.effective_from:
@@ -250,17 +270,28 @@ def _decide_service(
                     f"asked for ({rule.description})"
                 )
                 return ServiceDecision(
-                    line, Action.MODIFIED, rule.max_quantity, reason, rule.code, rule.id
+                    line,
+                    Action.MODIFIED,
+                    rule.max_quantity,
+                    with_code(rule.code, reason),
+                    "",
+                    rule.id,
                 )
-            return ServiceDecision(line, Action.CERTIFIED, service.quantity, "", rule.code, rule.id)
+            return ServiceDecision(line, Action.CERTIFIED, service.quantity, "", "", rule.id)
         if rule.action is Action.NOT_CERTIFIED:
+            # reason_code: what the 278 carries in HCR03 (code list 886), not the file's code
             return ServiceDecision(
-                line, Action.NOT_CERTIFIED, Decimal(0), rule.reason, rule.code, rule.id
+                line, Action.NOT_CERTIFIED, Decimal(0), rule.words, rule.x12_reason, rule.id
             )
         return ServiceDecision(
             line, Action.PENDED, Decimal(0), rule.reason or rule.description, rule.code, rule.id
         )
     return ServiceDecision(line, Action.PENDED, Decimal(0), NO_RULE_REASON)
+
+
+def with_code(code: str, reason: str) -> str:
+    """``reason`` in words behind the decisions file's own ``code`` (``LBP6W - Imaging ...``)."""
+    return f"{code} - {reason}" if code and reason else reason
 
 
 def _code_in(scope: Scope, code: str) -> bool:
@@ -564,7 +595,7 @@ def _rule(entry: object, known_plans: Collection[str] | None) -> DecisionRule:
         procedures=procedures, procedure_ranges=ranges, plans=plans, places_of_service=places
     )
     criteria = _criteria(_mapping(entry.get("criteria"), "criteria"))
-    action, reason, code, most = _then(entry.get("then"))
+    action, reason, code, most, x12_reason = _then(entry.get("then"))
     return DecisionRule(
         rule_id.strip(),
         description.strip(),
@@ -576,6 +607,7 @@ def _rule(entry: object, known_plans: Collection[str] | None) -> DecisionRule:
         reason,
         code,
         most,
+        x12_reason,
     )
 
 
@@ -624,7 +656,7 @@ def _criteria(body: Mapping[object, object]) -> Criteria:
     )
 
 
-def _then(value: object) -> tuple[Action, str, str, Decimal | None]:
+def _then(value: object) -> tuple[Action, str, str, Decimal | None, str]:
     kinds = "approve, review or deny"
     if value in ("approve", "review"):
         value = {value: {}}
@@ -635,7 +667,7 @@ def _then(value: object) -> tuple[Action, str, str, Decimal | None]:
     allowed = {
         "approve": {"max_quantity", "reason", "code"},
         "review": {"reason"},
-        "deny": {"reason", "code"},
+        "deny": {"reason", "code", "x12_reason"},
     }
     if kind not in allowed:
         raise _Problem(f"bad action: unknown action {kind!r} (expected {kinds})")
@@ -654,15 +686,22 @@ def _then(value: object) -> tuple[Action, str, str, Decimal | None]:
     if kind == "deny":
         if not reason:
             raise _Problem("bad action: deny needs a reason a person can read")
-        return Action.NOT_CERTIFIED, reason, code, None
+        x12_reason = body.get("x12_reason", DEFAULT_X12_REASON)
+        if not isinstance(x12_reason, str) or not X12_REASON.match(x12_reason):
+            raise _Problem(
+                f"bad action: deny x12_reason {x12_reason!r} is a quoted code of X12's list 886 "
+                "(Health Care Services Review Decision Reason Codes): two letters or digits, "
+                'such as "0F" (not medically necessary)'
+            )
+        return Action.NOT_CERTIFIED, reason, code, None, x12_reason
     if kind == "review":
-        return Action.PENDED, reason, "", None
+        return Action.PENDED, reason, "", None, ""
     most = (
         _quantity(body["max_quantity"], "then.approve.max_quantity")
         if "max_quantity" in body
         else None
     )
-    return Action.CERTIFIED, reason, code, most
+    return Action.CERTIFIED, reason, code, most, ""
 
 
 def decision_rules_path(rules_dir: Path) -> Path:

@@ -39,7 +39,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from claims_engine.adjudication.adjudicate import Adjudication
 from claims_engine.adjudication.decision import ClaimStatusCode, Outcome
@@ -64,15 +66,16 @@ from claims_engine.domain.prior_auth import (
     due_at,
     request_action,
 )
-from claims_engine.domain.reference_data import ReferenceData
+from claims_engine.domain.reference_data import Member, ReferenceData
 from claims_engine.rules.authorization_rules import (
     CLINICAL_QUEUE,
+    NOT_COVERED_X12_REASON,
     AuthRules,
     MemberFacts,
     decide_request,
 )
 from claims_engine.rules.book import RuleBook
-from claims_engine.store.db import begin_write, next_numbers
+from claims_engine.store.db import KeptConnections, begin_write, next_numbers
 from claims_engine.store.tables import (
     AUTHORIZATION,
     prior_authorization_events_table,
@@ -124,6 +127,11 @@ class AuthorizationRefused(ClaimsEngineError):
 
 class AuthorizationConflict(ClaimsEngineError):
     """The authorization is not (or no longer) in a state the action applies to."""
+
+
+class _SentTwice(Exception):
+    """The same request (source, requester, trace) is stored already, by another submission
+    while this one decided it: nothing of this one is stored, the stored one answers it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,121 +234,354 @@ def submit(
     book: RuleBook,
     rules: AuthRules,
     now: datetime,
+    *,
+    connections: KeptConnections | None = None,
 ) -> AuthorizationView:
     """Take a request and decide it by the rules (see the module docstring). Raises
     :class:`AuthorizationRefused` for a request that cannot be taken (a field missing, a
-    member the payer does not know, an appeal of nothing denied)."""
+    member the payer does not know, an appeal of nothing denied).
+
+    A request sent twice at the same moment (two server processes, each deciding it) is
+    stored once: the insert that finds the requester's trace already taken does nothing (on
+    SQLite its transaction is rolled back with the certification number it drew; on
+    PostgreSQL that number is left unused), and it is answered with the stored request, as
+    one sent again later is.
+
+    On PostgreSQL a request is stored by one statement on an autocommit connection (one of
+    ``connections`` when given: a route deciding many a second keeps a few open), the counter
+    of certification numbers locked only while it runs; on SQLite in a transaction that takes
+    the write lock at BEGIN. Either way what is answered is built from what was written, not
+    read back."""
     try:
         request.check()
     except AuthRequestError as exc:
         raise AuthorizationRefused(str(exc)) from None
     vault = current_vault()
-    trace = request.trace or ""
-    if request.relationship != "18":
-        member = reference.find_patient(
-            request.subscriber_id or request.member_id,
-            request.relationship,
-            request.patient_first_name.upper(),
-            request.patient_birth_date,
-        )
-    else:
-        member = reference.members.get(request.member_id)
+    trace = (request.trace or "")[:50]
+    member = _patient(request, reference)
     if member is None:
         raise AuthorizationRefused("member not found")
     member_lookup = vault.lookup(member.member_id)
-    with begin_write(engine) as conn:
-        if trace:
+    try:
+        return _submit(
+            engine, request, reference, book, rules, now, member, member_lookup, trace, connections
+        )
+    except _SentTwice:
+        with engine.connect() as conn:
+            found = _find(
+                conn, source=request.source.value, npi=request.requesting_npi, trace=trace
+            )
+            assert found is not None  # the insert that stopped this one is committed
+            return _as_it_stands(conn, found, member_lookup, request, trace)
+
+
+def _patient(request: AuthRequest, reference: ReferenceData) -> Member | None:
+    """The member a request is for: its member id's, or, for a dependant named by the
+    subscriber's id (a 5010 278's 2000D) with their first name and birth date, that dependant
+    of the policy holder (the id may be any member of the family's: its subscriber's is
+    taken)."""
+    if request.relationship == "18":
+        return reference.members.get(request.member_id)
+    given = request.subscriber_id or request.member_id
+    holder = reference.members.get(given)
+    return reference.find_patient(
+        holder.subscriber_id if holder is not None else given,
+        request.relationship,
+        request.patient_first_name.upper(),
+        request.patient_birth_date,
+    )
+
+
+def _as_it_stands(
+    conn: Connection, found: Any, member_lookup: str, request: AuthRequest, trace: str
+) -> AuthorizationView:
+    if found.member_id != member_lookup:
+        raise AuthorizationRefused(
+            f"trace {trace!r} of {request.requesting_npi} names another request"
+        )
+    return _view(conn, found)
+
+
+def _submit(
+    engine: Engine,
+    request: AuthRequest,
+    reference: ReferenceData,
+    book: RuleBook,
+    rules: AuthRules,
+    now: datetime,
+    member: Member,
+    member_lookup: str,
+    trace: str,
+    connections: KeptConnections | None,
+) -> AuthorizationView:
+    """Decide ``request`` and store it (raises :class:`_SentTwice` when its trace is taken)."""
+    vault = current_vault()
+    postgres = engine.dialect.name == "postgresql"
+    if not postgres and trace:  # SQLite: a request sent again is answered before deciding
+        with engine.connect() as conn:
             found = _find(
                 conn, source=request.source.value, npi=request.requesting_npi, trace=trace
             )
             if found is not None:
-                if found.member_id != member_lookup:
-                    raise AuthorizationRefused(
-                        f"trace {trace!r} of {request.requesting_npi} names another request"
-                    )
-                return _view(conn, found)
-        first = min(s.first_day for s in request.services if s.first_day is not None)
-        last = max(s.last_day for s in request.services if s.last_day is not None)
-        dental = all(s.code.upper().startswith("D") for s in request.services)
-        plan_id = member.plan_on(first, dental=dental)
-        if request.appeal_of:
+                return _as_it_stands(conn, found, member_lookup, request, trace)
+    first = min(s.first_day for s in request.services if s.first_day is not None)
+    last = max(s.last_day for s in request.services if s.last_day is not None)
+    dental = all(s.code.upper().startswith("D") for s in request.services)
+    plan_id = member.plan_on(first, dental=dental)
+    if request.appeal_of:
+        with engine.connect() as conn:
             appealed = _find(conn, number=request.appeal_of)
-            if (
-                appealed is None
-                or appealed.member_id != member_lookup
-                or appealed.state != AuthState.DENIED
-            ):
-                raise AuthorizationRefused(
-                    f"appeal_of {request.appeal_of!r} is not a denied request of this member"
-                )
-        clocks = rules.clocks_for(plan_id)
-        due = due_at(now, request.urgency, clocks)
-        if not all(member.covered_on(s.first_day or first) for s in request.services):
-            reason = f"the member is not covered by the plan on {first.isoformat()}"
-            decisions = tuple(
-                ServiceDecision(n, Action.NOT_CERTIFIED, Decimal(0), reason, "COVERAGE")
-                for n in range(1, len(request.services) + 1)
+        if (
+            appealed is None
+            or appealed.member_id != member_lookup
+            or appealed.state != AuthState.DENIED
+        ):
+            raise AuthorizationRefused(
+                f"appeal_of {request.appeal_of!r} is not a denied request of this member"
             )
-            decision = RequestDecision(Action.NOT_CERTIFIED, decisions, reason)
-        else:
-            in_network = reference.in_network(
-                request.servicing_npi or request.requesting_npi, plan_id, first
+    clocks = rules.clocks_for(plan_id)
+    due = due_at(now, request.urgency, clocks)
+    if not all(member.covered_on(s.first_day or first) for s in request.services):
+        reason = f"the member is not covered by the plan on {first.isoformat()}"
+        decisions = tuple(
+            ServiceDecision(n, Action.NOT_CERTIFIED, Decimal(0), reason, NOT_COVERED_X12_REASON)
+            for n in range(1, len(request.services) + 1)
+        )
+        decision = RequestDecision(Action.NOT_CERTIFIED, decisions, reason)
+    else:
+        in_network = reference.in_network(
+            request.servicing_npi or request.requesting_npi, plan_id, first
+        )
+        facts = MemberFacts(plan_id, member.birth_date, member.sex, in_network)
+        decision = decide_request(request, rules, book.pack_on(first), facts)
+        if request.appeal_of:
+            decision = _appealed(decision)
+    pended = decision.action is Action.PENDED
+    state = decision.state
+    content = {
+        "member_id": member.member_id,
+        "subscriber_id": member.subscriber_id,
+        "diagnoses": list(request.diagnoses),
+        "reason": decision.reason,
+    }
+    row: dict[str, Any] = {
+        "source": request.source.value,
+        "trace": trace,  # "": its number
+        "requesting_npi": request.requesting_npi[:10],
+        "servicing_npi": request.servicing_npi[:10],
+        "member_id": member_lookup,
+        "family": vault.lookup(f"family:{member.family_id}"),
+        "plan_id": plan_id,
+        "urgency": request.urgency.value,
+        "state": state.value,
+        "action": decision.action.value,
+        "queue": CLINICAL_QUEUE if pended else None,
+        "received_at": now,
+        "due_at": due,
+        "decided_at": None if pended else now,
+        "decided_by": None if pended else f"{RULES_ACTOR} {rules.version}".strip(),
+        "appeal_of": request.appeal_of or None,
+        "effective_from": first,
+        "effective_through": last,
+        "rules_version": rules.version,
+        "updated_at": now,
+        "content": vault.seal_json(content, AUTHORIZATION),
+    }
+    services = [
+        _service_row(0, n, s, d)
+        for n, (s, d) in enumerate(zip(request.services, decision.services, strict=True), 1)
+    ]
+    note = "pended to the clinical queue" if pended else "decided by the rules"
+    events = [
+        ("requester", None, AuthState.REQUESTED.value, None, "received"),
+        (RULES_ACTOR, AuthState.REQUESTED.value, state.value, decision.action.value, note),
+    ]
+    if postgres:
+        number = _store_postgres(engine, connections, row, services, events, now)
+    else:
+        number = _store_sqlite(engine, row, services, events, now)
+    return _stored_view(number, row, content, services)
+
+
+def _stored_view(
+    number: str, row: Mapping[str, Any], content: Mapping[str, Any], services: Sequence[Any]
+) -> AuthorizationView:
+    """The view of a request just stored, from what was written (as :func:`_view` reads it
+    back: quantities to the column's three places, nothing used yet)."""
+    places = Decimal("0.001")
+    return AuthorizationView(
+        number=number,
+        trace=row["trace"] or number,
+        source=row["source"],
+        state=row["state"],
+        action=row["action"],
+        urgency=row["urgency"],
+        member_id=str(content["member_id"]),
+        subscriber_id=str(content["subscriber_id"]),
+        requesting_npi=row["requesting_npi"],
+        servicing_npi=row["servicing_npi"],
+        plan_id=row["plan_id"],
+        diagnoses=tuple(content["diagnoses"]),
+        received_at=row["received_at"],
+        due_at=row["due_at"],
+        decided_at=row["decided_at"],
+        decided_by=row["decided_by"] or "",
+        reason=str(content["reason"]),
+        queue=row["queue"] or "",
+        appeal_of=row["appeal_of"] or "",
+        extended_at=None,
+        effective_from=row["effective_from"],
+        effective_through=row["effective_through"],
+        services=tuple(
+            ServiceView(
+                line=int(s["line"]),
+                codes=tuple(str(s["codes"]).split()),
+                code_kind=str(s["code_kind"]),
+                modifiers=tuple(str(s["modifiers"]).split()),
+                unit=str(s["unit"]),
+                requested=Decimal(s["requested"]).quantize(places),
+                approved=Decimal(s["approved"]).quantize(places),
+                used=Decimal("0.000"),
+                action=str(s["action"] or ""),
+                rule=str(s["rule"]),
+                reason_code=str(s["reason_code"]),
+                from_date=s["from_date"],
+                to_date=s["to_date"],
             )
-            facts = MemberFacts(plan_id, member.birth_date, member.sex, in_network)
-            decision = decide_request(request, rules, book.pack_on(first), facts)
-            if request.appeal_of:
-                decision = _appealed(decision)
+            for s in services
+        ),
+    )
+
+
+# Every 278 stored on PostgreSQL, as one statement on an autocommit connection (one round trip,
+# the counter's row locked only while it runs): the certification number drawn from the
+# counter (unless the requester's trace is stored already), the request inserted unless its
+# trace is taken by then (another process deciding the same request: nothing is inserted, and
+# the caller reads that one), its services and its two events.
+_PG_STORE = """
+WITH n AS (
+  UPDATE counters SET value = CASE WHEN value >= %(wrap)s THEN 1 ELSE value + 1 END
+  WHERE name = %(counter)s AND NOT EXISTS (
+    SELECT 1 FROM prior_authorizations
+    WHERE source = %(source)s AND requesting_npi = %(requesting_npi)s AND trace = %(trace)s)
+  RETURNING %(prefix)s || lpad(value::text, greatest(7, length(value::text)), '0') AS number
+), a AS (
+  INSERT INTO prior_authorizations (number, source, trace, requesting_npi, servicing_npi,
+    member_id, family, plan_id, urgency, state, action, queue, received_at, due_at,
+    decided_at, decided_by, appeal_of, effective_from, effective_through, rules_version,
+    updated_at, content)
+  SELECT n.number, %(source)s, COALESCE(NULLIF(%(trace)s, ''), n.number), %(requesting_npi)s,
+    %(servicing_npi)s, %(member_id)s, %(family)s, %(plan_id)s, %(urgency)s, %(state)s,
+    %(action)s, %(queue)s, %(received_at)s, %(due_at)s, %(decided_at)s, %(decided_by)s,
+    %(appeal_of)s, %(effective_from)s, %(effective_through)s, %(rules_version)s,
+    %(updated_at)s, %(content)s
+  FROM n
+  ON CONFLICT (source, requesting_npi, trace) DO NOTHING
+  RETURNING id, number
+), s AS (
+  INSERT INTO prior_authorization_services (authorization_id, line, codes, code_kind,
+    modifiers, unit, place_of_service, category, requested, approved, action, rule,
+    reason_code, from_date, to_date)
+  SELECT a.id, v.* FROM a, jsonb_to_recordset(%(services)s::jsonb) AS v(line int, codes text,
+    code_kind text, modifiers text, unit text, place_of_service text, category text,
+    requested numeric, approved numeric, action text, rule text, reason_code text,
+    from_date date, to_date date)
+), e AS (
+  INSERT INTO prior_authorization_events (authorization_id, at, actor, from_state, to_state,
+    action, note)
+  SELECT a.id, %(received_at)s, v.* FROM a, jsonb_to_recordset(%(events)s::jsonb)
+    AS v(actor text, from_state text, to_state text, action text, note text)
+)
+SELECT id, number FROM a
+"""
+_SERVICE_COLUMNS = (
+    "line",
+    "codes",
+    "code_kind",
+    "modifiers",
+    "unit",
+    "place_of_service",
+    "category",
+    "requested",
+    "approved",
+    "action",
+    "rule",
+    "reason_code",
+    "from_date",
+    "to_date",
+)
+_EVENT_COLUMNS = ("actor", "from_state", "to_state", "action", "note")
+_NUMBER_WRAP = 999_999_999  # as store.db.next_numbers wraps
+
+
+def _store_postgres(
+    engine: Engine,
+    connections: KeptConnections | None,
+    row: Mapping[str, Any],
+    services: Sequence[Mapping[str, Any]],
+    events: Sequence[tuple[str | None, ...]],
+    now: datetime,
+) -> str:
+    params: dict[str, Any] = {
+        **row,
+        "wrap": _NUMBER_WRAP,
+        "counter": NUMBER_COUNTER,
+        "prefix": f"PA{now.year}",
+    }
+    # the rows as one JSON parameter each (a list of arrays costs the driver more to send)
+    params["services"] = orjson.dumps(
+        [{c: s[c] for c in _SERVICE_COLUMNS} for s in services], default=str
+    ).decode()
+    params["events"] = orjson.dumps(
+        [dict(zip(_EVENT_COLUMNS, e, strict=True)) for e in events]
+    ).decode()
+    for _ in range(2):
+        with (connections or KeptConnections(engine, 0)).connect() as conn:
+            stored = conn.exec_driver_sql(_PG_STORE, params).first()
+            if stored is not None:
+                return str(stored.number)
+            if _find(conn, source=row["source"], npi=row["requesting_npi"], trace=row["trace"]):
+                raise _SentTwice  # stored by another since (or before): answered as it stands
+            # no counter row yet: the store's first request makes it, then is stored
+            conn.exec_driver_sql(
+                "INSERT INTO counters (name, value) VALUES (%(counter)s, 0) "
+                "ON CONFLICT (name) DO NOTHING",
+                params,
+            )
+    raise AssertionError("the counter row exists once made")
+
+
+def _store_sqlite(
+    engine: Engine,
+    row: Mapping[str, Any],
+    services: Sequence[Mapping[str, Any]],
+    events: Sequence[tuple[str | None, ...]],
+    now: datetime,
+) -> str:
+    with begin_write(engine) as conn:  # the write lock from BEGIN: writers one at a time
         number = _new_number(conn, now)
-        pended = decision.action is Action.PENDED
-        state = decision.state
-        family = f"family:{member.family_id}"
-        content = {
-            "member_id": member.member_id,
-            "subscriber_id": member.subscriber_id,
-            "diagnoses": list(request.diagnoses),
-            "reason": decision.reason,
-        }
         new_id = conn.execute(
-            _auths.insert()
-            .values(
-                number=number,
-                source=request.source.value,
-                trace=(trace or number)[:50],
-                requesting_npi=request.requesting_npi[:10],
-                servicing_npi=request.servicing_npi[:10],
-                member_id=member_lookup,
-                family=vault.lookup(family),
-                plan_id=plan_id,
-                urgency=request.urgency.value,
-                state=state.value,
-                action=decision.action.value,
-                queue=CLINICAL_QUEUE if pended else None,
-                received_at=now,
-                due_at=due,
-                decided_at=None if pended else now,
-                decided_by=None if pended else f"{RULES_ACTOR} {rules.version}".strip(),
-                appeal_of=request.appeal_of or None,
-                effective_from=first,
-                effective_through=last,
-                rules_version=rules.version,
-                updated_at=now,
-                content=vault.seal_json(content, AUTHORIZATION),
-            )
+            sqlite_insert(_auths)
+            .values(**{**row, "number": number, "trace": row["trace"] or number})
+            # the same requester's trace stored since it was looked for
+            .on_conflict_do_nothing(index_elements=["source", "requesting_npi", "trace"])
             .returning(_auths.c.id)
-        ).scalar_one()
+        ).scalar_one_or_none()
+        if new_id is None:
+            raise _SentTwice  # rolls back this transaction, its number with it
+        conn.execute(_services.insert(), [{**s, "authorization_id": new_id} for s in services])
         conn.execute(
-            _services.insert(),
+            _events.insert(),
             [
-                _service_row(new_id, n, s, d)
-                for n, (s, d) in enumerate(zip(request.services, decision.services, strict=True), 1)
+                {
+                    "authorization_id": new_id,
+                    "at": now,
+                    **dict(zip(_EVENT_COLUMNS, e, strict=True)),
+                }
+                for e in events
             ],
         )
-        _event(conn, new_id, now, "requester", None, AuthState.REQUESTED, None, "received")
-        note = "pended to the clinical queue" if pended else "decided by the rules"
-        _event(conn, new_id, now, RULES_ACTOR, AuthState.REQUESTED, state, decision.action, note)
-        row = _find(conn, number=number)
-        assert row is not None
-        return _view(conn, row)
+    return number
 
 
 APPEAL_REASON = "an appeal of a denial is decided by a clinical reviewer"

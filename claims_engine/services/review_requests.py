@@ -19,12 +19,20 @@ submits it, cancels or looks up the earlier request it names, and maps the
 words (:func:`event_decision`). Whether the member is the payer's (AAA 75 when not, saying no
 more than for a member that does not exist), what is certified, pended or denied, and what an
 earlier request now stands at, is the service's business, not this module's.
+
+An inquiry (a 278 under the 005010X215 guide, GS08 / ST03 ``005010X215``: the same route, the
+same command) never reaches ``decide``: :func:`answer_278` answers each of its events itself,
+from :func:`claims_engine.services.authorizations.inquire` (:func:`inquiry_decision`), with the
+current state of the request it names (REF*BB, REF*NT, else the requester's trace, TRN*1). It
+never creates or changes a request; one the asker may not see, or of another member, reads as
+one that does not exist (AAA AA).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -36,6 +44,8 @@ from sqlalchemy import Engine
 from claims_engine.domain.prior_auth import AuthRequest, AuthService, Source, Urgency
 from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.rules.authorization_rules import (
+    DEFAULT_X12_REASON,
+    X12_REASON,
     AuthRules,
     decision_rules_path,
     default_rules,
@@ -47,6 +57,7 @@ from claims_engine.services import authorizations as pa
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, unusable
 from claims_engine.services.eligibility import STORE_UNAVAILABLE, control_271, fallback_control
+from claims_engine.store.db import KeptConnections
 from claims_engine.x12.reader278 import (
     Delivery,
     ReviewEvent,
@@ -63,10 +74,14 @@ from claims_engine.x12.writer278 import (
     AUTHORIZATION_NOT_FOUND,
     CERTIFYING,
     INVALID_PROVIDER,
+    MODIFIED,
     NOT_CERTIFIED,
+    PARTLY_CERTIFIED,
     PENDED,
     REQUIRED_FIELD_MISSING,
+    RESUBMIT_LATER,
     SUBSCRIBER_NOT_FOUND,
+    UNABLE_TO_RESPOND,
     Decision,
     Decisions,
     EventDecision,
@@ -78,6 +93,13 @@ log = logging.getLogger(__name__)
 
 # HSD01 (and SV2-04 DA) -> the unit of an authorization's service
 _UNIT_OF = {"VS": "visits", "DY": "days", "DA": "days"}
+# the patient's relationship to the subscriber: 18 self; a dependent (2000D) is G8, "other
+# relationship": the 2010D INS is not read, and any code but 18 has the service look for the
+# dependant by birth date (and first name) on the subscriber's policy
+SELF = "18"
+DEPENDANT = "G8"
+# the unit of an authorization's service -> HSD01 of the quantity certified
+_HSD_OF = {"units": "FL", "visits": "VS", "days": "DY"}
 
 Decide = Callable[[ReviewRequest, Principal], Decisions]
 
@@ -122,7 +144,9 @@ def answer_278(
         )
     if isinstance(request, Unreadable):
         raise unusable(engine, request, now)
-    decisions = decide_events(request, principal, decide)
+    decisions = decide_events(
+        request, principal, decide, inquire=lambda e: inquiry_decision(engine, e, principal)
+    )
     try:
         control = control_271(engine)
     except STORE_UNAVAILABLE:
@@ -154,16 +178,30 @@ def may_ask(event: ReviewEvent, principal: Principal) -> bool:
     return bool(npi) and npi in principal.npis
 
 
-def decide_events(request: ReviewRequest, principal: Principal, decide: Decide) -> Decisions:
+Inquire = Callable[[ReviewEvent], EventDecision]
+
+
+def decide_events(
+    request: ReviewRequest,
+    principal: Principal,
+    decide: Decide,
+    *,
+    inquire: Inquire | None = None,
+) -> Decisions:
     """One decision for each event of ``request``: AAA 43 in 2010B for those ``principal`` may
-    not ask about, ``decide``'s for the others (it sees only those)."""
-    allowed = [e for e in request.events if may_ask(e, principal)]
+    not ask about, ``inquire``'s for the inquiries (X215) it may (without one: AAA 42, unable to
+    respond), ``decide``'s for the others (it sees only those: never an inquiry)."""
+
+    def decided_by_decide(e: ReviewEvent) -> bool:
+        return may_ask(e, principal) and not e.inquiry
+
+    allowed = [e for e in request.events if decided_by_decide(e)]
     decided: Decisions = ()
     if allowed:
         narrowed = replace(
             request,
             transactions=tuple(
-                replace(t, events=tuple(e for e in t.events if may_ask(e, principal)))
+                replace(t, events=tuple(e for e in t.events if decided_by_decide(e)))
                 for t in request.transactions
             ),
         )
@@ -174,18 +212,65 @@ def decide_events(request: ReviewRequest, principal: Principal, decide: Decide) 
             raise ValueError("decide did not answer each event of the request, in order")
     answers = iter(decided)
     refused = Decision(rejection=Rejection("2010B", INVALID_PROVIDER))
-    return tuple(
-        next(answers) if may_ask(e, principal) else EventDecision(e, refused)
-        for e in request.events
-    )
+    unable = Decision(rejection=Rejection("2000E", UNABLE_TO_RESPOND, RESUBMIT_LATER))
+
+    def answer(e: ReviewEvent) -> EventDecision:
+        if not may_ask(e, principal):
+            return EventDecision(e, refused)
+        if e.inquiry:
+            return inquire(e) if inquire is not None else EventDecision(e, unable)
+        return next(answers)
+
+    return tuple(answer(e) for e in request.events)
+
+
+# -- an inquiry (005010X215) ----------------------------------------------------------------------
+def inquiry_decision(engine: Engine, event: ReviewEvent, principal: Principal) -> EventDecision:
+    """The answer to an inquiry's event: the current state of the request it names, by its
+    certification number (REF*BB) or administrative reference (REF*NT: the engine's are the
+    same number), else by the requester's trace of it (TRN*1, with the requesting NPI), as
+    :func:`event_decision` words it. Nothing is created or changed. AAA in 2000E: AA for a
+    number or trace the asker may not see, of another member, or that does not exist (the
+    same words), 15 for an event that names none."""
+    number = event.previous_authorization or event.previous_reference
+    if not number:
+        number = next(
+            (
+                s.previous_authorization or s.previous_reference
+                for s in event.services
+                if s.previous_authorization or s.previous_reference
+            ),
+            "",
+        )
+    try:
+        if number:
+            view = pa.inquire(engine, principal, number=number)
+        elif event.trace_number:
+            view = pa.inquire(
+                engine,
+                principal,
+                trace=event.trace_number,
+                requesting_npi=event.requester_npi or event.requester.id,
+            )
+        else:
+            return _rejected(event, Rejection("2000E", REQUIRED_FIELD_MISSING))
+    except pa.AuthorizationNotFound:
+        return _rejected(event, Rejection("2000E", AUTHORIZATION_NOT_FOUND))
+    if event.member_id and event.member_id not in (view.member_id, view.subscriber_id):
+        # another member's request: as one that does not exist
+        return _rejected(event, Rejection("2000E", AUTHORIZATION_NOT_FOUND))
+    return event_decision(event, view)
 
 
 # -- to the prior-authorization service's request --------------------------------------------------
 def auth_request(event: ReviewEvent) -> AuthRequest:
     """The prior-authorization request an event asks (its services, or, when it names none,
     the event itself as one service: an admission's days, a referral's visits). The member is
-    the subscriber's id (a 5010 dependent has none of its own: the service tells the patient
-    from the names); an appeal names the certification number it appeals."""
+    the 2010C member id: the patient's own when there is no dependent (2000D); with one, the
+    subscriber's (a 5010 dependent has no id of its own), and the dependent's first name and
+    birth date (2010D NM1, DMG) say which of the policy's dependants the patient is, as for a
+    270's 2000D (the service finds them, with their own member id where the payer keeps one).
+    An appeal names the certification number it appeals."""
     event_from, event_to = _event_period(event)
     services = tuple(_auth_service(s, event, event_from, event_to) for s in event.services)
     if not services:
@@ -201,9 +286,13 @@ def auth_request(event: ReviewEvent) -> AuthRequest:
             ),
         )
     servicing = event.servicing_npis
+    dependent = event.dependent
     return AuthRequest(
         member_id=event.member_id,
         subscriber_id=event.member_id,
+        relationship=DEPENDANT if dependent is not None else SELF,
+        patient_first_name=dependent.first_name if dependent is not None else "",
+        patient_birth_date=dependent.birth_date if dependent is not None else None,
         requesting_npi=event.requester_npi or event.requester.id,
         servicing_npi=servicing[0] if servicing else "",
         urgency=Urgency.EXPEDITED if event.expedited else Urgency.STANDARD,
@@ -264,15 +353,38 @@ def _auth_service(
 
 # -- the prior-authorization service as the decider -----------------------------------------------
 INPUT_ERRORS = "33"  # AAA03 of 2000E: input errors
+PATIENT_NOT_FOUND = "67"  # AAA03 of 2010D: no dependant of the subscriber is the patient
+
+
+# the decisions files loaded: (path, plans) -> (what the file was when read, its rules)
+_loaded: dict[tuple[str, frozenset[str]], tuple[tuple[int, int, int, int], AuthRules]] = {}
+_loaded_lock = threading.Lock()
+_LOADED_MOST = 16  # files kept (a process has one rules folder; tests have many)
 
 
 def authorization_rules(rules_dir: Path, known_plans: Collection[str]) -> AuthRules:
     """The decisions file of the rules folder ``rules_dir`` (none there: every service that
-    needs authorization goes to a reviewer, on the default clocks)."""
+    needs authorization goes to a reviewer, on the default clocks), loaded and checked once
+    for each version of the file: it is read again when its size, modification time, change
+    time or inode differ from when it was read (a ``stat`` a call, not a parse: the 278 route
+    asks for every request). A file that does not load raises every time it is asked for."""
     path = decision_rules_path(rules_dir)
-    if not path.exists():
+    try:
+        found = path.stat()
+    except FileNotFoundError:
         return default_rules()
-    return load_authorization_rules(path, known_plans=known_plans)
+    mark = (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+    key = (str(path), frozenset(known_plans))
+    with _loaded_lock:
+        kept = _loaded.get(key)
+    if kept is not None and kept[0] == mark:
+        return kept[1]
+    rules = load_authorization_rules(path, known_plans=known_plans)
+    with _loaded_lock:
+        if len(_loaded) >= _LOADED_MOST:
+            _loaded.clear()
+        _loaded[key] = (mark, rules)
+    return rules
 
 
 def authorizations_decide(
@@ -282,6 +394,7 @@ def authorizations_decide(
     book: RuleBook,
     rules: AuthRules,
     now: datetime,
+    connections: KeptConnections | None = None,
 ) -> Decide:
     """The decider that hands each event to the prior-authorization service
     (:mod:`claims_engine.services.authorizations`): a new request is submitted (one sent again,
@@ -291,11 +404,13 @@ def authorizations_decide(
     number is answered with that request's current state. Refusals become AAAs: 75 in 2010C for
     a member the payer does not know, AA in 2000E for an earlier number the asker cannot see
     (missing or someone else's: the same words), 15 or 33 in 2000E for a request the service
-    cannot take."""
+    cannot take. ``connections``: kept open between requests by a route deciding many a
+    second, where a new request is stored in one statement (PostgreSQL; see
+    :func:`~claims_engine.services.authorizations.submit`)."""
 
     def decide(request: ReviewRequest, principal: Principal) -> Decisions:
         return tuple(
-            _decided(engine, event, principal, reference, book, rules, now)
+            _decided(engine, event, principal, reference, book, rules, now, connections)
             for event in request.events
         )
 
@@ -310,6 +425,7 @@ def _decided(
     book: RuleBook,
     rules: AuthRules,
     now: datetime,
+    connections: KeptConnections | None = None,
 ) -> EventDecision:
     earlier = event.previous_authorization
     try:
@@ -321,12 +437,16 @@ def _decided(
         elif earlier and event.kind in ("extension", "renewal", "revision"):
             view = pa.inquire(engine, principal, number=earlier)
         else:
-            view = pa.submit(engine, auth_request(event), reference, book, rules, now)
+            view = pa.submit(
+                engine, auth_request(event), reference, book, rules, now, connections=connections
+            )
     except pa.AuthorizationNotFound:
         return _rejected(event, Rejection("2000E", AUTHORIZATION_NOT_FOUND))
     except pa.AuthorizationRefused as exc:
         message = str(exc)
         if message == "member not found":
+            if event.dependent is not None:  # no such dependant on the subscriber's policy
+                return _rejected(event, Rejection("2010D", PATIENT_NOT_FOUND))
             return _rejected(event, Rejection("2010C", SUBSCRIBER_NOT_FOUND))
         if message.startswith("appeal_of"):
             return _rejected(event, Rejection("2000E", AUTHORIZATION_NOT_FOUND))
@@ -357,9 +477,11 @@ def event_decision(event: ReviewEvent, view: pa.AuthorizationView) -> EventDecis
         certification_number=view.number if certifies else "",
         reason=_reason(services) if action == NOT_CERTIFIED else "",
         approved_units=single.approved if single is not None and certifies else None,
+        unit_qualifier=_HSD_OF.get(single.unit, "") if single is not None else "",
         approved_from=view.effective_from if certifies else None,
         approved_through=view.effective_through if certifies else None,
         administrative_reference="" if certifies else view.number,
+        message=view.reason if action in _EXPLAINED else "",
     )
     if not own:
         return EventDecision(event, decision)
@@ -380,8 +502,17 @@ def event_decision(event: ReviewEvent, view: pa.AuthorizationView) -> EventDecis
     return EventDecision(event, decision, tuple(answers))
 
 
+# the actions whose reason in words (the decisions file's code and words, or a reviewer's) the
+# response carries in the event's MSG: a denial, a modification, an approval in part
+_EXPLAINED = frozenset({NOT_CERTIFIED, MODIFIED, PARTLY_CERTIFIED})
+
+
 def _reason(services: Sequence[pa.ServiceView]) -> str:
-    """HCR03: the code of the rule that denied (the first denied service's)."""
-    return next(
-        (s.reason_code for s in services if s.action == NOT_CERTIFIED and s.reason_code), ""
-    )
+    """HCR03 of a denial: the first denied service's code of X12's list 886 (Health Care
+    Services Review Decision Reason Codes), as its decision rule gave it; a reviewer's denial
+    (or one stored with a code of another kind) is :data:`DEFAULT_X12_REASON`, not medically
+    necessary."""
+    denied = [s.reason_code for s in services if s.action == NOT_CERTIFIED]
+    if not denied:
+        return ""
+    return next((c for c in denied if X12_REASON.match(c)), DEFAULT_X12_REASON)

@@ -1,4 +1,5 @@
-"""The 278 reader: a health care services review request (005010X217) into frozen dataclasses.
+"""The 278 reader: a health care services review request (005010X217), or an inquiry about
+one (005010X215), into frozen dataclasses.
 
 A 278 request asks the payer (the utilization management organization, UMO) to certify care
 before it is given, through a hierarchy of HL loops::
@@ -27,7 +28,14 @@ A request that refers to an earlier one (UM02 ``3`` cancel, ``4`` extension, ``R
 ``S`` revised, ``1``/``2`` appeal; REF*BB the earlier certification number, REF*NT its
 administrative reference) says so in :attr:`ReviewEvent.kind` and
 :attr:`ReviewEvent.previous_authorization`: the deciding service answers it with the earlier
-request's current state (the 278 inquiry of the X215 guide is not read here).
+request's current state.
+
+An inquiry (the 005010X215 guide's "Health Care Services Review - Inquiry and Response", GS08
+and ST03 ``005010X215``) has the same HL tree: each patient event asks where an earlier request
+stands, naming it by its certification number (REF*BB), the payer's administrative reference
+(REF*NT) or the requester's trace of it (TRN*1); it asks nothing to be decided, and is read as
+an event whose :attr:`ReviewEvent.inquiry` is true. Its BHT02 is ``13`` (request; ``28``
+query, as some senders write it), UM02 may be left out, and BHT06 is read past.
 
 Urgency is UM06, the level of service: ``03`` emergency and ``U`` urgent ask for an expedited
 review, ``E`` elective (or none) a standard one (:attr:`ReviewEvent.expedited`).
@@ -82,11 +90,18 @@ __all__ = [
 ]
 
 IMPLEMENTATION = "005010X217"
+INQUIRY_IMPLEMENTATION = "005010X215"  # inquiry and response
 FUNCTIONAL_ID = "HI"
 TRANSACTION_SET = "278"
 SPEC = EnvelopeSpec(
-    FUNCTIONAL_ID, TRANSACTION_SET, (IMPLEMENTATION,), "health care services review request"
+    FUNCTIONAL_ID,
+    TRANSACTION_SET,
+    (IMPLEMENTATION, INQUIRY_IMPLEMENTATION),
+    "health care services review request or inquiry",
 )
+# BHT02 of a request (13; 01 cancellation) and of an inquiry (13; 28 query)
+REQUEST_PURPOSES = frozenset({"01", "13"})
+INQUIRY_PURPOSES = frozenset({"13", "28"})
 
 UMO, REQUESTER, SUBSCRIBER, DEPENDENT, EVENT, SERVICE = "20", "21", "22", "23", "EV", "SS"
 # HL03 level code -> (the levels its parent may be, NM101 codes of its name, its loop, its
@@ -266,6 +281,7 @@ class ReviewEvent:
     providers: tuple[Entity, ...] = ()
     services: tuple[ReviewService, ...] = ()
     care_period: tuple[date, date] | None = None  # CR6-04: a home health certification period
+    inquiry: bool = False  # an X215 inquiry: asks where an earlier request stands
 
     @property
     def member_id(self) -> str:
@@ -329,6 +345,15 @@ class ReviewTransaction:
     reference: str  # BHT03
     events: tuple[ReviewEvent, ...]
     transaction_type: str = ""  # BHT06: RU medical services reservation
+
+    @property
+    def implementation(self) -> str:
+        """ST03: 005010X217 (request for review) or 005010X215 (inquiry)."""
+        return self.header.implementation
+
+    @property
+    def inquiry(self) -> bool:
+        return self.header.implementation == INQUIRY_IMPLEMENTATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +433,7 @@ class _Transaction:
         # the checks the set readers share (by composition: a class of the interpreter
         # cannot inherit from a compiled one)
         self.s = SetReader(header, group, component, repetition)
+        self.inquiry = header.implementation == INQUIRY_IMPLEMENTATION
         self.reference = ""
         self.transaction_type = ""
         self.bht = False
@@ -460,13 +486,14 @@ class _Transaction:
             self.s._structure("BHT", codes.SEG_OUT_OF_SEQUENCE, "BHT must follow ST, once")
         self.bht = True
         self.s._code(seg, 1, frozenset({"0007"}), "hierarchical structure code")
-        self.s._code(seg, 2, frozenset({"01", "13"}), "transaction set purpose (13 request)")
+        purposes = INQUIRY_PURPOSES if self.inquiry else REQUEST_PURPOSES
+        self.s._code(seg, 2, purposes, "transaction set purpose (13 request)")
         self.reference = self.s._required(seg, 3, "submitter transaction identifier")
         self.s._length(seg, 3, "submitter transaction identifier", 50)
         when = self.s._required(seg, 4, "creation date")
         if when and parse_date8(when) is None:
             self.s._element(seg, 4, codes.ELEM_INVALID_DATE, f"BHT04 {when!r} is not a date")
-        if seg[6]:
+        if seg[6] and not self.inquiry:
             self.transaction_type = self.s._code(seg, 6, frozenset({"RU"}), "transaction type")
 
     def _passed(self, sid: str) -> None:
@@ -683,7 +710,9 @@ class _Transaction:
             self.s._structure("UM", codes.SEG_OVER_MAX_USE, "a second UM in one event or service")
             return
         category = self.s._code(seg, 1, REQUEST_CATEGORIES, "request category")
-        certification = self.s._code(seg, 2, frozenset(CERTIFICATION_TYPES), "certification type")
+        certification = seg[2]
+        if certification or not self.inquiry:  # an inquiry may leave UM02 out
+            self.s._code(seg, 2, frozenset(CERTIFICATION_TYPES), "certification type")
         self.s._length(seg, 3, "service type", 2)
         level_of_service = seg[6]
         if level_of_service and level_of_service not in LEVELS_OF_SERVICE:
@@ -925,6 +954,7 @@ class _Transaction:
                 providers=tuple(level.providers),
                 services=tuple(services.get(level.hl_id, ())),
                 care_period=level.care_period,
+                inquiry=self.inquiry,
             )
 
 

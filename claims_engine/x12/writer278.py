@@ -1,4 +1,5 @@
-"""The 278 writer: the response to a health care services review request (005010X217).
+"""The 278 writer: the response to a health care services review request (005010X217), or to
+an inquiry about one (005010X215).
 
 It mirrors the request, as the guide requires: one 278 transaction set for each transaction set
 of the request, the same HL hierarchy (renumbered; a service is written under its event), the
@@ -11,21 +12,26 @@ diagnoses, service lines, providers), and the payer's answer to each event and s
         2000B HL 21  2010B NM1*1P|FA [AAA]              AAA 43: not a requester the key
           2000C HL 22  2010C NM1*IL [AAA] [DMG]          may ask for; AAA 75: no such member
             [2000D HL 23  2010D NM1*QC [AAA] [DMG]]
-              2000E HL EV  TRN*2 [AAA] UM HCR [REF*NT] [DTP] [DTP*007 DTP*036] [HI] [HSD]
+              2000E HL EV  TRN*2 [AAA] UM HCR [REF*NT] [DTP] [DTP*007 DTP*036] [HI] [HSD] [MSG]
                            2010EA NM1 ...
                 2000F HL SS  [TRN*2] [AAA] [UM] HCR [REF*NT] [DTP*472] [DTP*007 DTP*036]
                              [SV1|SV2|SV3] [HSD]  2010FA NM1 ...
     SE GE IEA
 
 HCR01 is the action: ``A1`` certified in total, ``A2`` certified in part, ``A3`` not certified
-(HCR03 says why), ``A4`` pended, ``A6`` modified, ``C`` cancelled, ``CT`` contact the payer,
-``NA`` no action required; HCR02 the certification number (the review identification number,
-what a claim quotes later). The period certified is DTP*007 (effective) and DTP*036
-(expiration), the quantity certified an HSD. An event or service the payer cannot review is
-answered with an AAA in the loop at fault and no HCR.
+(HCR03 says why: a code of X12's external code list 886, such as ``0F`` not medically
+necessary; the reason in words is the event's MSG), ``A4`` pended, ``A6`` modified, ``C``
+cancelled, ``CT`` contact the payer, ``NA`` no action required; HCR02 the certification
+number (the review identification number, what a claim quotes later). The period certified
+is DTP*007 (effective) and DTP*036 (expiration), the quantity certified an HSD. An event or
+service the payer cannot review is answered with an AAA in the loop at fault and no HCR.
 
 What the answer is comes from the caller as :class:`Decision` values, one
-:class:`EventDecision` for each event of the request, in order: this module only writes. Values
+:class:`EventDecision` for each event of the request, in order: this module only writes. An
+inquiry's response (005010X215, its GS08 and ST03) has the same layout: each event's HCR is
+the current state of the request it asked about. A transaction set is answered under its own
+guide; an interchange that holds both has one functional group of each (the first GS06 the
+control number, the next one more). Values
 are written with the request's delimiters; a value that holds one of them (or a character
 outside the X12 sets) has it taken out, since X12 has no escape. Nothing here reads a clock:
 ``created`` and the control number are inputs.
@@ -33,6 +39,7 @@ outside the X12 sets) has it taken out, since X12 has no escape. Nothing here re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,6 +49,7 @@ from typing import TextIO, TypeAlias
 from claims_engine.domain.money import format_x12_amount, format_x12_number
 from claims_engine.x12.acks import Envelope, clean_value, write_gs, write_isa
 from claims_engine.x12.reader278 import (
+    INQUIRY_IMPLEMENTATION,
     Delivery,
     Entity,
     Review,
@@ -92,6 +100,9 @@ CORRECT_AND_RESUBMIT = "C"
 NO_RESUBMISSION = "N"
 RESUBMIT_LATER = "R"
 REJECTION_LOOPS = frozenset({"2010A", "2010B", "2010C", "2010D", "2000E", "2000F"})
+# HCR03: a code of X12's external code list 886 (01 ... 09, 0A ... 0Z, 10 ...)
+REASON_CODE = re.compile(r"^[0-9A-Z]{2}$")
+MESSAGE_MOST = 264  # MSG01
 # HSD01 of a quantity certified: DY days, FL units, HS hours, MN months, VS visits
 UNITS = "FL"
 VISITS = "VS"
@@ -119,8 +130,10 @@ class Rejection:
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the payer answers for one event or service: the action (HCR01), the
-    certification number (HCR02), the reason (HCR03), the quantity and the period certified,
-    an administrative reference (REF*NT); or, with ``rejection``, an AAA and no HCR."""
+    certification number (HCR02), the reason (HCR03: a code of X12's external code list 886,
+    Health Care Services Review Decision Reason Codes, two letters or digits such as ``0F``),
+    the quantity and the period certified, an administrative reference (REF*NT), the reason in
+    words (MSG, an event's); or, with ``rejection``, an AAA and no HCR."""
 
     action: str = ""
     certification_number: str = ""
@@ -131,10 +144,15 @@ class Decision:
     approved_through: date | None = None  # DTP*036
     administrative_reference: str = ""  # REF*NT
     rejection: Rejection | None = None
+    message: str = ""  # MSG01 of an event: the reason in words
 
     def __post_init__(self) -> None:
         if self.rejection is None and self.action not in ACTIONS:
             raise ValueError(f"HCR01 {self.action!r} is not an action code")
+        if self.reason and not REASON_CODE.match(self.reason):
+            raise ValueError(
+                f"HCR03 {self.reason!r} is not a code of the list 886 (two characters)"
+            )
         if self.rejection is not None and self.action:
             raise ValueError("a rejected event or service has no action")
 
@@ -173,14 +191,28 @@ def write_278(
     w = SegmentWriter(out, request.interchange.delimiters)
     env = Envelope(request.interchange, control, created)
     write_isa(w, env)
-    write_gs(w, env, FUNCTIONAL_ID, IMPLEMENTATION)
+    # the transaction sets with their decisions, grouped by guide (X217, X215) in order
+    groups: dict[str, list[tuple[ReviewTransaction, Sequence[EventDecision]]]] = {}
     first = 0
-    for n, transaction in enumerate(request.transactions, start=1):
+    for transaction in request.transactions:
         count = len(transaction.events)
-        _Transaction(w, created).write(transaction, decisions[first : first + count], f"{n:04d}")
+        version = _implementation(transaction)
+        groups.setdefault(version, []).append((transaction, decisions[first : first + count]))
         first += count
-    w.seg("GE", str(len(request.transactions)), str(control))
-    w.seg("IEA", "1", env.control_text)
+    for k, (version, sets) in enumerate(groups.items()):
+        group_env = env if k == 0 else Envelope(env.inbound, control % 999_999_999 + k, created)
+        write_gs(w, group_env, FUNCTIONAL_ID, version)
+        for n, (transaction, answers) in enumerate(sets, start=1):
+            _Transaction(w, created, version).write(transaction, answers, f"{n:04d}")
+        w.seg("GE", str(len(sets)), str(group_env.control))
+    w.seg("IEA", str(len(groups)), env.control_text)
+
+
+def _implementation(transaction: ReviewTransaction) -> str:
+    """The guide a transaction set is answered under: an inquiry's (X215), else X217."""
+    if transaction.header.implementation == INQUIRY_IMPLEMENTATION:
+        return INQUIRY_IMPLEMENTATION
+    return IMPLEMENTATION
 
 
 # the loops of the party levels, by depth (UMO, requester, subscriber, dependent)
@@ -191,10 +223,13 @@ _PARTY_LEVELS = ("20", "21", "22", "23")
 class _Transaction:
     """One 278 response transaction set."""
 
-    def __init__(self, w: SegmentWriter, created: datetime) -> None:
+    def __init__(
+        self, w: SegmentWriter, created: datetime, implementation: str = IMPLEMENTATION
+    ) -> None:
         self.w = w
         self.created = created
         self.d = w.d
+        self.implementation = implementation
 
     def v(self, value: str, high: int) -> str:
         """A value as it can be written: no delimiter, no space at either end, cut to size."""
@@ -205,7 +240,7 @@ class _Transaction:
     ) -> None:
         w = self.w
         start = w.count
-        w.seg("ST", "278", control, IMPLEMENTATION)
+        w.seg("ST", "278", control, self.implementation)
         w.seg(
             "BHT",
             "0007",
@@ -323,6 +358,8 @@ class _Transaction:
             )
         if reviewed:
             self._quantity(decision, event.delivery, VISITS)
+            if self.v(decision.message, MESSAGE_MOST):
+                w.seg("MSG", self.v(decision.message, MESSAGE_MOST))
         for provider in event.providers:
             self._nm1(provider, "SJ")
 

@@ -26,7 +26,8 @@ from sqlalchemy import Engine
 from adapters.api.app import ApiConfig, create_app
 from claims_engine.cli import authorize_commands
 from claims_engine.cli.main import main
-from claims_engine.domain.prior_auth import AuthService, Source, Urgency
+from claims_engine.domain.prior_auth import Action, AuthService, Source, Urgency
+from claims_engine.services import authorizations as pa
 from claims_engine.services.access import Principal, Role, create_key, reads_of
 from claims_engine.services.claim_inquiry import UnusableInquiry
 from claims_engine.services.reference import store_reference
@@ -389,16 +390,21 @@ def test_the_service_decides_by_the_rules(
 ) -> None:
     """LIAM HILL (PPO-GOLD), asked for by Buckeye Family Medicine (in network): a lumbar MRI
     (72148) for uncomplicated low back pain (M5450), standard, is denied by
-    PA-LUMBAR-MRI-UNCOMPLICATED (HCR03 its code LBP6W); with a red flag (G834) it is approved,
-    one study (PA-LUMBAR-MRI-RED-FLAGS); an office visit (99213) needs no authorization (NA);
-    bariatric surgery (43644) is pended to a reviewer (PA-BARIATRIC), its number the REF*NT."""
+    PA-LUMBAR-MRI-UNCOMPLICATED (HCR03 0F, not medically necessary, of X12's list 886; the
+    decisions file's code LBP6W and the reason in words in the event's MSG); with a red flag
+    (G834) it is approved, one study (PA-LUMBAR-MRI-RED-FLAGS); an office visit (99213) needs
+    no authorization (NA); bariatric surgery (43644) is pended to a reviewer (PA-BARIATRIC),
+    its number the REF*NT."""
     c, keys = service
     p = keys["provider"]
     denied = _post(c, p, build_278(trace="T-1", code="72148", diagnosis="M5450", level=""))
     assert denied.status_code == 200, denied.text
     event, reference, line = _hcr(denied.text)
-    assert event == line == "HCR*A3**LBP6W"  # the event, then its one service
+    assert event == line == "HCR*A3**0F"  # the event, then its one service
     assert NUMBER.fullmatch(reference.removeprefix("REF*NT*"))
+    [message] = [s for s in _segments(denied.text) if s.startswith("MSG*")]
+    assert message.startswith("MSG*LBP6W - Imaging for uncomplicated low back pain is not")
+    assert len(message) <= len("MSG*") + 264 and "LBP6W" not in event
 
     flags = _post(c, p, build_278(trace="T-2", code="72148", diagnosis="G834", control=2))
     segs = _segments(flags.text)
@@ -468,3 +474,71 @@ def test_the_guides_requests_are_answered(service: tuple[TestClient, dict[str, s
     assert answered == {
         name: ["AAA*N**15*C"] if name in undated else ["AAA*N**75*C"] for name in answered
     }
+
+
+def _dependent_278(*, born: str, trace: str, code: str = "43644", control: int = 1) -> bytes:
+    """SOPHIA JOHNSON's policy (PG00000200) asked about for a dependent in loop 2000D: LIAM
+    JACKSON, her spouse, born 1975-01-02 in the fixtures (PG00000201, an id of his own)."""
+    plain = build_278(member="PG00000200", trace=trace, code=code, control=control).decode()
+    plain = plain.replace(
+        "NM1*IL*1*HILL*LIAM****MI*PG00000200~HL*4*3*EV*1~",
+        f"NM1*IL*1*JOHNSON*SOPHIA****MI*PG00000200~HL*4*3*23*1~NM1*QC*1*JACKSON*LIAM~"
+        f"DMG*D8*{born}~HL*5*4*EV*1~",
+    )
+    plain = plain.replace("HL*5*4*SS*0", "HL*6*5*SS*0").replace("SE*17*", "SE*20*")
+    return plain.encode()
+
+
+def test_a_dependents_request_is_the_dependents(
+    engine: Engine, service: tuple[TestClient, dict[str, str]]
+) -> None:
+    """A 278 for a dependent (2000D) names the policy by the subscriber's id (2010C): the
+    request is the dependent's (PG00000201, the member id the payer knows him by, found by his
+    birth date and first name on her policy), not the subscriber's; a dependent the policy does
+    not have is AAA 67 (patient not found) in 2010D."""
+    c, keys = service
+    event = _event(_dependent_278(born="19750102", trace="D-1"))
+    asked = auth_request(event)
+    assert (asked.member_id, asked.relationship, asked.patient_first_name) == (
+        "PG00000200",
+        "G8",
+        "LIAM",
+    )
+    assert asked.patient_birth_date == date(1975, 1, 2)
+
+    answer = _post(c, keys["provider"], _dependent_278(born="19750102", trace="D-1"))
+    assert answer.status_code == 200, answer.text
+    pended = _hcr(answer.text)  # bariatric surgery: a reviewer's
+    assert pended[0] == "HCR*A4"
+    number = pended[1].removeprefix("REF*NT*")
+    insurer = Principal("k", Role.INSURER)
+    view = pa.inquire(engine, insurer, number=number)
+    assert (view.member_id, view.subscriber_id) == ("PG00000201", "PG00000200")
+
+    nobody = _post(c, keys["provider"], _dependent_278(born="19750103", trace="D-2", control=2))
+    assert nobody.status_code == 200 and x217_errors(nobody.text) == [], nobody.text
+    segments = _segments(nobody.text)
+    assert _hcr(nobody.text) == ["AAA*N**67*C"]
+    assert segments.index("AAA*N**67*C") == segments.index("NM1*QC*1*JACKSON*LIAM") + 1
+
+
+def test_a_reviewers_denial_carries_an_x12_reason(
+    engine: Engine, service: tuple[TestClient, dict[str, str]]
+) -> None:
+    """A denial by a reviewer (no decision rule's code) is answered HCR03 0F (code list 886,
+    not medically necessary), with the reviewer's words in the event's MSG."""
+    c, keys = service
+    first = _post(c, keys["provider"], build_278(trace="R-1", code="43644", diagnosis="E6601"))
+    number = _hcr(first.text)[1].removeprefix("REF*NT*")
+    pa.decide(
+        engine,
+        number,
+        Action.NOT_CERTIFIED,
+        "dr-who",
+        NOW + timedelta(hours=2),
+        reason="BMI under 35 without comorbidity",
+    )
+    ask = build_278(trace="R-2", certification="4", earlier=number, control=2)
+    answer = _post(c, keys["provider"], ask)
+    assert _hcr(answer.text)[:1] == ["HCR*A3**0F"]
+    assert "MSG*BMI under 35 without comorbidity" in _segments(answer.text)

@@ -15,14 +15,17 @@ import csv
 import io
 import json
 import random
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from claims_engine.cli.main import main
 from claims_engine.domain.prior_auth import Action, AuthRequest, AuthService, Source, Urgency
@@ -205,7 +208,8 @@ def test_a_denial_carries_its_reason_and_a_provider_sees_only_its_own(
     denied = _submit(store, _request("72148", diagnoses=("M54.50",), trace="LBP-1"))
     assert (denied.state, denied.action) == ("denied", "A3")
     assert "six weeks of conservative treatment" in denied.reason
-    assert denied.services[0].reason_code == "LBP6W"
+    assert denied.services[0].reason_code == "0F"  # X12 list 886: not medically necessary
+    assert denied.reason.startswith("LBP6W - ")  # the decisions file's own code, with the words
     mine = Principal("k1", Role.PROVIDER, npis=frozenset({BUCKEYE}))
     theirs = Principal("k2", Role.PROVIDER, npis=frozenset({MAUMEE}))
     assert pa.inquire(engine, mine, number=denied.number).reason == denied.reason
@@ -577,3 +581,103 @@ def test_a_dependant_without_a_member_id_is_found_on_the_subscriber_s_policy(
     born_else = replace(spouse, trace="DEP-2", patient_birth_date=date(1975, 1, 3))
     with pytest.raises(pa.AuthorizationRefused, match="member not found"):
         _submit(store, born_else)
+
+
+def test_the_same_request_sent_twice_at_the_same_moment_is_stored_once(
+    store: tuple[Engine, Runtime, AuthRules], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two server processes given the same request (requester and trace) at the same moment:
+    each finds the trace free and decides it; one stores it, and the other is answered with
+    it as it stands, as a request sent again later is (never an integrity error).
+
+    On PostgreSQL two threads, each on its own connection, are held on the lock of the
+    counter of certification numbers (the test holds it) until both have started; SQLite
+    takes its write lock at BEGIN, so two writers cannot overlap there: the second is made to
+    look as though it looked for the trace before the first stored it."""
+    engine, _, _ = store
+    _submit(store, _request("73721", npi=MAUMEE, trace="BEFORE"))  # the counter's row exists
+    postgres = engine.dialect.name == "postgresql"
+    if not postgres:
+        looked = pa._find
+        first_look: set[int] = set()
+
+        def find(conn: Any, **where: Any) -> Any:
+            first = where.get("trace") == "TWICE-1" and threading.get_ident() not in first_look
+            if first:
+                first_look.add(threading.get_ident())
+                return None  # as though it looked before the other one stored
+            return looked(conn, **where)
+
+        monkeypatch.setattr(pa, "_find", find)
+    request = _request("73721", npi=MAUMEE, trace="TWICE-1")
+    views: list[pa.AuthorizationView] = []
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            views.append(_submit(store, request))
+        except BaseException as exc:  # the test says which
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    with engine.connect() as holder:
+        if postgres:
+            holder.execute(
+                text("SELECT value FROM counters WHERE name = 'prior_authorization' FOR UPDATE")
+            )
+        for thread in threads:
+            thread.start()
+        if postgres:  # both wait on the counter's lock, each having looked for the trace
+            for _ in range(200):
+                holder.execute(text("SELECT pg_stat_clear_snapshot()"))  # in a transaction
+                waiting = holder.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                ).scalar_one()
+                if waiting >= 2:
+                    break
+                time.sleep(0.05)
+            assert waiting >= 2
+        holder.rollback()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len(views) == 2 and views[0].number == views[1].number
+    assert (views[0].state, views[1].state) == ("approved", "approved")
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(func.count())
+            .select_from(t.prior_authorizations_table)
+            .where(t.prior_authorizations_table.c.trace == "TWICE-1")
+        ).scalar_one()
+    assert stored == 1
+    # sent again later: the same, and nothing more stored
+    assert _submit(store, request).number == views[0].number
+
+
+def test_what_submit_answers_is_what_the_store_holds(
+    store: tuple[Engine, Runtime, AuthRules],
+) -> None:
+    """A request is answered from what was written, not read back: the same view as one read
+    from the store, for each kind of decision (approved, modified, denied, pended, not
+    required), and for a request sent again."""
+    engine, _, _ = store
+    insurer = Principal("k", Role.INSURER)
+    asked = [
+        _request("73721", npi=MAUMEE, trace="V-1"),  # gold card: approved
+        _request("70551", npi=MAUMEE, trace="V-2", quantity="2"),  # modified to one
+        _request("72148", diagnoses=("M54.50",), trace="V-3"),  # denied
+        _request("43644", diagnoses=("E66.01",), trace="V-4"),  # pended
+        _request("99213", trace="V-5"),  # not required
+        replace(_request("72148", diagnoses=("G83.4",)), trace=""),  # no trace: its number
+    ]
+    actions = []
+    for request in asked:
+        answered = _submit(store, request)
+        assert answered == pa.inquire(engine, insurer, number=answered.number), request.trace
+        actions.append(answered.action)
+        if request.trace:
+            assert _submit(store, request) == answered  # sent again: as it stands
+    assert actions == ["A1", "A6", "A3", "A4", "NA", "A1"]

@@ -175,7 +175,10 @@ def test_uncomplicated_low_back_pain_imaging_is_denied_with_a_reason_a_person_ca
     )
     assert decision.action is Action.NOT_CERTIFIED
     assert decision.state is AuthState.DENIED
-    assert decision.services[0].reason_code == "LBP6W"
+    # HCR03 is X12's code (list 886: 0F, not medically necessary); the file's own code
+    # (LBP6W) is kept with the words
+    assert decision.services[0].reason_code == "0F"
+    assert decision.reason.startswith("LBP6W - Imaging for uncomplicated low back pain")
     assert "six weeks of conservative treatment" in decision.reason
 
 
@@ -233,6 +236,16 @@ def test_the_services_needing_authorization_are_the_coverage_rules() -> None:
         ("clocks: {expedited: 8h}", "alert_before must be shorter"),
         ("plans: {GOLD: {clocks: {standard: 5d}}}", "plans: unknown plan 'GOLD'"),
         ("gold_cards: [{npi: 2422581191, effective_from: 2026-01-01}]", "not a quoted 10-digit"),
+        (
+            "decisions: [{id: X, description: d, effective_from: 2026-01-01,"
+            " then: {deny: {reason: r, code: LBP6W, x12_reason: LBP6W}}}]",
+            "rule X: bad action: deny x12_reason 'LBP6W' is a quoted code of X12's list 886",
+        ),
+        (
+            "decisions: [{id: X, description: d, effective_from: 2026-01-01,"
+            " then: {deny: {reason: r, x12_reason: 9}}}]",
+            "rule X: bad action: deny x12_reason 9 is a quoted code",
+        ),
     ],
 )
 def test_the_decisions_file_is_checked_at_load(text: str, problem: str) -> None:
@@ -363,3 +376,71 @@ cases:
 """
     (result,) = run_cases(text, "tests.yaml", RULES, BOOK)
     assert result.problems == ("action NA, expected A1", "decided by no rule, expected PA-X")
+
+
+# -- HCR03: a code of X12's list 886 ---------------------------------------------------------------
+
+
+def test_a_denials_x12_reason_is_a_code_of_list_886_by_default_not_medically_necessary() -> None:
+    """A deny without ``x12_reason`` is 0F (not medically necessary); one naming another code
+    of the list carries it (09, out of network); the rule's own code stays with its words."""
+    text = """
+decisions:
+  - {id: A, description: d, effective_from: 2024-01-01, scope: {procedures: ["72148"]},
+     then: {deny: {reason: "not before six weeks", code: LBP6W}}}
+  - {id: B, description: d, effective_from: 2024-01-01, scope: {procedures: ["43644"]},
+     then: {deny: {reason: "out of network", x12_reason: "09"}}}
+"""
+    rules = parse_authorization_rules(text, "decisions.yaml", known_plans=REFERENCE.plans)
+    assert [(r.x12_reason, r.code) for r in rules.decisions] == [("0F", "LBP6W"), ("09", "")]
+    mri = decide_request(_request("72148"), rules, BOOK.pack_on(OCT), LIAM).services[0]
+    assert (mri.action, mri.reason_code, mri.reason) == (
+        Action.NOT_CERTIFIED,
+        "0F",
+        "LBP6W - not before six weeks",
+    )
+    bariatric = decide_request(_request("43644"), rules, BOOK.pack_on(OCT), LIAM).services[0]
+    assert (bariatric.reason_code, bariatric.reason) == ("09", "out of network")
+
+
+def test_the_writer_takes_no_hcr03_but_a_code_of_list_886() -> None:
+    from claims_engine.x12.writer278 import NOT_CERTIFIED, Decision
+
+    assert Decision(NOT_CERTIFIED, reason="0F").reason == "0F"
+    with pytest.raises(ValueError, match="HCR03 'LBP6W' is not a code of the list 886"):
+        Decision(NOT_CERTIFIED, reason="LBP6W")
+
+
+# -- the decisions file, loaded once for each version of it -------------------------------------
+
+
+def test_the_decisions_file_is_read_once_and_again_when_it_changes(tmp_path: Path) -> None:
+    """The 278 route asks for the decisions file on every request: it is parsed and checked
+    once, and read again when it changes (a new clock here), not before."""
+    import os
+
+    from claims_engine.services.review_requests import authorization_rules
+
+    (tmp_path / "prior-auth").mkdir()
+    path = tmp_path / "prior-auth" / "decisions.yaml"
+    original = (ROOT / "rules" / "prior-auth" / "decisions.yaml").read_text(encoding="utf-8")
+    path.write_text(original, encoding="utf-8")
+    first = authorization_rules(tmp_path, REFERENCE.plans)
+    assert authorization_rules(tmp_path, REFERENCE.plans) is first  # not parsed again
+    assert first.clocks.standard == timedelta(days=7)
+
+    changed = original.replace("standard: 7d", "standard: 5d", 1)
+    assert changed != original
+    path.write_text(changed, encoding="utf-8")
+    stat = path.stat()  # the same size: a later modification time says it changed
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = authorization_rules(tmp_path, REFERENCE.plans)
+    assert second is not first and second.clocks.standard == timedelta(days=5)
+    assert authorization_rules(tmp_path, REFERENCE.plans) is second
+
+    path.write_text("clocks: {standard: 7 days}\n", encoding="utf-8")  # broken: said each time
+    for _ in range(2):
+        with pytest.raises(RuleError, match="is not a duration"):
+            authorization_rules(tmp_path, REFERENCE.plans)
+    path.unlink()  # no file: every service that needs authorization goes to a reviewer
+    assert authorization_rules(tmp_path, REFERENCE.plans).decisions == ()
