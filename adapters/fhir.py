@@ -235,27 +235,27 @@ def explanation_of_benefit(e: Explanation, *, insurer: PayerInfo | None = None) 
         "meta": {"profile": [f"{profile}|{C4BB_VERSION}"], "lastUpdated": _last_updated(e)},
         "identifier": [
             {
-                "type": _concept(C4BB_IDENTIFIER, "uc", "Unique Claim ID"),
+                "type": concept(C4BB_IDENTIFIER, "uc", "Unique Claim ID"),
                 "value": e.payer_claim_number or str(e.claim_row_id),
             }
         ],
         "status": "cancelled" if e.reversed_by or e.is_void else "active",
-        "type": _concept(CLAIM_TYPE, *_CLAIM_TYPES[claim.claim_type]),
+        "type": concept(CLAIM_TYPE, *_CLAIM_TYPES[claim.claim_type]),
     }
     if institutional:
         sub = ("inpatient", "Inpatient") if inpatient else ("outpatient", "Outpatient")
-        resource["subType"] = _concept(C4BB_SUBTYPE, *sub)
+        resource["subType"] = concept(C4BB_SUBTYPE, *sub)
     resource["use"] = "claim"
     resource["patient"] = _patient(e.member_id)
     resource["billablePeriod"] = _billable_period(e)
-    resource["created"] = _instant(e.decided_at) if e.decided_at else e.received_on.isoformat()
+    resource["created"] = instant(e.decided_at) if e.decided_at else e.received_on.isoformat()
     resource["insurer"] = _insurer(claim, insurer)
     resource["provider"] = _provider_reference(claim.billing_provider)
     related = _related(e)
     if related:
         resource["related"] = related
     resource["payee"] = {
-        "type": _concept(PAYEE_TYPE, "provider", "Provider"),
+        "type": concept(PAYEE_TYPE, "provider", "Provider"),
         "party": _provider_reference(claim.billing_provider),
     }
     resource["outcome"] = outcome_of(e)
@@ -422,14 +422,14 @@ def amounts(
 
 
 def _amount_adjudications(found: list[tuple[Category, Decimal]]) -> list[JSON]:
-    return [{"category": _concept(*c), "amount": money(v)} for c, v in found]
+    return [{"category": concept(*c), "amount": money(v)} for c, v in found]
 
 
 def _status_adjudication(network: str) -> JSON:
     display = {"innetwork": "In Network", "outofnetwork": "Out Of Network"}.get(network, "Other")
     return {
-        "category": _concept(C4BB_DISCRIMINATOR, "benefitpaymentstatus", "Benefit Payment Status"),
-        "reason": _concept(C4BB_STATUS, network, display),
+        "category": concept(C4BB_DISCRIMINATOR, "benefitpaymentstatus", "Benefit Payment Status"),
+        "reason": concept(C4BB_STATUS, network, display),
     }
 
 
@@ -443,7 +443,7 @@ def _reason_adjudications(adjustments: Iterable[Adjustment]) -> list[JSON]:
         merged[(a.group, a.reason)] = merged.get((a.group, a.reason), ZERO) + a.amount
     return [
         {
-            "category": _concept(C4BB_DISCRIMINATOR, "adjustmentreason", "Adjustment Reason"),
+            "category": concept(C4BB_DISCRIMINATOR, "adjustmentreason", "Adjustment Reason"),
             "reason": {
                 "coding": [{"system": CARC, "code": reason, "display": describe_carc(reason)}],
                 "text": describe_adjustment(group, reason, amount),
@@ -473,7 +473,7 @@ def _payment(e: Explanation, decision: ClaimDecision | None) -> JSON | None:
         Outcome.PARTLY_PAID: ("partiallypaid", "Partially Paid"),
         Outcome.DENIED: ("denied", "Denied"),
     }.get(decision.outcome, ("paid", "Paid"))
-    payment: JSON = {"type": _concept(C4BB_STATUS, *status), "amount": money(decision.paid)}
+    payment: JSON = {"type": concept(C4BB_STATUS, *status), "amount": money(decision.paid)}
     if e.paid_on is not None:
         payment["date"] = e.paid_on.isoformat()
     if e.remittance_trace:
@@ -505,16 +505,16 @@ def _items(
         if pointers:
             item["diagnosisSequence"] = pointers
         if claim.claim_type is ClaimType.INSTITUTIONAL and ln.revenue_code:
-            item["revenue"] = _concept(REVENUE_CODE, ln.revenue_code)
+            item["revenue"] = concept(REVENUE_CODE, ln.revenue_code)
         item["productOrService"] = _product(ln.procedure)
         modifiers = ln.procedure.modifiers if ln.procedure else ()
         if modifiers:
-            item["modifier"] = [_concept(HCPCS if m[:1].isalpha() else CPT, m) for m in modifiers]
+            item["modifier"] = [concept(HCPCS if m[:1].isalpha() else CPT, m) for m in modifiers]
         item.update(_serviced(claim, ln, line))
         if profile in (PROFESSIONAL, ORAL):
             place = ln.place_of_service or claim.facility_code
             if place:
-                item["locationCodeableConcept"] = _concept(PLACE_OF_SERVICE, place)
+                item["locationCodeableConcept"] = concept(PLACE_OF_SERVICE, place)
         item["quantity"] = {"value": ln.units}
         item["net"] = money(ln.charge)
         if profile == ORAL:
@@ -553,7 +553,7 @@ def _item_adjudication(ln: ServiceLine, line: LineDecision | None, network: str)
     result.append(_status_adjudication(network))
     result.append(
         {
-            "category": _concept(C4BB_DISCRIMINATOR, "allowedunits", "allowed units"),
+            "category": concept(C4BB_DISCRIMINATOR, "allowedunits", "allowed units"),
             "value": line.paid_units,
         }
     )
@@ -562,7 +562,7 @@ def _item_adjudication(ln: ServiceLine, line: LineDecision | None, network: str)
 
 def _product(proc: Procedure | None) -> JSON:
     if proc is None:
-        return _concept(DATA_ABSENT, "not-applicable", "Not Applicable")
+        return concept(DATA_ABSENT, "not-applicable", "Not Applicable")
     code = proc.code
     if proc.qualifier in ("HC", "HP"):
         system = HCPCS if code[:1].isalpha() else CPT  # HCPCS level II codes start with a letter
@@ -593,15 +593,15 @@ def _serviced(claim: Claim, ln: ServiceLine, line: LineDecision | None) -> JSON:
 def _oral_sites(ln: ServiceLine, supporting: _Supporting) -> JSON:
     """First tooth (or area of the oral cavity) and its surfaces on the item; further teeth
     and areas as ``additionalbodysite`` supporting information the item points to."""
-    sites: list[JSON] = [_concept(TOOTH, t.code) for t in ln.teeth]
-    sites += [_concept(ORAL_AREA, area) for area in ln.oral_cavity]
+    sites: list[JSON] = [concept(TOOTH, t.code) for t in ln.teeth]
+    sites += [concept(ORAL_AREA, area) for area in ln.oral_cavity]
     if not sites:
         return {}
     found: JSON = {"bodySite": sites[0]}
     if ln.teeth:
         surfaces = [s for s in ln.teeth[0].surfaces if s in SURFACES]
         if surfaces:
-            found["subSite"] = [_concept(C4BB_SURFACE, s) for s in surfaces]
+            found["subSite"] = [concept(C4BB_SURFACE, s) for s in surfaces]
     extra = [
         supporting.add("additionalbodysite", "Additional Body Site", {"code": site})
         for site in sites[1:]
@@ -619,7 +619,7 @@ def _patient(member_id: str) -> JSON:
         return {"reference": f"Patient/{member_id}"}
     # not usable as a resource id: a logical reference by member number
     return {
-        "identifier": {"type": _concept(IDENTIFIER_TYPE, "MB", "Member Number"), "value": member_id}
+        "identifier": {"type": concept(IDENTIFIER_TYPE, "MB", "Member Number"), "value": member_id}
     }
 
 
@@ -637,7 +637,7 @@ def _insurer(claim: Claim, insurer: PayerInfo | None) -> JSON:
     ref: JSON = {"type": "Organization"}
     if ident:
         ref["identifier"] = {
-            "type": _concept(C4BB_IDENTIFIER, "payerid", "Payer ID"),
+            "type": concept(C4BB_IDENTIFIER, "payerid", "Payer ID"),
             "value": ident,
         }
     if name:
@@ -652,7 +652,7 @@ def _insurance(claim: Claim, insurer: PayerInfo | None) -> list[JSON]:
     coverage: JSON = {"type": "Coverage", "display": display}
     if subscriber:
         coverage["identifier"] = {
-            "type": _concept(IDENTIFIER_TYPE, "MB", "Member Number"),
+            "type": concept(IDENTIFIER_TYPE, "MB", "Member Number"),
             "value": subscriber,
         }
     found: list[JSON] = [{"focal": True, "coverage": coverage}]
@@ -668,14 +668,14 @@ def _related(e: Explanation) -> list[JSON]:
     if claim.frequency_code in ("7", "8") and claim.original_claim_number:
         found.append(
             {
-                "relationship": _concept(RELATED_CLAIM, "prior", "Prior Claim"),
+                "relationship": concept(RELATED_CLAIM, "prior", "Prior Claim"),
                 "reference": _claim_number(claim.original_claim_number),
             }
         )
     if e.reversed_by:
         found.append(
             {
-                "relationship": _concept(C4BB_RELATED, "replacedby", "Replaced by claim number"),
+                "relationship": concept(C4BB_RELATED, "replacedby", "Replaced by claim number"),
                 "reference": _claim_number(e.reversed_by),
             }
         )
@@ -683,7 +683,7 @@ def _related(e: Explanation) -> list[JSON]:
 
 
 def _claim_number(number: str) -> JSON:
-    return {"type": _concept(C4BB_IDENTIFIER, "uc", "Unique Claim ID"), "value": number}
+    return {"type": concept(C4BB_IDENTIFIER, "uc", "Unique Claim ID"), "value": number}
 
 
 class _CareTeam:
@@ -710,10 +710,10 @@ class _CareTeam:
         member: JSON = {
             "sequence": sequence,
             "provider": _provider_reference(p),
-            "role": _concept(*role),
+            "role": concept(*role),
         }
         if p.taxonomy:
-            member["qualification"] = _concept(TAXONOMY, p.taxonomy)
+            member["qualification"] = concept(TAXONOMY, p.taxonomy)
         self.members.append(member)
         self._seen[key] = sequence
         return sequence
@@ -730,7 +730,7 @@ class _Supporting:
         self.entries.append(
             {
                 "sequence": sequence,
-                "category": _concept(C4BB_SUPPORTING_INFO, code, display),
+                "category": concept(C4BB_SUPPORTING_INFO, code, display),
                 **content,
             }
         )
@@ -786,7 +786,7 @@ def _claim_supporting_info(supporting: _Supporting, e: Explanation, profile: str
         supporting.add(
             "typeofbill",
             "Type of Bill",
-            {"code": _concept(TYPE_OF_BILL, claim.type_of_bill.zfill(4))},
+            {"code": concept(TYPE_OF_BILL, claim.type_of_bill.zfill(4))},
         )
     if profile == INPATIENT:
         start = claim.admission_date or claim.statement_from or claim.service_from
@@ -797,18 +797,18 @@ def _claim_supporting_info(supporting: _Supporting, e: Explanation, profile: str
         supporting.add("admissionperiod", "Admission Period", {"timingPeriod": period})
     if claim.admission_type:
         supporting.add(
-            "admtype", "Admission Type", {"code": _concept(ADMISSION_TYPE, claim.admission_type)}
+            "admtype", "Admission Type", {"code": concept(ADMISSION_TYPE, claim.admission_type)}
         )
     if claim.admission_source:
         system = POINT_OF_ORIGIN_NEWBORN if claim.admission_type == "4" else POINT_OF_ORIGIN
         supporting.add(
-            "pointoforigin", "Point Of Origin", {"code": _concept(system, claim.admission_source)}
+            "pointoforigin", "Point Of Origin", {"code": concept(system, claim.admission_source)}
         )
     if claim.patient_status:
         supporting.add(
             "discharge-status",
             "Discharge Status",
-            {"code": _concept(DISCHARGE_STATUS, claim.patient_status)},
+            {"code": concept(DISCHARGE_STATUS, claim.patient_status)},
         )
 
 
@@ -825,10 +825,10 @@ def _diagnoses(claim: Claim, profile: str) -> list[JSON]:
                     }
                 ]
             },
-            "type": [_concept(*_diagnosis_type(dx, profile))],
+            "type": [concept(*_diagnosis_type(dx, profile))],
         }
         if profile == INPATIENT and dx.present_on_admission:
-            entry["onAdmission"] = _concept(PRESENT_ON_ADMISSION, dx.present_on_admission)
+            entry["onAdmission"] = concept(PRESENT_ON_ADMISSION, dx.present_on_admission)
         found.append(entry)
     return found
 
@@ -861,14 +861,15 @@ def diagnosis_code(dx: Diagnosis) -> str:
 # -- small builders --------------------------------------------------------------------------
 
 
-def _concept(system: str, code: str, display: str = "") -> JSON:
+def concept(system: str, code: str, display: str = "") -> JSON:
+    """A CodeableConcept of one coding."""
     coding: JSON = {"system": system, "code": code}
     if display:
         coding["display"] = display
     return {"coding": [coding]}
 
 
-def _instant(moment: datetime) -> str:
+def instant(moment: datetime) -> str:
     """An ISO instant; stored times are naive UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -877,13 +878,13 @@ def _instant(moment: datetime) -> str:
 
 def _last_updated(e: Explanation) -> str:
     if e.updated_at is not None:
-        return _instant(e.updated_at)
+        return instant(e.updated_at)
     known = [t for t in (e.decided_at,) if t is not None]
     if e.paid_on is not None:
         known.append(datetime(e.paid_on.year, e.paid_on.month, e.paid_on.day))
     if not known:
         known.append(datetime(e.received_on.year, e.received_on.month, e.received_on.day))
-    return _instant(max(known))
+    return instant(max(known))
 
 
 def _billable_period(e: Explanation) -> JSON:

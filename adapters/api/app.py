@@ -1,6 +1,7 @@
 """The HTTP API: submission, claim status, remittances, X12 276/277, FHIR
-ExplanationOfBenefit and the examination of pended claims, behind bearer keys with per-role
-access.
+ExplanationOfBenefit, prior authorization (X12 278, FHIR PAS ``Claim/$submit`` and
+``$inquire``, their status) and the examination of pended claims, behind bearer keys with
+per-role access.
 
 Every route calls the same service functions as the command line. Reads of health data write
 their audit rows (:func:`claims_engine.services.access.record_reads`) in the transaction of the
@@ -22,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlencode
@@ -40,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters import fhir
+from adapters import fhir, fhir_pas
 from adapters.api import models as m
 from adapters.api.security import KeyRing
 from adapters.web.portal import PortalConfig, add_portal, error_page, is_portal_path
@@ -53,8 +54,11 @@ from claims_engine.domain.money import ascii_digits
 from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.observability import metrics
 from claims_engine.observability.logs import bind, configure_logging, log_context
+from claims_engine.rules.authorization_rules import AuthRules
 from claims_engine.runtime import clock
 from claims_engine.services import access, queries, submission
+from claims_engine.services import authorization_status as auth_status
+from claims_engine.services import authorizations as pa
 from claims_engine.services import examination as ex
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.claim_inquiry import MAX_INQUIRIES, UnusableInquiry, answer_276
@@ -105,6 +109,7 @@ MAX_PAGE = 500
 INQUIRY_BYTES = 8 * 1024
 ENVELOPE_BYTES = 64 * 1024
 MAX_ID = 2**63 - 1
+QUANTITY = Decimal("0.001")  # an authorization's units, visits or days
 SWITCH_INTERVAL = 0.0005  # seconds: the GIL's switch interval in the server's processes
 API_THREADS = 16  # request threads per process (sync routes), and database connections
 _INTERCHANGE_PATH = re.compile(r"^/v1/interchanges/([0-9]{1,18})(?:/|$)")
@@ -230,41 +235,51 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     keys = KeyRing(engine, reference, ttl=config.key_cache_seconds)
 
-    # the reference data in force for the 270s and the portal's pages, looked for at most
-    # once a REFERENCE_LOOK_SECONDS (a set loaded meanwhile answers from then on), not with a
-    # store round trip for every request (the key ring asks the store itself); one
-    # thread looks at a time, the others answer meanwhile with the set they have (no stall
-    # of every request in flight each second)
-    reference_held: list[tuple[float, ReferenceData]] = []
-    reference_looking = threading.Lock()
+    # the runtime in force (reference data, rule packs) for the 270s, the 278s and the
+    # portal's pages, looked for at most once a REFERENCE_LOOK_SECONDS (a set loaded meanwhile
+    # answers from then on), not with three store round trips for every request (the key ring
+    # asks the store itself); one thread looks at a time, the others answer meanwhile with
+    # the runtime they have (no stall of every request in flight each second)
+    runtime_held: list[tuple[float, Runtime]] = []
+    runtime_looking = threading.Lock()
 
-    def reference_in_force() -> ReferenceData:
-        held = reference_held[0] if reference_held else None
+    def runtime_in_force() -> Runtime:
+        held = runtime_held[0] if runtime_held else None
         if held is not None and time.monotonic() - held[0] < REFERENCE_LOOK_SECONDS:
             return held[1]
-        if not reference_looking.acquire(blocking=held is None):
+        if not runtime_looking.acquire(blocking=held is None):
             assert held is not None
             return held[1]
         try:
             now = time.monotonic()
-            held = reference_held[0] if reference_held else None
+            held = runtime_held[0] if runtime_held else None
             if held is not None and now - held[0] < REFERENCE_LOOK_SECONDS:
                 return held[1]  # looked at while this thread waited
             try:
-                reference = env.runtime().reference
+                runtime = env.runtime()
             except ConfigurationError as exc:
                 raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
-            if held is None or held[1] is not reference:
+            if held is None or held[1].reference is not runtime.reference:
                 # a reference set newly loaded (some 10 objects a member, long-lived): out of
                 # the cyclic garbage collector's full scans, which would otherwise walk them
                 # all again and again while requests are answered (freed by reference counting
                 # all the same)
                 gc.collect()
                 gc.freeze()
-            reference_held[:] = [(now, reference)]
-            return reference
+            runtime_held[:] = [(now, runtime)]
+            return runtime
         finally:
-            reference_looking.release()
+            runtime_looking.release()
+
+    def reference_in_force() -> ReferenceData:
+        return runtime_in_force().reference
+
+    def auth_rules_in_force(runtime: Runtime | None = None) -> AuthRules:
+        """The prior-authorization decisions file of the rules folder (a ``stat`` a call, read
+        again when it changed), over the plans of the reference data in force: the 278's, the
+        FHIR PAS routes' and the clinical queue's. Raises :class:`ConfigurationError`."""
+        plans = (runtime or env.runtime()).reference.plans
+        return authorization_rules(env.settings.rules_dir, plans)
 
     def portal_reference() -> ReferenceData | None:
         try:
@@ -275,6 +290,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     # connections kept between uses, in autocommit (closed by the lifespan): the 270's, and
     # the portal's pages' (the session's check, what the page shows, its audit)
     connections_270 = KeptConnections(engine, ANSWERING_270)
+    connections_278 = KeptConnections(engine, config.threads)
     connections_pages = KeptConnections(engine, config.threads)
 
     @asynccontextmanager
@@ -286,6 +302,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             yield
         finally:
             connections_270.close()
+            connections_278.close()
             connections_pages.close()
             worker = state.pop("worker", None)
             if worker is not None:
@@ -349,6 +366,11 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def _not_pended(request: Request, exc: NotPended) -> Response:
         message = str(exc) or "the claim is no longer pended"
         return _error_response(request, 409, "claim_changed", message)
+
+    @app.exception_handler(fhir_pas.PasInputError)
+    async def _pas_input(request: Request, exc: fhir_pas.PasInputError) -> Response:
+        outcome = fhir_pas.operation_outcome(exc.message, exc.where, issue=exc.issue)
+        return FhirJSON(outcome, status_code=exc.status)
 
     @app.exception_handler(StoredDataError)
     async def _stored(request: Request, exc: StoredDataError) -> Response:
@@ -471,6 +493,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             submit_837=_submit_837,
             max_upload_bytes=config.max_body_bytes,
             connections=connections_pages,
+            auth_rules=auth_rules_in_force,
         ),
     )
 
@@ -1101,7 +1124,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             raise ApiError(exc.status, code, exc.reason, exc.acknowledgment) from None
         metrics.record_inquiries("278", answer.events, answer.reviewed)
         lookup = current_vault().lookup
-        with reading() as conn:
+        with connections_278.connect() as conn:  # one statement: autocommit
             access.record_reads(
                 conn, who, route, "member", [lookup(m) for m in answer.member_ids], now
             )
@@ -1109,16 +1132,22 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     def _authorizations(now: datetime) -> Decide:
         """The prior-authorization service as the 278's decider, on the reference data, rule
-        pack and decisions file in force, looked up only once a request is read."""
+        pack and decisions file in force (held a second, as the 270's), looked up only once a
+        request is read; a new request is stored in one statement on a kept connection."""
 
         def decide(request: ReviewRequest, who: Principal) -> Decisions:
+            runtime = runtime_in_force()
             try:
-                runtime = env.runtime()
-                rules = authorization_rules(env.settings.rules_dir, runtime.reference.plans)
+                rules = auth_rules_in_force(runtime)
             except ConfigurationError as exc:
                 raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
             service = authorizations_decide(
-                engine, reference=runtime.reference, book=runtime.book, rules=rules, now=now
+                engine,
+                reference=runtime.reference,
+                book=runtime.book,
+                rules=rules,
+                now=now,
+                connections=connections_278,
             )
             return service(request, who)
 
@@ -1217,6 +1246,303 @@ def create_app(config: ApiConfig) -> FastAPI:
             return env.runtime().payer
         except ConfigurationError:
             return None
+
+    # -- prior authorizations: FHIR PAS ($submit, $inquire) and the status routes ------------
+
+    pas_errors: dict[int | str, dict[str, Any]] = {
+        c: {
+            "description": d,
+            "content": {FHIR_MEDIA: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
+        }
+        for c, d in (
+            (400, "the body is not JSON"),
+            (401, "no valid bearer token"),
+            (
+                403,
+                "the key's role may not ask for reviews (provider and insurer keys do), or the "
+                "Claim's requesting provider is not one of the provider key's NPIs",
+            ),
+            (
+                404,
+                "the authorization the Claim names (its number, or its identifier) does not "
+                "exist or is not one this key may see",
+            ),
+            (413, "the body is larger than the server accepts, or the Claim has too many items"),
+            (
+                422,
+                "the Bundle cannot be taken as it is (the OperationOutcome's expression says "
+                "where), or the service refuses the request (a member the payer does not know)",
+            ),
+            (500, "a stored record cannot be read"),
+            (503, "the database is unavailable, or the store holds no reference data yet"),
+        )
+    }
+    pas_body: dict[str, Any] = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                FHIR_MEDIA: {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    }
+
+    @app.post(
+        "/fhir/r4/Claim/$submit",
+        response_class=FhirJSON,
+        responses={
+            200: {
+                "description": "a PAS response Bundle (collection) with the ClaimResponse",
+                "content": {FHIR_MEDIA: {"schema": {"type": "object"}}},
+            },
+            **pas_errors,
+        },
+        summary="Prior authorization (Da Vinci PAS): a request Bundle in, a ClaimResponse out",
+        description=(
+            "The body is a PAS request Bundle (type collection) holding one Claim (use "
+            "preauthorization) and the resources it references: the Patient (a member "
+            "identifier, type MB), the requesting provider (its NPI), the items asked for "
+            "(CPT/HCPCS or revenue code, quantity, servicedDate or servicedPeriod). It is "
+            "decided by the prior-authorization service as a 278 would be, and answered with a "
+            "Bundle holding the ClaimResponse: outcome queued (pended for a reviewer) or "
+            "complete, preAuthRef the certification number, and per item the PAS reviewAction "
+            "(X12 306: A1, A2, A3, A4, A6, C, CT, NA). The same Claim identifier sent again by "
+            "the same requester is answered as it stands. A provider key asks only for a "
+            "requesting provider with one of its NPIs (403 otherwise); errors are "
+            "OperationOutcomes naming where in the Bundle."
+        ),
+        openapi_extra=pas_body,
+    )
+    async def pas_submit(request: Request, who: Who) -> Response:
+        if who.role not in (Role.PROVIDER, Role.INSURER):
+            raise ApiError(403, "forbidden", "only provider and insurer keys ask for reviews")
+        body = await _read_body(request, config.max_body_bytes)
+        return await run_in_threadpool(_pas_answer, body, who, route_of(request), False)
+
+    @app.post(
+        "/fhir/r4/Claim/$inquire",
+        response_class=FhirJSON,
+        responses={
+            200: {
+                "description": "a PAS inquiry response Bundle with the ClaimResponse as it "
+                "stands now (a pended request decided since shows its decision)",
+                "content": {FHIR_MEDIA: {"schema": {"type": "object"}}},
+            },
+            **pas_errors,
+        },
+        summary="Where a prior authorization stands (Da Vinci PAS): an inquiry Bundle in",
+        description=(
+            "The body is a PAS inquiry Bundle: a Claim naming the Patient (member identifier) "
+            "and the authorization, by its certification number (an item's "
+            "authorizationNumber extension) or by the identifier its $submit Claim had (with "
+            "the requesting provider). One the key may not see, or of another patient, is "
+            "answered exactly as one that does not exist: 404."
+        ),
+        openapi_extra=pas_body,
+    )
+    async def pas_inquire(request: Request, who: Who) -> Response:
+        if who.role not in (Role.PROVIDER, Role.INSURER):
+            raise ApiError(403, "forbidden", "only provider and insurer keys ask for reviews")
+        body = await _read_body(request, config.max_body_bytes)
+        return await run_in_threadpool(_pas_answer, body, who, route_of(request), True)
+
+    def _pas_answer(body: bytes, who: Principal, route: str, inquiry: bool) -> Response:
+        now = config.now()
+        claim = fhir_pas.read_request(fhir_pas.read_json(body), inquiry=inquiry)
+        if (
+            claim.requesting_npi
+            and not who.sees_everything
+            and claim.requesting_npi not in who.npis
+        ):
+            raise fhir_pas.PasInputError(
+                claim.provider_at,
+                f"the requesting provider's NPI {claim.requesting_npi} is not one of this key's",
+                status=403,
+                issue="forbidden",
+            )
+        view = _pas_inquired(claim, who) if inquiry else _pas_submitted(claim, who, now)
+        lookup = current_vault().lookup
+        with reading() as conn:
+            access.record_reads_of(conn, who, route, _told([view], lookup), now)
+        identifier = None if inquiry else (claim.identifier_system, claim.identifier_value)
+        bundle = fhir_pas.response_bundle(
+            view, now=now, payer=_insurer(), identifier=identifier, inquiry=inquiry
+        )
+        return FhirJSON(bundle)
+
+    def _pas_earlier(claim: fhir_pas.PasClaim, who: Principal) -> pa.AuthorizationView:
+        """The earlier authorization the Claim names, as the key may see it and of the
+        Claim's patient: anything else reads as missing (404)."""
+        try:
+            if claim.earlier:
+                view = pa.inquire(engine, who, number=claim.earlier)
+            else:
+                view = pa.inquire(
+                    engine,
+                    who,
+                    trace=claim.identifier_value,
+                    requesting_npi=claim.requesting_npi,
+                )
+        except pa.AuthorizationNotFound:
+            view = None
+        if view is None or view.member_id != claim.member_id:
+            named = claim.earlier or claim.identifier_value
+            raise fhir_pas.PasInputError(
+                claim.earlier_at or f"{claim.claim_at}.identifier[0].value",
+                f"no authorization {named!r} of this patient that this key may see",
+                status=404,
+                issue="not-found",
+            )
+        return view
+
+    def _pas_inquired(claim: fhir_pas.PasClaim, who: Principal) -> pa.AuthorizationView:
+        if not claim.earlier and not (claim.identifier_value and claim.requesting_npi):
+            raise fhir_pas.PasInputError(
+                claim.claim_at,
+                "name the authorization asked about: its number in an item's "
+                "authorizationNumber extension, or the identifier of the Claim that asked for "
+                "it with the requesting provider",
+                issue="required",
+            )
+        return _pas_earlier(claim, who)
+
+    def _pas_submitted(
+        claim: fhir_pas.PasClaim, who: Principal, now: datetime
+    ) -> pa.AuthorizationView:
+        """The Claim handed to the prior-authorization service, as the 278's events are: a
+        new request or an appeal submitted, a cancel cancelling the authorization it names,
+        an extension, renewal or revision answered with that authorization's state."""
+        if claim.kind in ("cancel", "extension", "renewal", "revision"):
+            earlier = _pas_earlier(claim, who)
+            if claim.kind != "cancel":
+                return earlier
+            try:
+                return pa.cancel(engine, earlier.number, f"fhir {who.key_id}", now, who)
+            except pa.AuthorizationConflict:  # nothing left to cancel: as it stands
+                return pa.inquire(engine, who, number=earlier.number)
+            except pa.AuthorizationNotFound:  # gone meanwhile: as missing
+                return _pas_earlier(claim, who)
+        runtime = runtime_in_force()
+        try:
+            rules = auth_rules_in_force(runtime)
+        except ConfigurationError as exc:
+            raise ApiError(503, "not_configured", str(exc).splitlines()[0]) from None
+        try:
+            return pa.submit(
+                engine, claim.auth_request(), runtime.reference, runtime.book, rules, now
+            )
+        except pa.AuthorizationRefused as exc:
+            message = str(exc)
+            if message == "member not found":
+                raise fhir_pas.PasInputError(
+                    claim.member_at,
+                    f"no member {claim.member_id!r} of this payer",
+                    issue="not-found",
+                ) from None
+            raise fhir_pas.PasInputError(
+                claim.where_of(message), message, issue="business-rule"
+            ) from None
+
+    def _told(
+        views: list[pa.AuthorizationView], lookup: Callable[[str], str]
+    ) -> list[tuple[str, int | str]]:
+        """The audit's records of what ``views`` tell: each member (its lookup) and each
+        authorization."""
+        told: list[tuple[str, int | str]] = []
+        for v in views:
+            told.append(("authorization", v.number))
+            if v.member_id:
+                told.append(("member", lookup(v.member_id)))
+        return told
+
+    def status_reader(who: Who) -> Principal:
+        """A key that may ask where authorizations stand (every role but a sponsor's)."""
+        if who.role is Role.SPONSOR:
+            raise ApiError(403, "forbidden", "a sponsor key asks about no authorization")
+        return who
+
+    StatusReader = Annotated[Principal, Depends(status_reader)]
+
+    @app.get(
+        "/v1/authorizations/{number}",
+        response_model=m.AuthorizationOut,
+        responses=_errors(401, 403, 404, 422, 503),
+        summary="Where a prior authorization stands, by its certification number",
+        description=(
+            "Its state and action (the 278's HCR01), each service's quantities asked, "
+            "approved, used by claims and left, the dates certified and the reason in words. "
+            "A provider key sees its NPIs' requests (requesting or servicing), a member key "
+            "its own and its dependants', insurer and examiner keys all; one the key may not "
+            "see is answered exactly as a missing one: 404."
+        ),
+    )
+    def get_authorization(
+        number: Annotated[
+            str, PathParam(min_length=1, max_length=30, description="the certification number")
+        ],
+        who: StatusReader,
+        request: Request,
+    ) -> Response:
+        try:
+            view = pa.inquire(engine, who, number=number)
+        except pa.AuthorizationNotFound:
+            _not_found(f"authorization {number}")
+        now = config.now()
+        with reading() as conn:
+            access.record_reads_of(
+                conn, who, route_of(request), _told([view], current_vault().lookup), now
+            )
+        return FastJSON(_authorization_json(view))
+
+    @app.get(
+        "/v1/authorizations",
+        response_model=m.AuthorizationPage,
+        responses=_errors(
+            400,
+            401,
+            403,
+            422,
+            503,
+            e400="`after` is not a page cursor, or the time is out of range",
+        ),
+        summary="The prior authorizations decided since a moment (what a provider polls for)",
+        description=(
+            "The requests that were pended and have been decided since `answered_since` (ISO "
+            "8601; without a zone, UTC), oldest decision first, those the key may see (a "
+            "provider key: its NPIs'); `next` links the next page (its `after` is an opaque "
+            "cursor)."
+        ),
+    )
+    def list_authorizations(
+        who: StatusReader,
+        request: Request,
+        answered_since: Annotated[
+            datetime, Query(description="decided at or after this time (ISO 8601)")
+        ],
+        after: Annotated[
+            str | None, Query(max_length=80, description="the `next` link's cursor")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> Response:
+        try:
+            since = answered_since
+            if since.tzinfo is not None:
+                since = since.astimezone(UTC).replace(tzinfo=None)
+            cursor = auth_status.parse_cursor(after) if after is not None else None
+        except (ValueError, OverflowError) as exc:
+            raise ApiError(400, "bad_request", str(exc).splitlines()[0]) from None
+        page = auth_status.answered_page(engine, who, since, after=cursor, limit=limit)
+        now = config.now()
+        with reading() as conn:
+            access.record_reads_of(
+                conn, who, route_of(request), _told(list(page.items), current_vault().lookup), now
+            )
+        next_url = None
+        if page.next_cursor is not None:
+            params = {k: v for k, v in request.query_params.items() if k != "after"}
+            params["after"] = page.next_cursor
+            next_url = f"/v1/authorizations?{urlencode(params)}"
+        return FastJSON({"items": [_authorization_json(v) for v in page.items], "next": next_url})
 
     # -- examination of pended claims --------------------------------------------------------
 
@@ -1593,6 +1919,67 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send)
 
 
+# the OperationOutcome issue type of an error status on a /fhir/ route
+FHIR_ISSUES = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-costly",
+    422: "invalid",
+    503: "transient",
+}
+
+
+def _authorization_json(view: pa.AuthorizationView) -> dict[str, Any]:
+    """An authorization as ``GET /v1/authorizations/{number}`` answers it
+    (:class:`adapters.api.models.AuthorizationOut`): quantities as strings with three places."""
+
+    def quantity(value: Decimal) -> str:
+        return str(Decimal(value).quantize(QUANTITY))
+
+    return {
+        "number": view.number,
+        "trace": view.trace,
+        "source": view.source,
+        "state": view.state,
+        "action": view.action,
+        "urgency": view.urgency,
+        "member_id": view.member_id,
+        "requesting_npi": view.requesting_npi,
+        "servicing_npi": view.servicing_npi,
+        "plan_id": view.plan_id,
+        "received_at": view.received_at.isoformat(),
+        "due_at": view.due_at.isoformat(),
+        "decided_at": view.decided_at.isoformat() if view.decided_at is not None else None,
+        "reason": view.reason,
+        "queue": view.queue or None,
+        "appeal_of": view.appeal_of or None,
+        "extended": view.extended_at is not None,
+        "effective_from": view.effective_from.isoformat(),
+        "effective_through": view.effective_through.isoformat(),
+        "services": [
+            {
+                "line": s.line,
+                "codes": list(s.codes),
+                "code_kind": s.code_kind,
+                "modifiers": list(s.modifiers),
+                "unit": s.unit,
+                "requested": quantity(s.requested),
+                "approved": quantity(s.approved),
+                "used": quantity(s.used),
+                "left": quantity(s.left),
+                "action": s.action,
+                "reason_code": s.reason_code or None,
+                "from_date": s.from_date.isoformat(),
+                "to_date": s.to_date.isoformat(),
+            }
+            for s in view.services
+        ],
+        "links": [{"rel": "self", "href": f"/v1/authorizations/{view.number}"}],
+    }
+
+
 def _error_response(
     request: Request, status: int, code: str, message: str, ack: str | None = None
 ) -> Response:
@@ -1603,11 +1990,7 @@ def _error_response(
     ):
         return error_page(status, message)  # a browser's: the portal's page
     if request.url.path.startswith("/fhir/"):
-        severity, issue = ("error", "not-found") if status == 404 else ("error", "processing")
-        if status == 401:
-            issue = "login"
-        elif status == 422:
-            issue = "invalid"
+        severity, issue = "error", FHIR_ISSUES.get(status, "processing")
         return FhirJSON(
             fhir.operation_outcome(severity, issue, message), status_code=status, headers=headers
         )

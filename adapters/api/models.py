@@ -920,3 +920,117 @@ class EnrollmentOut(_Model):
     applied_at: datetime | None
     report: EnrollmentReportOut | None = Field(description="what the file did (once applied)")
     acknowledgments: list[AcknowledgmentOut]
+
+
+# -- prior authorizations ---------------------------------------------------------------------
+
+QUANTITY_PATTERN = r"^\d+\.\d{3}$"
+
+
+class AuthorizationServiceOut(_Model):
+    line: int = Field(description="the service's line in the request, from 1")
+    codes: list[str] = Field(description="the procedure (CPT/HCPCS) or revenue code asked for")
+    code_kind: Literal["procedure", "revenue"]
+    modifiers: list[str]
+    unit: Literal["units", "visits", "days"]
+    requested: str = Field(pattern=QUANTITY_PATTERN, description="the quantity asked for")
+    approved: str = Field(pattern=QUANTITY_PATTERN, description="the quantity approved")
+    used: str = Field(pattern=QUANTITY_PATTERN, description="what claims have drawn on it")
+    left: str = Field(pattern=QUANTITY_PATTERN, description="approved less used")
+    action: str = Field(
+        description="the 278's HCR01 for this service: A1, A2, A3, A4, A6, C, CT or NA"
+    )
+    reason_code: str | None = Field(description="the code of the rule that denied it")
+    from_date: date
+    to_date: date
+
+
+_AUTHORIZATION_EXAMPLE: dict[str, Any] = {
+    "number": "PA20260000004",
+    "trace": "T-4",
+    "source": "fhir",
+    "state": "approved",
+    "action": "A1",
+    "urgency": "standard",
+    "member_id": "PG00000100",
+    "requesting_npi": "2781759230",
+    "servicing_npi": "",
+    "plan_id": "PPO-GOLD",
+    "received_at": "2026-11-02T10:30:00",
+    "due_at": "2026-11-09T10:30:00",
+    "decided_at": "2026-11-03T08:00:00",
+    "reason": "",
+    "queue": None,
+    "appeal_of": None,
+    "extended": False,
+    "effective_from": "2026-11-10",
+    "effective_through": "2026-11-20",
+    "services": [
+        {
+            "line": 1,
+            "codes": ["43644"],
+            "code_kind": "procedure",
+            "modifiers": [],
+            "unit": "units",
+            "requested": "1.000",
+            "approved": "1.000",
+            "used": "0.000",
+            "left": "1.000",
+            "action": "A1",
+            "reason_code": None,
+            "from_date": "2026-11-10",
+            "to_date": "2026-11-20",
+        }
+    ],
+    "links": [{"rel": "self", "href": "/v1/authorizations/PA20260000004"}],
+}
+
+
+class AuthorizationOut(_Model):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [_AUTHORIZATION_EXAMPLE]},
+    )
+    number: str = Field(description="the certification number (PA, the year, seven digits)")
+    trace: str = Field(description="the requester's own reference (the TRN, the Claim's id)")
+    source: Literal["x12", "fhir", "csv", "reviewer"]
+    state: Literal[
+        "requested", "pended", "approved", "denied", "not required", "cancelled", "expired"
+    ]
+    action: str = Field(
+        description="the 278's HCR01 for the request: A1 certified, A2 in part, A3 not "
+        "certified, A4 pended, A6 modified, C cancelled, CT contact the payer, NA not required"
+    )
+    urgency: Literal["standard", "expedited"]
+    member_id: str
+    requesting_npi: str
+    servicing_npi: str
+    plan_id: str
+    received_at: datetime
+    due_at: datetime = Field(description="when a decision is due (CMS-0057-F's clocks)")
+    decided_at: datetime | None = Field(description="null while it waits for a reviewer")
+    reason: str = Field(description="why it was denied, modified or pended, in words")
+    queue: str | None = Field(description="the queue it waits in while pended (clinical)")
+    appeal_of: str | None = Field(description="the denied authorization this one appeals")
+    extended: bool = Field(description="whether its clock was extended")
+    effective_from: date
+    effective_through: date
+    services: list[AuthorizationServiceOut]
+    links: list[Link]
+
+
+class AuthorizationPage(_Model):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [_AUTHORIZATION_EXAMPLE],
+                    "next": "/v1/authorizations?answered_since=2026-11-02T00%3A00%3A00"
+                    "&limit=1&after=2026-11-03T08%3A00%3A00~PA20260000004",
+                }
+            ]
+        },
+    )
+    items: list[AuthorizationOut]
+    next: str | None = Field(description="the next page, or null on the last one")

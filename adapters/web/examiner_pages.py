@@ -9,6 +9,14 @@ act, an insurer's analyst reads) and the same ``phi_reads`` audit. A form's fiel
 into the service's request here; the service checks codes, amounts and versions, and its
 refusals (:class:`~claims_engine.services.examination.ExaminationError` and its statuses) are
 shown on the page. A claim that never pended is the same 404 page as a missing one.
+
+The clinical queue (``/examiner/authorizations``, examiner and supervisor accounts only): prior
+authorization requests waiting for a clinical reviewer, the soonest due first, marked overdue or
+due soon by the decisions file's clocks (:mod:`claims_engine.services.portal_examiner`); a
+request's page with forms to approve it in full or for fewer units, deny it with a reason, extend
+a standard request's clock and cancel it, each through
+:mod:`claims_engine.services.authorizations` (``decide``, ``extend``, ``cancel``) with the
+account's key id as the reviewer. The service's refusals are the page's message, never a 500.
 """
 
 from __future__ import annotations
@@ -28,8 +36,12 @@ from starlette.concurrency import run_in_threadpool
 from adapters.web.portal import Portal, day, money
 from claims_engine.domain.errors import ConfigurationError
 from claims_engine.domain.pend_reasons import INFO_REQUESTED
+from claims_engine.domain.prior_auth import Action
+from claims_engine.rules.authorization_rules import AuthRules, default_rules
 from claims_engine.services import access, accounts, portal_examiner
+from claims_engine.services import authorizations as pa
 from claims_engine.services import examination as ex
+from claims_engine.services import portal_provider as pp
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.reference import Runtime
 from claims_engine.services.stored_adjudication import NotPended
@@ -37,6 +49,7 @@ from claims_engine.store.db import begin_write
 
 QUEUES = "/examiner/queues"
 APPROVALS = "/examiner/approvals"
+CLINICAL = "/examiner/authorizations"  # the clinical queue of prior authorization requests
 NOTE_COOKIE = "ce_note"  # what the last post did, shown once by the page it redirects to
 PAGE = 25  # claims of a queue a page
 MAX_ID = 2**63 - 1
@@ -49,6 +62,10 @@ CODE = re.compile(r"[A-Z0-9]{1,5}\Z")
 AMOUNT = re.compile(r"\d{1,10}(\.\d{1,2})?\Z")
 GROUPS = ("CO", "PR", "OA", "PI")
 NOT_FOUND = "There is no such claim among the pended claims."
+NO_REQUEST = "There is no such prior authorization request."
+AUTH_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,29}\Z")  # a certification number
+UNITS = re.compile(r"\d{1,7}(\.\d{1,3})?\Z")
+REVIEW_KINDS = ("approve", "modify", "deny")
 ACTIONS = (
     "take",
     "give-back",
@@ -146,6 +163,40 @@ def decision_request(kind: str, fields: Mapping[str, str]) -> ex.Request:
     if kind == "info-received":
         return ex.InfoReceived(why)
     return ex.Note(why)
+
+
+def review_decision(kind: str, fields: Mapping[str, str]) -> tuple[Action, dict[int, Decimal]]:
+    """The reviewer's decision a form of ``kind`` asks for: approve in full (A1), approve the
+    units typed for each service (A6: fewer than asked is a modification, 0 denies the
+    service), or deny (A3). :func:`claims_engine.services.authorizations.decide` checks the
+    rest (a reason, the quantities against those asked for)."""
+    if kind == "approve":
+        return Action.CERTIFIED, {}
+    if kind == "deny":
+        return Action.NOT_CERTIFIED, {}
+    if kind != "modify":
+        raise pa.AuthorizationRefused("choose one of the actions of the page")
+    approved: dict[int, Decimal] = {}
+    for name, typed in sorted(fields.items()):
+        if not name.startswith("units-"):
+            continue
+        line = _digits(name[6:], MAX_LINE)
+        text = typed.strip()
+        if not line:
+            raise pa.AuthorizationRefused("a service of the form is not one of the request's")
+        if not UNITS.match(text):
+            raise pa.AuthorizationRefused(
+                f"service {line}: {text[:20]!r} is not a number of units, such as 4 "
+                "(0 denies the service)"
+            )
+        approved[line] = Decimal(text)
+    if not approved:
+        raise pa.AuthorizationRefused("say how many units of each service are approved")
+    return Action.MODIFIED, approved
+
+
+def auth_state_words(view: pa.AuthorizationView) -> str:
+    return pp.authorization_state_words(view.state, view.action).lower()
 
 
 # -- presenting -------------------------------------------------------------------------------
@@ -247,7 +298,15 @@ def refusal_text(exc: ex.ExaminationError | NotPended) -> str:
 def add(app: FastAPI, site: Portal) -> None:
     engine = site.config.engine
     now = site.config.now
-    site.env.filters.update(moment=moment, asked=asked, amount=amount, iso_day=iso_day)
+    site.env.filters.update(
+        moment=moment,
+        asked=asked,
+        amount=amount,
+        iso_day=iso_day,
+        units=pp.quantity_text,
+        quantity=pp.quantity_words,
+        hours=portal_examiner.hours_words,
+    )
 
     def runtime() -> Runtime:
         if site.config.runtime is None:
@@ -298,9 +357,19 @@ def add(app: FastAPI, site: Portal) -> None:
         checked = await signed_in(request, acting=False)
         if not isinstance(checked, tuple):
             return checked
-        session, _who = checked
+        session, who = checked
         at = now()
         found = await run_in_threadpool(ex.queues, engine, at)
+        reviews = access.examination_refusal(who, acting=True) is None
+
+        def clinical() -> portal_examiner.ClinicalSummary | None:
+            try:
+                entries = portal_examiner.clinical_queue(engine, auth_rules(), at)
+            except ConfigurationError:  # no reference data yet: the link alone
+                return None
+            return portal_examiner.clinical_summary(entries)
+
+        summary = await run_in_threadpool(clinical) if reviews else None
         return site.page(
             request,
             "examiner_queues.html",
@@ -308,6 +377,8 @@ def add(app: FastAPI, site: Portal) -> None:
             queues=found,
             today=at.date(),
             soon=ex.DUE_SOON_DAYS,
+            reviews=reviews,
+            clinical=summary,
         )
 
     @app.get(QUEUES + "/{queue}", include_in_schema=False)
@@ -588,6 +659,167 @@ def add(app: FastAPI, site: Portal) -> None:
     @app.post(APPROVALS + "/{action_id}/refuse", include_in_schema=False)
     async def refuse(request: Request, action_id: str) -> Response:
         return await decide(request, action_id, refuse=True)
+
+    # -- the clinical queue: prior authorization requests ------------------------------------
+
+    def auth_rules() -> AuthRules:
+        """The decisions file in force (its clocks), over the runtime's plans."""
+        found = site.config.auth_rules
+        return default_rules() if found is None else found()
+
+    async def reviewer(request: Request) -> tuple[accounts.WebSession, Principal] | Response:
+        """A signed-in examiner or supervisor (the roles that act on pended work); an
+        insurer's, a member's or a provider's account gets the 403 page."""
+        return await signed_in(request, acting=True)
+
+    @app.get(CLINICAL, include_in_schema=False)
+    async def clinical_queue(request: Request) -> Response:
+        checked = await reviewer(request)
+        if not isinstance(checked, tuple):
+            return checked
+        session, who = checked
+        at = now()
+
+        def read() -> list[portal_examiner.ClinicalEntry]:
+            entries = portal_examiner.clinical_queue(
+                engine, auth_rules(), at, site.config.reference()
+            )
+            portal_examiner.record_queue_reads(engine, who, entries, CLINICAL, at)
+            return entries
+
+        found = await call(request, read)
+        if isinstance(found, Response):
+            return found
+        return site.page(
+            request,
+            "examiner_clinical_queue.html",
+            session=session,
+            entries=found,
+            summary=portal_examiner.clinical_summary(found),
+            limit=portal_examiner.CLINICAL_LIMIT,
+            now=at,
+        )
+
+    async def request_page(
+        request: Request,
+        session: accounts.WebSession,
+        who: Principal,
+        number: str,
+        *,
+        status: int = 200,
+        problem: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        kind: str = "",
+    ) -> Response:
+        at = now()
+        known = site.config.reference()
+
+        def read() -> portal_examiner.ReviewedRequest:
+            return portal_examiner.reviewed_request(
+                engine, who, number, auth_rules(), known, at, route=CLINICAL + "/{number}"
+            )
+
+        try:
+            found = await call(request, read)
+        except pa.AuthorizationNotFound:
+            return site.error(request, 404, "Request not found", NO_REQUEST, session=session)
+        if isinstance(found, Response):
+            return found
+        colleagues = await run_in_threadpool(portal_examiner.colleagues, engine, at)
+        note = _read_note(request) if problem is None else None
+        response = site.page(
+            request,
+            "examiner_authorization.html",
+            session=session,
+            status=status,
+            item=found,
+            auth=found.view,
+            pended=found.view.state == "pended",
+            me=who.key_id,
+            names=portal_examiner.names(colleagues),
+            action_words=pp.service_action_words,
+            problem=problem,
+            note=note,
+            fields=fields or {},
+            kind=kind,
+        )
+        return _shown(response, note)
+
+    @app.get(CLINICAL + "/{number}", include_in_schema=False)
+    async def authorization(request: Request, number: str) -> Response:
+        checked = await reviewer(request)
+        if not isinstance(checked, tuple):
+            return checked
+        session, who = checked
+        if not AUTH_NUMBER.match(number):
+            return site.error(request, 404, "Request not found", NO_REQUEST, session=session)
+        return await request_page(request, session, who, number)
+
+    @app.post(CLINICAL + "/{number}/actions", include_in_schema=False)
+    async def review(request: Request, number: str) -> Response:
+        checked = await reviewer(request)
+        if not isinstance(checked, tuple):
+            return checked
+        session, who = checked
+        fields = await site.form(request, session)
+        if not isinstance(fields, dict):
+            return fields
+        if not AUTH_NUMBER.match(number):
+            return site.error(request, 404, "Request not found", NO_REQUEST, session=session)
+        kind = fields.get("kind", "")
+        at = now()
+
+        def do() -> tuple[pa.AuthorizationView, str]:
+            pa.inquire(engine, who, number=number)  # missing: AuthorizationNotFound, as a page
+            if kind == "extend":
+                view = pa.extend(engine, number, auth_rules(), who.key_id, at)
+                return view, f"the clock is extended: due {moment(view.due_at)}"
+            if kind == "cancel":
+                return pa.cancel(engine, number, who.key_id, at, who), "the request is cancelled"
+            action, approved = review_decision(kind, fields)
+            view = pa.decide(
+                engine,
+                number,
+                action,
+                who.key_id,
+                at,
+                reason=fields.get("why", ""),
+                approved=approved,
+            )
+            return view, f"decided: {auth_state_words(view)}"
+
+        try:
+            done = await call(request, do)
+        except pa.AuthorizationNotFound:
+            return site.error(request, 404, "Request not found", NO_REQUEST, session=session)
+        except (pa.AuthorizationRefused, pa.AuthorizationConflict) as exc:
+            conflict = isinstance(exc, pa.AuthorizationConflict)
+            said = str(exc).rstrip(".")
+            text = (
+                f"Not done: {said}. This page shows the request as it is now."
+                if conflict
+                else f"Not done: {said}."
+            )
+            return await request_page(
+                request,
+                session,
+                who,
+                number,
+                status=409 if conflict else 400,
+                problem=text,
+                fields=None if conflict else fields,
+                kind=kind,
+            )
+        if isinstance(done, Response):
+            return done
+        view, said = done
+        text = f"{view.number}: {said[:1].upper()}{said[1:]}."
+        return _note(
+            request,
+            RedirectResponse(f"{CLINICAL}/{view.number}", status_code=303),
+            True,
+            text,
+        )
 
     @app.get("/examiner", include_in_schema=False)
     async def examiner_home() -> Response:

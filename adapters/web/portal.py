@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from claims_engine.domain.reference_data import ReferenceData
+from claims_engine.rules.authorization_rules import AuthRules
 from claims_engine.services import accounts
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.reference import Runtime
@@ -102,6 +103,9 @@ class PortalConfig:
     max_upload_bytes: int = 0
     # where the pages' transactions run (kept connections); None: the engine's pool
     connections: KeptConnections | None = None
+    # the prior-authorization decisions in force (the clinical queue's clocks); None: the
+    # defaults (CMS-0057-F's clocks)
+    auth_rules: Callable[[], AuthRules] | None = None
 
 
 # -- presentation: money and dates in the reader's terms --------------------------------------

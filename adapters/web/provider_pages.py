@@ -8,11 +8,17 @@ What the pages read comes from :mod:`claims_engine.services.portal_provider`, wi
 account's principal (a provider's NPIs and sender ids; an insurer account sees everything), the
 API's scopes and its ``phi_reads`` audit. An id in a path that is not the account's is the same
 404 page as a missing one.
+
+The prior authorization requests of the account's NPIs (requesting or servicing) are listed
+newest first with their state in words, certification number, decision, reason, approved units
+and period (``/provider/authorizations``), and each has its page; one of another provider is
+:func:`claims_engine.services.authorizations.inquire`'s "not found", the same 404 page.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,7 +46,13 @@ NOT_FOUND = {
     ),
     "remittance": ("Remittance not found", "There is no such 835 among those paying your NPIs."),
     "file": ("File not found", "There is no such file among those you sent."),
+    "authorization": (
+        "Request not found",
+        "There is no such prior authorization request among those of your NPIs.",
+    ),
 }
+AUTHORIZATIONS = "/provider/authorizations"
+AUTH_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,29}\Z")  # a certification number
 
 
 def _row_id(given: str) -> int | None:
@@ -60,6 +72,8 @@ def add(app: FastAPI, site: Portal) -> None:
     engine = site.config.engine
     now = site.config.now
     reference = site.config.reference
+    site.env.filters.setdefault("units", pp.quantity_text)
+    site.env.filters.setdefault("quantity", pp.quantity_words)
 
     async def provider(request: Request) -> tuple[accounts.WebSession, Principal] | Response:
         return await site.signed_in_as(request, ROLES, "providers")
@@ -241,6 +255,56 @@ def add(app: FastAPI, site: Portal) -> None:
         if found is None:
             return missing(request, "file", session)
         return download(found)
+
+    @app.get(AUTHORIZATIONS, include_in_schema=False)
+    async def authorization_requests(request: Request) -> Response:
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
+        page = _page_number(request.query_params.get("page"))
+        at = now()
+        known = reference()
+        lines, more = await run_in_threadpool(
+            lambda: pp.authorization_requests(
+                engine, who, known, route=AUTHORIZATIONS, now=at, page=page
+            )
+        )
+        return site.page(
+            request,
+            "provider_authorizations.html",
+            session=session,
+            requests=lines,
+            page=page,
+            more=more,
+            action_words=pp.service_action_words,
+        )
+
+    @app.get(AUTHORIZATIONS + "/{number}", include_in_schema=False)
+    async def authorization(request: Request, number: str) -> Response:
+        signed = await provider(request)
+        if not isinstance(signed, tuple):
+            return signed
+        session, who = signed
+        found = None
+        if AUTH_NUMBER.match(number):
+            at = now()
+            known = reference()
+            found = await run_in_threadpool(
+                lambda: pp.authorization_view(
+                    engine, who, number, known, route=AUTHORIZATIONS + "/{number}", now=at
+                )
+            )
+        if found is None:
+            return missing(request, "authorization", session)
+        return site.page(
+            request,
+            "provider_authorization.html",
+            session=session,
+            item=found,
+            auth=found.view,
+            action_words=pp.service_action_words,
+        )
 
     @app.post("/provider/files", include_in_schema=False)
     async def upload(request: Request) -> Response:

@@ -23,7 +23,12 @@ is not.
 * :func:`remittances` / :func:`remittance_file`: the 835s paying the principal's NPIs, and
   one as its X12 text;
 * :func:`files` / :func:`file_view` / :func:`acknowledgment_file`: the 837s the principal sent
-  with their acknowledgments (TA1, 999, 277CA), and one acknowledgment as X12.
+  with their acknowledgments (TA1, 999, 277CA), and one acknowledgment as X12;
+* :func:`authorization_requests` / :func:`authorization_view`: the prior authorization requests
+  of the principal's NPIs (requesting or servicing, the scope of
+  :func:`claims_engine.services.authorizations.inquire`), newest first, with their state in
+  words, and one request as ``inquire`` answers it; a decision's reason is shown, never the
+  note that sent a request to a reviewer. One ``phi_reads`` row per request listed or shown.
 """
 
 from __future__ import annotations
@@ -40,18 +45,22 @@ from claims_engine.domain.money import ZERO
 from claims_engine.domain.pend_reasons import DEFAULT_CATALOGUE, PendCatalogue, items_from_text
 from claims_engine.domain.reasons import describe_carc, describe_group
 from claims_engine.domain.reference_data import ReferenceData
-from claims_engine.services import access, queries
+from claims_engine.services import access, authorizations, queries
 from claims_engine.services.access import Principal, Role
 from claims_engine.services.explanation import load_explanations
 from claims_engine.services.portal import service_code
 from claims_engine.store.db import begin_write
 from claims_engine.store.tables import (
+    AUTHORIZATION,
     ClaimState,
     claim_lines_table,
     claims_table,
     interchanges_table,
+    prior_authorization_services_table,
+    prior_authorizations_table,
     remittances_table,
 )
+from claims_engine.store.vault import current_vault
 
 PAGE_SIZE = 20
 MAX_FOUND = 50  # claims one search shows
@@ -613,3 +622,221 @@ def counts_in_words(claims: dict[str, int]) -> str:
     }
     parts = [f"{n} {words.get(s, s)}" for s, n in claims.items() if n]
     return ", ".join(parts) if parts else "no claims read yet"
+
+
+# -- prior authorization requests ---------------------------------------------------------------
+
+AUTH_PAGE_SIZE = 20
+_AUTH_STATE_WORDS = {
+    "requested": "Received, not decided yet",
+    "pended": "Waiting for a clinical reviewer",
+    "approved": "Approved",
+    "denied": "Denied",
+    "not required": "No authorization needed",
+    "cancelled": "Cancelled",
+    "expired": "Expired: its last day has passed",
+}
+_AUTH_ACTION_WORDS = {
+    "A1": "Approved",
+    "A2": "Approved in part",
+    "A3": "Denied",
+    "A4": "Waiting for a clinical reviewer",
+    "A6": "Approved with changes",
+    "C": "Cancelled",
+    "CT": "Waiting: please call the plan",
+    "NA": "No authorization needed",
+}
+
+
+def authorization_state_words(state: str, action: str) -> str:
+    """A request's state in plain words (pure): what a 278's HCR01 says, for a person."""
+    if state == "approved" and action in ("A2", "A6"):
+        return _AUTH_ACTION_WORDS[action]
+    if state == "pended" and action == "CT":
+        return _AUTH_ACTION_WORDS["CT"]
+    return _AUTH_STATE_WORDS.get(state, state)
+
+
+def service_action_words(action: str) -> str:
+    """One service's decision in plain words (pure)."""
+    return _AUTH_ACTION_WORDS.get(action, action or "not decided yet")
+
+
+def shows_reason(state: str) -> bool:
+    """Whether a request's reason is the provider's to read: a decision's (a denial's, a
+    modification's), never the note that sent it to a reviewer."""
+    return state in ("approved", "denied")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedService:
+    line: int
+    codes: tuple[str, ...]
+    unit: str
+    requested: Decimal
+    approved: Decimal
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationLine:
+    """One of the provider's requests, as its list shows it."""
+
+    number: str
+    state: str
+    action: str
+    status: str  # the state in plain words
+    urgency: str
+    patient: str
+    requesting_npi: str
+    received_at: datetime
+    decided_at: datetime | None
+    effective_from: date
+    effective_through: date
+    reason: str  # the decision's, when it is the provider's to read (else "")
+    services: tuple[AuthorizedService, ...]
+
+
+def _authorization_visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """Which requests ``principal`` sees, as
+    :func:`claims_engine.services.authorizations.inquire` decides it: a provider its NPIs'
+    (requesting or servicing), an insurer every one (None), anyone else none."""
+    a = prior_authorizations_table.c
+    if principal.role is Role.INSURER:
+        return None
+    if principal.role is Role.PROVIDER and principal.npis:
+        npis = sorted(principal.npis)
+        return or_(a.requesting_npi.in_(npis), a.servicing_npi.in_(npis))
+    return a.id < 0  # nobody's
+
+
+def authorization_requests(
+    engine: Engine,
+    principal: Principal,
+    reference: ReferenceData | None,
+    *,
+    route: str,
+    now: datetime,
+    page: int = 1,
+    per_page: int = AUTH_PAGE_SIZE,
+) -> tuple[list[AuthorizationLine], bool]:
+    """A page (from 1) of the prior authorization requests of ``principal``'s NPIs (an
+    insurer's: all), the newest first, and whether there are more; one ``phi_reads`` row
+    (type ``authorization``) per request listed."""
+    a, s = prior_authorizations_table.c, prior_authorization_services_table.c
+    query = select(
+        a.id,
+        a.number,
+        a.state,
+        a.action,
+        a.urgency,
+        a.requesting_npi,
+        a.received_at,
+        a.decided_at,
+        a.effective_from,
+        a.effective_through,
+        a.content,
+    )
+    visible = _authorization_visibility(principal)
+    if visible is not None:
+        query = query.where(visible)
+    query = (
+        query.order_by(a.received_at.desc(), a.id.desc())
+        .offset((max(page, 1) - 1) * per_page)
+        .limit(per_page + 1)
+    )
+    vault = current_vault()
+    with begin_write(engine) as conn:
+        rows = conn.execute(query).all()
+        shown = rows[:per_page]
+        services: dict[int, list[AuthorizedService]] = {}
+        if shown:
+            for sv in conn.execute(
+                select(
+                    s.authorization_id, s.line, s.codes, s.unit, s.requested, s.approved, s.action
+                )
+                .where(s.authorization_id.in_([int(r.id) for r in shown]))
+                .order_by(s.authorization_id, s.line)
+            ):
+                services.setdefault(int(sv.authorization_id), []).append(
+                    AuthorizedService(
+                        int(sv.line),
+                        tuple(str(sv.codes).split()),
+                        str(sv.unit),
+                        sv.requested,
+                        sv.approved,
+                        str(sv.action or ""),
+                    )
+                )
+            access.record_reads(
+                conn, principal, route, "authorization", [r.number for r in shown], now
+            )
+    found = []
+    for r in shown:
+        content = vault.open_json(r.content, AUTHORIZATION, r.id)
+        state, action = str(r.state), str(r.action or "")
+        found.append(
+            AuthorizationLine(
+                number=str(r.number),
+                state=state,
+                action=action,
+                status=authorization_state_words(state, action),
+                urgency=str(r.urgency),
+                patient=_patient(reference, str(content.get("member_id", ""))),
+                requesting_npi=str(r.requesting_npi),
+                received_at=r.received_at,
+                decided_at=r.decided_at,
+                effective_from=r.effective_from,
+                effective_through=r.effective_through,
+                reason=str(content.get("reason", "")) if shows_reason(state) else "",
+                services=tuple(services.get(int(r.id), ())),
+            )
+        )
+    return found, len(rows) > per_page
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAuthorization:
+    """One request as its provider reads it: the service's view and its words."""
+
+    view: authorizations.AuthorizationView
+    status: str
+    patient: str
+    reason: str  # the decision's, when it is the provider's to read (else "")
+
+
+def authorization_view(
+    engine: Engine,
+    principal: Principal,
+    number: str,
+    reference: ReferenceData | None,
+    *,
+    route: str,
+    now: datetime,
+) -> ProviderAuthorization | None:
+    """Request ``number`` as :func:`claims_engine.services.authorizations.inquire` answers
+    ``principal`` (audited); None when there is none or it is another provider's (the same)."""
+    try:
+        view = authorizations.inquire(engine, principal, number=number)
+    except authorizations.AuthorizationNotFound:
+        return None
+    with begin_write(engine) as conn:
+        access.record_reads(conn, principal, route, "authorization", [view.number], now)
+    return ProviderAuthorization(
+        view=view,
+        status=authorization_state_words(view.state, view.action),
+        patient=_patient(reference, view.member_id),
+        reason=view.reason if shows_reason(view.state) else "",
+    )
+
+
+def quantity_text(value: Decimal) -> str:
+    """A quantity of units, visits or days as a person writes it: "2", "1.5" (pure)."""
+    return f"{value.normalize():f}"
+
+
+def quantity_words(value: Decimal, unit: str) -> str:
+    """A quantity with its unit: "1 unit", "2 units", "1.5 days", "1 visit" (pure)."""
+    text = quantity_text(value)
+    one = unit[:-1] if unit.endswith("s") else unit
+    return f"{text} {one if value == 1 else unit}"

@@ -84,6 +84,10 @@ OPERATIONS = (
     ("GET", "/v1/x12/834/{interchange_id}"),
     ("GET", "/fhir/r4/ExplanationOfBenefit"),
     ("GET", "/fhir/r4/ExplanationOfBenefit/{eob_id}"),
+    ("POST", "/fhir/r4/Claim/$submit"),
+    ("POST", "/fhir/r4/Claim/$inquire"),
+    ("GET", "/v1/authorizations/{number}"),
+    ("GET", "/v1/authorizations"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/v1/queues"),
@@ -110,10 +114,11 @@ def test_no_500_and_no_response_outside_the_schema(served: Served, method: str, 
     # A raw X12 body is a string to OpenAPI: no schema can say which strings are interchanges,
     # so a schema-valid body may rightly be refused (400 / 422 with its TA1 or 999) there; an
     # action's codes and lines are checked against the code lists and the claim (400), and a
-    # queue's page cursor is opaque: a string that is none is refused with 400.
+    # queue's (and the authorizations poll's) page cursor is opaque: a string that is none is
+    # refused with 400.
     excluded = (
         [positive_data_acceptance]
-        if method == "POST" or path == "/v1/queues/{queue}/claims"
+        if method == "POST" or path in ("/v1/queues/{queue}/claims", "/v1/authorizations")
         else []
     )
 
@@ -148,6 +153,8 @@ def test_the_document_describes_every_route_completely(served: Served) -> None:
         "DenyIn",
         "EnrollmentAccepted",
         "EnrollmentOut",
+        "AuthorizationOut",
+        "AuthorizationPage",
     ):
         assert schemas[name].get("examples"), f"{name} has no example"
     for path, operations in paths.items():
