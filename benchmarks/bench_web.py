@@ -9,7 +9,9 @@ benefits on PostgreSQL.
    ``--members`` generated families' members besides the fixtures' (as ``bench_enroll``
    makes them); ``--claims`` generated claims of those members taken through intake,
    adjudication and a payment cycle by the service functions; an account for each of
-   ``--members`` members who have claims, each signed in (password, authenticator app:
+   ``--members`` members (those with claims first, the most first; the generator spreads
+   claims over members as a Zipf law does, so some 1,650 of them have any, and the rest
+   of the accounts are members with none), each signed in (password, authenticator app:
    :mod:`claims_engine.services.accounts`, as the pages do it) to a session of its own: not
    timed. The passwords are hashed with argon2id at a low cost while preparing (no page the
    benchmark asks for hashes a password; 2,000 hashes at the real cost would only make the
@@ -19,7 +21,8 @@ benefits on PostgreSQL.
 3. for ``--seconds``, ``--clients`` keep-alive connections (``benchmarks/load.py``) ask, at
    random, each with the session cookie of one member, for ``/my/claims`` (the member's claims
    and the plan year's deductible and out-of-pocket) or ``/my/claims/{id}`` (the explanation
-   of benefits of one of the member's claims), half and half; every page is a session check
+   of benefits of one of the member's claims), half and half (a member without claims asks
+   for its list only); every page is a session check
    (and its touch), the claims or the claim read with the member's scope, the audit rows, and
    HTML: pages/s, p50 / p95 / p99 / max, the status codes and how many pages were the page
    asked for (not the sign-in page). Beside it, the peer: ``/healthz``, the same server doing
@@ -116,7 +119,12 @@ def prepare(pg_url: str, schema: str, members: int, claims: int, work: Path) -> 
     for r in found:
         by_member.setdefault(identity_of(r).member_id, []).append(int(r.id))
     reference = runtime.reference
+    # the members with claims, the most first; then, when fewer than ``members`` have any
+    # (the generator's members are Zipf-distributed: some have many, most few or none),
+    # members without a claim, whose list is empty but a page all the same
     chosen = sorted(by_member, key=lambda m: (-len(by_member[m]), m))[:members]
+    others = sorted(m for m in runtime.reference.members if m not in by_member)
+    chosen += others[: members - len(chosen)]
     # a low argon2 cost while preparing only (see the module docstring)
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     real = accounts._hasher
@@ -136,7 +144,7 @@ def prepare(pg_url: str, schema: str, members: int, claims: int, work: Path) -> 
             secret = accounts.totp_enrollment(engine, session, now).secret
             code = totp(secret_from_base32(secret), int(now.replace(tzinfo=UTC).timestamp()))
             full, _codes = accounts.confirm_totp(engine, session, code, now, reference)
-            sessions.append((full.token, by_member[member_id]))
+            sessions.append((full.token, by_member.get(member_id, [])))
     finally:
         accounts._hasher = real
     with engine.begin() as conn:
@@ -151,14 +159,15 @@ def prepare(pg_url: str, schema: str, members: int, claims: int, work: Path) -> 
 
 
 def pages(sessions: list[tuple[str, list[int]]], seed: int) -> list[bytes]:
-    """For each session, its claims list and the explanation of one of its claims."""
+    """For each session, its claims list and the explanation of one of its claims (if any)."""
     rng = random.Random(seed)
     out = []
     for token, claims in sessions:
         headers = {"Cookie": f"ce_session={token}", "Accept": "text/html"}
         out.append(load.request("GET", "/my/claims", headers=headers))
-        claim = claims[rng.randrange(len(claims))]
-        out.append(load.request("GET", f"/my/claims/{claim}", headers=headers))
+        if claims:  # a member without claims has no explanation to ask for
+            claim = claims[rng.randrange(len(claims))]
+            out.append(load.request("GET", f"/my/claims/{claim}", headers=headers))
     return out
 
 

@@ -290,8 +290,8 @@ def create_app(config: ApiConfig) -> FastAPI:
     # connections kept between uses, in autocommit (closed by the lifespan): the 270's, and
     # the portal's pages' (the session's check, what the page shows, its audit)
     connections_270 = KeptConnections(engine, ANSWERING_270)
-    connections_278 = KeptConnections(engine, config.threads)
-    connections_pages = KeptConnections(engine, config.threads)
+    connections_278 = KeptConnections(engine, config.threads, generic_plans=True)
+    connections_pages = KeptConnections(engine, config.threads, generic_plans=True)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

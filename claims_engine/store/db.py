@@ -55,7 +55,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import SQLModel
 
 from claims_engine.domain.errors import ConfigurationError, StoredDataError
@@ -355,9 +361,16 @@ class KeptConnections:
     again).
     """
 
-    def __init__(self, engine: Engine, keep: int) -> None:
+    def __init__(self, engine: Engine, keep: int, *, generic_plans: bool = False) -> None:
         self.engine = engine
         self.keep = keep
+        # PostgreSQL plans a prepared statement again for each call while it expects a plan
+        # for its parameters to beat the generic one: for a page's statement of six
+        # subqueries that planning (0.7 ms) costs the server more than the run (0.2 ms).
+        # ``generic_plans``: for routes whose statements have one fixed shape and parameters
+        # of one member or request (no skewed value a generic plan would serve badly), plan
+        # each once per connection
+        self.generic_plans = generic_plans
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -368,15 +381,27 @@ class KeptConnections:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
             conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if self.generic_plans and is_postgres(conn):
+                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         try:
             yield conn
         except BaseException:
-            conn.close()
+            self._give_back(conn)
             raise
         with self._lock:
             if not self._closed and len(self._idle) < self.keep:
                 self._idle.append(conn)
                 return
+        self._give_back(conn)
+
+    def _give_back(self, conn: Connection) -> None:
+        """``conn`` back to the engine's pool; one whose session settings were changed is
+        reset first (the pool's next user would inherit them), or closed when that fails."""
+        if self.generic_plans and is_postgres(conn):
+            try:
+                conn.exec_driver_sql("RESET plan_cache_mode")
+            except SQLAlchemyError:  # a connection gone bad: not the pool's again
+                conn.invalidate()
         conn.close()
 
     def close(self) -> None:
@@ -385,7 +410,7 @@ class KeptConnections:
             self._closed = True
             idle, self._idle = self._idle, []
         for conn in idle:
-            conn.close()
+            self._give_back(conn)
 
 
 def is_postgres(conn: Connection) -> bool:

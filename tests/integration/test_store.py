@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, inspect
+from sqlalchemy import Engine, create_engine, func, inspect
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, SQLModel, col, select
@@ -351,6 +351,39 @@ def test_kept_connections_are_reused_and_one_that_failed_is_not(postgres_engine:
     with kept.connect():  # used after close(): given back at the end, not kept
         pass
     assert pool.checkedout() == 0
+
+
+def test_kept_connections_with_generic_plans_reset_them_when_given_back(
+    postgres_engine: Engine,
+) -> None:
+    """The portal's and the 278's kept connections plan each prepared statement once
+    (``plan_cache_mode``: a page's statement cost the server more to plan than to run); a
+    connection given back to the pool (its use raised, or close()) is reset first, so the
+    pool's next user plans as PostgreSQL does by default."""
+
+    def mode(conn: Any) -> str:
+        return str(conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one())
+
+    one = create_engine(postgres_engine.url, pool_size=1, max_overflow=0)  # one connection
+    try:
+        kept = KeptConnections(one, 1, generic_plans=True)
+        with kept.connect() as conn:
+            assert mode(conn) == "force_generic_plan"
+            first = _backend(conn)
+        kept.close()
+        with one.connect() as pooled:  # the same server session, reset
+            assert _backend(pooled) == first
+            assert mode(pooled) == "auto"
+        kept = KeptConnections(one, 1, generic_plans=True)
+        with pytest.raises(ProgrammingError), kept.connect() as failed:
+            assert mode(failed) == "force_generic_plan"
+            failed.exec_driver_sql("SELECT * FROM no_such_table")
+        with one.connect() as pooled:
+            assert _backend(pooled) == first
+            assert mode(pooled) == "auto"
+    finally:
+        one.dispose()
+    assert KeptConnections(postgres_engine, 1).generic_plans is False  # the 270's: as it was
 
 
 def _in_transaction(conn: Any) -> bool:
