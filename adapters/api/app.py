@@ -1082,7 +1082,10 @@ def create_app(config: ApiConfig) -> FastAPI:
                 e503="the database is unavailable, or the store holds no reference data yet",
             ),
         },
-        summary="Health care services review: an X12 278 request (005010X217) in, its response out",
+        summary=(
+            "Health care services review: an X12 278 request (005010X217) or inquiry "
+            "(005010X215) in, its response out"
+        ),
         description=(
             "At most `CLAIMS_API_MAX_INQUIRIES` patient events (HL EV, default 100) a request: "
             "more is refused with 413 `too_many_inquiries`. A provider key sends only under "
@@ -1092,7 +1095,9 @@ def create_app(config: ApiConfig) -> FastAPI:
             "nothing else. Each event is answered with its HCR (A1 certified, A2 in part, A3 "
             "not certified, A4 pended, A6 modified, C cancelled, CT contact the payer, NA no "
             "action required), its certification number and the period and quantity "
-            "certified, or with an AAA."
+            "certified, or with an AAA. An inquiry (GS08 `005010X215`) names an earlier "
+            "request by its certification number (REF*BB), administrative reference (REF*NT) "
+            "or trace, and is answered with that request's current state; it changes nothing."
         ),
         openapi_extra=X12_BODY,
     )

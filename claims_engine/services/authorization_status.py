@@ -18,14 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, false, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Engine, and_, or_, select
 
 from claims_engine.services import authorizations as pa
 from claims_engine.store.tables import prior_authorizations_table
 
 _auths = prior_authorizations_table
-_SEES_EVERYTHING = frozenset({"insurer", "examiner", "supervisor"})
 _CURSOR = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)~([A-Za-z0-9]{1,30})\Z")
 
 
@@ -50,23 +48,6 @@ def parse_cursor(text: str) -> tuple[datetime, str]:
     return datetime.fromisoformat(found.group(1)), found.group(2)
 
 
-def _scope(asker: pa.Asker | None) -> ColumnElement[bool] | None:
-    """What ``asker`` may see, as a condition (``None``: everything)."""
-    if asker is None or asker.role in _SEES_EVERYTHING:
-        return None
-    if asker.role == "provider":
-        npis = sorted(asker.npis)
-        if not npis:
-            return false()
-        return or_(_auths.c.requesting_npi.in_(npis), _auths.c.servicing_npi.in_(npis))
-    if asker.role == "member":
-        members = set(asker.members)
-        if asker.member_id:
-            members.add(asker.member_id)
-        return _auths.c.member_id.in_(sorted(members)) if members else false()
-    return false()
-
-
 def answered_page(
     engine: Engine,
     asker: pa.Asker | None,
@@ -82,7 +63,7 @@ def answered_page(
     query = select(c.number, c.decided_at).where(
         c.decided_at >= since, c.decided_at > c.received_at
     )
-    scope = _scope(asker)
+    scope = pa.visible_to(asker)
     if scope is not None:
         query = query.where(scope)
     if after is not None:

@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, false, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from claims_engine.adjudication.adjudicate import Adjudication
@@ -895,6 +895,23 @@ def answered_since(
             )
         )
         return [_view(conn, r) for r in rows if _may_see(r, asker)][:limit]
+
+
+def visible_to(asker: Asker | None) -> ColumnElement[bool] | None:
+    """The requests ``asker`` may see, as a condition on ``prior_authorizations`` (None:
+    every one), the rule :func:`inquire` applies to a row: a provider its NPIs' (requesting
+    or servicing), a member its own and its dependants', the insurer and examiners all,
+    anyone else none."""
+    a = _auths.c
+    if asker is None or asker.role in _SEES_EVERYTHING:
+        return None
+    if asker.role == "provider":
+        npis = sorted(asker.npis)
+        return or_(a.requesting_npi.in_(npis), a.servicing_npi.in_(npis)) if npis else false()
+    if asker.role == "member":
+        members = set(asker.members) | ({asker.member_id} if asker.member_id else set())
+        return a.member_id.in_(sorted(members)) if members else false()
+    return false()
 
 
 def _may_see(row: Any, asker: Asker | None) -> bool:

@@ -697,19 +697,6 @@ class AuthorizationLine:
     services: tuple[AuthorizedService, ...]
 
 
-def _authorization_visibility(principal: Principal) -> ColumnElement[bool] | None:
-    """Which requests ``principal`` sees, as
-    :func:`claims_engine.services.authorizations.inquire` decides it: a provider its NPIs'
-    (requesting or servicing), an insurer every one (None), anyone else none."""
-    a = prior_authorizations_table.c
-    if principal.role is Role.INSURER:
-        return None
-    if principal.role is Role.PROVIDER and principal.npis:
-        npis = sorted(principal.npis)
-        return or_(a.requesting_npi.in_(npis), a.servicing_npi.in_(npis))
-    return a.id < 0  # nobody's
-
-
 def authorization_requests(
     engine: Engine,
     principal: Principal,
@@ -737,7 +724,7 @@ def authorization_requests(
         a.effective_through,
         a.content,
     )
-    visible = _authorization_visibility(principal)
+    visible = authorizations.visible_to(principal)
     if visible is not None:
         query = query.where(visible)
     query = (
