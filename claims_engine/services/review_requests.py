@@ -164,7 +164,9 @@ def answer_278(
             len(t.events),
         )
     told = tuple(
-        dict.fromkeys(d.event.member_id for d in decisions if d.decision.rejection is None)
+        dict.fromkeys(
+            d.patient or d.event.member_id for d in decisions if d.decision.rejection is None
+        )
     )
     return ReviewAnswer(out.getvalue(), len(decisions), len(decisions) - rejected, rejected, told)
 
@@ -484,7 +486,7 @@ def event_decision(event: ReviewEvent, view: pa.AuthorizationView) -> EventDecis
         message=view.reason if action in _EXPLAINED else "",
     )
     if not own:
-        return EventDecision(event, decision)
+        return EventDecision(event, decision, patient=view.member_id)
     answers = []
     for s in services:
         one = s.action if s.action in _ACTIONS else action
@@ -499,7 +501,7 @@ def event_decision(event: ReviewEvent, view: pa.AuthorizationView) -> EventDecis
                 approved_through=s.to_date if approves else None,
             )
         )
-    return EventDecision(event, decision, tuple(answers))
+    return EventDecision(event, decision, tuple(answers), patient=view.member_id)
 
 
 # the actions whose reason in words (the decisions file's code and words, or a reviewer's) the

@@ -165,6 +165,9 @@ class EventDecision:
     event: ReviewEvent
     decision: Decision
     services: tuple[Decision, ...] = ()
+    # the member the answer tells about as the payer knows them (a dependent's own member id,
+    # where the 278 names only the subscriber's): for the audit, never written; "": the event's
+    patient: str = ""
 
 
 Decisions: TypeAlias = tuple[EventDecision, ...]

@@ -514,6 +514,9 @@ def test_a_dependents_request_is_the_dependents(
     insurer = Principal("k", Role.INSURER)
     view = pa.inquire(engine, insurer, number=number)
     assert (view.member_id, view.subscriber_id) == ("PG00000201", "PG00000200")
+    # the health data read is the dependent's, and the audit says so
+    assert [r["route"] for r in reads_of(engine, "member", current_vault().lookup("PG00000201"))]
+    assert not reads_of(engine, "member", current_vault().lookup("PG00000200"))
 
     nobody = _post(c, keys["provider"], _dependent_278(born="19750103", trace="D-2", control=2))
     assert nobody.status_code == 200 and x217_errors(nobody.text) == [], nobody.text
