@@ -28,10 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
+
+from sqlalchemy import Engine
 
 from claims_engine.cli.pipeline_commands import (
     EXIT_INPUT,
@@ -165,71 +168,69 @@ def cmd_due(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_show(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from claims_engine.services.authorizations import inquire
-
+def _one(
+    args: argparse.Namespace,
+    stdout: TextIO,
+    stderr: TextIO,
+    act: Callable[[Engine], Any],
+) -> int:
+    """What ``act`` answers on the store (one request's view), shown; a refusal (no such
+    request, nothing to do, a decision the request cannot take) one line and exit 1."""
     engine = store_engine()
     try:
         with database_errors(engine):
-            view = inquire(engine, None, number=args.number)
+            view = act(engine)
     except _errors() as exc:
         stderr.write(f"claims-engine: refused: {exc}\n")
         return EXIT_INPUT
     _show(view, stdout, args.json)
     return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from claims_engine.services.authorizations import inquire
+
+    return _one(args, stdout, stderr, lambda engine: inquire(engine, None, number=args.number))
 
 
 def cmd_decide(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.authorizations import decide
 
-    engine = store_engine()
-    try:
-        with database_errors(engine):
-            view = decide(
-                engine,
-                args.number,
-                Action(args.action),
-                args.actor,
-                clock.now(),
-                reason=args.why or "",
-                approved=dict(args.approve or ()),
-            )
-    except _errors() as exc:
-        stderr.write(f"claims-engine: refused: {exc}\n")
-        return EXIT_INPUT
-    _show(view, stdout, args.json)
-    return EXIT_OK
+    return _one(
+        args,
+        stdout,
+        stderr,
+        lambda engine: decide(
+            engine,
+            args.number,
+            Action(args.action),
+            args.actor,
+            clock.now(),
+            reason=args.why or "",
+            approved=dict(args.approve or ()),
+        ),
+    )
 
 
 def cmd_extend(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.authorizations import extend
 
-    engine = store_engine()
     env = environment_from_vars()
-    try:
-        with database_errors(engine):
-            runtime = env.runtime()
-            rules = authorization_rules(env.settings.rules_dir, runtime.reference.plans)
-            view = extend(engine, args.number, rules, args.actor, clock.now())
-    except _errors() as exc:
-        stderr.write(f"claims-engine: refused: {exc}\n")
-        return EXIT_INPUT
-    _show(view, stdout, args.json)
-    return EXIT_OK
+
+    def act(engine: Engine) -> Any:
+        runtime = env.runtime()
+        rules = authorization_rules(env.settings.rules_dir, runtime.reference.plans)
+        return extend(engine, args.number, rules, args.actor, clock.now())
+
+    return _one(args, stdout, stderr, act)
 
 
 def cmd_cancel(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from claims_engine.services.authorizations import cancel
 
-    engine = store_engine()
-    try:
-        with database_errors(engine):
-            view = cancel(engine, args.number, args.actor, clock.now())
-    except _errors() as exc:
-        stderr.write(f"claims-engine: refused: {exc}\n")
-        return EXIT_INPUT
-    _show(view, stdout, args.json)
-    return EXIT_OK
+    return _one(
+        args, stdout, stderr, lambda engine: cancel(engine, args.number, args.actor, clock.now())
+    )
 
 
 def cmd_expire(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
