@@ -1,6 +1,7 @@
-"""The HTTP API as the benchmarks run it: ``claims-engine serve``'s app under uvicorn in worker
-processes, on a free port, configured with PostgreSQL and Redis as deployed (the server runs no
-actors of its own), started and stopped whole."""
+"""The HTTP API as the benchmarks run it: ``claims-engine serve --workers N`` (each worker a
+process listening on the port itself: :mod:`adapters.api.serving`), on a free port, configured
+with PostgreSQL and Redis as deployed (the server runs no actors of its own), started and
+stopped whole. The load starts once every worker listens, so that none is left out of it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from adapters.api.serving import listening_sockets  # noqa: E402
 
 
 def free_port() -> int:
@@ -31,28 +35,28 @@ def start_server(
     log: Path | None = None,
     wait: float = 60.0,
 ) -> subprocess.Popen[bytes]:
-    """uvicorn serving the app with ``env`` over the process's environment, answering
-    ``/healthz`` (within ``wait`` seconds, else the benchmark ``name`` stops saying why, with
-    the tail of ``log`` when the server's output goes there)."""
+    """``claims-engine serve`` with ``env`` over the process's environment, every one of its
+    ``workers`` listening (within ``wait`` seconds, else the benchmark ``name`` stops saying
+    why, with the tail of ``log`` when the server's output goes there)."""
     cmd = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "adapters.api.app:app_from_env",
-        "--factory",
+        "claims_engine.cli.main",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--no-access-log",
         "--log-level",
         "warning",
     ]
     environment = {**os.environ, **env}
-    if log is None:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=environment, start_new_session=True)
+    if log is None:  # its one line of announcement aside, what it says goes to the terminal
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=environment, start_new_session=True, stdout=subprocess.DEVNULL
+        )
     else:
         with log.open("ab") as sink:
             proc = subprocess.Popen(
@@ -68,9 +72,13 @@ def start_server(
             raise SystemExit(f"{name}: the server exited with {proc.returncode}{tail()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
+                pass
         except OSError:
             time.sleep(0.2)
+            continue
+        if workers == 1 or listening_sockets(port) >= workers:
+            return proc
+        time.sleep(0.2)
     stop_server(proc)
     raise SystemExit(f"{name}: the server did not answer /healthz within {wait:.0f} s{tail()}")
 

@@ -59,7 +59,7 @@ def _check_listen(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    import uvicorn
+    from adapters.api import serving
 
     if args.workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, not {args.workers}")
@@ -69,16 +69,14 @@ def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         f"claims-engine API on http://{args.host}:{args.port} (OpenAPI at /openapi.json)\n"
     )
     stdout.flush()
-    uvicorn.run(
-        "adapters.api.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        log_config=None,  # uvicorn's lines through the engine's handler (JSON by default)
-        access_log=False,  # request lines carry member ids in query strings: PHI stays out
-    )
+    settings = serving.ServeSettings(args.host, args.port, args.workers, args.log_level)
+    failed = serving.run_server(settings)
+    if failed:
+        stderr.write(
+            f"claims-engine serve: the API could not start (exit code {failed}); "
+            "the log lines above say why\n"
+        )
+        return EXIT_INPUT
     return EXIT_OK
 
 
@@ -247,7 +245,10 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000, help="1 to 65535, free (default 8000)")
     s.add_argument(
-        "--workers", type=int, default=1, help="uvicorn processes, at least 1 (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="processes, at least 1 (default 1), each listening on the port (SO_REUSEPORT)",
     )
     s.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]

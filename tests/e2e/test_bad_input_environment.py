@@ -34,10 +34,15 @@ def _one_line_error(code: int, err: str, *expected: str) -> None:
 @pytest.fixture
 def no_uvicorn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """``serve`` must refuse before uvicorn runs: a call is recorded and returns at once."""
-    import uvicorn
+    from adapters.api import serving
 
     calls: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
+
+    def recorded(settings: Any) -> int:
+        calls.append(settings)
+        return 0
+
+    monkeypatch.setattr(serving, "run_server", recorded)
     yield calls
 
 
@@ -285,7 +290,7 @@ def test_serve_announces_and_runs_on_a_free_port(
     code, out, err = _run(["serve", "--port", str(port), "--workers", "2"], capsys)
     assert code == 0 and err == ""
     assert f"claims-engine API on http://127.0.0.1:{port}" in out
-    assert no_uvicorn[0][1]["port"] == port and no_uvicorn[0][1]["workers"] == 2
+    assert no_uvicorn[0].port == port and no_uvicorn[0].workers == 2
 
 
 @pytest.mark.parametrize("as_of", ["0001-01-02", "1899-12-31", "2100-01-01", "9999-12-31"])
