@@ -21,6 +21,7 @@ not see is the same 404 page as a missing one.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -116,6 +117,7 @@ def money(value: Decimal | None) -> str:
     return f"{sign}${abs(value):,.2f}"
 
 
+@functools.lru_cache(maxsize=4096)  # a page shows dozens of days, strftime costs 2 us each
 def day(value: date | datetime | None) -> str:
     if value is None:
         return "–"

@@ -621,6 +621,13 @@ def _live_query() -> Select[Any]:
 
 _LIVE = _live_query()  # made once: every page asks it
 _LIVE_SQL = DriverStatement(_live_query)  # on PostgreSQL, past SQLAlchemy's work per statement
+# a session's use, written at most every TOUCH_EVERY (a page of a busy session writes nothing)
+_TOUCH = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("now"))
+)
+_TOUCH_SQL = DriverStatement(lambda: _TOUCH)
 
 
 def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> Any | None:
@@ -630,7 +637,6 @@ def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> A
     ``id``, ``user_id``, ``created_at`` are the session's; ``account_id`` and ``key_role`` the
     account's id and its key's role. Without ``end``, a session that should end raises
     :class:`SessionEnds` instead (the caller, in autocommit, ends it in a transaction)."""
-    s = _sessions.c
     token_key = {"token": _sha256(token)}
     session: Any  # a row, SQLAlchemy's or the driver's: the same names
     if is_postgres(conn):
@@ -659,7 +665,11 @@ def _live(conn: Connection, token: str, now: datetime, *, end: bool = True) -> A
             _event(conn, now, session.user_id, "session ended", reason)
         return None
     if now - session.last_seen_at >= TOUCH_EVERY:
-        conn.execute(update(_sessions).where(s.id == session.id).values(last_seen_at=now))
+        touch = {"session_id": session.id, "now": now}
+        if is_postgres(conn):
+            _TOUCH_SQL.rows(conn, touch)
+        else:
+            conn.execute(_TOUCH, touch)
     return session
 
 

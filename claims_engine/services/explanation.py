@@ -18,7 +18,7 @@ is left to propagate, the caller answers it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +32,9 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    cast,
+    insert,
+    literal,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -39,7 +42,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from claims_engine.adjudication.decision import ClaimDecision
 from claims_engine.domain.model import Claim
 from claims_engine.domain.pend_reasons import INFO_REQUESTED
-from claims_engine.services.queries import ClaimScope, InfoRequest, identity_of
+from claims_engine.services.queries import ClaimScope, InfoRequest, identity_of, reads_audited
 from claims_engine.services.stored_adjudication import read_claim, read_decision
 from claims_engine.store.db import DriverStatement, is_postgres
 from claims_engine.store.tables import (
@@ -48,6 +51,7 @@ from claims_engine.store.tables import (
     adjudications_table,
     claims_table,
     pend_items_table,
+    phi_reads_table,
     remittance_claims_table,
     remittances_table,
 )
@@ -118,15 +122,19 @@ def read_explanations(
     conn: Connection,
     claim_row_ids: Sequence[int],
     visible: ColumnElement[bool] | ClaimScope | None = None,
+    audit: Mapping[str, Any] | None = None,
 ) -> list[Explanation]:
     """:func:`load_explanations` in the caller's transaction (a page that audits its reads
     reads and audits in one), of the claims among them the condition ``visible`` on
-    ``claims`` accepts (None: all), or a caller's :class:`ClaimScope` (on PostgreSQL, read
-    past SQLAlchemy's work per statement: a page's path)."""
+    ``claims`` accepts (None: all), or a caller's :class:`ClaimScope` (on PostgreSQL, the
+    claims and their adjudications in one statement, past SQLAlchemy's work per statement: a
+    page's path). With ``audit`` (:func:`claims_engine.services.access.audit_entry`), one
+    ``phi_reads`` row is written per claim read (with a scope on PostgreSQL, by the same
+    statement)."""
     wanted = list(dict.fromkeys(int(i) for i in claim_row_ids))
     loaded: dict[int, Explanation] = {}
     for chunk in _chunks(wanted):
-        loaded.update(_load(conn, chunk, visible))
+        loaded.update(_load(conn, chunk, visible, audit))
     return [loaded[int(i)] for i in claim_row_ids if int(i) in loaded]
 
 
@@ -213,36 +221,101 @@ def _adjudications_of(ids: Any) -> Select[Any]:
 
 
 _IDS = bindparam("ids", type_=ARRAY(BigInteger()))
-_CLAIMS_SQL: dict[str | None, DriverStatement] = {}
-_ADJUDICATIONS_SQL = DriverStatement(
-    lambda: _adjudications_of(_adjudications.c.claim_id == any_(_IDS))
+_LOADS: dict[tuple[str | None, bool], DriverStatement] = {}
+# the adjudication's columns in the one-statement read, after the claim's (prefixed)
+_ADJUDICATION_COLUMNS = (
+    "id",
+    "claim_id",
+    "kind",
+    "decision",
+    "decided_at",
+    "reversed_by",
+    "rule_pack_version",
+    "pend_reason",
+    "trace_number",
+    "created_at",
 )
 
 
-def _claims_sql(column: str | None) -> DriverStatement:
-    found = _CLAIMS_SQL.get(column)
+def _load_sql(column: str | None, audited: bool) -> DriverStatement:
+    """The one-statement read of a scope's shape, audited or not: made once per shape."""
+    key = (column, audited)
+    found = _LOADS.get(key)
     if found is None:
-        found = _CLAIMS_SQL.setdefault(
-            column,
-            DriverStatement(lambda: _claims_of(column).where(_claims.c.id == any_(_IDS))),
-        )
+        found = _LOADS.setdefault(key, DriverStatement(lambda: _load_statement(column, audited)))
     return found
 
 
+def _load_statement(column: str | None, audited: bool) -> Select[Any]:
+    """The claims of the array ``ids`` the scope lets be seen (:func:`_claims_of`), each
+    with its adjudications (a row each, their columns prefixed ``a_``; one row with them null
+    for a claim without), in one statement (PostgreSQL); ``audited``: a ``phi_reads`` row
+    written for each claim found, by the same statement (:func:`reads_audited`)."""
+    found = _claims_of(column).where(_claims.c.id == any_(_IDS)).cte("found")
+    adjudicated = _adjudications_of(
+        _adjudications.c.claim_id.in_(select(found.c.id).scalar_subquery())
+    ).subquery("adjudicated")
+    columns: list[Any] = [
+        *found.c,
+        *(adjudicated.c[name].label(f"a_{name}") for name in _ADJUDICATION_COLUMNS),
+    ]
+    if audited:
+        columns.append(reads_audited(select(literal("claim"), cast(found.c.id, Text))))
+    return (
+        select(*columns)
+        .select_from(found.outerjoin(adjudicated, adjudicated.c.claim_id == found.c.id))
+        .order_by(found.c.id, adjudicated.c.id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _AdjudicationRow:
+    """An adjudication's columns of the one-statement read, by the names of
+    :func:`_adjudications_of`'s."""
+
+    id: int
+    claim_id: int
+    kind: str
+    decision: bytes
+    decided_at: datetime | None
+    reversed_by: str | None
+    rule_pack_version: str | None
+    pend_reason: str | None
+    trace_number: str | None
+    created_at: datetime | None
+
+
+def _read_at_once(
+    conn: Connection, ids: list[int], scope: ClaimScope, audit: Mapping[str, Any] | None
+) -> tuple[list[Any], list[Any]]:
+    """:func:`_load_statement`'s claims rows (one each) and adjudications rows."""
+    values: dict[str, Any] = {"ids": ids, **(audit or {})}
+    if scope.column is not None:
+        values["scope"] = list(scope.values)
+    claims: dict[int, Any] = {}
+    adjudications: list[Any] = []
+    for row in _load_sql(scope.column, audit is not None).rows(conn, values):
+        claims.setdefault(int(row.id), row)
+        if row.a_id is not None:
+            adjudications.append(
+                _AdjudicationRow(*(getattr(row, f"a_{n}") for n in _ADJUDICATION_COLUMNS))
+            )
+    return list(claims.values()), adjudications
+
+
 def _load(
-    conn: Connection, ids: list[int], visible: ColumnElement[bool] | ClaimScope | None = None
+    conn: Connection,
+    ids: list[int],
+    visible: ColumnElement[bool] | ClaimScope | None = None,
+    audit: Mapping[str, Any] | None = None,
 ) -> dict[int, Explanation]:
     c, a = _claims.c, _adjudications.c
     rows: list[Any]
     found: list[Any]
     if isinstance(visible, ClaimScope) and is_postgres(conn):
-        values: dict[str, Any] = {"ids": ids}
-        if visible.column is not None:
-            values["scope"] = list(visible.values)
-        rows = _claims_sql(visible.column).rows(conn, values)
+        rows, found = _read_at_once(conn, ids, visible, audit)
         if not rows:
             return {}
-        found = _ADJUDICATIONS_SQL.rows(conn, {"ids": [int(r.id) for r in rows]})
     else:
         if isinstance(visible, ClaimScope):
             visible = visible.condition()
@@ -255,6 +328,11 @@ def _load(
         found = list(
             conn.execute(_adjudications_of(a.claim_id.in_([int(r.id) for r in rows]))).all()
         )
+        if audit is not None:
+            conn.execute(
+                insert(phi_reads_table),
+                [{**audit, "record_type": "claim", "record_id": str(r.id)} for r in rows],
+            )
     adjudications: dict[tuple[int, str], _Adjudication] = {
         (int(r.claim_id), str(r.kind)): _Adjudication(
             int(r.id),

@@ -20,13 +20,28 @@ the API does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Date, Select, Text, and_, any_, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from claims_engine.adjudication.adjudicate import AccumulatorKey
@@ -40,6 +55,7 @@ from claims_engine.services import access
 from claims_engine.services.access import Principal
 from claims_engine.services.eligibility import LimitProgress, limit_progress
 from claims_engine.services.explanation import Explanation, read_explanations
+from claims_engine.services.queries import reads_audited
 from claims_engine.services.stored_adjudication import read_claim
 from claims_engine.store.db import DriverStatement, is_postgres
 from claims_engine.store.tables import (
@@ -421,6 +437,17 @@ def _page_rows(conn: Connection, column: str | None, values: dict[str, Any]) -> 
     return found.rows(conn, values)
 
 
+def _page_values(
+    principal: Principal, page: int, per_page: int
+) -> tuple[str | None, dict[str, Any]]:
+    """The claims list statement's scope column and parameters for a page (from 1)."""
+    scope = access.claim_scope(principal)
+    values: dict[str, Any] = {"skip": (max(page, 1) - 1) * per_page, "take": per_page + 1}
+    if scope.column is not None:
+        values["scope"] = list(scope.values)
+    return scope.column, values
+
+
 def _claims_page(
     conn: Connection,
     principal: Principal,
@@ -429,12 +456,16 @@ def _claims_page(
     per_page: int,
 ) -> tuple[list[ClaimLine], bool]:
     """:func:`member_claims` without its audit."""
+    column, values = _page_values(principal, page, per_page)
+    return _claim_lines(conn, _page_rows(conn, column, values), reference, per_page)
+
+
+def _claim_lines(
+    conn: Connection, rows: list[Any], reference: ReferenceData | None, per_page: int
+) -> tuple[list[ClaimLine], bool]:
+    """The list's lines of the claims list statement's ``rows`` (``per_page`` and one more
+    when there are more), and whether there are more."""
     c = claims_table.c
-    scope = access.claim_scope(principal)
-    values: dict[str, Any] = {"skip": (max(page, 1) - 1) * per_page, "take": per_page + 1}
-    if scope.column is not None:
-        values["scope"] = list(scope.values)
-    rows = _page_rows(conn, scope.column, values)
     more = len(rows) > per_page
     rows = rows[:per_page]
     undated = [int(r.id) for r in rows if not r.dated]
@@ -509,10 +540,10 @@ def explanation_of_benefits(
 ) -> ExplanationOfBenefits | None:
     """The claim as an explanation of benefits, or None when there is no such claim or
     ``principal`` may not see it (the two are not told apart); its read is audited."""
-    found = read_explanations(conn, [claim_id], access.claim_scope(principal))
+    audit = access.audit_entry(principal, route, now)  # on PostgreSQL: the read's statement
+    found = read_explanations(conn, [claim_id], access.claim_scope(principal), audit)
     if not found:
         return None
-    access.record_reads(conn, principal, route, "claim", [claim_id], now)
     return _explained(found[0], reference)
 
 
@@ -565,16 +596,86 @@ def member_home(
     page: int = 1,
 ) -> MemberHome:
     """:func:`member_claims` and :func:`benefit_progress` read together, their ``phi_reads``
-    rows written in one statement."""
-    lines, more = _claims_page(conn, principal, reference, page, PAGE_SIZE)
-    progress, members = _progress(conn, principal, reference, today)
-    reads: list[tuple[str, int | str]] = [("claim", c.claim_id) for c in lines]
-    reads += [("member", m) for m in members]
-    access.record_reads_of(conn, principal, route, reads, now)
-    return MemberHome(lines, more, progress)
+    rows written in the same statement (PostgreSQL: one statement in all, :func:`_home_sql`)."""
+    if not is_postgres(conn):
+        lines, more = _claims_page(conn, principal, reference, page, PAGE_SIZE)
+        progress, members = _progress(conn, principal, reference, today)
+        reads: list[tuple[str, int | str]] = [("claim", c.claim_id) for c in lines]
+        reads += [("member", m) for m in members]
+        access.record_reads_of(conn, principal, route, reads, now)
+        return MemberHome(lines, more, progress)
+    column, values = _page_values(principal, page, PAGE_SIZE)
+    wanted = _wanted(principal, reference, today)
+    values.update(wanted.values())
+    values.update(access.audit_entry(principal, route, now))
+    values.update(shown=PAGE_SIZE, members=wanted.members)
+    rows = _home_sql(column).rows(conn, values)
+    accumulators = [
+        (h, p, date.fromisoformat(y), b, n, Decimal(a))
+        for h, p, y, b, n, a in (rows[0].accumulators or ())
+    ]
+    claims = [r for r in rows if r.id is not None]  # none: the one row of a page without claims
+    lines, more = _claim_lines(conn, claims, reference, PAGE_SIZE)
+    return MemberHome(lines, more, _progress_of(wanted, accumulators, reference, today))
 
 
-def _accumulators(postgres: bool) -> Select[Any]:
+_HOME_SQL: dict[str | None, DriverStatement] = {}
+
+
+def _home_sql(column: str | None) -> DriverStatement:
+    found = _HOME_SQL.get(column)
+    if found is None:
+        found = _HOME_SQL.setdefault(column, DriverStatement(lambda: _home_statement(column)))
+    return found
+
+
+def _home_statement(column: str | None) -> Select[Any]:
+    """A member's claims page in one statement (PostgreSQL): the claims list's rows
+    (:func:`_page_statement`), each with the accumulators of the plan-year progress (a JSON
+    array, the same on every row) and the count of ``phi_reads`` rows written by the same
+    statement, one per claim shown (``shown`` of the page's rows) and per member whose
+    progress is shown (``members``). A page without claims is one row, its claim's columns
+    null."""
+    page = _page_statement(column, postgres=True).cte("page")
+    newest_first = (page.c.received_on.desc(), page.c.id.desc())
+    shown = (
+        select(literal("claim").label("kind"), cast(page.c.id, Text).label("record"))
+        .order_by(*newest_first)
+        .limit(bindparam("shown"))
+    )
+    members = select(
+        literal("member").label("kind"),
+        func.unnest(bindparam("members", type_=ARRAY(Text()))).label("record"),
+    )
+    read = union_all(shown, members).subquery("read")
+    audited = reads_audited(select(read.c.kind, read.c.record))
+    a = accumulators_table.c
+    met = (
+        select(
+            func.json_agg(
+                func.json_build_array(
+                    a.holder,
+                    a.plan_id,
+                    func.to_char(a.plan_year, "YYYY-MM-DD"),  # whatever the server's DateStyle
+                    a.bucket,
+                    a.network,
+                    cast(a.amount, Text),
+                )
+            )
+        )
+        .where(_accumulators_of(postgres=True))
+        .scalar_subquery()
+        .label("accumulators")
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(met, audited, *page.c)
+        .select_from(one.outerjoin(page, true()))
+        .order_by(*newest_first)
+    )
+
+
+def _accumulators_of(postgres: bool) -> ColumnElement[bool]:
     """The accumulators of some holders, plans and plan years (``holders``, ``plans``,
     ``years``): expanding ``IN`` lists, or on PostgreSQL (``postgres``) arrays."""
     a = accumulators_table.c
@@ -584,10 +685,17 @@ def _accumulators(postgres: bool) -> Select[Any]:
             return column == any_(bindparam(name, type_=ARRAY(kind)))
         return column.in_(bindparam(name, expanding=True))
 
-    return select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
+    return and_(
         among(a.holder, "holders", Text()),
         among(a.plan_id, "plans", Text()),
         among(a.plan_year, "years", Date()),
+    )
+
+
+def _accumulators(postgres: bool) -> Select[Any]:
+    a = accumulators_table.c
+    return select(a.holder, a.plan_id, a.plan_year, a.bucket, a.network, a.amount).where(
+        _accumulators_of(postgres)
     )
 
 
@@ -595,12 +703,28 @@ _ACCUMULATORS = _accumulators(postgres=False)  # made once: every member's page 
 _ACCUMULATORS_SQL = DriverStatement(lambda: _accumulators(postgres=True))
 
 
-def _progress(
-    conn: Connection, principal: Principal, reference: ReferenceData | None, today: date
-) -> tuple[list[BenefitProgress], list[str]]:
-    """:func:`benefit_progress` without its audit, and the lookups of the members read."""
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """Whose plan-year progress a page shows: each member covered today with its plan and plan
+    year, the accumulators' holders (lookup key to holder name) and the members' lookup keys
+    (what the read's audit names)."""
+
+    people: list[tuple[Member, str, date]]
+    holders: dict[str, str]
+    members: list[str]
+
+    def values(self) -> dict[str, Any]:
+        """The accumulators statement's parameters."""
+        return {
+            "holders": sorted(self.holders),
+            "plans": sorted({p for _, p, _ in self.people}),
+            "years": sorted({y for _, _, y in self.people}),
+        }
+
+
+def _wanted(principal: Principal, reference: ReferenceData | None, today: date) -> _Wanted:
     if reference is None:
-        return [], []
+        return _Wanted([], {}, [])
     people = [m for m in household(principal, reference) if m.covered_on(today)]
     wanted: list[tuple[Member, str, date]] = []
     for m in people:
@@ -612,22 +736,38 @@ def _progress(
     for m, _, _ in wanted:
         for name in (f"member:{m.member_id}", f"family:{m.family_id}"):
             names[vault.lookup(name)] = name
-    met: dict[AccumulatorKey, Decimal] = {}
-    if names:
-        values = {
-            "holders": sorted(names),
-            "plans": sorted({p for _, p, _ in wanted}),
-            "years": sorted({y for _, _, y in wanted}),
-        }
+    return _Wanted(wanted, names, [vault.lookup(m.member_id) for m, _, _ in wanted])
+
+
+def _progress(
+    conn: Connection, principal: Principal, reference: ReferenceData | None, today: date
+) -> tuple[list[BenefitProgress], list[str]]:
+    """:func:`benefit_progress` without its audit, and the lookups of the members read."""
+    wanted = _wanted(principal, reference, today)
+    rows: Any = ()
+    if wanted.holders:
         if is_postgres(conn):
-            rows: Any = _ACCUMULATORS_SQL.rows(conn, values)
+            rows = _ACCUMULATORS_SQL.rows(conn, wanted.values())
         else:
-            rows = conn.execute(_ACCUMULATORS, values)
-        for holder, plan_id, year, bucket, network, amount in rows:
-            key = AccumulatorKey(names[holder], plan_id, year, bucket, network)
-            met[key] = Decimal(amount)
+            rows = conn.execute(_ACCUMULATORS, wanted.values())
+    return _progress_of(wanted, rows, reference, today), wanted.members
+
+
+def _progress_of(
+    wanted: _Wanted,
+    rows: Iterable[Sequence[Any]],
+    reference: ReferenceData | None,
+    today: date,
+) -> list[BenefitProgress]:
+    """The progress of ``wanted``'s members from the accumulators' ``rows`` (holder, plan,
+    plan year, bucket, network, amount)."""
+    met: dict[AccumulatorKey, Decimal] = {}
+    for holder, plan_id, year, bucket, network, amount in rows:
+        key = AccumulatorKey(wanted.holders[holder], plan_id, year, bucket, network)
+        met[key] = Decimal(amount)
     found = []
-    for m, plan_id, year in wanted:
+    for m, plan_id, year in wanted.people:
+        assert reference is not None  # there is no one wanted without it
         plan = reference.plans[plan_id]
         version = plan.version_on(today)
         assert version is not None
@@ -639,4 +779,4 @@ def _progress(
                 limit_progress(version, met, m, plan_id, year),
             )
         )
-    return found, [vault.lookup(m.member_id) for m, _, _ in wanted]
+    return found

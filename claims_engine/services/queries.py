@@ -471,22 +471,30 @@ def _status_statement(column: str | None, audited: bool) -> Select[Any]:
     )
     columns: list[Any] = [*found.c, adjustments.label("adjustments"), events.label("events")]
     if audited:
-        record = insert(_reads).from_select(
-            ["at", "key_id", "role", "route", "record_type", "record_id"],
-            select(
-                bindparam("at", type_=DateTime()),
-                bindparam("key_id", type_=Text()),
-                bindparam("role", type_=Text()),
-                bindparam("route", type_=Text()),
-                literal("claim"),
-                cast(found.c.id, Text),
-            ),
-        )
-        audit_cte = record.returning(_reads.c.id).cte("audited")
-        columns.append(
-            select(func.count()).select_from(audit_cte).scalar_subquery().label("audited")
-        )
+        columns.append(reads_audited(select(literal("claim"), cast(found.c.id, Text))))
     return select(*columns).select_from(found)
+
+
+def reads_audited(records: Select[Any, Any]) -> Any:
+    """A column (``audited``, a count) whose statement writes a ``phi_reads`` row for each row
+    of ``records`` (its record type and id, text), in the same statement as the read
+    (PostgreSQL: an ``INSERT`` in a ``WITH``, run once whether or not a row is answered); who,
+    when and by which route are the parameters ``at``, ``key_id``, ``role``, ``route``
+    (:func:`claims_engine.services.access.audit_entry`)."""
+    who = select(
+        bindparam("at", type_=DateTime()),
+        bindparam("key_id", type_=Text()),
+        bindparam("role", type_=Text()),
+        bindparam("route", type_=Text()),
+    )
+    rows = records.subquery("reads")
+    kind, record = list(rows.c)
+    record_rows = insert(_reads).from_select(
+        ["at", "key_id", "role", "route", "record_type", "record_id"],
+        who.add_columns(kind, record).select_from(rows),
+    )
+    written = record_rows.returning(_reads.c.id).cte("audited")
+    return select(func.count()).select_from(written).scalar_subquery().label("audited")
 
 
 def claim_row_of_number(conn: Connection, payer_claim_number: str) -> int | None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -434,6 +435,10 @@ class DriverStatement:
         self._build = build
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._lock = threading.Lock()
+        # the rows' named tuple, made from the first result's column names: a statement's
+        # columns never change, and psycopg's own namedtuple_row reads and hashes the cursor's
+        # description of every result to find it (half the driver's CPU of a short read)
+        self._make_row: Callable[[Any], Any] | None = None
 
     def _sql(self, conn: Connection) -> tuple[str, dict[str, Any]]:
         found = self._compiled
@@ -446,15 +451,30 @@ class DriverStatement:
                 found = self._compiled
         return found
 
+    def _row_maker(self, cursor: Any) -> Callable[[Any], Any]:
+        """psycopg's row factory: the statement's named tuple's ``_make``."""
+        found = self._make_row
+        if found is None:
+            columns = cursor.description
+            if columns is None:  # no rows to make (an INSERT without RETURNING)
+                return tuple
+            names = [c.name for c in columns]
+            kind: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+            found = self._make_row = kind._make
+        return found
+
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
         """Every row the statement answers with ``params``."""
-        from psycopg.rows import namedtuple_row  # the PostgreSQL driver, only where it is used
+        from psycopg import pq  # the PostgreSQL driver, only where it is used
 
         sql, constants = self._sql(conn)
         driver: Any = conn.connection.driver_connection
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
-            cursor.execute(sql, {**constants, **params}, prepare=True)
-            return list(cursor.fetchall()) if cursor.description is not None else []
+        with driver.cursor(row_factory=self._row_maker) as cursor:
+            cursor.execute(sql, {**constants, **params} if constants else params, prepare=True)
+            result = cursor.pgresult
+            if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+                return []  # a statement answering no rows (an INSERT without RETURNING)
+            return list(cursor.fetchall())
 
     def first(self, conn: Connection, params: dict[str, Any]) -> Any | None:
         """The first row the statement answers, or None."""

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from claims_engine.adjudication.adjudicate import accumulator_keys
 from claims_engine.domain.money import ZERO
@@ -292,3 +292,59 @@ def test_the_claims_list_says_what_each_whole_claim_says(engine: Engine, tmp_pat
             assert (row.plan_paid, row.you_owe) == (eob.plan_paid, eob.you_owe), row.claim_id
         else:
             assert row.plan_paid is None and row.you_owe is None, row.claim_id
+
+
+def _reads_after(engine: Engine, last: int) -> list[tuple[str, str, str, str | None]]:
+    r = t.phi_reads_table.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(r.record_type, r.record_id, r.route, r.key_id).where(r.id > last)
+        ).all()
+    return sorted((str(a), str(b), str(c), d) for a, b, c, d in rows)
+
+
+def _last_read(engine: Engine) -> int:
+    with engine.connect() as conn:
+        found = conn.execute(select(func.max(t.phi_reads_table.c.id))).scalar()
+    return int(found or 0)
+
+
+def test_the_claims_page_read_in_one_go_is_its_parts_with_their_audit(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """``member_home`` (on PostgreSQL one statement: the page, the accumulators and the audit
+    rows) shows what ``member_claims`` and ``benefit_progress`` show, page by page, for a
+    subscriber with a household, a member with claims, and a member with none; and writes the
+    same ``phi_reads`` rows as they do: one per claim shown and per member whose year is
+    shown."""
+    runtime, per_member = _store(engine, tmp_path)
+    reference = runtime.reference
+    today = NOW.date()
+    covered = [m for m in reference.members if reference.members[m].covered_on(today)]
+    subscriber = next(m for m, _ in per_member.most_common() if reference.members[m].is_subscriber)
+    other = next(m for m, _ in per_member.most_common() if m != subscriber)
+    without = next(m for m in covered if m not in per_member)
+    shown = Counter[str]()
+    for member_id in (subscriber, other, without):
+        who = _member(engine, runtime, member_id)
+        for page in (1, 2):
+            last = _last_read(engine)
+            with begin_write(engine) as conn:
+                lines, more = portal.member_claims(
+                    conn, who, reference, route="/my/claims", now=NOW, page=page, per_page=20
+                )
+                progress = portal.benefit_progress(
+                    conn, who, reference, today=today, route="/my/claims", now=NOW
+                )
+            parts = _reads_after(engine, last)
+            last = _last_read(engine)
+            with begin_write(engine) as conn:
+                home = portal.member_home(
+                    conn, who, reference, today=today, route="/my/claims", now=NOW, page=page
+                )
+            assert (home.lines, home.more, home.progress) == (lines, more, progress)
+            assert _reads_after(engine, last) == parts
+            assert len(parts) == len(lines) + len(progress)
+            assert {key for *_, key in parts} <= {who.key_id}
+            shown.update(claims=len(lines), progress=len(progress), more=more)
+    assert shown["claims"] > 20 and shown["progress"] >= 3 and shown["more"] >= 1
