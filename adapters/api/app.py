@@ -43,6 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters import fhir, fhir_pas
 from adapters.api import models as m
+from adapters.api.routing import PrefixCheckedRoute
 from adapters.api.security import KeyRing
 from adapters.web.portal import PortalConfig, add_portal, error_page, is_portal_path
 from claims_engine.domain.errors import (
@@ -329,6 +330,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         docs_url="/docs" if config.api_docs else None,
         redoc_url=None,  # a CDN's script too, and /docs says the same
     )
+    app.router.route_class = PrefixCheckedRoute  # before any route is added
     bearer = HTTPBearer(auto_error=False, description="a key from `claims-engine keys create`")
     app.add_middleware(CorrelationMiddleware)
 

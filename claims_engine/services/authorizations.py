@@ -89,7 +89,8 @@ log = logging.getLogger(__name__)
 
 RULES_ACTOR = "prior-auth rules"
 IMPORT_ACTOR = "authorizations.csv"
-NUMBER_COUNTER = "prior_authorization"
+NUMBER_COUNTER = "prior_authorization"  # the numbers' counter on SQLite
+NUMBER_SEQUENCE = "prior_authorization_numbers"  # ... and their sequence on PostgreSQL
 
 _auths = prior_authorizations_table
 _services = prior_authorization_services_table
@@ -453,18 +454,22 @@ def _stored_view(
     )
 
 
-# Every 278 stored on PostgreSQL, as one statement on an autocommit connection (one round trip,
-# the counter's row locked only while it runs): the certification number drawn from the
-# counter (unless the requester's trace is stored already), the request inserted unless its
-# trace is taken by then (another process deciding the same request: nothing is inserted, and
-# the caller reads that one), its services and its two events.
+# Every 278 stored on PostgreSQL, as one statement on an autocommit connection (one round
+# trip): the certification number drawn from the sequence prior_authorization_numbers (unless
+# the requester's trace is stored already; a sequence, not the counters row SQLite uses, since
+# every new request locking one row made them wait for each other: numbers are unique and
+# increasing, and one is left unused when two processes store the same request at once), the
+# request inserted unless its trace is taken by then (another process deciding the same
+# request: nothing is inserted, and the caller reads that one), its services and its two
+# events.
 _PG_STORE = """
 WITH n AS (
-  UPDATE counters SET value = CASE WHEN value >= %(wrap)s THEN 1 ELSE value + 1 END
-  WHERE name = %(counter)s AND NOT EXISTS (
+  SELECT %(prefix)s || lpad(taken.value::text, greatest(7, length(taken.value::text)), '0')
+    AS number
+  FROM (SELECT nextval('prior_authorization_numbers') AS value WHERE NOT EXISTS (
     SELECT 1 FROM prior_authorizations
     WHERE source = %(source)s AND requesting_npi = %(requesting_npi)s AND trace = %(trace)s)
-  RETURNING %(prefix)s || lpad(value::text, greatest(7, length(value::text)), '0') AS number
+  ) AS taken
 ), a AS (
   INSERT INTO prior_authorizations (number, source, trace, requesting_npi, servicing_npi,
     member_id, family, plan_id, urgency, state, action, queue, received_at, due_at,
@@ -511,7 +516,6 @@ _SERVICE_COLUMNS = (
     "to_date",
 )
 _EVENT_COLUMNS = ("actor", "from_state", "to_state", "action", "note")
-_NUMBER_WRAP = 999_999_999  # as store.db.next_numbers wraps
 
 
 def _store_postgres(
@@ -522,12 +526,7 @@ def _store_postgres(
     events: Sequence[tuple[str | None, ...]],
     now: datetime,
 ) -> str:
-    params: dict[str, Any] = {
-        **row,
-        "wrap": _NUMBER_WRAP,
-        "counter": NUMBER_COUNTER,
-        "prefix": f"PA{now.year}",
-    }
+    params: dict[str, Any] = {**row, "prefix": f"PA{now.year}"}
     # the rows as one JSON parameter each (a list of arrays costs the driver more to send)
     params["services"] = orjson.dumps(
         [{c: s[c] for c in _SERVICE_COLUMNS} for s in services], default=str
@@ -535,20 +534,15 @@ def _store_postgres(
     params["events"] = orjson.dumps(
         [dict(zip(_EVENT_COLUMNS, e, strict=True)) for e in events]
     ).decode()
-    for _ in range(2):
-        with (connections or KeptConnections(engine, 0)).connect() as conn:
-            stored = conn.exec_driver_sql(_PG_STORE, params).first()
-            if stored is not None:
-                return str(stored.number)
-            if _find(conn, source=row["source"], npi=row["requesting_npi"], trace=row["trace"]):
-                raise _SentTwice  # stored by another since (or before): answered as it stands
-            # no counter row yet: the store's first request makes it, then is stored
-            conn.exec_driver_sql(
-                "INSERT INTO counters (name, value) VALUES (%(counter)s, 0) "
-                "ON CONFLICT (name) DO NOTHING",
-                params,
-            )
-    raise AssertionError("the counter row exists once made")
+    with (connections or KeptConnections(engine, 0)).connect() as conn:
+        stored = conn.exec_driver_sql(_PG_STORE, params).first()
+        if stored is not None:
+            return str(stored.number)
+        # the requester's trace is in the store: it was before (the number was not taken), or
+        # another stored it since this statement looked (its number is left unused)
+        if _find(conn, source=row["source"], npi=row["requesting_npi"], trace=row["trace"]):
+            raise _SentTwice  # answered as it stands
+    raise AssertionError("a request stored by none and not found")
 
 
 def _store_sqlite(

@@ -71,6 +71,7 @@ from claims_engine.store import tables
 from claims_engine.store.migrations import (
     LOOKUP_SETTING,
     accounts,
+    authorization_number_sequence,
     create_schema,
     enrollment,
     examination,
@@ -149,6 +150,7 @@ MIGRATIONS: list[Step] = [
     (8, "accounts of the web portal: passwords, second factor, sessions", accounts),
     (9, "CMS NCCI edit tables by quarter", ncci_tables),
     (10, "prior authorizations: requests, services, units used by claims", prior_authorizations),
+    (11, "prior-authorization numbers from a sequence (PostgreSQL)", authorization_number_sequence),
 ]
 
 

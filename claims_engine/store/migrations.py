@@ -60,6 +60,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Row
@@ -1407,3 +1408,22 @@ def _units_10(units: Any, conn: Connection) -> Any:
     if conn.dialect.name == "sqlite":
         return int(units.scaleb(3))
     return units
+
+
+def authorization_number_sequence(conn: Connection) -> None:
+    """Step 11: on PostgreSQL, prior-authorization numbers come from the sequence
+    ``prior_authorization_numbers`` (1 to 999,999,999, then 1 again, as the counter wrapped),
+    continuing from the ``counters`` row that gave them until now: every new request updated
+    that one row, and waited for the others' to commit. SQLite (one writer at a time) keeps
+    the counter."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql(
+        "CREATE SEQUENCE IF NOT EXISTS prior_authorization_numbers AS bigint "
+        "MINVALUE 1 MAXVALUE 999999999 CYCLE"
+    )
+    last = conn.execute(
+        text("SELECT value FROM counters WHERE name = 'prior_authorization'")
+    ).scalar()
+    if last:  # the last number given: the sequence's next is the one after it
+        conn.execute(text("SELECT setval('prior_authorization_numbers', :last)"), {"last": last})

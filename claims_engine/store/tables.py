@@ -36,6 +36,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    Sequence,
     String,
     Table,
     Text,
@@ -908,6 +909,18 @@ AUTHORIZATION_STATES = (
     "expired",
 )
 AUTHORIZATION_SOURCES = ("x12", "fhir", "csv", "reviewer")
+
+
+# The certification numbers of prior authorizations on PostgreSQL (migration step 11): a
+# sequence, which no two requests wait on; SQLite gives them from the counters row.
+PRIOR_AUTHORIZATION_NUMBERS = Sequence(
+    "prior_authorization_numbers",
+    data_type=BigInteger(),
+    minvalue=1,
+    maxvalue=999_999_999,
+    cycle=True,
+    metadata=SQLModel.metadata,
+)
 
 
 class PriorAuthorizationRow(SQLModel, table=True):

@@ -44,6 +44,7 @@ from claims_engine.store.db import (
     check_lookup_key,
     current_version,
     engine_for,
+    next_numbers,
     upgrade,
 )
 from claims_engine.store.vault import Vault, current_vault, use_vault
@@ -268,8 +269,9 @@ def test_an_old_store_is_sealed_and_reads_as_before(
         "8: accounts of the web portal: passwords, second factor, sessions",
         "9: CMS NCCI edit tables by quarter",
         "10: prior authorizations: requests, services, units used by claims",
+        "11: prior-authorization numbers from a sequence (PostgreSQL)",
     ]
-    assert current_version(engine) == len(MIGRATIONS) == 10
+    assert current_version(engine) == len(MIGRATIONS) == 11
     vault = current_vault()
     with engine.connect() as conn:
         check_lookup_key(conn, vault)  # the store notes the lookup key its lookups are made with
@@ -478,6 +480,7 @@ def test_a_store_sealed_from_the_start_is_left_as_it_is(sqlite_engine: Engine) -
         "8: accounts of the web portal: passwords, second factor, sessions",
         "9: CMS NCCI edit tables by quarter",
         "10: prior authorizations: requests, services, units used by claims",
+        "11: prior-authorization numbers from a sequence (PostgreSQL)",
     ]
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM store_settings")).scalar_one() == "f" * 16
@@ -560,3 +563,31 @@ def test_a_step_that_breaks_a_foreign_key_is_undone(sqlite_engine: Engine) -> No
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM interchange_controls")).scalar_one() == 0
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+
+
+def test_authorization_numbers_go_on_from_the_counter_after_step_11(engine: Engine) -> None:
+    """Step 11: on PostgreSQL the next certification number is the one after the counter's
+    last; SQLite keeps the counter (and a store that gave none starts at 1)."""
+    upgrade(engine, MIGRATIONS[:10])
+    with engine.begin() as conn:
+        conn.execute(t.counters_table.insert().values(name="prior_authorization", value=41))
+    assert upgrade(engine) == ["11: prior-authorization numbers from a sequence (PostgreSQL)"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            assert (
+                conn.execute(text("SELECT nextval('prior_authorization_numbers')")).scalar() == 42
+            )
+        else:
+            assert next_numbers(conn, "prior_authorization", 1) == 42
+
+
+def test_a_new_stores_authorization_numbers_start_at_one(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            assert conn.execute(text("SELECT nextval('prior_authorization_numbers')")).scalar() == 1
+            conn.execute(text("SELECT setval('prior_authorization_numbers', 999999999)"))
+            # after the last of nine digits, 1 again (as the counter wrapped)
+            assert conn.execute(text("SELECT nextval('prior_authorization_numbers')")).scalar() == 1
+        else:
+            assert next_numbers(conn, "prior_authorization", 1) == 1

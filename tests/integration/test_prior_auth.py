@@ -590,12 +590,13 @@ def test_the_same_request_sent_twice_at_the_same_moment_is_stored_once(
     each finds the trace free and decides it; one stores it, and the other is answered with
     it as it stands, as a request sent again later is (never an integrity error).
 
-    On PostgreSQL two threads, each on its own connection, are held on the lock of the
-    counter of certification numbers (the test holds it) until both have started; SQLite
+    On PostgreSQL two threads, each on its own connection, find the trace free and are held
+    on the insert of a row of the same trace the test has not committed (each waits to see
+    whether it will be) until both have started, and the test then takes its row back; SQLite
     takes its write lock at BEGIN, so two writers cannot overlap there: the second is made to
     look as though it looked for the trace before the first stored it."""
     engine, _, _ = store
-    _submit(store, _request("73721", npi=MAUMEE, trace="BEFORE"))  # the counter's row exists
+    _submit(store, _request("73721", npi=MAUMEE, trace="BEFORE"))
     postgres = engine.dialect.name == "postgresql"
     if not postgres:
         looked = pa._find
@@ -621,13 +622,30 @@ def test_the_same_request_sent_twice_at_the_same_moment_is_stored_once(
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     with engine.connect() as holder:
-        if postgres:
+        if postgres:  # the same trace, inserted and not committed: inserts of it wait for it
             holder.execute(
-                text("SELECT value FROM counters WHERE name = 'prior_authorization' FOR UPDATE")
+                t.prior_authorizations_table.insert().values(
+                    number="HELD",
+                    source="x12",
+                    trace="TWICE-1",
+                    requesting_npi=MAUMEE,
+                    servicing_npi=MAUMEE,
+                    member_id="",
+                    family="",
+                    plan_id="",
+                    urgency="standard",
+                    state="requested",
+                    received_at=NOW,
+                    due_at=NOW,
+                    effective_from=NOW.date(),
+                    effective_through=NOW.date(),
+                    updated_at=NOW,
+                    content=b"",
+                )
             )
         for thread in threads:
             thread.start()
-        if postgres:  # both wait on the counter's lock, each having looked for the trace
+        if postgres:  # both wait on the held row, each having found the trace free
             for _ in range(200):
                 holder.execute(text("SELECT pg_stat_clear_snapshot()"))  # in a transaction
                 waiting = holder.execute(
