@@ -9,6 +9,11 @@ in order and their values; UM02 may be left out, as an inquiry may leave it out)
 inquiry's answer must hold besides: each patient event is answered, with an HCR (where the
 request stands) or with an AAA in its loop or a loop above it (it cannot be answered), never
 both. Written for the tests from the guide's layout, it shares no code with the engine.
+
+Of this, public descriptions of the guide confirm only the group HI, ST03 ``005010X215``, ST and
+BHT heading the set and the 2000A UMO level (with its optional AAA in the response); BHT02
+``11``, the HCR-or-AAA rule (X12's RFI 941, for X217) and the loops below 2000A are the X217
+response's, assumed for X215 (docs/prior-auth.md, "What is confirmed").
 """
 
 from __future__ import annotations

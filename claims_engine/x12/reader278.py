@@ -34,8 +34,10 @@ An inquiry (the 005010X215 guide's "Health Care Services Review - Inquiry and Re
 and ST03 ``005010X215``) has the same HL tree: each patient event asks where an earlier request
 stands, naming it by its certification number (REF*BB), the payer's administrative reference
 (REF*NT) or the requester's trace of it (TRN*1); it asks nothing to be decided, and is read as
-an event whose :attr:`ReviewEvent.inquiry` is true. Its BHT02 is ``13`` (request; ``28``
-query, as some senders write it), UM02 may be left out, and BHT06 is read past.
+an event whose :attr:`ReviewEvent.inquiry` is true. Its BHT02 is read as ``28`` (query) or
+``13`` (request): every public X215 inquiry found sends 28, and the guide's own code list for
+BHT02 could not be checked, so both are taken (docs/prior-auth.md). UM02 may be left out, and
+BHT06 is read past; the event still needs its UM (as in X217: not confirmed for X215).
 
 Urgency is UM06, the level of service: ``03`` emergency and ``U`` urgent ask for an expedited
 review, ``E`` elective (or none) a standard one (:attr:`ReviewEvent.expedited`).
@@ -99,7 +101,8 @@ SPEC = EnvelopeSpec(
     (IMPLEMENTATION, INQUIRY_IMPLEMENTATION),
     "health care services review request or inquiry",
 )
-# BHT02 of a request (13; 01 cancellation) and of an inquiry (13; 28 query)
+# BHT02 of a request (13; 01 cancellation) and of an inquiry (28 query, as public X215
+# samples send it; 13 request: the guide's list was not available to check)
 REQUEST_PURPOSES = frozenset({"01", "13"})
 INQUIRY_PURPOSES = frozenset({"13", "28"})
 

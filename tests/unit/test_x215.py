@@ -155,6 +155,45 @@ def test_what_an_inquiry_may_say_and_may_not() -> None:
     assert isinstance(read_278(with_type.encode()), ReviewRequest)  # BHT06 read past
 
 
+def test_a_dependents_query_in_the_shape_public_senders_use_is_read_and_answered() -> None:
+    """The X215 inquiries found in public code (payer test clients; no guide example was
+    available) send BHT02 ``28`` (query), not 13, and a dependent's event carrying a full UM
+    (UM02 given), the payer's REF*NT, the event date and the event provider (2010EA), with no
+    TRN. Such an inquiry, made here by hand in that shape, is read as one and its answer
+    passes the oracle."""
+    inquiry = "~".join(
+        [
+            *_flat(INQUIRY.read_text()).split("~")[:3],
+            "BHT*0007*28*INQ-216*20261120*1000",
+            "HL*1**20*1",
+            "NM1*X3*2*CLAIMS ENGINE PAYER*****PI*CE001",
+            "HL*2*1*21*1",
+            "NM1*1P*2*BUCKEYE FAMILY MEDICINE*****XX*2781759230",
+            "HL*3*2*22*1",
+            "NM1*IL*1*HILL*LIAM****MI*PG00000100",
+            "HL*4*3*23*1",
+            "NM1*QC*1*HILL*EMMA",
+            "DMG*D8*20150301*F",
+            "HL*5*4*EV*0",
+            "UM*AR*I*48*21:A",
+            "REF*NT*PA20260000001",
+            "DTP*AAH*RD8*20261110-20261120",
+            "NM1*SJ*2*BUCKEYE FAMILY MEDICINE*****XX*2781759230",
+            "SE*17*0001",
+            "GE*1*215",
+            "IEA*1*000000215",
+        ]
+    )
+    request = _read(inquiry + "~")
+    [event] = request.events
+    assert event.inquiry and event.previous_reference == "PA20260000001"
+    assert event.dependent is not None and event.trace_number == ""
+    assert event.review.certification_type == "I"
+    text = _write(request, [EventDecision(event, Decision(CERTIFIED, "PA20260000001"))])
+    assert x215_errors(text) == [], text
+    assert "HL*4*3*23*1~" in _flat(text) and "HCR*A1*PA20260000001~" in _flat(text)
+
+
 def test_an_x217_request_still_needs_its_certification_type() -> None:
     path = CORPUS / "referral-request-for-review.x12"
     data = path.read_text()
