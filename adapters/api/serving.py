@@ -6,8 +6,8 @@ them. uvicorn's own ``--workers`` shares one listening socket among its processe
 process that wakes first accepts every connection waiting, so a burst of connections (a proxy's
 or a client's pool of keep-alive connections, opened together) lands on one process and one
 core while the others idle. Measured with ``benchmarks/bench_web.py`` (16 keep-alive clients, 2
-processes): all 16 connections on one process in two runs of three, and 350 pages/s where the
-same server spread over both processes answers 550-750.
+processes, 2026-12-07): all 16 connections on one process in two runs of three (347 and 369
+pages/s), against 525 pages/s with 11 and 5 and 652 with 8 and 8 (docs/benchmarks.md).
 
 :class:`Supervisor` starts the workers, starts another in place of one that dies, and on SIGINT
 or SIGTERM stops them all (each finishes the requests it has begun, as uvicorn does) and returns.
