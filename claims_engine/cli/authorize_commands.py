@@ -14,11 +14,12 @@ rule pack and decisions file (``CLAIMS_RULES_DIR``'s ``prior-auth/decisions.yaml
 which certifies, pends, modifies or denies it, or answers what an earlier request now stands
 at. A file of 278 inquiries (005010X215 in GS08 / ST03) is answered the same way, each event
 with where the request it names stands now, from the store alone (nothing is decided or
-changed: :func:`claims_engine.services.review_requests.inquiry_decision`). A batch has no limit
-of events a file. One line per file says what was written
+changed: :func:`claims_engine.services.review_requests.inquiry_decision`; no reference data is
+needed for it). A batch has no limit of events a file. One line per file says what was written
 (``--json``: a list of objects); the exit status is 1 when a file was not answered, 2 when
-nothing could be done (no store, no reference data, a decisions file that does not load, an
-unwritable DIR), each said in one line.
+nothing could be done (no store, an unwritable DIR; for a request for review no reference
+data or a decisions file that does not load, which stops the command at that file), each said
+in one line.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from claims_engine.services.review_requests import (
     authorization_rules,
     authorizations_decide,
 )
+from claims_engine.x12.reader278 import ReviewRequest
+from claims_engine.x12.writer278 import Decisions
 
 # who the command speaks for: the insurer's operator, who may ask about any requester
 OPERATOR = Principal("cli:authorize", Role.INSURER)
@@ -57,13 +60,24 @@ OPERATOR = Principal("cli:authorize", Role.INSURER)
 
 def wired_decide(engine: Engine, now: datetime) -> Decide:
     """The prior-authorization service on the reference data, rule pack and decisions file in
-    force (a :class:`~claims_engine.domain.errors.ConfigurationError` when there is none)."""
-    env = environment_from_vars()
-    runtime = env.runtime()
-    rules = authorization_rules(env.settings.rules_dir, runtime.reference.plans)
-    return authorizations_decide(
-        engine, reference=runtime.reference, book=runtime.book, rules=rules, now=now
-    )
+    force, looked up when a request for review first needs it: a file of inquiries, answered
+    from the store alone, needs none (a
+    :class:`~claims_engine.domain.errors.ConfigurationError` when there is none)."""
+    made: list[Decide] = []
+
+    def decide(request: ReviewRequest, who: Principal) -> Decisions:
+        if not made:
+            env = environment_from_vars()
+            runtime = env.runtime()
+            rules = authorization_rules(env.settings.rules_dir, runtime.reference.plans)
+            made.append(
+                authorizations_decide(
+                    engine, reference=runtime.reference, book=runtime.book, rules=rules, now=now
+                )
+            )
+        return made[0](request, who)
+
+    return decide
 
 
 def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
