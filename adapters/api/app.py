@@ -2075,21 +2075,44 @@ def _add_fhir_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    """The API's own settings from the environment (:func:`api_settings_from_env`)."""
+
+    max_body_bytes: int
+    max_inquiries: int
+    api_docs: bool
+
+
+def api_settings_from_env() -> ApiSettings:
+    """``CLAIMS_API_MAX_BODY`` bytes per body, ``CLAIMS_API_MAX_INQUIRIES`` claim inquiries per
+    276, ``CLAIMS_API_DOCS`` on for Swagger UI at ``/docs``; a value out of range is a
+    :class:`ConfigurationError` naming its variable (``serve`` checks them before it starts)."""
+    return ApiSettings(
+        _count_setting("CLAIMS_API_MAX_BODY", DEFAULT_MAX_BODY, "bytes"),
+        _count_setting("CLAIMS_API_MAX_INQUIRIES", MAX_INQUIRIES, "inquiries"),
+        _switch_setting("CLAIMS_API_DOCS"),
+    )
+
+
 def app_from_env() -> FastAPI:
-    """The app over the environment's store and broker (``CLAIMS_DATABASE_URL``,
-    ``CLAIMS_REDIS_URL``; ``CLAIMS_API_MAX_BODY`` bytes per body, ``CLAIMS_API_MAX_INQUIRIES``
-    claim inquiries per 276, ``CLAIMS_API_DOCS`` on for Swagger UI at ``/docs``): uvicorn's
-    factory."""
+    """The app over the environment's store, its keys and its broker (``CLAIMS_DATABASE_URL``,
+    the data keys, ``CLAIMS_REDIS_URL``) and :func:`api_settings_from_env`: uvicorn's factory,
+    in each process of ``serve``."""
+    from claims_engine.store.vault import use_vault
     from workers.settings import environment, use_environment
 
-    max_body = _count_setting("CLAIMS_API_MAX_BODY", DEFAULT_MAX_BODY, "bytes")
-    max_inquiries = _count_setting("CLAIMS_API_MAX_INQUIRIES", MAX_INQUIRIES, "inquiries")
+    api = api_settings_from_env()
     configure_logging()  # uvicorn's processes: CLAIMS_LOG_LEVEL, CLAIMS_LOG_FORMAT
     # Request threads wait on the database several times a request; each time one comes back
     # it waits for the GIL, by default up to 5 ms while another thread computes (a convoy that
     # left the portal's CPUs half idle at 16 clients). A shorter interval hands it over sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    settings = environment().settings
+    process = environment()
+    # the store's keys in this process (a worker of `serve --workers N` is a new interpreter:
+    # an embedded store's keys are read from the file beside its database, as `serve` read them)
+    use_vault(process.vault)
+    settings = process.settings
     # a connection for each request thread, none opened and closed per request
     engine = engine_for(settings.database_url, pool_size=API_THREADS, pre_ping=False)
     env = Environment(settings, engine)
@@ -2097,9 +2120,9 @@ def app_from_env() -> FastAPI:
     return create_app(
         ApiConfig(
             env,
-            max_body_bytes=max_body,
-            max_inquiries=max_inquiries,
-            api_docs=_switch_setting("CLAIMS_API_DOCS"),
+            max_body_bytes=api.max_body_bytes,
+            max_inquiries=api.max_inquiries,
+            api_docs=api.api_docs,
         )
     )
 

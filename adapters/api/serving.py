@@ -44,6 +44,7 @@ class ServeSettings:
     port: int
     workers: int
     log_level: str
+    app: str = APP  # the app's factory, "module:function"
 
 
 def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def _server(settings: ServeSettings) -> Any | None:
     from claims_engine.domain.errors import ConfigurationError
 
     config = uvicorn.Config(
-        APP, host=settings.host, port=settings.port, **uvicorn_options(settings)
+        settings.app, host=settings.host, port=settings.port, **uvicorn_options(settings)
     )
     try:
         config.load()

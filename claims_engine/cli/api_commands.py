@@ -64,7 +64,10 @@ def cmd_serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, not {args.workers}")
     _check_listen(args.host, args.port)  # before it is announced: one line, not uvicorn's logs
-    store_engine()  # refuse a missing or old schema before listening
+    store_engine()  # refuse a missing or old schema, or missing keys, before listening
+    from adapters.api.app import api_settings_from_env
+
+    api_settings_from_env()  # and the API's own settings, before any process is started
     stdout.write(
         f"claims-engine API on http://{args.host}:{args.port} (OpenAPI at /openapi.json)\n"
     )

@@ -6,6 +6,7 @@ Which process holds a connection is read from ``/proc`` (the server's side of ea
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -18,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.api.serving import listening_sockets
+from adapters.api.serving import (
+    STARTUP_FAILURE,
+    ServeSettings,
+    Supervisor,
+    listening_sockets,
+)
+from claims_engine.domain.errors import ConfigurationError
 from tests.e2e.cli_support import ROOT
 from tests.e2e.cli_support import run_cli as _run
 
@@ -32,13 +39,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """``serve --workers 2`` on ``port``, killed at the end if it still runs."""
+def _serving(
+    port: int, env: dict[str, str] | None = None, *, inherit: bool = True
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``serve --workers 2`` on ``port`` with ``env`` (over this process's environment unless
+    not ``inherit``), killed at the end if it still runs."""
     command = [sys.executable, "-m", "claims_engine.cli.main", "serve", "--port", str(port)]
     server = subprocess.Popen(
         [*command, "--workers", "2", "--log-level", "warning"],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if inherit else {}), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -191,17 +201,63 @@ def test_workers_stop_when_their_supervisor_is_killed(
         assert not _healthy(port)
 
 
-def test_a_worker_that_cannot_start_stops_the_server_in_one_line(
+def test_a_bad_api_setting_is_one_line_before_anything_starts(
     sqlite_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _run(["db", "upgrade"], capsys)[0] == 0
     port = _free_port()
-    with _serving(port, env={"CLAIMS_API_MAX_BODY": "lots"}) as server:  # no app can be made
-        code = server.wait(timeout=60)  # not started again and again
+    with _serving(port, env={"CLAIMS_API_MAX_BODY": "lots"}) as server:
+        code = server.wait(timeout=60)
         out, err = server.communicate()
-    assert code == 1
-    assert out.decode().startswith(f"claims-engine API on http://127.0.0.1:{port}")
-    last = err.decode().strip().splitlines()[-1]
-    assert last.startswith("claims-engine serve: the API could not start (exit code 3)")
-    assert "CLAIMS_API_MAX_BODY" in err.decode()
+    assert (code, out) == (2, b"")  # nothing announced
+    assert err.decode().splitlines() == [
+        "claims-engine: error: CLAIMS_API_MAX_BODY must be a number of bytes (1 or more), "
+        "not 'lots'"
+    ]
     assert not _healthy(port)
+
+
+def broken_app() -> None:
+    """An app factory that cannot make its app (as a worker's settings out of range)."""
+    raise ConfigurationError("CLAIMS_SOMETHING must be on or off, not 'maybe'")
+
+
+def test_a_worker_that_cannot_start_stops_the_server(caplog: pytest.LogCaptureFixture) -> None:
+    """What the command checks before it starts, a worker may still meet (the keys gone, a
+    setting changed): the supervisor stops every worker and answers the failure, rather than
+    starting them again and again."""
+    port = _free_port()
+    settings = ServeSettings(
+        "127.0.0.1", port, 2, "warning", app=f"{__name__}:{broken_app.__name__}"
+    )
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="adapters.api.serving"):
+        assert Supervisor(settings).run() == STARTUP_FAILURE
+    assert time.monotonic() - started < 60
+    assert "an API worker could not start" in caplog.text
+    assert not _healthy(port) and listening_sockets(port) == 0
+
+
+def test_every_worker_opens_an_embedded_store_with_the_keys_beside_it(tmp_path: Path) -> None:
+    """An embedded store made without key variables keeps its keys in a file beside it; each
+    worker (a new interpreter) reads them from there, as the command did: a page that needs
+    them (the sign-in form's token is made with the store's lookup key) answers from both."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
+    env["CLAIMS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'claims.db'}"
+    made = subprocess.run(
+        [sys.executable, "-m", "claims_engine.cli.main", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "claims.db-keys.json").exists()
+    port = _free_port()
+    with _serving(port, env=env, inherit=False) as server:
+        _wait(lambda: listening_sockets(port) == 2, 60, "the workers did not start")
+        with _burst(port) as connections:
+            assert len(_holders(server.pid, port, connections)) == 2
+            for c in connections:
+                c.sendall(b"GET /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert c.recv(64).startswith(b"HTTP/1.1 200 "), "a worker without the keys"

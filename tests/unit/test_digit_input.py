@@ -22,6 +22,7 @@ from claims_engine.domain.npi import npi_is_valid
 from claims_engine.domain.reference_data import load_providers
 from claims_engine.front_end.edits import parse_levels
 from claims_engine.observability.metrics import RUN_DIR_PREFIX, make_run_dir
+from claims_engine.store.vault import current_vault
 from tests.conftest import ROOT
 
 SUPERSCRIPT_TWO = "\u00b2"
@@ -105,7 +106,8 @@ def test_api_limits_from_the_environment_reach_the_app(monkeypatch: pytest.Monke
     monkeypatch.setenv("CLAIMS_API_MAX_INQUIRIES", "3")
     settings = SimpleNamespace(database_url="sqlite://")
     monkeypatch.setattr(api_app, "configure_logging", lambda: None)
-    monkeypatch.setattr(workers.settings, "environment", lambda: SimpleNamespace(settings=settings))
+    process = SimpleNamespace(settings=settings, vault=current_vault())
+    monkeypatch.setattr(workers.settings, "environment", lambda: process)
     monkeypatch.setattr(workers.settings, "use_environment", lambda env: None)
     monkeypatch.setattr(api_app, "engine_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(api_app, "create_app", lambda config: config)
