@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from adapters.web.portal import Portal, Reading
+from adapters.web.portal import Portal, Reading, page_number
 from claims_engine.services import portal
 from claims_engine.services.access import Role
 
@@ -18,8 +18,8 @@ MEMBERS = frozenset({Role.MEMBER})
 
 def add(app: FastAPI, site: Portal) -> None:
     @app.get("/my/claims", include_in_schema=False)
-    async def claims(request: Request, page: int = 1) -> Response:
-        page = min(max(page, 1), 10_000)
+    async def claims(request: Request) -> Response:
+        page = page_number(request.query_params.get("page"))
 
         def read(r: Reading) -> portal.MemberHome:
             return portal.member_home(

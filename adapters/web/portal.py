@@ -41,6 +41,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, sel
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
+from claims_engine.domain.money import ascii_digits
 from claims_engine.domain.reference_data import ReferenceData
 from claims_engine.rules.authorization_rules import AuthRules
 from claims_engine.services import accounts
@@ -130,6 +131,14 @@ def days(first: date | None, last: date | None) -> str:
     if last is None or last == first:
         return day(first)
     return f"{day(first)} to {day(last)}"
+
+
+def page_number(given: str | None) -> int:
+    """A list's page from its query (``?page=N``, from 1): anything but a number, or a number
+    out of range, is the first or the last there may be (a hand-edited URL is not an error)."""
+    if given is None or not ascii_digits(given) or len(given) > 5:
+        return 1
+    return min(max(int(given), 1), 10_000)
 
 
 # -- the pre-sign-in forms' CSRF token ----------------------------------------------------------

@@ -26,7 +26,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from adapters.web.portal import Portal
+from adapters.web.portal import Portal, page_number
 from claims_engine.domain.money import ascii_digits
 from claims_engine.services import accounts
 from claims_engine.services import portal_provider as pp
@@ -60,12 +60,6 @@ def _row_id(given: str) -> int | None:
     if ascii_digits(given) and len(given) <= 18 and int(given) >= 1:
         return int(given)
     return None
-
-
-def _page_number(given: str | None) -> int:
-    if given is None or not ascii_digits(given) or len(given) > 5:
-        return 1
-    return min(max(int(given), 1), 10_000)
 
 
 def add(app: FastAPI, site: Portal) -> None:
@@ -154,7 +148,7 @@ def add(app: FastAPI, site: Portal) -> None:
         if not isinstance(signed, tuple):
             return signed
         session, who = signed
-        page = _page_number(request.query_params.get("page"))
+        page = page_number(request.query_params.get("page"))
         lines, more = await run_in_threadpool(lambda: pp.remittances(engine, who, page=page))
         return site.page(
             request,
@@ -193,7 +187,7 @@ def add(app: FastAPI, site: Portal) -> None:
     ) -> Response:
         who = session.principal
         assert who is not None
-        page = _page_number(request.query_params.get("page"))
+        page = page_number(request.query_params.get("page"))
         views, more = await run_in_threadpool(lambda: pp.files(engine, who, page=page))
         return site.page(
             request,
@@ -262,7 +256,7 @@ def add(app: FastAPI, site: Portal) -> None:
         if not isinstance(signed, tuple):
             return signed
         session, who = signed
-        page = _page_number(request.query_params.get("page"))
+        page = page_number(request.query_params.get("page"))
         at = now()
         known = reference()
         lines, more = await run_in_threadpool(

@@ -290,6 +290,18 @@ def test_a_member_signs_in_and_reads_the_835s_amounts_but_not_another_members_cl
     for path in ("/my/claims/abc", "/my/claims/-1", "/my/claims/1%2F..%2F2"):
         response = page.goto(path)
         assert response is not None and response.status == 404, path
+    # a page number edited by hand: not a number is the first page, past the last one says so
+    page.goto("/my/claims")
+    first = page.locator("ul.claims").inner_text()
+    for query in ("abc", "1.5", "", "-3"):
+        response = page.goto(f"/my/claims?page={query}")
+        assert response is not None and response.status == 200, query
+        assert page.locator("ul.claims").inner_text() == first, query
+    response = page.goto("/my/claims?page=9999")
+    assert response is not None and response.status == 200
+    expect(page.locator("main")).to_contain_text("past the last one")
+    expect(page.locator("main")).not_to_contain_text("No claims yet")
+    assert_accessible(page, "a page past the last")
     # a path that is no page at all: the portal's page too, with its headers
     response = page.goto("/no-such-page")
     assert response is not None and response.status == 404
