@@ -40,7 +40,6 @@ from claims_engine.cli.pipeline_commands import (
     environment_from_vars,
     store_engine,
 )
-from claims_engine.domain.errors import InputFileError
 from claims_engine.observability import metrics
 from claims_engine.runtime import clock
 from claims_engine.services.access import Principal, Role
@@ -92,8 +91,11 @@ def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
         for path in args.files:
             try:
                 data = Path(path).read_bytes()
-            except OSError as exc:
-                raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+            except OSError as exc:  # this file is not answered; the others still are
+                failed = True
+                reason = f"cannot read it: {exc.strerror or exc}"
+                results.append({"file": str(path), "answered": False, "reason": reason})
+                continue
             name = Path(path).name
             try:
                 answer = answer_278(

@@ -34,3 +34,18 @@ def test_an_inquiry_needs_no_reference_data_a_request_does(
         "`claims-engine reference load DIR` first"
     ]
     assert not (out / "referral-request-for-review.x12.278").exists()
+
+
+def test_a_file_that_cannot_be_read_is_not_answered_the_others_are(
+    sqlite_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(["db", "upgrade"], capsys)[0] == 0
+    out = tmp_path / "out"
+    inquiry = X278 / "x215" / "inquiry.x12"
+    missing = tmp_path / "nosuch.x12"
+    code, said, err = _run(["authorize", str(missing), str(inquiry), "--out", str(out)], capsys)
+    assert (code, err) == (1, "")
+    assert said.splitlines() == [
+        f"{missing}: not answered: cannot read it: No such file or directory",
+        f"{inquiry}: 278 written to {out / 'inquiry.x12.278'} (1 event: 0 reviewed, 1 rejected)",
+    ]
