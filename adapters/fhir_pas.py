@@ -241,7 +241,7 @@ def read_json(body: bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise PasInputError(
             "",
-            f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            f"the body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
             status=400,
             issue="structure",
         ) from None

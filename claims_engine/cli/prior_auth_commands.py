@@ -117,7 +117,9 @@ def cmd_queue(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def _list(queued: list[Any], now: Any, stdout: TextIO, as_json: bool) -> None:
+def _list(
+    queued: list[Any], now: Any, stdout: TextIO, as_json: bool, none: str = "no open request"
+) -> None:
     if as_json:
         json.dump(
             [
@@ -139,7 +141,7 @@ def _list(queued: list[Any], now: Any, stdout: TextIO, as_json: bool) -> None:
         stdout.write("\n")
         return
     if not queued:
-        stdout.write("no open request\n")
+        stdout.write(none + "\n")
         return
     stdout.write(f"{'number':<15} {'urgency':<9} {'plan':<12} {'due':<19} {'hours left':>10}\n")
     for q in queued:
@@ -164,7 +166,9 @@ def cmd_due(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             alerted = alert_due(engine, rules, now)
             record_prior_auth_alerts(q.urgency for q in alerted)
         queued = due_within(engine, now, args.within)
-    _list(queued, now, stdout, args.json)
+    hours = args.within / timedelta(hours=1)
+    within = f"{hours:g} hour{'' if hours == 1 else 's'}"
+    _list(queued, now, stdout, args.json, f"no open request due within {within}")
     return EXIT_OK
 
 

@@ -538,7 +538,8 @@ def test_the_commands_list_the_queue_decide_and_write_the_report(
         (queued,) = json.loads(capsys.readouterr().out)
         assert (queued["number"], queued["hours_left"]) == (expedited.number, 48.0)
         assert main(["prior-auth", "due", "--within", "12h", "--alert"]) == 0
-        assert capsys.readouterr().out == "no open request\n"  # 48 hours left: not due yet
+        # 48 hours left: not due yet
+        assert capsys.readouterr().out == "no open request due within 12 hours\n"
         assert (
             main(["prior-auth", "decide", expedited.number, "--action", "A3", "--as", "dr.reyes"])
             == 1
