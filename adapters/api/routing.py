@@ -6,8 +6,8 @@ request to one of the last (``POST /v1/x12/278`` is the 48th) spent a tenth of i
 finding it. :class:`PrefixCheckedRoute` answers "no" at once for a path that does not begin with
 the route's fixed part (its path up to the first parameter; the whole path when it has
 none) and asks FastAPI otherwise: what matches, and how, is unchanged, since a route's
-regular expression begins with that fixed part (``tests/unit/test_routing.py`` compares the
-two on every route of the app).
+regular expression begins with that fixed part (``tests/integration/test_api_routing.py``
+compares the two on every route of the app).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ core while the others idle. Measured with ``benchmarks/bench_web.py`` (16 keep-a
 processes, 2026-12-07): all 16 connections on one process in two runs of three (347 and 369
 pages/s), against 525 pages/s with 11 and 5 and 652 with 8 and 8 (docs/benchmarks.md).
 
+This is Linux's (:data:`SPREADS_CONNECTIONS`): elsewhere ``--workers N`` runs uvicorn's own
+processes on one shared socket, as before, with a warning.
+
 :class:`Supervisor` starts the workers, starts another in place of one that dies, and on SIGINT
 or SIGTERM stops them all (each finishes the requests it has begun, as uvicorn does) and returns.
 A worker that cannot start (its app cannot be made, its address cannot be bound) stops the whole
@@ -22,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +40,9 @@ STARTUP_FAILURE = 3  # uvicorn's exit code of a worker that could not start (uvi
 STOP_WAIT = 30.0  # seconds a stopping worker has to finish its requests before it is killed
 RESTART_EVERY = 1.0  # a worker that died is started again at most this often (per worker)
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter, as uvicorn starts them
+# where the kernel spreads a port's connections over the sockets bound to it with SO_REUSEPORT
+# (Linux; elsewhere the option is missing, or one socket takes them all)
+SPREADS_CONNECTIONS = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,21 @@ def run_server(settings: ServeSettings) -> int:
             return STARTUP_FAILURE
         server.run()
         return 0 if server.started else STARTUP_FAILURE
+    if not SPREADS_CONNECTIONS:  # uvicorn's own processes, on one shared socket
+        import uvicorn
+
+        log.warning(
+            "%s: the workers share one socket (SO_REUSEPORT spreads connections on Linux)",
+            sys.platform,
+        )
+        uvicorn.run(
+            settings.app,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            **uvicorn_options(settings),
+        )
+        return 0
     return Supervisor(settings).run()
 
 
@@ -168,6 +190,7 @@ class Supervisor:
         self.started_at: list[float] = []
         self.stopping = threading.Event()
         self.failed: int | None = None  # the exit code of a worker that could not start
+        self.signalled = False  # SIGINT or SIGTERM came
 
     def _start(self, slot: int) -> None:
         ready = _SPAWN.Event()
@@ -187,18 +210,23 @@ class Supervisor:
             self.started_at[slot] = time.monotonic()
 
     def _stop_asked(self, signum: int, _frame: FrameType | None) -> None:
-        self.stopping.set()
+        # a plain assignment: a handler runs between two steps of the main thread, which may
+        # be inside an Event's lock (setting the Event there would wait on it forever)
+        self.signalled = True
 
     def run(self) -> int:
+        self.signalled = False
         previous = {
             sig: signal.signal(sig, self._stop_asked) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
             for slot in range(self.settings.workers):
                 self._start(slot)
-            while not self.stopping.wait(0.2):
+            while not (self.signalled or self.stopping.is_set()):
+                time.sleep(0.2)
                 self.keep_alive()
         finally:
+            self.stopping.set()
             self.stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

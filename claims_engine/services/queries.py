@@ -491,7 +491,8 @@ def reads_audited(records: Select[Any, Any]) -> Any:
     kind, record = list(rows.c)
     record_rows = insert(_reads).from_select(
         ["at", "key_id", "role", "route", "record_type", "record_id"],
-        who.add_columns(kind, record).select_from(rows),
+        # the record's id cut to the column's 64 characters, as record_reads_of cuts it
+        who.add_columns(kind, func.substr(record, 1, 64)).select_from(rows),
     )
     written = record_rows.returning(_reads.c.id).cte("audited")
     return select(func.count()).select_from(written).scalar_subquery().label("audited")

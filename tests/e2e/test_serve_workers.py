@@ -24,6 +24,7 @@ from adapters.api.serving import (
     ServeSettings,
     Supervisor,
     listening_sockets,
+    run_server,
 )
 from claims_engine.domain.errors import ConfigurationError
 from tests.e2e.cli_support import ROOT
@@ -261,3 +262,21 @@ def test_every_worker_opens_an_embedded_store_with_the_keys_beside_it(tmp_path: 
             for c in connections:
                 c.sendall(b"GET /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 assert c.recv(64).startswith(b"HTTP/1.1 200 "), "a worker without the keys"
+
+
+def test_elsewhere_than_linux_the_workers_share_uvicorns_socket(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where SO_REUSEPORT does not spread connections (not Linux), ``--workers N`` is
+    uvicorn's own processes on one socket, as before, with a warning saying so."""
+    import uvicorn
+
+    from adapters.api import serving
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(serving, "SPREADS_CONNECTIONS", False)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    with caplog.at_level(logging.WARNING, logger="adapters.api.serving"):
+        assert run_server(ServeSettings("127.0.0.1", _free_port(), 3, "warning")) == 0
+    assert [c["workers"] for c in calls] == [3]
+    assert "share one socket" in caplog.text
