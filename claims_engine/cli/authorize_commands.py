@@ -93,8 +93,11 @@ def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
                 data = Path(path).read_bytes()
             except OSError as exc:  # this file is not answered; the others still are
                 failed = True
-                reason = f"cannot read it: {exc.strerror or exc}"
-                results.append({"file": str(path), "answered": False, "reason": reason})
+                reason = f"cannot read: {exc.strerror or exc}"
+                stderr.write(f"claims-engine: {path}: {reason}\n")  # as enroll says it
+                results.append(
+                    {"file": str(path), "answered": False, "reason": reason, "said": True}
+                )
                 continue
             name = Path(path).name
             try:
@@ -127,7 +130,7 @@ def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
                 }
             )
     if args.json:
-        json.dump(results, stdout, indent=2)
+        json.dump([{k: v for k, v in r.items() if k != "said"} for r in results], stdout, indent=2)
         stdout.write("\n")
     else:
         for r in results:
@@ -137,7 +140,7 @@ def cmd_authorize(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
                     f"event{'' if r['events'] == 1 else 's'}: "
                     f"{r['reviewed']} reviewed, {r['rejected']} rejected)\n"
                 )
-            else:
+            elif not r.get("said"):
                 where = f", {r['written']} written" if "written" in r else ""
                 stdout.write(f"{r['file']}: not answered{where}: {r['reason']}\n")
     return EXIT_INPUT if failed else EXIT_OK
